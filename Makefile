@@ -1,0 +1,57 @@
+# Thin front for CMake and the tests. Every target installs what it needs when missing.
+SHELL := /bin/bash
+NODES ?= 3
+VERSION ?= 1.0.0
+PY_VERSIONS ?= 3.6 3.13
+BUILD := build
+CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
+
+.PHONY: all build dist packages test lint unit bats integration lab-up lab-install lab-down \
+        lab-status bench prereqs
+
+all: build
+
+prereqs:
+	@tests/prereqs.sh
+
+$(CMAKE_STAMP):
+	@cmake -S . -B $(BUILD)/cmake >/dev/null
+
+build: prereqs $(CMAKE_STAMP)
+	@cmake --build $(BUILD)/cmake
+
+dist: build
+	@cmake --build $(BUILD)/cmake --target dist
+
+packages: prereqs $(CMAKE_STAMP)
+	@cmake --build $(BUILD)/cmake --target packages
+
+lint: prereqs
+	@tests/lint.sh
+
+bats: prereqs
+	@bats tests/bats
+
+unit: build
+	@python3 -m pytest tests/unit -q
+	@tests/pyversions.sh $(PY_VERSIONS)
+
+integration: build packages lab-up
+	@python3 -m pytest tests/integration tests/install -q
+
+test: lint bats unit dist integration
+
+lab-up: prereqs
+	@tests/lab/lab.sh up --nodes $(NODES)
+
+lab-install: packages
+	@tests/lab/install.sh $(VERSION)
+
+lab-down:
+	@tests/lab/lab.sh down
+
+lab-status:
+	@tests/lab/lab.sh status
+
+bench: build packages
+	@for b in bench/*.sh bench/*/run.sh; do [ -x "$$b" ] && "$$b"; done; true

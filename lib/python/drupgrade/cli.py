@@ -1,0 +1,152 @@
+"""Command-line front for both tools; each command is one module under commands/<tool>/."""
+import argparse
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+
+from drupgrade import __version__, i18n, log
+from drupgrade.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DrupgradeError
+from drupgrade.i18n import N_, _
+
+ROOT = os.environ.get("DRUPGRADE_ROOT") or os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+TOOLS = {
+    "upgrade": ("upgrade.sh", "upgrade"),
+    "rollback": ("rollback_tool", "rollback"),
+}
+LOG = logging.getLogger("drupgrade.cli")
+# argparse's own texts, so that help and usage errors speak the operator's language too.
+ARGPARSE_TEXTS = (
+    N_("usage: "), N_("positional arguments"), N_("options"), N_("optional arguments"),
+    N_("show this help message and exit"), N_("show program's version number and exit"),
+    N_("unrecognized arguments: %s"), N_("the following arguments are required: %s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"), N_("expected one argument"),
+    N_("argument %(argument_name)s: %(message)s"), N_("invalid %(type)s value: %(value)r"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+)
+argparse._ = _
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with our exit code and a translated lead line for usage errors."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        sys.stderr.write(_("error: {detail}").format(detail=message) + "\n")
+        sys.stderr.write(_("run '{prog} --help' for the commands and options").format(
+            prog=self.prog) + "\n")
+        sys.exit(EXIT_USAGE)
+
+
+def discover(tool):
+    """Command modules of a tool, by name: the folder listing is the feature list."""
+    package = "drupgrade.commands." + TOOLS[tool][1]
+    mod = importlib.import_module(package)
+    found = {}
+    for info in pkgutil.iter_modules(mod.__path__):
+        if not info.name.startswith("_"):
+            found[info.name.replace("_", "-")] = importlib.import_module(package + "." + info.name)
+    return found
+
+
+class Context:
+    """What a command gets: its arguments, the configuration (loaded on first use), output."""
+
+    def __init__(self, tool, args):
+        self.tool = tool
+        self.args = args
+        self.json = args.json
+        self.yes = args.yes
+        self.lang = i18n.current_lang()
+        self.root = ROOT
+        self._config = None
+        self.console = None
+        if sys.stdout.isatty() and not args.json:
+            from rich.console import Console
+            self.console = Console()
+
+    @property
+    def config_path(self):
+        return self.args.config or os.path.join(self.root, "conf", "upgrade.ini")
+
+    @property
+    def config(self):
+        if self._config is None:
+            from drupgrade import config
+            self._config = config.load(self.config_path)
+            log.add_secrets(self._config.secrets)
+            log.setup(self.state_dir, verbose=self.args.verbose)
+        return self._config
+
+    @property
+    def state_dir(self):
+        return self.config.paths["state_dir"]
+
+
+def build_parser(tool):
+    prog = TOOLS[tool][0]
+    parser = Parser(prog=prog, description=_("drupgrade {version}: upgrade and roll back the drp "
+                                             "cluster").format(version=__version__))
+    parser.add_argument("--version", action="version", version="drupgrade " + __version__,
+                        help=_("show program's version number and exit"))
+    parser.add_argument("--config", metavar="FILE",
+                        help=_("configuration file (default: conf/upgrade.ini beside bin/)"))
+    parser.add_argument("--lang", choices=("zh", "en"),
+                        help=_("message language (default: from LC_ALL/LC_MESSAGES/LANG)"))
+    parser.add_argument("--json", action="store_true", help=_("machine-readable JSON output"))
+    parser.add_argument("--yes", action="store_true", help=_("answer confirmations with yes"))
+    if tool == "upgrade":
+        parser.add_argument("--answers", metavar="FILE", help=_("answers to questions, one per id"))
+    parser.add_argument("--verbose", "-v", action="store_true", help=_("show debug messages"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, module in sorted(discover(tool).items()):
+        summary = _(module.SUMMARY)
+        cmd = sub.add_parser(name, help=summary, description=summary)
+        module.add_arguments(cmd)
+        cmd.set_defaults(module=module)
+    return parser
+
+
+def _lang_from_argv(argv):
+    for i, a in enumerate(argv):
+        if a == "--lang" and i + 1 < len(argv):
+            return argv[i + 1] if argv[i + 1] in ("zh", "en") else None
+        if a.startswith("--lang="):
+            value = a.split("=", 1)[1]
+            return value if value in ("zh", "en") else None
+    return None
+
+
+def main(argv):
+    if not argv or argv[0] not in TOOLS:
+        sys.stderr.write("usage: python -m drupgrade {upgrade|rollback} ...\n")
+        return EXIT_USAGE
+    tool, argv = argv[0], argv[1:]
+    i18n.set_lang(_lang_from_argv(argv))
+    parser = build_parser(tool)
+    args = parser.parse_args(argv)
+    if args.lang:
+        i18n.set_lang(args.lang)
+    if not getattr(args, "module", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    log.setup(None, verbose=args.verbose)
+    ctx = Context(tool, args)
+    try:
+        return args.module.run(ctx) or 0
+    except DrupgradeError as e:
+        LOG.debug("error", exc_info=True)
+        sys.stderr.write(_("error: {detail}").format(detail=log.redactor().redact(e.message)) + "\n")
+        if e.hint:
+            sys.stderr.write(_("what to do: {hint}").format(hint=e.hint) + "\n")
+        return e.code
+    except KeyboardInterrupt:
+        sys.stderr.write(_("interrupted by the operator; the state is kept, run 'resume' or "
+                           "'rollback_tool' to continue") + "\n")
+        return EXIT_INTERRUPTED
+    except Exception:  # noqa: BLE001 - last line of defence: say where the details are
+        LOG.exception("internal error")
+        sys.stderr.write(_("internal error; details are in the controller log") + "\n")
+        return EXIT_FAILED

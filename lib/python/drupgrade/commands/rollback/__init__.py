@@ -1,0 +1,1 @@
+"""Commands of bin/rollback_tool."""

@@ -1,0 +1,64 @@
+"""The one place where remote command lines are built: quoted words, nothing else.
+
+Node names, hosts and paths come from a configuration file; they must never be able to
+run anything. Commands are lists of words quoted with shlex.quote, or scripts sent on
+stdin; hosts and remote paths are validated before they reach an ssh/scp argv.
+"""
+import re
+import shlex
+
+try:  # pragma: no cover - typing only
+    from typing import Iterable, Union  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+# A host is a DNS name, an IPv4 or an IPv6 address: never starts with '-', no spaces.
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[?[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?\]?)$")
+_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+# scp and sftp read the remote path themselves; keep it to characters no layer rewrites.
+_REMOTE_PATH_RE = re.compile(r"^/[A-Za-z0-9._/@%+=,:~-]*$")
+
+
+class UnsafeValue(ValueError):
+    """A host, user or path from the configuration that could be read as an option or code."""
+
+
+def quote(word):
+    return shlex.quote(str(word))
+
+
+def join(words):
+    # type: (Iterable[object]) -> str
+    """One shell command line from words: every word quoted, so each stays one argument."""
+    return " ".join(quote(w) for w in words)
+
+
+def command_line(command):
+    # type: (Union[str, Iterable[object]]) -> str
+    """A list of words is quoted here; a str is taken as an already built line."""
+    if isinstance(command, str):
+        return command
+    return join(command)
+
+
+def bash_c(script, *args):
+    """`bash -c SCRIPT NAME ARGS...` as one quoted line: data only ever arrives as $1, $2..."""
+    return join(["bash", "-c", script, "drupgrade"] + [str(a) for a in args])
+
+
+def check_host(host):
+    if not host or not _HOST_RE.match(host) or host.startswith("-"):
+        raise UnsafeValue("host %r" % (host,))
+    return host
+
+
+def check_user(user):
+    if not user or not _USER_RE.match(user):
+        raise UnsafeValue("user name %r" % (user,))
+    return user
+
+
+def check_remote_path(path):
+    if not path or not _REMOTE_PATH_RE.match(path) or "/../" in path + "/" or "\n" in path:
+        raise UnsafeValue("remote path %r" % (path,))
+    return path

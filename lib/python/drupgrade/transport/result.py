@@ -1,0 +1,36 @@
+"""One result type for every remote command (testinfra's CommandResult is the model)."""
+
+SSH_FAILED = 255  # ssh itself failed (connection, auth, host key): not the remote command
+
+
+class CommandResult(object):
+    """rc, stdout, stderr of one command on one node; rc 255 means ssh itself failed."""
+
+    __slots__ = ("node", "command", "rc", "stdout", "stderr")
+
+    def __init__(self, node, command, rc, stdout="", stderr=""):
+        self.node = node
+        self.command = command
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @property
+    def ok(self):
+        return self.rc == 0
+
+    @property
+    def succeeded(self):
+        return self.rc == 0
+
+    @property
+    def failed(self):
+        return self.rc != 0
+
+    @property
+    def ssh_failed(self):
+        return self.rc == SSH_FAILED
+
+    def __repr__(self):
+        return "CommandResult(node=%r, rc=%r, command=%r, stdout=%r, stderr=%r)" % (
+            self.node, self.rc, self.command, self.stdout[-200:], self.stderr[-200:])

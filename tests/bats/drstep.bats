@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# drstep and the step protocol (scripts/bin/drstep, scripts/lib/step.sh, scripts/lib/common.sh).
+
+setup() {
+  TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+  export DRSTEP_STEPS_DIR=$BATS_TEST_DIRNAME/fixtures/steps
+  export DRSTEP_LIB=$TOP/scripts/lib
+  export DRSTEP_CONTEXT=$BATS_TEST_TMPDIR/context.env
+  export DRUPGRADE_LANG=en
+  printf 'DR_MARK=%s\n' "$BATS_TEST_TMPDIR/mark" > "$DRSTEP_CONTEXT"
+  DRSTEP=$TOP/scripts/bin/drstep
+}
+
+@test "list shows steps in phase order with phase, timeout and summary" {
+  run "$DRSTEP" list
+  [ "$status" -eq 0 ]
+  [[ ${lines[0]} == fails*init*5s*"always fails in a function" ]]
+  [[ ${lines[1]} == demo_step*backup*30s*"write a marker file once" ]]
+}
+
+@test "list speaks Chinese with DRUPGRADE_LANG=zh" {
+  DRUPGRADE_LANG=zh run "$DRSTEP" list
+  [[ $output == *"写入一次标记文件"* ]]
+}
+
+@test "run uses the context file, and check tells done from not done" {
+  run "$DRSTEP" demo_step check
+  [ "$status" -ne 0 ]
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 0 ]
+  run "$DRSTEP" demo_step check
+  [ "$status" -eq 0 ]
+  run "$DRSTEP" demo_step run
+  [ "$(cat "$BATS_TEST_TMPDIR/mark")" = "ran" ]
+}
+
+@test "context lines that are not DR_* or look like code are not executed" {
+  printf 'DR_MARK=%s\nPATH=/nonexistent\nDR_X=$(touch %s/pwned)\n' \
+    "$BATS_TEST_TMPDIR/mark" "$BATS_TEST_TMPDIR" > "$DRSTEP_CONTEXT"
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 0 ]
+  [ ! -e "$BATS_TEST_TMPDIR/pwned" ]
+}
+
+@test "--help prints the header" {
+  run "$DRSTEP" demo_step --help
+  [ "$status" -eq 0 ]
+  [[ $output == *"Phase:"*backup* ]]
+  [[ $output == *"Retry:"*direct* ]]
+}
+
+@test "a failing step exits non-zero with a stack trace naming the function" {
+  run "$DRSTEP" fails run
+  [ "$status" -ne 0 ]
+  [[ $output == *"command failed"* ]]
+  [[ $output == *"at inner"* ]]
+}
+
+@test "an unknown step is exit 2 with the way out" {
+  run "$DRSTEP" nosuch run
+  [ "$status" -eq 2 ]
+  [[ $output == *"drstep list"* ]]
+}
+
+@test "an unknown action is exit 2 with usage" {
+  run "$DRSTEP" demo_step explode
+  [ "$status" -eq 2 ]
+}

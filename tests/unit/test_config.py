@@ -1,0 +1,166 @@
+"""upgrade.ini loading: validation errors name the file and the place, and exit 2."""
+import os
+
+import pytest
+
+from drupgrade import config, i18n
+from drupgrade.errors import EXIT_USAGE, DrupgradeError
+
+GOOD = """\
+[ssh_config]
+username = root
+password = s3cr%t
+port = 22
+
+[node:node1]
+host = 10.231.0.11
+roles = db_primary, etcd, kmc, app
+
+[node:node2]
+host = 10.231.0.12
+roles = db_replica, app
+port = 2222
+private_key_path = keys/id_ed25519
+
+[heartbeat]
+control_interval = 10
+
+[timeouts]
+backup_db = 900
+"""
+
+
+@pytest.fixture(autouse=True)
+def english():
+    i18n.set_lang("en")
+
+
+def write(tmp_path, text, mode=0o600, name="upgrade.ini"):
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    os.chmod(str(path), mode)
+    return str(path)
+
+
+def load_error(tmp_path, text, mode=0o600):
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(write(tmp_path, text, mode))
+    assert exc.value.code == EXIT_USAGE
+    return exc.value
+
+
+def test_good_config_has_defaults_and_typed_values(tmp_path):
+    cfg = config.load(write(tmp_path, GOOD))
+    n1, n2 = cfg.nodes
+    assert (n1.name, n1.host, n1.port, n1.roles) == ("node1", "10.231.0.11", 22,
+                                                     ["db_primary", "etcd", "kmc", "app"])
+    assert n1.password == "s3cr%t" and n1.auth_method == "password"
+    assert n2.port == 2222 and n2.auth_method == "key"
+    assert n2.private_key_path == str(tmp_path / "keys" / "id_ed25519")
+    assert cfg.heartbeat("control") == {"interval": 10, "timeout": 180, "reconnects": 3}
+    assert cfg.heartbeat("transfer") == {"interval": 30, "timeout": 120, "reconnects": 2}
+    assert cfg.heartbeat("plugin") == {"interval": 45, "timeout": 150, "reconnects": 1}
+    assert cfg.heartbeat("status") == {"interval": 90, "timeout": 300, "reconnects": None}
+    assert cfg.transfer["method"] == "auto"
+    assert cfg.timeouts == {"backup_db": 900}
+    assert cfg.paths["known_hosts"] == "/var/lib/drupgrade/known_hosts"
+    assert cfg.secrets == ["s3cr%t"]
+
+
+@pytest.mark.parametrize("text, where, what", [
+    (GOOD.replace("port = 22\n\n", "port = twenty\n\n"), "[ssh_config] port", "whole number"),
+    (GOOD.replace("port = 2222", "port = 70000"), "[node:node2] port", "out of range"),
+    (GOOD + "\n[transfer]\nmethod = ftp\n", "[transfer] method", "one of: auto, scp, sftp"),
+    (GOOD + "\n[bogus]\nx = 1\n", "/", "bogus"),
+    (GOOD.replace("control_interval", "control_intervall"), "[heartbeat]", "control_intervall"),
+    (GOOD.replace("roles = db_replica, app", "roles = db_replica, webserver"), "[node:node2] roles",
+     "webserver"),
+    (GOOD.replace("roles = db_replica, app", "roles ="), "[node:node2]", "roles"),
+    (GOOD.replace("[node:node1]", "[node:no;de1]"), "nodes", "no;de1"),
+    (GOOD.replace("host = 10.231.0.11", "host = $(reboot)"), "[node:node1] host", "not allowed"),
+    ("[ssh_config]\nusername = root\n", "/", "nodes"),
+    (GOOD + "\n[paths]\nnode_tool_dir = relative/dir\n", "[paths] node_tool_dir", "not allowed"),
+])
+def test_bad_values_name_the_place(tmp_path, text, where, what):
+    err = load_error(tmp_path, text)
+    assert "upgrade.ini" in err.message
+    assert where in err.message
+    assert what in err.message
+    assert err.hint
+
+
+@pytest.mark.parametrize("text, what", [
+    (b"", "empty"),
+    (b"\n  \n", "empty"),
+    (GOOD.encode() + b"\n# \xff\xfe\n", "UTF-8"),
+    (b"no section header\n", "line 1"),
+    (GOOD.encode() + b"\n[ssh_config]\nport = 1\n", "line"),
+    (GOOD.encode().replace(b"port = 22\n", b"port = 22\nport = 23\n"), "line"),
+])
+def test_unreadable_files(tmp_path, text, what):
+    err = load_error(tmp_path, text)
+    assert what in err.message
+
+
+def test_missing_file_is_exit_2(tmp_path):
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(str(tmp_path / "nope.ini"))
+    assert exc.value.code == EXIT_USAGE and "nope.ini" in exc.value.message
+
+
+def test_password_file_readable_by_others_is_refused_with_the_fix(tmp_path):
+    err = load_error(tmp_path, GOOD, mode=0o644)
+    assert "0644" in err.message
+    assert "chmod 600" in err.hint and "upgrade.ini" in err.hint
+
+
+def test_group_readable_is_refused_too(tmp_path):
+    err = load_error(tmp_path, GOOD, mode=0o640)
+    assert "chmod 600" in err.hint
+
+
+def test_key_only_config_may_be_world_readable(tmp_path):
+    text = GOOD.replace("password = s3cr%t\n", "")
+    cfg = config.load(write(tmp_path, text, mode=0o644))
+    assert cfg.secrets == []
+
+
+def test_password_file_owned_by_someone_else_is_refused(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown the file to another user")
+    path = write(tmp_path, GOOD)
+    os.chown(path, 4242, -1)
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(path)
+    assert exc.value.code == EXIT_USAGE and "chown" in exc.value.hint
+
+
+def test_messages_in_chinese(tmp_path):
+    if not i18n.find_catalog("zh"):
+        pytest.fail("compiled zh catalog missing: run 'make build' first")
+    i18n.set_lang("zh")
+    err = load_error(tmp_path, GOOD.replace("port = 22\n\n", "port = twenty\n\n"))
+    assert "配置文件" in err.message and "整数" in err.message
+    assert "任何节点均未被改动" in err.hint
+
+
+def test_json_data_files_are_validated(tmp_path):
+    schema_dir = tmp_path / "schemas"
+    path = write(tmp_path, '{"a": [1, "x"]}', name="data.json")
+    config.SCHEMA_DIR, old = str(schema_dir), config.SCHEMA_DIR
+    try:
+        schema_dir.mkdir()
+        (schema_dir / "t.json").write_text(
+            '{"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}}}')
+        with pytest.raises(DrupgradeError) as exc:
+            config.load_json(path, "t")
+        assert "/a/1" in exc.value.message and "whole number" in exc.value.message
+        bad = write(tmp_path, '{"a": [1,', name="bad.json")
+        with pytest.raises(DrupgradeError) as exc:
+            config.load_json(bad, "t")
+        assert "not valid JSON" in exc.value.message and "line 1" in exc.value.message
+    finally:
+        config.SCHEMA_DIR = old

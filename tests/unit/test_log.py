@@ -1,0 +1,30 @@
+"""Secrets are masked at the handlers, whatever path they take into a record."""
+import logging
+
+from drupgrade import log
+
+
+def test_secret_is_masked_in_file_and_console(tmp_path, capsys):
+    log.add_secrets(["hunter2", "hunter2-long"])
+    path = log.setup(str(tmp_path), console=True)
+    logger = logging.getLogger("drupgrade.test")
+    logger.info("password is %s, or %s", "hunter2", "hunter2-long")
+    try:
+        raise ValueError("bad hunter2")
+    except ValueError:
+        logger.exception("failed with hunter2")
+    for h in logging.getLogger("drupgrade").handlers:
+        h.flush()
+    text = open(path, encoding="utf-8").read()
+    err = capsys.readouterr().err
+    for out in (text, err):
+        assert "hunter2" not in out
+        assert "password is ******, or ******" in out
+        assert "ValueError: bad ******" in out
+
+
+def test_log_file_is_private(tmp_path):
+    import os
+    import stat
+    path = log.setup(str(tmp_path), console=False)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
