@@ -3,7 +3,7 @@
 
 setup() {
   TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-  export DRSTEP_STEPS_DIR=$BATS_TEST_DIRNAME/fixtures/steps
+  export DRSTEP_STEPS_DIR=$TOP/tests/fixtures/steps
   export DRSTEP_LIB=$TOP/scripts/lib
   export DRSTEP_CONTEXT=$BATS_TEST_TMPDIR/context.env
   export DRUPGRADE_LANG=en

@@ -1,0 +1,184 @@
+"""Detached remote runs (T4): a command runs on the node in its own session with pid, rc
+and log files; after a dropped connection the controller re-attaches to the same run
+(reads the log from where it stopped, waits for the rc) and never starts it twice.
+
+The node needs only bash, coreutils and setsid: the runner below is sent on stdin.
+Run directory <run_dir>/<run_id>/: cmd (the script), pid, log (stdout+stderr), rc.
+"""
+import base64
+import logging
+import re
+import time
+
+from drupgrade.i18n import _
+
+from . import failures
+from .quoting import check_remote_path
+from .result import SSH_FAILED, CommandResult
+
+log = logging.getLogger("drupgrade.transport")
+
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+
+# Start: `mkdir` of the run dir is the once-only guard; a second start reports the
+# existing run instead of running it again. $1 = run dir, the script comes base64 on line 1.
+START = r"""set -u
+d=$1 payload=$2
+umask 077
+mkdir -p -- "${d%/*}"
+if ! mkdir -- "$d" 2>/dev/null; then
+  echo "state=exists"
+  exit 0
+fi
+printf '%s' "$payload" | base64 -d > "$d/cmd.tmp" && mv -f -- "$d/cmd.tmp" "$d/cmd"
+: > "$d/log"
+setsid bash -c 'echo $$ > "$1/pid.tmp"; mv -f -- "$1/pid.tmp" "$1/pid"
+  bash "$1/cmd" >> "$1/log" 2>&1 < /dev/null
+  echo $? > "$1/rc.tmp"; mv -f -- "$1/rc.tmp" "$1/rc"' drrun "$d" < /dev/null > /dev/null 2>&1 &
+for _ in $(seq 200); do [ -s "$d/pid" ] && break; sleep 0.05; done
+echo "state=started pid=$(cat -- "$d/pid" 2>/dev/null)"
+"""
+
+# Attach: stream the log from byte $2 until the run ends, then report rc on stderr.
+ATTACH = r"""set -u
+d=$1 off=$2
+[ -d "$d" ] || { echo "DRUPGRADE-STATE=missing" >&2; exit 3; }
+for _ in $(seq 100); do [ -s "$d/pid" ] && break; sleep 0.05; done
+pid=$(cat -- "$d/pid" 2>/dev/null || true)
+running() { [ -n "$pid" ] && [ ! -f "$d/rc" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; }
+if running; then
+  tail -c "+$((off + 1))" --pid="$pid" -s 0.3 -f -- "$d/log"
+  for _ in $(seq 100); do [ -f "$d/rc" ] && break; sleep 0.05; done
+else
+  tail -c "+$((off + 1))" -- "$d/log"
+fi
+if [ -f "$d/rc" ]; then
+  echo "DRUPGRADE-RC=$(cat -- "$d/rc")" >&2
+else
+  echo "DRUPGRADE-STATE=lost" >&2
+fi
+"""
+
+STATUS = r"""set -u
+d=$1
+[ -d "$d" ] || { echo "state=missing"; exit 0; }
+pid=$(cat -- "$d/pid" 2>/dev/null || true)
+if [ -f "$d/rc" ]; then echo "state=done rc=$(cat -- "$d/rc")"
+elif [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; then echo "state=running pid=$pid"
+else echo "state=lost"; fi
+echo "size=$(stat -c %s -- "$d/log" 2>/dev/null || echo 0)"
+"""
+
+CANCEL = r"""set -u
+d=$1
+pid=$(cat -- "$d/pid" 2>/dev/null || true)
+[ -n "$pid" ] && [ ! -f "$d/rc" ] && kill -TERM -- "-$pid" 2>/dev/null
+exit 0
+"""
+
+
+class DetachedRunLost(failures.TransportError):
+    """The run's process is gone without an rc (the node rebooted or it was killed)."""
+
+
+class DetachedRun(object):
+    """One detached command on one node, identified by run_id (e.g. '<run>-<step>')."""
+
+    def __init__(self, session, run_id, run_dir):
+        if not _RUN_ID_RE.match(run_id or ""):
+            raise ValueError("run id %r" % (run_id,))
+        self.session = session
+        self.run_id = run_id
+        self.dir = check_remote_path(run_dir.rstrip("/") + "/" + run_id)
+        self.offset = 0          # bytes of the log already delivered
+        self.attaches = 0        # how many times we (re)attached
+        self.started_here = None  # True: this call started it; False: it already existed
+
+    def start(self, command):
+        """Start the command unless this run id already exists on the node. Safe to repeat."""
+        script = command if isinstance(command, str) else " ".join(_q(w) for w in command)
+        payload = base64.b64encode(script.encode("utf-8")).decode("ascii")
+        res = self.session.run(["bash", "-c", START, "drstart", self.dir, payload], retry=True)
+        if res.rc != 0:
+            raise failures.TransportError(_("could not start {run} on node {node}: {detail}").format(
+                run=self.run_id, node=self.session.name, detail=failures.last_line(res.stderr)),
+                node=self.session.name)
+        self.started_here = "state=started" in res.stdout
+        if not self.started_here:
+            log.info(_("run {run} already exists on node {node}: attaching to it instead of starting it again")
+                     .format(run=self.run_id, node=self.session.name))
+        return self
+
+    def status(self):
+        """{'state': 'missing'|'running'|'done'|'lost', 'rc': int|None, 'size': int}"""
+        res = self.session.run(["bash", "-c", STATUS, "drstatus", self.dir])
+        info = dict(kv.split("=", 1) for kv in res.stdout.split() if "=" in kv)
+        return {"state": info.get("state", "missing"), "rc": int(info["rc"]) if "rc" in info else None,
+                "size": int(info.get("size", 0) or 0)}
+
+    def wait(self, on_output=None, timeout=None):
+        # type: (...) -> CommandResult
+        """Follow the log until the run ends; reconnect and re-attach after a lost link.
+
+        on_output(bytes) gets every log byte exactly once. Returns the run's CommandResult
+        (stdout = the log text). Raises ConnectionNotRecoverable when the type's reconnect
+        budget is spent (the run goes on on the node; wait() again later re-attaches)."""
+        deadline = None if timeout is None else time.time() + timeout
+        chunks = []
+        while True:
+            self.attaches += 1
+            proc = self.session.popen(["bash", "-c", ATTACH, "drattach", self.dir, str(self.offset)])
+            try:
+                while True:
+                    data = proc.stdout.read1(65536) if hasattr(proc.stdout, "read1") else proc.stdout.read(65536)
+                    if not data:
+                        break
+                    self.offset += len(data)
+                    chunks.append(data)
+                    if on_output:
+                        on_output(data)
+                    if deadline and time.time() > deadline:
+                        proc.kill()
+                        break
+                err = proc.stderr.read().decode("utf-8", "replace")
+                rc = proc.wait()
+            finally:
+                proc.stdout.close()
+                proc.stderr.close()
+            m = re.search(r"DRUPGRADE-RC=(\d+)", err)
+            text = b"".join(chunks).decode("utf-8", "replace")
+            if m:
+                return CommandResult(self.session.name, self.run_id, int(m.group(1)), text, "")
+            if "DRUPGRADE-STATE=lost" in err:
+                raise DetachedRunLost(_("run {run} on node {node} ended without an exit code (killed or "
+                                        "node restarted)").format(run=self.run_id, node=self.session.name),
+                                      node=self.session.name)
+            if "DRUPGRADE-STATE=missing" in err:
+                raise DetachedRunLost(_("run {run} does not exist on node {node}").format(
+                    run=self.run_id, node=self.session.name), node=self.session.name)
+            if deadline and time.time() > deadline:
+                return CommandResult(self.session.name, self.run_id, 124, text, _("still running"))
+            if rc == SSH_FAILED or self.session.lost():
+                log.warning(_("lost the connection while following {run} on node {node} at byte {offset}; "
+                              "re-attaching").format(run=self.run_id, node=self.session.name, offset=self.offset))
+                self.session.reconnect(failures.last_line(err))
+                continue
+            raise failures.TransportError(_("following {run} on node {node} failed (rc {rc}): {detail}").format(
+                run=self.run_id, node=self.session.name, rc=rc, detail=failures.last_line(err)),
+                node=self.session.name)
+
+    def cancel(self):
+        """SIGTERM the run's whole session (process group) on the node."""
+        self.session.run(["bash", "-c", CANCEL, "drcancel", self.dir])
+
+
+def _q(word):
+    from .quoting import quote
+    return quote(word)
+
+
+def run_detached(session, run_id, command, run_dir, on_output=None, timeout=None):
+    """Start (once) and follow a detached run: the call a long step uses."""
+    run = DetachedRun(session, run_id, run_dir)
+    run.start(command)
+    return run.wait(on_output=on_output, timeout=timeout)

@@ -1,0 +1,426 @@
+"""Native ssh sessions: one multiplexed master per node and connection type, keepalives
+per type (§4.6.1), reconnect with exponential backoff, password through a pty (T2/T3).
+
+A master is a foreground `ssh -M -N` process owned by this controller (it dies with the
+controller: a pty hangup for password masters, PDEATHSIG for key masters). Commands,
+scp and detached-run attachments go through its ControlPath and cost no handshake.
+"""
+import ctypes
+import hashlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from drupgrade.i18n import _
+
+from . import failures, hostkeys
+from .policy import Endpoint, backoff, keepalive_options, preferred_cipher
+from .quoting import check_host, check_user, command_line
+from .result import SSH_FAILED, CommandResult
+
+try:  # pragma: no cover - typing only
+    from typing import Dict, List, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+log = logging.getLogger("drupgrade.transport")
+
+AUTH_TRIES = 3  # §4.1.4: authentication failure -> 3 tries, no fallback
+_PROMPT_RE = r"(?i)password:\s*"
+
+
+def _child_env():
+    """Environment for ssh/scp children: ours minus anything that could drive askpass."""
+    env = dict(os.environ)
+    for k in ("SSH_ASKPASS", "SSH_ASKPASS_REQUIRE", "DISPLAY"):
+        env.pop(k, None)
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _die_with_parent():  # pragma: no cover - runs in the child
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class SshArgs(object):
+    """Builds every ssh and scp argv for one endpoint and connection type."""
+
+    def __init__(self, endpoint, settings, conn_type):
+        self.endpoint = endpoint
+        self.settings = settings
+        self.conn_type = conn_type
+        check_host(endpoint.host)
+        check_user(endpoint.username)
+        key = "|".join([endpoint.name, endpoint.host, str(endpoint.port), endpoint.username, conn_type])
+        self.control_path = os.path.join(settings.control_dir, hashlib.sha1(key.encode()).hexdigest()[:20])
+
+    def options(self, master):
+        # type: (bool) -> Dict[str, str]
+        ep, st = self.endpoint, self.settings
+        opts = {
+            "User": ep.username,
+            "Port": str(ep.port),
+            "ConnectTimeout": str(st.connect_timeout),
+            "Compression": "no",  # T6: never by default
+            "LogLevel": "ERROR",
+            "ControlPath": self.control_path,
+            "ControlMaster": "yes" if master else "no",
+            "BatchMode": "yes",
+            "ForwardAgent": "no",
+            "ForwardX11": "no",
+            "ClearAllForwardings": "yes",
+        }
+        opts.update(keepalive_options(st.heartbeat(self.conn_type)))
+        opts.update(hostkeys.ssh_options(ep, st.known_hosts))
+        if ep.auth_method == "key":
+            opts.update({"IdentityFile": ep.private_key_path, "IdentitiesOnly": "yes",
+                         "PreferredAuthentications": "publickey", "PasswordAuthentication": "no"})
+        elif master:
+            opts.update({"BatchMode": "no", "PubkeyAuthentication": "no", "NumberOfPasswordPrompts": "1",
+                         "PreferredAuthentications": "password,keyboard-interactive"})
+        if master and self.conn_type == "transfer":
+            cipher = preferred_cipher(st.cipher)
+            if cipher:
+                # '^' puts ours first and keeps the defaults: a node without it still connects.
+                opts["Ciphers"] = ("^" + cipher) if st.cipher in (None, "", "auto") else cipher
+        return opts
+
+    @staticmethod
+    def _flat(opts):
+        argv = ["-F", "/dev/null"]
+        for k in sorted(opts):
+            argv += ["-o", "%s=%s" % (k, opts[k])]
+        return argv
+
+    def master_argv(self):
+        return ["ssh"] + self._flat(self.options(master=True)) + ["-N", "--", self.endpoint.host]
+
+    def ssh_argv(self, command=None, tty=False):
+        argv = ["ssh"] + self._flat(self.options(master=False))
+        argv.append("-tt" if tty else "-T")
+        argv += ["--", self.endpoint.host]
+        if command is not None:
+            argv.append(command_line(command))
+        return argv
+
+    def ctl_argv(self, op):
+        return ["ssh", "-F", "/dev/null", "-o", "ControlPath=" + self.control_path, "-O", op, "--",
+                self.endpoint.host]
+
+    def scp_argv(self, sources, target, recursive=False, preserve=False):
+        argv = ["scp"] + self._flat(self.options(master=False))
+        if recursive:
+            argv.append("-r")
+        if preserve:
+            argv.append("-p")
+        return argv + ["--"] + list(sources) + [target]
+
+    def remote(self, path):
+        """host:path for scp (an IPv6 host in brackets)."""
+        host = self.endpoint.host
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        return "%s:%s" % (host, path)
+
+
+class _Drain(object):
+    """Reads a child's output in a thread (a full pipe or pty would block the master)."""
+
+    def __init__(self, read):
+        self._read = read
+        self.chunks = []
+        self.done = threading.Event()
+        t = threading.Thread(target=self._run, name="ssh-drain")
+        t.daemon = True
+        t.start()
+
+    def _run(self):
+        try:
+            while True:
+                data = self._read()
+                if not data:
+                    break
+                self.chunks.append(data if isinstance(data, str) else data.decode("utf-8", "replace"))
+                if len(self.chunks) > 200:
+                    del self.chunks[:100]
+        except Exception:  # noqa: BLE001 - EOF/EIO/closed: the child is gone
+            pass
+        finally:
+            self.done.set()
+
+    def text(self):
+        return "".join(self.chunks)
+
+
+class Master(object):
+    """One `ssh -M -N` process for an endpoint and connection type."""
+
+    def __init__(self, args):
+        # type: (SshArgs) -> None
+        self.args = args
+        self.proc = None  # subprocess.Popen or pexpect.spawn
+        self.drain = None
+
+    def alive(self):
+        if self.proc is None:
+            return False
+        if isinstance(self.proc, subprocess.Popen):
+            running = self.proc.poll() is None
+        else:
+            running = self.proc.isalive()
+        return running and os.path.exists(self.args.control_path)
+
+    def start(self):
+        """Start and authenticate the master; raise a classified TransportError on failure."""
+        self.stop()
+        ep = self.args.endpoint
+        if os.path.exists(self.args.control_path):
+            os.unlink(self.args.control_path)  # a stale socket of a dead master
+        argv = self.args.master_argv()
+        deadline = time.time() + self.args.settings.connect_timeout + 15
+        if ep.auth_method == "password":
+            import pexpect
+            child = pexpect.spawn(argv[0], argv[1:], env=_child_env(), echo=False, timeout=5)
+            self.proc = child
+            sent = False
+            while time.time() < deadline:
+                if os.path.exists(self.args.control_path):
+                    break
+                idx = child.expect([_PROMPT_RE, pexpect.EOF, pexpect.TIMEOUT], timeout=0.05)
+                if idx == 0:
+                    if sent:  # asked again: the password was refused
+                        child.close(force=True)
+                        return self._failed("Permission denied (password)")
+                    child.sendline(ep.password or "")
+                    sent = True
+                elif idx == 1:
+                    child.close()
+                    return self._failed(child.before.decode("utf-8", "replace") if child.before else "")
+            self.drain = _Drain(lambda: child.read_nonblocking(4096, timeout=None))
+        else:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, env=_child_env(), preexec_fn=_die_with_parent)
+            self.drain = _Drain(lambda: self.proc.stderr.read1(4096) if hasattr(self.proc.stderr, "read1")
+                                else os.read(self.proc.stderr.fileno(), 4096))
+            while time.time() < deadline and self.proc.poll() is None:
+                if os.path.exists(self.args.control_path):
+                    break
+                time.sleep(0.02)
+            if self.proc.poll() is not None:
+                self.drain.done.wait(2)
+                return self._failed(self.drain.text())
+        if not self.alive():
+            self.stop()
+            raise _Network(_("no answer within {seconds} s").format(seconds=self.args.settings.connect_timeout))
+        return self
+
+    def _failed(self, text):
+        self.proc = None
+        ep = self.args.endpoint
+        err = hostkeys.failure_from_stderr(ep, self.args.settings.known_hosts, text)
+        if err is not None:
+            raise err
+        kind = failures.classify(text)
+        if kind == failures.AUTH:
+            raise _Auth(failures.last_line(text))
+        raise _Network(failures.last_line(text) or _("ssh exited"))
+
+    def output(self):
+        return self.drain.text() if self.drain else ""
+
+    def stop(self):
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if isinstance(proc, subprocess.Popen):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        else:
+            proc.close(force=True)
+
+
+class _Network(Exception):
+    """Internal: the connection could not be made or was lost."""
+
+
+class _Auth(Exception):
+    """Internal: the node refused our credentials."""
+
+
+class SshSession(object):
+    """Commands on one node over one connection type's multiplexed master."""
+
+    def __init__(self, node, settings, conn_type="control"):
+        self.endpoint = Endpoint.of(node)
+        self.settings = settings
+        self.conn_type = conn_type
+        self.heartbeat = settings.heartbeat(conn_type)
+        self.args = SshArgs(self.endpoint, settings, conn_type)
+        self.master = Master(self.args)
+        self._lock = threading.RLock()
+        self.reconnects = 0  # over the session's life, for reports and tests
+
+    @property
+    def name(self):
+        return self.endpoint.name
+
+    # -- connection ------------------------------------------------------------
+    def connect(self):
+        """Make sure the master is up: connect, and on a network failure reconnect by policy."""
+        with self._lock:
+            if self.master.alive():
+                return self
+            try:
+                self._start_once()
+            except _Network as e:
+                self._reconnect(str(e))
+            return self
+
+    def _start_once(self):
+        ep = self.endpoint
+        detail = ""
+        for attempt in range(1, AUTH_TRIES + 1):
+            try:
+                self.master.start()
+                return
+            except _Auth as e:
+                detail = str(e)
+                log.warning(_("authentication failed on node {node} (try {n}/{tries})").format(
+                    node=ep.name, n=attempt, tries=AUTH_TRIES))
+                if attempt < AUTH_TRIES:
+                    time.sleep(backoff(attempt, cap=5))
+        raise failures.AuthenticationFailed(ep.name, ep.username, AUTH_TRIES, detail)
+
+    def reconnect(self, reason=""):
+        """Start a new master after a loss, by the type's policy (raises when exhausted)."""
+        with self._lock:
+            if self.master.alive():
+                return self
+            self._reconnect(reason)
+            return self
+
+    def _reconnect(self, reason):
+        hb = self.heartbeat
+        ep = self.endpoint
+        if hb.reconnects is None:
+            raise failures.ConnectionNotRecoverable(
+                ep.name, self.conn_type, 0, _("this connection type is reconnected manually"))
+        last = reason
+        for attempt in range(1, hb.reconnects + 1):
+            delay = backoff(attempt)
+            log.warning(_("connection to node {node} ({conn_type}) lost: {reason}; reconnect {n}/{limit} "
+                          "in {delay} s").format(node=ep.name, conn_type=self.conn_type, reason=last or "-",
+                                                 n=attempt, limit=hb.reconnects, delay=delay))
+            time.sleep(delay)
+            try:
+                self._start_once()
+                self.reconnects += 1
+                log.info(_("reconnected to node {node} ({conn_type})").format(node=ep.name, conn_type=self.conn_type))
+                return
+            except _Network as e:
+                last = str(e)
+        raise failures.ConnectionNotRecoverable(ep.name, self.conn_type, hb.reconnects, last)
+
+    def lost(self):
+        """True when the master died (the link was cut or the node went away)."""
+        return not self.master.alive()
+
+    def close(self):
+        with self._lock:
+            self.master.stop()
+            if os.path.exists(self.args.control_path):
+                try:
+                    os.unlink(self.args.control_path)
+                except OSError:
+                    pass
+
+    # -- commands --------------------------------------------------------------
+    def popen(self, command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
+        """A running mux client for `command` (quoted words or a built line): for streaming."""
+        self.connect()
+        return subprocess.Popen(self.args.ssh_argv(command), stdin=stdin, stdout=stdout, stderr=stderr,
+                                env=_child_env())
+
+    def run(self, command, stdin=None, timeout=None, retry=True):
+        # type: (object, Optional[object], Optional[float], bool) -> CommandResult
+        """Run a command (list of words, quoted here) and wait for it.
+
+        retry: when ssh itself fails (rc 255 and the master is gone) reconnect by policy and
+        run it again: only for commands that are safe to repeat (use detached runs for the rest)."""
+        line = command_line(command)
+        data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+        while True:
+            self.connect()
+            res = self._exec(line, data, timeout)
+            if res.rc != SSH_FAILED or not self.lost():
+                return res
+            if not retry:
+                return res
+            self.reconnect(failures.last_line(res.stderr))
+
+    def run_script(self, script, args=(), timeout=None, retry=True):
+        """Run a bash script sent on stdin; args arrive as $1, $2… (quoted words)."""
+        return self.run(["bash", "-s", "--"] + [str(a) for a in args], stdin=script, timeout=timeout, retry=retry)
+
+    def check(self, command, **kw):
+        """run() that raises a TransportError unless rc is 0."""
+        res = self.run(command, **kw)
+        if res.rc != 0:
+            raise failures.TransportError(_("command failed on node {node} (rc {rc}): {detail}").format(
+                node=self.name, rc=res.rc, detail=failures.last_line(res.stderr) or command_line(command)),
+                node=self.name)
+        return res
+
+    def _exec(self, line, data, timeout):
+        proc = subprocess.Popen(self.args.ssh_argv(line), stdin=subprocess.PIPE if data is not None else
+                                subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env())
+        try:
+            out, err = proc.communicate(data, timeout=timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            rc = 124
+            err = (err or b"") + (_("timed out after {seconds} s").format(seconds=timeout)).encode("utf-8")
+        return CommandResult(self.name, line, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+class SessionPool(object):
+    """One SshSession per (node, connection type); close() ends every master we started."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._sessions = {}  # type: Dict[tuple, SshSession]
+        self._lock = threading.Lock()
+
+    def session(self, node, conn_type="control"):
+        ep = Endpoint.of(node)
+        key = (ep.name, conn_type)
+        with self._lock:
+            s = self._sessions.get(key)
+            if s is None:
+                s = self._sessions[key] = SshSession(ep, self.settings, conn_type)
+            return s
+
+    def close(self):
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for s in sessions:
+            s.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
