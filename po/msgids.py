@@ -33,7 +33,7 @@ def code_msgids():
                     value = getattr(arg, "value", getattr(arg, "s", None))
                     if isinstance(value, str):
                         found.setdefault(value, []).append(where)
-                    elif isinstance(arg, (ast.JoinedStr, ast.BinOp, ast.Call)):
+                    elif isinstance(arg, (ast.JoinedStr, ast.BinOp)):
                         bad.append(where)  # built text can never match a catalog entry
     return found, bad
 

@@ -29,16 +29,23 @@ def client_cnf(user, password, host=None, port=3306, directory=None):
     return path
 
 
+def client(program="mariadb", cnf=None):
+    """argv start for a MariaDB client; DRP_DB_SOCKET overrides the socket (host-side tests)."""
+    cmd = [program]
+    if cnf:
+        cmd.append("--defaults-extra-file=" + cnf)
+    if os.environ.get("DRP_DB_SOCKET") and not (cnf and "host=" in open(cnf).read()):
+        cmd.append("--socket=" + os.environ["DRP_DB_SOCKET"])
+    return cmd
+
+
 def run(sql, database=None, cnf=None, timeout=60, log_bin=True):
     """Run SQL (batch mode, tab separated, no headers); return the rows as lists of strings.
 
     Without cnf the client logs in as the calling user over the socket (root: unix_socket).
     log_bin=False runs the statements with sql_log_bin=0 (local-only changes on a replica).
     """
-    cmd = ["mariadb"]
-    if cnf:
-        cmd.append("--defaults-extra-file=" + cnf)
-    cmd += ["--batch", "--skip-column-names", "--raw", "--connect-timeout=5"]
+    cmd = client("mariadb", cnf) + ["--batch", "--skip-column-names", "--raw", "--connect-timeout=5"]
     if database:
         cmd.append(database)
     if not log_bin:
@@ -71,6 +78,6 @@ def can_login(user, password, host=None, port=3306):
 
 
 def ping(timeout=5):
-    p = subprocess.run(["mariadb-admin", "--connect-timeout=2", "ping"], stdout=subprocess.PIPE,
+    p = subprocess.run(client("mariadb-admin") + ["--connect-timeout=2", "ping"], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
     return p.returncode == 0

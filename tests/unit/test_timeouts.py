@@ -1,0 +1,62 @@
+"""§4.3: progress every 10 s, remaining every 30 s, warnings at 85 % and 95 %, the timeout block."""
+import pytest
+
+from drupgrade import i18n, timeouts
+
+
+@pytest.fixture(autouse=True)
+def english():
+    i18n.set_lang("en")
+
+
+def run_watch(timeout, until, step=1, **progress):
+    watch = timeouts.Watch(timeout)
+    said = []
+    for t in range(0, until + 1, step):
+        said += [(t, level, text) for level, text in watch.tick(t, **progress)]
+    return said
+
+
+def test_cadence_of_progress_remaining_and_warnings():
+    said = run_watch(100, 100)
+    progress = [t for t, _l, text in said if text.startswith("[progress]")]
+    remaining = [t for t, _l, text in said if text.startswith("time left")]
+    warnings = [(t, level) for t, level, _t in said if level in ("warning", "critical")]
+    assert progress == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+    assert remaining == [30, 60, 90]
+    assert warnings == [(85, "warning"), (95, "critical")]
+
+
+def test_progress_with_counts_and_estimate():
+    said = run_watch(600, 30, done=5, total=20)
+    texts = [text for _t, _l, text in said]
+    assert "[progress] 25% (5/20 done)" in texts
+    assert "estimated remaining: 1 min 30 s" in texts
+
+
+def test_warning_text_has_left_and_used():
+    said = run_watch(1800, 1530, step=10)
+    warning = [text for _t, level, text in said if level == "warning"][0]
+    assert "4 min 30 s left" in warning and "used: 25 min 30 s/30 min" in warning
+
+
+def test_timeout_block_has_every_field_of_the_design():
+    facts = timeouts.parse_summary("cpu=85 mem=78 io=92 db_bytes=3221225472")
+    lines = timeouts.timeout_block("node1", "upgrade", "DB migrate", "db", "", 1800, 2100, facts,
+                                   "/var/lib/drupgrade/logs/r1/node1/db_migrate.timeout.txt")
+    text = "\n".join(lines)
+    for part in ("node1", "[upgrade] DB migrate", "data volume: 3.0GB", "1800s (30 min)",
+                 "2100s (35 min)", "exceeded by: 300s (5 min)", "CPU: 85%, memory: 78%, disk IO: 92%",
+                 "off-peak", "db_migrate.timeout.txt"):
+        assert part in text
+
+
+def test_timeout_block_in_chinese():
+    i18n.set_lang("zh")
+    facts = {"cpu": "85", "mem": "78", "io": "92", "port": "3306"}
+    text = "\n".join(timeouts.timeout_block("node1", "upgrade", "启动数据库", "service", "3306", 120,
+                                            150, facts, "/x"))
+    for part in ("升级操作超时", "[升级流程] 启动数据库", "服务启动超时, 端口: 3306", "超时设置: 120秒 (2分钟)",
+                 "实际执行: 150秒 (2分30秒)", "超出时间: 30秒", "CPU: 85%, 内存: 78%, 磁盘IO: 92%",
+                 "检查系统资源和依赖"):
+        assert part in text, part
