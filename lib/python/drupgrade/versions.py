@@ -1,0 +1,105 @@
+"""Versions and upgrade paths from the compatibility matrix (design §4.7.1)."""
+import re
+
+from drupgrade import config
+from drupgrade.errors import EXIT_FAILED, EXIT_USAGE, DrupgradeError
+from drupgrade.i18n import _
+
+_VERSION = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)$")
+MODES = ("auto", "jump", "progressive")
+
+
+def normalize(text):
+    """'v2.2.0' or '2.2.0' -> '2.2.0'; anything else is a usage error."""
+    m = _VERSION.match((text or "").strip())
+    if not m:
+        raise DrupgradeError(_("{value!r} is not a version (expected e.g. 2.2.0 or v2.2.0)").format(
+            value=text), code=EXIT_USAGE)
+    return "%s.%s.%s" % m.groups()
+
+
+def key(version):
+    return tuple(int(p) for p in normalize(version).split("."))
+
+
+class Matrix:
+    """The compatibility matrix with versions normalised (no leading v)."""
+
+    def __init__(self, data, path="<matrix>"):
+        self.path = path
+        self.versions = sorted({normalize(v) for v in data["versions"]}, key=key)
+        self.rows = {}
+        for src, row in data["version_compatibility"].items():
+            self.rows[normalize(src)] = {k: [normalize(v) for v in vals] for k, vals in row.items()}
+        known = set(self.versions)
+        for src, row in self.rows.items():
+            for k, vals in row.items():
+                unknown = [v for v in [src] + vals if v not in known]
+                if unknown:
+                    raise DrupgradeError(
+                        _("{file}: version {version} in {src}.{key} is not listed in versions").format(
+                            file=path, version=unknown[0], src=src, key=k), code=EXIT_USAGE)
+
+    @classmethod
+    def load(cls, path):
+        return cls(config.load_json(path, "version_matrix"), path)
+
+    def direct(self, src):
+        return self.rows.get(src, {}).get("direct_upgrade", [])
+
+    def supported(self, src, dst):
+        return dst in self.rows.get(src, {}).get("supported_targets", [])
+
+    def progressive_path(self, src, dst):
+        """src -> dst through the row's intermediate versions, every hop a direct upgrade."""
+        inter = [v for v in self.rows.get(src, {}).get("progressive_upgrade", [])
+                 if key(src) < key(v) < key(dst)]
+        path = [src] + sorted(inter, key=key) + [dst]
+        hops = list(zip(path, path[1:]))
+        if all(b in self.direct(a) for a, b in hops):
+            return hops
+        return self.shortest_path(src, dst)
+
+    def shortest_path(self, src, dst):
+        """Fewest direct hops (breadth first), for a combined path; None when there is none."""
+        frontier, seen = [[src]], {src}
+        while frontier:
+            nxt = []
+            for path in frontier:
+                for v in self.direct(path[-1]):
+                    if v == dst:
+                        p = path + [v]
+                        return list(zip(p, p[1:]))
+                    if v not in seen and key(v) < key(dst):
+                        seen.add(v)
+                        nxt.append(path + [v])
+            frontier = nxt
+        return None
+
+
+def plan_path(matrix, src, dst, mode="auto"):
+    """Hops [(from, to), …] and the upgrade mode, or a DrupgradeError saying why not."""
+    src, dst = normalize(src), normalize(dst)
+    if src == dst:
+        return [], "none"
+    if key(dst) < key(src):
+        raise DrupgradeError(_("cannot upgrade from {src} down to {dst}; use rollback_tool to go back").format(
+            src=src, dst=dst), code=EXIT_FAILED)
+    if dst not in matrix.versions:
+        raise DrupgradeError(_("target version {dst} is not in the compatibility matrix {file}").format(
+            dst=dst, file=matrix.path), code=EXIT_USAGE)
+    if not matrix.supported(src, dst):
+        raise DrupgradeError(_("the compatibility matrix does not support upgrading {src} to {dst}").format(
+            src=src, dst=dst), code=EXIT_FAILED,
+            hint=_("supported targets from {src}: {targets}").format(
+                src=src, targets=", ".join(matrix.rows.get(src, {}).get("supported_targets", [])) or "-"))
+    if mode in ("auto", "jump") and dst in matrix.direct(src):
+        return [(src, dst)], "jump_upgrade"
+    if mode == "jump":
+        raise DrupgradeError(_("{src} cannot jump to {dst} directly; use --mode progressive or auto").format(
+            src=src, dst=dst), code=EXIT_FAILED)
+    hops = matrix.progressive_path(src, dst)
+    if not hops:
+        raise DrupgradeError(_("no upgrade path from {src} to {dst} in the compatibility matrix").format(
+            src=src, dst=dst), code=EXIT_FAILED)
+    return hops, "progressive_upgrade"
