@@ -15,8 +15,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PYTHON=${PYTHON:-python3}
 CACHE=${DRUPGRADE_WHEEL_CACHE:-$ROOT/build/wheel-cache}/runtime
-# python_full_version per line: 3.6.8 is CentOS 7's (rich 12.6 needs >= 3.6.3).
-TARGET_PYTHONS=(3.6.8 3.7.0 3.8.0 3.9.0 3.10.0 3.11.0 3.12.0 3.13.0)
+# The lowest patch level each line supports: 3.6.8 is CentOS 7's (rich 12.6 needs >= 3.6.3);
+# cryptography excludes 3.9.0 and 3.9.1.
+TARGET_PYTHONS=(3.6.8 3.7.0 3.8.0 3.9.2 3.10.0 3.11.0 3.12.0 3.13.0)
 TARGET_MACHINES=(x86_64 aarch64)
 REQS=("$HERE/requirements.txt" "$HERE/pip.txt")
 # Pins PyPI has no binary wheel for on some target (pyrsistent 0.18.0: none for cp36

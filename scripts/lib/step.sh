@@ -10,6 +10,14 @@
 #   Done                  what "already done" means (step::check answers it)
 #   Cleanup               what step::cleanup removes before a retry
 #   Roles                 roles the step runs on (any = every node)
+#   Fanout                parallel (default) | serial (one node at a time) | primary-first
+#   Kind                  what a timeout means here: db | file | service | network | plugin
+#   Subject               what the Kind is about (a port, a path, a plugin name)
+#
+# Fault injection for tests (only when DR_FAULT_INJECTION=on): a file
+# $DR_TOOL_DIR/faults/<step> holding fail | hang | crash fires once and is consumed:
+# fail exits 1 before the work, hang sleeps past any timeout, crash kills the step at its
+# first step::point (halfway through its work).
 #
 # Exit status: 0 ok / already done, 1 failed, 2 usage.
 
@@ -29,7 +37,7 @@ step::help() {
   local file=$1 key
   printf '%s — %s\n' "$(basename "$file" .sh | sed 's/^[0-9]*-//')" \
     "$(common::msg "$(step::header "$file" Summary-zh)" "$(step::header "$file" Summary)")"
-  for key in Phase Timeout Retry Done Cleanup Roles; do
+  for key in Phase Timeout Retry Done Cleanup Roles Fanout Kind; do
     printf '  %-8s %s\n' "$key:" "$(step::header "$file" "$key")"
   done
   printf '  %s\n' "$(common::msg "用法" "usage"): drstep NAME check|run|cleanup|verify|diag|--help"
@@ -46,6 +54,38 @@ step::diag() {
 }
 
 #######################################
+# The fault armed for this step, consumed on read (empty when none or injection is off).
+#######################################
+step::take_fault() {
+  local file=${DR_TOOL_DIR:-/opt/drupgrade}/faults/$DR_STEP fault
+  [[ ${DR_FAULT_INJECTION:-off} == on && -f $file ]] || return 0
+  fault=$(head -n 1 "$file")
+  rm -f "$file"
+  printf '%s' "$fault"
+}
+
+#######################################
+# A point halfway through a step's work, where an armed "crash" fault kills the step.
+#######################################
+step::point() {
+  if [[ ${DR_ARMED_FAULT:-} == crash ]]; then
+    common::log "故障注入: 在 $1 处崩溃" "fault injection: crash at $1"
+    kill -9 $$
+  fi
+}
+
+step::fire_fault() {
+  DR_ARMED_FAULT=$(step::take_fault)
+  case $DR_ARMED_FAULT in
+    fail) common::die 1 "故障注入: 工步失败" "fault injection: step fails" ;;
+    hang)
+      common::log "故障注入: 工步挂起" "fault injection: step hangs"
+      exec sleep 100000
+      ;;
+  esac
+}
+
+#######################################
 # Dispatch an action of the step file that sourced this library.
 # Arguments: check|run|cleanup|verify|diag|--help
 #######################################
@@ -57,6 +97,7 @@ step::main() {
     check | cleanup | verify | diag) "step::$action" ;;
     run)
       common::log "开始" "start"
+      step::fire_fault
       step::run
       common::log "完成" "done"
       ;;

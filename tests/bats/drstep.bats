@@ -66,3 +66,43 @@ setup() {
   run "$DRSTEP" demo_step explode
   [ "$status" -eq 2 ]
 }
+
+arm() {
+  mkdir -p "$BATS_TEST_TMPDIR/tool/faults"
+  echo "$1" > "$BATS_TEST_TMPDIR/tool/faults/demo_step"
+  printf 'DR_MARK=%s\nDR_TOOL_DIR=%s\nDR_FAULT_INJECTION=%s\n' "$BATS_TEST_TMPDIR/mark" \
+    "$BATS_TEST_TMPDIR/tool" "${2:-on}" > "$DRSTEP_CONTEXT"
+}
+
+@test "fault fail: the step fails once before its work, then runs" {
+  arm fail
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 1 ]
+  [[ $output == *"fault injection"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+  [ ! -e "$BATS_TEST_TMPDIR/tool/faults/demo_step" ]
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 0 ]
+  [ -e "$BATS_TEST_TMPDIR/mark" ]
+}
+
+@test "fault crash: killed at its halfway point, the work half done" {
+  arm crash
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 137 ]
+  [ -e "$BATS_TEST_TMPDIR/mark.half" ]
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+}
+
+@test "fault hang: the step does not finish within a timeout" {
+  arm hang
+  run timeout 2 "$DRSTEP" demo_step run
+  [ "$status" -eq 124 ]
+}
+
+@test "faults are ignored unless injection is on" {
+  arm fail off
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 0 ]
+  [ -e "$BATS_TEST_TMPDIR/tool/faults/demo_step" ]
+}
