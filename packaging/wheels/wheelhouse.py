@@ -91,7 +91,7 @@ def read_pins(paths, target, exclude=()):
                     errors.append("{}:{}: {} is not pinned with ==".format(path, number, req.name))
                 elif name in pins:
                     errors.append("{}:{}: {} pinned twice for {}".format(path, number, req.name, target))
-                elif name not in exclude:
+                elif name not in exclude and "{}=={}".format(name, specs[0].version) not in exclude:
                     pins[name] = req
     return pins, errors
 
@@ -175,7 +175,7 @@ def main(argv):
     args = parser.parse_args(argv)
 
     if args.command == "filter":
-        exclude = {canonicalize_name(n.split("==")[0]) for n in args.exclude}
+        exclude = {canonicalize_name(n.split("==")[0]) + n[len(n.split("==")[0]):] for n in args.exclude}
         pins, errors = read_pins(args.reqs, Target(args.python, args.machine), exclude)
         for line in errors:
             sys.stderr.write("error: " + line + "\n")

@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import sys
+import threading
 
 from drupgrade.errors import EXIT_LOCKED, DrupgradeError
 from drupgrade.i18n import _
@@ -88,6 +89,7 @@ class Journal:
     def __init__(self, path, data):
         self.path = path
         self.data = data
+        self.lock = threading.RLock()  # nodes run in threads; one writer at a time
 
     @classmethod
     def create(cls, runs_dir, run_id, **info):
@@ -106,17 +108,20 @@ class Journal:
         return cls(path, data)
 
     def save(self):
-        atomic_write_json(self.path, self.data)
+        with self.lock:
+            atomic_write_json(self.path, self.data)
 
     def record(self, **event):
         """Append an event (node, step, hop, event=start|end|…, …) and make it durable."""
         event.setdefault("time", now_iso())
-        self.data["events"].append(event)
-        self.save()
+        with self.lock:
+            self.data["events"].append(event)
+            self.save()
 
     def set(self, **fields):
-        self.data.update(fields)
-        self.save()
+        with self.lock:
+            self.data.update(fields)
+            self.save()
 
     def last(self, **match):
         """The most recent event whose fields equal match, or None."""

@@ -8,7 +8,10 @@ from drupgrade.i18n import _, current_lang
 
 PHASES = ("init", "distribute_tool", "precheck", "distribute_package", "backup", "upgrade",
           "postcheck")
-HEADER_KEYS = ("Summary", "Summary-zh", "Phase", "Timeout", "Retry", "Done", "Cleanup", "Roles")
+HEADER_KEYS = ("Summary", "Summary-zh", "Phase", "Timeout", "Retry", "Done", "Cleanup", "Roles", "Fanout",
+               "Kind", "Subject")
+FANOUTS = ("parallel", "serial", "primary-first")
+KINDS = ("db", "file", "service", "network", "plugin")
 _HEADER = re.compile(r"^# ([A-Za-z-]+): *(.*)$")
 _FILE = re.compile(r"^([0-9]+)-([a-z0-9_]+)\.sh$")
 
@@ -27,6 +30,10 @@ class Step:
         self.summary_zh = header.get("Summary-zh", "")
         self.done = header.get("Done", "")
         self.cleanup = header.get("Cleanup", "")
+        self.fanout = header.get("Fanout", "parallel")
+        self.kind = header.get("Kind", "file")
+        self.subject = header.get("Subject", "")
+        self.local = False  # True for the controller's own steps (uploads, package checks)
         roles = header.get("Roles", "any")
         self.roles = [r.strip() for r in roles.split(",") if r.strip()] or ["any"]
 
@@ -40,7 +47,8 @@ class Step:
     def as_dict(self):
         return {"name": self.name, "phase": self.phase, "order": self.order, "timeout": self.timeout,
                 "retry": self.retry, "roles": self.roles, "summary": self.summary_en,
-                "summary_zh": self.summary_zh, "done": self.done, "cleanup": self.cleanup}
+                "summary_zh": self.summary_zh, "done": self.done, "cleanup": self.cleanup,
+                "fanout": self.fanout, "kind": self.kind, "local": self.local}
 
 
 def read_header(path):
@@ -92,6 +100,10 @@ def _check(step, phase, policies, names):
     if step.retry not in policies:
         problems.append(_("Retry {got!r} is not a policy of conf/retry_policy.json ({known})").format(
             got=step.retry, known=", ".join(sorted(policies))))
+    if step.fanout not in FANOUTS:
+        problems.append(_("Fanout {got!r} is not one of {known}").format(got=step.fanout, known=", ".join(FANOUTS)))
+    if step.kind not in KINDS:
+        problems.append(_("Kind {got!r} is not one of {known}").format(got=step.kind, known=", ".join(KINDS)))
     if not step.summary_en or not step.summary_zh:
         problems.append(_("Summary and Summary-zh are both required"))
     if step.name in names:

@@ -125,6 +125,8 @@ class Reporter(object):
                     self._tasks[key] = bars.add_task("%s %s" % (p.node, p.path.rsplit("/", 1)[-1]), total=p.total)
                 bars.update(self._tasks[key], completed=p.done)
                 return
+            if p.state != "running":
+                return  # the caller logs the outcome line
             now = time.time()
             last_t, last_pct = self._last.get(id(p), (p.started, 0.0))
             if p.percent - last_pct >= 10 or now - last_t >= self.interval:

@@ -175,3 +175,4 @@ class ScpEngine(object):
         rc, err = self._scp(argv, progress, 0)
         if rc != 0:
             self._fail(rc, err)
+        progress.advance_to(progress.total)

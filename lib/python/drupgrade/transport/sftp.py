@@ -249,7 +249,10 @@ class SftpEngine(object):
                 try:
                     rf.seek(offset)
                     size = rf.stat().st_size
-                    rf.prefetch(size - offset)
+                    try:
+                        rf.prefetch(size - offset, max_concurrent_requests=64)
+                    except TypeError:  # paramiko < 2.8
+                        rf.prefetch(size - offset)
                     done = offset
                     while True:
                         data = rf.read(CHUNK)

@@ -51,13 +51,15 @@ def _die_with_parent():  # pragma: no cover - runs in the child
 class SshArgs(object):
     """Builds every ssh and scp argv for one endpoint and connection type."""
 
-    def __init__(self, endpoint, settings, conn_type):
+    def __init__(self, endpoint, settings, conn_type, compress=False):
         self.endpoint = endpoint
         self.settings = settings
         self.conn_type = conn_type
+        self.compress = compress
         check_host(endpoint.host)
         check_user(endpoint.username)
-        key = "|".join([endpoint.name, endpoint.host, str(endpoint.port), endpoint.username, conn_type])
+        key = "|".join([endpoint.name, endpoint.host, str(endpoint.port), endpoint.username, conn_type,
+                        "z" if compress else ""])
         self.control_path = os.path.join(settings.control_dir, hashlib.sha1(key.encode()).hexdigest()[:20])
 
     def options(self, master):
@@ -67,7 +69,7 @@ class SshArgs(object):
             "User": ep.username,
             "Port": str(ep.port),
             "ConnectTimeout": str(st.connect_timeout),
-            "Compression": "no",  # T6: never by default
+            "Compression": "yes" if self.compress else "no",  # T6: only where it helps
             "LogLevel": "ERROR",
             "ControlPath": self.control_path,
             "ControlMaster": "yes" if master else "no",
@@ -261,12 +263,12 @@ class _Auth(Exception):
 class SshSession(object):
     """Commands on one node over one connection type's multiplexed master."""
 
-    def __init__(self, node, settings, conn_type="control"):
+    def __init__(self, node, settings, conn_type="control", compress=False):
         self.endpoint = Endpoint.of(node)
         self.settings = settings
         self.conn_type = conn_type
         self.heartbeat = settings.heartbeat(conn_type)
-        self.args = SshArgs(self.endpoint, settings, conn_type)
+        self.args = SshArgs(self.endpoint, settings, conn_type, compress)
         self.master = Master(self.args)
         self._lock = threading.RLock()
         self.reconnects = 0  # over the session's life, for reports and tests
@@ -404,13 +406,13 @@ class SessionPool(object):
         self._sessions = {}  # type: Dict[tuple, SshSession]
         self._lock = threading.Lock()
 
-    def session(self, node, conn_type="control"):
+    def session(self, node, conn_type="control", compress=False):
         ep = Endpoint.of(node)
-        key = (ep.name, conn_type)
+        key = (ep.name, conn_type, bool(compress))
         with self._lock:
             s = self._sessions.get(key)
             if s is None:
-                s = self._sessions[key] = SshSession(ep, self.settings, conn_type)
+                s = self._sessions[key] = SshSession(ep, self.settings, conn_type, compress)
             return s
 
     def close(self):

@@ -1,0 +1,283 @@
+"""The upgrade run: phases of steps on nodes, bounded fan-out, retry policies, journal and resume.
+
+Steps run step-major: one step on every node it concerns (in the order its Fanout asks), then
+the next. Every start and end is in the journal before the run moves on, so `resume` after a
+crash re-attaches to a step still running on a node, or re-verifies one that was lost.
+"""
+import concurrent.futures
+import logging
+import os
+import time
+
+from drupgrade import state, timeouts
+from drupgrade.errors import EXIT_FAILED, EXIT_PRECHECK, DrupgradeError
+from drupgrade.i18n import _
+from drupgrade.steps import PHASES
+
+log = logging.getLogger("drupgrade.engine")
+ONCE_PHASES = ("init", "distribute_tool", "precheck")  # once per run; the others once per hop
+WAIT_SLICE = 5  # seconds between progress checks of a running step
+
+
+class RunLost(Exception):
+    """The node has no trace of a detached run (rebooted, wiped): re-verify instead of trusting."""
+
+
+class StepFailure:
+    def __init__(self, node, step, rc, reason):
+        self.node, self.step, self.rc, self.reason = node, step, rc, reason
+
+
+class PhaseFailed(Exception):
+    def __init__(self, phase, failures, policy):
+        super().__init__(phase)
+        self.phase, self.failures, self.policy = phase, failures, policy
+
+
+class Upgrade:
+    """One run of the upgrade over the cluster, driven by its journal."""
+
+    def __init__(self, cfg, steps, policies, ops, journal, out, log_dir):
+        self.cfg = cfg
+        self.steps = steps
+        self.policies = policies
+        self.ops = ops
+        self.journal = journal
+        self.out = out  # callable(level, text): the console
+        self.log_dir = log_dir
+        self.max_parallel = cfg.run["max_parallel"]
+
+    # -- journal ------------------------------------------------------------------------
+    @property
+    def results(self):
+        return self.journal.data.setdefault("results", {})
+
+    def _key(self, hop, step, node):
+        return "%s/%s/%s" % (hop, step.name, node.name)
+
+    def _record(self, key, **fields):
+        with self.journal.lock:
+            entry = self.results.setdefault(key, {"attempts": 0})
+            entry.update(fields)
+            self.journal.record(key=key, **fields)
+
+    def _note(self, key, **fields):
+        """Update a result without an event (saved with the next one)."""
+        with self.journal.lock:
+            self.results.setdefault(key, {"attempts": 0}).update(fields)
+
+    # -- the run --------------------------------------------------------------------------
+    def execute(self, only_phase=None, from_phase=None):
+        """Run every phase (each hop's phases for the hop phases); raises PhaseFailed."""
+        hops = self.journal.data["hops"]
+        start = PHASES.index(from_phase) if from_phase else 0
+        for phase in PHASES[start:]:
+            if only_phase and phase != only_phase:
+                continue
+            if phase in ONCE_PHASES:
+                self.run_phase(phase, "run", None)
+        for i, (src, dst) in enumerate(hops):
+            hop = "hop%d" % (i + 1)
+            for phase in PHASES[start:]:
+                if phase in ONCE_PHASES or (only_phase and phase != only_phase):
+                    continue
+                self.journal.set(position={"hop": hop, "from": src, "to": dst, "phase": phase})
+                self.run_phase(phase, hop, (src, dst))
+        self.journal.set(status="done", ended=state.now_iso())
+
+    def run_phase(self, phase, hop, versions):
+        steps = [s for s in self.steps if s.phase == phase]
+        self.out("info", "[%s] %s" % (phase, _(timeouts.PHASE_LABELS[phase])))
+        collected = []
+        for step in steps:
+            failures = self.run_step_everywhere(step, hop, versions)
+            policy = self.policies[step.retry]
+            if failures and policy["scope"] == "phase":
+                collected += failures  # precheck: collect everything, then fail the phase as a whole
+                continue
+            if failures:
+                failures = self.apply_policy(step, hop, versions, failures, policy)
+            if failures:
+                raise PhaseFailed(phase, failures, policy)
+        if collected:
+            raise PhaseFailed(phase, collected, self.policies[collected[0].step.retry])
+
+    def nodes_for(self, step):
+        return [n for n in self.cfg.nodes if step.runs_on(n)]
+
+    def run_step_everywhere(self, step, hop, versions, nodes=None):
+        """The step on each node it concerns, in the order its Fanout asks; failures returned."""
+        nodes = self.nodes_for(step) if nodes is None else nodes
+        fanout = getattr(step, "fanout", "parallel")
+        if fanout == "serial":
+            waves = [[n] for n in nodes]
+        elif fanout == "primary-first":
+            first = [n for n in nodes if "db_primary" in n.roles]
+            waves = [first, [n for n in nodes if n not in first]]
+        else:
+            waves = [nodes]
+        failures = []
+        for wave in waves:
+            if not wave:
+                continue
+            width = min(self.max_parallel, len(wave))
+            with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
+                futures = [pool.submit(self.run_on_node, step, hop, versions, n) for n in wave]
+                failures += [f.result() for f in futures if f.result() is not None]
+            if failures and fanout != "parallel":
+                break  # a later wave depends on this one
+        return failures
+
+    def run_on_node(self, step, hop, versions, node):
+        """One step on one node, resuming what the journal says; None when it succeeded."""
+        key = self._key(hop, step, node)
+        entry = self.results.get(key, {})
+        if entry.get("status") == "ok":
+            return None
+        attempt = entry.get("attempts", 0)
+        if entry.get("status") == "running" and not step.local:
+            rc = self._reattach(step, hop, node, attempt, key)
+            if rc is not None:
+                return self._finish(step, node, key, attempt, rc)
+        attempt += 1
+        self._record(key, status="running", attempts=attempt, node=node.name, step=step.name,
+                     hop=hop, started=state.now_iso())
+        rc = self._run_attempt(step, hop, versions, node, attempt)
+        return self._finish(step, node, key, attempt, rc)
+
+    def _finish(self, step, node, key, attempt, rc):
+        status = "ok" if rc == 0 else "failed"
+        self._record(key, status=status, rc=rc, attempts=attempt, ended=state.now_iso())
+        mark = "✓" if rc == 0 else "✗"
+        self.out("info" if rc == 0 else "error", "[%s] %s %s: %s %s" % (
+            step.phase, node.name, step.name, step.summary, mark))
+        if rc == 0:
+            return None
+        reason = self.results[key].get("reason") or _("exit code {rc}").format(rc=rc)
+        return StepFailure(node, step, rc, reason)
+
+    def _reattach(self, step, hop, node, attempt, key):
+        """A step the journal saw start: follow the same run, or re-verify it if it is lost."""
+        self.out("info", _("[{phase}] {node} {step}: re-attaching to the run started before the "
+                           "interruption").format(phase=step.phase, node=node.name, step=step.name))
+        try:
+            return self._follow(step, node, self._run_key(hop, step, attempt), key)
+        except RunLost:
+            if self.ops.check(node, step):
+                self.out("info", _("[{phase}] {node} {step}: the earlier run is gone, but the step "
+                                   "is already done").format(phase=step.phase, node=node.name,
+                                                             step=step.name))
+                return 0
+            return None
+
+    def _run_key(self, hop, step, attempt):
+        return "%s.%s.%s.%d" % (self.journal.data["run_id"], hop, step.name, attempt)
+
+    def _run_attempt(self, step, hop, versions, node, attempt):
+        key = self._key(hop, step, node)
+        run_key = self._run_key(hop, step, attempt)
+        try:
+            if step.local:  # the controller's own work (uploads): idempotent, simply run again
+                return self.ops.local(node, step, hop, versions)
+            self.ops.start(node, step, run_key, hop, versions)
+            return self._follow(step, node, run_key, key)
+        except DrupgradeError as e:
+            self._note(key, reason=e.message)
+            return EXIT_FAILED
+
+    def _follow(self, step, node, run_key, key):
+        """Wait for a detached run with the timeout watch of §4.3; returns its exit code."""
+        timeout = self.cfg.timeouts.get(step.name, step.timeout)
+        watch = timeouts.Watch(timeout)
+        logfile = self._log_path(node, step)
+        started = time.time() - self.results.get(key, {}).get("elapsed", 0)
+        with open(logfile, "ab") as sink:
+            while True:
+                rc = self.ops.wait(node, run_key, WAIT_SLICE, sink.write)
+                elapsed = time.time() - started
+                if rc is not None:
+                    self._note(key, elapsed=round(elapsed, 1))
+                    return rc
+                for level, text in watch.tick(elapsed):
+                    self.out(level, "[%s] %s %s: %s" % (step.phase, node.name, step.name, text))
+                if watch.resources_due(elapsed):
+                    self.out("info", "[%s] %s: %s" % (step.phase, node.name, timeouts.resources_line(
+                        self.ops.resources(node, step))))
+                if elapsed >= timeout:
+                    self._timed_out(step, node, run_key, key, timeout, elapsed, logfile)
+                    return 124
+
+    def _timed_out(self, step, node, run_key, key, timeout, elapsed, logfile):
+        facts = self.ops.resources(node, step)
+        context = self._log_path(node, step, ".timeout-context.txt")
+        with open(context, "w", encoding="utf-8") as f:
+            f.write(self.ops.context(node, step, run_key))
+        self.ops.cancel(node, run_key)
+        block = timeouts.timeout_block(node.name, step.phase, step.summary, step.kind, step.subject,
+                                       timeout, elapsed, facts, context, self.ops.latency_ms(node))
+        for line in block:
+            self.out("error", line)
+        self._note(key, reason=_("timed out after {secs}s (timeout {timeout}s)").format(
+            secs=int(elapsed), timeout=int(timeout)))
+
+    def _log_path(self, node, step, suffix=".log"):
+        d = os.path.join(self.log_dir, node.name)
+        os.makedirs(d, exist_ok=True)
+        return os.path.join(d, step.name + suffix)
+
+    # -- retry policies (design §4.2.2) ---------------------------------------------------
+    def apply_policy(self, step, hop, versions, failures, policy):
+        """Automatic retries by the policy's data; the failures that remain are returned."""
+        for n in range(policy["auto_retries"]):
+            self.out("warning", _("[{phase}] {step} failed on {nodes}; policy {policy}: {summary} "
+                                  "(automatic retry {n}/{total} in {delay}s)").format(
+                phase=step.phase, step=step.name, nodes=", ".join(f.node.name for f in failures),
+                policy=step.retry, summary=self.policy_summary(policy), n=n + 1,
+                total=policy["auto_retries"], delay=policy["delay"]))
+            time.sleep(policy["delay"])
+            failures = self.retry(step, hop, versions, failures, policy)
+            if not failures:
+                return []
+        return failures
+
+    def policy_summary(self, policy):
+        from drupgrade.i18n import current_lang
+        return policy["summary_zh"] if current_lang() == "zh" else policy["summary"]
+
+    def retry(self, step, hop, versions, failures, policy):
+        """One retry of the failed step by its policy."""
+        if policy["scope"] == "step":
+            for f in failures:
+                self.ops.cleanup(f.node, f.step)
+            return self.run_step_everywhere(step, hop, versions, [f.node for f in failures])
+        if policy["scope"] == "restart_at":
+            return self.restart_at(policy["restart_at"], step, hop, versions)
+        return failures  # run and phase scopes are never retried automatically
+
+    def restart_at(self, first, failed_step, hop, versions):
+        """Full environment cleanup (§4.2.5, the first step's cleanup) then the phase from there."""
+        phase_steps = [s for s in self.steps if s.phase == failed_step.phase]
+        names = [s.name for s in phase_steps]
+        start = names.index(first)
+        first_step = phase_steps[start]
+        nodes = self.nodes_for(first_step)
+        for node in nodes:
+            self.out("warning", _("[{phase}] {node}: full environment cleanup before restarting at "
+                                  "{step}").format(phase=failed_step.phase, node=node.name, step=first))
+            self.ops.cleanup(node, first_step)
+        for s in phase_steps[start:]:
+            for node in self.nodes_for(s):
+                self.results.pop(self._key(hop, s, node), None)
+        self.journal.record(event="restart_at", hop=hop, step=first)
+        for s in phase_steps[start:]:
+            failures = self.run_step_everywhere(s, hop, versions)
+            if failures:
+                return failures
+            if s is failed_step:
+                break
+        return []
+
+
+def exit_for(failure):
+    """The exit code a failed phase ends the command with."""
+    return EXIT_PRECHECK if failure.phase == "precheck" else EXIT_FAILED

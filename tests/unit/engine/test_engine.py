@@ -1,0 +1,222 @@
+"""The engine's logic against fake nodes: order, fan-out, retry policies, journal and resume."""
+import os
+import threading
+
+import pytest
+
+from drupgrade import engine, i18n, state, steps
+from drupgrade.errors import DrupgradeError
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+POLICIES = os.path.join(TOP, "conf", "retry_policy.json")
+
+
+class Node:
+    def __init__(self, name, roles):
+        self.name, self.roles = name, roles
+
+
+class Cfg:
+    def __init__(self, nodes, max_parallel=4, timeouts=None):
+        self.nodes = nodes
+        self.run = {"max_parallel": max_parallel}
+        self.timeouts = timeouts or {}
+
+
+def step(name, phase, retry="direct", roles="any", fanout="parallel", timeout=60, order=10):
+    return steps.Step("/x/%s.sh" % name, order, name, {
+        "Summary": name, "Summary-zh": name, "Phase": phase, "Timeout": str(timeout), "Retry": retry,
+        "Roles": roles, "Fanout": fanout})
+
+
+class FakeOps:
+    """Nodes whose steps are Python callables; records what ran where, in order."""
+
+    def __init__(self):
+        self.ran = []  # (node, step, action)
+        self.behaviour = {}  # (node, step) -> list of rcs to return in turn (default 0)
+        self.done = set()  # (node, step) already done per check
+        self.runs = {}  # run_key -> rc
+        self.lock = threading.Lock()
+        self.lost = set()
+
+    def start(self, node, step, run_key, hop, versions):
+        with self.lock:
+            self.ran.append((node.name, step.name, "run"))
+            rcs = self.behaviour.get((node.name, step.name), [])
+            rc = rcs.pop(0) if rcs else 0
+            self.runs[run_key] = rc
+            if rc == 0:
+                self.done.add((node.name, step.name))
+
+    def wait(self, node, run_key, timeout, sink):
+        if run_key in self.lost or run_key not in self.runs:
+            raise engine.RunLost(run_key)
+        rc = self.runs[run_key]
+        if rc == "hang":
+            return None
+        sink(b"log line\n")
+        return rc
+
+    def check(self, node, step):
+        return (node.name, step.name) in self.done
+
+    def cleanup(self, node, step):
+        with self.lock:
+            self.ran.append((node.name, step.name, "cleanup"))
+
+    def local(self, node, step, hop, versions):
+        return 0
+
+    def cancel(self, node, run_key):
+        self.runs[run_key] = 124
+
+    def resources(self, node, step):
+        return {"cpu": "1", "mem": "2", "io": "3"}
+
+    def context(self, node, step, run_key):
+        return "== processes\n"
+
+    def latency_ms(self, node):
+        return 1
+
+
+NODES = [Node("n1", ["db_primary", "etcd", "app"]), Node("n2", ["db_replica", "etcd", "app"]),
+         Node("n3", ["etcd", "app"])]
+
+
+@pytest.fixture(autouse=True)
+def fast(monkeypatch):
+    i18n.set_lang("en")
+    monkeypatch.setattr(engine, "WAIT_SLICE", 0)
+    monkeypatch.setattr(engine.time, "sleep", lambda s: None)
+
+
+def make(tmp_path, step_list, ops=None, cfg=None):
+    ops = ops or FakeOps()
+    journal = state.Journal.create(str(tmp_path / "runs"), "r1", hops=[["1.0.0", "1.5.0"]])
+    said = []
+    up = engine.Upgrade(cfg or Cfg(NODES), step_list, steps.load_policies(POLICIES), ops, journal,
+                        lambda level, text: said.append((level, text)), str(tmp_path / "logs"))
+    return up, ops, said
+
+
+def test_step_major_order_and_roles(tmp_path):
+    s = [step("stop", "backup", order=10), step("dump", "backup", roles="db_primary", order=20),
+         step("unzip", "upgrade")]
+    up, ops, _said = make(tmp_path, s)
+    up.execute()
+    names = [(n, st) for n, st, _a in ops.ran]
+    assert names.index(("n1", "dump")) > max(names.index((n, "stop")) for n in ("n1", "n2", "n3"))
+    assert [n for n, st in names if st == "dump"] == ["n1"]
+    assert up.journal.data["status"] == "done"
+    assert os.path.exists(str(tmp_path / "logs" / "n1" / "dump.log"))
+
+
+def test_serial_and_primary_first_fanout(tmp_path):
+    s = [step("etcd", "upgrade", roles="etcd", fanout="serial"),
+         step("db", "upgrade", roles="db_primary,db_replica", fanout="primary-first")]
+    up, ops, _said = make(tmp_path, s, cfg=Cfg(list(reversed(NODES))))
+    up.execute()
+    assert [n for n, st, _a in ops.ran if st == "etcd"] == ["n3", "n2", "n1"]
+    assert [n for n, st, _a in ops.ran if st == "db"] == ["n1", "n2"]
+
+
+def test_direct_retry_cleans_up_then_succeeds(tmp_path):
+    s = [step("stop", "backup")]
+    up, ops, said = make(tmp_path, s)
+    ops.behaviour[("n2", "stop")] = [1]
+    up.execute()
+    assert ("n2", "stop", "cleanup") in ops.ran
+    assert [a for n, st, a in ops.ran if n == "n2"] == ["run", "cleanup", "run"]
+    assert up.results["hop1/stop/n2"]["attempts"] == 2
+    assert any("automatic retry 1/2" in t for _l, t in said)
+
+
+def test_direct_retry_gives_up_after_its_count(tmp_path):
+    up, ops, _said = make(tmp_path, [step("stop", "backup")])
+    ops.behaviour[("n2", "stop")] = [1, 1, 1]
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.execute()
+    assert [f.node.name for f in exc.value.failures] == ["n2"]
+    assert [a for n, st, a in ops.ran if n == "n2"].count("run") == 3  # 1 + auto_retries 2
+
+
+def test_precheck_collects_every_failure_before_failing(tmp_path):
+    s = [step("disk", "precheck", retry="phase"), step("version", "precheck", retry="phase", order=20)]
+    up, ops, _said = make(tmp_path, s)
+    ops.behaviour[("n1", "disk")] = [1]
+    ops.behaviour[("n3", "version")] = [1]
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.execute()
+    assert sorted((f.node.name, f.step.name) for f in exc.value.failures) == [("n1", "disk"), ("n3", "version")]
+    assert engine.exit_for(exc.value) == 3
+
+
+def test_from_unzip_cleans_the_environment_and_restarts_at_unzip(tmp_path):
+    s = [step("unzip", "upgrade", order=10), step("install", "upgrade", retry="from_unzip", order=20),
+         step("start", "upgrade", order=30)]
+    up, ops, _said = make(tmp_path, s)
+    ops.behaviour[("n1", "install")] = [1]
+    up.execute()
+    n1 = [(st, a) for n, st, a in ops.ran if n == "n1"]
+    assert n1 == [("unzip", "run"), ("install", "run"), ("unzip", "cleanup"), ("unzip", "run"),
+                  ("install", "run"), ("start", "run")]
+    assert ("n2", "unzip", "cleanup") in ops.ran  # the whole cluster restarts at unzip
+    assert any(e.get("event") == "restart_at" for e in up.journal.data["events"])
+
+
+def test_resume_reattaches_to_a_running_step_and_never_starts_it_twice(tmp_path):
+    s = [step("a", "backup", order=10), step("b", "backup", order=20)]
+    up, ops, _said = make(tmp_path, s)
+    # A controller that died while b was running on n1: the journal says running, the node has the run.
+    up.results["hop1/a/n1"] = {"status": "ok", "attempts": 1}
+    up.results["hop1/a/n2"] = {"status": "ok", "attempts": 1}
+    up.results["hop1/a/n3"] = {"status": "ok", "attempts": 1}
+    up.results["hop1/b/n1"] = {"status": "running", "attempts": 1}
+    ops.runs["r1.hop1.b.1"] = 0
+    up.execute()
+    assert ("n1", "b", "run") not in ops.ran
+    assert ("n2", "b", "run") in ops.ran
+    assert up.results["hop1/b/n1"]["status"] == "ok"
+
+
+def test_resume_reverifies_a_lost_run(tmp_path):
+    up, ops, _said = make(tmp_path, [step("b", "backup")])
+    for n in ("n1", "n2"):
+        up.results["hop1/b/%s" % n] = {"status": "running", "attempts": 1}
+    ops.done.add(("n1", "b"))  # n1 finished before the node lost the run record
+    up.execute()
+    assert ("n1", "b", "run") not in ops.ran  # check said done: trusted only after checking
+    assert ("n2", "b", "run") in ops.ran  # not done: run again as attempt 2
+    assert up.results["hop1/b/n2"]["attempts"] == 2
+
+
+def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(engine.time, "time", lambda: clock[0])
+
+    def wait(node, run_key, timeout, sink):
+        clock[0] += 10
+        return None if ops.runs[run_key] == "hang" else 0
+    up, ops, said = make(tmp_path, [step("migrate", "upgrade", roles="db_primary", timeout=30)])
+    ops.behaviour[("n1", "migrate")] = ["hang", "hang", "hang"]
+    monkeypatch.setattr(ops, "wait", wait)
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.execute()
+    text = "\n".join(t for _l, t in said)
+    assert "timed out on node n1" in text and "timeout setting: 30s" in text
+    assert "timed out after" in exc.value.failures[0].reason
+    assert os.path.exists(str(tmp_path / "logs" / "n1" / "migrate.timeout-context.txt"))
+    assert [rc for k, rc in ops.runs.items()] == [124, 124, 124]
+
+
+def test_a_transport_error_is_a_step_failure_with_its_message(tmp_path):
+    up, ops, _said = make(tmp_path, [step("stop", "backup", retry="restart")])
+
+    def start(*a):
+        raise DrupgradeError("connection not recoverable: node n1")
+    ops.start = start
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.execute()
+    assert "not recoverable" in exc.value.failures[0].reason
