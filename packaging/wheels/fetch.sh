@@ -44,17 +44,16 @@ wheelhouse_py() { "$PYTHON" "$HERE/wheelhouse.py" "$@"; }
 #######################################
 build_pure() {
   local name=${1%%==*} version=${1##*==} src
-  compgen -G "$CACHE/pure/${name}-${version}-py3-none-any.whl" >/dev/null && return 0
+  compgen -G "$CACHE/${name}-${version}-py3-none-any.whl" >/dev/null && return 0
   err "building a pure-Python wheel of $1"
-  src=$(mktemp -d)
+  src=$WORK/sdist-$name
   pip_ download -q --no-deps --no-binary=:all: -d "$src" "$1" || die "cannot download the sdist of $1"
   tar -xzf "$src/$name-$version.tar.gz" -C "$src"
   # The only C extension is declared under this test; without it the wheel is pure.
   sed -i "s/^if platform.python_implementation() == 'CPython':/if False:/" \
     "$src/$name-$version/setup.py"
-  pip_ wheel -q --no-deps -w "$CACHE/pure" "$src/$name-$version" || die "cannot build $1"
-  rm -rf "$src"
-  compgen -G "$CACHE/pure/${name}-${version}-py3-none-any.whl" >/dev/null \
+  pip_ wheel -q --no-deps -w "$CACHE" "$src/$name-$version" || die "cannot build $1"
+  compgen -G "$CACHE/${name}-${version}-py3-none-any.whl" >/dev/null \
     || die "building $1 did not give a pure wheel"
 }
 
@@ -69,66 +68,86 @@ target_opts() {
 }
 
 #######################################
-# Copy the wheels of one target into DIR: from the cache, downloading what is missing.
-# Arguments: python machine DIR
+# Put the wheels of one target into STAGE: from the cache, downloading what it lacks.
+# Arguments: python machine
 #######################################
 fetch_target() {
-  local python=$1 machine=$2 dir=$3 list opts
+  local python=$1 machine=$2 list opts
+  wheelhouse_py copy --python "$python" --machine "$machine" "$CACHE" "$STAGE" "${REQS[@]}" \
+    2>/dev/null && return 0
+  err "downloading for python $python $machine"
   list=$WORK/$python-$machine.txt
   wheelhouse_py filter --python "$python" --machine "$machine" \
     "${PURE_BUILDS[@]/#/--exclude=}" "${REQS[@]}" >"$list"
   mapfile -t opts < <(target_opts "$python" "$machine")
-  if ! pip_ download -q --no-index --find-links "$CACHE" -d "$dir" -r "$list" "${opts[@]}" \
-      >/dev/null 2>&1; then
-    err "downloading for python $python $machine"
-    pip_ download -q -d "$CACHE" -r "$list" "${opts[@]}" \
-      || die "no wheel for python $python $machine (the package is named above)"
-    pip_ download -q --no-index --find-links "$CACHE" -d "$dir" -r "$list" "${opts[@]}" \
-      || die "the cache lacks a wheel for python $python $machine"
+  pip_ download -q -d "$CACHE" -r "$list" "${opts[@]}" \
+    || die "no wheel for python $python $machine (the package is named above)"
+  wheelhouse_py copy --python "$python" --machine "$machine" "$CACHE" "$STAGE" "${REQS[@]}" \
+    || die "the cache lacks a wheel for python $python $machine"
+}
+
+#######################################
+# Resolve one target's pins with pip from STAGE alone (no index).
+# Arguments: python machine
+# Outputs: pip's complaint to stderr, and the file $WORK/failed
+#######################################
+check_target() {
+  local python=$1 machine=$2 dir=$WORK/check-$1-$2 opts
+  mapfile -t opts < <(target_opts "$python" "$machine")
+  wheelhouse_py filter --python "$python" --machine "$machine" "${REQS[@]}" >"$dir.txt"
+  if ! pip_ download -q --no-index --find-links "$STAGE" -d "$dir" -r "$dir.txt" \
+      "${opts[@]}" >"$dir.log" 2>&1; then
+    err "python $python $machine: pip cannot resolve from the wheelhouse alone:"
+    cat "$dir.log" >&2
+    touch "$WORK/failed"
   fi
 }
 
 main() {
   [[ $# -eq 1 ]] || { sed -n '2,4p' "$0" >&2; exit 2; }
-  local dest=$1 stage python machine pure failed=()
+  local dest=$1 python machine pure stamp
   "$PYTHON" -m pip --version >/dev/null 2>&1 || die "$PYTHON has no pip"
-  mkdir -p "$CACHE/pure" "$(dirname "$dest")"
+  # Up to date: same inputs as the last complete run, and every wheel intact.
+  stamp=$(cat "${REQS[@]}" "$0" "$HERE/wheelhouse.py" | sha256sum | cut -d' ' -f1)
+  if [[ -f $dest/.stamp && $(<"$dest/.stamp") == "$stamp" ]] \
+      && (cd "$dest" && sha256sum --quiet -c SHA256SUMS >/dev/null 2>&1); then
+    err "$dest is up to date"
+    return 0
+  fi
+  mkdir -p "$CACHE" "$(dirname "$dest")"
   WORK=$(mktemp -d)
-  stage=$(mktemp -d "$(dirname "$dest")/.wheelhouse.XXXXXX")
-  trap 'rm -rf "$WORK" "$stage"' EXIT
+  STAGE=$(mktemp -d "$(dirname "$dest")/.wheelhouse.XXXXXX")
+  trap 'rm -rf "$WORK" "$STAGE"' EXIT
+  trap 'exit 130' INT TERM
 
   for pure in "${PURE_BUILDS[@]}"; do
     build_pure "$pure"
-    cp "$CACHE/pure/${pure%%==*}-${pure##*==}-py3-none-any.whl" "$stage/"
   done
   for python in "${TARGET_PYTHONS[@]}"; do
     for machine in "${TARGET_MACHINES[@]}"; do
-      fetch_target "$python" "$machine" "$stage"
+      fetch_target "$python" "$machine"
     done
   done
-  cp "${REQS[@]}" "$stage/"
+  cp "${REQS[@]}" "$STAGE/"
 
-  # Completeness, from the staged wheels alone: pip's own pick per target, and the
-  # closure of every pin's declared dependencies under that target's markers.
+  # Completeness, from the staged wheels alone: pip's own pick per target (two at a
+  # time), and the closure of every pin's declared dependencies under its markers.
   for python in "${TARGET_PYTHONS[@]}"; do
     for machine in "${TARGET_MACHINES[@]}"; do
-      mapfile -t opts < <(target_opts "$python" "$machine")
-      wheelhouse_py filter --python "$python" --machine "$machine" "${REQS[@]}" \
-        >"$WORK/all.txt"
-      pip_ download -q --no-index --find-links "$stage" -d "$WORK/check" \
-        -r "$WORK/all.txt" "${opts[@]}" >"$WORK/check.log" 2>&1 \
-        || { cat "$WORK/check.log" >&2; failed+=("python $python $machine"); }
-      rm -rf "$WORK/check"
+      check_target "$python" "$machine" &
+      while (($(jobs -rp | wc -l) >= 2)); do sleep 0.2; done
     done
   done
-  ((${#failed[@]} == 0)) || die "wheelhouse incomplete for: ${failed[*]}"
+  wait
+  [[ ! -e $WORK/failed ]] || die "the wheelhouse is incomplete (see above)"
   wheelhouse_py verify "${TARGET_PYTHONS[@]/#/--python=}" "${TARGET_MACHINES[@]/#/--machine=}" \
-    "$stage" "${REQS[@]}" || die "wheelhouse incomplete (each missing piece is named above)"
+    "$STAGE" "${REQS[@]}" || die "the wheelhouse is incomplete (each missing piece is named above)"
 
-  (cd "$stage" && sha256sum -- *.whl >SHA256SUMS)
-  chmod 755 "$stage"
+  (cd "$STAGE" && sha256sum -- *.whl >SHA256SUMS)
+  printf '%s\n' "$stamp" >"$STAGE/.stamp"
+  chmod 755 "$STAGE"
   rm -rf "$dest"
-  mv -T "$stage" "$dest"
+  mv -T "$STAGE" "$dest"
   err "$dest: $(find "$dest" -name '*.whl' | wc -l) wheels, $(du -sh "$dest" | cut -f1)," \
     "complete for CPython ${TARGET_PYTHONS[*]%.*} on ${TARGET_MACHINES[*]}"
 }

@@ -2,6 +2,9 @@
 
   wheelhouse.py filter --python 3.6.8 --machine aarch64 [--exclude NAME]... REQFILE...
       print `name==version` for every pin whose environment marker holds on that target
+  wheelhouse.py copy --python 3.6.8 --machine aarch64 [--exclude NAME]... FROM TO REQFILE...
+      copy into TO the wheel pip would pick on that target for each pin, from FROM;
+      exit 1 naming the pins FROM has no wheel for
   wheelhouse.py verify --python V... --machine M... DIR REQFILE...
       for every (python, machine): each pin has a wheel in DIR that installs there
       (tags, Requires-Python), and every dependency the wheel declares for that target
@@ -14,6 +17,7 @@ Runs on the build host's python3 (3.6+); uses `packaging`, or the copy vendored 
 import argparse
 import email.parser
 import os
+import shutil
 import sys
 import zipfile
 
@@ -159,6 +163,20 @@ def check_target(directory, wheels, req_files, target):
     return problems
 
 
+def copy_target(source, dest, req_files, target, exclude):
+    """Copy the best wheel of each pin of target from source to dest; the pins lacking one."""
+    pins, missing = read_pins(req_files, target, exclude)
+    wheels = index_wheels(source)
+    ranked = target.tags()
+    for name, req in sorted(pins.items()):
+        filename = best_wheel(wheels.get((name, pinned_version(req)), []), ranked)
+        if filename is None:
+            missing.append("{}: no wheel in {} for {}".format(req, source, target))
+        elif not os.path.exists(os.path.join(dest, filename)):
+            shutil.copy2(os.path.join(source, filename), os.path.join(dest, filename))
+    return missing
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -167,6 +185,13 @@ def main(argv):
     flt.add_argument("--machine", required=True)
     flt.add_argument("--exclude", action="append", default=[], help="NAME or NAME==VERSION")
     flt.add_argument("reqs", nargs="+")
+    cpy = sub.add_parser("copy")
+    cpy.add_argument("--python", required=True)
+    cpy.add_argument("--machine", required=True)
+    cpy.add_argument("--exclude", action="append", default=[], help="NAME or NAME==VERSION")
+    cpy.add_argument("source")
+    cpy.add_argument("dest")
+    cpy.add_argument("reqs", nargs="+")
     ver = sub.add_parser("verify")
     ver.add_argument("--python", action="append", required=True)
     ver.add_argument("--machine", action="append", required=True)
@@ -174,8 +199,16 @@ def main(argv):
     ver.add_argument("reqs", nargs="+")
     args = parser.parse_args(argv)
 
+    if args.command in ("filter", "copy"):
+        exclude = {canonicalize_name(n.split("==")[0]) + n[len(n.split("==")[0]):]
+                   for n in args.exclude}
+    if args.command == "copy":
+        missing = copy_target(args.source, args.dest, args.reqs,
+                              Target(args.python, args.machine), exclude)
+        for line in missing:
+            sys.stderr.write("missing: " + line + "\n")
+        return 1 if missing else 0
     if args.command == "filter":
-        exclude = {canonicalize_name(n.split("==")[0]) + n[len(n.split("==")[0]):] for n in args.exclude}
         pins, errors = read_pins(args.reqs, Target(args.python, args.machine), exclude)
         for line in errors:
             sys.stderr.write("error: " + line + "\n")

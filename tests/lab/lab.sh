@@ -245,6 +245,7 @@ lab::start_node() {
   rm -f "$dir/pid"
   log "$node: booting ($LAB_MODE mode) at $(lab::addr "$node")"
   (
+    exec 9>&- # the lab lock must not live on in the node
     lab::cg_join "$node" "$BASHPID"
     exec setsid nsenter --net="/run/netns/$(lab::netns "$node")" \
       unshare -m -u -i -p -f -C --propagation private --mount-proc \
@@ -254,7 +255,7 @@ lab::start_node() {
   launcher=$!
   # unshare may fork helpers first: PID 1 is the child whose innermost pid is 1.
   pid=""
-  for ((i = 0; i < 200 && -z "$pid"; i++)); do
+  for ((i = 0; i < 200; i++)); do
     for c in $(cat "/proc/$launcher/task/$launcher/children" 2>/dev/null || true); do
       awk '$1 == "NSpid:" { exit !(NF == 3 && $3 == 1) }' "/proc/$c/status" 2>/dev/null && pid=$c
     done
@@ -447,7 +448,7 @@ lab::write_nodes_json() {
       pid=$(lab::pid1 "$node" || echo null)
       printf '%s\n  {"name": "%s", "address": "%s", "roles": [%s], "pid": %s, "netns": "%s", "veth": "%s"}' \
         "$sep" "$node" "$(lab::addr "$node")" \
-        "$(lab::roles "$node" | sed 's/[a-z_]*/"&"/g')" "$pid" "$(lab::netns "$node")" "$(lab::veth "$node")"
+        "$(lab::roles "$node" | sed -E 's/[a-z_]+/"&"/g')" "$pid" "$(lab::netns "$node")" "$(lab::veth "$node")"
       sep=","
     done
     printf '\n]}\n'

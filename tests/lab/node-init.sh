@@ -156,6 +156,11 @@ main() {
     CG_MOUNTS+=("$entry")
   done < <(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
                   if ($(i + 1) == "cgroup") print $5, $(i + 3) }' /proc/self/mountinfo)
+  # The copied host mount table holds other labs' netns handles (/run/netns/*): drop
+  # them, or their "ip netns del" could never free those namespaces.
+  for entry in /run/netns /dev /sys; do
+    umount -R -l "$entry" 2>/dev/null || true
+  done
   init::overlays
   mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m lab-run /run
   init::dev

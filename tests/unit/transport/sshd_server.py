@@ -115,7 +115,7 @@ class SshdServer(object):
                 return self
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError("sshd exited: see %s/sshd.log" % self.root)
+                    raise RuntimeError("sshd exited: see %s/sshd.log" % self.root) from None
                 time.sleep(0.05)
         raise RuntimeError("sshd did not start")
 

@@ -64,7 +64,8 @@ d=$1
 [ -d "$d" ] || { echo "state=missing"; exit 0; }
 pid=$(cat -- "$d/pid" 2>/dev/null || true)
 if [ -f "$d/rc" ]; then echo "state=done rc=$(cat -- "$d/rc")"
-elif [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; then echo "state=running pid=$pid"
+elif [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; then
+  echo "state=running pid=$pid"
 else echo "state=lost"; fi
 echo "size=$(stat -c %s -- "$d/log" 2>/dev/null || echo 0)"
 """

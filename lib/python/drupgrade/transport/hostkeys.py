@@ -15,7 +15,8 @@ log = logging.getLogger("drupgrade.transport")
 
 POLICIES = ("accept-new", "strict", "insecure")
 _warned_insecure = set()
-_OFFERED_RE = re.compile(r"The fingerprint for the (\S+) key sent by the remote host is\s*\r?\n?\s*(SHA256:[A-Za-z0-9+/=]+)")
+_OFFERED_RE = re.compile(
+    r"The fingerprint for the (\S+) key sent by the remote host is\s*\r?\n?\s*(SHA256:[A-Za-z0-9+/=]+)")
 
 
 def host_pattern(host, port):

@@ -80,7 +80,7 @@ class ScpEngine(object):
         except OSError as e:
             os.close(master)
             os.close(slave)
-            raise EngineFailure(failures.MISSING, str(e))
+            raise EngineFailure(failures.MISSING, str(e)) from e
         os.close(slave)
 
         def pump():

@@ -151,7 +151,7 @@ class SftpEngine(object):
                     kind = _kind_of(e)
                     if kind != failures.AUTH:
                         raise EngineFailure(failures.NETWORK if kind in (failures.OTHER, failures.NETWORK)
-                                            else kind, str(e) or type(e).__name__)
+                                            else kind, str(e) or type(e).__name__) from e
                     detail = str(e)
                     log.warning(_("authentication failed on node {node} (try {n}/{tries})").format(
                         node=self.endpoint.name, n=attempt, tries=3))
@@ -208,7 +208,7 @@ class SftpEngine(object):
         except EngineFailure:
             raise
         except Exception as e:  # noqa: BLE001
-            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__)
+            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__) from e
         return CommandResult(self.endpoint.name, line, rc, b"".join(out).decode("utf-8", "replace"),
                              b"".join(err).decode("utf-8", "replace"))
 
@@ -239,7 +239,7 @@ class SftpEngine(object):
         except (failures.TransportError, EngineFailure):
             raise
         except Exception as e:  # noqa: BLE001
-            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__)
+            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__) from e
 
     def get(self, remote, local, offset, progress):
         try:
@@ -266,14 +266,14 @@ class SftpEngine(object):
         except (failures.TransportError, EngineFailure):
             raise
         except Exception as e:  # noqa: BLE001
-            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__)
+            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__) from e
 
     def put_tree(self, local_dir, remote_dir, progress):
         """Copy a directory tree (modes kept) to remote_dir, which must not exist."""
         try:
             self.connect()
             done = 0
-            for root, dirs, files in os.walk(local_dir):
+            for root, _dirs, files in os.walk(local_dir):
                 rel = os.path.relpath(root, local_dir)
                 target = remote_dir if rel == "." else remote_dir + "/" + rel.replace(os.sep, "/")
                 self.sftp.mkdir(target, stat.S_IMODE(os.stat(root).st_mode))
@@ -300,4 +300,4 @@ class SftpEngine(object):
         except (failures.TransportError, EngineFailure):
             raise
         except Exception as e:  # noqa: BLE001
-            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__)
+            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__) from e

@@ -60,7 +60,7 @@ class SshArgs(object):
         check_user(endpoint.username)
         key = "|".join([endpoint.name, endpoint.host, str(endpoint.port), endpoint.username, conn_type,
                         "z" if compress else ""])
-        self.control_path = os.path.join(settings.control_dir, hashlib.sha1(key.encode()).hexdigest()[:20])
+        self.control_path = os.path.join(settings.control_dir, hashlib.sha256(key.encode()).hexdigest()[:20])
 
     def options(self, master):
         # type: (bool) -> Dict[str, str]
@@ -151,8 +151,8 @@ class _Drain(object):
                 self.chunks.append(data if isinstance(data, str) else data.decode("utf-8", "replace"))
                 if len(self.chunks) > 200:
                     del self.chunks[:100]
-        except Exception:  # noqa: BLE001 - EOF/EIO/closed: the child is gone
-            pass
+        except Exception as e:  # noqa: BLE001 - EOF/EIO/closed: the child is gone
+            log.debug("ssh output closed: %s", type(e).__name__)
         finally:
             self.done.set()
 

@@ -220,8 +220,8 @@ class FileTransferManager(object):
                     progress.finish("failed")
                     where = part or path
                     if kind == failures.PERMISSION:
-                        raise failures.RemotePermissionDenied(ep.name, where, e.detail)
-                    raise failures.RemoteDiskFull(ep.name, where)
+                        raise failures.RemotePermissionDenied(ep.name, where, e.detail) from e
+                    raise failures.RemoteDiskFull(ep.name, where) from e
                 tries += 1
                 log.warning(_("{node}: transfer of {file} failed ({reason}: {detail}), try {n}/{tries}").format(
                     node=ep.name, file=os.path.basename(path), reason=failures.reason_text(kind), detail=e.detail,
@@ -231,17 +231,17 @@ class FileTransferManager(object):
                         engine.reconnect(e.detail)
                 except failures.ConnectionNotRecoverable as c:
                     progress.finish("failed")
-                    raise failures.TransferFailed(ep.name, path, str(c), failures.NETWORK, partial=part)
+                    raise failures.TransferFailed(ep.name, path, str(c), failures.NETWORK, partial=part) from c
                 if tries >= self.settings.retries:
                     if method == "scp" and auto:
                         fallbacks.append(self._fall_back(ep, path, failures.reason_text(kind), e.detail))
                         method, tries = "sftp", 0
                         continue
                     progress.finish("failed")
-                    raise failures.TransferFailed(ep.name, path, e.detail, kind, partial=part)
+                    raise failures.TransferFailed(ep.name, path, e.detail, kind, partial=part) from e
             except failures.ConnectionNotRecoverable as c:
                 progress.finish("failed")
-                raise failures.TransferFailed(ep.name, path, str(c), failures.NETWORK, partial=part)
+                raise failures.TransferFailed(ep.name, path, str(c), failures.NETWORK, partial=part) from c
             except failures.TransportError:
                 progress.finish("failed")
                 raise
