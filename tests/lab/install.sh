@@ -26,6 +26,8 @@ log() { printf '[%s] [lab-install] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 SSH_OPTS=()
+# The remote command is a string run by the node's shell: only fixed words and node names.
+# shellcheck disable=SC2029
 ssh_node() { ssh "${SSH_OPTS[@]}" "$1" "${@:2}"; }
 
 #######################################
@@ -50,10 +52,10 @@ PY
 write_topology() {
   local out="$1" i lines=()
   for i in "${!NODES[@]}"; do lines+=("${NODES[$i]} ${ADDRS[$i]} ${ROLES[$i]}"); done
-  printf '%s\n' "${lines[@]}" | python3 - "${LAB_NAME}" "${out}" <<'PY'
+  python3 - "${LAB_NAME}" "${out}" "${lines[@]}" <<'PY'
 import json, os, secrets, sys
 nodes = {}
-for line in sys.stdin.read().split("\n"):
+for line in sys.argv[3:]:
     if line.strip():
         name, addr, roles = line.split()
         nodes[name] = {"address": addr, "roles": [] if roles == "-" else roles.split(",")}
@@ -130,7 +132,7 @@ PY
 }
 
 main() {
-  local build=1 line name addr roles i start
+  local build=1 name addr roles i start
   while (($#)); do
     case "$1" in
       --no-build) build=0; shift ;;
@@ -156,7 +158,7 @@ main() {
     NODES+=("${name}") ADDRS+=("${addr}") ROLES+=("${roles}")
   done < <(read_nodes)
   ((${#NODES[@]})) || die "no [node:NAME] sections in ${LAB_DIR}/upgrade.ini"
-  ((${#NODES[@]} > 0)) && [[ -n "$(nodes_with db_primary)" ]] || die "no db_primary node in upgrade.ini"
+  [[ -n "$(nodes_with db_primary)" ]] || die "no db_primary node in upgrade.ini"
   start=${SECONDS}
   TOPO="$(mktemp "${TMPDIR:-/tmp}/drp-topology.XXXXXX")"
   trap 'rm -f "${TOPO}"' EXIT

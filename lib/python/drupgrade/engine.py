@@ -19,6 +19,13 @@ ONCE_PHASES = ("init", "distribute_tool", "precheck")  # once per run; the other
 WAIT_SLICE = 5  # seconds between progress checks of a running step
 
 
+class ControllerNode:
+    """Where the controller-only steps run: the control node itself."""
+
+    name = "controller"
+    roles = ["controller"]
+
+
 class RunLost(Exception):
     """The node has no trace of a detached run (rebooted, wiped): re-verify instead of trusting."""
 
@@ -78,12 +85,29 @@ class Upgrade:
                 self.run_phase(phase, "run", None)
         for i, (src, dst) in enumerate(hops):
             hop = "hop%d" % (i + 1)
+            self.hop_info(hop, src, dst)
             for phase in PHASES[start:]:
                 if phase in ONCE_PHASES or (only_phase and phase != only_phase):
                     continue
                 self.journal.set(position={"hop": hop, "from": src, "to": dst, "phase": phase})
                 self.run_phase(phase, hop, (src, dst))
         self.journal.set(status="done", ended=state.now_iso())
+
+    def hop_info(self, hop, src, dst):
+        """Per hop, once: its backup id (the rollback point taken before the hop)."""
+        with self.journal.lock:
+            info = self.journal.data.setdefault("hop_info", {})
+            if hop not in info:
+                used = {i["backup_id"] for i in info.values()}
+                t = time.time()
+                while True:
+                    backup_id = time.strftime("backup_%Y%m%d_%H%M%S", time.localtime(t))
+                    if backup_id not in used:
+                        break
+                    t += 1
+                info[hop] = {"backup_id": backup_id, "from": src, "to": dst}
+                self.journal.save()
+        return info[hop]
 
     def run_phase(self, phase, hop, versions):
         steps = [s for s in self.steps if s.phase == phase]
@@ -103,6 +127,8 @@ class Upgrade:
             raise PhaseFailed(phase, collected, self.policies[collected[0].step.retry])
 
     def nodes_for(self, step):
+        if "controller" in step.roles:
+            return [ControllerNode()]
         return [n for n in self.cfg.nodes if step.runs_on(n)]
 
     def run_step_everywhere(self, step, hop, versions, nodes=None):
@@ -191,7 +217,7 @@ class Upgrade:
         watch = timeouts.Watch(timeout)
         logfile = self._log_path(node, step)
         started = time.time() - self.results.get(key, {}).get("elapsed", 0)
-        with open(logfile, "ab") as sink:
+        with open(logfile, "wb") as sink:  # the node's run log, whole (a re-attach streams it again)
             while True:
                 rc = self.ops.wait(node, run_key, WAIT_SLICE, sink.write)
                 elapsed = time.time() - started

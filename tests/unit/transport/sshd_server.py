@@ -32,6 +32,7 @@ class SshdServer(object):
         self.port = port or free_port()
         self.home = os.path.join(root, "home", TEST_USER)
         self.client_key = os.path.join(root, "id_ed25519")
+        self.small = os.path.join(self.home, "small")  # a 4 MB tmpfs, seen only by sshd: disk full
         self.proc = None
 
     # -- setup ---------------------------------------------------------------
@@ -43,7 +44,7 @@ class SshdServer(object):
         return path
 
     def setup(self):
-        os.makedirs(self.home, exist_ok=True)
+        os.makedirs(self.small, exist_ok=True)
         # sshd reads authorized_keys as the user: the path must be traversable.
         os.chmod(self.root, 0o755)
         os.chmod(os.path.dirname(self.home), 0o755)
@@ -103,7 +104,8 @@ class SshdServer(object):
         script = (
             "mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd "
             "&& mount --bind {r}/passwd /etc/passwd && mount --bind {r}/shadow /etc/shadow "
-            "&& exec /usr/sbin/sshd -D -e -f {r}/sshd_config").format(r=self.root)
+            "&& mount -t tmpfs -o size=4m,uid={uid},gid={uid},mode=0755 tmpfs {small} "
+            "&& exec /usr/sbin/sshd -D -e -f {r}/sshd_config").format(r=self.root, uid=TEST_UID, small=self.small)
         log = open(os.path.join(self.root, "sshd.log"), "ab")
         self.proc = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", script],

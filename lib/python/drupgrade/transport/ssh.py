@@ -272,6 +272,7 @@ class SshSession(object):
         self.master = Master(self.args)
         self._lock = threading.RLock()
         self.reconnects = 0  # over the session's life, for reports and tests
+        self._was_up = False
 
     @property
     def name(self):
@@ -283,8 +284,13 @@ class SshSession(object):
         with self._lock:
             if self.master.alive():
                 return self
+            was_up, self._was_up = self._was_up, True
             try:
                 self._start_once()
+                if was_up:  # the master died since the last command: that was a reconnect
+                    self.reconnects += 1
+                    log.info(_("reconnected to node {node} ({conn_type})").format(
+                        node=self.endpoint.name, conn_type=self.conn_type))
             except _Network as e:
                 self._reconnect(str(e))
             return self

@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# Sourced by bin/*: find python3 >= 3.6 and make the private venv offline from wheelhouse/.
+#
+# bootstrap::python exports DRUPGRADE_VENV, a venv holding the controller's dependencies.
+# Tarball: installs $ROOT/wheelhouse with `pip --no-index`; nothing touches a network.
+# Source checkout: $ROOT/build/wheelhouse (make dist), else a dev venv $ROOT/build/venv
+# from the package registry. A stamp (requirements + interpreter) makes later runs free.
+# Environment: DRUPGRADE_PYTHON (default python3), DRUPGRADE_VENV (default $ROOT/.venv).
+
+#######################################
+# Print an error in Chinese and English to stderr and exit.
+# Arguments: exit code, Chinese text, English text
+#######################################
+bootstrap::die() {
+  printf '错误：%s\nerror: %s\n' "$2" "$3" >&2
+  exit "$1"
+}
+
+#######################################
+# Build a venv in a temp dir beside DEST and rename it into place; nothing half-made stays.
+# Arguments: python, DEST, wheelhouse dir ("" = the registry), requirements dir, stamp
+# Returns: 0, or 1 after pip has said what failed
+#######################################
+bootstrap::_build() (
+  local py=$1 dest=$2 wh=$3 reqdir=$4 stamp=$5 tmp pip
+  tmp=$(mktemp -d "$dest.tmp.XXXXXX") || return 1
+  trap 'rm -rf "$tmp"' EXIT
+  trap 'exit 130' INT TERM
+  pip=("$tmp/bin/python" -m pip install -q --disable-pip-version-check --no-compile)
+  [[ -n $wh ]] && pip+=(--isolated --no-index --find-links "$wh")
+  env -u PYTHONPATH -u PYTHONHOME "$py" -m venv "$tmp" || return 1
+  env -u PYTHONPATH -u PYTHONHOME "${pip[@]}" -r "$reqdir/pip.txt" || return 1
+  env -u PYTHONPATH -u PYTHONHOME "${pip[@]}" -r "$reqdir/requirements.txt" || return 1
+  "$tmp/bin/python" -c 'import pexpect, psutil, jsonschema, paramiko, rich' || return 1
+  # Scripts in bin/ name the temp dir: point them at the final place before the rename.
+  "$tmp/bin/python" - "$tmp" "$dest" <<'EOF' || return 1
+import os, sys
+old, new = (p.encode() for p in sys.argv[1:])
+for d in (os.path.join(sys.argv[1], "bin"), sys.argv[1]):
+    for n in os.listdir(d):
+        p = os.path.join(d, n)
+        if os.path.isfile(p) and not os.path.islink(p):
+            with open(p, "rb") as f:
+                data = f.read()
+            if old in data:
+                with open(p, "wb") as f:
+                    f.write(data.replace(old, new))
+EOF
+  printf '%s\n' "$stamp" >"$tmp/.drupgrade-stamp"
+  chmod 755 "$tmp"
+  # Another run may have finished the same venv meanwhile: keep that one, it may be in use.
+  [[ -f $dest/.drupgrade-stamp && $(<"$dest/.drupgrade-stamp") == "$stamp" ]] && return 0
+  rm -rf "$dest"
+  mv -T "$tmp" "$dest" || return 1
+)
+
+#######################################
+# Make sure the private venv exists and matches; export DRUPGRADE_VENV.
+# Globals: DRUPGRADE_PYTHON, DRUPGRADE_VENV (read; the latter exported)
+# Returns: 0; exits 2 when no usable Python is found or the install fails
+#######################################
+bootstrap::python() {
+  local root py info ver wh reqdir venv stamp
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  py=${DRUPGRADE_PYTHON:-python3}
+  command -v "$py" >/dev/null 2>&1 \
+    || bootstrap::die 2 "找不到 Python 解释器 $py。需要 Python 3.6 或更高版本；可用 DRUPGRADE_PYTHON 指定。" \
+      "Python interpreter $py not found. Python 3.6 or newer is needed; DRUPGRADE_PYTHON may name one."
+  info=$("$py" -c 'import os, sys; print("%d.%d.%d" % sys.version_info[:3])
+print(os.path.realpath(sys.executable)); print(sys.version)' 2>/dev/null) \
+    || bootstrap::die 2 "无法运行 $py。" "cannot run $py."
+  ver=${info%%$'\n'*}
+  local major=${ver%%.*} minor=${ver#*.}
+  minor=${minor%%.*}
+  if ((major < 3 || (major == 3 && minor < 6))); then
+    bootstrap::die 2 "$py 的版本是 Python $ver，太旧；需要 Python 3.6 或更高版本（可用 DRUPGRADE_PYTHON 指定）。" \
+      "$py is Python $ver, which is too old; Python 3.6 or newer is needed (DRUPGRADE_PYTHON may name one)."
+  fi
+
+  if [[ -d $root/wheelhouse ]]; then
+    wh=$root/wheelhouse reqdir=$root/wheelhouse venv=${DRUPGRADE_VENV:-$root/.venv}
+  elif [[ -d $root/build/wheelhouse ]]; then
+    wh=$root/build/wheelhouse reqdir=$root/build/wheelhouse venv=${DRUPGRADE_VENV:-$root/.venv}
+  else  # a source checkout without `make dist`: dev convenience, never in the tarball
+    wh="" reqdir=$root/packaging/wheels venv=${DRUPGRADE_VENV:-$root/build/venv}
+  fi
+  stamp=$({ cat "$reqdir/requirements.txt" "$reqdir/pip.txt"; printf '%s\n' "$info"; } \
+    | sha256sum | cut -d' ' -f1)
+  export DRUPGRADE_VENV=$venv
+  if [[ -x $venv/bin/python && -f $venv/.drupgrade-stamp \
+        && $(<"$venv/.drupgrade-stamp") == "$stamp" ]]; then
+    return 0
+  fi
+
+  "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 \
+    || bootstrap::die 2 "$py (Python $ver) 缺少 venv/ensurepip 模块。请安装 python3-venv 软件包（Debian/Ubuntu/UOS：apt-get install python3-venv 或 python$major.$minor-venv；CentOS/openEuler/Kylin：yum install python3-libs python3-pip-wheel）。" \
+      "$py (Python $ver) lacks the venv/ensurepip modules. Install the python3-venv package (Debian/Ubuntu/UOS: apt-get install python3-venv or python$major.$minor-venv; CentOS/openEuler/Kylin: yum install python3-libs python3-pip-wheel)."
+  mkdir -p "$(dirname "$venv")"
+  printf '正在创建 Python 运行环境 %s（仅首次运行），来源：%s\ncreating the Python environment %s (first run only) from %s\n' \
+    "$venv" "${wh:-PyPI}" "$venv" "${wh:-PyPI}" >&2
+  bootstrap::_build "$py" "$venv" "$wh" "$reqdir" "$stamp" \
+    || bootstrap::die 2 "无法从 ${wh:-PyPI} 安装依赖到 $venv（原因见上方 pip 的输出）。" \
+      "could not install the dependencies from ${wh:-PyPI} into $venv (pip says why above)."
+}

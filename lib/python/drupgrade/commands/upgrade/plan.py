@@ -1,0 +1,60 @@
+"""upgrade.sh plan: the upgrade path for the cluster (the design's upgrade_plan, §4.7.1.2)."""
+import json
+
+from drupgrade import runner
+from drupgrade.i18n import N_, _
+
+SUMMARY = N_("upgrade plan: versions on the nodes, the path through the matrix, rollback points")
+
+
+def add_arguments(parser):
+    parser.add_argument("--to", required=True, metavar="VERSION", help=_("target version, e.g. 2.2.0"))
+    parser.add_argument("--mode", choices=("auto", "jump", "progressive"), default="auto",
+                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+
+
+def build_plan(r, hops, kind, found, target):
+    all_steps = [s for s in r.steps() if s.phase not in ("init", "distribute_tool", "precheck")]
+    plan_steps, i = [], 1
+    for src, dst in hops:
+        for s in all_steps:
+            plan_steps.append({"step_id": i, "hop": "v%s -> v%s" % (src, dst), "phase": s.phase, "step": s.name,
+                               "description": s.summary, "timeout": r.cfg.timeouts.get(s.name, s.timeout)})
+            i += 1
+    src = hops[0][0] if hops else target
+    return {"upgrade_plan": {
+        "source_version": "v" + src,
+        "target_version": "v" + target,
+        "upgrade_mode": kind,
+        "path": ["v" + src] + ["v" + d for _s, d in hops],
+        "nodes": [{"name": n.name, "host": n.host, "roles": n.roles, "version": "v" + found[n.name],
+                   "auth": n.auth_method} for n in r.cfg.nodes],
+        "steps": plan_steps,
+        "rollback_points": [{"point_id": "before_hop%d" % (i + 1), "version": "v" + s,
+                             "description": _("full backup before {src} -> {dst}").format(src=s, dst=d)}
+                            for i, (s, d) in enumerate(hops)],
+    }}
+
+
+def run(ctx):
+    from drupgrade import versions
+    r = runner.Runner(ctx)
+    try:
+        target = versions.normalize(ctx.args.to)
+        hops, kind, found = r.plan(target, ctx.args.mode)
+        plan = build_plan(r, hops, kind, found, target)
+    finally:
+        r.close()
+    if ctx.json:
+        print(json.dumps(plan, ensure_ascii=False, indent=2))
+        return 0
+    p = plan["upgrade_plan"]
+    print(_("upgrade plan: {src} -> {dst} ({mode})").format(src=p["source_version"], dst=p["target_version"],
+                                                          mode=p["upgrade_mode"]))
+    print(_("path: {path}").format(path=" -> ".join(p["path"])))
+    for n in p["nodes"]:
+        print("  %-10s %-15s %-6s %-8s %s" % (n["name"], n["host"], n["version"], n["auth"], ",".join(n["roles"])))
+    for rp in p["rollback_points"]:
+        print(_("rollback point: {desc}").format(desc=rp["description"]))
+    print(_("{n} steps; run it with: bin/upgrade.sh run --to {dst}").format(n=len(p["steps"]), dst=ctx.args.to))
+    return 0

@@ -1,0 +1,71 @@
+"""upgrade.sh retry: apply the failed step's retry policy (design §4.2.2), then continue."""
+from drupgrade import runner, state
+from drupgrade.errors import EXIT_FAILED, EXIT_USAGE, DrupgradeError
+from drupgrade.i18n import N_, _
+
+SUMMARY = N_("retry the failed step by its policy (§4.2.2)")
+
+
+def add_arguments(parser):
+    parser.add_argument("--step", metavar="NAME", help=_("the failed step to retry (default: every failed step)"))
+
+
+def run(ctx):
+    r = runner.Runner(ctx)
+    with state.RunLock(r.state_dir).acquire("upgrade.sh retry"):
+        try:
+            journal = r.current_journal()
+            if journal is None or journal.data.get("status") != "failed":
+                raise DrupgradeError(_("there is no failed run to retry"), code=EXIT_FAILED,
+                                     hint=_("'bin/upgrade.sh status' shows the last run"))
+            results = journal.data.get("results", {})
+            failed = [k for k, v in results.items() if v.get("status") == "failed"
+                      and (not ctx.args.step or k.split("/")[1] == ctx.args.step)]
+            if not failed:
+                raise DrupgradeError(_("step {step} has not failed in run {run}").format(
+                    step=ctx.args.step, run=journal.data["run_id"]), code=EXIT_USAGE)
+            by_name = {s.name: s for s in r.steps()}
+            policies = r.policies()
+            nodes = {n.name: n for n in r.cfg.nodes}
+            from drupgrade.engine import ControllerNode
+            nodes["controller"] = ControllerNode()
+            for key in failed:
+                hop, name, node = key.split("/")
+                step = by_name[name]
+                policy = policies[step.retry]
+                runner.out("info", _("retrying {step} on {node}: {summary}").format(
+                    step=name, node=node, summary=policy["summary"] if ctx.lang == "en" else policy["summary_zh"]))
+                if policy["scope"] == "run":
+                    journal.set(status="restarted")
+                    raise DrupgradeError(_("this step's policy is to start the upgrade over"), code=EXIT_FAILED,
+                                         hint=_("run: bin/upgrade.sh run --to {target}").format(
+                                             target=journal.data["target"]))
+                ops_journal_reset(r, journal, step, hop, nodes[node], policy, by_name)
+            journal.set(status="running")
+            return r.execute(journal)
+        finally:
+            r.close()
+
+
+def ops_journal_reset(r, journal, step, hop, node, policy, by_name):
+    """Prepare the journal (and the node) so that the engine redoes the step by its policy."""
+    from drupgrade.nodeops import NodeOps
+    ops = NodeOps(r.cfg, r.transport(), journal, r.ctx.root, runner.out)
+    results = journal.data["results"]
+    if policy["scope"] == "step":
+        ops.cleanup(node, step)
+        results[hop + "/" + step.name + "/" + node.name]["status"] = "retry"
+    elif policy["scope"] == "restart_at":
+        first = by_name[policy["restart_at"]]
+        for n in r.cfg.nodes:
+            if first.runs_on(n):
+                ops.cleanup(n, first)
+        phase = [s.name for s in r.steps() if s.phase == step.phase]
+        for s in phase[phase.index(first.name):]:
+            for k in [k for k in results if k.startswith(hop + "/" + s + "/")]:
+                results[k]["status"] = "retry"
+    else:  # phase: the whole phase again
+        for k in results:
+            if k.startswith(hop + "/") and by_name[k.split("/")[1]].phase == step.phase:
+                results[k]["status"] = "retry"
+    journal.save()

@@ -1,0 +1,38 @@
+"""upgrade.sh run: the whole upgrade, seven phases per hop, from the journal."""
+from drupgrade import runner, state, steps, versions
+from drupgrade.errors import EXIT_FAILED, DrupgradeError
+from drupgrade.i18n import N_, _
+
+SUMMARY = N_("the whole upgrade (7 phases) to a target version")
+
+
+def add_arguments(parser):
+    parser.add_argument("--to", required=True, metavar="VERSION", help=_("target version, e.g. 2.2.0"))
+    parser.add_argument("--mode", choices=("auto", "jump", "progressive"), default="auto",
+                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+    parser.add_argument("--only-phase", choices=steps.PHASES, metavar="PHASE", help=_("run this phase alone"))
+    parser.add_argument("--from-phase", choices=steps.PHASES, metavar="PHASE", help=_("start at this phase"))
+
+
+def run(ctx):
+    r = runner.Runner(ctx)
+    target = versions.normalize(ctx.args.to)
+    with state.RunLock(r.state_dir).acquire("upgrade.sh run --to " + target):
+        try:
+            current = r.current_journal()
+            if current and current.data.get("status") in ("running", "failed"):
+                raise DrupgradeError(
+                    _("run {run} to {target} is not finished (status {status})").format(
+                        run=current.data["run_id"], target=current.data["target"], status=current.data["status"]),
+                    code=EXIT_FAILED,
+                    hint=_("continue it with 'bin/upgrade.sh resume' or 'bin/upgrade.sh retry'"))
+            hops, kind, found = r.plan(target, ctx.args.mode)
+            if not hops:
+                runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
+                return 0
+            journal = r.new_journal(target, hops, kind, found)
+            runner.out("info", _("run {run}: {path} ({mode})").format(
+                run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
+            return r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)
+        finally:
+            r.close()

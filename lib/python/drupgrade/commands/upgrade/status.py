@@ -1,0 +1,41 @@
+"""upgrade.sh status: the version_state of the last run (design §4.7.3), per node."""
+import json
+
+from drupgrade import runner
+from drupgrade.i18n import N_, _
+
+SUMMARY = N_("version_state of the last run, per node")
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(ctx):
+    r = runner.Runner(ctx)
+    journal = r.current_journal()
+    if journal is None:
+        if ctx.json:
+            print(json.dumps({"version_state": None}))
+        else:
+            print(_("no upgrade has run yet"))
+        return 0
+    vs = r.version_state(journal)
+    if ctx.json:
+        print(json.dumps(vs, ensure_ascii=False, indent=2))
+        return 0
+    v = vs["version_state"]
+    print(_("run {run}: {status}, {path} ({mode})").format(run=v["run_id"], status=v["upgrade_status"],
+                                                          path=" -> ".join(v["path"]), mode=v["upgrade_mode"]))
+    print(_("started {start}, ended {end}").format(start=v["start_time"], end=v["end_time"] or "-"))
+    for name, n in sorted(v["nodes"].items()):
+        print("  %-10s %s -> %s" % (name, n["current_version"], n["target_version"]))
+    if v["current_step"]:
+        c = v["current_step"]
+        print(_("current step: {step} on {node} ({desc})").format(step=c["step"], node=c["node"],
+                                                                   desc=c["description"]))
+    for f in v["failures"]:
+        print(_("failed: {step} on {node}: {reason}").format(**f))
+    for p in v["rollback_points"]:
+        print(_("rollback point {id}: {desc}").format(id=p["point_id"], desc=p["description"]))
+    return 0

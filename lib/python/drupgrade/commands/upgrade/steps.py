@@ -1,0 +1,33 @@
+"""upgrade.sh steps: every step with its phase, timeout, retry policy and summary."""
+import json
+import os
+
+from drupgrade import steps as steps_mod
+from drupgrade.i18n import N_, _
+
+SUMMARY = N_("every step: phase, timeout, retry policy, summary")
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(ctx):
+    from drupgrade.nodeops import LOCAL_STEPS
+    policies = steps_mod.load_policies(os.path.join(ctx.root, "conf", "retry_policy.json"))
+    found = steps_mod.discover(os.path.join(ctx.root, "scripts", "steps"), policies)
+    order = {p: i for i, p in enumerate(steps_mod.PHASES)}
+    all_steps = sorted(found + LOCAL_STEPS, key=lambda s: (order[s.phase], s.order))
+    overrides = {}
+    if ctx.args.config or os.path.exists(ctx.config_path):
+        overrides = ctx.config.timeouts
+    if ctx.json:
+        rows = [dict(s.as_dict(), timeout=overrides.get(s.name, s.timeout)) for s in all_steps]
+        print(json.dumps({"steps": rows, "policies": policies}, ensure_ascii=False, indent=2))
+        return 0
+    print("%-20s %-18s %8s  %-11s %s" % (_("phase"), _("step"), _("timeout"), _("retry"), _("summary")))
+    for s in all_steps:
+        where = _("controller") if s.local else _("node")
+        print("%-20s %-18s %7ss  %-11s %s (%s)" % (s.phase, s.name, overrides.get(s.name, s.timeout), s.retry,
+                                                  s.summary, where))
+    return 0

@@ -1,0 +1,223 @@
+"""The engine's hands: node steps through drstep (detached runs), and the controller's own steps.
+
+The controller's own steps (packages, uploads, manifests) are declared here, once, with the
+same fields as a node step's header, so `steps` lists them and the engine runs them alike.
+"""
+import hashlib
+import json
+import logging
+import os
+import time
+
+from drupgrade import state, timeouts
+from drupgrade.engine import RunLost
+from drupgrade.errors import EXIT_FAILED, DrupgradeError
+from drupgrade.i18n import _
+from drupgrade.steps import Step
+from drupgrade.transport import DetachedRunLost, TransportError
+
+log = logging.getLogger("drupgrade.nodeops")
+CONTROLLER_ROLE = "controller"
+STILL_RUNNING = 124
+
+def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file"):
+    step = Step("(controller)", order, name, {
+        "Summary": en, "Summary-zh": zh, "Phase": phase, "Timeout": str(timeout), "Retry": retry,
+        "Roles": roles, "Kind": kind})
+    step.local = True
+    return step
+
+
+LOCAL_STEPS = [
+    _local("load_packages", "init", 10, 600, "restart", "load and verify the product packages of every hop",
+           "加载软件包（逐跳校验 sha256）", roles=CONTROLLER_ROLE),
+    _local("load_nodes", "init", 20, 120, "restart", "load node SSH information: connect, check the version",
+           "加载节点SSH信息（连接节点，确认版本）", kind="network"),
+    _local("upload_tool", "distribute_tool", 10, 600, "direct", "upload the upgrade tool package",
+           "上传升级工具包", kind="network"),
+    _local("upload_package", "distribute_package", 10, 3600, "direct", "upload the product package",
+           "上传软件包", kind="network"),
+    _local("collect_manifest", "backup", 45, 120, "direct", "collect and check the backup manifest",
+           "收集并校验备份清单", kind="network"),
+]
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(4 * 1024 * 1024), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class NodeOps:
+    """Runs steps on nodes over the transport; one instance per run."""
+
+    def __init__(self, cfg, transport, journal, root, out):
+        self.cfg = cfg
+        self.t = transport
+        self.journal = journal
+        self.root = root
+        self.out = out
+        self.tool_dir = cfg.paths["node_tool_dir"]
+        self.runs = {}  # run_key -> DetachedRun (keeps the log offset between waits)
+
+    # -- node steps -------------------------------------------------------------------------
+    def _drstep(self, step, action):
+        return [self.tool_dir + "/bin/drstep", step.name, action]
+
+    def _run(self, node, run_key):
+        if run_key not in self.runs:
+            self.runs[run_key] = self.t.detached(node, run_key)
+        return self.runs[run_key]
+
+    def start(self, node, step, run_key, hop, versions):
+        self._run(node, run_key).start(self._drstep(step, "run"))
+
+    def wait(self, node, run_key, seconds, sink):
+        try:
+            res = self._run(node, run_key).wait(on_output=sink, timeout=seconds)
+        except DetachedRunLost as e:
+            raise RunLost(str(e)) from None
+        if res.rc == STILL_RUNNING and res.stderr == _("still running"):
+            return None
+        return res.rc
+
+    def cancel(self, node, run_key):
+        self._run(node, run_key).cancel()
+
+    def check(self, node, step):
+        if step.local:
+            return False
+        return self.t.run(node, self._drstep(step, "check")).rc == 0
+
+    def cleanup(self, node, step):
+        if step.local:
+            return
+        res = self.t.run(node, self._drstep(step, "cleanup"), timeout=step.timeout)
+        if res.rc != 0:
+            raise DrupgradeError(_("cleanup of {step} failed on node {node}: {detail}").format(
+                step=step.name, node=node.name, detail=(res.stderr or res.stdout).strip()[-400:]))
+
+    def resources(self, node, step):
+        res = self.t.run(node, [self.tool_dir + "/bin/drcontext", "summary", step.kind, step.subject],
+                         timeout=30)
+        return timeouts.parse_summary(res.stdout if res.rc == 0 else "")
+
+    def context(self, node, step, run_key):
+        log_file = "%s/%s/log" % (self.t.settings.node_run_dir, run_key)
+        res = self.t.run(node, [self.tool_dir + "/bin/drcontext", "full", log_file], timeout=60)
+        return res.stdout + res.stderr
+
+    def latency_ms(self, node):
+        t0 = time.time()
+        self.t.run(node, ["true"], timeout=30)
+        return int((time.time() - t0) * 1000)
+
+    # -- the controller's own steps ---------------------------------------------------------
+    def local(self, node, step, hop, versions):
+        return getattr(self, "step_" + step.name)(node, hop, versions)
+
+    def package_path(self, version):
+        return os.path.join(self.cfg.section("packages").get("repo", ""), "drp-%s.tar.gz" % version)
+
+    def tool_package(self):
+        from drupgrade import __version__
+        name = "drupgrade-node-%s.tar.gz" % __version__
+        for d in (os.path.join(self.root, "share", "node"), os.path.join(self.root, "build", "dist")):
+            if os.path.exists(os.path.join(d, name)):
+                return os.path.join(d, name)
+        raise DrupgradeError(_("the node tool package {name} is missing beside the controller").format(
+            name=name), hint=_("unpack the complete drupgrade tarball again (or run 'make build')"))
+
+    def step_load_packages(self, node, hop, versions):
+        for _src, dst in self.journal.data["hops"]:
+            path = self.package_path(dst)
+            for p in (path, path + ".sha256"):
+                if not os.path.exists(p):
+                    raise DrupgradeError(_("package {file} is missing from [packages] repo").format(file=p),
+                                         hint=_("copy drp-{version}.tar.gz and its .sha256 into {repo}").format(
+                                             version=dst, repo=os.path.dirname(path)))
+            with open(path + ".sha256") as f:
+                want = f.read().split()[0]
+            got = sha256_file(path)
+            if got != want:
+                raise DrupgradeError(_("package {file} fails its sha256 check: expected {want}, got {got}").format(
+                    file=path, want=want, got=got), hint=_("copy the package again from its source"))
+            self.out("info", _("package {file}: sha256 ok").format(file=os.path.basename(path)))
+        self.tool_package()
+        return 0
+
+    def step_load_nodes(self, node, hop, versions):
+        res = self.t.run(node, ["cat", "/opt/drp/VERSION"], timeout=60)
+        if res.rc == 255:
+            raise TransportError(res.stderr.strip(), node=node.name)
+        found = res.stdout.strip() or "none"
+        expected = self.journal.data["versions_before"].get(node.name)
+        if found != expected:
+            raise DrupgradeError(_("node {node} runs {found}, but the run was planned from {expected}").format(
+                node=node.name, found=found, expected=expected), hint=_("run 'upgrade.sh plan' again"))
+        return 0
+
+    def write_context(self, node, hop, versions):
+        """The node-local context.env: what the steps (and an operator with drstep) need to know."""
+        src, dst = versions or self.journal.data["hops"][0]
+        info = self.journal.data.get("hop_info", {}).get(hop, {})
+        pkg_dir = self.cfg.paths["node_package_dir"]
+        values = {
+            "DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_RUN_ID": self.journal.data["run_id"],
+            "DR_HOP": hop, "DR_FROM": src, "DR_TO": dst, "DR_TOOL_DIR": self.tool_dir,
+            "DR_PACKAGE": "%s/drp-%s.tar.gz" % (pkg_dir, dst), "DR_BACKUP_ROOT": self.cfg.paths["node_backup_dir"],
+            "DR_BACKUP_ID": info.get("backup_id", ""), "DR_WORK_DIR": "/var/lib/drupgrade/work",
+            "DR_STATE_DIR": "/var/lib/drupgrade/node-state", "DR_FAULT_INJECTION": self.cfg.run["fault_injection"],
+            "DR_PACKAGE_BYTES": str(max([os.path.getsize(self.package_path(d))
+                                         for _s, d in self.journal.data["hops"]] or [0])),
+            "DRUPGRADE_LANG": os.environ.get("DRUPGRADE_LANG", "en"),
+        }
+        text = "".join("%s=%s\n" % (k, v) for k, v in sorted(values.items()))
+        res = self.t.run(node, ["bash", "-c", 'mkdir -p "${1%/*}" && cat > "$1.tmp" && mv "$1.tmp" "$1"',
+                                "drctx", self.tool_dir + "/context.env"], stdin=text.encode("utf-8"))
+        if res.rc != 0:
+            raise DrupgradeError(_("cannot write the step context on node {node}: {detail}").format(
+                node=node.name, detail=res.stderr.strip()))
+
+    def step_upload_tool(self, node, hop, versions):
+        pkg = self.tool_package()
+        staging = self.tool_dir + ".pkg"
+        self.t.transfer.upload_tool_package(pkg, staging, node, self.tool_dir)
+        top = os.path.basename(pkg)[:-len(".tar.gz")]
+        script = ('set -e; d=$1 pkg=$2 top=$3; rm -rf "$d.new"; mkdir -p "$d.new";'
+                  'tar -C "$d.new" --no-same-owner -xzf "$pkg"; rm -rf "$d";'
+                  'mv "$d.new/$top" "$d"; rmdir "$d.new"')
+        res = self.t.run(node, ["bash", "-c", script, "drunpack", self.tool_dir, staging + "/" + os.path.basename(pkg),
+                                top])
+        if res.rc != 0:
+            raise DrupgradeError(_("cannot unpack the tool package on node {node}: {detail}").format(
+                node=node.name, detail=res.stderr.strip()))
+        self.write_context(node, "hop1", None)
+        return 0
+
+    def step_upload_package(self, node, hop, versions):
+        path = self.package_path(versions[1])
+        remote = self.cfg.paths["node_package_dir"]
+        self.t.transfer.upload_package(path + ".sha256", remote, node)
+        result = self.t.transfer.upload_package(path, remote, node)
+        self.out("info", _("{node}: {file} {action} ({method})").format(
+            node=node.name, file=os.path.basename(path), action=result.action, method=result.method))
+        self.write_context(node, hop, versions)
+        return 0
+
+    def step_collect_manifest(self, node, hop, versions):
+        backup_id = self.journal.data["hop_info"][hop]["backup_id"]
+        remote = "%s/%s/backup_manifest.json" % (self.cfg.paths["node_backup_dir"], backup_id)
+        res = self.t.run(node, ["cat", remote], timeout=60)
+        try:
+            manifest = json.loads(res.stdout) if res.rc == 0 else None
+        except ValueError:
+            manifest = None
+        if not manifest or manifest.get("backup_status") != "completed" or manifest.get("backup_id") != backup_id:
+            raise DrupgradeError(_("the backup manifest {file} on node {node} is missing or invalid").format(
+                file=remote, node=node.name), code=EXIT_FAILED)
+        local = os.path.join(self.cfg.paths["state_dir"], "backups", backup_id, node.name + ".json")
+        state.atomic_write_json(local, manifest)
+        return 0

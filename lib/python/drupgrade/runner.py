@@ -1,0 +1,210 @@
+"""What the upgrade commands share: state paths, the lock, versions on the nodes, building a run."""
+import concurrent.futures
+import logging
+import os
+import time
+
+from drupgrade import engine, state, steps, versions
+from drupgrade.errors import EXIT_FAILED, EXIT_OK, DrupgradeError
+from drupgrade.i18n import _, current_lang
+
+LOG = logging.getLogger("drupgrade.run")
+LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL,
+          "error": logging.ERROR}
+
+
+def out(level, text):
+    LOG.log(LEVELS.get(level, logging.INFO), text)
+
+
+class Runner:
+    """One command's view of the controller state and the cluster."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.cfg = ctx.config
+        self.state_dir = self.cfg.paths["state_dir"]
+        self.runs_dir = os.path.join(self.state_dir, "runs")
+        self.current_path = os.path.join(self.state_dir, "current_run.json")
+        self._transport = None
+
+    # -- data ------------------------------------------------------------------------------
+    def policies(self):
+        return steps.load_policies(os.path.join(self.ctx.root, "conf", "retry_policy.json"))
+
+    def steps(self):
+        from drupgrade.nodeops import LOCAL_STEPS
+        found = steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies())
+        order = {p: i for i, p in enumerate(steps.PHASES)}
+        return sorted(found + LOCAL_STEPS, key=lambda s: (order[s.phase], s.order))
+
+    def matrix(self):
+        return versions.Matrix.load(os.path.join(self.ctx.root, "conf", "version_matrix.json"))
+
+    def transport(self):
+        if self._transport is None:
+            from drupgrade.transport import Transport
+            self._transport = Transport.from_config(self.cfg, self.ctx.console)
+        return self._transport
+
+    def close(self):
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # -- the cluster -----------------------------------------------------------------------
+    def detect_versions(self):
+        """{node: version} read from every node at once; unreachable nodes fail with their reasons."""
+        from drupgrade.transport import TransportError
+        t = self.transport()
+
+        def one(node):
+            try:
+                res = t.run(node, ["cat", "/opt/drp/VERSION"], timeout=60)
+            except TransportError as e:
+                return node, None, e.message
+            if res.rc == 255:
+                return node, None, res.stderr.strip()
+            return node, (res.stdout.strip() or "none") if res.rc == 0 else "none", None
+
+        width = max(1, min(self.cfg.run["max_parallel"], len(self.cfg.nodes)))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
+            results = list(pool.map(one, self.cfg.nodes))
+        bad = [(n, why) for n, _v, why in results if why]
+        if bad:
+            raise DrupgradeError(
+                _("cannot reach every node: {nodes}").format(
+                    nodes="; ".join("%s (%s): %s" % (n.name, n.host, why) for n, why in bad)),
+                code=EXIT_FAILED, hint=_("check the network and the [ssh_config] of these nodes, "
+                                         "then run the command again ('upgrade.sh nodes' shows each node)"))
+        return {n.name: v for n, v, _w in results}
+
+    def plan(self, target, mode):
+        """(hops, upgrade mode, versions per node) for the whole cluster."""
+        found = self.detect_versions()
+        missing = sorted(n for n, v in found.items() if v == "none")
+        if missing:
+            raise DrupgradeError(_("no installed drp found on: {nodes}").format(nodes=", ".join(missing)),
+                                 code=EXIT_FAILED, hint=_("install the product on every node first"))
+        distinct = sorted(set(found.values()), key=versions.key)
+        if len(distinct) > 1:
+            raise DrupgradeError(
+                _("the nodes run different versions: {detail}").format(
+                    detail=", ".join("%s=%s" % kv for kv in sorted(found.items()))),
+                code=EXIT_FAILED,
+                hint=_("upgrading a mixed cluster is not supported yet; bring every node to the same version"))
+        hops, kind = versions.plan_path(self.matrix(), distinct[0], target, mode)
+        return hops, kind, found
+
+    # -- runs ------------------------------------------------------------------------------
+    def current_journal(self):
+        info = state.read_json(self.current_path)
+        if not info:
+            return None
+        try:
+            return state.Journal.load(info["journal"])
+        except FileNotFoundError:
+            return None
+
+    def new_journal(self, target, hops, kind, found):
+        run_id = time.strftime("run_%Y%m%d_%H%M%S")
+        journal = state.Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
+                                       upgrade_mode=kind, versions_before=found, started=state.now_iso())
+        state.atomic_write_json(self.current_path, {"run_id": run_id, "journal": journal.path})
+        return journal
+
+    def execute(self, journal, only_phase=None, from_phase=None):
+        """Run (or continue) the journal's upgrade; the exit code of the command."""
+        from drupgrade.nodeops import NodeOps
+        log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
+        ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out)
+        up = engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
+        journal.set(status="running", pid=os.getpid())
+        try:
+            up.execute(only_phase=only_phase, from_phase=from_phase)
+        except engine.PhaseFailed as e:
+            journal.set(status="failed", failed_phase=e.phase,
+                        failures=[{"node": f.node.name, "step": f.step.name, "reason": f.reason}
+                                  for f in e.failures])
+            self.report_failure(e, journal)
+            return engine.exit_for(e)
+        finally:
+            self.write_version_state(journal)
+        if only_phase or from_phase:
+            journal.set(status="partial")
+        out("info", _("upgrade finished: every node runs {version}").format(version=journal.data["target"]))
+        return EXIT_OK
+
+    def report_failure(self, e, journal):
+        policy = e.policy
+        summary = policy["summary_zh"] if current_lang() == "zh" else policy["summary"]
+        for f in e.failures:
+            out("error", _("[{phase}] {step} failed on node {node}: {reason}").format(
+                phase=e.phase, step=f.step.name, node=f.node.name, reason=f.reason))
+            out("error", _("log: {path}").format(path=os.path.join(
+                self.state_dir, "logs", journal.data["run_id"], f.node.name, f.step.name + ".log")))
+        out("error", _("retry policy {policy}: {summary}").format(policy=f.step.retry, summary=summary))
+        if policy["scope"] == "run":
+            out("error", _("what to do: fix the cause, then start over with: bin/upgrade.sh run --to {target}").format(
+                target=journal.data["target"]))
+        elif e.phase == "precheck":
+            out("error", _("what to do: fix every failure listed above, then: bin/upgrade.sh retry"))
+        else:
+            out("error", _("what to do: fix the cause, then: bin/upgrade.sh retry (the state is kept)"))
+
+    # -- version_state (design §4.7.3) -----------------------------------------------------
+    def version_state(self, journal):
+        data = journal.data
+        hops = data.get("hops", [])
+        results = data.get("results", {})
+        all_steps = self.steps()
+        completed, current = [], None
+        for i, s in enumerate(all_steps, 1):
+            keys = [k for k in results if k.split("/")[1] == s.name]
+            for k in sorted(keys):
+                r = results[k]
+                item = {"step_id": i, "step": s.name, "node": r.get("node"), "hop": r.get("hop"),
+                        "description": s.summary, "status": {"ok": "completed"}.get(r.get("status"), r.get("status")),
+                        "duration": "%ss" % r.get("elapsed", 0), "attempts": r.get("attempts")}
+                if r.get("status") == "running" and current is None:
+                    current = dict(item, elapsed_time="%ss" % r.get("elapsed", 0))
+                elif r.get("status") in ("ok", "failed"):
+                    completed.append(item)
+        hop_info = data.get("hop_info", {})
+        post = [s.name for s in all_steps if s.phase == "postcheck"]
+        done_hops = set()
+        for h in hop_info:
+            checks = [r for k, r in results.items() if k.split("/")[0] == h and k.split("/")[1] in post]
+            if checks and all(r.get("status") == "ok" for r in checks):
+                done_hops.add(h)
+        nodes = {}
+        for name, before in sorted(data.get("versions_before", {}).items()):
+            cur = before
+            for i, (_src, dst) in enumerate(hops):
+                if "hop%d" % (i + 1) in done_hops:
+                    cur = dst
+            nodes[name] = {"current_version": "v" + cur, "target_version": "v" + data.get("target", "")}
+        status = {"done": "completed", "running": "in_progress", "failed": "failed",
+                  "partial": "in_progress"}.get(data.get("status"), data.get("status"))
+        return {"version_state": {
+            "run_id": data.get("run_id"),
+            "current_version": "v" + hops[0][0] if hops else None,
+            "target_version": "v" + data.get("target", ""),
+            "upgrade_status": status,
+            "upgrade_mode": data.get("upgrade_mode"),
+            "path": ["v" + hops[0][0]] + ["v" + dst for _s, dst in hops] if hops else [],
+            "start_time": data.get("started"),
+            "end_time": data.get("ended"),
+            "completed_steps": completed,
+            "current_step": current,
+            "failures": data.get("failures", []) if data.get("status") == "failed" else [],
+            "rollback_available": bool(hop_info),
+            "rollback_points": [{"point_id": info["backup_id"], "version": "v" + info["from"],
+                                 "description": _("full backup before {src} -> {dst}").format(
+                                     src=info["from"], dst=info["to"])}
+                                for _h, info in sorted(hop_info.items())],
+            "nodes": nodes,
+        }}
+
+    def write_version_state(self, journal):
+        state.atomic_write_json(os.path.join(self.state_dir, "version_state.json"), self.version_state(journal))

@@ -1,0 +1,185 @@
+"""Sessions, host keys and detached runs against a real OpenSSH server on 127.0.0.1."""
+import logging
+import os
+import signal
+import time
+
+import pytest
+
+from drupgrade.transport import failures, hostkeys
+from drupgrade.transport.detached import DetachedRun
+from drupgrade.transport.policy import Endpoint
+from drupgrade.transport.sftp import SftpEngine
+from drupgrade.transport.ssh import SessionPool
+
+from sshd_server import TEST_USER  # noqa: I001
+
+
+@pytest.fixture
+def pool(settings):
+    p = SessionPool(settings)
+    yield p
+    p.close()
+
+
+def test_key_and_password_logins_run_commands(pool, node):
+    s = pool.session(node)
+    res = s.run(["id", "-un"])
+    assert (res.rc, res.stdout.strip()) == (0, TEST_USER)
+    res = s.run(["bash", "-c", "echo out; echo err >&2; exit 3"])
+    assert (res.rc, res.stdout, res.stderr) == (3, "out\n", "err\n")
+    assert not res.ssh_failed
+
+
+def test_commands_share_one_master(pool, key_node):
+    s = pool.session(key_node)
+    s.run(["true"])
+    pid = s.master.proc.pid
+    for _i in range(5):
+        assert s.run(["true"]).rc == 0
+    assert s.master.proc.pid == pid
+
+
+def test_hostile_words_stay_data(pool, key_node, sshd):
+    marker = os.path.join(sshd.home, "pwned")
+    s = pool.session(key_node)
+    for word in ["$(touch %s)" % marker, "`touch %s`" % marker, "; touch %s" % marker]:
+        res = s.run(["echo", word])
+        assert res.stdout == word + "\n"
+    res = s.run_script('printf "%s" "$1"', ["$(touch %s)" % marker])
+    assert res.stdout == "$(touch %s)" % marker
+    assert not os.path.exists(marker)
+
+
+def test_wrong_password_three_tries_then_a_clear_error(pool, sshd, caplog):
+    bad = Endpoint("nbad", "127.0.0.1", sshd.port, TEST_USER, password="not-the-password")
+    with caplog.at_level(logging.WARNING, logger="drupgrade.transport"):
+        with pytest.raises(failures.AuthenticationFailed) as ei:
+            pool.session(bad).connect()
+    assert "nbad" in ei.value.message and "3" in ei.value.message
+    assert len([r for r in caplog.records if "authentication failed on node nbad" in r.getMessage()]) == 3
+
+
+def test_lost_master_is_reconnected_and_the_command_retried(pool, key_node):
+    s = pool.session(key_node)
+    s.connect()
+    os.kill(s.master.proc.pid, signal.SIGKILL)
+    s.master.proc.wait()
+    res = s.run(["echo", "again"])
+    assert res.stdout == "again\n" and s.reconnects == 1
+
+
+def test_status_connections_reconnect_only_manually(pool, key_node):
+    s = pool.session(key_node, "status")
+    s.connect()
+    os.kill(s.master.proc.pid, signal.SIGKILL)
+    s.master.proc.wait()
+    with pytest.raises(failures.ConnectionNotRecoverable) as ei:
+        s.reconnect("test")
+    assert "status" in ei.value.message
+    assert s.connect().run(["true"]).rc == 0  # the manual reconnect
+
+
+def test_unreachable_node_fails_after_the_reconnect_budget(pool, settings):
+    from sshd_server import free_port
+    dead = Endpoint("ndead", "127.0.0.1", free_port(), TEST_USER, private_key_path="/nonexistent")
+    t0 = time.time()
+    with pytest.raises(failures.ConnectionNotRecoverable) as ei:
+        pool.session(dead, "plugin").connect()
+    assert ei.value.attempts == 2 and "ndead" in ei.value.message and "plugin" in ei.value.message
+    assert time.time() - t0 < 60
+
+
+def test_changed_host_key_is_refused_then_accepted_deliberately(settings, key_node, sshd):
+    with SessionPool(settings) as pool:
+        assert pool.session(key_node).run(["true"]).rc == 0
+    old = hostkeys.known_fingerprints(settings.known_hosts, "127.0.0.1", sshd.port)
+    assert old
+    sshd.stop()
+    sshd.regenerate_host_keys()
+    sshd.start()
+    try:
+        with SessionPool(settings) as pool:
+            with pytest.raises(failures.HostKeyChanged) as ei:
+                pool.session(key_node).connect()
+        msg = ei.value.message
+        assert old[0][1] in msg and "offered SHA256:" in msg
+        assert "--accept-new-key nk" in ei.value.hint
+        with pytest.raises(failures.HostKeyChanged):  # paramiko applies the same policy
+            SftpEngine(key_node, settings).connect()
+        new = hostkeys.accept_new_key(key_node, settings.known_hosts)
+        assert new and new != old
+        with SessionPool(settings) as pool:
+            assert pool.session(key_node).run(["true"]).rc == 0
+        assert SftpEngine(key_node, settings).connect().execute("echo hi").stdout == "hi\n"
+    finally:
+        hostkeys.forget(settings.known_hosts, "127.0.0.1", sshd.port)
+
+
+def test_strict_policy_refuses_an_unknown_host(settings, sshd):
+    strict = Endpoint("ns", "127.0.0.1", sshd.port, TEST_USER, private_key_path=sshd.client_key,
+                      host_key_policy="strict")
+    with SessionPool(settings) as pool:
+        with pytest.raises(failures.HostKeyUnknown) as ei:
+            pool.session(strict).connect()
+    assert "strict" in ei.value.message
+
+
+def test_insecure_policy_connects_with_a_warning(settings, sshd, caplog):
+    ep = Endpoint("ni", "127.0.0.1", sshd.port, TEST_USER, private_key_path=sshd.client_key,
+                  host_key_policy="insecure")
+    with caplog.at_level(logging.WARNING, logger="drupgrade.transport"):
+        with SessionPool(settings) as pool:
+            assert pool.session(ep).run(["true"]).rc == 0
+    assert any("insecure" in r.getMessage() for r in caplog.records)
+    assert not os.path.exists(settings.known_hosts) or "127.0.0.1" not in open(settings.known_hosts).read()
+
+
+# -- detached runs -------------------------------------------------------------------
+def test_detached_run_reports_output_and_rc_and_never_runs_twice(pool, node, sshd):
+    s = pool.session(node)
+    counter = os.path.join(sshd.home, "counter-%s" % node.name)
+    if os.path.exists(counter):
+        os.unlink(counter)
+    runs = os.path.join(sshd.home, "runs")
+    script = 'echo ran >> %s; for i in 1 2 3; do echo "line $i"; sleep 0.2; done; exit 7' % counter
+    got = []
+    r = DetachedRun(s, "run1-%s-%d" % (node.name, os.getpid()), runs).start(script)
+    assert r.started_here
+    res = r.wait(on_output=got.append)
+    assert res.rc == 7 and res.stdout == "line 1\nline 2\nline 3\n" and b"".join(got) == res.stdout.encode()
+    again = DetachedRun(s, r.run_id, runs).start(script)
+    assert not again.started_here and again.wait().rc == 7
+    assert open(counter).read() == "ran\n"
+
+
+def test_detached_run_survives_a_lost_connection_and_is_reattached(pool, key_node, sshd):
+    s = pool.session(key_node)
+    counter = os.path.join(sshd.home, "counter-cut")
+    if os.path.exists(counter):
+        os.unlink(counter)
+    script = 'echo ran >> %s; for i in $(seq 1 12); do echo "line $i"; sleep 0.25; done; exit 0' % counter
+    run = DetachedRun(s, "cut-%d" % os.getpid(), os.path.join(sshd.home, "runs")).start(script)
+
+    killed = []
+
+    def on_output(data):
+        if b"line 3" in data and not killed:
+            killed.append(s.master.proc.pid)
+            os.kill(s.master.proc.pid, signal.SIGKILL)  # the link is gone
+    res = run.wait(on_output=on_output)
+    assert killed and run.attaches >= 2 and s.reconnects >= 1
+    assert res.rc == 0
+    assert res.stdout == "".join("line %d\n" % i for i in range(1, 13))  # every byte exactly once
+    assert open(counter).read() == "ran\n"
+
+
+def test_detached_run_status(pool, key_node, sshd):
+    s = pool.session(key_node)
+    run = DetachedRun(s, "st-%d" % os.getpid(), os.path.join(sshd.home, "runs"))
+    assert run.status()["state"] == "missing"
+    run.start("sleep 0.5; echo hi")
+    assert run.status()["state"] in ("running", "done")
+    assert run.wait().stdout == "hi\n"
+    st = run.status()
+    assert st == {"state": "done", "rc": 0, "size": 3}
