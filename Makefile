@@ -7,7 +7,7 @@ BUILD := build
 CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
 
 .PHONY: all build dist packages test lint unit bats integration lab-up lab-install lab-down \
-        lab-status bench prereqs
+        lab-status bench prereqs demo
 
 all: build
 
@@ -52,6 +52,15 @@ lab-down:
 
 lab-status:
 	@tests/lab/lab.sh status
+
+# The main job on the built-in lab: a fresh drp 1.0.0 cluster upgraded to 2.2.0, then its status.
+demo: build packages lab-up
+	@tests/lab/install.sh 1.0.0
+	@rm -rf build/lab/state  # a fresh product install: a fresh controller history too
+	@bin/upgrade.sh --config build/lab/upgrade.ini plan --to 2.2.0
+	@bin/upgrade.sh --config build/lab/upgrade.ini run --to 2.2.0
+	@bin/upgrade.sh --config build/lab/upgrade.ini status
+	@echo "The lab is still up (ssh -F build/lab/ssh_config node1). Tear it down with: make lab-down"
 
 bench: build packages
 	@for b in bench/*.sh bench/*/run.sh; do [ -x "$$b" ] && "$$b"; done; true

@@ -31,7 +31,7 @@ bootstrap::_build() (
   env -u PYTHONPATH -u PYTHONHOME "$py" -m venv "$tmp" || return 1
   env -u PYTHONPATH -u PYTHONHOME "${pip[@]}" -r "$reqdir/pip.txt" || return 1
   env -u PYTHONPATH -u PYTHONHOME "${pip[@]}" -r "$reqdir/requirements.txt" || return 1
-  "$tmp/bin/python" -c 'import pexpect, psutil, jsonschema, paramiko, rich' || return 1
+  "$tmp/bin/python" -W ignore -c 'import pexpect, psutil, jsonschema, paramiko, rich' || return 1
   # Scripts in bin/ name the temp dir: point them at the final place before the rename.
   "$tmp/bin/python" - "$tmp" "$dest" <<'EOF' || return 1
 import os, sys

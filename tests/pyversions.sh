@@ -55,14 +55,14 @@ add_test_deps() {
 #######################################
 # Run tests/unit under one Python version.
 # Arguments: version
-# Returns: 0 passed or skipped, 1 failed
+# Returns: 0 passed, 1 failed, 3 skipped (no such interpreter)
 #######################################
 run_version() {
   local ver=$1 py venv rc=0
   py=$(find_python "$ver")
   if [[ -z $py ]]; then
     echo "SKIP: python $ver not installed"
-    return 0
+    return 3
   fi
   venv=$ROOT/build/venv-py$ver
   err "python $ver: $py, venv $venv"
@@ -82,11 +82,17 @@ run_version() {
 
 main() {
   (($# > 0)) || { sed -n '4p' "$0" >&2; return 2; }
-  local ver failed=() passed=()
+  local ver rc failed=() passed=() skipped=()
   for ver in "$@"; do
-    if run_version "$ver"; then passed+=("$ver"); else failed+=("$ver"); fi
+    rc=0
+    run_version "$ver" || rc=$?
+    case $rc in
+      0) passed+=("$ver") ;;
+      3) skipped+=("$ver") ;;
+      *) failed+=("$ver") ;;
+    esac
   done
-  err "done: ok ${passed[*]:-none}; failed ${failed[*]:-none}"
+  err "passed: ${passed[*]:-none}; failed: ${failed[*]:-none}; skipped: ${skipped[*]:-none}"
   ((${#failed[@]} == 0))
 }
 

@@ -119,24 +119,27 @@ lab::lock() {
 # Outputs: one base dir per hierarchy (<mount>/<own cgroup>/lab/$LAB_NAME)
 #######################################
 lab::cg_bases_probe() {
-  local mp opts ctrl path id ctrls o want
-  while read -r mp opts; do
+  local mp fstype opts ctrl path id ctrls o want
+  while read -r mp fstype opts; do
     want=""
     for o in ${opts//,/ }; do
       case "$o" in
-        rw | ro | xattr | noprefix | clone_children | release_agent=* | cpuset_v2_mode) ;;
+        rw | ro | xattr | noprefix | clone_children | release_agent=* | cpuset_v2_mode | nsdelegate | memory_recursiveprot) ;;
         *) want+="${want:+,}$o" ;;
       esac
     done
     path=""
     while IFS=: read -r id ctrls ctrl; do
-      [[ "$id" != 0 && "$(tr , '\n' <<<"$ctrls" | sort | paste -sd,)" == "$(tr , '\n' <<<"$want" | sort | paste -sd,)" ]] \
-        && path="$ctrl"
+      if [[ "$fstype" == cgroup2 ]]; then
+        [[ "$id" == 0 ]] && path="$ctrl"
+      elif [[ "$id" != 0 && "$(tr , '\n' <<<"$ctrls" | sort | paste -sd,)" == "$(tr , '\n' <<<"$want" | sort | paste -sd,)" ]]; then
+        path="$ctrl"
+      fi
     done </proc/self/cgroup
     [[ -n "$path" ]] || continue
     echo "$mp${path%/}/lab/$LAB_NAME"
   done < <(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
-                  if ($(i + 1) == "cgroup") print $5, $(i + 3) }' /proc/self/mountinfo | sort -u -k1,1)
+                  if ($(i + 1) ~ /^cgroup2?$/) print $5, $(i + 1), $(i + 3) }' /proc/self/mountinfo | sort -u -k1,1)
 }
 
 # The bases are recorded at first use so that down finds them from any cgroup.
@@ -475,8 +478,9 @@ cmd::up() {
     die "lab '$LAB_NAME' in $LAB_DIR runs in $LAB_MODE mode; run '$0 down' first to switch to $mode"
   fi
   [[ -n "$nodes" ]] || nodes=$((LAB_NODES > 0 ? LAB_NODES : 3))
-  [[ "$nodes" =~ ^[0-9]+$ ]] && ((nodes >= 1 && nodes <= MAX_NODES)) \
-    || die "--nodes must be 1..$MAX_NODES, got '$nodes'"
+  if ! [[ "$nodes" =~ ^[0-9]+$ ]] || ((nodes < 1 || nodes > MAX_NODES)); then
+    die "--nodes must be 1..$MAX_NODES, got '$nodes'"
+  fi
   ((nodes >= LAB_NODES)) \
     || die "lab '$LAB_NAME' has $LAB_NODES nodes; shrinking is not supported: run '$0 down' first, or up --nodes $LAB_NODES"
   fstype=$(stat -f -c %T "$LAB_DIR")
@@ -600,8 +604,9 @@ cmd::exec() {
 }
 
 lab::known_node() {
-  [[ "$1" =~ ^node[0-9]+$ ]] && ((${1#node} >= 1 && ${1#node} <= LAB_NODES)) \
-    || die "unknown node '$1' (lab '$LAB_NAME' has node1..node$LAB_NODES)"
+  if ! [[ "$1" =~ ^node[0-9]+$ ]] || ((${1#node} < 1 || ${1#node} > LAB_NODES)); then
+    die "unknown node '$1' (lab '$LAB_NAME' has node1..node$LAB_NODES)"
+  fi
 }
 
 # iptables in the node's netns (from the host: works while the node's sshd is cut off).
@@ -665,7 +670,7 @@ cmd::fault() {
         [[ "$(stat -L -c %i "$p/ns/pid" 2>/dev/null)" == "$ns" ]] || continue
         [[ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" == "sshd: root@"* ]] && victims+=("${p#/proc/}")
       done
-      ((${#victims[@]})) && kill -s KILL "${victims[@]}" 2>/dev/null || true
+      if ((${#victims[@]})); then kill -s KILL "${victims[@]}" 2>/dev/null || true; fi
       log "$node: killed ${#victims[@]} sshd session process(es) ${victims[*]}"
       ;;
     kill-node)
@@ -689,6 +694,7 @@ cmd::fault() {
     fill-disk)
       local path="${1:-}" size="${2:-}"
       [[ "$path" == /* && "$size" =~ ^[0-9]+[kKmMgG]?$ ]] || die "usage: fault fill-disk NODE /ABS/PATH SIZE (e.g. 20M)"
+      # shellcheck disable=SC2016 # expanded by the node's sh
       lab::node_exec "$node" sh -euc '
         mkdir -p "$1"
         if ! grep -q " $1 tmpfs lab-fill " /proc/self/mounts 2>/dev/null && ! awk -v p="$1" "\$2 == p && \$1 == \"lab-fill\" { f = 1 } END { exit !f }" /proc/self/mounts; then
@@ -701,6 +707,7 @@ cmd::fault() {
     unfill-disk)
       local path="${1:-}"
       [[ "$path" == /* ]] || die "usage: fault unfill-disk NODE /ABS/PATH"
+      # shellcheck disable=SC2016 # expanded by the node's sh
       lab::node_exec "$node" sh -euc '
         while awk -v p="$1" "\$2 == p && \$1 == \"lab-fill\" { f = 1 } END { exit !f }" /proc/self/mounts; do
           umount -l "$1"

@@ -64,7 +64,7 @@ init::dev() {
 # Globals: CG_MOUNTS (array of "mountpoint options" captured before /sys is replaced)
 #######################################
 init::proc_sys() {
-  local entry mp opts ctrls o
+  local entry mp fstype opts ctrls o
   mount --bind /proc/sys /proc/sys
   mount -o remount,bind,ro /proc/sys
   if [[ -e /proc/sysrq-trigger ]]; then
@@ -74,7 +74,14 @@ init::proc_sys() {
   mount -t sysfs -o ro,nosuid,nodev,noexec lab-sys /sys
   mount -t tmpfs -o mode=0755,nosuid,nodev,noexec lab-cgroup /sys/fs/cgroup
   for entry in "${CG_MOUNTS[@]}"; do
-    read -r mp opts <<<"$entry"
+    read -r mp fstype opts <<<"$entry"
+    mkdir -p "$mp"
+    if [[ "$fstype" == cgroup2 ]]; then
+      # systemd tracks processes here (hybrid mode): cgroup v2 tells it when a cgroup
+      # empties, which the v1 release agent cannot do inside a container.
+      mount -t cgroup2 -o nosuid,nodev,noexec lab-cg2 "$mp" || die "cannot mount cgroup2 on $mp"
+      continue
+    fi
     ctrls=""
     for o in ${opts//,/ }; do
       case "$o" in
@@ -82,7 +89,6 @@ init::proc_sys() {
         *) ctrls+="${ctrls:+,}$o" ;;
       esac
     done
-    mkdir -p "$mp"
     # Mounted inside the node's cgroup namespace: its root is the node's own cgroup.
     mount -t cgroup -o "nosuid,nodev,noexec,$ctrls" "lab-cg" "$mp" || die "cannot mount cgroup $ctrls on $mp"
   done
@@ -155,7 +161,7 @@ main() {
   while read -r entry; do
     CG_MOUNTS+=("$entry")
   done < <(awk '{ for (i = 7; i <= NF; i++) if ($i == "-") break;
-                  if ($(i + 1) == "cgroup") print $5, $(i + 3) }' /proc/self/mountinfo)
+                  if ($(i + 1) ~ /^cgroup2?$/) print $5, $(i + 1), $(i + 3) }' /proc/self/mountinfo)
   # The copied host mount table holds other labs' netns handles (/run/netns/*): drop
   # them, or their "ip netns del" could never free those namespaces.
   for entry in /run/netns /dev /sys; do

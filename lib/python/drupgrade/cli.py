@@ -4,6 +4,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import signal
 import sys
 
 from drupgrade import __version__, i18n, log
@@ -124,6 +125,7 @@ def main(argv):
         sys.stderr.write("usage: python -m drupgrade {upgrade|rollback} ...\n")
         return EXIT_USAGE
     tool, argv = argv[0], argv[1:]
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `upgrade.sh steps | head` ends quietly
     i18n.set_lang(_lang_from_argv(argv))
     parser = build_parser(tool)
     args = parser.parse_args(argv)
