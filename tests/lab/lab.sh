@@ -3,7 +3,8 @@
 #
 # Usage: tests/lab/lab.sh COMMAND [ARGS]
 #   up [--nodes N] [--scale]   start (or repair) the lab; N defaults to the lab's current
-#                              size, else 3 (max 20); --scale: sshd-only nodes (tini as PID 1)
+#                              size, else 3 (max 20); --scale: sshd-only nodes (tini as
+#                              PID 1, no systemd); the mode defaults to the lab's current one
 #   down [--keep-state]        stop every node, remove netns/links/cgroups/state
 #   status [--json]            table: node, address, PID 1, systemd state, sshd reachable
 #   exec NODE -- CMD...        run CMD inside NODE (nsenter, joins its cgroups first)
@@ -463,17 +464,20 @@ lab::write_nodes_json() {
 # Commands.
 #######################################
 cmd::up() {
-  local nodes="" mode=systemd node fstype started=() failed=() waits=() i
+  local nodes="" mode="" node fstype started=() failed=() waits=() i
   while (($#)); do
     case "$1" in
       --nodes) nodes="${2:-}"; shift 2 || die "--nodes needs a number" ;;
       --nodes=*) nodes="${1#*=}"; shift ;;
       --scale) mode=scale; shift ;;
-      *) die "up: unknown argument '$1' (usage: up [--nodes N] [--scale])" ;;
+      --systemd) mode=systemd; shift ;;
+      *) die "up: unknown argument '$1' (usage: up [--nodes N] [--scale|--systemd])" ;;
     esac
   done
   lab::lock
   lab::load_env
+  # Without --scale/--systemd an existing lab keeps its mode; a new one gets systemd.
+  [[ -n "$mode" ]] || mode=${LAB_MODE:-systemd}
   if [[ -n "$LAB_MODE" && "$LAB_MODE" != "$mode" ]]; then
     die "lab '$LAB_NAME' in $LAB_DIR runs in $LAB_MODE mode; run '$0 down' first to switch to $mode"
   fi

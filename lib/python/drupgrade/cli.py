@@ -1,6 +1,8 @@
 """Command-line front for both tools; each command is one module under commands/<tool>/."""
 import argparse
+import codecs
 import importlib
+import io
 import logging
 import os
 import pkgutil
@@ -120,11 +122,23 @@ def _lang_from_argv(argv):
     return None
 
 
+def _utf8_streams():
+    """Python 3.6 under LANG=C writes ASCII and dies on the first Chinese character (3.7+ coerce
+    the C locale to UTF-8, PEP 538/540): do the same here."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        if codecs.lookup(encoding).name == "ascii" and hasattr(stream, "buffer"):
+            setattr(sys, name, io.TextIOWrapper(stream.buffer, encoding="utf-8", errors="backslashreplace",
+                                                line_buffering=stream.line_buffering))
+
+
 def main(argv):
     if not argv or argv[0] not in TOOLS:
         sys.stderr.write("usage: python -m drupgrade {upgrade|rollback} ...\n")
         return EXIT_USAGE
     tool, argv = argv[0], argv[1:]
+    _utf8_streams()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `upgrade.sh steps | head` ends quietly
     i18n.set_lang(_lang_from_argv(argv))
     parser = build_parser(tool)

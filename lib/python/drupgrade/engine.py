@@ -7,6 +7,7 @@ crash re-attaches to a step still running on a node, or re-verifies one that was
 import concurrent.futures
 import logging
 import os
+import re
 import time
 
 from drupgrade import state, timeouts
@@ -28,6 +29,19 @@ class ControllerNode:
 
 class RunLost(Exception):
     """The node has no trace of a detached run (rebooted, wiped): re-verify instead of trusting."""
+
+
+_ERROR_WORDS = re.compile(r"error|fail|denied|cannot|can't|not |missing|refus|错误|失败|无法|不存在|不足", re.I)
+
+
+def failure_line(text):
+    """The line of a step's log that best says why it failed (stack frames left out)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("    at ")]
+    lines = [ln for ln in lines if "command failed (rc=" not in ln and "命令失败" not in ln] or lines
+    for ln in reversed(lines):
+        if _ERROR_WORDS.search(ln):
+            return ln[-300:]
+    return lines[-1][-300:] if lines else ""
 
 
 class StepFailure:
@@ -179,7 +193,15 @@ class Upgrade:
             step.phase, node.name, step.name, step.summary, mark))
         if rc == 0:
             return None
-        reason = self.results[key].get("reason") or _("exit code {rc}").format(rc=rc)
+        reason = self.results[key].get("reason")
+        if not reason:
+            try:
+                with open(self._log_path(node, step), encoding="utf-8", errors="replace") as f:
+                    reason = failure_line(f.read())
+            except OSError:
+                reason = ""
+            reason = _("exit code {rc}").format(rc=rc) + (": " + reason if reason else "")
+            self._note(key, reason=reason)
         return StepFailure(node, step, rc, reason)
 
     def _reattach(self, step, hop, node, attempt, key):

@@ -60,16 +60,17 @@ class NodeOps:
         self.root = root
         self.out = out
         self.tool_dir = cfg.paths["node_tool_dir"]
-        self.runs = {}  # run_key -> DetachedRun (keeps the log offset between waits)
+        self.runs = {}  # (node, run_key) -> DetachedRun (keeps the log offset between waits)
 
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
         return [self.tool_dir + "/bin/drstep", step.name, action]
 
     def _run(self, node, run_key):
-        if run_key not in self.runs:
-            self.runs[run_key] = self.t.detached(node, run_key)
-        return self.runs[run_key]
+        key = (node.name, run_key)
+        if key not in self.runs:
+            self.runs[key] = self.t.detached(node, run_key)
+        return self.runs[key]
 
     def start(self, node, step, run_key, hop, versions):
         self._run(node, run_key).start(self._drstep(step, "run"))

@@ -21,7 +21,6 @@ ALL_STEPS=(wipe files etcd kmc db app)
 DRP_UID=2048
 
 err() { printf '[%s] [drp-install %s] %s\n' "$(date -u +%H:%M:%S)" "${VERSION}" "$*" >&2; }
-die() { err "$*"; exit 1; }
 
 usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
@@ -136,6 +135,11 @@ step_app() {
   err "health: $(curl -fsS --max-time 5 http://127.0.0.1:8080/health)"
 }
 
+on_exit() {
+  local rc=$?
+  ((rc == 0)) || err "step ${CURRENT_STEP:-?} failed on ${NODE} (rc ${rc})"
+}
+
 main() {
   local steps=() s
   TOPOLOGY="" NODE=""
@@ -154,9 +158,11 @@ main() {
   if ((${#steps[@]} == 0)) || [[ " ${steps[*]} " == *" all "* ]]; then steps=("${ALL_STEPS[@]}"); fi
   ROLES="$(/usr/bin/python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["nodes"][sys.argv[2]]["roles"]))' \
     "${TOPOLOGY}" "${NODE}")" || { err "node ${NODE} is not in ${TOPOLOGY}"; return 2; }
+  trap on_exit EXIT
   for s in "${steps[@]}"; do
+    CURRENT_STEP="${s}"
     err "step ${s} (${NODE}: ${ROLES})"
-    "step_${s}" || die "step ${s} failed on ${NODE}"
+    "step_${s}"  # not in an || list: errexit must stay on inside the step
   done
   err "done: ${steps[*]}"
 }

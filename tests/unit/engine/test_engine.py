@@ -220,3 +220,11 @@ def test_a_transport_error_is_a_step_failure_with_its_message(tmp_path):
     with pytest.raises(engine.PhaseFailed) as exc:
         up.execute()
     assert "not recoverable" in exc.value.failures[0].reason
+
+
+def test_failure_line_picks_the_tool_error_not_the_stack():
+    text = ("[x] [backup_db] start\n[drp-dbtool] dump: ERROR 2002 (HY000): Can't connect\n"
+            "[x] [backup_db] command failed (rc=1): dump\n    at step::run (a.sh:40)\n    at main (a.sh:43)\n")
+    assert engine.failure_line(text) == "[drp-dbtool] dump: ERROR 2002 (HY000): Can't connect"
+    assert engine.failure_line("one\ntwo\n") == "two"
+    assert engine.failure_line("") == ""

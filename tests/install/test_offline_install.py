@@ -1,0 +1,239 @@
+"""The controller tarball installs and runs with no network at all, on old and new Pythons.
+
+Takes build/dist/drupgrade-<version>.tar.gz (or $DRUPGRADE_DIST), unpacks it and runs
+bin/upgrade.sh inside `unshare -n`. Skips when there is no tarball, unless
+DRUPGRADE_REQUIRE_DIST is set (CI), where that is a failure.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYENV = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+COMPILED = ("cryptography", "bcrypt", "pynacl", "cffi", "psutil")
+# Oldest glibc of a control node: CentOS 7 (2.17). manylinux1 = 2.5, manylinux2010 = 2.12.
+LEGACY_GLIBC = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
+
+# Run inside the venv: every pin that applies to this Python is installed at its version.
+CHECK_PINS = r"""
+import json, subprocess, sys
+from pip._vendor.packaging.requirements import Requirement
+from pip._vendor.packaging.utils import canonicalize_name
+out = subprocess.check_output([sys.executable, "-m", "pip", "list", "--format=freeze",
+                               "--disable-pip-version-check"], universal_newlines=True)
+installed = dict((canonicalize_name(l.split("==")[0]), l.split("==")[1])
+                 for l in out.splitlines() if "==" in l)
+bad, checked = [], 0
+for path in sys.argv[1:]:
+    for line in open(path):
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        checked += 1
+        want, got = list(req.specifier)[0].version, installed.get(canonicalize_name(req.name))
+        if want != got:
+            bad.append("%s: pinned %s, installed %s" % (req.name, want, got))
+print(json.dumps({"bad": bad, "checked": checked}))
+"""
+
+
+def find_dist():
+    explicit = os.environ.get("DRUPGRADE_DIST")
+    if explicit:
+        return explicit if os.path.exists(explicit) else None
+    found = [p for p in sorted(glob.glob(os.path.join(TOP, "build", "dist", "drupgrade-*.tar.gz")))
+             if not os.path.basename(p).startswith("drupgrade-node-")]
+    return found[-1] if found else None
+
+
+def find_python(version):
+    """Newest pyenv CPython `version`.x, else python<version> on PATH, else None."""
+    pattern = re.compile(r"^{}(\.\d+)?$".format(re.escape(version)))
+    dirs = [d for d in glob.glob(os.path.join(PYENV, "versions", version + "*"))
+            if pattern.match(os.path.basename(d))]
+    dirs.sort(key=lambda d: [int(x) for x in os.path.basename(d).split(".")])
+    for d in reversed(dirs):
+        for name in ("python" + version, "python"):
+            exe = os.path.join(d, "bin", name)
+            if os.access(exe, os.X_OK):
+                return exe
+    return shutil.which("python" + version)
+
+
+def python_or_skip(version):
+    exe = find_python(version)
+    if exe is None:
+        pytest.skip("python {} is not installed (pyenv or python{} on PATH)".format(version, version))
+    return exe
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    dist = find_dist()
+    if dist is None:
+        if os.environ.get("DRUPGRADE_REQUIRE_DIST"):
+            pytest.fail("no controller tarball build/dist/drupgrade-*.tar.gz: run `make dist` "
+                        "(DRUPGRADE_REQUIRE_DIST is set, so this is a failure)")
+        pytest.skip("no controller tarball build/dist/drupgrade-*.tar.gz: run `make dist` first "
+                    "(set DRUPGRADE_REQUIRE_DIST to make this a failure)")
+    dest = str(tmp_path_factory.mktemp("dist"))
+    with tarfile.open(dist) as tar:
+        tar.extractall(dest)
+    tops = [os.path.dirname(os.path.dirname(p))
+            for p in glob.glob(os.path.join(dest, "*", "bin", "upgrade.sh"))
+            + glob.glob(os.path.join(dest, "bin", "upgrade.sh"))]
+    assert len(tops) == 1, "{} holds no single bin/upgrade.sh".format(dist)
+    return tops[0]
+
+
+@pytest.fixture(scope="module")
+def no_network():
+    """The command prefix that runs a program with no network at all."""
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        try:
+            if subprocess.call(prefix + ["true"], stderr=subprocess.DEVNULL) == 0:
+                return prefix
+        except OSError:
+            break
+    pytest.skip("cannot make a network namespace here (unshare -n needs root or user namespaces)")
+
+
+def launch(no_network, root, args, python, venv=None):
+    """bin/upgrade.sh ARGS with a control node's clean environment and no network."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIP_", "PYTHON", "DRUPGRADE_", "VIRTUAL_ENV"))}
+    env.update(LANG="C.UTF-8", DRUPGRADE_PYTHON=python)
+    if venv:
+        env["DRUPGRADE_VENV"] = venv
+    return subprocess.run(no_network + [os.path.join(root, "bin", "upgrade.sh")] + list(args),
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=600)
+
+
+def wheels(root):
+    return sorted(os.listdir(os.path.join(root, "wheelhouse")))
+
+
+def test_wheelhouse_has_both_architectures_for_compiled_packages(root):
+    names = [w for w in wheels(root) if w.endswith(".whl")]
+    for package in COMPILED:
+        mine = [w for w in names if w.split("-")[0].lower().replace("_", "-") == package]
+        for machine in ("x86_64", "aarch64"):
+            assert any(machine in w for w in mine), "no {} wheel for {}".format(machine, package)
+    for minor in range(6, 14):  # cffi has no abi3 wheel: one per CPython and machine
+        for machine in ("x86_64", "aarch64"):
+            assert any("-cp3{}-".format(minor) in w and machine in w
+                       for w in names if w.startswith("cffi-")), (minor, machine)
+
+
+def test_every_binary_wheel_runs_on_glibc_2_17(root):
+    for name in wheels(root):
+        if not name.endswith(".whl") or name.endswith("-any.whl"):
+            continue
+        oldest = []
+        for plat in name[:-4].split("-")[-1].split("."):
+            m = re.match(r"manylinux_2_(\d+)_", plat)
+            oldest.append(int(m.group(1)) if m else LEGACY_GLIBC.get(plat.split("_")[0], 99))
+        assert min(oldest) <= 17, name + " needs a newer glibc than CentOS 7's"
+
+
+@pytest.mark.parametrize("version", ["3.6", "3.11", "3.13"])
+def test_installs_offline_runs_and_reuses_the_venv(root, no_network, tmp_path, version):
+    python = python_or_skip(version)
+    # 3.11 takes the default venv place, $ROOT/.venv; the others are put elsewhere.
+    venv = os.path.join(root, ".venv") if version == "3.11" else str(tmp_path / "venv")
+    wheelhouse = os.path.join(root, "wheelhouse")
+
+    first = launch(no_network, root, ["--help"], python,
+                   venv=None if version == "3.11" else venv)
+    assert first.returncode == 0, first.stderr
+    assert "--config" in first.stdout
+    assert "creating the Python environment" in first.stderr and wheelhouse in first.stderr
+    assert os.path.isfile(os.path.join(venv, ".drupgrade-stamp"))
+    assert not glob.glob(venv + ".tmp.*"), "the temp venv was left behind"
+
+    check = subprocess.run(
+        no_network + [os.path.join(venv, "bin", "python"), "-c", CHECK_PINS,
+                      os.path.join(wheelhouse, "requirements.txt"),
+                      os.path.join(wheelhouse, "pip.txt")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert check.returncode == 0, check.stderr
+    result = json.loads(check.stdout)
+    assert result["bad"] == [] and result["checked"] >= 10, result
+    imports = subprocess.run(
+        [os.path.join(venv, "bin", "python"), "-W", "ignore", "-c",
+         "import pexpect, psutil, jsonschema, paramiko, rich"],
+        stderr=subprocess.PIPE, universal_newlines=True)
+    assert imports.returncode == 0, imports.stderr
+
+    stamp = os.stat(os.path.join(venv, ".drupgrade-stamp"))
+    second = launch(no_network, root, ["--version"], python,
+                    venv=None if version == "3.11" else venv)
+    assert second.returncode == 0, second.stderr
+    assert "drupgrade" in second.stdout
+    version_file = os.path.join(root, "VERSION")
+    if os.path.exists(version_file):
+        with open(version_file) as f:
+            assert f.read().strip() in second.stdout
+    assert "creating the Python environment" not in second.stderr
+    again = os.stat(os.path.join(venv, ".drupgrade-stamp"))
+    assert (again.st_ino, again.st_mtime) == (stamp.st_ino, stamp.st_mtime), "the venv was rebuilt"
+
+
+def test_python_older_than_3_6_is_refused_in_both_languages(root, no_network, tmp_path):
+    python = python_or_skip("2.7")
+    found = subprocess.check_output(
+        [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+        universal_newlines=True).strip()
+    venv = str(tmp_path / "venv")
+    r = launch(no_network, root, ["--help"], python, venv=venv)
+    assert r.returncode == 2
+    assert "太旧" in r.stderr and "需要 Python 3.6 或更高版本" in r.stderr, r.stderr
+    assert "too old" in r.stderr and "Python 3.6 or newer is needed" in r.stderr, r.stderr
+    assert "Python " + found in r.stderr, r.stderr
+    assert not os.path.exists(venv)
+
+
+def test_python_without_the_venv_module_names_the_package(root, no_network, tmp_path):
+    python = find_python("3.11") or find_python("3.13") or python_or_skip("3.6")
+    # Debian's python3 without python3-venv: `import ensurepip` fails.
+    shadow = tmp_path / "shadow" / "ensurepip"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "raise ImportError('No module named ensurepip (python3-venv is not installed)')\n")
+    wrapper = tmp_path / "python3"
+    wrapper.write_text('#!/bin/sh\nPYTHONPATH="{}" exec "{}" "$@"\n'.format(shadow.parent, python))
+    wrapper.chmod(0o755)
+    venv = str(tmp_path / "venv")
+    r = launch(no_network, root, ["--help"], str(wrapper), venv=venv)
+    assert r.returncode == 2
+    assert "python3-venv" in r.stderr, r.stderr
+    assert "缺少 venv/ensurepip 模块" in r.stderr and "lacks the venv/ensurepip modules" in r.stderr
+    assert not os.path.exists(venv)
+
+
+def test_a_failed_install_leaves_no_venv_behind(root, no_network, tmp_path):
+    python = find_python("3.11") or find_python("3.13") or python_or_skip("3.6")
+    # A copy of the tarball's tree whose wheelhouse lacks paramiko: the install must fail.
+    broken = tmp_path / "broken"
+    for part in ("bin", "lib"):
+        shutil.copytree(os.path.join(root, part), str(broken / part), symlinks=True)
+    (broken / "wheelhouse").mkdir()
+    for name in wheels(root):
+        if not name.startswith("paramiko-"):
+            os.symlink(os.path.join(root, "wheelhouse", name), str(broken / "wheelhouse" / name))
+    venv = str(tmp_path / "venv")
+    r = launch(no_network, str(broken), ["--help"], python, venv=venv)
+    assert r.returncode == 2
+    assert "could not install the dependencies" in r.stderr and "无法从" in r.stderr, r.stderr
+    assert not os.path.exists(venv)
+    assert not glob.glob(venv + ".tmp.*"), "the temp venv was left behind"

@@ -1,0 +1,287 @@
+"""The upgrade engine against the lab: real nodes, real product, real faults (issue 5).
+
+Each test starts from a fresh drp install (tests/lab/install.sh) and its own controller state
+directory; the node state after an upgrade is compared through a fingerprint taken on the nodes.
+"""
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_DIR = os.environ.get("LAB_DIR", os.path.join(TOP, "build", "lab"))
+UPGRADE = os.path.join(TOP, "bin", "upgrade.sh")
+LAB = os.path.join(TOP, "tests", "lab", "lab.sh")
+
+pytestmark = pytest.mark.usefixtures("lab")
+
+
+def sh(*args, check=True, timeout=900, env=None):
+    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                       timeout=timeout, env=dict(os.environ, **(env or {})))
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s" % (" ".join(args), p.returncode, p.stdout[-4000:]))
+    return p
+
+
+def ssh(node, command, check=True):
+    return sh("ssh", "-F", os.path.join(LAB_DIR, "ssh_config"), node, command, check=check, timeout=300)
+
+
+def install(version):
+    sh(os.path.join(TOP, "tests", "lab", "install.sh"), version, timeout=900)
+
+
+class Controller:
+    """bin/upgrade.sh with its own config and state directory."""
+
+    def __init__(self, tmp_path, **sections):
+        self.state = str(tmp_path / "state")
+        text = open(os.path.join(LAB_DIR, "upgrade.ini"), encoding="utf-8").read()
+        text = re.sub(r"(?m)^state_dir = .*$", "state_dir = " + self.state, text)
+        sections.setdefault("run", {"fault_injection": "on"})
+        for name, values in sections.items():
+            text += "\n[%s]\n" % name + "".join("%s = %s\n" % kv for kv in values.items())
+        self.config = str(tmp_path / "upgrade.ini")
+        with open(self.config, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(self.config, 0o600)
+
+    def argv(self, *args):
+        return [UPGRADE, "--config", self.config, "--lang", "en"] + list(args)
+
+    def __call__(self, *args, expect=0):
+        p = sh(*self.argv(*args), check=False, timeout=1800)
+        assert p.returncode == expect, "upgrade.sh %s: rc %d, expected %d\n%s" % (
+            " ".join(args), p.returncode, expect, p.stdout[-6000:])
+        return p.stdout
+
+    def popen(self, *args):
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def journal(self):
+        cur = json.load(open(os.path.join(self.state, "current_run.json")))
+        return json.load(open(cur["journal"]))
+
+    def status(self):
+        return json.loads(self("--json", "status"))["version_state"]
+
+
+def arm(node, step, fault):
+    ssh(node, "mkdir -p /opt/drupgrade/faults && echo %s > /opt/drupgrade/faults/%s" % (fault, step))
+
+
+FINGERPRINT = r"""
+set -u
+echo "version $(cat /opt/drp/VERSION)"
+echo "link $(readlink /opt/drp)"
+for r in /opt/drp-releases/*; do
+  v=${r##*/}
+  echo "release $v $(/opt/drp/bin/drp-release verify "$v" >/dev/null 2>&1 && echo ok || echo BAD)"
+done
+echo "config $(cd /etc/drp && find . -type f ! -name '*.converted' -printf '%P\n' | LC_ALL=C sort | tr '\n' ' ')"
+echo "units $(systemctl is-active drp-db drp-etcd drp-kmc drp-app 2>/dev/null | tr '\n' ' ')"
+echo "data $(cd /var/lib/drp/data/seed && sha256sum --quiet -c MANIFEST.sha256 && echo ok)"
+if [ -S /run/mysqld/mysqld.sock ]; then
+  echo "schema $(/opt/drp/bin/drp-dbtool schema-version)"
+  /opt/drp/bin/drp-dbtool checksum | sed 's/^/table /'
+fi
+if systemctl is-active -q drp-etcd; then
+  echo "etcd $(ETCDCTL_API=3 etcdctl get --prefix /drp/config/ | sha256sum | cut -c1-16)"
+fi
+"""
+
+
+def fingerprint():
+    """What an upgrade must leave on every node: versions, release integrity, units, data, DB, etcd."""
+    nodes = json.load(open(os.path.join(LAB_DIR, "nodes.json")))
+    names = [n["name"] for n in (nodes["nodes"] if isinstance(nodes, dict) else nodes)]
+    return {n: ssh(n, FINGERPRINT).stdout for n in names}
+
+
+def state_check(version):
+    sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(TOP, "tests", "infra"),
+       "--drp-version", version, timeout=900)
+
+
+def backups_verify(journal):
+    for info in journal["hop_info"].values():
+        for node in ("node1", "node2", "node3"):
+            d = "/backup/%s" % info["backup_id"]
+            out = ssh(node, "cd %s && sha256sum --strict -c SHA256SUMS && cat backup_manifest.json" % d).stdout
+            manifest = json.loads(out[out.index("{"):])
+            assert manifest["backup_status"] == "completed" and manifest["verification_passed"]
+            for entry in manifest["backup_files"].values():
+                size = ssh(node, "stat -c %%s %s/%s" % (d, entry["file"])).stdout.strip()
+                assert int(size) == entry["size"], (node, entry)
+            if node == "node1":
+                assert "database_backup" in manifest["backup_files"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted progressive 1.0.0 -> 2.2.0: the fingerprint every other run must equal."""
+    install("1.0.0")
+    before = fingerprint()
+    ctl = Controller(tmp_path_factory.mktemp("reference"))
+    out = ctl("run", "--to", "2.2.0", "--mode", "progressive")
+    return {"before": before, "after": fingerprint(), "out": out, "ctl": ctl}
+
+
+def test_progressive_upgrade_through_every_adjacent_pair(reference):
+    ctl = reference["ctl"]
+    j = ctl.journal()
+    assert j["status"] == "done"
+    assert j["hops"] == [["1.0.0", "1.5.0"], ["1.5.0", "2.0.0"], ["2.0.0", "2.1.0"], ["2.1.0", "2.2.0"]]
+    assert all(r["status"] == "ok" for r in j["results"].values())
+    state_check("2.2.0")
+    backups_verify(j)
+    vs = ctl.status()
+    assert vs["upgrade_status"] == "completed"
+    assert {n["current_version"] for n in vs["nodes"].values()} == {"v2.2.0"}
+    assert len(vs["rollback_points"]) == 4
+    # Every step start and end is in the journal before the next one.
+    events = [e for e in j["events"] if "key" in e]
+    assert events and all(e.get("status") in ("running", "ok") for e in events)
+    # The old release is kept intact beside the new one for a fast rollback.
+    assert "release 1.0.0 ok" in reference["after"]["node1"]
+    assert "release 2.2.0 ok" in reference["after"]["node1"]
+
+
+def test_jump_upgrade_and_kill_9_at_random_moments_then_resume(reference, tmp_path):
+    """R1: ten SIGKILLs of the controller, each followed by resume: same node state."""
+    install("1.0.0")
+    ctl = Controller(tmp_path)
+    rng = random.Random(20261128)
+    proc = ctl.popen("run", "--to", "2.2.0", "--mode", "progressive")
+    kills = 0
+    while kills < 10:
+        time.sleep(rng.uniform(1.0, 6.0))
+        if proc.poll() is not None:
+            break
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        proc = ctl.popen("resume")
+    assert proc.wait(timeout=1800) == 0, ctl.journal().get("failures")
+    assert kills >= 5, "the run finished before enough kills: %d" % kills
+    assert ctl.journal()["status"] == "done"
+    assert fingerprint() == reference["after"]
+
+
+def test_jump_upgrade(tmp_path):
+    install("1.0.0")
+    ctl = Controller(tmp_path)
+    plan = json.loads(ctl("--json", "plan", "--to", "2.2.0"))["upgrade_plan"]
+    assert plan["upgrade_mode"] == "jump_upgrade" and plan["path"] == ["v1.0.0", "v2.2.0"]
+    ctl("run", "--to", "2.2.0")
+    state_check("2.2.0")
+
+
+def test_retry_rows_each_do_what_the_table_says(tmp_path):
+    """One hop with a fault on a step of every kind of row of §4.2.2."""
+    install("2.1.0")
+    ctl = Controller(tmp_path)
+    arm("node1", "backup_db", "fail")        # direct: retried, dump complete
+    arm("node2", "backup_local", "crash")    # direct with cleanup: partial files removed, redone
+    arm("node3", "start_etcd", "fail")       # direct after the membership check
+    arm("node1", "db_migrate", "crash")      # from_unzip: full cleanup, restart at unzip
+    arm("node2", "start_services", "fail")   # direct
+    out = ctl("run", "--to", "2.2.0")
+    j = ctl.journal()
+    r = j["results"]
+    assert r["hop1/backup_db/node1"]["attempts"] == 2
+    assert r["hop1/backup_local/node2"]["attempts"] == 2
+    assert r["hop1/start_etcd/node3"]["attempts"] == 2
+    assert r["hop1/start_services/node2"]["attempts"] == 2
+    restarts = [e for e in j["events"] if e.get("event") == "restart_at"]
+    assert [e["step"] for e in restarts] == ["unzip"]
+    assert "full environment cleanup before restarting at unzip" in out
+    assert r["hop1/db_migrate/node1"]["status"] == "ok"
+    state_check("2.2.0")
+    backups_verify(j)
+
+
+def test_precheck_collects_every_failure_then_retry_passes(tmp_path):
+    install("2.1.0")
+    ctl = Controller(tmp_path)
+    arm("node1", "disk_space", "fail")
+    arm("node3", "product_version", "fail")
+    out = ctl("run", "--to", "2.2.0", expect=3)
+    assert "disk_space failed on node node1" in out and "product_version failed on node node3" in out
+    assert ctl.journal()["status"] == "failed"
+    # Nothing was touched: the product still runs its old version.
+    assert ssh("node1", "cat /opt/drp/VERSION").stdout.strip() == "2.1.0"
+    ctl("retry")
+    state_check("2.2.0")
+
+
+def test_init_failure_means_start_over(tmp_path):
+    install("2.1.0")
+    ctl = Controller(tmp_path, packages={"repo": str(tmp_path / "empty-repo")})
+    os.makedirs(str(tmp_path / "empty-repo"))
+    out = ctl("run", "--to", "2.2.0", expect=1)
+    assert "is missing from [packages] repo" in out and "start over" in out
+    out = ctl("retry", expect=1)
+    assert "start the upgrade over" in out
+
+
+def test_a_too_short_timeout_prints_the_block_and_saves_the_context(tmp_path):
+    install("2.1.0")
+    ctl = Controller(tmp_path, timeouts={"stop_services": 4})
+    arm("node2", "stop_services", "hang")
+    out = ctl("run", "--to", "2.2.0")
+    for part in ("upgrade operation timed out on node node2", "step: [backup] stop the business services",
+                 "timeout reason: service start timed out, port: 8080", "timeout setting: 4s",
+                 "exceeded by:", "current environment: CPU:", "suggestion:", "context saved in:"):
+        assert part in out, part
+    ctx_file = re.search(r"context saved in: (\S+)", out).group(1)
+    text = open(ctx_file, encoding="utf-8").read()
+    assert "== processes" in text and "== database connections" in text and "== network" in text
+    # The direct policy retried it (the hang fault fires once), and the upgrade finished.
+    assert ctl.journal()["results"]["hop1/stop_services/node2"]["attempts"] == 2
+    state_check("2.2.0")
+
+
+def test_disk_full_during_backup_fails_cleanly(tmp_path):
+    install("2.1.0")
+    ctl = Controller(tmp_path)
+    sh(LAB, "fault", "fill-disk", "node2", "/backup", "8M")
+    try:
+        out = ctl("run", "--to", "2.2.0", expect=1)
+        assert "backup_local failed on node node2" in out
+        j = ctl.journal()
+        backup_id = j["hop_info"]["hop1"]["backup_id"]
+        marks = ssh("node2", "cat /var/lib/drupgrade/node-state/backup_state.json 2>/dev/null || true").stdout
+        assert backup_id not in marks, "a failed backup was marked complete"
+        assert ssh("node2", "ls /backup/%s/backup_manifest.json" % backup_id, check=False).returncode != 0
+        # The upgrade did not go on: still the old version, nothing unpacked.
+        assert ssh("node2", "cat /opt/drp/VERSION").stdout.strip() == "2.1.0"
+        assert "hop1/unzip/node2" not in j["results"]
+    finally:
+        sh(LAB, "fault", "unfill-disk", "node2", "/backup")
+    ctl("retry")
+    state_check("2.2.0")
+
+
+def test_second_run_is_refused_while_one_holds_the_lock(tmp_path):
+    install("2.1.0")
+    ctl = Controller(tmp_path)
+    arm("node1", "stop_services", "hang")
+    proc = ctl.popen("run", "--to", "2.2.0")
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not os.path.exists(os.path.join(ctl.state, "current_run.json")):
+            time.sleep(0.2)
+        out = ctl("run", "--to", "2.2.0", expect=5)
+        assert "holds the lock" in out
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
