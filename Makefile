@@ -7,7 +7,7 @@ BUILD := build
 CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
 
 .PHONY: all build dist packages test lint unit bats integration lab-up lab-install lab-down \
-        lab-status bench prereqs demo
+        lab-status bench prereqs demo install-test
 
 all: build
 
@@ -36,10 +36,13 @@ unit: build
 	@python3 -m pytest tests/unit -q
 	@tests/pyversions.sh $(PY_VERSIONS)
 
-integration: build packages lab-up
-	@python3 -m pytest tests/integration tests/install -q
+install-test: dist
+	@DRUPGRADE_REQUIRE_DIST=1 python3 -m pytest tests/install -q
 
-test: lint bats unit dist integration
+integration: build packages lab-up
+	@python3 -m pytest tests/integration -q
+
+test: lint bats unit install-test integration
 
 lab-up: prereqs
 	@tests/lab/lab.sh up --nodes $(NODES)

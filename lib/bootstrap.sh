@@ -23,14 +23,18 @@ bootstrap::die() {
 #######################################
 bootstrap::_build() (
   local py=$1 dest=$2 wh=$3 reqdir=$4 stamp=$5 tmp pip
+  # Leftovers of a build killed with -9 (a live build is minutes old at most).
+  find "$(dirname "$dest")" -maxdepth 1 -name "$(basename "$dest").tmp.*" -mmin +60 \
+    -exec rm -rf {} + 2>/dev/null
   tmp=$(mktemp -d "$dest.tmp.XXXXXX") || return 1
   trap 'rm -rf "$tmp"' EXIT
   trap 'exit 130' INT TERM
+  unset PYTHONPATH PYTHONHOME  # the caller's, not ours: only in this subshell
   pip=("$tmp/bin/python" -m pip install -q --disable-pip-version-check --no-compile)
   [[ -n $wh ]] && pip+=(--isolated --no-index --find-links "$wh")
-  env -u PYTHONPATH -u PYTHONHOME "$py" -m venv "$tmp" || return 1
-  env -u PYTHONPATH -u PYTHONHOME "${pip[@]}" -r "$reqdir/pip.txt" || return 1
-  env -u PYTHONPATH -u PYTHONHOME "${pip[@]}" -r "$reqdir/requirements.txt" || return 1
+  "$py" -m venv "$tmp" || return 1
+  "${pip[@]}" -r "$reqdir/pip.txt" || return 1
+  "${pip[@]}" -r "$reqdir/requirements.txt" || return 1
   "$tmp/bin/python" -W ignore -c 'import pexpect, psutil, jsonschema, paramiko, rich' || return 1
   # Scripts in bin/ name the temp dir: point them at the final place before the rename.
   "$tmp/bin/python" - "$tmp" "$dest" <<'EOF' || return 1

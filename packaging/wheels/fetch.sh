@@ -7,7 +7,7 @@
 # build/wheel-cache/runtime (override: DRUPGRADE_WHEEL_CACHE), so a warm run makes no
 # network request. DEST is replaced only when every target checks out; it also gets
 # requirements.txt and pip.txt, the files lib/bootstrap.sh installs from.
-# Environment: PYTHON (default python3, needs pip >= 20.3), FETCH_PIP_ARGS (extra
+# Environment: PYTHON (default python3, needs pip >= 21.1), FETCH_PIP_ARGS (extra
 # options for the downloads, e.g. "--index-url https://mirror/simple").
 set -euo pipefail
 

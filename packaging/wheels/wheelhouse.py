@@ -12,7 +12,7 @@
 
 pip evaluates environment markers against the interpreter that runs it, not against
 `--python-version`, so the markers are evaluated here with the target's environment.
-Runs on the build host's python3 (3.6+); uses `packaging`, or the copy vendored in pip.
+Runs on the build host's python3 (3.6+) with pip >= 21.1.
 """
 import argparse
 import email.parser
@@ -21,18 +21,13 @@ import shutil
 import sys
 import zipfile
 
-try:
-    from packaging import tags
-    from packaging.requirements import Requirement
-    from packaging.specifiers import SpecifierSet
-    from packaging.utils import canonicalize_name, parse_wheel_filename
-    from packaging.version import Version
-except ImportError:  # the host has no `packaging`: pip always carries one
-    from pip._vendor.packaging import tags
-    from pip._vendor.packaging.requirements import Requirement
-    from pip._vendor.packaging.specifiers import SpecifierSet
-    from pip._vendor.packaging.utils import canonicalize_name, parse_wheel_filename
-    from pip._vendor.packaging.version import Version
+# pip's own copy of `packaging`: fetch.sh needs pip anyway, and this repo's packaging/
+# folder would shadow the real one for tools run from the top.
+from pip._vendor.packaging import tags
+from pip._vendor.packaging.requirements import Requirement
+from pip._vendor.packaging.specifiers import SpecifierSet
+from pip._vendor.packaging.utils import canonicalize_name, parse_wheel_filename
+from pip._vendor.packaging.version import Version
 
 GLIBC_MINOR = 17  # manylinux2014: CentOS 7 is the oldest control node
 

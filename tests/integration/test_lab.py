@@ -10,7 +10,6 @@ import uuid
 
 import pexpect
 import pytest
-
 from lab import Lab
 
 KEEPALIVE = ["ServerAliveInterval=2", "ServerAliveCountMax=2", "ConnectTimeout=5"]
@@ -33,13 +32,13 @@ def leftovers(small, pids, cgroup_bases):
     """Everything of a downed lab that is still visible on the host."""
     found = []
     netns = subprocess.check_output(["ip", "netns", "list"], universal_newlines=True)
-    found += [l for l in netns.splitlines() if l.startswith(small.name + "-")]
+    found += [ns for ns in netns.splitlines() if ns.startswith(small.name + "-")]
     links = subprocess.check_output(["ip", "-o", "link", "show"], universal_newlines=True)
-    found += [l.split(":")[1].strip() for l in links.splitlines()
-              if l.split(":")[1].strip().startswith(small.name + "-")]
+    names = [line.split(":")[1].strip() for line in links.splitlines()]
+    found += [name for name in names if name.startswith(small.name + "-")]
     found += [b for b in cgroup_bases if os.path.exists(b)]
     with open("/proc/self/mountinfo") as f:
-        found += [l for l in f if small.dir in l]
+        found += [line for line in f if small.dir in line]
     found += ["pid {}".format(p) for p in pids if p and os.path.exists("/proc/{}".format(p))]
     for env in glob.glob("/proc/[0-9]*/environ"):
         try:
@@ -302,5 +301,48 @@ def test_half_started_lab_is_repaired(lab):
         small.up()
         assert small.node("node2").pid not in (None, victim)
         assert small.ssh("node2", "true").rc == 0
+    finally:
+        small.run("down")
+
+
+def test_testinfra_with_the_lab_ssh_config(lab):
+    testinfra = pytest.importorskip("testinfra")
+    for name in node_names(lab):
+        host = testinfra.get_host("ssh://" + name, ssh_config=lab.ssh_config)
+        assert host.check_output("hostname") == name
+        assert host.service("ssh").is_running
+        assert host.file("/etc/hosts").contains(name)
+
+
+def test_lab_py_runs_on_python36(lab):
+    py36 = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.6*/bin/python3")))
+    if not py36:
+        pytest.skip("no Python 3.6 under ~/.pyenv/versions (pyenv install 3.6.15)")
+    code = ("import sys; sys.path.insert(0, {!r}); from lab import Lab; "
+            "lab = Lab({!r}); print(lab.exec(lab.nodes[0].name, 'hostname').check().stdout.strip())"
+            ).format(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__)))), "tests", "lab"), lab.dir)
+    out = subprocess.check_output([py36[-1], "-c", code], universal_newlines=True)
+    assert out.strip() == lab.nodes[0].name
+
+
+def test_grow_and_shrink(lab):
+    small = other_lab(lab, "c", 101)
+    small.run("down")
+    try:
+        small.up(nodes=2, scale=True)
+        pids = [n.pid for n in small.nodes]
+        small.up(nodes=3)
+        assert [n.pid for n in small.nodes][:2] == pids
+        assert small.ssh("node3", "hostname").stdout.strip() == "node3"
+        assert "node3" in small.exec("node1", "cat /etc/hosts").stdout
+        small.up(nodes=2)
+        assert [n.name for n in small.nodes] == ["node1", "node2"]
+        assert not os.path.exists(small.path("nodes/node3"))
+        assert small.name + "-node3" not in subprocess.check_output(["ip", "netns", "list"],
+                                                                    universal_newlines=True)
+        cfg = configparser.ConfigParser()
+        cfg.read(small.upgrade_ini)
+        assert not cfg.has_section("node:node3")
     finally:
         small.run("down")

@@ -110,6 +110,15 @@ upload() {
     && tar -xzf ${pkg} && test -x drp-${VERSION}/install.sh"
 }
 
+# The topology holds the cluster's secrets: it leaves the nodes and this host in any case.
+cleanup() {
+  local n
+  rm -f "${TOPO}"
+  for n in "${NODES[@]}"; do
+    ssh_node "${n}" "rm -f ${REMOTE_DIR}/topology.json" </dev/null >/dev/null 2>&1 || true
+  done
+}
+
 summary() {
   local n out rc=0
   printf '%-8s %-8s %-9s %-6s %-6s %-6s\n' NODE VERSION STATUS DB KMC ETCD
@@ -161,7 +170,7 @@ main() {
   [[ -n "$(nodes_with db_primary)" ]] || die "no db_primary node in upgrade.ini"
   start=${SECONDS}
   TOPO="$(mktemp "${TMPDIR:-/tmp}/drp-topology.XXXXXX")"
-  trap 'rm -f "${TOPO}"' EXIT
+  trap cleanup EXIT
   write_topology "${TOPO}"
   log "installing drp ${VERSION} on ${NODES[*]} (lab ${LAB_DIR})"
   local pids=()
@@ -178,7 +187,6 @@ main() {
   run_step db "${PRIMARY[@]}" || die "DB primary failed"
   run_step db "${REPLICAS[@]}" || die "DB replica failed"
   run_step app "${APPS[@]}" || die "app failed"
-  for i in "${!NODES[@]}"; do ssh_node "${NODES[$i]}" "rm -f ${REMOTE_DIR}/topology.json" || true; done
   log "drp ${VERSION} installed in $((SECONDS - start)) s"
   summary "${APPS[@]}" || die "not every app node is healthy"
 }

@@ -25,20 +25,17 @@ Command = Union[str, Sequence[str]]
 class CommandResult(object):
     """Outcome of one command: rc, stdout, stderr (text)."""
 
-    def __init__(self, command, rc, stdout, stderr):
-        # type: (List[str], int, str, str) -> None
+    def __init__(self, command: List[str], rc: int, stdout: str, stderr: str) -> None:
         self.command = command
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
 
     @property
-    def ok(self):
-        # type: () -> bool
+    def ok(self) -> bool:
         return self.rc == 0
 
-    def check(self):
-        # type: () -> CommandResult
+    def check(self) -> "CommandResult":
         if self.rc != 0:
             raise LabError("{} exited {}: {}".format(
                 " ".join(shlex.quote(w) for w in self.command), self.rc,
@@ -57,8 +54,7 @@ class LabError(RuntimeError):
 class Node(object):
     """One lab node as listed in nodes.json."""
 
-    def __init__(self, name, address, roles, pid):
-        # type: (str, str, List[str], Optional[int]) -> None
+    def __init__(self, name: str, address: str, roles: List[str], pid: Optional[int]) -> None:
         self.name = name
         self.address = address
         self.roles = roles
@@ -69,8 +65,7 @@ class Node(object):
             self.name, self.address, self.roles, self.pid)
 
 
-def _words(cmd):
-    # type: (Command) -> List[str]
+def _words(cmd: Command) -> List[str]:
     """A string is a shell command line (run by sh -c); a sequence is argv as is."""
     if isinstance(cmd, str):
         return ["sh", "-c", cmd]
@@ -80,8 +75,7 @@ def _words(cmd):
 class Lab(object):
     """A lab identified by its directory (and name/subnet, which lab.sh checks)."""
 
-    def __init__(self, lab_dir=None, name=None, subnet=None):
-        # type: (Optional[str], Optional[str], Optional[str]) -> None
+    def __init__(self, lab_dir: Optional[str] = None, name: Optional[str] = None, subnet: Optional[str] = None) -> None:
         self.name = name or os.environ.get("LAB_NAME") or "drl"
         self.subnet = subnet or os.environ.get("LAB_SUBNET") or "10.231.0"
         if lab_dir is None:
@@ -95,14 +89,12 @@ class Lab(object):
             self.subnet = env.get("subnet", self.subnet)
 
     @classmethod
-    def from_env(cls):
-        # type: () -> Lab
+    def from_env(cls) -> "Lab":
         return cls(os.environ.get("LAB_DIR"), os.environ.get("LAB_NAME"),
                    os.environ.get("LAB_SUBNET"))
 
     @staticmethod
-    def _read_env(path):
-        # type: (str) -> Dict[str, str]
+    def _read_env(path: str) -> Dict[str, str]:
         out = {}
         with open(path) as f:
             for line in f:
@@ -111,56 +103,46 @@ class Lab(object):
         return out
 
     # -- files written by `lab.sh up` -------------------------------------------------
-    def path(self, name):
-        # type: (str) -> str
+    def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
 
     @property
-    def ssh_config(self):
-        # type: () -> str
+    def ssh_config(self) -> str:
         return self.path("ssh_config")
 
     @property
-    def upgrade_ini(self):
-        # type: () -> str
+    def upgrade_ini(self) -> str:
         return self.path("upgrade.ini")
 
     @property
-    def upgrade_key_ini(self):
-        # type: () -> str
+    def upgrade_key_ini(self) -> str:
         return self.path("upgrade-key.ini")
 
     @property
-    def known_hosts(self):
-        # type: () -> str
+    def known_hosts(self) -> str:
         return self.path("known_hosts")
 
     @property
-    def identity(self):
-        # type: () -> str
+    def identity(self) -> str:
         return self.path("id_ed25519")
 
     @property
-    def password(self):
-        # type: () -> str
+    def password(self) -> str:
         """The nodes' root password. Never pass it on a command line."""
         with open(self.path("password")) as f:
             return f.read().strip()
 
     @property
-    def mode(self):
-        # type: () -> str
+    def mode(self) -> str:
         return self._read_env(self.path("lab.env")).get("mode", "")
 
     @property
-    def nodes(self):
-        # type: () -> List[Node]
+    def nodes(self) -> List[Node]:
         with open(self.path("nodes.json")) as f:
             data = json.load(f)
         return [Node(n["name"], n["address"], n["roles"], n["pid"]) for n in data["nodes"]]
 
-    def node(self, name):
-        # type: (str) -> Node
+    def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:
                 return n
@@ -168,14 +150,12 @@ class Lab(object):
 
     # -- lab.sh -------------------------------------------------------------------------
     @property
-    def env(self):
-        # type: () -> Dict[str, str]
+    def env(self) -> Dict[str, str]:
         env = dict(os.environ)
         env.update(LAB_NAME=self.name, LAB_SUBNET=self.subnet, LAB_DIR=self.dir)
         return env
 
-    def run(self, *args, **kw):
-        # type: (str, object) -> CommandResult
+    def run(self, *args: str, **kw: object) -> CommandResult:
         """Run `lab.sh ARGS...`; keyword input= feeds stdin, timeout= bounds it."""
         cmd = [LAB_SH] + list(args)
         proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.PIPE,
@@ -186,11 +166,10 @@ class Lab(object):
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-            raise LabError("timeout: {} ({})".format(" ".join(cmd), err.strip()[-500:]))
+            raise LabError("timeout: {} ({})".format(" ".join(cmd), err.strip()[-500:])) from None
         return CommandResult(cmd, proc.returncode, out, err)
 
-    def up(self, nodes=None, scale=False):
-        # type: (Optional[int], bool) -> CommandResult
+    def up(self, nodes: Optional[int] = None, scale: bool = False) -> CommandResult:
         args = ["up"]
         if nodes is not None:
             args += ["--nodes", str(nodes)]
@@ -198,16 +177,16 @@ class Lab(object):
             args.append("--scale")
         return self.run(*args).check()
 
-    def down(self):
-        # type: () -> CommandResult
+    def down(self) -> CommandResult:
         return self.run("down").check()
 
-    def status(self):
-        # type: () -> List[Dict[str, object]]
-        return json.loads(self.run("status", "--json").check().stdout)
+    def status(self) -> List[Dict[str, object]]:
+        res = self.run("status", "--json")
+        if not res.stdout.strip():
+            raise LabError("lab.sh status: " + res.stderr.strip())
+        return json.loads(res.stdout)
 
-    def is_up(self):
-        # type: () -> bool
+    def is_up(self) -> bool:
         if not os.path.exists(self.path("nodes.json")):
             return False
         try:
@@ -215,13 +194,11 @@ class Lab(object):
         except LabError:
             return False
 
-    def exec(self, node, cmd, input=None, timeout=120):
-        # type: (str, Command, Optional[str], float) -> CommandResult
+    def exec(self, node: str, cmd: Command, input: Optional[str] = None, timeout: float = 120) -> CommandResult:
         """Run cmd inside node (nsenter, no ssh). A str runs under sh -c."""
         return self.run("exec", node, "--", *_words(cmd), input=input, timeout=timeout)
 
-    def ssh_argv(self, node, cmd=None, options=()):
-        # type: (str, Optional[Command], Sequence[str]) -> List[str]
+    def ssh_argv(self, node: str, cmd: Optional[Command] = None, options: Sequence[str] = ()) -> List[str]:
         """argv for ssh with the lab's key and known_hosts (BatchMode: never prompts)."""
         argv = ["ssh", "-F", self.ssh_config, "-o", "BatchMode=yes"]
         for opt in options:
@@ -231,8 +208,7 @@ class Lab(object):
             argv.append(cmd if isinstance(cmd, str) else " ".join(shlex.quote(w) for w in cmd))
         return argv
 
-    def ssh(self, node, cmd, options=(), timeout=60):
-        # type: (str, Command, Sequence[str], float) -> CommandResult
+    def ssh(self, node: str, cmd: Command, options: Sequence[str] = (), timeout: float = 60) -> CommandResult:
         argv = self.ssh_argv(node, cmd, options)
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, universal_newlines=True)
@@ -245,8 +221,7 @@ class Lab(object):
         return CommandResult(argv, proc.returncode, out, err)
 
     # -- faults -------------------------------------------------------------------------
-    def fault(self, action, node, *args):
-        # type: (str, str, str) -> CommandResult
+    def fault(self, action: str, node: str, *args: str) -> CommandResult:
         return self.run("fault", action, node, *args).check()
 
     def cut(self, node):

@@ -2,11 +2,12 @@
 # lab.sh: the drupgrade test lab: N nodes, each namespaces + overlays + systemd + sshd.
 #
 # Usage: tests/lab/lab.sh COMMAND [ARGS]
-#   up [--nodes N] [--scale]   start (or repair) the lab; N defaults to the lab's current
+#   up [--nodes N] [--scale]   start (or repair; or grow, or shrink) the lab; N defaults to its
 #                              size, else 3 (max 20); --scale: sshd-only nodes (tini as
 #                              PID 1, no systemd); the mode defaults to the lab's current one
 #   down [--keep-state]        stop every node, remove netns/links/cgroups/state
 #   status [--json]            table: node, address, PID 1, systemd state, sshd reachable
+#                              (exit 1 if a node is down or unreachable)
 #   exec NODE -- CMD...        run CMD inside NODE (nsenter, joins its cgroups first)
 #   fault ACTION NODE [ARGS]   cut|restore|rate RATE|loss P|clear|kill-sshd-sessions|
 #                              kill-node|start-node|fill-disk PATH SIZE|unfill-disk PATH
@@ -20,6 +21,9 @@ set -euo pipefail
 
 LAB_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$LAB_HERE/../.." && pwd)"
+# Unset LAB_NAME/LAB_SUBNET are taken from an existing lab in LAB_DIR (lab::load_env).
+LAB_NAME_GIVEN="${LAB_NAME:+1}"
+LAB_SUBNET_GIVEN="${LAB_SUBNET:+1}"
 LAB_NAME="${LAB_NAME:-drl}"
 LAB_SUBNET="${LAB_SUBNET:-10.231.0}"
 if [[ "$LAB_NAME" == drl ]]; then
@@ -27,7 +31,8 @@ if [[ "$LAB_NAME" == drl ]]; then
 else
   LAB_DIR="${LAB_DIR:-$REPO/build/lab-$LAB_NAME}"
 fi
-readonly LAB_HERE REPO LAB_NAME LAB_SUBNET
+LAB_DIR=$(realpath -m "$LAB_DIR")
+readonly LAB_HERE REPO LAB_NAME_GIVEN LAB_SUBNET_GIVEN LAB_DIR
 readonly MAX_NODES=20
 readonly STOP_TIMEOUT=${LAB_STOP_TIMEOUT:-15}
 readonly BOOT_TIMEOUT=${LAB_BOOT_TIMEOUT:-90}
@@ -61,7 +66,6 @@ lab::check_params() {
     || die "LAB_SUBNET '$LAB_SUBNET' must be three octets like 10.231.0"
   [[ "$LAB_SUBNET" == 10.* || "$LAB_SUBNET" == 192.168.* || "$LAB_SUBNET" == 172.* ]] \
     || die "LAB_SUBNET '$LAB_SUBNET' must be a private range (10.x, 172.x or 192.168.x)"
-  [[ "$LAB_DIR" == /* ]] || die "LAB_DIR '$LAB_DIR' must be an absolute path"
   local d
   for d in /etc /usr /var /opt /root /home /srv /run /proc /sys /dev; do
     [[ "$LAB_DIR/" == "$d/"* ]] \
@@ -82,6 +86,8 @@ lab::load_env() {
   subnet=$(sed -n 's/^subnet=//p' "$LAB_DIR/lab.env")
   LAB_MODE=$(sed -n 's/^mode=//p' "$LAB_DIR/lab.env")
   LAB_NODES=$(sed -n 's/^nodes=//p' "$LAB_DIR/lab.env")
+  [[ -n "$LAB_NAME_GIVEN" ]] || LAB_NAME=$name
+  [[ -n "$LAB_SUBNET_GIVEN" ]] || LAB_SUBNET=$subnet
   [[ "$name" == "$LAB_NAME" && "$subnet" == "$LAB_SUBNET" ]] \
     || die "$LAB_DIR holds lab '$name' ($subnet.0/24), not '$LAB_NAME' ($LAB_SUBNET.0/24); set LAB_NAME=$name LAB_SUBNET=$subnet or use another LAB_DIR"
 }
@@ -110,9 +116,30 @@ lab::roles() {
 # Serialise commands that change the lab (fd 9 holds the lock).
 #######################################
 lab::lock() {
+  local holders=() netns=() fd pid stale=1
   mkdir -p "$LAB_DIR"
-  exec 9>"$LAB_DIR/.lock"
-  flock -w 300 9 || die "another lab.sh holds $LAB_DIR/.lock for more than 300 s"
+  exec 9>>"$LAB_DIR/.lock"
+  flock -n 9 && return 0
+  for fd in /run/netns/"$LAB_NAME"-node*; do
+    [[ -e "$fd" ]] && netns+=("$(stat -L -c %i "$fd")")
+  done
+  for fd in /proc/[0-9]*/fd/*; do
+    [[ "$(readlink "$fd" 2>/dev/null)" == "$LAB_DIR/.lock" ]] || continue
+    pid=${fd#/proc/}
+    pid=${pid%%/*}
+    [[ "$pid" == "$$" ]] && continue
+    holders+=("$pid")
+    # Node processes of lab.sh versions before 2026-11-28 11:15 inherited the lock fd.
+    [[ " ${netns[*]} " == *" $(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null) "* ]] || stale=0
+  done
+  if ((${#holders[@]} && stale)); then
+    log "WARNING: $LAB_DIR/.lock is held only by processes inside the lab's nodes (${holders[*]}), a leak of an older lab.sh; replacing the lock file"
+    rm -f "$LAB_DIR/.lock"
+    exec 9>>"$LAB_DIR/.lock"
+    flock -n 9 && return 0
+  fi
+  log "waiting for $LAB_DIR/.lock (held by pid ${holders[*]:-?})"
+  flock -w 300 9 || die "another lab.sh (pid ${holders[*]:-?}) holds $LAB_DIR/.lock for more than 300 s; wait for it or stop it"
 }
 
 #######################################
@@ -143,7 +170,8 @@ lab::cg_bases_probe() {
                   if ($(i + 1) ~ /^cgroup2?$/) print $5, $(i + 1), $(i + 3) }' /proc/self/mountinfo | sort -u -k1,1)
 }
 
-# The bases are recorded at first use so that down finds them from any cgroup.
+# The bases are recorded at first use so that down finds them from any cgroup; a
+# hierarchy missing from the record (older lab.sh: no cgroup2) is added by `up`.
 lab::cg_bases() {
   if [[ ! -s "$LAB_DIR/cgroups" ]]; then
     lab::cg_bases_probe >"$LAB_DIR/cgroups.tmp"
@@ -153,17 +181,33 @@ lab::cg_bases() {
   cat "$LAB_DIR/cgroups"
 }
 
+lab::cg_bases_complete() {
+  local base mp
+  [[ -s "$LAB_DIR/cgroups" ]] || return 0
+  while read -r base; do
+    mp=$(cut -d/ -f1-5 <<<"$base")
+    grep -q "^$mp/" "$LAB_DIR/cgroups" || echo "$base" >>"$LAB_DIR/cgroups"
+  done < <(lab::cg_bases_probe)
+}
+
 # mkdir -p that copies cpuset.cpus/mems down (an empty cpuset cannot hold tasks).
+# Other labs create and remove lab/ concurrently: retry when a parent vanishes.
 lab::cg_mkdir() {
-  local dir="$1" parent
+  local dir="$1" parent try
   [[ -d "$dir" ]] && return 0
   parent=$(dirname "$dir")
-  lab::cg_mkdir "$parent"
-  mkdir "$dir"
-  if [[ -f "$dir/cpuset.cpus" ]]; then
-    [[ -n "$(cat "$dir/cpuset.cpus")" ]] || cat "$parent/cpuset.cpus" >"$dir/cpuset.cpus"
-    [[ -n "$(cat "$dir/cpuset.mems")" ]] || cat "$parent/cpuset.mems" >"$dir/cpuset.mems"
-  fi
+  for try in 1 2 3; do
+    lab::cg_mkdir "$parent"
+    if mkdir "$dir" 2>/dev/null || [[ -d "$dir" ]]; then
+      if [[ -f "$dir/cpuset.cpus" ]]; then
+        [[ -n "$(cat "$dir/cpuset.cpus")" ]] || cat "$parent/cpuset.cpus" >"$dir/cpuset.cpus"
+        [[ -n "$(cat "$dir/cpuset.mems")" ]] || cat "$parent/cpuset.mems" >"$dir/cpuset.mems"
+      fi
+      return 0
+    fi
+    log "retrying cgroup $dir (try $try)"
+  done
+  die "cannot create cgroup dir $dir (is the hierarchy mounted read-write?)"
 }
 
 lab::cg_node_dirs() {
@@ -345,18 +389,36 @@ lab::stop_nodes() {
 }
 
 # Kills what is left in a node's netns or cgroups (processes that joined them from outside).
+# Prints the PIDs of all processes whose namespace of kind $1 (net, pid) has inode $2.
+lab::pids_in_ns() {
+  local kind="$1" want="$2" ino path
+  [[ -n "$want" ]] || return 0
+  while read -r ino path; do
+    [[ "$ino" == "$want" ]] || continue
+    path=${path#/proc/}
+    echo "${path%%/*}"
+  done < <(stat -L -c '%i %n' /proc/[0-9]*/ns/"$kind" 2>/dev/null || true)
+}
+
 lab::kill_leftovers() {
-  local node="$1" ns pid p left=()
+  local node="$1" ns pid left=()
   ns=$(stat -L -c %i "/run/netns/$(lab::netns "$node")" 2>/dev/null || true)
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
-    [[ -n "$ns" && "$(stat -L -c %i "$p/ns/net" 2>/dev/null)" == "$ns" ]] && left+=("$pid")
-  done
-  while read -r pid; do [[ -n "$pid" ]] && left+=("$pid"); done < <(lab::cg_procs "$node")
+  while read -r pid; do
+    [[ -n "$pid" && "$pid" != "$$" ]] && left+=("$pid")
+  done < <({ lab::pids_in_ns net "$ns"; lab::cg_procs "$node"; } | sort -un)
   ((${#left[@]})) || return 0
   log "$node: killing leftover processes ${left[*]}"
   kill -s KILL "${left[@]}" 2>/dev/null || true
   sleep 0.3
+}
+
+# Removes a stopped node's processes, netns, veth and cgroups (not its disk).
+lab::remove_node() {
+  local node="$1"
+  lab::kill_leftovers "$node"
+  ip netns del "$(lab::netns "$node")" 2>/dev/null || true
+  ip link del "$(lab::veth "$node")" 2>/dev/null || true
+  lab::cg_remove "$node"
 }
 
 #######################################
@@ -485,13 +547,23 @@ cmd::up() {
   if ! [[ "$nodes" =~ ^[0-9]+$ ]] || ((nodes < 1 || nodes > MAX_NODES)); then
     die "--nodes must be 1..$MAX_NODES, got '$nodes'"
   fi
-  ((nodes >= LAB_NODES)) \
-    || die "lab '$LAB_NAME' has $LAB_NODES nodes; shrinking is not supported: run '$0 down' first, or up --nodes $LAB_NODES"
-  fstype=$(stat -f -c %T "$LAB_DIR")
+  if ((nodes < LAB_NODES)); then
+    local extra=()
+    for ((i = nodes + 1; i <= LAB_NODES; i++)); do extra+=("node$i"); done
+    log "shrinking lab '$LAB_NAME' from $LAB_NODES to $nodes nodes: removing ${extra[*]} and their disks"
+    lab::stop_nodes "${extra[@]}"
+    for node in "${extra[@]}"; do
+      lab::remove_node "$node"
+      rm -rf "$(lab::node_dir "$node")"
+    done
+  fi
+  mkdir -p "$LAB_DIR/nodes"
+  fstype=$(stat -f -c %T "$LAB_DIR/nodes")
   [[ "$fstype" != overlayfs ]] \
-    || die "LAB_DIR $LAB_DIR is on $fstype; node overlays need a real filesystem (ext4, xfs, tmpfs): set LAB_DIR elsewhere"
+    || die "$LAB_DIR/nodes is on $fstype; the nodes' overlay upper dirs need a real filesystem (ext4, xfs, tmpfs): set LAB_DIR elsewhere"
   LAB_MODE=$mode LAB_NODES=$nodes
   lab::save_env
+  lab::cg_bases_complete
   lab::write_secrets
   lab::write_hosts
   lab::write_configs
@@ -499,7 +571,9 @@ cmd::up() {
   for node in $(lab::nodes); do
     if lab::pid1 "$node" >/dev/null; then
       lab::net_node "$node"
-      lab::node_exec "$node" sh -c 'cat >/etc/hosts' <"$LAB_DIR/hosts"
+      # The node's /etc/hosts is in its overlay's upper dir: compare without entering it.
+      cmp -s "$LAB_DIR/hosts" "$(lab::node_dir "$node")/upper/etc/hosts" \
+        || lab::node_exec "$node" sh -c 'cat >/etc/hosts' <"$LAB_DIR/hosts"
     else
       lab::kill_leftovers "$node"
       lab::start_node "$node"
@@ -516,11 +590,17 @@ cmd::up() {
   lab::write_known_hosts
   lab::write_nodes_json
   ((${#failed[@]} == 0)) || die "nodes not ready: ${failed[*]}; fix and rerun '$0 up' (it repairs), or '$0 down'"
+  waits=()
   for node in $(lab::nodes); do
-    ssh -F "$LAB_DIR/ssh_config" -o BatchMode=yes "$node" true </dev/null \
-      || failed+=("$node")
+    ssh -F "$LAB_DIR/ssh_config" -o BatchMode=yes "$node" true </dev/null &
+    waits+=($!)
   done
-  ((${#failed[@]} == 0)) || die "ssh by key fails for: ${failed[*]}; see $LAB_DIR/nodes/<node>/console.log"
+  i=0
+  for node in $(lab::nodes); do
+    wait "${waits[$i]}" || failed+=("$node")
+    i=$((i + 1))
+  done
+  ((${#failed[@]} == 0)) || die "ssh by key fails for: ${failed[*]}; look at '$0 exec NODE -- systemctl status ssh' and $LAB_DIR/nodes/NODE/init.log; to reboot a node: '$0 fault kill-node NODE' then '$0 up'"
   log "lab '$LAB_NAME' up: $LAB_NODES nodes ($LAB_MODE mode), started now: ${started[*]:-none}; config: $LAB_DIR/upgrade.ini, ssh -F $LAB_DIR/ssh_config node1"
 }
 
@@ -531,18 +611,19 @@ cmd::down() {
   lab::lock
   lab::load_env
   # Every node dir counts, also of nodes beyond LAB_NODES from an interrupted up.
-  if [[ -d "$LAB_DIR/nodes" ]]; then
-    while read -r node; do nodes+=("$node"); done < <(ls "$LAB_DIR/nodes")
-  fi
+  # ... and every netns of this lab, also one without a node dir.
+  while read -r node; do
+    [[ -n "$node" ]] && nodes+=("$node")
+  done < <({
+    [[ -d "$LAB_DIR/nodes" ]] && ls "$LAB_DIR/nodes"
+    ip netns list | awk '{ print $1 }' | sed -n "s/^$LAB_NAME-\(node[0-9][0-9]*\)\$/\1/p"
+  } | sort -u)
   lab::stop_nodes "${nodes[@]}"
   if [[ -s "$LAB_DIR/cgroups" ]]; then
     while read -r base; do bases+=("$base"); done <"$LAB_DIR/cgroups"
   fi
   for node in "${nodes[@]}"; do
-    lab::kill_leftovers "$node"
-    ip netns del "$(lab::netns "$node")" 2>/dev/null || true
-    ip link del "$(lab::veth "$node")" 2>/dev/null || true
-    lab::cg_remove "$node"
+    lab::remove_node "$node"
   done
   # Interfaces or netns of this lab that have no node dir any more.
   while read -r node; do
@@ -561,13 +642,14 @@ cmd::down() {
     return 0
   fi
   rm -rf "$LAB_DIR/nodes" "$LAB_DIR/state"
-  for base in "${LAB_FILES[@]}"; do rm -f "${LAB_DIR:?}/$base"; done
+  for base in "${LAB_FILES[@]}"; do rm -f "${LAB_DIR:?}/$base" "${LAB_DIR:?}/$base.tmp"; done
   rmdir "$LAB_DIR" 2>/dev/null || true
   log "lab '$LAB_NAME' down: nodes stopped, netns/links/cgroups/state removed"
 }
 
+# Exit status 1 if any node is down or not reachable by ssh.
 cmd::status() {
-  local json=0 node pid state ssh sep=""
+  local json=0 node pid state ssh sep="" bad=0
   [[ "${1:-}" == --json ]] && json=1
   lab::load_env
   ((LAB_NODES > 0)) || { log "no lab '$LAB_NAME' in $LAB_DIR"; return 1; }
@@ -585,6 +667,7 @@ cmd::status() {
     else
       pid=-
     fi
+    [[ "$ssh" == yes ]] || bad=1
     if ((json)); then
       printf '%s{"name": "%s", "address": "%s", "pid": "%s", "systemd": "%s", "ssh": %s}' \
         "$sep" "$node" "$(lab::addr "$node")" "$pid" "${state:-unknown}" "$([[ $ssh == yes ]] && echo true || echo false)"
@@ -594,7 +677,7 @@ cmd::status() {
     fi
   done
   ((json)) && printf ']\n'
-  return 0
+  return "$bad"
 }
 
 cmd::exec() {
@@ -668,12 +751,10 @@ cmd::fault() {
       ;;
     kill-sshd-sessions)
       pid=$(lab::pid1 "$node") || die "$node is not running"
-      local ns victims=()
-      ns=$(stat -L -c %i "/proc/$pid/ns/pid")
-      for p in /proc/[0-9]*; do
-        [[ "$(stat -L -c %i "$p/ns/pid" 2>/dev/null)" == "$ns" ]] || continue
-        [[ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" == "sshd: root@"* ]] && victims+=("${p#/proc/}")
-      done
+      local victims=()
+      while read -r p; do
+        [[ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" == "sshd: root@"* ]] && victims+=("$p")
+      done < <(lab::pids_in_ns pid "$(stat -L -c %i "/proc/$pid/ns/pid")")
       if ((${#victims[@]})); then kill -s KILL "${victims[@]}" 2>/dev/null || true; fi
       log "$node: killed ${#victims[@]} sshd session process(es) ${victims[*]}"
       ;;

@@ -13,6 +13,9 @@
 set -euo pipefail
 
 readonly OVERLAY_DIRS=(etc usr var opt root home srv)
+# Top-level dirs the product writes that the host does not have: private per node (bind mounts
+# of dirs in the node dir; the host gets an empty mount point, created once).
+readonly PRIVATE_DIRS=(backup)
 
 log() {
   printf '[%s] [node-init:%s] %s\n' "$(date -u +%H:%M:%S)" "${LAB_NODE:-?}" "$*" >&2
@@ -33,6 +36,10 @@ init::overlays() {
     mount -t overlay "lab-$d" \
       -o "lowerdir=/$d,upperdir=$LAB_NODE_DIR/upper/$d,workdir=$LAB_NODE_DIR/work/$d" "/$d" \
       || die "overlay over /$d failed (upper $LAB_NODE_DIR/upper/$d)"
+  done
+  for d in "${PRIVATE_DIRS[@]}"; do
+    mkdir -p "$LAB_NODE_DIR/private/$d" "/$d"
+    mount --bind "$LAB_NODE_DIR/private/$d" "/$d" || die "private /$d failed"
   done
 }
 
@@ -72,10 +79,17 @@ init::proc_sys() {
     mount -o remount,bind,ro /proc/sysrq-trigger
   fi
   mount -t sysfs -o ro,nosuid,nodev,noexec lab-sys /sys
-  mount -t tmpfs -o mode=0755,nosuid,nodev,noexec lab-cgroup /sys/fs/cgroup
+  # A tmpfs holds the v1 hierarchies (hybrid host); a pure cgroup2 host mounts
+  # /sys/fs/cgroup itself (untested here: this machine is hybrid).
+  if [[ " ${CG_MOUNTS[*]} " != *" /sys/fs/cgroup cgroup2 "* ]]; then
+    mount -t tmpfs -o mode=0755,nosuid,nodev,noexec lab-cgroup /sys/fs/cgroup
+    for entry in "${CG_MOUNTS[@]}"; do
+      mkdir -p "${entry%% *}"
+    done
+    mount -o remount,ro /sys/fs/cgroup
+  fi
   for entry in "${CG_MOUNTS[@]}"; do
     read -r mp fstype opts <<<"$entry"
-    mkdir -p "$mp"
     if [[ "$fstype" == cgroup2 ]]; then
       # systemd tracks processes here (hybrid mode): cgroup v2 tells it when a cgroup
       # empties, which the v1 release agent cannot do inside a container.
@@ -92,7 +106,6 @@ init::proc_sys() {
     # Mounted inside the node's cgroup namespace: its root is the node's own cgroup.
     mount -t cgroup -o "nosuid,nodev,noexec,$ctrls" "lab-cg" "$mp" || die "cannot mount cgroup $ctrls on $mp"
   done
-  mount -o remount,ro /sys/fs/cgroup
 }
 
 #######################################
@@ -103,7 +116,13 @@ init::first_boot() {
   [[ -e "$marker" ]] && return 0
   log "first boot: host keys, machine-id, root login"
   rm -f /etc/ssh/ssh_host_*
-  ssh-keygen -A >&2
+  if [[ "$LAB_MODE" == scale ]]; then
+    # Scale nodes skip RSA: 20 RSA keys at once cost ~20 s of CPU on 2 cores.
+    ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
+    ssh-keygen -q -t ecdsa -N "" -f /etc/ssh/ssh_host_ecdsa_key
+  else
+    ssh-keygen -A >&2
+  fi
   od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >/etc/machine-id
   echo >>/etc/machine-id
   printf 'root:%s\n' "$(cat "$LAB_DIR/password")" | chpasswd

@@ -224,6 +224,9 @@ class Upgrade:
     def _run_attempt(self, step, hop, versions, node, attempt):
         key = self._key(hop, step, node)
         run_key = self._run_key(hop, step, attempt)
+        logfile = self._log_path(node, step)
+        if attempt > 1 and os.path.exists(logfile):  # keep the earlier attempt's log beside it
+            os.replace(logfile, self._log_path(node, step, ".attempt%d.log" % (attempt - 1)))
         try:
             if step.local:  # the controller's own work (uploads): idempotent, simply run again
                 return self.ops.local(node, step, hop, versions)

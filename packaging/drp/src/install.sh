@@ -11,18 +11,24 @@
 #            replica: datadir, GTID replication from the primary, caught up, sdba (db roles)
 #     app    start drp-app and drp.target, wait for /health status ok             (role app)
 #   FILE: the cluster topology JSON (see bin/drp-configure --help).
+#
+# Upgrade mode (a building block of an upgrade; needs no topology, touches no data):
+#   install.sh upgrade   install this release beside the old one (/opt/drp-releases/<v>),
+#                        switch /opt/drp to it, refresh the units for the node's roles (read
+#                        from the config: run drp-config-upgrade --phase pre first). Services
+#                        are neither started nor stopped. Re-runnable.
 # Exit: 0 done, 1 a step failed, 2 usage.
 set -euo pipefail
 
 PKG="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
-VERSION="$(cat "${PKG}/VERSION")"
+VERSION="$(cat "${PKG}/VERSION" 2>/dev/null || echo unknown)"
 BIN=/opt/drp/bin
 ALL_STEPS=(wipe files etcd kmc db app)
 DRP_UID=2048
 
 err() { printf '[%s] [drp-install %s] %s\n' "$(date -u +%H:%M:%S)" "${VERSION}" "$*" >&2; }
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # Globals: ROLES (comma list of this node's roles, read from the topology).
 has_role() { [[ ",${ROLES}," == *",$1,"* ]]; }
@@ -83,6 +89,12 @@ step_files() {
 }
 
 etcd_healthy() { ETCDCTL_API=3 etcdctl --command-timeout=3s endpoint health; }
+
+step_upgrade() {
+  "${PKG}/bin/drp-release" install
+  "${PKG}/bin/drp-release" activate "${VERSION}"
+  "${BIN}/drp-units" install "${ROLES}"
+}
 
 step_etcd() {
   has_role etcd || return 0
@@ -148,13 +160,23 @@ main() {
       --topology) TOPOLOGY="${2:?}"; shift 2 ;;
       --node) NODE="${2:?}"; shift 2 ;;
       -h|--help) usage; return 0 ;;
-      wipe|files|etcd|kmc|db|app|all) steps+=("$1"); shift ;;
+      wipe|files|etcd|kmc|db|app|all|upgrade) steps+=("$1"); shift ;;
       *) usage >&2; return 2 ;;
     esac
   done
+  ((EUID == 0)) || { err "run as root"; return 2; }
+  if [[ "${steps[*]:-}" == upgrade ]]; then
+    ROLES="$("${PKG}/bin/drp-config" get node.roles)" \
+      || { err "cannot read node.roles from $("${PKG}/bin/drp-config" path): run drp-config-upgrade --phase pre first"; return 1; }
+    NODE="$("${PKG}/bin/drp-config" get node.name)"
+    CURRENT_STEP=upgrade
+    trap on_exit EXIT
+    step_upgrade
+    err "done: upgrade to ${VERSION}"
+    return 0
+  fi
   [[ -n "${TOPOLOGY}" && -n "${NODE}" ]] || { usage >&2; return 2; }
   [[ -r "${TOPOLOGY}" ]] || { err "cannot read ${TOPOLOGY}"; return 2; }
-  ((EUID == 0)) || { err "run as root"; return 2; }
   if ((${#steps[@]} == 0)) || [[ " ${steps[*]} " == *" all "* ]]; then steps=("${ALL_STEPS[@]}"); fi
   ROLES="$(/usr/bin/python3 -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["nodes"][sys.argv[2]]["roles"]))' \
     "${TOPOLOGY}" "${NODE}")" || { err "node ${NODE} is not in ${TOPOLOGY}"; return 2; }

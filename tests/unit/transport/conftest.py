@@ -5,10 +5,9 @@ import shutil
 import tempfile
 
 import pytest
+from sshd_server import TEST_PASSWORD, TEST_UID, TEST_USER, SshdServer
 
 from drupgrade.transport.policy import Endpoint, Heartbeat, TransportSettings
-
-from sshd_server import TEST_PASSWORD, TEST_UID, TEST_USER, SshdServer  # noqa: I001
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,14 @@ import subprocess
 import pytest
 
 from drupgrade.transport import hostkeys, quoting
-from drupgrade.transport.policy import (DEFAULT_HEARTBEATS, Endpoint, TransportSettings, alive_count, backoff,
-                                        keepalive_options)
+from drupgrade.transport.policy import (
+    DEFAULT_HEARTBEATS,
+    Endpoint,
+    TransportSettings,
+    alive_count,
+    backoff,
+    keepalive_options,
+)
 from drupgrade.transport.ssh import SshArgs
 
 HOSTILE = ["a b", "$(touch /tmp/pwned-drupgrade)", "`id`", "x; rm -rf /", "'\"", "-oProxyCommand=evil",

@@ -5,14 +5,13 @@ import signal
 import time
 
 import pytest
+from sshd_server import TEST_USER
 
 from drupgrade.transport import failures, hostkeys
 from drupgrade.transport.detached import DetachedRun
 from drupgrade.transport.policy import Endpoint
 from drupgrade.transport.sftp import SftpEngine
 from drupgrade.transport.ssh import SessionPool
-
-from sshd_server import TEST_USER  # noqa: I001
 
 
 @pytest.fixture

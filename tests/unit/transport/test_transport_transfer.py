@@ -7,12 +7,11 @@ import threading
 
 import psutil
 import pytest
+from sshd_server import TEST_PASSWORD, TEST_UID, TEST_USER
 
 from drupgrade.transport import failures
 from drupgrade.transport.policy import Endpoint
 from drupgrade.transport.transfer import FileTransferManager, is_compressible
-
-from sshd_server import TEST_PASSWORD, TEST_UID, TEST_USER  # noqa: I001
 
 
 def _sha(path):

@@ -34,6 +34,13 @@ exec tail -c "+$(($2 + 1))" -- "$1"
 """
 
 
+def _own_terminal():  # pragma: no cover - runs in the child
+    """scp draws its meter only as the foreground process group of its terminal: make the
+    pty on stdout the child's controlling terminal."""
+    os.setsid()
+    fcntl.ioctl(1, termios.TIOCSCTTY, 0)
+
+
 class ScpEngine(object):
     """Transfers with the system scp through an SshSession of type 'transfer'."""
 
@@ -70,13 +77,18 @@ class ScpEngine(object):
             raise EngineFailure(failures.NETWORK, failures.last_line(res.stderr) or "connection lost")
         return res
 
+    def start(self, line):
+        """Start a command in the background over the same master; returns a Background."""
+        self.session.connect()
+        return Background(self.session.popen(line), self.session.name, line)
+
     def _scp(self, argv, progress, total):
         """Run scp with a pty on stdout (progress meter) and stderr on a pipe."""
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 200, 0, 0))
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
-                                    env=_child_env())
+                                    env=_child_env(), preexec_fn=_own_terminal)
         except OSError as e:
             os.close(master)
             os.close(slave)
@@ -176,3 +188,27 @@ class ScpEngine(object):
         if rc != 0:
             self._fail(rc, err)
         progress.advance_to(progress.total)
+
+
+class Background(object):
+    """A command running beside a transfer (the node-side hash follower)."""
+
+    def __init__(self, proc, node, line):
+        self.proc = proc
+        self.node = node
+        self.line = line
+
+    def result(self, timeout):
+        from .result import CommandResult
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.cancel()
+            return None
+        return CommandResult(self.node, self.line, self.proc.returncode, out.decode("utf-8", "replace"),
+                             err.decode("utf-8", "replace"))
+
+    def cancel(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()

@@ -212,6 +212,19 @@ class SftpEngine(object):
         return CommandResult(self.endpoint.name, line, rc, b"".join(out).decode("utf-8", "replace"),
                              b"".join(err).decode("utf-8", "replace"))
 
+    def start(self, line):
+        """Start a command in the background on this connection; returns a Background."""
+        try:
+            self.connect()
+            ch = self.transport.open_session()
+            ch.exec_command(line)
+            ch.shutdown_write()
+        except (failures.TransportError, EngineFailure):
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise EngineFailure(_kind_of(e), str(e) or type(e).__name__) from e
+        return _Background(ch, self.endpoint.name, line)
+
     def put(self, local, remote, offset, progress):
         """Write local[offset:] to remote (appending at offset); progress.advance_to(bytes)."""
         try:
@@ -301,3 +314,28 @@ class SftpEngine(object):
             raise
         except Exception as e:  # noqa: BLE001
             raise EngineFailure(_kind_of(e), str(e) or type(e).__name__) from e
+
+
+class _Background(object):
+    """A command running on a paramiko channel beside a transfer."""
+
+    def __init__(self, channel, node, line):
+        self.channel = channel
+        self.node = node
+        self.line = line
+
+    def result(self, timeout):
+        self.channel.settimeout(timeout)
+        try:
+            out = self.channel.makefile("rb").read()
+            err = self.channel.makefile_stderr("rb").read()
+            rc = self.channel.recv_exit_status()
+        except (socket.timeout, OSError, EOFError):
+            self.cancel()
+            return None
+        finally:
+            self.channel.close()
+        return CommandResult(self.node, self.line, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+    def cancel(self):
+        self.channel.close()

@@ -19,7 +19,7 @@ import zlib
 
 from drupgrade.i18n import _
 
-from . import failures
+from . import failures, quoting
 from .policy import Endpoint
 from .progress import Reporter, TransferProgress, human_duration, human_size, human_speed
 from .quoting import bash_c, check_remote_path
@@ -55,6 +55,27 @@ mv -f -- "$part" "$dest"
 sync 2>/dev/null || true
 """
 
+# Hash the partial file on the node while it is being written (so verification costs no
+# second read after the transfer): tail -F follows the file, head stops at the size. A
+# follower orphaned by a cut link gives up after its timeout.
+FOLLOW = r"""set -u
+part=$1 size=$2 limit=$3
+exec 3< <(exec timeout "$limit" tail -c +1 -F -s 0.1 -- "$part" 2>/dev/null)
+tpid=$!
+timeout "$limit" head -c "$size" <&3 | sha256sum | cut -d' ' -f1
+kill "$tpid" 2>/dev/null
+exit 0
+"""
+
+# The follower's hash matched: check the size and move into place.
+COMMIT = r"""set -u
+part=$1 dest=$2 size=$3
+got=$(stat -c %s -- "$part")
+[ "$got" = "$size" ] || { echo "size $got, expected $size" >&2; exit 21; }
+mv -f -- "$part" "$dest"
+sync 2>/dev/null || true
+"""
+
 REMOTE_SUM = r"""set -u
 [ -f "$1" ] || { echo "$1: No such file or directory" >&2; exit 2; }
 echo "size=$(stat -c %s -- "$1") sha=$(sha256sum -- "$1" | cut -d' ' -f1)"
@@ -75,6 +96,11 @@ if [ -e "$1" ]; then rm -rf -- "$1" && echo removed; fi
 
 def _kv(text):
     return dict(kv.split("=", 1) for kv in (text or "").split() if "=" in kv)
+
+
+def _follow_limit(nbytes):
+    """Seconds after which an orphaned node-side hash follower gives up (>= 1 MB/s)."""
+    return 300 + nbytes // (1024 * 1024)
 
 
 def is_compressible(path, sample=256 * 1024):
@@ -289,7 +315,8 @@ class FileTransferManager(object):
             hasher.join()
             sha = sha_box["sha"]
             if skip_identical and info.get("sha") == sha:
-                return "skipped", sha
+                # Before any byte was sent: skipped. After a lost link: our own finished upload.
+                return ("skipped" if not state["started"] else state["action"]), sha
             if state["action"] is None:
                 state["action"] = "replaced" if info.get("sha", "-") != "-" else "uploaded"
                 if state["action"] == "replaced":
@@ -297,6 +324,7 @@ class FileTransferManager(object):
                         node=ep.name, path=remote_path, file=os.path.basename(local_path)))
             offset = int(info.get("part", 0) or 0)
             if offset > size:
+                engine.execute(quoting.join(["rm", "-f", "--", part]))
                 offset = 0
             avail = int(info.get("avail", 0) or 0) * 1024
             if avail < size - offset + DISK_MARGIN:
@@ -312,11 +340,19 @@ class FileTransferManager(object):
                     node=ep.name, file=os.path.basename(local_path), done=human_size(offset), size=human_size(size)))
             progress.begin_attempt(offset, method)
             ticker = _Ticker(self.reporter, progress)
+            follower = engine.start(bash_c(FOLLOW, part, size, _follow_limit(size - offset)))
             try:
                 engine.put(local_path, part, offset, progress)
+            except BaseException:
+                follower.cancel()
+                raise
             finally:
                 ticker.stop()
-            fin = engine.execute(bash_c(FINALIZE, part, remote_path, sha))
+            followed = follower.result(timeout=60)
+            if followed is not None and followed.rc == 0 and followed.stdout.strip() == sha:
+                fin = engine.execute(bash_c(COMMIT, part, remote_path, size))
+            else:  # the follower could not tell: read the file once more
+                fin = engine.execute(bash_c(FINALIZE, part, remote_path, sha))
             if fin.rc == 20:
                 if offset:
                     # The partial did not match the file: start over, once, from byte 0.

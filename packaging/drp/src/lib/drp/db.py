@@ -54,7 +54,7 @@ def run(sql, database=None, cnf=None, timeout=60, log_bin=True):
         p = subprocess.run(cmd, input=sql, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            universal_newlines=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise DBError("timeout after %ss" % timeout)
+        raise DBError("timeout after %ss" % timeout) from None
     if p.returncode != 0:
         raise DBError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "rc %d" % p.returncode)
     return [line.split("\t") for line in p.stdout.splitlines()]

@@ -1,0 +1,116 @@
+#!/usr/bin/env bats
+# The drp packages (packaging/drp/build.sh) and the bash tools inside them: drp-release, drp-units.
+
+setup_file() {
+  TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+  export TOP
+  export PKGS="$BATS_FILE_TMPDIR/pkgs"
+  "$TOP/packaging/drp/build.sh" "$PKGS" 2>/dev/null
+  mkdir -p "$BATS_FILE_TMPDIR/x"
+  for v in 1.0.0 2.2.0; do tar -C "$BATS_FILE_TMPDIR/x" -xzf "$PKGS/drp-$v.tar.gz"; done
+}
+
+setup() {
+  X="$BATS_FILE_TMPDIR/x"
+  export DRP_ROOT="$BATS_TEST_TMPDIR/opt"
+  export DRP_UNIT_DIR="$BATS_TEST_TMPDIR/units"
+  export DRP_NO_SYSTEMCTL=1
+  mkdir -p "$DRP_ROOT"
+}
+
+@test "build: five packages, each with a matching .sha256" {
+  for v in 1.0.0 1.5.0 2.0.0 2.1.0 2.2.0; do
+    (cd "$PKGS" && sha256sum --quiet -c "drp-$v.tar.gz.sha256")
+  done
+}
+
+@test "build: the same sources give the same sha256 (umask and time do not matter)" {
+  (umask 0002 && "$TOP/packaging/drp/build.sh" "$BATS_TEST_TMPDIR/again" 2.2.0 2.0.0 2>/dev/null)
+  cmp "$PKGS/drp-2.2.0.tar.gz" "$BATS_TEST_TMPDIR/again/drp-2.2.0.tar.gz"
+  cmp "$PKGS/drp-2.0.0.tar.gz" "$BATS_TEST_TMPDIR/again/drp-2.0.0.tar.gz"
+}
+
+@test "build: members are root-owned, sorted, with one fixed mtime" {
+  run bash -c "tar -tvzf '$PKGS/drp-2.1.0.tar.gz' | awk '{print \$2, \$4, \$5}' | sort -u"
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 1 ]
+  [[ ${lines[0]} == "0/0 2026-01-01 00:00" ]]
+}
+
+@test "build: a release carries the migrations and defaults up to its version only" {
+  [ "$(cat "$X/drp-1.0.0/VERSION")" = 1.0.0 ]
+  [ "$(ls "$X/drp-1.0.0/share/migrations" | wc -l)" -eq 1 ]
+  [ "$(ls "$X/drp-2.2.0/share/migrations" | wc -l)" -eq 5 ]
+  grep -q '^VERSION = "2.2.0"$' "$X/drp-2.2.0/lib/drp/version.py"
+  run grep -q '"2.0.0"' "$X/drp-1.0.0/share/config/defaults.json"
+  [ "$status" -ne 0 ]
+  (cd "$X/drp-2.2.0" && sha256sum --quiet --strict -c MANIFEST.sha256)
+}
+
+@test "build: an unknown version is a usage error" {
+  run "$TOP/packaging/drp/build.sh" "$BATS_TEST_TMPDIR/o" 9.9.9
+  [ "$status" -eq 2 ]
+}
+
+@test "drp-release: install beside, switch atomically, keep the old release" {
+  "$X/drp-1.0.0/bin/drp-release" install
+  "$X/drp-1.0.0/bin/drp-release" activate 1.0.0
+  [ "$(readlink "$DRP_ROOT/drp")" = drp-releases/1.0.0 ]
+  "$X/drp-2.2.0/bin/drp-release" install
+  "$X/drp-2.2.0/bin/drp-release" activate 2.2.0
+  [ "$(cat "$DRP_ROOT/drp/VERSION")" = 2.2.0 ]
+  [ -f "$DRP_ROOT/drp-releases/1.0.0/VERSION" ]
+  run "$DRP_ROOT/drp/bin/drp-release" list
+  [[ $output == *"  1.0.0"* && $output == *"* 2.2.0"* ]]
+  run "$DRP_ROOT/drp/bin/drp-release" current
+  [ "$output" = 2.2.0 ]
+  "$DRP_ROOT/drp/bin/drp-release" verify 1.0.0
+}
+
+@test "drp-release: install again is a no-op; a damaged release is replaced" {
+  "$X/drp-2.2.0/bin/drp-release" install
+  run "$X/drp-2.2.0/bin/drp-release" install
+  [[ $output == *"already installed and intact"* ]]
+  echo junk >>"$DRP_ROOT/drp-releases/2.2.0/bin/drp-app"
+  run "$DRP_ROOT/drp-releases/2.2.0/bin/drp-release" verify 2.2.0
+  [ "$status" -ne 0 ]
+  "$X/drp-2.2.0/bin/drp-release" install
+  "$X/drp-2.2.0/bin/drp-release" verify 2.2.0
+}
+
+@test "drp-release: the active release cannot be removed; a real /opt/drp is not replaced" {
+  "$X/drp-1.0.0/bin/drp-release" install
+  "$X/drp-1.0.0/bin/drp-release" activate 1.0.0
+  run "$X/drp-1.0.0/bin/drp-release" remove 1.0.0
+  [ "$status" -ne 0 ]
+  rm "$DRP_ROOT/drp" && mkdir "$DRP_ROOT/drp"
+  run "$X/drp-1.0.0/bin/drp-release" activate 1.0.0
+  [ "$status" -ne 0 ]
+  [[ $output == *"real directory"* ]]
+}
+
+@test "drp-units: units follow the roles, with real dependencies" {
+  "$X/drp-2.2.0/bin/drp-units" install db_primary,etcd,kmc,app
+  for u in drp-db.service drp-etcd.service drp-kmc.service drp-app.service drp.target; do
+    [ -f "$DRP_UNIT_DIR/$u" ]
+  done
+  grep -q '^Requires=drp-kmc.service$' "$DRP_UNIT_DIR/drp-app.service"
+  grep -q '^After=network.target drp-db.service drp-etcd.service drp-kmc.service$' "$DRP_UNIT_DIR/drp-app.service"
+  grep -q '^Type=notify$' "$DRP_UNIT_DIR/drp-db.service"
+  grep -q '^ExecStart=/opt/drp/bin/drp-app$' "$DRP_UNIT_DIR/drp-app.service"
+  "$X/drp-2.2.0/bin/drp-units" install etcd,app
+  [ ! -e "$DRP_UNIT_DIR/drp-db.service" ] && [ ! -e "$DRP_UNIT_DIR/drp-kmc.service" ]
+  run grep -q '^Requires=' "$DRP_UNIT_DIR/drp-app.service"
+  [ "$status" -ne 0 ]
+  run "$X/drp-2.2.0/bin/drp-units" install etcd,app
+  [[ $output == *unchanged* ]]
+  "$X/drp-2.2.0/bin/drp-units" remove
+  [ -z "$(ls -A "$DRP_UNIT_DIR")" ]
+}
+
+@test "install.sh: usage errors exit 2 and name the steps" {
+  run "$X/drp-2.2.0/install.sh" --bogus
+  [ "$status" -eq 2 ]
+  run "$X/drp-2.2.0/install.sh" --help
+  [[ $output == *"wipe"*"files"*"etcd"*"kmc"*"db"*"app"* ]]
+}

@@ -1,0 +1,127 @@
+"""State checks for a drp install on the lab: options, lab nodes and their roles.
+
+Run: python3 -m pytest tests/infra --drp-version 2.2.0 [--lab-dir DIR] [--hosts node1,node2]
+The version may also come from DRP_VERSION, the lab dir from LAB_DIR (default build/lab,
+or build/lab-$LAB_NAME). Nodes and roles come from $LAB_DIR/upgrade.ini, ssh from
+$LAB_DIR/ssh_config (testinfra's ssh backend, multiplexed).
+"""
+import configparser
+import hashlib
+import json
+import os
+import tempfile
+
+import pytest
+import testinfra
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXPECTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "expected.json")
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("drp", "drp state checks")
+    g.addoption("--drp-version", default=os.environ.get("DRP_VERSION"),
+                help="the drp version every node must run (env DRP_VERSION)")
+    g.addoption("--lab-dir", default=None, help="lab dir with upgrade.ini and ssh_config (env LAB_DIR)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "roles(*roles): run on the lab nodes that have any of these roles")
+
+
+def default_lab_dir():
+    if os.environ.get("LAB_DIR"):
+        return os.environ["LAB_DIR"]
+    name = os.environ.get("LAB_NAME", "drl")
+    return os.path.join(REPO, "build", "lab" if name == "drl" else "lab-" + name)
+
+
+class Node(object):
+    """A lab node: name, address, roles, and a testinfra host opened on first use."""
+    _hosts = {}
+
+    def __init__(self, name, address, roles, ssh_config):
+        self.name, self.address, self.roles, self.ssh_config = name, address, roles, ssh_config
+
+    @property
+    def host(self):
+        if self.name not in Node._hosts:
+            # testinfra multiplexes only when given a ControlPath (no %-tokens: it %-formats
+            # the command); one per lab and node, short enough for a unix socket path
+            lab = hashlib.sha256(self.ssh_config.encode()).hexdigest()[:10]
+            Node._hosts[self.name] = testinfra.get_host(
+                "ssh://" + self.name, ssh_config=self.ssh_config,
+                controlpath=os.path.join(tempfile.gettempdir(), "drp-ti-%s-%s" % (lab, self.name)))
+        return Node._hosts[self.name]
+
+    def has(self, *roles):
+        return any(r in self.roles for r in roles)
+
+    def run_ok(self, cmd, *args):
+        """Run a command (args quoted by testinfra); fail the test with its output if rc != 0."""
+        r = self.host.run(cmd, *args)
+        assert r.rc == 0, "%s: `%s` rc=%d\n%s\n%s" % (self.name, r.command, r.rc, r.stdout, r.stderr)
+        return r.stdout
+
+    def __repr__(self):
+        return self.name
+
+
+def lab_nodes(config):
+    lab = config.getoption("lab_dir") or default_lab_dir()
+    ini = os.path.join(lab, "upgrade.ini")
+    if not os.path.exists(ini):
+        raise pytest.UsageError("no lab at %s (tests/lab/lab.sh up, or --lab-dir)" % lab)
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.read(ini)
+    wanted = None
+    hosts = config.getoption("hosts", default=None)
+    if hosts:
+        spec = ",".join(hosts if isinstance(hosts, list) else [hosts])
+        wanted = {h.split("://")[-1].split("?")[0] for h in spec.split(",")}
+    nodes = []
+    for s in cp.sections():
+        if s.startswith("node:") and (wanted is None or s[5:] in wanted):
+            roles = [r.strip() for r in cp.get(s, "roles", fallback="").split(",") if r.strip()]
+            nodes.append(Node(s[5:], cp.get(s, "host"), roles, os.path.join(lab, "ssh_config")))
+    return nodes
+
+
+def pytest_generate_tests(metafunc):
+    if "node" not in metafunc.fixturenames:
+        return
+    nodes = lab_nodes(metafunc.config)
+    marker = metafunc.definition.get_closest_marker("roles")
+    if marker:
+        nodes = [n for n in nodes if n.has(*marker.args)]
+    metafunc.parametrize("node", nodes, ids=[n.name for n in nodes])
+
+
+@pytest.fixture(scope="session")
+def version(pytestconfig):
+    v = pytestconfig.getoption("drp_version")
+    if not v:
+        raise pytest.UsageError("give the expected version: --drp-version X or DRP_VERSION=X")
+    return v.lstrip("v")
+
+
+@pytest.fixture(scope="session")
+def nodes(pytestconfig):
+    return lab_nodes(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def expected(version):
+    with open(EXPECTED) as f:
+        data = json.load(f)
+    if version not in data["versions"]:
+        raise pytest.UsageError("no expected state for drp %s in %s" % (version, EXPECTED))
+    return {"tables": data["versions"][version], "manifest": data["local_manifest_sha256"]}
+
+
+@pytest.fixture(scope="session")
+def primary(nodes):
+    p = [n for n in nodes if n.has("db_primary")]
+    if not p:
+        pytest.skip("no db_primary node selected")
+    return p[0]

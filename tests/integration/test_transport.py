@@ -1,0 +1,217 @@
+"""Transport against the lab: link cuts during uploads and detached runs, password hygiene.
+
+Run with a lab up, e.g.
+  LAB_NAME=dld LAB_SUBNET=10.231.70 LAB_DIR=/tmp/dld tests/lab/lab.sh up --nodes 2
+  LAB_NAME=dld LAB_SUBNET=10.231.70 LAB_DIR=/tmp/dld python3 -m pytest tests/integration/test_transport.py
+Heartbeats are shortened (2 s interval, 6 s timeout) so a cut is noticed in seconds; the
+logic is the same as with the design's defaults.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(TOP, "lib", "python"))
+
+from drupgrade.transport import DetachedRun, SessionPool, TransferFailed  # noqa: E402
+from drupgrade.transport.policy import Endpoint, Heartbeat, TransportSettings  # noqa: E402
+from drupgrade.transport.transfer import FileTransferManager  # noqa: E402
+
+LAB_SH = os.path.join(TOP, "tests", "lab", "lab.sh")
+BIG = 200 * 1024 * 1024
+RATE = "200mbit"  # ~8 s for 200 MB: room to cut in the middle
+
+
+class Lab(object):
+    """The few lab operations these tests need (tests/lab/lab.sh underneath)."""
+
+    def __init__(self, lab_dir):
+        self.dir = lab_dir
+        with open(os.path.join(lab_dir, "nodes.json")) as f:
+            self.info = json.load(f)
+        with open(os.path.join(lab_dir, "password")) as f:
+            self.password = f.read().strip()
+        self.key = os.path.join(lab_dir, "id_ed25519")
+
+    def sh(self, *args):
+        subprocess.run([LAB_SH] + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def fault(self, action, node, *args):
+        self.sh("fault", action, node, *args)
+
+    def node(self, i=0, auth="key"):
+        n = self.info["nodes"][i]
+        return Endpoint(n["name"], n["address"], 22, "root",
+                        password=self.password if auth == "password" else None,
+                        private_key_path=self.key if auth == "key" else None)
+
+    def exec(self, node, command):
+        return subprocess.run([LAB_SH, "exec", node, "--", "bash", "-c", command], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True)
+
+
+@pytest.fixture(scope="module")
+def tlab():
+    lab_dir = os.environ.get("LAB_DIR") or os.path.join(TOP, "build", "lab")
+    if not os.path.exists(os.path.join(lab_dir, "nodes.json")):
+        pytest.skip("no lab at %s (tests/lab/lab.sh up)" % lab_dir)
+    return Lab(lab_dir)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    beats = {t: Heartbeat(t, 2, 6, r) for t, r in (("control", 3), ("transfer", 2), ("plugin", 1))}
+    beats["status"] = Heartbeat("status", 2, 6, None)
+    cm = "/tmp/dcm-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
+    os.makedirs(cm, mode=0o700)
+    return TransportSettings(known_hosts=str(tmp_path / "known_hosts"), heartbeats=beats, connect_timeout=3,
+                             control_dir=cm)
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory):
+    p = str(tmp_path_factory.mktemp("big") / "drp-big.tar.gz")
+    with open(p, "wb") as f:
+        for _i in range(BIG // (8 << 20)):
+            f.write(os.urandom(8 << 20))
+    return p
+
+
+def _sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 22), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def _cut_when(progress_of, at_percent, lab, node, seconds, done):
+    """Cut the node's link once the transfer passed at_percent, restore after `seconds`."""
+    def run():
+        while not done.is_set():
+            snaps = progress_of()
+            if snaps and snaps[-1]["percent"] >= at_percent and snaps[-1]["state"] == "running":
+                lab.fault("cut", node)
+                time.sleep(seconds)
+                lab.fault("restore", node)
+                return
+            time.sleep(0.05)
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("method", ["scp", "sftp"])
+def test_upload_survives_a_cut_within_the_budget_and_resumes(tlab, settings, big_file, method):
+    node = tlab.node(0)
+    remote = "/var/lib/drupgrade/packages/cut-%s.tar.gz" % method
+    tlab.exec(node.name, "rm -f %s %s.part" % (remote, remote))
+    settings.method = method
+    tlab.fault("rate", node.name, RATE)
+    done = threading.Event()
+    try:
+        with FileTransferManager(settings) as m:
+            cutter = _cut_when(m.get_transfer_progress, 30, tlab, node.name, 9, done)
+            try:
+                r = m.upload_file(big_file, remote, node)
+            finally:
+                done.set()
+                cutter.join()
+    finally:
+        tlab.fault("restore", node.name)
+        tlab.fault("clear", node.name)
+    assert r.action == "resumed" and r.method == method
+    assert r.sent < 1.5 * r.size, "sent %d bytes for a %d byte file" % (r.sent, r.size)
+    out = tlab.exec(node.name, "sha256sum %s; ls %s.part 2>&1" % (remote, remote)).stdout
+    assert _sha(big_file) in out and "No such file" in out
+
+
+def test_a_cut_longer_than_the_budget_fails_cleanly_and_the_next_attempt_resumes(tlab, settings, big_file):
+    node = tlab.node(0)
+    remote = "/var/lib/drupgrade/packages/long-cut.tar.gz"
+    tlab.exec(node.name, "rm -f %s %s.part" % (remote, remote))
+    tlab.fault("rate", node.name, RATE)
+    done = threading.Event()
+    try:
+        with FileTransferManager(settings) as m:
+            cutter = _cut_when(m.get_transfer_progress, 30, tlab, node.name, 40, done)
+            try:
+                with pytest.raises(TransferFailed) as ei:
+                    m.upload_file(big_file, remote, node)
+            finally:
+                done.set()
+                cutter.join()
+        assert "connection not recoverable" in ei.value.message and node.name in ei.value.message
+        assert remote + ".part" in ei.value.hint
+        part = int(tlab.exec(node.name, "stat -c %%s %s.part" % remote).stdout.strip())
+        assert 0 < part < BIG
+        tlab.fault("clear", node.name)
+        with FileTransferManager(settings) as m:
+            r = m.upload_file(big_file, remote, node)
+        assert r.action == "resumed" and r.sent <= BIG - part + (1 << 20)
+        assert _sha(big_file) in tlab.exec(node.name, "sha256sum %s" % remote).stdout
+    finally:
+        tlab.fault("restore", node.name)
+        tlab.fault("clear", node.name)
+
+
+def test_detached_run_survives_a_cut_and_runs_once(tlab, settings):
+    node = tlab.node(1)
+    counter = "/root/detached-counter"
+    tlab.exec(node.name, "rm -f %s" % counter)
+    script = 'echo ran >> %s; for i in $(seq 1 30); do echo "line $i"; sleep 0.5; done' % counter
+    run_id = "itest-%d" % int(time.time())
+    cut = []
+
+    def on_output(data):
+        if b"line 4\n" in data and not cut:
+            cut.append(1)
+            threading.Thread(target=lambda: (tlab.fault("cut", node.name), time.sleep(9),
+                                             tlab.fault("restore", node.name))).start()
+    with SessionPool(settings) as pool:
+        s = pool.session(node, "control")
+        run = DetachedRun(s, run_id, "/var/lib/drupgrade/runs").start(script)
+        try:
+            res = run.wait(on_output=on_output)
+        finally:
+            tlab.fault("restore", node.name)
+        assert run.attaches >= 2 and s.reconnects >= 1
+    assert res.rc == 0
+    assert res.stdout == "".join("line %d\n" % i for i in range(1, 31))
+    assert tlab.exec(node.name, "cat %s" % counter).stdout == "ran\n"
+
+
+def test_password_never_visible_in_any_process_during_transfers(tlab, settings, tmp_path):
+    import psutil
+    node = tlab.node(1, auth="password")
+    payload = str(tmp_path / "p.bin")
+    with open(payload, "wb") as f:
+        f.write(os.urandom(32 << 20))
+    found, stop = [], threading.Event()
+
+    def scan():
+        while not stop.is_set():
+            for p in psutil.process_iter():
+                try:
+                    text = " ".join(p.cmdline()) + " ".join(p.environ().values())
+                except (psutil.Error, OSError):
+                    continue
+                if tlab.password in text:
+                    found.append(p.pid)
+    t = threading.Thread(target=scan)
+    t.start()
+    try:
+        for method in ("scp", "sftp"):
+            settings.method = method
+            with FileTransferManager(settings) as m:
+                m.upload_file(payload, "/tmp/pw-%s.bin" % method, node, skip_identical=False)
+    finally:
+        stop.set()
+        t.join()
+    assert found == []
