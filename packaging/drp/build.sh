@@ -5,6 +5,8 @@
 #   members, normalised modes, gzip -n; the same sources give the same sha256.
 #   A release's package holds the common sources plus what that release defines: its
 #   VERSION, the migrations and config defaults of every release up to it.
+#   DRP_SIGN_KEY=private.pem (Ed25519) also writes drp-<v>.tar.gz.sig (deterministic); verify:
+#   openssl pkeyutl -verify -pubin -inkey drp.pub -rawin -in drp-<v>.tar.gz -sigfile drp-<v>.tar.gz.sig
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
@@ -61,13 +63,18 @@ build_one() {
     --format=gnu -C "${work}" -cf - "${name}" | gzip -n -9 >"${out}/${name}.tar.gz.part"
   mv -f "${out}/${name}.tar.gz.part" "${out}/${name}.tar.gz"
   (cd "${out}" && sha256sum "${name}.tar.gz" >"${name}.tar.gz.sha256")
+  if [[ -n "${DRP_SIGN_KEY:-}" ]]; then
+    openssl pkeyutl -sign -inkey "${DRP_SIGN_KEY}" -rawin -in "${out}/${name}.tar.gz" -out "${out}/${name}.tar.gz.sig"
+  else
+    rm -f "${out}/${name}.tar.gz.sig"
+  fi
   rm -rf "${work}"
   err "$(cut -c1-16 "${out}/${name}.tar.gz.sha256")…  ${out}/${name}.tar.gz"
 }
 
 main() {
   local out="${1:-}" v
-  [[ -n "${out}" ]] || { sed -n '2,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; return 2; }
+  [[ -n "${out}" ]] || { sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; return 2; }
   shift
   mkdir -p "${out}"
   out="$(cd "${out}" && pwd)"

@@ -114,3 +114,19 @@ setup() {
   run "$X/drp-2.2.0/install.sh" --help
   [[ $output == *"wipe"*"files"*"etcd"*"kmc"*"db"*"app"* ]]
 }
+
+@test "build: DRP_SIGN_KEY adds a deterministic Ed25519 signature that openssl verifies" {
+  command -v openssl >/dev/null || skip "no openssl"
+  openssl genpkey -algorithm ed25519 -out "$BATS_TEST_TMPDIR/k.pem" 2>/dev/null
+  openssl pkey -in "$BATS_TEST_TMPDIR/k.pem" -pubout -out "$BATS_TEST_TMPDIR/k.pub"
+  DRP_SIGN_KEY="$BATS_TEST_TMPDIR/k.pem" "$TOP/packaging/drp/build.sh" "$BATS_TEST_TMPDIR/s" 1.0.0 2>/dev/null
+  cmp "$PKGS/drp-1.0.0.tar.gz" "$BATS_TEST_TMPDIR/s/drp-1.0.0.tar.gz"
+  openssl pkeyutl -verify -pubin -inkey "$BATS_TEST_TMPDIR/k.pub" -rawin \
+    -in "$BATS_TEST_TMPDIR/s/drp-1.0.0.tar.gz" -sigfile "$BATS_TEST_TMPDIR/s/drp-1.0.0.tar.gz.sig"
+}
+
+@test "drp-units: roles may be written with spaces, as in upgrade.ini" {
+  "$X/drp-2.2.0/bin/drp-units" install "db_replica, etcd, kmc, app"
+  [ -f "$DRP_UNIT_DIR/drp-db.service" ] && [ -f "$DRP_UNIT_DIR/drp-kmc.service" ]
+  grep -q '^Requires=drp-kmc.service$' "$DRP_UNIT_DIR/drp-app.service"
+}

@@ -12,7 +12,12 @@ import os
 import tempfile
 
 import pytest
-import testinfra
+
+try:
+    import testinfra
+except ImportError:  # tests/prereqs.sh installs it; say so instead of a traceback
+    raise pytest.UsageError("tests/infra needs pytest-testinfra: python3 -m pip install pytest-testinfra "
+                            "(or tests/prereqs.sh)") from None
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPECTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "expected.json")

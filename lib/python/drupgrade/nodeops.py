@@ -18,7 +18,6 @@ from drupgrade.transport import DetachedRunLost, TransportError
 
 log = logging.getLogger("drupgrade.nodeops")
 CONTROLLER_ROLE = "controller"
-STILL_RUNNING = 124
 
 def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file"):
     step = Step("(controller)", order, name, {
@@ -61,6 +60,7 @@ class NodeOps:
         self.out = out
         self.tool_dir = cfg.paths["node_tool_dir"]
         self.runs = {}  # (node, run_key) -> DetachedRun (keeps the log offset between waits)
+        self.pending = {}  # (node, run_key) -> the command its first wait starts
 
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
@@ -73,16 +73,16 @@ class NodeOps:
         return self.runs[key]
 
     def start(self, node, step, run_key, hop, versions):
-        self._run(node, run_key).start(self._drstep(step, "run"))
+        """The run starts with the first wait: starting and following cost one ssh command."""
+        self.pending[(node.name, run_key)] = self._drstep(step, "run")
 
     def wait(self, node, run_key, seconds, sink):
+        command = self.pending.pop((node.name, run_key), None)
         try:
-            res = self._run(node, run_key).wait(on_output=sink, timeout=seconds)
+            res = self._run(node, run_key).wait(on_output=sink, timeout=seconds, command=command)
         except DetachedRunLost as e:
             raise RunLost(str(e)) from None
-        if res.rc == STILL_RUNNING and res.stderr == _("still running"):
-            return None
-        return res.rc
+        return None if res.still_running else res.rc
 
     def cancel(self, node, run_key):
         self._run(node, run_key).cancel()

@@ -7,7 +7,9 @@ Run directory <run_dir>/<run_id>/: cmd (the script), pid, log (stdout+stderr), r
 """
 import base64
 import logging
+import os
 import re
+import select
 import time
 
 from drupgrade.i18n import _
@@ -20,8 +22,16 @@ log = logging.getLogger("drupgrade.transport")
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
+# Launch the command in its own session; pid, log and rc files in the run dir ($d).
+LAUNCH = r"""printf '%s' "$payload" | base64 -d > "$d/cmd.tmp" && mv -f -- "$d/cmd.tmp" "$d/cmd"
+: > "$d/log"
+setsid bash -c 'echo $$ > "$1/pid.tmp"; mv -f -- "$1/pid.tmp" "$1/pid"
+  bash "$1/cmd" >> "$1/log" 2>&1 < /dev/null
+  echo $? > "$1/rc.tmp"; mv -f -- "$1/rc.tmp" "$1/rc"' drrun "$d" < /dev/null > /dev/null 2>&1 &
+"""
+
 # Start: `mkdir` of the run dir is the once-only guard; a second start reports the
-# existing run instead of running it again. $1 = run dir, the script comes base64 on line 1.
+# existing run instead of running it again. $1 = run dir, $2 = the script in base64.
 START = r"""set -u
 d=$1 payload=$2
 umask 077
@@ -30,25 +40,29 @@ if ! mkdir -- "$d" 2>/dev/null; then
   echo "state=exists"
   exit 0
 fi
-printf '%s' "$payload" | base64 -d > "$d/cmd.tmp" && mv -f -- "$d/cmd.tmp" "$d/cmd"
-: > "$d/log"
-setsid bash -c 'echo $$ > "$1/pid.tmp"; mv -f -- "$1/pid.tmp" "$1/pid"
-  bash "$1/cmd" >> "$1/log" 2>&1 < /dev/null
-  echo $? > "$1/rc.tmp"; mv -f -- "$1/rc.tmp" "$1/rc"' drrun "$d" < /dev/null > /dev/null 2>&1 &
-for _ in $(seq 200); do [ -s "$d/pid" ] && break; sleep 0.05; done
+""" + LAUNCH + r"""for _ in $(seq 200); do [ -s "$d/pid" ] && break; sleep 0.01; done
 echo "state=started pid=$(cat -- "$d/pid" 2>/dev/null)"
 """
 
-# Attach: stream the log from byte $2 until the run ends, then report rc on stderr.
+# Attach: stream the log from byte $2 until the run ends, then report rc on stderr. With a
+# payload in $3 it first starts the run when it does not exist yet (start and follow in one
+# round trip: the common case costs a single ssh command).
 ATTACH = r"""set -u
-d=$1 off=$2
+d=$1 off=$2 payload=${3:-}
+if [ -n "$payload" ]; then
+  umask 077
+  mkdir -p -- "${d%/*}"
+  if mkdir -- "$d" 2>/dev/null; then
+""" + LAUNCH + r"""    echo "DRUPGRADE-STARTED" >&2
+  fi
+fi
 [ -d "$d" ] || { echo "DRUPGRADE-STATE=missing" >&2; exit 3; }
-for _ in $(seq 100); do [ -s "$d/pid" ] && break; sleep 0.05; done
+for _ in $(seq 200); do [ -s "$d/pid" ] && break; sleep 0.01; done
 pid=$(cat -- "$d/pid" 2>/dev/null || true)
 running() { [ -n "$pid" ] && [ ! -f "$d/rc" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; }
 if running; then
-  tail -c "+$((off + 1))" --pid="$pid" -s 0.3 -f -- "$d/log"
-  for _ in $(seq 100); do [ -f "$d/rc" ] && break; sleep 0.05; done
+  tail -c "+$((off + 1))" --pid="$pid" -s 0.05 -f -- "$d/log"
+  for _ in $(seq 200); do [ -f "$d/rc" ] && break; sleep 0.01; done
 else
   tail -c "+$((off + 1))" -- "$d/log"
 fi
@@ -117,35 +131,39 @@ class DetachedRun(object):
         return {"state": info.get("state", "missing"), "rc": int(info["rc"]) if "rc" in info else None,
                 "size": int(info.get("size", 0) or 0)}
 
-    def wait(self, on_output=None, timeout=None):
+    def wait(self, on_output=None, timeout=None, command=None):
         # type: (...) -> CommandResult
         """Follow the log until the run ends; reconnect and re-attach after a lost link.
 
         on_output(bytes) gets every log byte exactly once. Returns the run's CommandResult
-        (stdout = the log text). Raises ConnectionNotRecoverable when the type's reconnect
-        budget is spent (the run goes on on the node; wait() again later re-attaches)."""
+        (stdout = the log text), or one with rc 124 and `still_running` set when `timeout`
+        seconds passed first (with or without output). With `command`, the run is started
+        first unless it exists (start and follow in one ssh command). Raises
+        ConnectionNotRecoverable when the type's reconnect budget is spent (the run goes on
+        on the node; wait() again later re-attaches)."""
         deadline = None if timeout is None else time.time() + timeout
         chunks = []
+        payload = None
+        if command is not None:
+            script = command if isinstance(command, str) else " ".join(_q(w) for w in command)
+            payload = base64.b64encode(script.encode("utf-8")).decode("ascii")
         while True:
             self.attaches += 1
-            proc = self.session.popen(["bash", "-c", ATTACH, "drattach", self.dir, str(self.offset)])
+            argv = ["bash", "-c", ATTACH, "drattach", self.dir, str(self.offset)] + ([payload] if payload else [])
+            proc = self.session.popen(argv)
             try:
-                while True:
-                    data = proc.stdout.read1(65536) if hasattr(proc.stdout, "read1") else proc.stdout.read(65536)
-                    if not data:
-                        break
-                    self.offset += len(data)
-                    chunks.append(data)
-                    if on_output:
-                        on_output(data)
-                    if deadline and time.time() > deadline:
-                        proc.kill()
-                        break
-                err = proc.stderr.read().decode("utf-8", "replace")
-                rc = proc.wait()
+                err, finished = self._read(proc, deadline, chunks, on_output)
+                if finished:
+                    rc = proc.wait()
+                else:  # a silent run must not hold the caller past its deadline
+                    proc.kill()
+                    rc = proc.wait()
             finally:
                 proc.stdout.close()
                 proc.stderr.close()
+            if payload and "DRUPGRADE-STARTED" in err:
+                self.started_here = True
+            payload = None  # started (or it existed): later attaches only follow
             m = re.search(r"DRUPGRADE-RC=(\d+)", err)
             text = b"".join(chunks).decode("utf-8", "replace")
             if m:
@@ -157,8 +175,10 @@ class DetachedRun(object):
             if "DRUPGRADE-STATE=missing" in err:
                 raise DetachedRunLost(_("run {run} does not exist on node {node}").format(
                     run=self.run_id, node=self.session.name), node=self.session.name)
-            if deadline and time.time() > deadline:
-                return CommandResult(self.session.name, self.run_id, 124, text, _("still running"))
+            if not finished or (deadline and time.time() >= deadline):
+                res = CommandResult(self.session.name, self.run_id, 124, text, _("still running"))
+                res.still_running = True
+                return res
             if rc == SSH_FAILED or self.session.lost():
                 log.warning(_("lost the connection while following {run} on node {node} at byte {offset}; "
                               "re-attaching").format(run=self.run_id, node=self.session.name, offset=self.offset))
@@ -167,6 +187,30 @@ class DetachedRun(object):
             raise failures.TransportError(_("following {run} on node {node} failed (rc {rc}): {detail}").format(
                 run=self.run_id, node=self.session.name, rc=rc, detail=failures.last_line(err)),
                 node=self.session.name)
+
+    def _read(self, proc, deadline, chunks, on_output):
+        """Log bytes from the attach's stdout, its stderr text, until both close or the deadline.
+        Selects on the pipes: with a multiplexed connection the master holds copies of them,
+        so killing our client would not end a blocking read. Returns (stderr text, finished)."""
+        names = {proc.stdout.fileno(): "out", proc.stderr.fileno(): "err"}
+        err = []
+        while names:
+            wait = None if deadline is None else max(0.0, deadline - time.time())
+            ready = select.select(list(names), [], [], wait)[0]
+            if not ready:
+                return b"".join(err).decode("utf-8", "replace"), False
+            for fd in ready:
+                data = os.read(fd, 65536)
+                if not data:
+                    del names[fd]
+                elif names[fd] == "err":
+                    err.append(data)
+                else:
+                    self.offset += len(data)
+                    chunks.append(data)
+                    if on_output:
+                        on_output(data)
+        return b"".join(err).decode("utf-8", "replace"), True
 
     def cancel(self):
         """SIGTERM the run's whole session (process group) on the node."""

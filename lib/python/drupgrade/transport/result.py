@@ -6,7 +6,7 @@ SSH_FAILED = 255  # ssh itself failed (connection, auth, host key): not the remo
 class CommandResult(object):
     """rc, stdout, stderr of one command on one node; rc 255 means ssh itself failed."""
 
-    __slots__ = ("node", "command", "rc", "stdout", "stderr")
+    __slots__ = ("node", "command", "rc", "stdout", "stderr", "still_running")
 
     def __init__(self, node, command, rc, stdout="", stderr=""):
         self.node = node
@@ -14,6 +14,7 @@ class CommandResult(object):
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
+        self.still_running = False  # a detached run that outlived the wait's timeout
 
     @property
     def ok(self):

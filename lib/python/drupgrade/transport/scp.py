@@ -209,6 +209,11 @@ class Background(object):
                              err.decode("utf-8", "replace"))
 
     def cancel(self):
+        # Never wait for EOF here: the master holds our pipe ends (fd passing) for as long as
+        # the remote side of the session lives.
         if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.communicate()
+            self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f is not None:
+                f.close()

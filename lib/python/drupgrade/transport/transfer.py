@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 import zlib
 
 from drupgrade.i18n import _
@@ -52,7 +53,6 @@ part=$1 dest=$2 want=$3
 got=$(sha256sum -- "$part" | cut -d' ' -f1)
 if [ "$got" != "$want" ]; then rm -f -- "$part"; echo "sha256 mismatch: $got" >&2; exit 20; fi
 mv -f -- "$part" "$dest"
-sync 2>/dev/null || true
 """
 
 # Hash the partial file on the node while it is being written (so verification costs no
@@ -60,10 +60,21 @@ sync 2>/dev/null || true
 # follower orphaned by a cut link gives up after its timeout.
 FOLLOW = r"""set -u
 part=$1 size=$2 limit=$3
-exec 3< <(exec timeout "$limit" tail -c +1 -F -s 0.1 -- "$part" 2>/dev/null)
+# --pid=$$: when this shell is killed (the transfer failed), tail ends and so does the rest.
+exec 3< <(exec timeout "$limit" tail -c +1 -F -s 0.1 --pid=$$ -- "$part" 2>/dev/null)
 tpid=$!
 timeout "$limit" head -c "$size" <&3 | sha256sum | cut -d' ' -f1
 kill "$tpid" 2>/dev/null
+exit 0
+"""
+
+# Stop the follower of a failed attempt: the shell whose arguments hold the token ($1).
+STOP_FOLLOW = r"""set -u
+for f in /proc/[0-9]*/cmdline; do
+  pid=${f#/proc/}; pid=${pid%/cmdline}
+  [ "$pid" = "$$" ] && continue
+  if tr '\0' ' ' < "$f" 2>/dev/null | grep -qF -- "$1"; then kill "$pid" 2>/dev/null || true; fi
+done
 exit 0
 """
 
@@ -73,7 +84,6 @@ part=$1 dest=$2 size=$3
 got=$(stat -c %s -- "$part")
 [ "$got" = "$size" ] || { echo "size $got, expected $size" >&2; exit 21; }
 mv -f -- "$part" "$dest"
-sync 2>/dev/null || true
 """
 
 REMOTE_SUM = r"""set -u
@@ -312,13 +322,15 @@ class FileTransferManager(object):
             if res.rc != 0:
                 raise EngineFailure(failures.classify(res.stderr, res.rc), failures.last_line(res.stderr))
             info = _kv(res.stdout)
-            hasher.join()
-            sha = sha_box["sha"]
-            if skip_identical and info.get("sha") == sha:
+            remote_sha = info.get("sha", "-")
+            if skip_identical and remote_sha != "-":
+                hasher.join()  # needed now only to decide skip or replace
+            sha = sha_box.get("sha")
+            if skip_identical and remote_sha == sha:
                 # Before any byte was sent: skipped. After a lost link: our own finished upload.
                 return ("skipped" if not state["started"] else state["action"]), sha
             if state["action"] is None:
-                state["action"] = "replaced" if info.get("sha", "-") != "-" else "uploaded"
+                state["action"] = "replaced" if remote_sha != "-" else "uploaded"
                 if state["action"] == "replaced":
                     log.info(_("{node}: {path} differs from {file} (sha256), replacing it").format(
                         node=ep.name, path=remote_path, file=os.path.basename(local_path)))
@@ -340,18 +352,28 @@ class FileTransferManager(object):
                     node=ep.name, file=os.path.basename(local_path), done=human_size(offset), size=human_size(size)))
             progress.begin_attempt(offset, method)
             ticker = _Ticker(self.reporter, progress)
-            follower = engine.start(bash_c(FOLLOW, part, size, _follow_limit(size - offset)))
+            token = "drfollow-" + uuid.uuid4().hex
+            follower = engine.start(bash_c(FOLLOW, part, size, _follow_limit(size - offset), token))
             try:
                 engine.put(local_path, part, offset, progress)
             except BaseException:
+                if not engine.lost():  # a cut link: the follower gives up by itself
+                    try:
+                        engine.execute(bash_c(STOP_FOLLOW, token))
+                    except (EngineFailure, failures.TransportError) as e:
+                        log.debug("could not stop the hash follower: %s", e)
                 follower.cancel()
                 raise
             finally:
                 ticker.stop()
+            hasher.join()
+            sha = sha_box["sha"]
             followed = follower.result(timeout=60)
             if followed is not None and followed.rc == 0 and followed.stdout.strip() == sha:
+                log.debug("%s: sha256 of %s verified while it was written", ep.name, part)
                 fin = engine.execute(bash_c(COMMIT, part, remote_path, size))
             else:  # the follower could not tell: read the file once more
+                log.debug("%s: hash follower inconclusive (%r): hashing %s again", ep.name, followed, part)
                 fin = engine.execute(bash_c(FINALIZE, part, remote_path, sha))
             if fin.rc == 20:
                 if offset:
