@@ -15,7 +15,7 @@
 #   Subject               what the Kind is about (a port, a path, a plugin name)
 #
 # Fault injection for tests (only when DR_FAULT_INJECTION=on): a file
-# $DR_TOOL_DIR/faults/<step> holding fail | hang | crash fires once and is consumed:
+# $DR_FAULT_DIR/<step> (default /var/lib/drupgrade/faults/<step>) holding fail | hang | crash fires once and is consumed:
 # fail exits 1 before the work, hang sleeps past any timeout, crash kills the step at its
 # first step::point (halfway through its work).
 #
@@ -57,7 +57,7 @@ step::diag() {
 # The fault armed for this step, consumed on read (empty when none or injection is off).
 #######################################
 step::take_fault() {
-  local file=${DR_TOOL_DIR:-/opt/drupgrade}/faults/$DR_STEP fault
+  local file=${DR_FAULT_DIR:-/var/lib/drupgrade/faults}/$DR_STEP fault
   [[ ${DR_FAULT_INJECTION:-off} == on && -f $file ]] || return 0
   fault=$(head -n 1 "$file")
   rm -f "$file"

@@ -68,10 +68,10 @@ setup() {
 }
 
 arm() {
-  mkdir -p "$BATS_TEST_TMPDIR/tool/faults"
-  echo "$1" > "$BATS_TEST_TMPDIR/tool/faults/demo_step"
-  printf 'DR_MARK=%s\nDR_TOOL_DIR=%s\nDR_FAULT_INJECTION=%s\n' "$BATS_TEST_TMPDIR/mark" \
-    "$BATS_TEST_TMPDIR/tool" "${2:-on}" > "$DRSTEP_CONTEXT"
+  mkdir -p "$BATS_TEST_TMPDIR/faults"
+  echo "$1" > "$BATS_TEST_TMPDIR/faults/demo_step"
+  printf 'DR_MARK=%s\nDR_FAULT_DIR=%s\nDR_FAULT_INJECTION=%s\n' "$BATS_TEST_TMPDIR/mark" \
+    "$BATS_TEST_TMPDIR/faults" "${2:-on}" > "$DRSTEP_CONTEXT"
 }
 
 @test "fault fail: the step fails once before its work, then runs" {
@@ -80,7 +80,7 @@ arm() {
   [ "$status" -eq 1 ]
   [[ $output == *"fault injection"* ]]
   [ ! -e "$BATS_TEST_TMPDIR/mark" ]
-  [ ! -e "$BATS_TEST_TMPDIR/tool/faults/demo_step" ]
+  [ ! -e "$BATS_TEST_TMPDIR/faults/demo_step" ]
   run "$DRSTEP" demo_step run
   [ "$status" -eq 0 ]
   [ -e "$BATS_TEST_TMPDIR/mark" ]
@@ -104,5 +104,5 @@ arm() {
   arm fail off
   run "$DRSTEP" demo_step run
   [ "$status" -eq 0 ]
-  [ -e "$BATS_TEST_TMPDIR/tool/faults/demo_step" ]
+  [ -e "$BATS_TEST_TMPDIR/faults/demo_step" ]
 }

@@ -72,7 +72,8 @@ class Node(object):
         return self.name
 
 
-def lab_nodes(config):
+def lab_nodes(config, selected=True):
+    """The lab's nodes; selected=True keeps only those named by --hosts (if given)."""
     lab = config.getoption("lab_dir") or default_lab_dir()
     ini = os.path.join(lab, "upgrade.ini")
     if not os.path.exists(ini):
@@ -80,7 +81,7 @@ def lab_nodes(config):
     cp = configparser.ConfigParser(interpolation=None)
     cp.read(ini)
     wanted = None
-    hosts = config.getoption("hosts", default=None)
+    hosts = config.getoption("hosts", default=None) if selected else None
     if hosts:
         spec = ",".join(hosts if isinstance(hosts, list) else [hosts])
         wanted = {h.split("://")[-1].split("?")[0] for h in spec.split(",")}
@@ -112,7 +113,8 @@ def version(pytestconfig):
 
 @pytest.fixture(scope="session")
 def nodes(pytestconfig):
-    return lab_nodes(pytestconfig)
+    """Every node of the lab (also those --hosts leaves out: peers, the DB primary)."""
+    return lab_nodes(pytestconfig, selected=False)
 
 
 @pytest.fixture(scope="session")
@@ -128,5 +130,5 @@ def expected(version):
 def primary(nodes):
     p = [n for n in nodes if n.has("db_primary")]
     if not p:
-        pytest.skip("no db_primary node selected")
+        pytest.skip("the lab has no db_primary node")
     return p[0]

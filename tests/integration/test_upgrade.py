@@ -75,7 +75,7 @@ class Controller:
 
 
 def arm(node, step, fault):
-    ssh(node, "mkdir -p /opt/drupgrade/faults && echo %s > /opt/drupgrade/faults/%s" % (fault, step))
+    ssh(node, "mkdir -p /var/lib/drupgrade/faults && echo %s > /var/lib/drupgrade/faults/%s" % (fault, step))
 
 
 FINGERPRINT = r"""

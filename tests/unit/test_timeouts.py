@@ -60,3 +60,13 @@ def test_timeout_block_in_chinese():
                  "实际执行: 150秒 (2分30秒)", "超出时间: 30秒", "CPU: 85%, 内存: 78%, 磁盘IO: 92%",
                  "检查系统资源和依赖"):
         assert part in text, part
+
+
+def test_next_due_is_the_nearest_message_or_the_timeout():
+    watch = timeouts.Watch(4)
+    assert watch.next_due(0) == pytest.approx(3.4)  # 85 % of 4 s comes before the 10 s progress
+    watch.tick(3.4)
+    assert watch.next_due(3.4) == pytest.approx(0.4)  # then 95 %
+    watch.tick(3.8)
+    assert watch.next_due(3.8) == pytest.approx(0.2)  # then the timeout itself
+    assert timeouts.Watch(600).next_due(0) == 10

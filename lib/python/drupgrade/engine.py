@@ -229,7 +229,10 @@ class Upgrade:
             os.replace(logfile, self._log_path(node, step, ".attempt%d.log" % (attempt - 1)))
         try:
             if step.local:  # the controller's own work (uploads): idempotent, simply run again
-                return self.ops.local(node, step, hop, versions)
+                t0 = time.time()
+                rc = self.ops.local(node, step, hop, versions)
+                self._note(key, elapsed=round(time.time() - t0, 3))
+                return rc
             self.ops.start(node, step, run_key, hop, versions)
             return self._follow(step, node, run_key, key)
         except DrupgradeError as e:
@@ -244,10 +247,11 @@ class Upgrade:
         started = time.time() - self.results.get(key, {}).get("elapsed", 0)
         with open(logfile, "wb") as sink:  # the node's run log, whole (a re-attach streams it again)
             while True:
-                rc = self.ops.wait(node, run_key, WAIT_SLICE, sink.write)
+                slice_ = min(WAIT_SLICE, watch.next_due(time.time() - started) + 0.05)
+                rc = self.ops.wait(node, run_key, slice_, sink.write)
                 elapsed = time.time() - started
                 if rc is not None:
-                    self._note(key, elapsed=round(elapsed, 1))
+                    self._note(key, elapsed=round(elapsed, 3))
                     return rc
                 for level, text in watch.tick(elapsed):
                     self.out(level, "[%s] %s %s: %s" % (step.phase, node.name, step.name, text))

@@ -89,9 +89,15 @@ class Watch:
                 text = (_("[warning] the operation will time out soon, {left} left (used: {used}/{timeout})")
                         if level == "warning" else
                         _("[urgent] the operation will time out soon, {left} left (used: {used}/{timeout})"))
-                out.append((level, text.format(left=duration(self.timeout - elapsed),
+                out.append((level, text.format(left=duration(max(0, self.timeout - elapsed)),
                                                used=duration(elapsed), timeout=duration(self.timeout))))
         return out
+
+    def next_due(self, elapsed):
+        """Seconds until the next thing to say (or the timeout): how long a wait may last."""
+        marks = [self.next_progress, self.next_remaining, self.next_resources, self.timeout]
+        marks += [m * self.timeout for m in WARN_AT if m not in self.warned]
+        return max(0.0, min(marks) - elapsed)
 
     def resources_due(self, elapsed):
         if elapsed >= self.next_resources:

@@ -188,10 +188,9 @@ def test_detached_wait_returns_at_its_deadline_even_when_the_run_is_silent(pool,
     s = pool.session(key_node)
     runs = os.path.join(sshd.home, "runs")
     r = DetachedRun(s, "silent-%d" % os.getpid(), runs)
-    t0 = time.time()
     res = r.wait(timeout=1.0, command="sleep 3; echo late; exit 4")
     assert res.still_running and res.rc == 124
-    assert time.time() - t0 < 2.5
+    assert not res.stdout  # returned at the deadline, before the run printed anything
     assert r.started_here
     res = r.wait()  # the same run, followed to its end, never started twice
     assert (res.rc, res.still_running, res.stdout) == (4, False, "late\n")

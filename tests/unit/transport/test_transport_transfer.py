@@ -206,3 +206,34 @@ def test_unknown_method_is_refused(settings):
     settings.method = "ftp"
     with pytest.raises(ValueError):
         FileTransferManager(settings)
+
+
+@pytest.mark.parametrize("method", ["scp", "sftp"])
+def test_compressible_file_on_a_slow_link_goes_compressed(settings, key_node, remote_dir, tmp_path, method):
+    text = tmp_path / "dump.sql"
+    text.write_text("INSERT INTO t VALUES (1, 'abc');\n" * 100000)
+    with _mgr(settings, method) as m:
+        m._link_speed[key_node.name] = 1024 * 1024  # measured earlier: 1 MB/s
+        m.upload_file(str(text), remote_dir + "/dump.sql", key_node)
+        assert (key_node.name, method, True) in m._engines
+        m.upload_file(payload_path(tmp_path), remote_dir + "/p.tar.gz", key_node)
+        assert (key_node.name, method, False) in m._engines  # never for compressed data
+    assert _sha(remote_dir + "/dump.sql") == _sha(str(text))
+
+
+def payload_path(tmp_path):
+    p = tmp_path / "p.tar.gz"
+    p.write_bytes(os.urandom(1 << 20))
+    return str(p)
+
+
+def test_transport_facade(settings, key_node, remote_dir, payload, sshd):
+    from drupgrade.transport import Transport
+    settings.node_run_dir = sshd.home + "/runs"
+    with Transport(settings) as t:
+        assert t.run(key_node, ["echo", "hi"]).stdout == "hi\n"
+        assert t.run_script(key_node, 'echo "$1"', ["a b"]).stdout == "a b\n"
+        res = t.run_detached(key_node, "facade-%d" % os.getpid(), ["bash", "-c", "echo step; exit 4"])
+        assert (res.rc, res.stdout) == (4, "step\n")
+        r = t.transfer.upload_package(payload, remote_dir + "/pkgs", key_node)
+        assert r.action == "uploaded" and os.path.exists(remote_dir + "/pkgs/" + os.path.basename(payload))
