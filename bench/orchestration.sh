@@ -52,7 +52,7 @@ Command: `bench/orchestration.sh %s %s` (3-node lab, one hop; %s).
 | orchestration overhead (wall - critical path) | %.1f (%.1f %%) |
 
 Target: overhead <= 5 %%. The slowest steps: %s.
-""" % (src, dst, time.strftime("%%Y-%%m-%%d"), dst, wall, sum(script.values()), sum(local.values()), over,
+""" % (src, dst, time.strftime("%Y-%m-%d"), dst, wall, sum(script.values()), sum(local.values()), over,
        100 * over / wall, ", ".join("%s %.1fs" % (s, t) for (h, s), t in sorted(script.items(), key=lambda x: -x[1])[:5]))
 head, sep, rest = text.partition("## Orchestration\n")
 if sep:

@@ -171,8 +171,8 @@ class SftpEngine(object):
         for attempt in range(1, hb.reconnects + 1):
             delay = backoff(attempt)
             log.warning(_("connection to node {node} ({conn_type}) lost: {reason}; reconnect {n}/{limit} "
-                          "in {delay} s").format(node=self.endpoint.name, conn_type="sftp", reason=last or "-",
-                                                 n=attempt, limit=hb.reconnects, delay=delay))
+                          "in {delay} s").format(node=self.endpoint.name, conn_type=self.conn_type + "/sftp",
+                                                 reason=last or "-", n=attempt, limit=hb.reconnects, delay=delay))
             time.sleep(delay)
             try:
                 self.connect()
