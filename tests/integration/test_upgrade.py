@@ -88,7 +88,7 @@ for r in /opt/drp-releases/*; do
 done
 echo "config $(cd /etc/drp && find . -type f ! -name '*.converted' -printf '%P\n' | LC_ALL=C sort | tr '\n' ' ')"
 echo "units $(systemctl is-active drp-db drp-etcd drp-kmc drp-app 2>/dev/null | tr '\n' ' ')"
-echo "data $(cd /var/lib/drp/data/seed && sha256sum --quiet -c MANIFEST.sha256 && echo ok)"
+echo "data $(/opt/drp/bin/drp-seed verify-files >/dev/null 2>&1 && echo ok || echo BAD)"
 if [ -S /run/mysqld/mysqld.sock ]; then
   echo "schema $(/opt/drp/bin/drp-dbtool schema-version)"
   /opt/drp/bin/drp-dbtool checksum | sed 's/^/table /'

@@ -368,12 +368,14 @@ class SshSession(object):
         run it again: only for commands that are safe to repeat (use detached runs for the rest)."""
         line = command_line(command)
         data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+        rounds = 0
         while True:
             self.connect()
             res = self._exec(line, data, timeout)
             if res.rc != SSH_FAILED or not self.lost():
                 return res
-            if not retry:
+            rounds += 1
+            if not retry or rounds > (self.heartbeat.reconnects or 0):  # a flapping link: give up
                 return res
             self.reconnect(failures.last_line(res.stderr))
 
