@@ -9,8 +9,10 @@ logic is the same as with the design's defaults.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -68,10 +70,10 @@ def tlab():
 def settings(tmp_path):
     beats = {t: Heartbeat(t, 2, 6, r) for t, r in (("control", 3), ("transfer", 2), ("plugin", 1))}
     beats["status"] = Heartbeat("status", 2, 6, None)
-    cm = "/tmp/dcm-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
-    os.makedirs(cm, mode=0o700)
-    return TransportSettings(known_hosts=str(tmp_path / "known_hosts"), heartbeats=beats, connect_timeout=3,
-                             control_dir=cm)
+    cm = tempfile.mkdtemp(prefix="dcm-")  # control sockets need a short path
+    yield TransportSettings(known_hosts=str(tmp_path / "known_hosts"), heartbeats=beats, connect_timeout=3,
+                            control_dir=cm)
+    shutil.rmtree(cm, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -320,14 +320,20 @@ class Upgrade:
             self.out("warning", _("[{phase}] {node}: full environment cleanup before restarting at "
                                   "{step}").format(phase=failed_step.phase, node=node.name, step=first))
             self.ops.cleanup(node, first_step)
-        for s in phase_steps[start:]:
-            for node in self.nodes_for(s):
-                self.results.pop(self._key(hop, s, node), None)
+        with self.journal.lock:
+            for s in phase_steps[start:]:
+                for node in self.nodes_for(s):
+                    entry = self.results.get(self._key(hop, s, node))
+                    if entry:  # run again as a new attempt (a new run key: never the old run's rc)
+                        entry["status"] = "retry"
         self.journal.record(event="restart_at", hop=hop, step=first)
         for s in phase_steps[start:]:
             failures = self.run_step_everywhere(s, hop, versions)
+            policy = self.policies[s.retry]
+            if failures and policy["scope"] == "step":
+                failures = self.apply_policy(s, hop, versions, failures, policy)
             if failures:
-                return failures
+                return failures  # a restart inside a restart is not tried: the operator decides
             if s is failed_step:
                 break
         return []

@@ -3,7 +3,6 @@
 The controller's own steps (packages, uploads, manifests) are declared here, once, with the
 same fields as a node step's header, so `steps` lists them and the engine runs them alike.
 """
-import hashlib
 import json
 import logging
 import os
@@ -39,14 +38,6 @@ LOCAL_STEPS = [
     _local("collect_manifest", "backup", 45, 120, "direct", "collect and check the backup manifest",
            "收集并校验备份清单", kind="network"),
 ]
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(4 * 1024 * 1024), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class NodeOps:
@@ -141,7 +132,7 @@ class NodeOps:
                                              version=dst, repo=os.path.dirname(path)))
             with open(path + ".sha256") as f:
                 want = f.read().split()[0]
-            got = sha256_file(path)
+            got = self.t.transfer.local_sha256(path)  # cached: the upload does not hash it again
             if got != want:
                 raise DrupgradeError(_("package {file} fails its sha256 check: expected {want}, got {got}").format(
                     file=path, want=want, got=got), hint=_("copy the package again from its source"))

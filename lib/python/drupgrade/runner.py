@@ -136,14 +136,17 @@ class Runner:
         return EXIT_OK
 
     def report_failure(self, e, journal):
-        policy = e.policy
-        summary = policy["summary_zh"] if current_lang() == "zh" else policy["summary"]
+        policies = self.policies()
         for f in e.failures:
             out("error", _("[{phase}] {step} failed on node {node}: {reason}").format(
                 phase=e.phase, step=f.step.name, node=f.node.name, reason=f.reason))
             out("error", _("log: {path}").format(path=os.path.join(
                 self.state_dir, "logs", journal.data["run_id"], f.node.name, f.step.name + ".log")))
-        out("error", _("retry policy {policy}: {summary}").format(policy=f.step.retry, summary=summary))
+        for name in sorted({f.step.retry for f in e.failures}):
+            policy = policies[name]
+            summary = policy["summary_zh"] if current_lang() == "zh" else policy["summary"]
+            out("error", _("retry policy {policy}: {summary}").format(policy=name, summary=summary))
+        policy = e.policy
         if policy["scope"] == "run":
             out("error", _("what to do: fix the cause, then start over with: bin/upgrade.sh run --to {target}").format(
                 target=journal.data["target"]))

@@ -42,17 +42,19 @@ class FakeOps:
 
     def start(self, node, step, run_key, hop, versions):
         with self.lock:
+            if (node.name, run_key) in self.runs:  # like a node: an existing run is attached to, never rerun
+                return
             self.ran.append((node.name, step.name, "run"))
             rcs = self.behaviour.get((node.name, step.name), [])
             rc = rcs.pop(0) if rcs else 0
-            self.runs[run_key] = rc
+            self.runs[(node.name, run_key)] = rc
             if rc == 0:
                 self.done.add((node.name, step.name))
 
     def wait(self, node, run_key, timeout, sink):
-        if run_key in self.lost or run_key not in self.runs:
+        if run_key in self.lost or (node.name, run_key) not in self.runs:
             raise engine.RunLost(run_key)
-        rc = self.runs[run_key]
+        rc = self.runs[(node.name, run_key)]
         if rc == "hang":
             return None
         sink(b"log line\n")
@@ -69,7 +71,7 @@ class FakeOps:
         return 0
 
     def cancel(self, node, run_key):
-        self.runs[run_key] = 124
+        self.runs[(node.name, run_key)] = 124
 
     def resources(self, node, step):
         return {"cpu": "1", "mem": "2", "io": "3"}
@@ -158,10 +160,12 @@ def test_from_unzip_cleans_the_environment_and_restarts_at_unzip(tmp_path):
          step("start", "upgrade", order=30)]
     up, ops, _said = make(tmp_path, s)
     ops.behaviour[("n1", "install")] = [1]
+    ops.behaviour[("n2", "unzip")] = [1]  # a direct step failing once: retried by its own policy
     up.execute()
     n1 = [(st, a) for n, st, a in ops.ran if n == "n1"]
     assert n1 == [("unzip", "run"), ("install", "run"), ("unzip", "cleanup"), ("unzip", "run"),
                   ("install", "run"), ("start", "run")]
+    assert up.results["hop1/install/n1"]["attempts"] == 2  # a new run key, not the failed run's rc
     assert ("n2", "unzip", "cleanup") in ops.ran  # the whole cluster restarts at unzip
     assert any(e.get("event") == "restart_at" for e in up.journal.data["events"])
 
@@ -174,7 +178,7 @@ def test_resume_reattaches_to_a_running_step_and_never_starts_it_twice(tmp_path)
     up.results["hop1/a/n2"] = {"status": "ok", "attempts": 1}
     up.results["hop1/a/n3"] = {"status": "ok", "attempts": 1}
     up.results["hop1/b/n1"] = {"status": "running", "attempts": 1}
-    ops.runs["r1.hop1.b.1"] = 0
+    ops.runs[("n1", "r1.hop1.b.1")] = 0
     up.execute()
     assert ("n1", "b", "run") not in ops.ran
     assert ("n2", "b", "run") in ops.ran
@@ -198,7 +202,7 @@ def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatc
 
     def wait(node, run_key, timeout, sink):
         clock[0] += 10
-        return None if ops.runs[run_key] == "hang" else 0
+        return None if ops.runs[(node.name, run_key)] == "hang" else 0
     up, ops, said = make(tmp_path, [step("migrate", "upgrade", roles="db_primary", timeout=30)])
     ops.behaviour[("n1", "migrate")] = ["hang", "hang", "hang"]
     monkeypatch.setattr(ops, "wait", wait)

@@ -30,6 +30,11 @@ def test_key_and_password_logins_run_commands(pool, node):
     assert not res.ssh_failed
 
 
+def test_a_command_past_its_timeout_returns_124(pool, key_node):
+    res = pool.session(key_node).run(["sleep", "30"], timeout=1)
+    assert res.rc == 124 and "timed out" in res.stderr
+
+
 def test_commands_share_one_master(pool, key_node):
     s = pool.session(key_node)
     s.run(["true"])

@@ -119,7 +119,8 @@ class ScpEngine(object):
         self.session.connect()
         total = progress.total
         if offset == 0:
-            argv = self.session.args.scp_argv([local], self.session.args.remote(remote))
+            # absolute: scp would read a relative "a:b" as a remote host
+            argv = self.session.args.scp_argv([os.path.abspath(local)], self.session.args.remote(remote))
             rc, err = self._scp(argv, progress, total)
             if rc != 0:
                 self._fail(rc, err)
@@ -159,7 +160,7 @@ class ScpEngine(object):
     def get(self, remote, local, offset, progress):
         self.session.connect()
         if offset == 0:
-            argv = self.session.args.scp_argv([self.session.args.remote(remote)], local)
+            argv = self.session.args.scp_argv([self.session.args.remote(remote)], os.path.abspath(local))
             rc, err = self._scp(argv, progress, progress.total)
             if rc != 0:
                 self._fail(rc, err)
@@ -182,8 +183,8 @@ class ScpEngine(object):
 
     def put_tree(self, local_dir, remote_dir, progress):
         self.session.connect()
-        argv = self.session.args.scp_argv([local_dir], self.session.args.remote(remote_dir), recursive=True,
-                                          preserve=True)
+        argv = self.session.args.scp_argv([os.path.abspath(local_dir)], self.session.args.remote(remote_dir),
+                                          recursive=True, preserve=True)
         rc, err = self._scp(argv, progress, 0)
         if rc != 0:
             self._fail(rc, err)

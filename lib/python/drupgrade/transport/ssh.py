@@ -399,10 +399,15 @@ class SshSession(object):
             out, err = proc.communicate(data, timeout=timeout)
             rc = proc.returncode
         except subprocess.TimeoutExpired:
+            # Never wait for EOF after the kill: the master holds our pipe ends (fd passing)
+            # for as long as the remote command runs. The remote command is not stopped.
             proc.kill()
-            out, err = proc.communicate()
+            proc.wait()
+            for f in (proc.stdin, proc.stdout, proc.stderr):
+                if f is not None:
+                    f.close()
             rc = 124
-            err = (err or b"") + (_("timed out after {seconds} s").format(seconds=timeout)).encode("utf-8")
+            out, err = b"", (_("timed out after {seconds} s").format(seconds=timeout)).encode("utf-8")
         return CommandResult(self.name, line, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
 
