@@ -7,7 +7,7 @@ BUILD := build
 CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
 
 .PHONY: all build dist packages test lint unit bats integration lab-up lab-install lab-down \
-        lab-status bench prereqs demo install-test
+        lab-status bench prereqs demo install-test wheelhouse
 
 all: build
 
@@ -32,7 +32,11 @@ lint: prereqs
 bats: prereqs
 	@bats tests/bats
 
-unit: build
+wheelhouse: build
+	@cmake --build $(BUILD)/cmake --target wheelhouse
+
+# The unit tests on the system Python, then on 3.6 and the newest (venvs from the wheelhouse).
+unit: build wheelhouse
 	@python3 -m pytest tests/unit -q
 	@tests/pyversions.sh $(PY_VERSIONS)
 
@@ -65,5 +69,8 @@ demo: build packages lab-up
 	@bin/upgrade.sh --config build/lab/upgrade.ini status
 	@echo "The lab is still up (ssh -F build/lab/ssh_config node1). Tear it down with: make lab-down"
 
+# Benchmarks write their sections of docs/benchmarks.md (with the command that produced them).
 bench: build packages
-	@for b in bench/*.sh bench/*/run.sh; do [ -x "$$b" ] && "$$b"; done; true
+	@bench/lab_up.sh
+	@bench/orchestration.sh
+	@python3 bench/transfer/bench.py

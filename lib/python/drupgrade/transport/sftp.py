@@ -331,11 +331,13 @@ class _Background(object):
             err = self.channel.makefile_stderr("rb").read()
             rc = self.channel.recv_exit_status()
         except (socket.timeout, OSError, EOFError):
-            self.cancel()
             return None
         finally:
-            self.channel.close()
+            self.cancel()
         return CommandResult(self.node, self.line, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
     def cancel(self):
-        self.channel.close()
+        try:
+            self.channel.close()
+        except Exception as e:  # noqa: BLE001 - a dead transport: nothing left to close
+            log.debug("closing the follower channel: %s", type(e).__name__)

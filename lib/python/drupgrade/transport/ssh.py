@@ -169,14 +169,21 @@ class Master(object):
         self.proc = None  # subprocess.Popen or pexpect.spawn
         self.drain = None
 
-    def alive(self):
+    def alive(self, confirm=False):
+        """Is the master up? confirm: also ask it (`ssh -O check`), for failure paths: a master
+        that is dying still has a pid and a socket file for a moment."""
         if self.proc is None:
             return False
         if isinstance(self.proc, subprocess.Popen):
             running = self.proc.poll() is None
         else:
             running = self.proc.isalive()
-        return running and os.path.exists(self.args.control_path)
+        if not (running and os.path.exists(self.args.control_path)):
+            return False
+        if confirm:
+            return subprocess.run(self.args.ctl_argv("check"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, env=_child_env()).returncode == 0
+        return True
 
     def start(self):
         """Start and authenticate the master; raise a classified TransportError on failure."""
@@ -313,7 +320,7 @@ class SshSession(object):
     def reconnect(self, reason=""):
         """Start a new master after a loss, by the type's policy (raises when exhausted)."""
         with self._lock:
-            if self.master.alive():
+            if self.master.alive(confirm=True):
                 return self
             self._reconnect(reason)
             return self
@@ -342,7 +349,7 @@ class SshSession(object):
 
     def lost(self):
         """True when the master died (the link was cut or the node went away)."""
-        return not self.master.alive()
+        return not self.master.alive(confirm=True)
 
     def close(self):
         with self._lock:
