@@ -197,10 +197,13 @@ def test_kill_sshd_sessions_closes_the_session(lab):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             universal_newlines=True)
     try:
-        for _ in range(50):
+        for _ in range(120):  # a loaded machine may take a while to log the session in
             if "sshd: root@notty" in lab.exec("node2", "ps -eo args").stdout:
                 break
-            time.sleep(0.2)
+            time.sleep(0.5)
+        else:
+            pytest.fail("the ssh session never appeared on node2")
+        time.sleep(0.5)  # the session's command is started by then too
         lab.kill_sshd_sessions("node2")
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 255, err

@@ -18,6 +18,7 @@ DEFAULTS = {
         "node_tool_dir": "/opt/drupgrade",
         "node_package_dir": "/var/lib/drupgrade/packages",
         "node_backup_dir": "/backup",
+        "node_run_dir": "/var/lib/drupgrade/runs",
     },
     "transfer": {"method": "auto", "cipher": "auto", "compression": "auto", "retries": 3,
                  "connect_timeout": 30},
