@@ -128,6 +128,9 @@ init::first_boot() {
   printf 'root:%s\n' "$(cat "$LAB_DIR/password")" | chpasswd
   install -d -m 0700 /root/.ssh
   install -m 0600 "$LAB_DIR/id_ed25519.pub" /root/.ssh/authorized_keys
+  # A node's root gets a stock shell profile, not the host's (bash reads ~/.bashrc for every
+  # ssh command: the host's pyenv setup would add ~0.1 s to each one and its PATH).
+  cp /etc/skel/.bashrc /etc/skel/.profile /root/
   install -d -m 0755 /etc/ssh/sshd_config.d
   cat >/etc/ssh/sshd_config.d/00-lab.conf <<'EOF'
 # drupgrade test lab: root logs in by key and by password.
