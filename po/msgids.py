@@ -30,7 +30,8 @@ def code_msgids():
                         and node.func.id in MARKERS and node.args):
                     arg = node.args[0]
                     where = "%s:%d" % (os.path.relpath(path, TOP), node.lineno)
-                    value = getattr(arg, "value", getattr(arg, "s", None))
+                    constant = getattr(ast, "Constant", ())  # 3.8+: literals are Constant; 3.6/3.7: Str
+                    value = arg.value if isinstance(arg, constant) else getattr(arg, "s", None)
                     if isinstance(value, str):
                         found.setdefault(value, []).append(where)
                     elif isinstance(arg, (ast.JoinedStr, ast.BinOp)):

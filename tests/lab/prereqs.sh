@@ -9,7 +9,7 @@
 set -euo pipefail
 
 readonly PACKAGES=(openssh-server openssh-client mariadb-server mariadb-client etcd-server
-  etcd-client iptables iproute2 tini bubblewrap pigz zstd rsync systemd procps)
+  etcd-client iptables iproute2 tini bubblewrap pigz zstd rsync systemd procps curl)
 readonly POLICY=/usr/sbin/policy-rc.d
 POLICY_CREATED=0
 

@@ -12,7 +12,7 @@ from drupgrade.i18n import _
 
 
 def now_iso():
-    return datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def atomic_write_json(path, obj):
