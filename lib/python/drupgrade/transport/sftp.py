@@ -73,6 +73,17 @@ def load_key(path):
     raise pm.SSHException(str(last))
 
 
+def _pump(src, dst, done, progress):
+    """Copy src to dst in CHUNKs, telling progress the running total (starting at done)."""
+    while True:
+        data = src.read(CHUNK)
+        if not data:
+            return done
+        dst.write(data)
+        done += len(data)
+        progress.advance_to(done)
+
+
 def _kind_of(exc):
     pm = _paramiko()
     if isinstance(exc, pm.AuthenticationException):
@@ -237,14 +248,7 @@ class SftpEngine(object):
                     rf.set_pipelined(True)
                     if offset:
                         rf.seek(offset)
-                    done = offset
-                    while True:
-                        data = f.read(CHUNK)
-                        if not data:
-                            break
-                        rf.write(data)
-                        done += len(data)
-                        progress.advance_to(done)
+                    _pump(f, rf, offset, progress)
                     st = os.fstat(f.fileno())
                     rf.chmod(stat.S_IMODE(st.st_mode))
                 finally:
@@ -266,14 +270,7 @@ class SftpEngine(object):
                         rf.prefetch(size - offset, max_concurrent_requests=64)
                     except TypeError:  # paramiko < 2.8
                         rf.prefetch(size - offset)
-                    done = offset
-                    while True:
-                        data = rf.read(CHUNK)
-                        if not data:
-                            break
-                        f.write(data)
-                        done += len(data)
-                        progress.advance_to(done)
+                    _pump(rf, f, offset, progress)
                 finally:
                     rf.close()
         except (failures.TransportError, EngineFailure):
