@@ -238,6 +238,10 @@ class Upgrade:
         except DrupgradeError as e:
             self._note(key, reason=e.message)
             return EXIT_FAILED
+        except RunLost as e:  # the node lost the run (killed, rebooted): a failure its policy handles
+            self._note(key, reason=_("the step's run was lost on node {node}: {detail}").format(
+                node=node.name, detail=e))
+            return EXIT_FAILED
 
     def _follow(self, step, node, run_key, key):
         """Wait for a detached run with the timeout watch of §4.3; returns its exit code."""

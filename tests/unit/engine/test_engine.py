@@ -232,3 +232,18 @@ def test_failure_line_picks_the_tool_error_not_the_stack():
     assert engine.failure_line(text) == "[drp-dbtool] dump: ERROR 2002 (HY000): Can't connect"
     assert engine.failure_line("one\ntwo\n") == "two"
     assert engine.failure_line("") == ""
+
+
+def test_a_run_lost_on_the_node_is_a_failure_its_policy_retries(tmp_path):
+    up, ops, _said = make(tmp_path, [step("stop", "backup")])
+    real_wait = ops.wait
+    lost_once = []
+
+    def wait(node, run_key, timeout, sink):
+        if node.name == "n3" and not lost_once:
+            lost_once.append(run_key)
+            raise engine.RunLost("node rebooted")
+        return real_wait(node, run_key, timeout, sink)
+    ops.wait = wait
+    up.execute()
+    assert up.results["hop1/stop/n3"]["attempts"] == 2 and up.results["hop1/stop/n3"]["status"] == "ok"
