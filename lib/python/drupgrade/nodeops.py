@@ -11,12 +11,15 @@ import time
 from drupgrade import state, timeouts
 from drupgrade.engine import RunLost
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
-from drupgrade.i18n import _
+from drupgrade.i18n import N_, _
 from drupgrade.steps import Step
 from drupgrade.transport import DetachedRunLost, TransportError
 
 log = logging.getLogger("drupgrade.nodeops")
 CONTROLLER_ROLE = "controller"
+# What an upload did, in the operator's language (TransferResult.action).
+UPLOAD_ACTIONS = {"uploaded": N_("uploaded"), "replaced": N_("replaced"), "resumed": N_("resumed"),
+                  "skipped": N_("skipped: the node already has the same sha256")}
 
 def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file"):
     step = Step("(controller)", order, name, {
@@ -195,7 +198,8 @@ class NodeOps:
         self.t.transfer.upload_package(path + ".sha256", remote, node)
         result = self.t.transfer.upload_package(path, remote, node)
         self.out("info", _("{node}: {file} {action} ({method})").format(
-            node=node.name, file=os.path.basename(path), action=result.action, method=result.method))
+            node=node.name, file=os.path.basename(path), action=_(UPLOAD_ACTIONS.get(result.action, result.action)),
+            method=result.method))
         self.write_context(node, hop, versions)
         return 0
 

@@ -297,13 +297,7 @@ class SftpEngine(object):
                         rf.MAX_REQUEST_SIZE = REQUEST
                         rf.set_pipelined(True)
                         with open(path, "rb") as f:
-                            while True:
-                                data = f.read(CHUNK)
-                                if not data:
-                                    break
-                                rf.write(data)
-                                done += len(data)
-                                progress.advance_to(done)
+                            done = _pump(f, rf, done, progress)
                         rf.chmod(stat.S_IMODE(os.stat(path).st_mode))
                     finally:
                         rf.close()
