@@ -11,6 +11,9 @@
 #   Cleanup               what step::cleanup removes before a retry
 #   Roles                 roles the step runs on (any = every node)
 #   Fanout                parallel (default) | serial (one node at a time) | primary-first
+#   Barrier               cluster (default: starts when the previous step ended on every node) |
+#                         node (needs only this node's earlier steps: runs in the same
+#                         `drstep chain` as the previous step, without a round trip)
 #   Kind                  what a timeout means here: db | file | service | network | plugin
 #   Subject               what the Kind is about (a port, a path, a plugin name)
 #
@@ -37,7 +40,7 @@ step::help() {
   local file=$1 key
   printf '%s — %s\n' "$(basename "$file" .sh | sed 's/^[0-9]*-//')" \
     "$(common::msg "$(step::header "$file" Summary-zh)" "$(step::header "$file" Summary)")"
-  for key in Phase Timeout Retry Done Cleanup Roles Fanout Kind; do
+  for key in Phase Timeout Retry Done Cleanup Roles Fanout Barrier Kind; do
     printf '  %-8s %s\n' "$key:" "$(step::header "$file" "$key")"
   done
   printf '  %s\n' "$(common::msg "用法" "usage"): drstep NAME check|run|cleanup|verify|diag|--help"

@@ -67,6 +67,7 @@ class Upgrade:
         self.out = out  # callable(level, text): the console
         self.log_dir = log_dir
         self.max_parallel = cfg.run["max_parallel"]
+        self._chain_failed = set()  # result keys a chain failed in this pass, for the policy pass
 
     # -- journal ------------------------------------------------------------------------
     @property
@@ -127,18 +128,51 @@ class Upgrade:
         steps = [s for s in self.steps if s.phase == phase]
         self.out("info", "[%s] %s" % (phase, _(timeouts.PHASE_LABELS[phase])))
         collected = []
-        for step in steps:
-            failures = self.run_step_everywhere(step, hop, versions)
-            policy = self.policies[step.retry]
-            if failures and policy["scope"] == "phase":
-                collected += failures  # precheck: collect everything, then fail the phase as a whole
-                continue
-            if failures:
-                failures = self.apply_policy(step, hop, versions, failures, policy)
-            if failures:
-                raise PhaseFailed(phase, failures, policy)
+        for group in self.groups(steps):
+            if len(group) > 1:
+                self.run_chains(group, hop, versions)
+            for step in group:
+                failures = self.run_step_everywhere(step, hop, versions)
+                policy = self.policies[step.retry]
+                if failures and policy["scope"] == "phase":
+                    collected += failures  # precheck: collect everything, then fail the phase as a whole
+                    continue
+                if failures:
+                    failures = self.apply_policy(step, hop, versions, failures, policy)
+                if failures:
+                    raise PhaseFailed(phase, failures, policy)
         if collected:
             raise PhaseFailed(phase, collected, self.policies[collected[0].step.retry])
+
+    # -- chains: consecutive steps that need only their own node's earlier steps -------------
+    def groups(self, steps):
+        """The phase's steps cut at every cluster barrier; each group runs as one chain per node."""
+        groups = []
+        for step in steps:
+            if groups and step.barrier == "node" and self._chainable(groups[-1][-1]) and self._chainable(step):
+                groups[-1].append(step)
+            else:
+                groups.append([step])
+        return groups
+
+    def _chainable(self, step):
+        return not step.local and step.fanout == "parallel" and \
+            self.policies[step.retry]["scope"] in ("step", "restart_at")
+
+    def run_chains(self, group, hop, versions):
+        """The group's steps on every node as one detached run each (no round trip between them).
+        A failure is kept for the step-by-step pass that follows, which applies its policy."""
+        nodes = [n for n in self.cfg.nodes if any(s.runs_on(n) for s in group)]
+
+        def one(node):
+            failure = self.run_steps(hop, versions, node, [s for s in group if s.runs_on(node)])
+            if failure is not None:
+                with self.journal.lock:
+                    self._chain_failed.add(self._key(hop, failure.step, node))
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(nodes)))) as pool:
+            for future in [pool.submit(one, n) for n in nodes]:
+                future.result()
 
     def nodes_for(self, step):
         if "controller" in step.roles:
@@ -174,20 +208,124 @@ class Upgrade:
         entry = self.results.get(key, {})
         if entry.get("status") == "ok":
             return None
-        attempt = entry.get("attempts", 0)
-        if entry.get("status") == "running" and not step.local:
-            rc = self._reattach(step, hop, node, attempt, key)
-            if rc is not None:
-                return self._finish(step, node, key, attempt, rc)
-        attempt += 1
+        with self.journal.lock:
+            failed_in_chain = key in self._chain_failed
+            self._chain_failed.discard(key)
+        if failed_in_chain:  # its chain ran it just now: the failure goes to its policy
+            return StepFailure(node, step, entry.get("rc", EXIT_FAILED), entry.get("reason", ""))
+        if step.local:
+            return self._run_local(step, hop, versions, node)
+        return self.run_steps(hop, versions, node, [step])
+
+    def _run_local(self, step, hop, versions, node):
+        """A controller step (uploads, manifests): idempotent, simply run again."""
+        key = self._key(hop, step, node)
+        attempt = self.results.get(key, {}).get("attempts", 0) + 1
         self._record(key, status="running", attempts=attempt, node=node.name, step=step.name,
                      hop=hop, started=state.now_iso())
-        rc = self._run_attempt(step, hop, versions, node, attempt)
+        t0 = time.time()
+        try:
+            rc = self.ops.local(node, step, hop, versions)
+        except DrupgradeError as e:
+            self._note(key, reason=e.message)
+            rc = EXIT_FAILED
+        self._note(key, elapsed=round(time.time() - t0, 3))
         return self._finish(step, node, key, attempt, rc)
 
-    def _finish(self, step, node, key, attempt, rc):
+    def _pending(self, hop, node, steps):
+        """The steps from the first one not done on the node."""
+        for i, step in enumerate(steps):
+            if self.results.get(self._key(hop, step, node), {}).get("status") != "ok":
+                return steps[i:]
+        return []
+
+    def run_steps(self, hop, versions, node, steps):
+        """Node steps in order as one detached run (`drstep chain`), or the re-attach to the run
+        the journal saw start; the first failure, or None."""
+        while True:
+            pending = self._pending(hop, node, steps)
+            if not pending:
+                return None
+            first = pending[0]
+            key = self._key(hop, first, node)
+            entry = self.results.get(key, {})
+            started_here = not (entry.get("status") == "running" and entry.get("run"))
+            if started_here:
+                run_key = self._begin(hop, node, first, None)
+            else:
+                run_key = entry["run"]
+                self.out("info", _("[{phase}] {node} {step}: re-attaching to the run started before the "
+                                   "interruption").format(phase=first.phase, node=node.name, step=first.name))
+            try:
+                if started_here:
+                    self.ops.start(node, pending, run_key, hop, versions)
+                return self._follow(hop, node, run_key, pending)
+            except RunLost as e:
+                if not started_here:
+                    self._lost(hop, node, pending)
+                    continue  # what is left runs again as a new run
+                reason = _("the step's run was lost on node {node}: {detail}").format(node=node.name, detail=e)
+            except DrupgradeError as e:  # the link is gone past its reconnect budget
+                reason = e.message
+            step = self._current(hop, node, pending)
+            key = self._key(hop, step, node)
+            self._note(key, reason=reason)
+            return self._finish(step, node, key, self.results[key]["attempts"], EXIT_FAILED)
+
+    def _begin(self, hop, node, step, run_key):
+        """Journal a new attempt of the step (in run `run_key`, or a new run named after it)."""
+        key = self._key(hop, step, node)
+        attempt = self.results.get(key, {}).get("attempts", 0) + 1
+        run_key = run_key or "%s.%s.%s.%d" % (self.journal.data["run_id"], hop, step.name, attempt)
+        logfile = self._log_path(node, step)
+        if attempt > 1 and os.path.exists(logfile):  # keep the earlier attempt's log beside it
+            os.replace(logfile, self._log_path(node, step, ".attempt%d.log" % (attempt - 1)))
+        self._record(key, status="running", attempts=attempt, node=node.name, step=step.name, hop=hop,
+                     started=state.now_iso(), run=run_key)
+        return run_key
+
+    def _current(self, hop, node, pending):
+        """The step of a run that is (or was last) running: the first one not done."""
+        return (self._pending(hop, node, pending) or pending)[0]
+
+    def _lost(self, hop, node, pending):
+        """The node has no trace of the run the journal saw start: re-verify, never trust."""
+        step = self._current(hop, node, pending)
+        key = self._key(hop, step, node)
+        if self.ops.check(node, step):
+            self.out("info", _("[{phase}] {node} {step}: the earlier run is gone, but the step "
+                               "is already done").format(phase=step.phase, node=node.name, step=step.name))
+            self._finish(step, node, key, self.results[key]["attempts"], 0)
+        else:
+            self._note(key, status="retry")
+
+    def _follow(self, hop, node, run_key, pending):
+        """Follow a run of `pending` (in order) with the timeout watch of §4.3 for the step
+        running; its marker lines journal each step's start and end. The first failure or None."""
+        run = _RunLog(self, hop, node, run_key, pending)
+        while True:
+            step, watch, started = run.step, run.watch, run.started
+            slice_ = min(WAIT_SLICE, watch.next_due(time.time() - started) + 0.05)
+            rc = self.ops.wait(node, run_key, slice_, run.feed)
+            if rc is not None:
+                return run.close(rc)
+            if run.step is not step:
+                continue  # the next step began: its own watch
+            elapsed = time.time() - started
+            for level, text in watch.tick(elapsed):
+                self.out(level, "[%s] %s %s: %s" % (step.phase, node.name, step.name, text))
+            if watch.resources_due(elapsed):
+                self.out("info", "[%s] %s: %s" % (step.phase, node.name, timeouts.resources_line(
+                    self.ops.resources(node, step))))
+            if elapsed >= watch.timeout:
+                key = self._key(hop, step, node)
+                self._timed_out(step, node, run_key, key, watch.timeout, elapsed, self._log_path(node, step))
+                run.close(None)
+                return self._finish(step, node, key, self.results[key]["attempts"], 124)
+
+    def _finish(self, step, node, key, attempt, rc, **fields):
         status = "ok" if rc == 0 else "failed"
-        self._record(key, status=status, rc=rc, attempts=attempt, ended=state.now_iso())
+        self._record(key, status=status, rc=rc, attempts=attempt, ended=state.now_iso(), **fields)
         mark = "✓" if rc == 0 else "✗"
         self.out("info" if rc == 0 else "error", "[%s] %s %s: %s %s" % (
             step.phase, node.name, step.name, step.summary, mark))
@@ -203,68 +341,6 @@ class Upgrade:
             reason = _("exit code {rc}").format(rc=rc) + (": " + reason if reason else "")
             self._note(key, reason=reason)
         return StepFailure(node, step, rc, reason)
-
-    def _reattach(self, step, hop, node, attempt, key):
-        """A step the journal saw start: follow the same run, or re-verify it if it is lost."""
-        self.out("info", _("[{phase}] {node} {step}: re-attaching to the run started before the "
-                           "interruption").format(phase=step.phase, node=node.name, step=step.name))
-        try:
-            return self._follow(step, node, self._run_key(hop, step, attempt), key)
-        except RunLost:
-            if self.ops.check(node, step):
-                self.out("info", _("[{phase}] {node} {step}: the earlier run is gone, but the step "
-                                   "is already done").format(phase=step.phase, node=node.name,
-                                                             step=step.name))
-                return 0
-            return None
-
-    def _run_key(self, hop, step, attempt):
-        return "%s.%s.%s.%d" % (self.journal.data["run_id"], hop, step.name, attempt)
-
-    def _run_attempt(self, step, hop, versions, node, attempt):
-        key = self._key(hop, step, node)
-        run_key = self._run_key(hop, step, attempt)
-        logfile = self._log_path(node, step)
-        if attempt > 1 and os.path.exists(logfile):  # keep the earlier attempt's log beside it
-            os.replace(logfile, self._log_path(node, step, ".attempt%d.log" % (attempt - 1)))
-        try:
-            if step.local:  # the controller's own work (uploads): idempotent, simply run again
-                t0 = time.time()
-                rc = self.ops.local(node, step, hop, versions)
-                self._note(key, elapsed=round(time.time() - t0, 3))
-                return rc
-            self.ops.start(node, step, run_key, hop, versions)
-            return self._follow(step, node, run_key, key)
-        except DrupgradeError as e:
-            self._note(key, reason=e.message)
-            return EXIT_FAILED
-        except RunLost as e:  # the node lost the run (killed, rebooted): a failure its policy handles
-            self._note(key, reason=_("the step's run was lost on node {node}: {detail}").format(
-                node=node.name, detail=e))
-            return EXIT_FAILED
-
-    def _follow(self, step, node, run_key, key):
-        """Wait for a detached run with the timeout watch of §4.3; returns its exit code."""
-        timeout = self.cfg.timeouts.get(step.name, step.timeout)
-        watch = timeouts.Watch(timeout)
-        logfile = self._log_path(node, step)
-        started = time.time() - self.results.get(key, {}).get("elapsed", 0)
-        with open(logfile, "wb") as sink:  # the node's run log, whole (a re-attach streams it again)
-            while True:
-                slice_ = min(WAIT_SLICE, watch.next_due(time.time() - started) + 0.05)
-                rc = self.ops.wait(node, run_key, slice_, sink.write)
-                elapsed = time.time() - started
-                if rc is not None:
-                    self._note(key, elapsed=round(elapsed, 3))
-                    return rc
-                for level, text in watch.tick(elapsed):
-                    self.out(level, "[%s] %s %s: %s" % (step.phase, node.name, step.name, text))
-                if watch.resources_due(elapsed):
-                    self.out("info", "[%s] %s: %s" % (step.phase, node.name, timeouts.resources_line(
-                        self.ops.resources(node, step))))
-                if elapsed >= timeout:
-                    self._timed_out(step, node, run_key, key, timeout, elapsed, logfile)
-                    return 124
 
     def _timed_out(self, step, node, run_key, key, timeout, elapsed, logfile):
         facts = self.ops.resources(node, step)
@@ -341,6 +417,81 @@ class Upgrade:
             if s is failed_step:
                 break
         return []
+
+
+MARK = b"@@DRUPGRADE@@ "
+
+
+class _RunLog:
+    """A run's log as it streams in: `drstep chain` marker lines journal each step's start and
+    end; the bytes between them go to that step's log file. A re-attach streams the log again
+    from its first byte: steps already journaled are skipped, their log files rewritten alike."""
+
+    def __init__(self, up, hop, node, run_key, pending):
+        self.up, self.hop, self.node, self.run_key = up, hop, node, run_key
+        self.by_name = {s.name: s for s in pending}
+        self.buf = b""
+        self.sink = None
+        self.failure = None
+        self.begun = {}  # step name -> node time of its begin marker
+        self._enter(up._current(hop, node, pending))
+
+    def _enter(self, step):
+        """The step the next log bytes belong to; its own timeout watch starts now."""
+        self.step = step
+        self.watch = timeouts.Watch(self.up.cfg.timeouts.get(step.name, step.timeout))
+        self.started = time.time()
+        if self.sink:
+            self.sink.close()
+        self.sink = open(self.up._log_path(self.node, step), "wb")
+
+    def feed(self, data):
+        self.buf += data
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            self._line(line + b"\n")
+
+    def _line(self, line):
+        at = line.find(MARK)
+        if at < 0:
+            self.sink.write(line)
+            return
+        if at > 0:  # a step's last line without its newline
+            self.sink.write(line[:at] + b"\n")
+        words = line[at + len(MARK):].decode("utf-8", "replace").split()
+        step = self.by_name.get(words[1]) if len(words) > 2 else None
+        if step is None:
+            return
+        key = self.up._key(self.hop, step, self.node)
+        entry = self.up.results.get(key, {})
+        this_run = entry.get("run") == self.run_key and entry.get("status") in ("running", "failed")
+        if words[0] == "begin":
+            self.begun[step.name] = float(words[2])
+            if entry.get("status") != "ok" and not this_run:  # else: journaled already (a re-attach)
+                self.up._begin(self.hop, self.node, step, self.run_key)
+            self._enter(step)
+        elif words[0] == "end" and len(words) > 3 and entry.get("status") == "running" \
+                and entry.get("run") == self.run_key:
+            self.sink.flush()
+            node_elapsed = float(words[3]) - self.begun.get(step.name, float(words[3]))
+            self.up._note(key, elapsed=round(time.time() - self.started, 3))
+            failure = self.up._finish(step, self.node, key, entry["attempts"], int(words[2]),
+                                      node_elapsed=round(node_elapsed, 3))
+            self.failure = self.failure or failure
+
+    def close(self, rc):
+        """The run ended with `rc` (None: cancelled): the first failure, or None. A step that
+        began but has no end marker (the run was killed) ends with the run's exit code."""
+        if self.buf:
+            self.sink.write(self.buf)
+            self.buf = b""
+        self.sink.close()
+        key = self.up._key(self.hop, self.step, self.node)
+        entry = self.up.results.get(key, {})
+        if rc is not None and entry.get("status") == "running" and entry.get("run") == self.run_key:
+            self.up._note(key, elapsed=round(time.time() - self.started, 3))
+            self.failure = self.failure or self.up._finish(self.step, self.node, key, entry["attempts"], rc or 1)
+        return self.failure
 
 
 def exit_for(failure):

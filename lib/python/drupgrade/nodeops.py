@@ -66,9 +66,10 @@ class NodeOps:
             self.runs[key] = self.t.detached(node, run_key)
         return self.runs[key]
 
-    def start(self, node, step, run_key, hop, versions):
-        """The run starts with the first wait: starting and following cost one ssh command."""
-        self.pending[(node.name, run_key)] = self._drstep(step, "run")
+    def start(self, node, steps, run_key, hop, versions):
+        """Steps in order as one run (`drstep chain`). The run starts with the first wait:
+        starting and following cost one ssh command."""
+        self.pending[(node.name, run_key)] = [self.tool_dir + "/bin/drstep", "chain"] + [s.name for s in steps]
 
     def wait(self, node, run_key, seconds, sink):
         command = self.pending.pop((node.name, run_key), None)

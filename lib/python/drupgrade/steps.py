@@ -9,8 +9,10 @@ from drupgrade.i18n import _, current_lang
 PHASES = ("init", "distribute_tool", "precheck", "distribute_package", "backup", "upgrade",
           "postcheck")
 HEADER_KEYS = ("Summary", "Summary-zh", "Phase", "Timeout", "Retry", "Done", "Cleanup", "Roles", "Fanout",
-               "Kind", "Subject")
+               "Barrier", "Kind", "Subject")
 FANOUTS = ("parallel", "serial", "primary-first")
+# What a step waits for: the previous step on every node (cluster) or only on its own node (node).
+BARRIERS = ("cluster", "node")
 KINDS = ("db", "file", "service", "network", "plugin")
 _HEADER = re.compile(r"^# ([A-Za-z-]+): *(.*)$")
 _FILE = re.compile(r"^([0-9]+)-([a-z0-9_]+)\.sh$")
@@ -31,6 +33,7 @@ class Step:
         self.done = header.get("Done", "")
         self.cleanup = header.get("Cleanup", "")
         self.fanout = header.get("Fanout", "parallel")
+        self.barrier = header.get("Barrier", "cluster")
         self.kind = header.get("Kind", "file")
         self.subject = header.get("Subject", "")
         self.local = False  # True for the controller's own steps (uploads, package checks)
@@ -48,7 +51,7 @@ class Step:
         return {"name": self.name, "phase": self.phase, "order": self.order, "timeout": self.timeout,
                 "retry": self.retry, "roles": self.roles, "summary": self.summary_en,
                 "summary_zh": self.summary_zh, "done": self.done, "cleanup": self.cleanup,
-                "fanout": self.fanout, "kind": self.kind, "local": self.local}
+                "fanout": self.fanout, "barrier": self.barrier, "kind": self.kind, "local": self.local}
 
 
 def read_header(path):
@@ -102,6 +105,8 @@ def _check(step, phase, policies, names):
             got=step.retry, known=", ".join(sorted(policies))))
     if step.fanout not in FANOUTS:
         problems.append(_("Fanout {got!r} is not one of {known}").format(got=step.fanout, known=", ".join(FANOUTS)))
+    if step.barrier not in BARRIERS:
+        problems.append(_("Barrier {got!r} is not one of {known}").format(got=step.barrier, known=", ".join(BARRIERS)))
     if step.kind not in KINDS:
         problems.append(_("Kind {got!r} is not one of {known}").format(got=step.kind, known=", ".join(KINDS)))
     if not step.summary_en or not step.summary_zh:

@@ -7,6 +7,7 @@
 # Done: drp-db is not running
 # Cleanup: nothing
 # Roles: db_primary, db_replica
+# Barrier: node
 # Kind: service
 # Subject: 3306
 # shellcheck source=scripts/lib/step.sh

@@ -7,6 +7,7 @@
 # Done: no drp unit is installed
 # Cleanup: nothing
 # Roles: any
+# Barrier: node
 # Kind: service
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"

@@ -7,6 +7,7 @@
 # Done: /opt/drp points at the new release, which verifies, and the units are installed
 # Cleanup: restart at unzip after the full environment cleanup
 # Roles: any
+# Barrier: node
 # Kind: file
 # Subject: /opt/drp-releases
 # shellcheck source=scripts/lib/step.sh

@@ -7,6 +7,7 @@
 # Done: this node's peer URL is a cluster member and the cluster is healthy (§4.2.3.6)
 # Cleanup: nothing
 # Roles: etcd
+# Barrier: node
 # Kind: service
 # Subject: 2379
 # shellcheck source=scripts/lib/step.sh

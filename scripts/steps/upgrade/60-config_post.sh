@@ -7,6 +7,7 @@
 # Done: drp-config-upgrade --phase post --check has nothing left to do
 # Cleanup: restart at unzip after the full environment cleanup
 # Roles: any
+# Barrier: node
 # Kind: file
 # Subject: /etc/drp
 # shellcheck source=scripts/lib/step.sh

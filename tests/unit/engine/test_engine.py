@@ -23,42 +23,52 @@ class Cfg:
         self.timeouts = timeouts or {}
 
 
-def step(name, phase, retry="direct", roles="any", fanout="parallel", timeout=60, order=10):
+def step(name, phase, retry="direct", roles="any", fanout="parallel", timeout=60, order=10, barrier="cluster"):
     return steps.Step("/x/%s.sh" % name, order, name, {
         "Summary": name, "Summary-zh": name, "Phase": phase, "Timeout": str(timeout), "Retry": retry,
-        "Roles": roles, "Fanout": fanout})
+        "Roles": roles, "Fanout": fanout, "Barrier": barrier})
 
 
 class FakeOps:
-    """Nodes whose steps are Python callables; records what ran where, in order."""
+    """Nodes whose steps are Python callables; records what ran where, in order. A run is a
+    chain of steps, its log has the marker lines `drstep chain` prints."""
 
     def __init__(self):
         self.ran = []  # (node, step, action)
         self.behaviour = {}  # (node, step) -> list of rcs to return in turn (default 0)
         self.done = set()  # (node, step) already done per check
-        self.runs = {}  # run_key -> rc
+        self.runs = {}  # (node, run_key) -> rc (None: hangs)
+        self.logs = {}  # (node, run_key) -> its log
+        self.starts = []  # (node, run_key, [step names])
         self.lock = threading.Lock()
         self.lost = set()
 
-    def start(self, node, step, run_key, hop, versions):
+    def start(self, node, steps, run_key, hop, versions):
         with self.lock:
             if (node.name, run_key) in self.runs:  # like a node: an existing run is attached to, never rerun
                 return
-            self.ran.append((node.name, step.name, "run"))
-            rcs = self.behaviour.get((node.name, step.name), [])
-            rc = rcs.pop(0) if rcs else 0
+            self.starts.append((node.name, run_key, [s.name for s in steps]))
+            log, rc = b"", 0
+            for s in steps:
+                self.ran.append((node.name, s.name, "run"))
+                rcs = self.behaviour.get((node.name, s.name), [])
+                rc = rcs.pop(0) if rcs else 0
+                log += b"@@DRUPGRADE@@ begin %s 1.0\nlog of %s\n" % (s.name.encode(), s.name.encode())
+                if rc == "hang":
+                    rc = None
+                    break
+                log += b"@@DRUPGRADE@@ end %s %d 1.5\n" % (s.name.encode(), rc)
+                if rc != 0:
+                    break
+                self.done.add((node.name, s.name))
             self.runs[(node.name, run_key)] = rc
-            if rc == 0:
-                self.done.add((node.name, step.name))
+            self.logs[(node.name, run_key)] = log
 
     def wait(self, node, run_key, timeout, sink):
         if run_key in self.lost or (node.name, run_key) not in self.runs:
             raise engine.RunLost(run_key)
-        rc = self.runs[(node.name, run_key)]
-        if rc == "hang":
-            return None
-        sink(b"log line\n")
-        return rc
+        sink(self.logs.pop((node.name, run_key), b""))
+        return self.runs[(node.name, run_key)]
 
     def check(self, node, step):
         return (node.name, step.name) in self.done
@@ -177,8 +187,9 @@ def test_resume_reattaches_to_a_running_step_and_never_starts_it_twice(tmp_path)
     up.results["hop1/a/n1"] = {"status": "ok", "attempts": 1}
     up.results["hop1/a/n2"] = {"status": "ok", "attempts": 1}
     up.results["hop1/a/n3"] = {"status": "ok", "attempts": 1}
-    up.results["hop1/b/n1"] = {"status": "running", "attempts": 1}
+    up.results["hop1/b/n1"] = {"status": "running", "attempts": 1, "run": "r1.hop1.b.1"}
     ops.runs[("n1", "r1.hop1.b.1")] = 0
+    ops.logs[("n1", "r1.hop1.b.1")] = b"@@DRUPGRADE@@ begin b 1.0\n@@DRUPGRADE@@ end b 0 2.0\n"
     up.execute()
     assert ("n1", "b", "run") not in ops.ran
     assert ("n2", "b", "run") in ops.ran
@@ -188,7 +199,7 @@ def test_resume_reattaches_to_a_running_step_and_never_starts_it_twice(tmp_path)
 def test_resume_reverifies_a_lost_run(tmp_path):
     up, ops, _said = make(tmp_path, [step("b", "backup")])
     for n in ("n1", "n2"):
-        up.results["hop1/b/%s" % n] = {"status": "running", "attempts": 1}
+        up.results["hop1/b/%s" % n] = {"status": "running", "attempts": 1, "run": "r1.hop1.b.1"}
     ops.done.add(("n1", "b"))  # n1 finished before the node lost the run record
     up.execute()
     assert ("n1", "b", "run") not in ops.ran  # check said done: trusted only after checking
@@ -202,7 +213,7 @@ def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatc
 
     def wait(node, run_key, timeout, sink):
         clock[0] += 10
-        return None if ops.runs[(node.name, run_key)] == "hang" else 0
+        return ops.runs[(node.name, run_key)]
     up, ops, said = make(tmp_path, [step("migrate", "upgrade", roles="db_primary", timeout=30)])
     ops.behaviour[("n1", "migrate")] = ["hang", "hang", "hang"]
     monkeypatch.setattr(ops, "wait", wait)
@@ -213,6 +224,7 @@ def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatc
     assert "timed out after" in exc.value.failures[0].reason
     assert os.path.exists(str(tmp_path / "logs" / "n1" / "migrate.timeout-context.txt"))
     assert [rc for k, rc in ops.runs.items()] == [124, 124, 124]
+    assert up.results["hop1/migrate/n1"]["attempts"] == 3
 
 
 def test_a_transport_error_is_a_step_failure_with_its_message(tmp_path):
@@ -247,3 +259,80 @@ def test_a_run_lost_on_the_node_is_a_failure_its_policy_retries(tmp_path):
     ops.wait = wait
     up.execute()
     assert up.results["hop1/stop/n3"]["attempts"] == 2 and up.results["hop1/stop/n3"]["status"] == "ok"
+
+
+def chained(tmp_path):
+    s = [step("unzip", "upgrade", order=10), step("config", "upgrade", order=20, barrier="node"),
+         step("install", "upgrade", retry="from_unzip", order=30, barrier="node"),
+         step("dbstart", "upgrade", roles="db_primary,db_replica", fanout="primary-first", order=40),
+         step("migrate", "upgrade", roles="db_primary", order=50),
+         step("post", "upgrade", order=60, barrier="node")]
+    return make(tmp_path, s)
+
+
+def test_node_barrier_steps_run_as_one_chain_per_node(tmp_path):
+    up, ops, _said = chained(tmp_path)
+    assert [[s.name for s in g] for g in up.groups(up.steps)] == [
+        ["unzip", "config", "install"], ["dbstart"], ["migrate", "post"]]
+    up.execute()
+    assert sorted(st for n, _k, st in ops.starts if n == "n1") == [
+        ["dbstart"], ["migrate", "post"], ["unzip", "config", "install"]]
+    assert sorted(st for n, _k, st in ops.starts if n == "n3") == [["post"], ["unzip", "config", "install"]]
+    for key, entry in up.results.items():
+        assert entry["status"] == "ok" and entry["attempts"] == 1, key
+    assert up.results["hop1/config/n2"]["node_elapsed"] == 0.5
+    with open(str(tmp_path / "logs" / "n2" / "config.log")) as f:
+        assert f.read() == "log of config\n"  # each step's own part of the run's log
+
+
+def test_a_failure_inside_a_chain_gets_its_policy_then_the_rest_runs(tmp_path):
+    up, ops, _said = chained(tmp_path)
+    ops.behaviour[("n2", "config")] = [1]
+    up.execute()
+    n2 = [(st, a) for n, st, a in ops.ran if n == "n2"]
+    assert n2[:5] == [("unzip", "run"), ("config", "run"), ("config", "cleanup"), ("config", "run"),
+                      ("install", "run")]
+    assert up.results["hop1/config/n2"]["attempts"] == 2
+    assert up.results["hop1/install/n2"]["attempts"] == 1
+    assert up.journal.data["status"] == "done"
+
+
+def test_from_unzip_inside_a_chain_restarts_the_cluster_at_unzip(tmp_path):
+    up, ops, _said = chained(tmp_path)
+    ops.behaviour[("n1", "install")] = [1]
+    up.execute()
+    assert [a for n, st, a in ops.ran if n == "n3" and st == "unzip"] == ["run", "cleanup", "run"]
+    assert up.results["hop1/install/n1"]["attempts"] == 2
+    assert up.journal.data["status"] == "done"
+
+
+def test_resume_reattaches_to_a_chain_midway_and_runs_nothing_twice(tmp_path):
+    up, ops, _said = chained(tmp_path)
+    key = "r1.hop1.unzip.1"
+    up.results["hop1/unzip/n1"] = {"status": "ok", "attempts": 1, "run": key}
+    up.results["hop1/config/n1"] = {"status": "running", "attempts": 1, "run": key}
+    ops.runs[("n1", key)] = 0  # the chain went on on the node while the controller was dead
+    ops.logs[("n1", key)] = b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
+                                     for s in (b"unzip", b"config", b"install"))
+    up.execute()
+    assert [st for n, st, _a in ops.ran if n == "n1"] == ["dbstart", "migrate", "post"]
+    assert up.results["hop1/install/n1"] == dict(up.results["hop1/install/n1"], status="ok", attempts=1,
+                                                   run=key, node_elapsed=0.25)
+
+
+def test_a_hang_inside_a_chain_times_out_that_step_alone(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(engine.time, "time", lambda: clock[0])
+    up, ops, said = chained(tmp_path)
+    ops.behaviour[("n3", "config")] = ["hang", "hang", "hang"]
+    real_wait = ops.wait
+
+    def wait(node, run_key, timeout, sink):
+        clock[0] += 30
+        return real_wait(node, run_key, timeout, sink)
+    monkeypatch.setattr(ops, "wait", wait)
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.execute()
+    assert [(f.node.name, f.step.name, f.rc) for f in exc.value.failures] == [("n3", "config", 124)]
+    assert up.results["hop1/unzip/n3"]["status"] == "ok"
+    assert "hop1/install/n3" not in up.results  # never started: the chain stopped at the hang

@@ -61,7 +61,7 @@ for _ in $(seq 200); do [ -s "$d/pid" ] && break; sleep 0.01; done
 pid=$(cat -- "$d/pid" 2>/dev/null || true)
 running() { [ -n "$pid" ] && [ ! -f "$d/rc" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; }
 if running; then
-  tail -c "+$((off + 1))" --pid="$pid" -s 0.05 -f -- "$d/log"
+  tail -c "+$((off + 1))" --pid="$pid" -s 0.01 -f -- "$d/log"
   for _ in $(seq 200); do [ -f "$d/rc" ] && break; sleep 0.01; done
 else
   tail -c "+$((off + 1))" -- "$d/log"
