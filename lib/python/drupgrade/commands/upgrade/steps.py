@@ -1,4 +1,4 @@
-"""upgrade.sh steps: every step with its phase, timeout, retry policy and summary."""
+"""upgrade.sh steps: every step with its phase, timeout, retry policy, barrier and summary."""
 import json
 import os
 
@@ -25,9 +25,10 @@ def run(ctx):
         rows = [dict(s.as_dict(), timeout=overrides.get(s.name, s.timeout)) for s in all_steps]
         print(json.dumps({"steps": rows, "policies": policies}, ensure_ascii=False, indent=2))
         return 0
-    print("%-20s %-18s %8s  %-11s %s" % (_("phase"), _("step"), _("timeout"), _("retry"), _("summary")))
+    print("%-20s %-18s %8s  %-11s %-8s %s" % (_("phase"), _("step"), _("timeout"), _("retry"), _("barrier"),
+                                              _("summary")))
     for s in all_steps:
         where = _("controller") if s.local else _("node")
-        print("%-20s %-18s %7ss  %-11s %s (%s)" % (s.phase, s.name, overrides.get(s.name, s.timeout), s.retry,
-                                                  s.summary, where))
+        print("%-20s %-18s %7ss  %-11s %-8s %s (%s)" % (s.phase, s.name, overrides.get(s.name, s.timeout), s.retry,
+                                                        s.barrier, s.summary, where))
     return 0
