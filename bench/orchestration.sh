@@ -7,11 +7,15 @@
 #     slowest node (per wave for serial and primary-first fan-out);
 #   - controller steps (package check, uploads, manifests): their slowest node.
 # Overhead = wall - critical path: controller start, planning, journal, ssh round trips, end.
-# Writes the "Orchestration" section of docs/benchmarks.md (medians over the rounds).
-# Usage: bench/orchestration.sh [FROM] [TO] [ROUNDS]   (default 2.1.0 2.2.0 3)
+# Writes the "Orchestration" section of docs/benchmarks.md (medians over the rounds); with
+# DATA_MB, its "Orchestration with data" section: the same upgrade after DATA_MB MB of extra
+# rows in the product database (dumped, imported, replicated) and DATA_MB MB of local data
+# files on every node (archived and verified by the backup), closer to a production cluster.
+# Usage: [DATA_MB=N] bench/orchestration.sh [FROM] [TO] [ROUNDS]   (default 2.1.0 2.2.0 3)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 FROM=${1:-2.1.0} TO=${2:-2.2.0} ROUNDS=${3:-3}
+DATA_MB=${DATA_MB:-0}
 LAB_DIR=${LAB_DIR:-build/lab}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -19,6 +23,14 @@ trap 'rm -rf "$work"' EXIT
 tests/lab/lab.sh up --nodes 3 >/dev/null
 for round in $(seq "$ROUNDS"); do
   tests/lab/install.sh "$FROM" >/dev/null 2>&1
+  if ((DATA_MB > 0)); then  # 1 KiB rows on the primary (replicated), random local files everywhere
+    ssh -F "$LAB_DIR/ssh_config" node1 "mysql drp -e 'DROP TABLE IF EXISTS bench_payload; CREATE TABLE bench_payload (id INT PRIMARY KEY,
+      data TEXT) ENGINE=InnoDB; INSERT INTO bench_payload SELECT seq, REPEAT(SHA2(seq, 256), 16)
+      FROM seq_1_to_$((DATA_MB * 1024))'"
+    for n in node1 node2 node3; do
+      ssh -F "$LAB_DIR/ssh_config" "$n" "head -c ${DATA_MB}M /dev/urandom > /var/lib/drp/data/bench-payload.bin"
+    done
+  fi
   sed "s|^state_dir = .*|state_dir = $work/state$round|" "$LAB_DIR/upgrade.ini" > "$work/upgrade.ini"
   chmod 600 "$work/upgrade.ini"
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -29,12 +41,12 @@ for round in $(seq "$ROUNDS"); do
   echo "$work/state$round $start $end $load" >> "$work/rounds.txt"
 done
 
-PYTHONPATH=lib/python python3 - "$work/rounds.txt" "$FROM" "$TO" "$ROUNDS" <<'PY'
+PYTHONPATH=lib/python python3 - "$work/rounds.txt" "$FROM" "$TO" "$ROUNDS" "$DATA_MB" <<'PY'
 import json, os, statistics, sys, time
 from drupgrade import engine, steps
 from drupgrade.nodeops import LOCAL_STEPS
 
-rounds_file, src, dst, n_rounds = sys.argv[1:]
+rounds_file, src, dst, n_rounds, data_mb = sys.argv[1:]
 policies = steps.load_policies("conf/retry_policy.json")
 order = {p: i for i, p in enumerate(steps.PHASES)}
 all_steps = sorted(steps.discover("scripts/steps", policies) + LOCAL_STEPS, key=lambda s: (order[s.phase], s.order))
@@ -82,8 +94,8 @@ for line in open(rounds_file):
     rows.append((wall, node_s, local_s, wall - node_s - local_s, float(load)))
 med = [statistics.median(col) for col in zip(*rows)]
 wall, node_s, local_s, over, _load = med
-section = """## Orchestration
-Command: `bench/orchestration.sh %s %s %s` (3-node lab, one hop, password auth; %s; %d rounds,
+title = "## Orchestration with data\n" if data_mb != "0" else "## Orchestration\n"
+section = title + """Command: `%sbench/orchestration.sh %s %s %s` (3-node lab, one hop, password auth; %s; %d rounds,
 medians; load average at the start of each round: %s).
 
 | measure | seconds |
@@ -95,12 +107,12 @@ medians; load average at the start of each round: %s).
 
 Per round (wall / node / controller / overhead): %s.
 Target: overhead <= 5 %%.
-""" % (src, dst, n_rounds, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), len(rows),
+""" % ("DATA_MB=%s " % data_mb if data_mb != "0" else "", src, dst, n_rounds, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), len(rows),
        ", ".join("%.1f" % r[4] for r in rows), dst, wall, node_s, local_s, over, 100 * over / wall,
        "; ".join("%.1f / %.1f / %.1f / %.2f (%.1f %%)" % (r[0], r[1], r[2], r[3], 100 * r[3] / r[0]) for r in rows))
 path = "docs/benchmarks.md"
 text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-head, sep, rest = text.partition("## Orchestration\n")
+head, sep, rest = text.partition(title)
 if sep:
     nxt = rest.find("\n## ")
     rest = rest[nxt + 1:] if nxt >= 0 else ""
