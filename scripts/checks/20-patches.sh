@@ -33,7 +33,7 @@ check::run() {
     lgroup=$(printf '%s' "${group##*/}" | tr '[:upper:]' '[:lower:]')
     if [[ ${pkg,,} =~ $NAME_RE || $lgroup =~ $GROUP_RE ]]; then
       found+=("$pkg $ver")
-      check::item "$mgr: $pkg $ver ($group)"
+      check::item "$mgr: $pkg $ver"
     fi
   done < <(installed)
   if ((${#found[@]} == 0)); then
