@@ -30,6 +30,7 @@ NO = ("n", "no", "false", "0")
 NODE_SCRIPT = ('d=$(mktemp -d /run/drcheck.XXXXXX 2>/dev/null || mktemp -d) || exit 97; '
                'trap \'rm -rf "$d"\' EXIT; tar -xzf - -C "$d" || exit 98; env "$@" "$d/bin/drcheck" run')
 _zh = {}
+CONN = "status"  # read-only queries: one connection attempt, no automatic reconnects
 
 
 def zh(msgid):
@@ -155,15 +156,33 @@ def node_bundle(root):
 
 
 # -- the node side -------------------------------------------------------------------------
-def probe(transport, run):
-    """Connect (reachability and auth), then the clock and the version, in one command."""
-    from drupgrade.transport import TransportError
+def tcp_reason(host, port, seconds):
+    """Why ssh could not connect, in words: refused, no answer, or the port answers."""
+    import socket
     try:
-        transport.session(run.node).connect()
+        socket.create_connection((host, port), timeout=min(seconds, 3)).close()
+    except socket.timeout:
+        return _("no answer from {host}:{port} within {seconds} s").format(host=host, port=port, seconds=seconds)
+    except OSError as e:
+        return _("{host}:{port}: {detail}").format(host=host, port=port, detail=e.strerror or e)
+    return _("{host}:{port} answers, but no ssh session could be made").format(host=host, port=port)
+
+
+def probe(transport, run):
+    """Connect once (reachability and auth: the "status" connection type, no reconnect loop),
+    then the clock and the version, in one command."""
+    from drupgrade.transport import Endpoint, TransportError
+    from drupgrade.transport.failures import ConnectionNotRecoverable
+    try:
+        transport.session(run.node, CONN).connect()
         t0 = time.time()
         res = transport.run(run.node, ["bash", "-c", "date +%s.%N; cat /opt/drp/VERSION 2>/dev/null || echo none"],
-                            timeout=60, retry=False)
+                            conn_type=CONN, timeout=60, retry=False)
         t1 = time.time()
+    except ConnectionNotRecoverable:
+        ep = Endpoint.of(run.node)
+        run.error = (tcp_reason(ep.host, ep.port, transport.settings.connect_timeout), None)
+        return
     except TransportError as e:
         run.error = (e.message, e.hint)
         return
@@ -220,7 +239,7 @@ def run_node_checks(env, run, bundle):
     ctx = node_context(env, run.node, run.facts.get("version"))
     argv = ["bash", "-c", NODE_SCRIPT, "drcheck"] + ["%s=%s" % kv for kv in sorted(ctx.items())]
     try:
-        res = env.transport.run(run.node, argv, stdin=bundle, timeout=900, retry=False)
+        res = env.transport.run(run.node, argv, conn_type=CONN, stdin=bundle, timeout=900, retry=False)
     except TransportError as e:
         run.error = (e.message, e.hint)
         return
