@@ -442,9 +442,10 @@ def answers_skeleton(questions):
     return "\n".join(lines)
 
 
-def answer_questions(report, yes=False, answers_path=None, interactive=False, ask=input):
+def answer_questions(report, yes=False, answers_path=None, interactive=False, ask=input, given=None):
     """Answers from the file, then --yes, then the terminal (only when nothing else blocks)."""
-    given = read_answers(answers_path) if answers_path else {}
+    if given is None:
+        given = read_answers(answers_path) if answers_path else {}
     for q in report.questions:
         if q["id"] in given:
             q["answer"], q["answered_by"] = given[q["id"]], "answers_file"
@@ -467,6 +468,7 @@ def answer_questions(report, yes=False, answers_path=None, interactive=False, as
 # -- the whole precheck --------------------------------------------------------------------
 def run(env, yes=False, answers_path=None, interactive=False):
     """Every check on every node; the report (questions answered as far as possible)."""
+    given = read_answers(answers_path) if answers_path else {}  # bad input: exit 2 before any node
     nodes = env.cfg.nodes
     env.runs = {n.name: NodeRun(n) for n in nodes}
     width = max(1, min(env.cfg.run["max_parallel"], len(nodes)))
@@ -498,7 +500,7 @@ def run(env, yes=False, answers_path=None, interactive=False):
         rows.append(("drcheck", both(N_("the node checks ran"))))
     report = Report(env, findings, rows)
     report.questions = make_questions(findings)
-    answer_questions(report, yes=yes, answers_path=answers_path, interactive=interactive)
+    answer_questions(report, yes=yes, interactive=interactive, given=given)
     return report
 
 
