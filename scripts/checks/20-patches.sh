@@ -5,7 +5,8 @@
 # Timeout: 60
 # A system patch is a package the package manager records as installed whose name marks it as
 # a patch: a word patch, hotfix, hotpatch or livepatch in the name (kpatch-patch-*, *-hotfix-*,
-# linux-livepatch-*, ...), or whose section/group is Patch or Hotfix. rpm family (CentOS,
+# linux-livepatch-*, ...), or whose section/group is Patch or Hotfix, or whose one-line summary
+# says hotfix, hot patch, live patch, system patch or security patch. rpm family (CentOS,
 # openEuler, Kylin): `rpm -qa`; dpkg family (Debian, Ubuntu, UOS): `dpkg-query` (status ii).
 # The tools patch/patchutils/quilt themselves are not patches. docs/precheck.md says more.
 # shellcheck source=scripts/lib/check.sh
@@ -13,25 +14,26 @@ source "$(dirname "$(readlink -f "$0")")/../lib/check.sh"
 
 NAME_RE='(^|[-_.])(patch|hotfix|hotpatch|livepatch)([-_.0-9]|$)'
 GROUP_RE='^(patch|patches|hotfix|hotfixes)$'
+SUMMARY_RE='(^|[^a-z])(hotfix|hot-?patch|live-?patch|system patch|security patch)([^a-z]|$)'
 TOOLS_RE='^(patch|patchutils|quilt|libpatch.*|python3?-patch(-ng)?)$'
 
-# Records "name version<TAB>group" of every installed package, from rpm and from dpkg.
+# Records "manager<TAB>name<TAB>version<TAB>group<TAB>summary" of every installed package.
 installed() {
   if command -v rpm >/dev/null 2>&1 && rpm -qa >/dev/null 2>&1; then
-    rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t%{GROUP}\n' 2>/dev/null | sed 's/^/rpm\t/'
+    rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t%{GROUP}\t%{SUMMARY}\n' 2>/dev/null | sed 's/^/rpm\t/'
   fi
   if command -v dpkg-query >/dev/null 2>&1; then
-    dpkg-query -W -f '${db:Status-Abbrev}\t${Package}\t${Version}\t${Section}\n' 2>/dev/null |
-      awk -F '\t' '$1 ~ /^ii/ {printf "dpkg\t%s\t%s\t%s\n", $2, $3, $4}'
+    dpkg-query -W -f '${db:Status-Abbrev}\t${Package}\t${Version}\t${Section}\t${binary:Summary}\n' 2>/dev/null |
+      awk -F '\t' '$1 ~ /^ii/ {printf "dpkg\t%s\t%s\t%s\t%s\n", $2, $3, ($4 == "" ? "-" : $4), $5}'
   fi
 }
 
 check::run() {
-  local mgr pkg ver group lgroup found=()
-  while IFS=$'\t' read -r mgr pkg ver group; do
+  local mgr pkg ver group summary lgroup found=()
+  while IFS=$'\t' read -r mgr pkg ver group summary; do
     [[ $pkg =~ $TOOLS_RE ]] && continue
     lgroup=$(printf '%s' "${group##*/}" | tr '[:upper:]' '[:lower:]')
-    if [[ ${pkg,,} =~ $NAME_RE || $lgroup =~ $GROUP_RE ]]; then
+    if [[ ${pkg,,} =~ $NAME_RE || $lgroup =~ $GROUP_RE || ${summary,,} =~ $SUMMARY_RE ]]; then
       found+=("$pkg $ver")
       check::item "$mgr: $pkg $ver"
     fi

@@ -242,10 +242,11 @@ def test_selinux_script(tmp_path):
 
 def test_patches_script_reads_dpkg_and_rpm_records(tmp_path):
     dpkg = ("printf 'ii \\tlibc6\\t2.36\\tlibs\\nii \\tpatch\\t2.7\\tutils\\n"
-            "ii \\tdrp-hotfix-kb9\\t1.0\\tadmin\\nrc \\tkpatch-patch-old\\t1\\tkernel\\n'\n")
+            "ii \\tdrp-hotfix-kb9\\t1.0\\tadmin\\nrc \\tkpatch-patch-old\\t1\\tkernel\\n"
+            "ii \\tkb2\\t2\\t\\tSecurity patch KB2 for openssl\\n'\n")
     rpm = "[ \"$1\" = -qa ] && [ $# -eq 1 ] && exit 0\nprintf 'kpatch-patch-5_10\\t1-1\\tSystem/Kernel\\n'\n"
     f = run_check("patches", tmp_path, fake_bin={"dpkg-query": dpkg, "rpm": rpm})
     assert f.severity == "ask"
-    assert f.details == ["rpm: kpatch-patch-5_10 1-1", "dpkg: drp-hotfix-kb9 1.0"]
+    assert f.details == ["rpm: kpatch-patch-5_10 1-1", "dpkg: drp-hotfix-kb9 1.0", "dpkg: kb2 2"]
     f = run_check("patches", tmp_path, fake_bin={"dpkg-query": "printf 'ii \\tlibc6\\t2.36\\tlibs\\n'\n"})
     assert f.severity == "pass"

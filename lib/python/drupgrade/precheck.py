@@ -528,7 +528,8 @@ def report_dir(cfg):
 def say_files(out, report, report_path, skeleton, answers_path):
     out("info", _("report: {path}").format(path=report_path))
     if report.unanswered() and not report.inhibitors():
-        out("warning", _("answer with --yes, or fill in {skeleton} and run again with --answers {skeleton}").format(
+        out("warning", _("answer with --yes, or fill in {skeleton} and run again with --answers {skeleton} "
+                         "(before the command: bin/upgrade.sh --answers {skeleton} precheck|retry ...)").format(
             skeleton=skeleton or answers_path))
     elif skeleton:
         out("info", _("answers file to fill in: {path}").format(path=skeleton))

@@ -30,5 +30,5 @@ def run(ctx):
         print(precheck.as_json(report))
     else:
         report.print(ctx.console, runner.out)
-        precheck.say_files(runner.out, report, path, skeleton, ctx.args.answers)
+    precheck.say_files(runner.out, report, path, skeleton, ctx.args.answers)  # stderr, also with --json
     return report.exit_code
