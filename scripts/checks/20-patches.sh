@@ -32,7 +32,8 @@ check::run() {
   local mgr pkg ver group summary lgroup found=()
   while IFS=$'\t' read -r mgr pkg ver group summary; do
     [[ $pkg =~ $TOOLS_RE ]] && continue
-    lgroup=$(printf '%s' "${group##*/}" | tr '[:upper:]' '[:lower:]')
+    lgroup=${group##*/}
+    lgroup=${lgroup,,}
     if [[ ${pkg,,} =~ $NAME_RE || $lgroup =~ $GROUP_RE || ${summary,,} =~ $SUMMARY_RE ]]; then
       found+=("$pkg $ver")
       check::item "$mgr: $pkg $ver"
