@@ -16,6 +16,7 @@ import os
 import sys
 import tarfile
 import time
+import unicodedata
 
 from drupgrade import i18n, state, steps, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
@@ -359,9 +360,9 @@ class Report:
                 table.add_row(r[0], *["[%s]%s[/]" % (colour[c], c) if c in colour else c for c in r[1:]])
             console.print(table)
         else:
-            widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+            widths = [max(_width(r[i]) for r in [head] + rows) for i in range(len(head))]
             for r in [head] + rows:
-                out("info", "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+                out("info", "  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths)).rstrip())
         for level, line in self.problem_lines():
             out(level, line)
         level, line = self.summary_line()
@@ -381,6 +382,11 @@ class Report:
                     f.write(answers_skeleton(self.questions))
                 os.replace(skeleton + ".tmp", skeleton)
         return report, skeleton
+
+
+def _width(text):
+    """Terminal columns of text (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 # -- questions and answers ----------------------------------------------------------------
