@@ -57,6 +57,7 @@ class NodeOps:
         self.tool_dir = cfg.paths["node_tool_dir"]
         self.runs = {}  # (node, run_key) -> DetachedRun (keeps the log offset between waits)
         self.pending = {}  # (node, run_key) -> the command its first wait starts
+        self.ctx = None  # the command's context (set by Runner.execute): the precheck's answers and console
 
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
@@ -197,7 +198,7 @@ class NodeOps:
     def step_precheck(self, node, hop, versions):
         """Phase 3 (design §4.2.4): the report of drupgrade.precheck; rc 0, 3 (inhibitor) or 4 (answer)."""
         from drupgrade import precheck
-        ctx = getattr(self, "ctx", None)
+        ctx = self.ctx
         answers = getattr(ctx.args, "answers", None) if ctx else None
         data = self.journal.data
         env = precheck.Env(self.cfg, self.t, self.root, target=data["target"],
