@@ -203,16 +203,13 @@ class NodeOps:
         data = self.journal.data
         env = precheck.Env(self.cfg, self.t, self.root, target=data["target"],
                            versions_before=data.get("versions_before"), hops=[tuple(h) for h in data["hops"]])
-        report = precheck.run(env, yes=bool(ctx and ctx.yes), answers_path=answers,
-                              interactive=bool(ctx) and precheck.interactive_ok(ctx))
-        path, skeleton = report.write(precheck.report_dir(self.cfg), answers)
-        report.print(ctx.console if ctx else None, self.out)
-        precheck.say_files(self.out, report, path, skeleton, answers)
+        report = precheck.run(env, yes=bool(ctx and ctx.yes), answers_path=answers)
+        code = precheck.finish(report, ctx, self.out)
         log_dir = os.path.join(self.cfg.paths["state_dir"], "logs", data["run_id"], node.name)
         os.makedirs(log_dir, exist_ok=True)
         with open(os.path.join(log_dir, "precheck.log"), "w", encoding="utf-8") as f:
             f.write("".join(line + "\n" for _level, line in report.problem_lines() + [report.summary_line()]))
-        return report.exit_code
+        return code
 
     def step_upload_package(self, node, hop, versions):
         path = self.package_path(versions[1])

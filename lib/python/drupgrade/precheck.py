@@ -365,8 +365,6 @@ class Report:
                 out("info", "  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths)).rstrip())
         for level, line in self.problem_lines():
             out(level, line)
-        level, line = self.summary_line()
-        out(level, line)
 
     # -- files -------------------------------------------------------------------------
     def write(self, directory, answers_path=None):
@@ -472,8 +470,8 @@ def answer_questions(report, yes=False, answers_path=None, interactive=False, as
 
 
 # -- the whole precheck --------------------------------------------------------------------
-def run(env, yes=False, answers_path=None, interactive=False):
-    """Every check on every node; the report (questions answered as far as possible)."""
+def run(env, yes=False, answers_path=None):
+    """Every check on every node; the report (questions answered by the file or --yes)."""
     given = read_answers(answers_path) if answers_path else {}  # bad input: exit 2 before any node
     nodes = env.cfg.nodes
     env.runs = {n.name: NodeRun(n) for n in nodes}
@@ -506,7 +504,7 @@ def run(env, yes=False, answers_path=None, interactive=False):
         rows.append(("drcheck", both(N_("the node checks ran"))))
     report = Report(env, findings, rows)
     report.questions = make_questions(findings)
-    answer_questions(report, yes=yes, interactive=interactive, given=given)
+    answer_questions(report, yes=yes, given=given)
     return report
 
 
@@ -529,6 +527,23 @@ def interactive_ok(ctx):
 
 def report_dir(cfg):
     return os.path.join(cfg.paths["state_dir"], "precheck")
+
+
+def finish(report, ctx, out, to_json=False):
+    """Show the report (table and problems, or JSON on stdout), ask the open questions on a
+    terminal, keep report.json (and the answers skeleton) and say where; the exit code."""
+    answers = getattr(ctx.args, "answers", None) if ctx else None
+    if not to_json:
+        report.print(ctx.console if ctx else None, out)
+    if ctx is not None and interactive_ok(ctx):
+        answer_questions(report, interactive=True, given={})
+    path, skeleton = report.write(report_dir(report.env.cfg), answers)
+    if to_json:
+        print(as_json(report))
+    level, line = report.summary_line()
+    out(level, line)
+    say_files(out, report, path, skeleton, answers)
+    return report.exit_code
 
 
 def say_files(out, report, report_path, skeleton, answers_path):

@@ -21,14 +21,7 @@ def run(ctx):
     target = versions.normalize(ctx.args.to) if ctx.args.to else None
     try:
         env = precheck.Env(r.cfg, r.transport(), ctx.root, target=target, mode=ctx.args.mode)
-        report = precheck.run(env, yes=ctx.yes, answers_path=ctx.args.answers,
-                              interactive=precheck.interactive_ok(ctx))
+        report = precheck.run(env, yes=ctx.yes, answers_path=ctx.args.answers)
     finally:
         r.close()
-    path, skeleton = report.write(precheck.report_dir(r.cfg), ctx.args.answers)
-    if ctx.json:
-        print(precheck.as_json(report))
-    else:
-        report.print(ctx.console, runner.out)
-    precheck.say_files(runner.out, report, path, skeleton, ctx.args.answers)  # stderr, also with --json
-    return report.exit_code
+    return precheck.finish(report, ctx, runner.out, to_json=ctx.json)
