@@ -262,12 +262,16 @@ def test_precheck_then_lock_then_disk_full_then_retry(tmp_path):
     install("2.1.0")
     # stop_db hangs on node2 (and times out: the window in which the disk fills up).
     ctl = Controller(tmp_path, run={"fault_injection": "on"}, timeouts={"stop_db": 20})
-    arm("node1", "disk_space", "fail")
-    arm("node3", "product_version", "fail")
     arm("node2", "stop_db", "hang")
-    out = ctl("run", "--to", "2.2.0", expect=3)
-    assert "disk_space failed on node node1" in out and "product_version failed on node node3" in out
-    assert ctl.journal()["status"] == "failed"
+    sh(LAB, "fault", "fill-disk", "node1", "/backup", "8M")  # two real inhibitors on two nodes
+    ssh("node3", "cp -p /etc/passwd /etc/passwd.orig && echo 'x2048:x:2049:2049:2048:/:/bin/false' >> /etc/passwd")
+    try:
+        out = ctl("run", "--to", "2.2.0", expect=3)
+    finally:
+        ssh("node3", "mv /etc/passwd.orig /etc/passwd")
+        sh(LAB, "fault", "unfill-disk", "node1", "/backup")
+    assert "[FAIL] node1 disk_backup" in out and "[FAIL] node3 uid_2048" in out
+    assert ctl.journal()["status"] == "failed" and ctl.journal()["failed_phase"] == "precheck"
     assert ssh("node1", "cat /opt/drp/VERSION").stdout.strip() == "2.1.0"
 
     proc = ctl.popen("retry")

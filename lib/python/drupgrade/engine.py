@@ -11,7 +11,7 @@ import re
 import time
 
 from drupgrade import state, timeouts
-from drupgrade.errors import EXIT_FAILED, EXIT_PRECHECK, DrupgradeError
+from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.steps import PHASES
 
@@ -495,5 +495,7 @@ class _RunLog:
 
 
 def exit_for(failure):
-    """The exit code a failed phase ends the command with."""
+    """The exit code a failed phase ends the command with (a precheck waiting for an answer: 4)."""
+    if failure.phase == "precheck" and all(f.rc == EXIT_CONFIRM for f in failure.failures):
+        return EXIT_CONFIRM
     return EXIT_PRECHECK if failure.phase == "precheck" else EXIT_FAILED

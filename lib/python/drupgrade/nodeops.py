@@ -36,6 +36,8 @@ LOCAL_STEPS = [
            "加载节点SSH信息（连接节点，确认版本）", kind="network"),
     _local("upload_tool", "distribute_tool", 10, 600, "direct", "upload the upgrade tool package",
            "上传升级工具包", kind="network"),
+    _local("precheck", "precheck", 10, 1800, "phase", "every precheck on every node, one report for the cluster",
+           "升级前检查：所有节点的全部检查项，统一报告", roles=CONTROLLER_ROLE, kind="network"),
     _local("upload_package", "distribute_package", 10, 3600, "direct", "upload the product package",
            "上传软件包", kind="network"),
     _local("collect_manifest", "backup", 45, 120, "direct", "collect and check the backup manifest",
@@ -55,6 +57,7 @@ class NodeOps:
         self.tool_dir = cfg.paths["node_tool_dir"]
         self.runs = {}  # (node, run_key) -> DetachedRun (keeps the log offset between waits)
         self.pending = {}  # (node, run_key) -> the command its first wait starts
+        self.ctx = None  # the command's context (set by Runner.execute): the precheck's answers and console
 
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
@@ -192,6 +195,22 @@ class NodeOps:
                 node=node.name, detail=res.stderr.strip()))
         self.write_context(node, "hop1", None)
         return 0
+
+    def step_precheck(self, node, hop, versions):
+        """Phase 3 (design §4.2.4): the report of drupgrade.precheck; rc 0, 3 (inhibitor) or 4 (answer)."""
+        from drupgrade import precheck
+        ctx = self.ctx
+        answers = getattr(ctx.args, "answers", None) if ctx else None
+        data = self.journal.data
+        env = precheck.Env(self.cfg, self.t, self.root, target=data["target"],
+                           versions_before=data.get("versions_before"), hops=[tuple(h) for h in data["hops"]])
+        report = precheck.run(env, yes=bool(ctx and ctx.yes), answers_path=answers)
+        code = precheck.finish(report, ctx, self.out)
+        log_dir = os.path.join(self.cfg.paths["state_dir"], "logs", data["run_id"], node.name)
+        os.makedirs(log_dir, exist_ok=True)
+        with open(os.path.join(log_dir, "precheck.log"), "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for _level, line in report.problem_lines() + [report.summary_line()]))
+        return code
 
     def step_upload_package(self, node, hop, versions):
         path = self.package_path(versions[1])

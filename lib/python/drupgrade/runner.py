@@ -118,6 +118,7 @@ class Runner:
         from drupgrade.nodeops import NodeOps
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
         ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out)
+        ops.ctx = self.ctx  # the precheck's answers (--yes, --answers) and console
         up = engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
         journal.set(status="running", pid=os.getpid())
         try:

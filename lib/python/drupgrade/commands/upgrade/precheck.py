@@ -1,0 +1,27 @@
+"""upgrade.sh precheck: phase 3 alone, every check on every node, one report (design §4.2.4).
+
+Exit 0 passed, 3 an inhibitor remains, 4 a question needs an answer (--yes, --answers FILE, or a
+terminal). Nothing is changed on any node. The report is also kept in <state_dir>/precheck/.
+"""
+from drupgrade import precheck, runner, versions
+from drupgrade.i18n import N_, _
+
+SUMMARY = N_("phase 3 alone: every precheck on every node, one report for the cluster")
+
+
+def add_arguments(parser):
+    parser.add_argument("--to", metavar="VERSION", help=_("target version: also check the upgrade path and "
+                                                          "the packages of every hop"))
+    parser.add_argument("--mode", choices=versions.MODES, default="auto",
+                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+
+
+def run(ctx):
+    r = runner.Runner(ctx)
+    target = versions.normalize(ctx.args.to) if ctx.args.to else None
+    try:
+        env = precheck.Env(r.cfg, r.transport(), ctx.root, target=target, mode=ctx.args.mode)
+        report = precheck.run(env, yes=ctx.yes, answers_path=ctx.args.answers)
+    finally:
+        r.close()
+    return precheck.finish(report, ctx, runner.out, to_json=ctx.json)

@@ -1,0 +1,560 @@
+"""Prechecks (design §4.2.4, SPEC E6): every check on every node, one report for the cluster.
+
+A check is one unit declared once: a node script `scripts/checks/NN-name.sh` (run on every node
+by `drcheck`, shipped on stdin and removed afterwards: a precheck changes nothing on a node), or
+a controller function `drupgrade/checks/<name>.py`. Every check runs even when another failed.
+Findings are pass / warn / fail / ask; a fail is an inhibitor (exit 3); an ask is a question
+for the whole cluster answered by --yes, --answers FILE or on a terminal (else exit 4).
+"""
+import concurrent.futures
+import configparser
+import gettext
+import io
+import json
+import logging
+import os
+import sys
+import tarfile
+import time
+import unicodedata
+
+from drupgrade import i18n, state, steps, versions
+from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
+from drupgrade.i18n import N_, _
+
+log = logging.getLogger("drupgrade.precheck")
+SCHEMA_ID = "drupgrade.precheck/1"
+SEVERITIES = ("pass", "warn", "fail", "ask")
+YES = ("y", "yes", "true", "1")
+NO = ("n", "no", "false", "0")
+# The node side: extracted into a private temporary directory, run, removed (read-only checks).
+NODE_SCRIPT = ('d=$(mktemp -d /run/drcheck.XXXXXX 2>/dev/null || mktemp -d) || exit 97; '
+               'trap \'rm -rf "$d"\' EXIT; tar -xzf - -C "$d" || exit 98; env "$@" "$d/bin/drcheck" run')
+_zh = {}
+CONN = "status"  # read-only queries: one connection attempt, no automatic reconnects
+
+
+def zh(msgid):
+    """The zh text of a msgid, whatever the current language."""
+    if "tr" not in _zh:
+        path = i18n.find_catalog("zh")
+        if path:
+            with open(path, "rb") as f:
+                _zh["tr"] = gettext.GNUTranslations(f)
+        else:
+            _zh["tr"] = gettext.NullTranslations()
+    return _zh["tr"].gettext(msgid)
+
+
+def both(msgid, **kw):
+    """{'zh': ..., 'en': ...} of a msgid marked with N_(), formatted."""
+    return {"zh": zh(msgid).format(**kw), "en": msgid.format(**kw)}
+
+
+def pick(text):
+    """The operator's language of a {'zh', 'en'} text."""
+    if not text:
+        return ""
+    return text.get("zh") if i18n.current_lang() == "zh" else text.get("en")
+
+
+class Finding:
+    """One result of one check on one node (node 'controller' for the controller's own checks)."""
+
+    def __init__(self, check, node, severity, message, remediation=None, details=(), fid=None):
+        assert severity in SEVERITIES, severity
+        self.check = check
+        self.node = node
+        self.severity = severity
+        self.message = message
+        self.remediation = remediation if remediation and (remediation.get("en") or remediation.get("zh")) else None
+        self.details = list(details)
+        self.id = fid or "%s.%s" % (check, node)
+        self.refused = False  # an ask the operator answered with no
+
+    @property
+    def inhibitor(self):
+        return self.severity == "fail" or self.refused
+
+    def as_dict(self):
+        return {"id": self.id, "check": self.check, "node": self.node, "severity": self.severity,
+                "inhibitor": self.inhibitor, "message": self.message, "remediation": self.remediation,
+                "details": self.details}
+
+
+class NodeRun:
+    """What one node answered: reachable or why not, its facts, its check findings."""
+
+    def __init__(self, node):
+        self.node = node
+        self.error = None  # (message, hint) when the node cannot be reached
+        self.facts = {}
+        self.offset = None  # clock offset to the controller, seconds
+        self.rtt = None
+        self.findings = []
+        self.skipped = set()
+
+
+class Env:
+    """What the controller checks see."""
+
+    def __init__(self, cfg, transport, root, target=None, mode="auto", versions_before=None, hops=None):
+        self.cfg = cfg
+        self.transport = transport
+        self.root = root
+        self.target = target
+        self.mode = mode
+        self.versions_before = versions_before  # set inside a run: the versions it was planned from
+        self.hops = hops  # [(src, dst)], the union over the nodes' paths
+        self.runs = {}  # node name -> NodeRun
+        self._matrix = None
+
+    @property
+    def matrix(self):
+        if self._matrix is None:
+            self._matrix = versions.Matrix.load(os.path.join(self.root, "conf", "version_matrix.json"))
+        return self._matrix
+
+    def package_path(self, version):
+        return os.path.join(self.cfg.section("packages").get("repo", ""), "drp-%s.tar.gz" % version)
+
+    def node_paths(self, node_version):
+        """Hops for a node at node_version (empty when no target or no path)."""
+        if not self.target or node_version in (None, "none"):
+            return []
+        try:
+            return versions.plan_path(self.matrix, node_version, self.target, self.mode)[0]
+        except DrupgradeError:
+            return []
+
+
+# -- the checks, as declared ---------------------------------------------------------------
+def node_checks(root):
+    """[(name, header)] of scripts/checks/NN-name.sh, in order."""
+    d = os.path.join(root, "scripts", "checks")
+    found = []
+    for fname in sorted(os.listdir(d)):
+        m = steps._FILE.match(fname)
+        if m:
+            found.append((m.group(2), steps.read_header(os.path.join(d, fname))))
+    return found
+
+
+def controller_checks():
+    """The modules of drupgrade/checks/, in their ORDER."""
+    from drupgrade import checks
+    return checks.discover()
+
+
+def node_bundle(root):
+    """The node side as a tar.gz: lib/, checks/, bin/drcheck."""
+    buf = io.BytesIO()
+    scripts = os.path.join(root, "scripts")
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for rel in ("lib", "checks", os.path.join("bin", "drcheck")):
+            tar.add(os.path.join(scripts, rel), arcname=rel)
+    return buf.getvalue()
+
+
+# -- the node side -------------------------------------------------------------------------
+def tcp_reason(host, port, seconds):
+    """Why ssh could not connect, in words: refused, no answer, or the port answers."""
+    import socket
+    try:
+        socket.create_connection((host, port), timeout=min(seconds, 3)).close()
+    except socket.timeout:
+        return _("no answer from {host}:{port} within {seconds} s").format(host=host, port=port, seconds=seconds)
+    except OSError as e:
+        return _("{host}:{port}: {detail}").format(host=host, port=port, detail=e.strerror or e)
+    return _("{host}:{port} answers, but no ssh session could be made").format(host=host, port=port)
+
+
+def probe(transport, run):
+    """Connect once (reachability and auth: the "status" connection type, no reconnect loop),
+    then the clock and the version, in one command."""
+    from drupgrade.transport import Endpoint, TransportError
+    from drupgrade.transport.failures import ConnectionNotRecoverable
+    try:
+        transport.session(run.node, CONN).connect()
+        t0 = time.time()
+        res = transport.run(run.node, ["bash", "-c", "date +%s.%N; cat /opt/drp/VERSION 2>/dev/null || echo none"],
+                            conn_type=CONN, timeout=60, retry=False)
+        t1 = time.time()
+    except ConnectionNotRecoverable:
+        ep = Endpoint.of(run.node)
+        run.error = (tcp_reason(ep.host, ep.port, transport.settings.connect_timeout), None)
+        return
+    except TransportError as e:
+        run.error = (e.message, e.hint)
+        return
+    if res.rc != 0:
+        run.error = ((res.stderr or res.stdout).strip()[-300:] or "rc %d" % res.rc, None)
+        return
+    lines = res.stdout.split()
+    try:
+        run.offset = float(lines[0]) - (t0 + t1) / 2.0
+        run.rtt = t1 - t0
+    except (IndexError, ValueError):
+        pass
+    run.facts["version"] = lines[1] if len(lines) > 1 else "none"
+
+
+def node_context(env, node, node_version):
+    hops = env.node_paths(node_version)
+    paths = env.cfg.paths
+    size = 0
+    for _src, dst in hops:
+        try:
+            size += os.path.getsize(env.package_path(dst))
+        except OSError:
+            pass
+    return {"DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_TO": env.target or "",
+            "DR_HOPS": str(max(1, len(hops))), "DR_PACKAGE_BYTES": str(size),
+            "DR_PACKAGE_DIR": paths["node_package_dir"], "DR_BACKUP_ROOT": paths["node_backup_dir"],
+            "DR_WORK_DIR": "/var/lib/drupgrade/work", "DRUPGRADE_LANG": i18n.current_lang()}
+
+
+def parse_records(run, text):
+    """Findings and facts from drcheck's records."""
+    by_check = {}
+    items = {}
+    for line in text.splitlines():
+        f = line.split("\t")
+        if f[0] == "@@F" and len(f) >= 3:
+            run.facts[f[1]] = f[2]
+        elif f[0] == "@@S" and len(f) >= 2:
+            run.skipped.add(f[1])
+        elif f[0] == "@@I" and len(f) >= 3:
+            items.setdefault(f[1], []).append(f[2])
+        elif f[0] == "@@R" and len(f) >= 7 and f[2] in SEVERITIES:
+            by_check.setdefault(f[1], []).append(f)
+    for check, results in by_check.items():
+        for i, f in enumerate(results):
+            fid = "%s.%s" % (check, run.node.name) if len(results) == 1 else "%s.%d.%s" % (check, i + 1, run.node.name)
+            run.findings.append(Finding(check, run.node.name, f[2], {"zh": f[3], "en": f[4]},
+                                        {"zh": f[5], "en": f[6]}, items.get(check, ()), fid))
+
+
+def run_node_checks(env, run, bundle):
+    from drupgrade.transport import TransportError
+    ctx = node_context(env, run.node, run.facts.get("version"))
+    argv = ["bash", "-c", NODE_SCRIPT, "drcheck"] + ["%s=%s" % kv for kv in sorted(ctx.items())]
+    try:
+        res = env.transport.run(run.node, argv, conn_type=CONN, stdin=bundle, timeout=900, retry=False)
+    except TransportError as e:
+        run.error = (e.message, e.hint)
+        return
+    if res.rc == 255 and "@@" not in res.stdout:
+        run.error = (res.stderr.strip()[-300:], None)
+        return
+    parse_records(run, res.stdout)
+    if res.rc != 0:
+        run.findings.append(Finding("drcheck", run.node.name, "fail", both(
+            N_("the checks could not run on node {node} (rc {rc}): {detail}"), node=run.node.name, rc=res.rc,
+            detail=res.stderr.strip()[-300:]), both(N_("see the controller log; check /run and /tmp on the node"))))
+
+
+# -- the report ----------------------------------------------------------------------------
+class Report:
+    """Every finding of the cluster, the open questions and their answers."""
+
+    def __init__(self, env, findings, checks):
+        self.env = env
+        self.findings = findings
+        self.checks = checks  # [(id, summary {'zh','en'})], table rows
+        self.questions = []
+        self.created = state.now_iso()
+
+    @property
+    def nodes(self):
+        return [n.name for n in self.env.cfg.nodes]
+
+    def inhibitors(self):
+        return [f for f in self.findings if f.inhibitor]
+
+    def unanswered(self):
+        return [q for q in self.questions if q["answer"] is None]
+
+    @property
+    def exit_code(self):
+        if self.inhibitors():
+            return EXIT_PRECHECK
+        if self.unanswered():
+            return EXIT_CONFIRM
+        return EXIT_OK
+
+    def as_dict(self):
+        counts = {s: 0 for s in SEVERITIES}
+        for f in self.findings:
+            counts[f.severity] += 1
+        return {"schema": SCHEMA_ID, "created": self.created, "target": self.env.target,
+                "nodes": self.nodes,
+                "checks": [{"id": c, "summary": s} for c, s in self.checks],
+                "findings": [f.as_dict() for f in self.findings],
+                "questions": self.questions,
+                "summary": dict(counts, inhibitors=len(self.inhibitors()), unanswered=len(self.unanswered())),
+                "exit_code": self.exit_code}
+
+    # -- the terminal ------------------------------------------------------------------
+    def cells(self):
+        """{(check, node): severity} (worst first), the table's contents."""
+        order = {"fail": 0, "ask": 1, "warn": 2, "pass": 3}
+        cells = {}
+        for f in self.findings:
+            cur = cells.get((f.check, f.node))
+            if cur is None or order[f.severity] < order[cur]:
+                cells[(f.check, f.node)] = "fail" if f.inhibitor else f.severity
+        return cells
+
+    def columns(self):
+        cols = list(self.nodes)
+        if any(f.node == "controller" for f in self.findings):
+            cols.append("controller")
+        return cols
+
+    def table_rows(self):
+        cells = self.cells()
+        cols = self.columns()
+        label = {"pass": _("pass"), "warn": _("warn"), "fail": _("FAIL"), "ask": _("ask")}
+        rows = []
+        for check, _summary in self.checks:
+            if not any((check, n) in cells for n in cols):
+                continue
+            rows.append([check] + [label.get(cells.get((check, n)), "-") for n in cols])
+        return [_("check")] + cols, rows
+
+    def problem_lines(self):
+        """Every non-pass finding: where, what, and what to do."""
+        lines = []
+        for f in self.findings:
+            if f.severity == "pass" and not f.inhibitor:
+                continue
+            lines.append(("error" if f.inhibitor else "warning",
+                          "[%s] %s %s: %s" % (f.severity.upper() if not f.refused else "FAIL", f.node, f.check,
+                                              pick(f.message))))
+            for d in f.details:
+                lines.append(("info", "      " + d))
+            if f.remediation:
+                lines.append(("info", "      " + _("what to do: {hint}").format(hint=pick(f.remediation))))
+        return lines
+
+    def summary_line(self):
+        n = len(self.inhibitors())
+        if n:
+            return "error", _("precheck failed: {n} inhibitor(s); nothing was changed on any node").format(n=n)
+        if self.unanswered():
+            return "warning", _("precheck needs an answer: {ids}").format(
+                ids=", ".join(q["id"] for q in self.unanswered()))
+        return "info", _("precheck passed on every node")
+
+    def print(self, console, out):
+        """The table on a terminal (rich), plain lines otherwise, then the problems."""
+        head, rows = self.table_rows()
+        if console is not None:
+            from rich.table import Table
+            colour = {_("pass"): "green", _("warn"): "yellow", _("FAIL"): "bold red", _("ask"): "magenta"}
+            table = Table(title=_("precheck"))
+            for h in head:
+                table.add_column(h)
+            for r in rows:
+                table.add_row(r[0], *["[%s]%s[/]" % (colour[c], c) if c in colour else c for c in r[1:]])
+            console.print(table)
+        else:
+            widths = [max(_width(r[i]) for r in [head] + rows) for i in range(len(head))]
+            for r in [head] + rows:
+                out("info", "  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths)).rstrip())
+        for level, line in self.problem_lines():
+            out(level, line)
+
+    # -- files -------------------------------------------------------------------------
+    def write(self, directory, answers_path=None):
+        """report.json (and answers.ini when questions are open) in directory; their paths."""
+        os.makedirs(directory, exist_ok=True)
+        report = os.path.join(directory, "report.json")
+        state.atomic_write_json(report, self.as_dict())
+        skeleton = None
+        if self.unanswered():
+            skeleton = os.path.join(directory, "answers.ini")
+            if not (answers_path and os.path.abspath(answers_path) == os.path.abspath(skeleton)):
+                with open(skeleton + ".tmp", "w", encoding="utf-8") as f:
+                    f.write(answers_skeleton(self.questions))
+                os.replace(skeleton + ".tmp", skeleton)
+        return report, skeleton
+
+
+def _width(text):
+    """Terminal columns of text (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+# -- questions and answers ----------------------------------------------------------------
+def make_questions(findings):
+    """One cluster question per check with ask findings (the patch prompt of §4.2.4.2)."""
+    asks = {}
+    for f in findings:
+        if f.severity == "ask":
+            asks.setdefault(f.check, []).append(f)
+    questions = []
+    for check, found in sorted(asks.items()):
+        nodes = ", ".join(f.node for f in found)
+        items = "; ".join("%s: %s" % (f.node, ", ".join(d.split(": ", 1)[-1] for d in f.details)) for f in found)
+        text = both(N_("node [{nodes}] has patches installed [{patches}], which may affect upgrade "
+                       "compatibility; continue the upgrade? (Y/N)"), nodes=nodes, patches=items) \
+            if check == "patches" else both(N_("{check} on node [{nodes}]: continue the upgrade? (Y/N)"),
+                                            check=check, nodes=nodes)
+        questions.append({"id": check + ".confirm", "check": check, "nodes": [f.node for f in found],
+                          "question": text, "answer": None, "answered_by": None})
+    return questions
+
+
+def read_answers(path):
+    """{question id: True|False} from an answers file; bad input is exit 2, naming the place."""
+    parser = configparser.RawConfigParser()
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except OSError as e:
+        raise DrupgradeError(_("cannot read the answers file {file}: {detail}").format(file=path, detail=e.strerror),
+                             code=EXIT_USAGE) from None
+    except configparser.Error as e:
+        raise DrupgradeError(_("the answers file {file} is not valid: {detail}").format(
+            file=path, detail=str(e).splitlines()[0]), code=EXIT_USAGE,
+            hint=_("see docs/precheck.md for its format")) from None
+    answers = {}
+    for section in parser.sections():
+        value = parser.get(section, "confirm", fallback="").strip().lower()
+        if value in YES:
+            answers[section] = True
+        elif value in NO:
+            answers[section] = False
+        elif value:
+            raise DrupgradeError(_("{file}: [{section}] confirm = {value!r} is not an answer").format(
+                file=path, section=section, value=value), code=EXIT_USAGE,
+                hint=_("write confirm = yes or confirm = no"))
+    return answers
+
+
+def answers_skeleton(questions):
+    lines = ["# " + _("drupgrade answers file: fill in every 'confirm =' with yes or no, then run the "
+                      "command again with --answers FILE (docs/precheck.md)"), ""]
+    for q in questions:
+        lines.append("[%s]" % q["id"])
+        lines.append("# " + q["question"]["zh"])
+        lines.append("# " + q["question"]["en"])
+        lines.append("confirm = " + ("" if q["answer"] is None else ("yes" if q["answer"] else "no")))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def answer_questions(report, yes=False, answers_path=None, interactive=False, ask=input, given=None):
+    """Answers from the file, then --yes, then the terminal (only when nothing else blocks)."""
+    if given is None:
+        given = read_answers(answers_path) if answers_path else {}
+    for q in report.questions:
+        if q["id"] in given:
+            q["answer"], q["answered_by"] = given[q["id"]], "answers_file"
+        elif yes:
+            q["answer"], q["answered_by"] = True, "yes"
+    if interactive and not report.inhibitors():
+        for q in report.unanswered():
+            while True:
+                reply = ask(pick(q["question"]) + " ").strip().lower()
+                if reply in YES or reply in NO:
+                    q["answer"], q["answered_by"] = reply in YES, "terminal"
+                    break
+    for q in report.questions:
+        if q["answer"] is False:
+            for f in report.findings:
+                if f.check == q["check"] and f.severity == "ask":
+                    f.refused = True
+
+
+# -- the whole precheck --------------------------------------------------------------------
+def run(env, yes=False, answers_path=None):
+    """Every check on every node; the report (questions answered by the file or --yes)."""
+    given = read_answers(answers_path) if answers_path else {}  # bad input: exit 2 before any node
+    nodes = env.cfg.nodes
+    env.runs = {n.name: NodeRun(n) for n in nodes}
+    width = max(1, min(env.cfg.run["max_parallel"], len(nodes)))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
+        list(pool.map(lambda r: probe(env.transport, r), env.runs.values()))
+    if env.target and env.hops is None:
+        env.hops = sorted({h for r in env.runs.values() for h in env.node_paths(r.facts.get("version"))},
+                          key=lambda h: versions.key(h[1]))
+    bundle = node_bundle(env.root)
+    reachable = [r for r in env.runs.values() if r.error is None]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
+        list(pool.map(lambda r: run_node_checks(env, r, bundle), reachable))
+    findings, rows = [], []
+    modules = controller_checks()
+    node_decl = node_checks(env.root)
+    for mod in [m for m in modules if m.STAGE == "connect"]:
+        rows.append((mod.ID, both(mod.SUMMARY)))
+        findings += _safe(mod, env)
+    for name, header in node_decl:
+        rows.append((name, {"zh": header.get("Summary-zh", ""), "en": header.get("Summary", "")}))
+        for n in nodes:
+            findings += [f for f in env.runs[n.name].findings if f.check == name]
+    for mod in [m for m in modules if m.STAGE == "cluster"]:
+        rows.append((mod.ID, both(mod.SUMMARY)))
+        findings += _safe(mod, env)
+    for n in nodes:  # anything the node said that is not a declared check (drcheck itself)
+        findings += [f for f in env.runs[n.name].findings if f.check not in {r[0] for r in rows}]
+    if any(f.check == "drcheck" for f in findings):
+        rows.append(("drcheck", both(N_("the node checks ran"))))
+    report = Report(env, findings, rows)
+    report.questions = make_questions(findings)
+    answer_questions(report, yes=yes, given=given)
+    return report
+
+
+def _safe(mod, env):
+    """A controller check that breaks is a failed check, not a stopped precheck."""
+    try:
+        return mod.run(env)
+    except DrupgradeError as e:
+        return [Finding(mod.ID, "controller", "fail", {"zh": e.message, "en": e.message},
+                        {"zh": e.hint, "en": e.hint} if e.hint else None)]
+    except Exception as e:  # noqa: BLE001 - every other check still runs
+        log.exception("check %s", mod.ID)
+        return [Finding(mod.ID, "controller", "fail", both(N_("check {check} broke: {detail}"), check=mod.ID,
+                                                           detail=e), both(N_("see the controller log")))]
+
+
+def interactive_ok(ctx):
+    return sys.stdin.isatty() and sys.stdout.isatty() and not ctx.json
+
+
+def report_dir(cfg):
+    return os.path.join(cfg.paths["state_dir"], "precheck")
+
+
+def finish(report, ctx, out, to_json=False):
+    """Show the report (table and problems, or JSON on stdout), ask the open questions on a
+    terminal, keep report.json (and the answers skeleton) and say where; the exit code."""
+    answers = getattr(ctx.args, "answers", None) if ctx else None
+    if not to_json:
+        report.print(ctx.console if ctx else None, out)
+    if ctx is not None and interactive_ok(ctx):
+        answer_questions(report, interactive=True, given={})
+    path, skeleton = report.write(report_dir(report.env.cfg), answers)
+    if to_json:
+        print(as_json(report))
+    level, line = report.summary_line()
+    out(level, line)
+    say_files(out, report, path, skeleton, answers)
+    return report.exit_code
+
+
+def say_files(out, report, report_path, skeleton, answers_path):
+    out("info", _("report: {path}").format(path=report_path))
+    if report.unanswered() and not report.inhibitors():
+        out("warning", _("answer with --yes, or fill in {skeleton} and run again with --answers {skeleton} "
+                         "(before the command: bin/upgrade.sh --answers {skeleton} precheck|retry ...)").format(
+            skeleton=skeleton or answers_path))
+    elif skeleton:
+        out("info", _("answers file to fill in: {path}").format(path=skeleton))
+
+
+def as_json(report):
+    return json.dumps(report.as_dict(), ensure_ascii=False, indent=2)

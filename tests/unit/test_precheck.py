@@ -1,0 +1,252 @@
+"""The precheck framework without a lab: records, report, answers, schema, controller checks,
+and the node check scripts run locally against fake inputs (tests/integration/test_precheck.py
+makes the same conditions real on the lab)."""
+import json
+import os
+import subprocess
+
+import jsonschema
+import pytest
+
+from drupgrade import checks, engine, i18n, precheck
+from drupgrade.errors import EXIT_CONFIRM, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCHEMA = os.path.join(TOP, "lib", "python", "drupgrade", "schemas", "precheck_report.json")
+CHECKS = os.path.join(TOP, "scripts", "checks")
+
+
+class Node:
+    def __init__(self, name, roles=("app",)):
+        self.name, self.roles, self.host = name, list(roles), "10.0.0.%s" % name[-1]
+
+
+class Cfg:
+    def __init__(self, tmp_path, names=("node1", "node2", "node3")):
+        self.nodes = [Node(n) for n in names]
+        self.run = {"max_parallel": 4}
+        self.paths = {"state_dir": str(tmp_path), "node_package_dir": "/p", "node_backup_dir": "/backup"}
+
+    def section(self, name):
+        return {"repo": "/nonexistent"}
+
+
+@pytest.fixture(autouse=True)
+def english():
+    i18n.set_lang("en")
+    yield
+    i18n.set_lang("en")
+
+
+def env(tmp_path, target="2.2.0"):
+    e = precheck.Env(Cfg(tmp_path), None, TOP, target=target)
+    e.runs = {n.name: precheck.NodeRun(n) for n in e.cfg.nodes}
+    return e
+
+
+RECORDS = "\n".join([
+    "noise from a login banner",
+    "@@F\tversion\t2.1.0",
+    "@@I\tuid_2048\t/etc/passwd:28: drp:x:2048:2048:drp:/:/bin/false",
+    "@@I\tuid_2048\t/etc/passwd:30: y:x:2049:2049:2048:/:/bin/false",
+    "@@R\tuid_2048\tfail\t系统用户检查失败\tsystem user check failed\t请清理\tclean up",
+    "@@R\tselinux\tpass\t正常\tok\t\t",
+    "@@I\tpatches\tdpkg: drp-hotfix-kb1 1.0",
+    "@@R\tpatches\task\t发现补丁\tpatches found\t回答\tanswer",
+    "@@S\tdb_replication",
+])
+
+
+def report_for(tmp_path, records=RECORDS, node="node2"):
+    e = env(tmp_path)
+    precheck.parse_records(e.runs[node], records)
+    findings = [f for r in e.runs.values() for f in r.findings]
+    rep = precheck.Report(e, findings, [("uid_2048", {"zh": "", "en": ""}), ("selinux", {"zh": "", "en": ""}),
+                                        ("patches", {"zh": "", "en": ""})])
+    rep.questions = precheck.make_questions(findings)
+    return rep
+
+
+def test_records_become_findings_with_stable_ids(tmp_path):
+    e = env(tmp_path)
+    run = e.runs["node2"]
+    precheck.parse_records(run, RECORDS)
+    assert run.facts == {"version": "2.1.0"} and run.skipped == {"db_replication"}
+    by_id = {f.id: f for f in run.findings}
+    assert sorted(by_id) == ["patches.node2", "selinux.node2", "uid_2048.node2"]
+    uid = by_id["uid_2048.node2"]
+    assert uid.inhibitor and uid.message == {"zh": "系统用户检查失败", "en": "system user check failed"}
+    assert len(uid.details) == 2 and uid.remediation["en"] == "clean up"
+    assert by_id["selinux.node2"].remediation is None
+
+
+def test_exit_codes_and_answers(tmp_path):
+    rep = report_for(tmp_path)
+    assert rep.exit_code == EXIT_PRECHECK  # the fail wins over the open question
+    rep = report_for(tmp_path, RECORDS.replace("\tfail\t", "\tpass\t"))
+    assert rep.exit_code == EXIT_CONFIRM
+    precheck.answer_questions(rep, yes=True)
+    assert rep.exit_code == 0 and rep.questions[0]["answered_by"] == "yes"
+    rep = report_for(tmp_path, RECORDS.replace("\tfail\t", "\tpass\t"))
+    precheck.answer_questions(rep, interactive=True, ask=lambda prompt: "n")
+    assert rep.exit_code == EXIT_PRECHECK and [f.id for f in rep.inhibitors()] == ["patches.node2"]
+
+
+def test_no_terminal_prompt_while_an_inhibitor_remains(tmp_path):
+    rep = report_for(tmp_path)
+    precheck.answer_questions(rep, interactive=True, ask=lambda prompt: pytest.fail("asked"))
+    assert rep.unanswered()
+
+
+def test_the_patch_question_is_the_designs(tmp_path):
+    rep = report_for(tmp_path, RECORDS.replace("\tfail\t", "\tpass\t"))
+    q = rep.questions[0]
+    assert q["id"] == "patches.confirm" and q["nodes"] == ["node2"]
+    assert q["question"]["en"].endswith("continue the upgrade? (Y/N)")
+    assert "drp-hotfix-kb1 1.0" in q["question"]["en"]
+    if i18n.find_catalog("zh"):  # built catalogs (make build)
+        assert q["question"]["zh"] == ("发现节点[node2]已安装补丁[node2: drp-hotfix-kb1 1.0]，"
+                                       "可能影响升级兼容性，是否继续升级？(Y/N)")
+
+
+def test_answers_file_skeleton_round_trip_and_bad_input(tmp_path):
+    rep = report_for(tmp_path, RECORDS.replace("\tfail\t", "\tpass\t"))
+    path, skeleton = rep.write(str(tmp_path / "out"))
+    text = open(skeleton, encoding="utf-8").read()
+    assert "[patches.confirm]" in text and "confirm = \n" in text
+    assert precheck.read_answers(skeleton) == {}
+    with open(skeleton, "w") as f:
+        f.write(text.replace("confirm = \n", "confirm = Y\n"))
+    assert precheck.read_answers(skeleton) == {"patches.confirm": True}
+    precheck.answer_questions(rep, answers_path=skeleton)
+    assert rep.exit_code == 0 and rep.questions[0]["answered_by"] == "answers_file"
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[patches.confirm]\nconfirm = perhaps\n")
+    with pytest.raises(DrupgradeError) as e:
+        precheck.read_answers(str(bad))
+    assert e.value.code == EXIT_USAGE and "patches.confirm" in e.value.message
+    bad.write_text("confirm = yes\n")
+    with pytest.raises(DrupgradeError) as e:
+        precheck.read_answers(str(bad))
+    assert e.value.code == EXIT_USAGE
+    with pytest.raises(DrupgradeError) as e:
+        precheck.read_answers(str(tmp_path / "missing.ini"))
+    assert e.value.code == EXIT_USAGE
+
+
+def test_report_json_follows_its_schema(tmp_path):
+    schema = json.load(open(SCHEMA))
+    jsonschema.Draft7Validator.check_schema(schema)
+    for records in (RECORDS, RECORDS.replace("\tfail\t", "\tpass\t"), ""):
+        rep = report_for(tmp_path, records)
+        path, _skeleton = rep.write(str(tmp_path / "out"))
+        data = json.load(open(path))
+        jsonschema.validate(data, schema)
+        assert data["exit_code"] == rep.exit_code
+    bad = dict(data, findings=[{"id": "x", "check": "x", "node": "n", "severity": "fail", "inhibitor": False,
+                                "message": {"zh": "", "en": ""}, "remediation": None, "details": []}])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)  # a fail is always an inhibitor and says what to do
+
+
+def test_table_is_check_by_node(tmp_path):
+    head, rows = report_for(tmp_path).table_rows()
+    assert head == ["check", "node1", "node2", "node3"]
+    assert rows[0] == ["uid_2048", "-", "FAIL", "-"] and rows[2] == ["patches", "-", "ask", "-"]
+
+
+def test_every_check_is_declared_once():
+    node = [n for n, _h in precheck.node_checks(TOP)]
+    ctrl = [m.ID for m in checks.discover()]
+    assert len(set(node + ctrl)) == len(node + ctrl)
+    for design in ("network_manager", "patches", "selinux", "uid_2048"):
+        assert design in node
+    for name, header in precheck.node_checks(TOP):
+        assert header.get("Summary") and header.get("Summary-zh") and header.get("Roles"), name
+    for m in checks.discover():
+        assert m.STAGE in ("connect", "cluster") and m.SUMMARY
+
+
+def test_clock_skew_names_the_node_off_the_others(tmp_path):
+    e = env(tmp_path)
+    for name, off in (("node1", 100.2), ("node2", 100.0), ("node3", 93.0)):
+        e.runs[name].offset, e.runs[name].rtt = off, 0.01
+    found = {f.node: f for f in checks.clock_skew.run(e)}
+    assert found["node1"].severity == "pass" and found["node2"].severity == "pass"
+    assert found["node3"].severity == "fail" and "-7.0 s" in found["node3"].message["en"]
+
+
+def test_product_version_against_the_matrix(tmp_path):
+    e = env(tmp_path, target="2.2.0")
+    e.runs["node1"].facts["version"] = "2.1.0"
+    e.runs["node2"].facts["version"] = "none"
+    e.runs["node3"].error = ("down", None)
+    found = {f.node: f for f in checks.product_version.run(e)}
+    assert found["node1"].severity == "pass" and "2.1.0 -> 2.2.0" in found["node1"].message["en"]
+    assert found["node2"].severity == "fail" and "node3" not in found
+    e = env(tmp_path, target="1.0.0")
+    e.runs["node1"].facts["version"] = "2.1.0"
+    assert checks.product_version.run(e)[0].severity == "fail"
+    e = env(tmp_path, target="2.2.0")
+    e.versions_before = {"node1": "2.0.0"}
+    e.runs["node1"].facts["version"] = "2.1.0"
+    assert checks.product_version.run(e)[0].severity == "fail"
+
+
+def test_unanswered_precheck_in_a_run_exits_4():
+    class F:
+        def __init__(self, rc):
+            self.rc = rc
+    assert engine.exit_for(engine.PhaseFailed("precheck", [F(4)], {})) == EXIT_CONFIRM
+    assert engine.exit_for(engine.PhaseFailed("precheck", [F(3)], {})) == EXIT_PRECHECK
+
+
+# -- node check scripts, run locally against fake inputs ----------------------------------
+def run_check(name, tmp_path, env_extra=None, fake_bin=None):
+    path = [p for p in os.listdir(CHECKS) if p.endswith("-%s.sh" % name)][0]
+    e = dict(os.environ, DRUPGRADE_LANG="en", DR_NODE="n1")
+    if fake_bin:
+        d = tmp_path / ("bin%d" % len(os.listdir(str(tmp_path))))  # a fresh one per call
+        d.mkdir()
+        for tool, script in fake_bin.items():
+            (d / tool).write_text("#!/bin/sh\n" + script)
+            (d / tool).chmod(0o755)
+        e["PATH"] = "%s:%s" % (d, "/usr/bin:/bin")
+    e.update(env_extra or {})
+    p = subprocess.run(["bash", os.path.join(CHECKS, path), "run"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, env=e)
+    assert p.returncode == 0, p.stderr
+    run = precheck.NodeRun(Node("n1"))
+    precheck.parse_records(run, p.stdout)
+    assert len(run.findings) == 1, p.stdout
+    return run.findings[0]
+
+
+def test_uid_2048_script(tmp_path):
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\ndrp:x:2048:2048:drp:/var/lib/drp:/bin/false\n")
+    assert run_check("uid_2048", tmp_path, {"DR_PASSWD_FILE": str(passwd)}).severity == "pass"
+    passwd.write_text(passwd.read_text() + "old:x:3000:3000:was 2048:/:/bin/false\n")
+    f = run_check("uid_2048", tmp_path, {"DR_PASSWD_FILE": str(passwd)})
+    assert f.severity == "fail" and f.message["zh"] == "系统用户检查失败，发现多个2048用户，可能导致权限冲突"
+    assert [d.split(":", 2)[1] for d in f.details] == ["2", "3"]
+
+
+def test_selinux_script(tmp_path):
+    f = run_check("selinux", tmp_path, fake_bin={"getenforce": "echo Permissive\n"})
+    assert f.severity == "fail"
+    assert f.message["zh"] == "SELinux状态检查失败，当前状态为Permissive，升级要求SELinux为Disabled状态"
+    assert f.remediation["zh"] == "请执行 'setenforce 0' 和修改 '/etc/selinux/config' 文件禁用SELinux"
+    assert run_check("selinux", tmp_path, fake_bin={"getenforce": "echo Disabled\n"}).severity == "pass"
+
+
+def test_patches_script_reads_dpkg_and_rpm_records(tmp_path):
+    dpkg = ("printf 'ii \\tlibc6\\t2.36\\tlibs\\nii \\tpatch\\t2.7\\tutils\\n"
+            "ii \\tdrp-hotfix-kb9\\t1.0\\tadmin\\nrc \\tkpatch-patch-old\\t1\\tkernel\\n"
+            "ii \\tkb2\\t2\\t\\tSecurity patch KB2 for openssl\\n'\n")
+    rpm = "[ \"$1\" = -qa ] && [ $# -eq 1 ] && exit 0\nprintf 'kpatch-patch-5_10\\t1-1\\tSystem/Kernel\\n'\n"
+    f = run_check("patches", tmp_path, fake_bin={"dpkg-query": dpkg, "rpm": rpm})
+    assert f.severity == "ask"
+    assert f.details == ["rpm: kpatch-patch-5_10 1-1", "dpkg: drp-hotfix-kb9 1.0", "dpkg: kb2 2"]
+    f = run_check("patches", tmp_path, fake_bin={"dpkg-query": "printf 'ii \\tlibc6\\t2.36\\tlibs\\n'\n"})
+    assert f.severity == "pass"
