@@ -253,6 +253,12 @@ class SftpEngine(object):
                     rf.chmod(stat.S_IMODE(st.st_mode))
                 finally:
                     rf.close()  # waits for every pipelined write's status
+                check = getattr(rf, "_check_exception", None)
+                if check is not None:
+                    check()  # a failed pipelined write (e.g. disk full) is only recorded
+            got = self.sftp.stat(remote).st_size
+            if got != st.st_size:
+                raise EngineFailure(failures.OTHER, "short write: %d of %d bytes on the node" % (got, st.st_size))
         except (failures.TransportError, EngineFailure):
             raise
         except Exception as e:  # noqa: BLE001
