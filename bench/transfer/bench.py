@@ -76,7 +76,7 @@ def main():
         settings.method = method
         m = FileTransferManager(settings, pool)
         try:
-            m.upload_file(src, "%s/%s.bin" % (REMOTE_DIR, method), ep, skip_identical=False)
+            m.upload_file(src, "%s/ours-%s.bin" % (REMOTE_DIR, method), ep, skip_identical=False)
         finally:
             m._engines.clear()  # keep the masters (pool), drop SFTP engines below
         return m
@@ -88,7 +88,7 @@ def main():
         m = sftp_mgr.get("m")
         if m is None:
             m = sftp_mgr["m"] = FileTransferManager(settings, pool)
-        m.upload_file(src, "%s/sftp.bin" % REMOTE_DIR, ep, skip_identical=False)
+        m.upload_file(src, "%s/ours-sftp.bin" % REMOTE_DIR, ep, skip_identical=False)
 
     from drupgrade.transport.progress import TransferProgress
     from drupgrade.transport.scp import ScpEngine
@@ -108,7 +108,7 @@ def main():
     raw(sftp_engine, "raw-sftp.bin")
     runs = {"scp_default": [], "ours_scp": [], "ours_sftp": [], "transfer_only_scp": [], "transfer_only_sftp": []}
     for _r in range(a.repeat):
-        rm("scp.bin", "scp.bin.part", "sftp.bin", "raw-scp.bin", "raw-sftp.bin")
+        rm("scp.bin", "ours-scp.bin", "ours-sftp.bin", "raw-scp.bin", "raw-sftp.bin")
         runs["scp_default"].append(timed(default_scp))
         runs["transfer_only_scp"].append(timed(lambda: raw(scp_engine, "raw-scp.bin")))
         runs["ours_scp"].append(timed(lambda: ours("scp")))

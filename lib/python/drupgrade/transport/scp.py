@@ -23,19 +23,51 @@ from .ssh import _child_env
 
 _PCT_RE = re.compile(rb"(\d{1,3})%")
 
-# One ssh channel carries the file into the partial and, in the same pass, into a hash of
-# the whole partial (a resumed one is read once first): no second read after the transfer.
-# tee stops at the first write error (disk full) instead of draining the rest of the file.
+# One ssh channel carries the file into the partial (`cat >>`, from any offset: resume is
+# the same command). Beside it a hasher reads the partial from byte 0 as it grows (page
+# cache, 4 MB reads) and finishes right after the last byte: the node's sha256 of the whole
+# file costs no second read after the transfer. Without python3 on the node the partial is
+# hashed once after the last byte (openssl, else sha256sum). A hasher whose writer is gone
+# (cut link) gives up after 10 minutes without growth.
+HASHER = r"""import hashlib, sys, time
+path, size = sys.argv[1], int(sys.argv[2])
+h, done, last = hashlib.sha256(), 0, time.time()
+with open(path, "rb") as f:
+    while done < size:
+        b = f.read(min(4194304, size - done))
+        if b:
+            h.update(b)
+            done += len(b)
+            last = time.time()
+        elif time.time() - last > 600:
+            sys.exit(1)
+        else:
+            time.sleep(0.02)
+print(h.hexdigest())
+"""
+
 RECEIVE = r"""set -u -o pipefail
-p=$1 off=$2
+p=$1 off=$2 size=$3 hasher=$4
 if [ "$off" -gt 0 ]; then
-  size=$(stat -c %s -- "$p" 2>/dev/null || echo -1)
-  [ "$size" = "$off" ] || { echo "partial size is $size, expected $off" >&2; exit 17; }
+  got=$(stat -c %s -- "$p" 2>/dev/null || echo -1)
+  [ "$got" = "$off" ] || { echo "partial size is $got, expected $off" >&2; exit 17; }
 else
   : > "$p" || exit 12
 fi
 """ + SHA_FN + r"""
-{ if [ "$off" -gt 0 ]; then cat -- "$p"; fi; tee --output-error=exit -a -- "$p"; } | sha
+hp=
+if command -v python3 >/dev/null 2>&1; then
+  exec 3< <(exec python3 -c "$hasher" "$p" "$size" 2>/dev/null)
+  hp=$!
+fi
+stop() { if [ -n "$hp" ]; then kill "$hp" 2>/dev/null; fi; }
+cat >> "$p" || { rc=$?; stop; exit "$rc"; }
+got=$(stat -c %s -- "$p")
+[ "$got" = "$size" ] || { stop; echo "partial size is $got after the transfer, expected $size" >&2; exit 17; }
+sum=
+if [ -n "$hp" ]; then read -r sum <&3 || sum=; fi
+if [ -z "$sum" ]; then sum=$(sha "$p") || exit 1; fi
+echo "$sum"
 """
 
 TAIL = r"""set -u
@@ -128,7 +160,7 @@ class ScpEngine(object):
         with open(local, "rb") as f:
             f.seek(offset)
             try:
-                proc = self._spawn(bash_c(RECEIVE, remote, offset), f)
+                proc = self._spawn(bash_c(RECEIVE, remote, offset, progress.total, HASHER), f)
             except OSError as e:
                 raise EngineFailure(failures.MISSING, str(e)) from e
             done = threading.Event()

@@ -6,11 +6,16 @@ controller: a pty hangup for password masters, PDEATHSIG for key masters). Comma
 scp and detached-run attachments go through its ControlPath and cost no handshake.
 """
 import ctypes
+import fcntl
 import hashlib
 import logging
 import os
+import pty
+import re
+import select
 import signal
 import subprocess
+import termios
 import threading
 import time
 
@@ -29,7 +34,7 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger("drupgrade.transport")
 
 AUTH_TRIES = 3  # §4.1.4: authentication failure -> 3 tries, no fallback
-_PROMPT_RE = r"(?i)password:\s*"
+_PROMPT_RE = re.compile(rb"(?i)password:\s*")
 
 
 def _child_env():
@@ -39,6 +44,12 @@ def _child_env():
         env.pop(k, None)
     env["LC_ALL"] = "C"
     return env
+
+
+def _own_pty():  # pragma: no cover - runs in the child
+    """A new session whose controlling terminal is the pty on stdin (ssh asks there)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _die_with_parent():  # pragma: no cover - runs in the child
@@ -166,19 +177,16 @@ class Master(object):
     def __init__(self, args):
         # type: (SshArgs) -> None
         self.args = args
-        self.proc = None  # subprocess.Popen or pexpect.spawn
+        self.proc = None  # subprocess.Popen
         self.drain = None
+        self._pty = None  # our end of a password master's terminal
 
     def alive(self, confirm=False):
         """Is the master up? confirm: also ask it (`ssh -O check`), for failure paths: a master
         that is dying still has a pid and a socket file for a moment."""
         if self.proc is None:
             return False
-        if isinstance(self.proc, subprocess.Popen):
-            running = self.proc.poll() is None
-        else:
-            running = self.proc.isalive()
-        if not (running and os.path.exists(self.args.control_path)):
+        if not (self.proc.poll() is None and os.path.exists(self.args.control_path)):
             return False
         if confirm:
             return subprocess.run(self.args.ctl_argv("check"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -194,24 +202,7 @@ class Master(object):
         argv = self.args.master_argv()
         deadline = time.time() + self.args.settings.connect_timeout + 15
         if ep.auth_method == "password":
-            import pexpect
-            child = pexpect.spawn(argv[0], argv[1:], env=_child_env(), echo=False, timeout=5)
-            self.proc = child
-            sent = False
-            while time.time() < deadline:
-                if os.path.exists(self.args.control_path):
-                    break
-                idx = child.expect([_PROMPT_RE, pexpect.EOF, pexpect.TIMEOUT], timeout=0.05)
-                if idx == 0:
-                    if sent:  # asked again: the password was refused
-                        child.close(force=True)
-                        return self._failed("Permission denied (password)")
-                    child.sendline(ep.password or "")
-                    sent = True
-                elif idx == 1:
-                    child.close()
-                    return self._failed(child.before.decode("utf-8", "replace") if child.before else "")
-            self.drain = _Drain(lambda: child.read_nonblocking(4096, timeout=None))
+            self._start_in_pty(argv, deadline)
         else:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE, env=_child_env(), preexec_fn=_die_with_parent)
@@ -229,6 +220,51 @@ class Master(object):
             raise _Network(_("no answer within {seconds} s").format(seconds=self.args.settings.connect_timeout))
         return self
 
+    def _start_in_pty(self, argv, deadline):
+        """Password auth: ssh reads the password from its controlling terminal, a pty whose
+        master end we hold; we type it at the prompt. subprocess (fork+exec, the pty made
+        the child's controlling terminal in preexec) rather than forkpty(), which is unsafe
+        and warned about (Python 3.12+) in a multi-threaded controller. The password is
+        written to the pty only: never in an argv or an environment."""
+        master, slave = pty.openpty()
+        attrs = termios.tcgetattr(slave)
+        attrs[3] &= ~(termios.ECHO | termios.ECHONL)  # lflag: nothing typed is echoed back
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=_child_env(),
+                                         preexec_fn=_own_pty)
+        except OSError:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        self._pty = master
+        ep = self.args.endpoint
+        seen, asked_at = b"", None
+        while time.time() < deadline and not os.path.exists(self.args.control_path):
+            ready = select.select([master], [], [], 0.05)[0]
+            data = b""
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:  # EIO: ssh exited and closed the terminal
+                    data = b""
+                if not data:
+                    self.proc.wait()
+                    text = seen.decode("utf-8", "replace")
+                    self.stop()
+                    return self._failed(text)
+                seen += data
+            elif self.proc.poll() is not None:
+                continue  # read what is left, then EIO ends it
+            if _PROMPT_RE.search(seen[asked_at or 0:]):
+                if asked_at is not None:  # asked again: the password was refused
+                    self.stop()
+                    return self._failed("Permission denied (password)")
+                os.write(master, (ep.password or "").encode("utf-8") + b"\n")
+                asked_at = len(seen)
+        self.drain = _Drain(lambda: os.read(master, 4096))
+
     def _failed(self, text):
         self.proc = None
         ep = self.args.endpoint
@@ -245,18 +281,18 @@ class Master(object):
 
     def stop(self):
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if isinstance(proc, subprocess.Popen):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        else:
-            proc.close(force=True)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        fd, self._pty = self._pty, None
+        if fd is not None:
+            if self.drain is not None:
+                self.drain.done.wait(1)  # it reads EIO now that ssh is gone
+            os.close(fd)
 
 
 class _Network(Exception):
