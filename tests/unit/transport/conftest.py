@@ -9,6 +9,18 @@ from sshd_server import TEST_PASSWORD, TEST_UID, TEST_USER, SshdServer
 
 from drupgrade.transport.policy import Endpoint, Heartbeat, TransportSettings
 
+# Python 3.12+ warns when a multi-threaded process forks with fork()/forkpty() (deadlock
+# risk in the child); the transport starts masters from worker threads, so it must never
+# do that: the warning fails the test.
+NO_FORK_IN_THREADS = pytest.mark.filterwarnings("error:This process .* is multi-threaded:DeprecationWarning")
+
+
+def pytest_collection_modifyitems(items):
+    here = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        if str(item.fspath).startswith(here + os.sep):
+            item.add_marker(NO_FORK_IN_THREADS)
+
 
 @pytest.fixture(scope="session")
 def sshd():

@@ -66,6 +66,19 @@ def test_a_corrupt_partial_is_detected_and_sent_again(settings, key_node, remote
     assert r.sent < 2 * r.size + 1
 
 
+def test_without_the_node_side_hasher_the_partial_is_hashed_after_the_transfer(settings, key_node, remote_dir,
+                                                                               payload, monkeypatch):
+    from drupgrade.transport import scp as scp_mod
+    monkeypatch.setattr(scp_mod, "HASHER", "import sys; sys.exit(1)")  # like a node without python3
+    dest = remote_dir + "/drp.tar.gz"
+    with open(payload, "rb") as src, open(dest + ".part", "wb") as part:
+        part.write(src.read(1024 * 1024))
+    os.chown(dest + ".part", TEST_UID, TEST_UID)
+    with _mgr(settings, "scp") as m:
+        r = m.upload_file(payload, dest, key_node)
+    assert r.action == "resumed" and _sha(dest) == _sha(payload)
+
+
 def test_scp_missing_from_path_falls_back_to_sftp_with_the_reason(settings, key_node, remote_dir, payload,
                                                                    monkeypatch, tmp_path, caplog):
     bindir = tmp_path / "bin"

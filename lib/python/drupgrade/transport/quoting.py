@@ -73,3 +73,25 @@ else
   sha() { sha256sum -- "$@" | cut -d' ' -f1; }
 fi
 """
+
+# Node-side python3 program (argv: PATH SIZE) that reads PATH from byte 0 while another
+# process writes it (page cache, 4 MB reads) and prints its sha256 right after the SIZEth
+# byte: the node's hash of the whole file costs no second read after a transfer. One whose
+# writer is gone (cut link) gives up after 10 minutes without growth, and at once when the
+# file is deleted (it must not hold a removed partial's space): exit 1.
+HASHER = r"""import hashlib, os, sys, time
+path, size = sys.argv[1], int(sys.argv[2])
+h, done, last = hashlib.sha256(), 0, time.time()
+with open(path, "rb") as f:
+    while done < size:
+        b = f.read(min(4194304, size - done))
+        if b:
+            h.update(b)
+            done += len(b)
+            last = time.time()
+        elif time.time() - last > 600 or os.fstat(f.fileno()).st_nlink == 0:
+            sys.exit(1)
+        else:
+            time.sleep(0.02)
+print(h.hexdigest())
+"""

@@ -16,7 +16,7 @@ import termios
 import threading
 
 from . import failures
-from .quoting import SHA_FN, bash_c
+from .quoting import HASHER, SHA_FN, bash_c
 from .result import SSH_FAILED
 from .sftp import EngineFailure
 from .ssh import _child_env
@@ -24,28 +24,8 @@ from .ssh import _child_env
 _PCT_RE = re.compile(rb"(\d{1,3})%")
 
 # One ssh channel carries the file into the partial (`cat >>`, from any offset: resume is
-# the same command). Beside it a hasher reads the partial from byte 0 as it grows (page
-# cache, 4 MB reads) and finishes right after the last byte: the node's sha256 of the whole
-# file costs no second read after the transfer. Without python3 on the node the partial is
-# hashed once after the last byte (openssl, else sha256sum). A hasher whose writer is gone
-# (cut link) gives up after 10 minutes without growth.
-HASHER = r"""import hashlib, sys, time
-path, size = sys.argv[1], int(sys.argv[2])
-h, done, last = hashlib.sha256(), 0, time.time()
-with open(path, "rb") as f:
-    while done < size:
-        b = f.read(min(4194304, size - done))
-        if b:
-            h.update(b)
-            done += len(b)
-            last = time.time()
-        elif time.time() - last > 600:
-            sys.exit(1)
-        else:
-            time.sleep(0.02)
-print(h.hexdigest())
-"""
-
+# the same command) while HASHER hashes the whole partial as it grows. Without python3 on
+# the node the partial is hashed once after the last byte (openssl, else sha256sum).
 RECEIVE = r"""set -u -o pipefail
 p=$1 off=$2 size=$3 hasher=$4
 if [ "$off" -gt 0 ]; then
