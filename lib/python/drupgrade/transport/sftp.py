@@ -254,8 +254,8 @@ class SftpEngine(object):
             with open(local, "rb") as f:
                 f.seek(offset)
                 rf = self.sftp.open(remote, "r+b" if offset else "wb")
-                hasher = self.start(bash_c(FOLLOW, remote, progress.total, HASHER))  # after the truncation
                 try:
+                    hasher = self.start(bash_c(FOLLOW, remote, progress.total, HASHER))  # after the truncation
                     rf.MAX_REQUEST_SIZE = REQUEST
                     rf.set_pipelined(True)
                     if offset:

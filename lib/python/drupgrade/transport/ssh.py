@@ -1,11 +1,10 @@
 """Native ssh sessions: one multiplexed master per node and connection type, keepalives
 per type (§4.6.1), reconnect with exponential backoff, password through a pty (T2/T3).
 
-A master is a foreground `ssh -M -N` process owned by this controller (it dies with the
-controller: a pty hangup for password masters, PDEATHSIG for key masters). Commands,
+A master is a foreground `ssh -M -N` process owned by this controller, on a pty we hold
+(it dies with the controller: the pty hangs up). Commands,
 scp and detached-run attachments go through its ControlPath and cost no handshake.
 """
-import ctypes
 import fcntl
 import hashlib
 import logging
@@ -13,7 +12,6 @@ import os
 import pty
 import re
 import select
-import signal
 import subprocess
 import termios
 import threading
@@ -50,13 +48,6 @@ def _own_pty():  # pragma: no cover - runs in the child
     """A new session whose controlling terminal is the pty on stdin (ssh asks there)."""
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def _die_with_parent():  # pragma: no cover - runs in the child
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class SshArgs(object):
@@ -201,31 +192,23 @@ class Master(object):
             os.unlink(self.args.control_path)  # a stale socket of a dead master
         argv = self.args.master_argv()
         deadline = time.time() + self.args.settings.connect_timeout + 15
-        if ep.auth_method == "password":
-            self._start_in_pty(argv, deadline)
-        else:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, env=_child_env(), preexec_fn=_die_with_parent)
-            self.drain = _Drain(lambda: self.proc.stderr.read1(4096) if hasattr(self.proc.stderr, "read1")
-                                else os.read(self.proc.stderr.fileno(), 4096))
-            while time.time() < deadline and self.proc.poll() is None:
-                if os.path.exists(self.args.control_path):
-                    break
-                time.sleep(0.02)
-            if self.proc.poll() is not None:
-                self.drain.done.wait(2)
-                return self._failed(self.drain.text())
+        self._start_in_pty(argv, deadline, ep.password if ep.auth_method == "password" else None)
         if not self.alive():
             self.stop()
             raise _Network(_("no answer within {seconds} s").format(seconds=self.args.settings.connect_timeout))
         return self
 
-    def _start_in_pty(self, argv, deadline):
-        """Password auth: ssh reads the password from its controlling terminal, a pty whose
-        master end we hold; we type it at the prompt. subprocess (fork+exec, the pty made
-        the child's controlling terminal in preexec) rather than forkpty(), which is unsafe
-        and warned about (Python 3.12+) in a multi-threaded controller. The password is
-        written to the pty only: never in an argv or an environment."""
+    def _start_in_pty(self, argv, deadline, password):
+        """Start ssh with a pty as its controlling terminal whose master end we hold.
+
+        Password auth: ssh asks on that terminal and we type the password at the prompt (it
+        is written to the pty only: never in an argv or an environment). Every master: when
+        the controller dies, the kernel closes our end and hangs the terminal up, so ssh gets
+        SIGHUP and no master outlives a run. (Not PR_SET_PDEATHSIG: that fires when the
+        *thread* that started the child exits, and masters are started from the engine's
+        worker threads.) subprocess (fork+exec, the pty made the controlling terminal in
+        preexec) rather than forkpty(), which is unsafe and warned about (Python 3.12+) in a
+        multi-threaded process."""
         master, slave = pty.openpty()
         attrs = termios.tcgetattr(slave)
         attrs[3] &= ~(termios.ECHO | termios.ECHONL)  # lflag: nothing typed is echoed back
@@ -239,7 +222,6 @@ class Master(object):
         finally:
             os.close(slave)
         self._pty = master
-        ep = self.args.endpoint
         seen, asked_at = b"", None
         while time.time() < deadline and not os.path.exists(self.args.control_path):
             ready = select.select([master], [], [], 0.05)[0]
@@ -257,11 +239,11 @@ class Master(object):
                 seen += data
             elif self.proc.poll() is not None:
                 continue  # read what is left, then EIO ends it
-            if _PROMPT_RE.search(seen[asked_at or 0:]):
+            if password is not None and _PROMPT_RE.search(seen[asked_at or 0:]):
                 if asked_at is not None:  # asked again: the password was refused
                     self.stop()
                     return self._failed("Permission denied (password)")
-                os.write(master, (ep.password or "").encode("utf-8") + b"\n")
+                os.write(master, password.encode("utf-8") + b"\n")
                 asked_at = len(seen)
         self.drain = _Drain(lambda: os.read(master, 4096))
 
