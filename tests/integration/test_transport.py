@@ -62,7 +62,8 @@ class Lab(object):
 
 @pytest.fixture(scope="module")
 def tlab():
-    lab_dir = os.environ.get("LAB_DIR") or os.path.join(TOP, "build", "lab")
+    name = os.environ.get("LAB_NAME", "drl")
+    lab_dir = os.environ.get("LAB_DIR") or os.path.join(TOP, "build", "lab" if name == "drl" else "lab-" + name)
     if not os.path.exists(os.path.join(lab_dir, "nodes.json")):
         pytest.skip("no lab at %s (tests/lab/lab.sh up)" % lab_dir)
     return Lab(lab_dir)

@@ -45,7 +45,15 @@ mkdir -p -- "$dir" 2>/dev/null || { echo "cannot create $dir: Permission denied"
 sum=-
 if [ "$want_sha" = 1 ] && [ -f "$dest" ]; then sum=$(sha "$dest"); fi
 psize=0
-if [ -f "$part" ]; then psize=$(stat -c %s -- "$part"); fi
+if [ -f "$part" ]; then
+  # Writers of a cut attempt may live on (sshd keeps a cut session) and still append what
+  # the dead client's kernel retransmits after the link is back: stop them before we read
+  # the size we resume from.
+  find /proc/[0-9]*/fd -maxdepth 1 -lname "$part" 2>/dev/null | while IFS=/ read -r _ _ pid _; do
+    [ "$pid" = "$$" ] || kill -9 "$pid" 2>/dev/null || true
+  done
+  psize=$(stat -c %s -- "$part")
+fi
 avail=$(df -Pk -- "$dir" | awk 'NR==2 {print $4}')
 echo "sha=$sum part=$psize avail=${avail:-0}"
 """
