@@ -219,8 +219,10 @@ class FileTransferManager(object):
         with self._lock:
             return [p.snapshot() for p in self._progress]
 
-    def _retrying(self, ep, path, part, progress, attempt):
-        """Run attempt(engine, method) under the §4.1.4 rules; returns (result, method, fallbacks)."""
+    def _retrying(self, ep, path, part, progress, attempt, where=None):
+        """Run attempt(engine, method) under the §4.1.4 rules; returns (result, method, fallbacks).
+        part: the node's partial file (removed when the disk runs full while writing it);
+        where: the node path a permission/disk-full message names (default: part, else path)."""
         method = self.detect_transfer_method()
         auto = self.settings.method == "auto"
         fallbacks = []
@@ -239,7 +241,7 @@ class FileTransferManager(object):
                     kind = failures.DISK_FULL
                 if kind in (failures.PERMISSION, failures.DISK_FULL):
                     progress.finish("failed")
-                    where = part or path
+                    where = where or part or path
                     if kind == failures.PERMISSION:
                         raise failures.RemotePermissionDenied(ep.name, where, e.detail) from e
                     raise failures.RemoteDiskFull(ep.name, where, partial_removed=self._drop_partial(engine, part)) \
@@ -435,7 +437,7 @@ class FileTransferManager(object):
             return "uploaded"
 
         t0 = time.time()
-        action, method, fallbacks = self._retrying(ep, local_dir, None, progress, attempt)
+        action, method, fallbacks = self._retrying(ep, local_dir, None, progress, attempt, where=tmp)
         progress.finish("done")
         self.reporter.update(progress)
         return TransferResult(ep.name, local_dir, remote_dir, method, action, total, progress.sent,
