@@ -19,7 +19,7 @@ from . import failures
 from .quoting import HASHER, SHA_FN, bash_c
 from .result import SSH_FAILED
 from .sftp import EngineFailure
-from .ssh import _child_env
+from .ssh import _child_env, _own_terminal
 
 _PCT_RE = re.compile(rb"(\d{1,3})%")
 
@@ -53,13 +53,6 @@ echo "$sum"
 TAIL = r"""set -u
 exec tail -c "+$(($2 + 1))" -- "$1"
 """
-
-
-def _own_terminal():  # pragma: no cover - runs in the child
-    """scp draws its meter only as the foreground process group of its terminal: make the
-    pty on stdout the child's controlling terminal."""
-    os.setsid()
-    fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
 
 class ScpEngine(object):

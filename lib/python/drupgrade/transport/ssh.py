@@ -44,10 +44,12 @@ def _child_env():
     return env
 
 
-def _own_pty():  # pragma: no cover - runs in the child
-    """A new session whose controlling terminal is the pty on stdin (ssh asks there)."""
+def _own_terminal():  # pragma: no cover - runs in the child
+    """A new session whose controlling terminal is the pty on stdout: ssh asks for the
+    password there and gets SIGHUP when our end closes; scp draws its meter only as the
+    foreground process group of its terminal."""
     os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
 
 class SshArgs(object):
@@ -215,7 +217,7 @@ class Master(object):
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         try:
             self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=_child_env(),
-                                         preexec_fn=_own_pty)
+                                         preexec_fn=_own_terminal)
         except OSError:
             os.close(master)
             raise
