@@ -3,7 +3,9 @@
 same run, the SFTP fallback vs scp, a skipped re-upload vs one sha256sum, and the per-command
 overhead on the multiplexed connection vs a bare multiplexed `ssh … true` and a fresh one.
 
-  LAB_DIR=/tmp/dld bench/transfer/bench.py [--node node1] [--size-mb 512] [--repeat 3] [--json]
+  LAB_NAME=dr4 LAB_SUBNET=10.234.0 bench/transfer/bench.py [--node node1] [--size-mb 512] [--repeat 3] [--json]
+
+(the lab is found like tests/lab/lab.sh finds it: LAB_DIR, else build/lab-$LAB_NAME).
 
 Runs against a lab node (key auth, tests/lab/lab.sh up). Repetitions are interleaved so that
 load on a shared machine hits every variant alike; medians are reported. Ratios, not times,
@@ -36,13 +38,16 @@ def timed(fn):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lab-dir", default=os.environ.get("LAB_DIR") or os.path.join(TOP, "build", "lab"))
+    name = os.environ.get("LAB_NAME", "drl")
+    ap.add_argument("--lab-dir", default=os.environ.get("LAB_DIR") or os.path.join(
+        TOP, "build", "lab" if name == "drl" else "lab-" + name))
     ap.add_argument("--node", default="node1")
     ap.add_argument("--size-mb", type=int, default=512)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--commands", type=int, default=30)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    load_start = os.getloadavg()
 
     with open(os.path.join(a.lab_dir, "nodes.json")) as f:
         info = {n["name"]: n for n in json.load(f)["nodes"]}
@@ -76,7 +81,7 @@ def main():
         settings.method = method
         m = FileTransferManager(settings, pool)
         try:
-            m.upload_file(src, "%s/%s.bin" % (REMOTE_DIR, method), ep, skip_identical=False)
+            m.upload_file(src, "%s/ours-%s.bin" % (REMOTE_DIR, method), ep, skip_identical=False)
         finally:
             m._engines.clear()  # keep the masters (pool), drop SFTP engines below
         return m
@@ -88,7 +93,7 @@ def main():
         m = sftp_mgr.get("m")
         if m is None:
             m = sftp_mgr["m"] = FileTransferManager(settings, pool)
-        m.upload_file(src, "%s/sftp.bin" % REMOTE_DIR, ep, skip_identical=False)
+        m.upload_file(src, "%s/ours-sftp.bin" % REMOTE_DIR, ep, skip_identical=False)
 
     from drupgrade.transport.progress import TransferProgress
     from drupgrade.transport.scp import ScpEngine
@@ -97,7 +102,8 @@ def main():
     sftp_engine = SftpEngine(ep, settings)
 
     def raw(engine, name):
-        """The engine's transfer alone: no probe, no sha256 verification, no rename."""
+        """The engine's put alone (the transfer; the node hashes beside it): no probe, no
+        local sha256, no comparison, no rename."""
         engine.put(src, "%s/%s" % (REMOTE_DIR, name), 0, TransferProgress(a.node, name, size, engine.name))
 
     # warm: caches, masters, known_hosts, local sha of the payload
@@ -108,7 +114,7 @@ def main():
     raw(sftp_engine, "raw-sftp.bin")
     runs = {"scp_default": [], "ours_scp": [], "ours_sftp": [], "transfer_only_scp": [], "transfer_only_sftp": []}
     for _r in range(a.repeat):
-        rm("scp.bin", "scp.bin.part", "sftp.bin", "raw-scp.bin", "raw-sftp.bin")
+        rm("scp.bin", "ours-scp.bin", "ours-sftp.bin", "raw-scp.bin", "raw-sftp.bin")
         runs["scp_default"].append(timed(default_scp))
         runs["transfer_only_scp"].append(timed(lambda: raw(scp_engine, "raw-scp.bin")))
         runs["ours_scp"].append(timed(lambda: ours("scp")))
@@ -119,11 +125,12 @@ def main():
     # skipped re-upload (fresh manager: the local sha256 is computed again) vs one sha256sum
     settings.method = "scp"
     remote_file = "%s/scp.bin" % REMOTE_DIR
-    skip, skip_warm, sums = [], [], []
+    skip, skip_warm, sums, ossl = [], [], [], []
     warm = FileTransferManager(settings, pool)
     warm.upload_file(src, remote_file, ep)
     for _r in range(a.repeat):
         sums.append(timed(lambda: ctl.run(["sha256sum", "--", remote_file])))
+        ossl.append(timed(lambda: ctl.run(["openssl", "dgst", "-sha256", "-r", remote_file])))
         mgr = FileTransferManager(settings, pool)
         t0 = time.perf_counter()
         res = mgr.upload_file(src, remote_file, ep)
@@ -158,6 +165,10 @@ def main():
         "skip_seconds": statistics.median(skip), "skip_warm_seconds": statistics.median(skip_warm),
         "sha256sum_seconds": statistics.median(sums),
         "skip_vs_sha256sum": round(statistics.median(skip) / statistics.median(sums), 2),
+        "openssl_sha256_seconds": statistics.median(ossl),
+        "skip_vs_openssl_sha256": round(statistics.median(skip) / statistics.median(ossl), 2),
+        "skip_warm_vs_openssl_sha256": round(statistics.median(skip_warm) / statistics.median(ossl), 2),
+        "load_average_start_end": [load_start[0], os.getloadavg()[0]],
         "cmd_ours_ms": round(1000 * statistics.median(ours_cmd), 1),
         "cmd_bare_mux_ms": round(1000 * statistics.median(bare_mux), 1),
         "cmd_fresh_ms": round(1000 * statistics.median(fresh), 1),

@@ -8,6 +8,7 @@ logic is the same as with the design's defaults.
 """
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -21,7 +22,8 @@ import pytest
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TOP, "lib", "python"))
 
-from drupgrade.transport import DetachedRun, SessionPool, TransferFailed  # noqa: E402
+from drupgrade import i18n  # noqa: E402
+from drupgrade.transport import DetachedRun, RemoteDiskFull, SessionPool, TransferFailed  # noqa: E402
 from drupgrade.transport.policy import Endpoint, Heartbeat, TransportSettings  # noqa: E402
 from drupgrade.transport.transfer import FileTransferManager  # noqa: E402
 
@@ -60,7 +62,8 @@ class Lab(object):
 
 @pytest.fixture(scope="module")
 def tlab():
-    lab_dir = os.environ.get("LAB_DIR") or os.path.join(TOP, "build", "lab")
+    name = os.environ.get("LAB_NAME", "drl")
+    lab_dir = os.environ.get("LAB_DIR") or os.path.join(TOP, "build", "lab" if name == "drl" else "lab-" + name)
     if not os.path.exists(os.path.join(lab_dir, "nodes.json")):
         pytest.skip("no lab at %s (tests/lab/lab.sh up)" % lab_dir)
     return Lab(lab_dir)
@@ -161,6 +164,63 @@ def test_a_cut_longer_than_the_budget_fails_cleanly_and_the_next_attempt_resumes
     finally:
         tlab.fault("restore", node.name)
         tlab.fault("clear", node.name)
+
+
+@pytest.mark.parametrize("method", ["scp", "sftp"])
+def test_the_disk_filling_during_an_upload_fails_at_once_and_gives_the_space_back(tlab, settings, big_file, method,
+                                                                                  caplog):
+    """The target filesystem (a tmpfs on the node with room for the file) is filled by
+    another writer while the upload is in flight: RemoteDiskFull at once (no retry, no
+    fallback), zh/en message naming node, path and "disk full", the partial removed so
+    the node gets its space back, exit code 1."""
+    node = tlab.node(1)
+    fs = "/var/lib/drupgrade/fill-%s" % method
+    remote = fs + "/drp-big.tar.gz"
+    settings.method = method
+    tlab.fault("fill-disk", node.name, fs, "%dM" % (BIG // (1 << 20) + 60))  # a tmpfs, full
+    tlab.exec(node.name, "rm -f %s/.lab-fill" % fs)  # now with room for the file: the check passes
+    tlab.fault("rate", node.name, RATE)
+    done = threading.Event()
+
+    def fill_when_running(progress_of):
+        while not done.is_set():
+            snaps = progress_of()
+            if snaps and snaps[-1]["percent"] >= 20 and snaps[-1]["state"] == "running":
+                tlab.fault("fill-disk", node.name, fs, "1M")  # mounted already: fills what is left
+                return
+            time.sleep(0.05)
+    try:
+        with caplog.at_level(logging.INFO, logger="drupgrade.transport"):
+            with FileTransferManager(settings) as m:
+                filler = threading.Thread(target=fill_when_running, args=(m.get_transfer_progress,))
+                filler.start()
+                try:
+                    with pytest.raises(RemoteDiskFull) as ei:
+                        m.upload_file(big_file, remote, node)
+                finally:
+                    done.set()
+                    filler.join()
+                snap = m.get_transfer_progress()[-1]
+        e = ei.value
+        assert 0 < snap["percent"] < 100 and snap["state"] == "failed"
+        assert e.code == 1 and e.partial_removed
+        for text in (e.message, str(e)):
+            assert "disk full" in text and node.name in text and remote + ".part" in text
+        assert "removed" in e.hint
+        assert not [r for r in caplog.records if "try " in r.getMessage() or "falling back" in r.getMessage()]
+        out = tlab.exec(node.name, "ls %s %s.part 2>&1; df -Pk %s | awk 'NR==2 {print $4}'" % (remote, remote, fs))
+        assert out.stdout.count("No such file") == 2
+        assert int(out.stdout.split()[-1]) * 1024 > BIG // 10  # the partial's space is back
+        old = i18n.current_lang()
+        i18n.set_lang("zh")
+        try:
+            zh = RemoteDiskFull(node.name, remote + ".part", partial_removed=True)
+        finally:
+            i18n.set_lang(old)
+        assert node.name in zh.message and remote + ".part" in zh.message and "磁盘已满" in zh.message
+    finally:
+        tlab.fault("clear", node.name)
+        tlab.fault("unfill-disk", node.name, fs)
 
 
 def test_detached_run_survives_a_cut_and_runs_once(tlab, settings):

@@ -3,11 +3,28 @@ a password) and transport settings pointing at a private known_hosts."""
 import os
 import shutil
 import tempfile
+import warnings
 
 import pytest
 from sshd_server import TEST_PASSWORD, TEST_UID, TEST_USER, SshdServer
 
 from drupgrade.transport.policy import Endpoint, Heartbeat, TransportSettings
+
+
+@pytest.fixture(autouse=True)
+def no_fork_in_a_threaded_process():
+    """Python 3.12+ warns when a multi-threaded process forks with fork()/forkpty() (the
+    child may deadlock). The transport starts masters from worker threads, so it must never
+    do that: such a warning, from any thread, fails the test. (CPython swallows the
+    exception that `-W error` would make of it, so the warning is recorded instead.)"""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.filterwarnings("always", message="This process .* is multi-threaded", category=DeprecationWarning)
+        yield
+    forks = [str(w.message) for w in seen if "is multi-threaded" in str(w.message)]
+    for w in seen:
+        if "is multi-threaded" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    assert forks == []
 
 
 @pytest.fixture(scope="session")

@@ -201,3 +201,25 @@ def test_detached_wait_returns_at_its_deadline_even_when_the_run_is_silent(pool,
     assert (res.rc, res.still_running, res.stdout) == (4, False, "late\n")
     again = DetachedRun(s, r.run_id, runs)
     assert again.wait(command="echo twice; exit 9").rc == 4 and not again.started_here
+
+
+def test_password_masters_from_worker_threads_do_not_fork_a_multithreaded_process(settings, pw_node):
+    """Several password masters started at once from threads (the engine's fan-out): all
+    authenticate, and no fork()/forkpty() of a multi-threaded process (Python 3.12+ warns;
+    the autouse fixture of conftest.py fails the test on that warning)."""
+    import threading
+
+    from drupgrade.transport import SessionPool
+    errors, rcs = [], []
+    with SessionPool(settings) as pool:
+        def one(conn_type):
+            try:
+                rcs.append(pool.session(pw_node, conn_type).run(["true"]).rc)
+            except Exception as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(e)
+        threads = [threading.Thread(target=one, args=(t,)) for t in ("control", "transfer", "plugin")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == [] and rcs == [0, 0, 0]

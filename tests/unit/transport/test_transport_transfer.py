@@ -66,6 +66,19 @@ def test_a_corrupt_partial_is_detected_and_sent_again(settings, key_node, remote
     assert r.sent < 2 * r.size + 1
 
 
+def test_without_the_node_side_hasher_the_partial_is_hashed_after_the_transfer(settings, key_node, remote_dir,
+                                                                               payload, monkeypatch):
+    from drupgrade.transport import scp as scp_mod
+    monkeypatch.setattr(scp_mod, "HASHER", "import sys; sys.exit(1)")  # like a node without python3
+    dest = remote_dir + "/drp.tar.gz"
+    with open(payload, "rb") as src, open(dest + ".part", "wb") as part:
+        part.write(src.read(1024 * 1024))
+    os.chown(dest + ".part", TEST_UID, TEST_UID)
+    with _mgr(settings, "scp") as m:
+        r = m.upload_file(payload, dest, key_node)
+    assert r.action == "resumed" and _sha(dest) == _sha(payload)
+
+
 def test_scp_missing_from_path_falls_back_to_sftp_with_the_reason(settings, key_node, remote_dir, payload,
                                                                    monkeypatch, tmp_path, caplog):
     bindir = tmp_path / "bin"
@@ -82,12 +95,13 @@ def test_scp_missing_from_path_falls_back_to_sftp_with_the_reason(settings, key_
 
 def test_scp_failing_at_run_time_falls_back_at_once_when_the_command_is_missing(settings, key_node, remote_dir,
                                                                                 payload, monkeypatch, caplog):
-    from drupgrade.transport import scp as scp_mod
-    real = scp_mod.ScpEngine._scp
+    import subprocess
 
-    def broken(self, argv, progress, total):
-        return real(self, ["/nonexistent/scp"] + argv[1:], progress, total)
-    monkeypatch.setattr(scp_mod.ScpEngine, "_scp", broken)
+    from drupgrade.transport import scp as scp_mod
+
+    def broken(self, line, stdin):  # the stream's ssh client is gone at run time
+        return subprocess.Popen(["/nonexistent/ssh", line], stdin=stdin)
+    monkeypatch.setattr(scp_mod.ScpEngine, "_spawn", broken)
     with caplog.at_level(logging.INFO, logger="drupgrade.transport"):
         with _mgr(settings, "auto") as m:
             r = m.upload_file(payload, remote_dir + "/f", key_node)
@@ -126,6 +140,23 @@ def test_disk_full_is_not_retried_and_says_where(settings, key_node, sshd, paylo
         with pytest.raises(failures.RemoteDiskFull) as ei:
             m.upload_file(payload, sshd.small + "/drp.tar.gz", key_node)
     assert sshd.small in ei.value.message and "nk" in ei.value.message
+
+
+@pytest.mark.parametrize("method", ["scp", "sftp"])
+def test_disk_filling_during_the_upload_is_not_retried_and_the_partial_is_removed(
+        settings, key_node, sshd, payload, method, monkeypatch, caplog):
+    from drupgrade.transport import transfer
+    monkeypatch.setattr(transfer, "DISK_MARGIN", -64 * 1024 * 1024)  # pass the free-space check: fill mid-way
+    dest = sshd.small + "/drp.tar.gz"
+    with caplog.at_level(logging.WARNING, logger="drupgrade.transport"):
+        with _mgr(settings, method) as m:
+            with pytest.raises(failures.RemoteDiskFull) as ei:
+                m.upload_file(payload, dest, key_node)
+    e = ei.value
+    assert "disk full" in e.message and "nk" in e.message and dest + ".part" in e.message
+    assert e.partial_removed and "removed" in e.hint and e.code == 1
+    assert not os.path.exists(dest + ".part") and not os.path.exists(dest)
+    assert not [r for r in caplog.records if "try " in r.getMessage()]  # no retry
 
 
 def test_tool_package_upload_removes_a_stale_unpacked_dir(settings, key_node, remote_dir, payload):

@@ -125,15 +125,25 @@ class RemotePermissionDenied(TransportError):
 
 
 class RemoteDiskFull(TransportError):
+    """Not enough space before sending (needed/available known; a partial is kept), or the
+    filesystem ran full while writing (partial_removed: the partial was deleted to give
+    the space back)."""
+
     kind = DISK_FULL
 
-    def __init__(self, node, path, needed=None, available=None):
+    def __init__(self, node, path, needed=None, available=None, partial_removed=None):
         if needed is not None and available is not None:
             msg = _("no space left on node {node} for {path}: {needed} needed, {available} available").format(
                 node=node, path=path, needed=needed, available=available)
         else:
-            msg = _("no space left on node {node} for {path}").format(node=node, path=path)
-        super().__init__(msg, node=node, hint=_("free space on the node, then run the command again"))
+            msg = _("disk full on node {node} while writing {path} (no space left on device)").format(
+                node=node, path=path)
+        hint = _("free space on the node, then run the command again")
+        if partial_removed:
+            hint = _("the partial file {path} was removed to give the space back to the node; free space "
+                     "for the whole file, then run the command again (it is sent from the start)").format(path=path)
+        super().__init__(msg, node=node, hint=hint)
+        self.partial_removed = bool(partial_removed)
 
 
 class TransferFailed(TransportError):

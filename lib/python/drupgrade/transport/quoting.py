@@ -62,3 +62,36 @@ def check_remote_path(path):
     if not path or not _REMOTE_PATH_RE.match(path) or "/../" in path + "/" or "\n" in path:
         raise UnsafeValue("remote path %r" % (path,))
     return path
+
+
+# Node-side bash helper for the fixed scripts: `sha [FILE]` prints the sha256 of FILE (or of
+# stdin). openssl uses the CPU's SHA instructions (about 4x coreutils' sha256sum here);
+# sha256sum where the node has no openssl.
+SHA_FN = r"""if command -v openssl >/dev/null 2>&1; then
+  sha() { openssl dgst -sha256 -r "$@" | cut -d' ' -f1; }
+else
+  sha() { sha256sum -- "$@" | cut -d' ' -f1; }
+fi
+"""
+
+# Node-side python3 program (argv: PATH SIZE) that reads PATH from byte 0 while another
+# process writes it (page cache, 4 MB reads) and prints its sha256 right after the SIZEth
+# byte: the node's hash of the whole file costs no second read after a transfer. One whose
+# writer is gone (cut link) gives up after 10 minutes without growth, and at once when the
+# file is deleted (it must not hold a removed partial's space): exit 1.
+HASHER = r"""import hashlib, os, sys, time
+path, size = sys.argv[1], int(sys.argv[2])
+h, done, last = hashlib.sha256(), 0, time.time()
+with open(path, "rb") as f:
+    while done < size:
+        b = f.read(min(4194304, size - done))
+        if b:
+            h.update(b)
+            done += len(b)
+            last = time.time()
+        elif time.time() - last > 600 or os.fstat(f.fileno()).st_nlink == 0:
+            sys.exit(1)
+        else:
+            time.sleep(0.02)
+print(h.hexdigest())
+"""

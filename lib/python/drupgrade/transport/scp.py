@@ -1,9 +1,10 @@
-"""The scp engine: system scp over the node's multiplexed 'transfer' master (§4.1.2).
+"""The scp engine: native OpenSSH over the node's multiplexed 'transfer' master (§4.1.2).
 
-scp cannot start at an offset, so a resumed upload sends the rest of the file through
-the same master into `cat >>` on the node, after checking the partial's size there.
-scp shows its progress meter only on a tty: it gets a pty for stdout and we read the
-percentages from it (§4.1.5: 解析scp命令输出的进度信息).
+File uploads are streamed through one ssh channel of the master into RECEIVE on the node,
+which writes the partial file and hashes it in the same pass (from any offset: resume is
+the same command). Directory uploads and downloads use the system scp through the same
+master; scp shows its progress meter only on a tty: it gets a pty for stdout and we read
+the percentages from it (§4.1.5: 解析scp命令输出的进度信息).
 """
 import fcntl
 import os
@@ -15,30 +16,43 @@ import termios
 import threading
 
 from . import failures
-from .quoting import bash_c
+from .quoting import HASHER, SHA_FN, bash_c
 from .result import SSH_FAILED
 from .sftp import EngineFailure
-from .ssh import _child_env
+from .ssh import _child_env, _own_terminal
 
 _PCT_RE = re.compile(rb"(\d{1,3})%")
 
-APPEND = r"""set -u
-p=$1 off=$2
-size=$(stat -c %s -- "$p" 2>/dev/null || echo -1)
-[ "$size" = "$off" ] || { echo "partial size is $size, expected $off" >&2; exit 17; }
-exec cat >> "$p"
+# One ssh channel carries the file into the partial (`cat >>`, from any offset: resume is
+# the same command) while HASHER hashes the whole partial as it grows. Without python3 on
+# the node the partial is hashed once after the last byte (openssl, else sha256sum).
+RECEIVE = r"""set -u -o pipefail
+p=$1 off=$2 size=$3 hasher=$4
+if [ "$off" -gt 0 ]; then
+  got=$(stat -c %s -- "$p" 2>/dev/null || echo -1)
+  [ "$got" = "$off" ] || { echo "partial size is $got, expected $off" >&2; exit 17; }
+else
+  : > "$p" || exit 12
+fi
+""" + SHA_FN + r"""
+hp=
+if command -v python3 >/dev/null 2>&1; then
+  exec 3< <(exec python3 -c "$hasher" "$p" "$size" 2>/dev/null)
+  hp=$!
+fi
+stop() { if [ -n "$hp" ]; then kill "$hp" 2>/dev/null; fi; }
+cat >> "$p" || { rc=$?; stop; exit "$rc"; }
+got=$(stat -c %s -- "$p")
+[ "$got" = "$size" ] || { stop; echo "partial size is $got after the transfer, expected $size" >&2; exit 17; }
+sum=
+if [ -n "$hp" ]; then read -r sum <&3 || sum=; fi
+if [ -z "$sum" ]; then sum=$(sha "$p") || exit 1; fi
+echo "$sum"
 """
 
 TAIL = r"""set -u
 exec tail -c "+$(($2 + 1))" -- "$1"
 """
-
-
-def _own_terminal():  # pragma: no cover - runs in the child
-    """scp draws its meter only as the foreground process group of its terminal: make the
-    pty on stdout the child's controlling terminal."""
-    os.setsid()
-    fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
 
 class ScpEngine(object):
@@ -77,11 +91,6 @@ class ScpEngine(object):
             raise EngineFailure(failures.NETWORK, failures.last_line(res.stderr) or "connection lost")
         return res
 
-    def start(self, line):
-        """Start a command in the background over the same master; returns a Background."""
-        self.session.connect()
-        return Background(self.session.popen(line), self.session.name, line)
-
     def _scp(self, argv, progress, total):
         """Run scp with a pty on stdout (progress meter) and stderr on a pipe."""
         master, slave = pty.openpty()
@@ -116,46 +125,43 @@ class ScpEngine(object):
         return rc, err
 
     def put(self, local, remote, offset, progress):
+        """Stream local[offset:] into remote through one channel of the transfer master, the
+        node hashing the whole file as it is written (RECEIVE). ssh reads the file itself (it
+        is its stdin): no copy through Python; the shared file offset is our progress.
+        Returns the node's sha256 of the whole remote file."""
         self.session.connect()
-        total = progress.total
-        if offset == 0:
-            # absolute: scp would read a relative "a:b" as a remote host
-            argv = self.session.args.scp_argv([os.path.abspath(local)], self.session.args.remote(remote))
-            rc, err = self._scp(argv, progress, total)
-            if rc != 0:
-                self._fail(rc, err)
-            progress.advance_to(total)
-            return
-        self._append(local, remote, offset, progress)
+        with open(local, "rb") as f:
+            f.seek(offset)
+            try:
+                proc = self._spawn(bash_c(RECEIVE, remote, offset, progress.total, HASHER), f)
+            except OSError as e:
+                raise EngineFailure(failures.MISSING, str(e)) from e
+            done = threading.Event()
 
-    def _append(self, local, remote, offset, progress):
-        proc = self.session.popen(bash_c(APPEND, remote, offset), stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        errbuf = []
-        t = threading.Thread(target=lambda: errbuf.append(proc.stderr.read()), name="append-stderr")
-        t.daemon = True
-        t.start()
-        done = offset
-        try:
-            with open(local, "rb") as f:
-                f.seek(offset)
-                while True:
-                    data = f.read(1024 * 1024)
-                    if not data:
-                        break
-                    proc.stdin.write(data)
-                    done += len(data)
-                    progress.advance_to(done)
-            proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
-        rc = proc.wait()
-        t.join(5)
-        err = b"".join(errbuf).decode("utf-8", "replace")
-        if rc != 0:
-            if rc == 17:
-                raise EngineFailure(failures.OTHER, failures.last_line(err))
-            self._fail(rc, err)
+            def tick():
+                while not done.wait(0.2):
+                    try:
+                        progress.advance_to(os.lseek(f.fileno(), 0, os.SEEK_CUR))
+                    except OSError:
+                        return
+            t = threading.Thread(target=tick, name="stream-progress")
+            t.daemon = True
+            t.start()
+            try:
+                out, err = proc.communicate()
+            finally:
+                done.set()
+                t.join(2)
+        err = err.decode("utf-8", "replace")
+        if proc.returncode == 17:  # the partial changed under us: probe again
+            raise EngineFailure(failures.OTHER, failures.last_line(err))
+        if proc.returncode != 0:
+            self._fail(proc.returncode, err)
+        progress.advance_to(progress.total)
+        return out.decode("utf-8", "replace").strip()
+
+    def _spawn(self, line, stdin):
+        return self.session.popen(line, stdin=stdin)
 
     def get(self, remote, local, offset, progress):
         self.session.connect()
@@ -189,32 +195,3 @@ class ScpEngine(object):
         if rc != 0:
             self._fail(rc, err)
         progress.advance_to(progress.total)
-
-
-class Background(object):
-    """A command running beside a transfer (the node-side hash follower)."""
-
-    def __init__(self, proc, node, line):
-        self.proc = proc
-        self.node = node
-        self.line = line
-
-    def result(self, timeout):
-        from .result import CommandResult
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.cancel()
-            return None
-        return CommandResult(self.node, self.line, self.proc.returncode, out.decode("utf-8", "replace"),
-                             err.decode("utf-8", "replace"))
-
-    def cancel(self):
-        # Never wait for EOF here: the master holds our pipe ends (fd passing) for as long as
-        # the remote side of the session lives.
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f is not None:
-                f.close()

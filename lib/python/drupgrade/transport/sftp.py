@@ -16,6 +16,7 @@ from drupgrade.i18n import _
 
 from . import failures, hostkeys
 from .policy import alive_count, backoff, preferred_cipher
+from .quoting import HASHER, bash_c
 from .result import CommandResult
 
 log = logging.getLogger("drupgrade.transport")
@@ -25,6 +26,12 @@ MAX_PACKET = 32768
 REQUEST = 261120        # OpenSSH sftp-server's max write length (limits@openssh.com)
 CHUNK = 4 * 1024 * 1024
 TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
+
+
+# Hash the partial while SFTP writes it (python3 on the node), else exit 3: hash it after.
+FOLLOW = r"""command -v python3 >/dev/null 2>&1 || exit 3
+exec python3 -c "$3" "$1" "$2"
+"""
 
 
 class EngineFailure(Exception):
@@ -237,13 +244,18 @@ class SftpEngine(object):
         return _Background(ch, self.endpoint.name, line)
 
     def put(self, local, remote, offset, progress):
-        """Write local[offset:] to remote (appending at offset); progress.advance_to(bytes)."""
+        """Write local[offset:] to remote (appending at offset); progress.advance_to(bytes).
+        Returns the node's sha256 of the whole remote file, taken while it was written
+        (HASHER on an exec channel of the same connection), or None when the node could
+        not hash it (no python3): the caller hashes it then."""
+        hasher = None
         try:
             self.connect()
             with open(local, "rb") as f:
                 f.seek(offset)
                 rf = self.sftp.open(remote, "r+b" if offset else "wb")
                 try:
+                    hasher = self.start(bash_c(FOLLOW, remote, progress.total, HASHER))  # after the truncation
                     rf.MAX_REQUEST_SIZE = REQUEST
                     rf.set_pipelined(True)
                     if offset:
@@ -253,10 +265,22 @@ class SftpEngine(object):
                     rf.chmod(stat.S_IMODE(st.st_mode))
                 finally:
                     rf.close()  # waits for every pipelined write's status
+                check = getattr(rf, "_check_exception", None)
+                if check is not None:
+                    check()  # a failed pipelined write (e.g. disk full) is only recorded
+            got = self.sftp.stat(remote).st_size
+            if got != st.st_size:
+                raise EngineFailure(failures.OTHER, "short write: %d of %d bytes on the node" % (got, st.st_size))
+            res, hasher = hasher.result(timeout=max(60.0, float(self.heartbeat.timeout))), None
         except (failures.TransportError, EngineFailure):
             raise
         except Exception as e:  # noqa: BLE001
             raise EngineFailure(_kind_of(e), str(e) or type(e).__name__) from e
+        finally:
+            if hasher is not None:
+                hasher.cancel()
+        sha = res.stdout.strip() if res is not None and res.rc == 0 else ""
+        return sha if len(sha) == 64 else None
 
     def get(self, remote, local, offset, progress):
         try:

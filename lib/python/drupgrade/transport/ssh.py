@@ -1,16 +1,19 @@
 """Native ssh sessions: one multiplexed master per node and connection type, keepalives
 per type (§4.6.1), reconnect with exponential backoff, password through a pty (T2/T3).
 
-A master is a foreground `ssh -M -N` process owned by this controller (it dies with the
-controller: a pty hangup for password masters, PDEATHSIG for key masters). Commands,
+A master is a foreground `ssh -M -N` process owned by this controller, on a pty we hold
+(it dies with the controller: the pty hangs up). Commands,
 scp and detached-run attachments go through its ControlPath and cost no handshake.
 """
-import ctypes
+import fcntl
 import hashlib
 import logging
 import os
-import signal
+import pty
+import re
+import select
 import subprocess
+import termios
 import threading
 import time
 
@@ -29,7 +32,7 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger("drupgrade.transport")
 
 AUTH_TRIES = 3  # §4.1.4: authentication failure -> 3 tries, no fallback
-_PROMPT_RE = r"(?i)password:\s*"
+_PROMPT_RE = re.compile(rb"(?i)password:\s*")
 
 
 def _child_env():
@@ -41,11 +44,12 @@ def _child_env():
     return env
 
 
-def _die_with_parent():  # pragma: no cover - runs in the child
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+def _own_terminal():  # pragma: no cover - runs in the child
+    """A new session whose controlling terminal is the pty on stdout: ssh asks for the
+    password there and gets SIGHUP when our end closes; scp draws its meter only as the
+    foreground process group of its terminal."""
+    os.setsid()
+    fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
 
 class SshArgs(object):
@@ -166,19 +170,16 @@ class Master(object):
     def __init__(self, args):
         # type: (SshArgs) -> None
         self.args = args
-        self.proc = None  # subprocess.Popen or pexpect.spawn
+        self.proc = None  # subprocess.Popen
         self.drain = None
+        self._pty = None  # our end of a password master's terminal
 
     def alive(self, confirm=False):
         """Is the master up? confirm: also ask it (`ssh -O check`), for failure paths: a master
         that is dying still has a pid and a socket file for a moment."""
         if self.proc is None:
             return False
-        if isinstance(self.proc, subprocess.Popen):
-            running = self.proc.poll() is None
-        else:
-            running = self.proc.isalive()
-        if not (running and os.path.exists(self.args.control_path)):
+        if not (self.proc.poll() is None and os.path.exists(self.args.control_path)):
             return False
         if confirm:
             return subprocess.run(self.args.ctl_argv("check"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -193,41 +194,60 @@ class Master(object):
             os.unlink(self.args.control_path)  # a stale socket of a dead master
         argv = self.args.master_argv()
         deadline = time.time() + self.args.settings.connect_timeout + 15
-        if ep.auth_method == "password":
-            import pexpect
-            child = pexpect.spawn(argv[0], argv[1:], env=_child_env(), echo=False, timeout=5)
-            self.proc = child
-            sent = False
-            while time.time() < deadline:
-                if os.path.exists(self.args.control_path):
-                    break
-                idx = child.expect([_PROMPT_RE, pexpect.EOF, pexpect.TIMEOUT], timeout=0.05)
-                if idx == 0:
-                    if sent:  # asked again: the password was refused
-                        child.close(force=True)
-                        return self._failed("Permission denied (password)")
-                    child.sendline(ep.password or "")
-                    sent = True
-                elif idx == 1:
-                    child.close()
-                    return self._failed(child.before.decode("utf-8", "replace") if child.before else "")
-            self.drain = _Drain(lambda: child.read_nonblocking(4096, timeout=None))
-        else:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, env=_child_env(), preexec_fn=_die_with_parent)
-            self.drain = _Drain(lambda: self.proc.stderr.read1(4096) if hasattr(self.proc.stderr, "read1")
-                                else os.read(self.proc.stderr.fileno(), 4096))
-            while time.time() < deadline and self.proc.poll() is None:
-                if os.path.exists(self.args.control_path):
-                    break
-                time.sleep(0.02)
-            if self.proc.poll() is not None:
-                self.drain.done.wait(2)
-                return self._failed(self.drain.text())
+        self._start_in_pty(argv, deadline, ep.password if ep.auth_method == "password" else None)
         if not self.alive():
             self.stop()
             raise _Network(_("no answer within {seconds} s").format(seconds=self.args.settings.connect_timeout))
         return self
+
+    def _start_in_pty(self, argv, deadline, password):
+        """Start ssh with a pty as its controlling terminal whose master end we hold.
+
+        Password auth: ssh asks on that terminal and we type the password at the prompt (it
+        is written to the pty only: never in an argv or an environment). Every master: when
+        the controller dies, the kernel closes our end and hangs the terminal up, so ssh gets
+        SIGHUP and no master outlives a run. (Not PR_SET_PDEATHSIG: that fires when the
+        *thread* that started the child exits, and masters are started from the engine's
+        worker threads.) subprocess (fork+exec, the pty made the controlling terminal in
+        preexec) rather than forkpty(), which is unsafe and warned about (Python 3.12+) in a
+        multi-threaded process."""
+        master, slave = pty.openpty()
+        attrs = termios.tcgetattr(slave)
+        attrs[3] &= ~(termios.ECHO | termios.ECHONL)  # lflag: nothing typed is echoed back
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=_child_env(),
+                                         preexec_fn=_own_terminal)
+        except OSError:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        self._pty = master
+        seen, asked_at = b"", None
+        while time.time() < deadline and not os.path.exists(self.args.control_path):
+            ready = select.select([master], [], [], 0.05)[0]
+            data = b""
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:  # EIO: ssh exited and closed the terminal
+                    data = b""
+                if not data:
+                    self.proc.wait()
+                    text = seen.decode("utf-8", "replace")
+                    self.stop()
+                    return self._failed(text)
+                seen += data
+            elif self.proc.poll() is not None:
+                continue  # read what is left, then EIO ends it
+            if password is not None and _PROMPT_RE.search(seen[asked_at or 0:]):
+                if asked_at is not None:  # asked again: the password was refused
+                    self.stop()
+                    return self._failed("Permission denied (password)")
+                os.write(master, password.encode("utf-8") + b"\n")
+                asked_at = len(seen)
+        self.drain = _Drain(lambda: os.read(master, 4096))
 
     def _failed(self, text):
         self.proc = None
@@ -245,18 +265,18 @@ class Master(object):
 
     def stop(self):
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if isinstance(proc, subprocess.Popen):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        else:
-            proc.close(force=True)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        fd, self._pty = self._pty, None
+        if fd is not None:
+            if self.drain is not None:
+                self.drain.done.wait(1)  # it reads EIO now that ssh is gone
+            os.close(fd)
 
 
 class _Network(Exception):

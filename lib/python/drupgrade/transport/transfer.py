@@ -15,7 +15,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 import zlib
 
 from drupgrade.i18n import _
@@ -23,7 +22,8 @@ from drupgrade.i18n import _
 from . import failures, quoting
 from .policy import Endpoint
 from .progress import Reporter, TransferProgress, human_duration, human_size, human_speed
-from .quoting import bash_c, check_remote_path
+from .quoting import SHA_FN, bash_c, check_remote_path
+from .result import CommandResult
 from .scp import ScpEngine
 from .sftp import EngineFailure, SftpEngine
 from .ssh import SessionPool
@@ -34,51 +34,40 @@ METHODS = ("auto", "scp", "sftp")
 COMPRESSED_EXT = (".gz", ".tgz", ".xz", ".txz", ".bz2", ".tbz2", ".zst", ".zip", ".7z", ".rar", ".lz4",
                   ".rpm", ".deb", ".jar", ".war", ".png", ".jpg", ".jpeg", ".gif", ".mp4", ".iso", ".lzma")
 SLOW_LINK = 20 * 1024 * 1024  # bytes/s: below this, compressing text pays off
-DISK_MARGIN = 1024 * 1024
+DISK_MARGIN = 1024 * 1024  # free space left beside the file before sending
+FULL = 1024 * 1024  # below this much free space after a failed write, the disk ran full
 
-PROBE = r"""set -u
+PROBE = r"""set -u -o pipefail
 dest=$1 part=$2 dir=$3 want_sha=$4
 mkdir -p -- "$dir" 2>/dev/null || { echo "cannot create $dir: Permission denied" >&2; exit 12; }
 [ -w "$dir" ] || { echo "$dir: Permission denied" >&2; exit 12; }
-sha=-
-if [ "$want_sha" = 1 ] && [ -f "$dest" ]; then sha=$(sha256sum -- "$dest" | cut -d' ' -f1); fi
+""" + SHA_FN + r"""
+sum=-
+if [ "$want_sha" = 1 ] && [ -f "$dest" ]; then sum=$(sha "$dest"); fi
 psize=0
-if [ -f "$part" ]; then psize=$(stat -c %s -- "$part"); fi
+if [ -f "$part" ]; then
+  # Writers of a cut attempt may live on (sshd keeps a cut session) and still append what
+  # the dead client's kernel retransmits after the link is back: stop them before we read
+  # the size we resume from.
+  find /proc/[0-9]*/fd -maxdepth 1 -lname "$part" 2>/dev/null | while IFS=/ read -r _ _ pid _; do
+    [ "$pid" = "$$" ] || kill -9 "$pid" 2>/dev/null || true
+  done
+  psize=$(stat -c %s -- "$part")
+fi
 avail=$(df -Pk -- "$dir" | awk 'NR==2 {print $4}')
-echo "sha=$sha part=$psize avail=${avail:-0}"
+echo "sha=$sum part=$psize avail=${avail:-0}"
 """
 
-FINALIZE = r"""set -u
+# The engine could not hash while writing (SFTP): hash the partial now, then move it.
+FINALIZE = r"""set -u -o pipefail
 part=$1 dest=$2 want=$3
-got=$(sha256sum -- "$part" | cut -d' ' -f1)
+""" + SHA_FN + r"""
+got=$(sha "$part")
 if [ "$got" != "$want" ]; then rm -f -- "$part"; echo "sha256 mismatch: $got" >&2; exit 20; fi
 mv -f -- "$part" "$dest"
 """
 
-# Hash the partial file on the node while it is being written (so verification costs no
-# second read after the transfer): tail -F follows the file, head stops at the size. A
-# follower orphaned by a cut link gives up after its timeout.
-FOLLOW = r"""set -u
-part=$1 size=$2 limit=$3
-# --pid=$$: when this shell is killed (the transfer failed), tail ends and so does the rest.
-exec 3< <(exec timeout "$limit" tail -c +1 -F -s 0.1 --pid=$$ -- "$part" 2>/dev/null)
-tpid=$!
-timeout "$limit" head -c "$size" <&3 | sha256sum | cut -d' ' -f1
-kill "$tpid" 2>/dev/null
-exit 0
-"""
-
-# Stop the follower of a failed attempt: the shell whose arguments hold the token ($1).
-STOP_FOLLOW = r"""set -u
-for f in /proc/[0-9]*/cmdline; do
-  pid=${f#/proc/}; pid=${pid%/cmdline}
-  [ "$pid" = "$$" ] && continue
-  if tr '\0' ' ' < "$f" 2>/dev/null | grep -qF -- "$1"; then kill "$pid" 2>/dev/null || true; fi
-done
-exit 0
-"""
-
-# The follower's hash matched: check the size and move into place.
+# The hash taken while writing matched: check the size and move into place.
 COMMIT = r"""set -u
 part=$1 dest=$2 size=$3
 got=$(stat -c %s -- "$part")
@@ -86,9 +75,10 @@ got=$(stat -c %s -- "$part")
 mv -f -- "$part" "$dest"
 """
 
-REMOTE_SUM = r"""set -u
+REMOTE_SUM = r"""set -u -o pipefail
 [ -f "$1" ] || { echo "$1: No such file or directory" >&2; exit 2; }
-echo "size=$(stat -c %s -- "$1") sha=$(sha256sum -- "$1" | cut -d' ' -f1)"
+""" + SHA_FN + r"""
+echo "size=$(stat -c %s -- "$1") sha=$(sha "$1")"
 """
 
 TREE_PREPARE = r"""set -u
@@ -106,11 +96,6 @@ if [ -e "$1" ]; then rm -rf -- "$1" && echo removed; fi
 
 def _kv(text):
     return dict(kv.split("=", 1) for kv in (text or "").split() if "=" in kv)
-
-
-def _follow_limit(nbytes):
-    """Seconds after which an orphaned node-side hash follower gives up (>= 1 MB/s)."""
-    return 300 + nbytes // (1024 * 1024)
 
 
 def is_compressible(path, sample=256 * 1024):
@@ -234,8 +219,10 @@ class FileTransferManager(object):
         with self._lock:
             return [p.snapshot() for p in self._progress]
 
-    def _retrying(self, ep, path, part, progress, attempt):
-        """Run attempt(engine, method) under the §4.1.4 rules; returns (result, method, fallbacks)."""
+    def _retrying(self, ep, path, part, progress, attempt, where=None):
+        """Run attempt(engine, method) under the §4.1.4 rules; returns (result, method, fallbacks).
+        part: the node's partial file (removed when the disk runs full while writing it);
+        where: the node path a permission/disk-full message names (default: part, else path)."""
         method = self.detect_transfer_method()
         auto = self.settings.method == "auto"
         fallbacks = []
@@ -254,10 +241,11 @@ class FileTransferManager(object):
                     kind = failures.DISK_FULL
                 if kind in (failures.PERMISSION, failures.DISK_FULL):
                     progress.finish("failed")
-                    where = part or path
+                    where = where or part or path
                     if kind == failures.PERMISSION:
                         raise failures.RemotePermissionDenied(ep.name, where, e.detail) from e
-                    raise failures.RemoteDiskFull(ep.name, where) from e
+                    raise failures.RemoteDiskFull(ep.name, where, partial_removed=self._drop_partial(engine, part)) \
+                        from e
                 tries += 1
                 log.warning(_("{node}: transfer of {file} failed ({reason}: {detail}), try {n}/{tries}").format(
                     node=ep.name, file=os.path.basename(path), reason=failures.reason_text(kind), detail=e.detail,
@@ -287,13 +275,25 @@ class FileTransferManager(object):
             reason=reason, detail=detail))
         return ("scp", "sftp", reason)
 
+    @staticmethod
+    def _drop_partial(engine, part):
+        """The node's filesystem ran full while we wrote: give the space back at once (a full
+        filesystem stops the product's database and logs on that node). True when removed."""
+        if not part:
+            return False
+        try:
+            return engine.execute(quoting.join(["rm", "-f", "--", part])).rc == 0
+        except (EngineFailure, failures.TransportError) as e:
+            log.debug("could not remove %s: %s", part, e)
+            return False
+
     def _disk_full(self, engine, part):
         """An opaque 'Failure' from SFTP is most often a full disk: ask df."""
         if not part:
             return False
         try:
             res = engine.execute(bash_c("df -Pk -- \"${1%/*}\" | awk 'NR==2 {print $4}'", part))
-            return res.rc == 0 and int(res.stdout.strip() or 0) * 1024 < DISK_MARGIN
+            return res.rc == 0 and int(res.stdout.strip() or 0) * 1024 < FULL
         except (EngineFailure, failures.TransportError, ValueError):
             return False
 
@@ -352,29 +352,19 @@ class FileTransferManager(object):
                     node=ep.name, file=os.path.basename(local_path), done=human_size(offset), size=human_size(size)))
             progress.begin_attempt(offset, method)
             ticker = _Ticker(self.reporter, progress)
-            token = "drfollow-" + uuid.uuid4().hex
-            follower = engine.start(bash_c(FOLLOW, part, size, _follow_limit(size - offset), token))
             try:
-                engine.put(local_path, part, offset, progress)
-            except BaseException:
-                if not engine.lost():  # a cut link: the follower gives up by itself
-                    try:
-                        engine.execute(bash_c(STOP_FOLLOW, token))
-                    except (EngineFailure, failures.TransportError) as e:
-                        log.debug("could not stop the hash follower: %s", e)
-                follower.cancel()
-                raise
+                node_sha = engine.put(local_path, part, offset, progress)
             finally:
                 ticker.stop()
             hasher.join()
             sha = sha_box["sha"]
-            followed = follower.result(timeout=60)
-            if followed is not None and followed.rc == 0 and followed.stdout.strip() == sha:
-                log.debug("%s: sha256 of %s verified while it was written", ep.name, part)
-                fin = engine.execute(bash_c(COMMIT, part, remote_path, size))
-            else:  # the follower could not tell: read the file once more
-                log.debug("%s: hash follower inconclusive (%r): hashing %s again", ep.name, followed, part)
+            if node_sha is None:  # the engine could not hash while writing: read it once more
                 fin = engine.execute(bash_c(FINALIZE, part, remote_path, sha))
+            elif node_sha == sha:
+                fin = engine.execute(bash_c(COMMIT, part, remote_path, size))
+            else:
+                engine.execute(quoting.join(["rm", "-f", "--", part]))
+                fin = CommandResult(ep.name, "", 20, "", "sha256 mismatch: " + node_sha)
             if fin.rc == 20:
                 if offset:
                     # The partial did not match the file: start over, once, from byte 0.
@@ -447,7 +437,7 @@ class FileTransferManager(object):
             return "uploaded"
 
         t0 = time.time()
-        action, method, fallbacks = self._retrying(ep, local_dir, None, progress, attempt)
+        action, method, fallbacks = self._retrying(ep, local_dir, None, progress, attempt, where=tmp)
         progress.finish("done")
         self.reporter.update(progress)
         return TransferResult(ep.name, local_dir, remote_dir, method, action, total, progress.sent,
