@@ -101,6 +101,7 @@ step::run() {
 
   local sums=(program_directory.tar.gz system_config.tar.gz local_data.tar.gz) f
   [[ -f $dir/database_backup.sql ]] && sums+=(database_backup.sql)
+  [[ -f $dir/database_checksums.json ]] && sums+=(database_checksums.json)
   [[ -f $dir/etcd_keys.json ]] && sums+=(etcd_keys.json)
   (cd "$dir" && sha256sum -- "${sums[@]}" > SHA256SUMS.part && mv SHA256SUMS.part SHA256SUMS)
 
@@ -115,6 +116,7 @@ step::run() {
   for f in "${sums[@]:3}"; do
     case $f in
       database_backup.sql) entries+=("$(entry database_backup "$f" ', "dump_completed": true')") ;;
+      database_checksums.json) entries+=("$(entry database_checksums "$f")") ;;
       etcd_keys.json) entries+=("$(entry etcd_keys "$f" ', "prefix": "/drp/"')") ;;
     esac
   done
