@@ -43,6 +43,7 @@ rb::stage() {
     tar -C "$stage" -xzf "$(rb::dir)/system_config.tar.gz" etc/drp
     touch "$stage/.complete"
   fi
+  chmod 0755 "$stage/etc"  # mariadbd (user mysql) reads the config through it
   printf '%s' "$stage"
 }
 

@@ -266,6 +266,13 @@ class Rollback:
         ops = self.ops(None)
         self.fan_out(ops.install_tool)
 
+    def refresh_nodes(self, journal):
+        """Before continuing a session: the current tools (unless a step may still run on a node:
+        its script must stay in place) and the session's context on every node."""
+        if not any(e.get("status") == "running" for e in journal.data.get("results", {}).values()):
+            self.install_tools()
+        self.write_env(journal)
+
     def write_env(self, journal):
         """The session's rollback.env on every node: what its steps (and drstep by hand) read."""
         tool_dir = self.cfg.paths["node_tool_dir"]
@@ -310,7 +317,7 @@ class Rollback:
             id=backup_id, version=b["version"], time=b["timestamp"]))
         return b
 
-    def verify_backup(self, backup_id, install_tool=False):
+    def verify_backup(self, backup_id):
         """None when every node's backup files verify, else the reason (nothing is changed)."""
         b = self.catalog.backups().get(backup_id)
         if b is None:
@@ -320,16 +327,12 @@ class Rollback:
             return problem
         t = self.r.transport()
         tool_dir = self.cfg.paths["node_tool_dir"]
-        ops = self.ops(None)
 
         def one(node):
             values = self.context_values(node, backup_id, "check")
             command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(values.items())] + [
                 tool_dir + "/bin/drstep", CHECK_STEP, "run"]
             res = t.run(node, command, timeout=self.steps()[CHECK_STEP].timeout)
-            if res.rc == 2 and install_tool:
-                ops.install_tool(node)
-                res = t.run(node, command, timeout=self.steps()[CHECK_STEP].timeout)
             if res.rc == 255:
                 return _("node {node} cannot be reached: {detail}").format(node=node.name,
                                                                           detail=res.stderr.strip()[-200:])
@@ -354,9 +357,11 @@ class Rollback:
 
     def list_rows(self, verify=True):
         rows = []
+        if verify and self.catalog.backup_ids():
+            self.install_tools()
         for backup_id in self.catalog.backup_ids():
             b = self.catalog.backups()[backup_id]
-            problem = self.verify_backup(backup_id, install_tool=True) if verify else self.catalog.problem(b)
+            problem = self.verify_backup(backup_id) if verify else self.catalog.problem(b)
             rows.append(available_row(b, problem))
         self.catalog.remember_available(rows)
         return rows

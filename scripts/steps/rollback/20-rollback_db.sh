@@ -46,7 +46,10 @@ step::run() {
   # The backup's own server config, not /etc/drp (another restore may be rewriting it now).
   systemd-run --quiet --unit="$RB_DB_UNIT" --property=Type=notify --property=User=mysql \
     --property=Group=mysql --property=RuntimeDirectory=mysqld --property=RuntimeDirectoryMode=0755 \
-    --property=TimeoutStartSec=180 /usr/sbin/mariadbd --defaults-file="$DRP_ETC/mariadb.cnf"
+    --property=TimeoutStartSec=180 /usr/sbin/mariadbd --defaults-file="$DRP_ETC/mariadb.cnf" || {
+    journalctl -u "$RB_DB_UNIT" -n 5 --no-pager >&2 || true
+    die "无法启动用于恢复的数据库服务 $RB_DB_UNIT" "cannot start the database server of the restore ($RB_DB_UNIT)"
+  }
   "$tools/drp-dbtool" wait-ready 120
   if drp::has_role db_primary; then
     "$tools/drp-dbtool" bootstrap-primary

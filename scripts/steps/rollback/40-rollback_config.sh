@@ -16,8 +16,10 @@ source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
 # shellcheck source=scripts/lib/rollback.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/rollback.sh"
 
-units_now() { (cd / && compgen -G "${DRP_UNIT_DIR#/}/drp*" ; compgen -G "${DRP_UNIT_DIR#/}/*.wants/drp*") | LC_ALL=C sort || true; }
-units_backup() { tar -tzf "$(rb::dir)/system_config.tar.gz" | grep "^${DRP_UNIT_DIR#/}/" | sed 's:/$::' | LC_ALL=C sort; }
+units_now() {
+  find "$DRP_UNIT_DIR" -maxdepth 2 -name 'drp*' ! -type d -printf "${DRP_UNIT_DIR#/}/%P\n" | LC_ALL=C sort
+}
+units_backup() { tar -tzf "$(rb::dir)/system_config.tar.gz" | grep "^${DRP_UNIT_DIR#/}/" | grep -v '/$' | LC_ALL=C sort; }
 step::check() {
   [[ -d $DRP_ETC && $(drp::tree_hash "$DRP_ETC") == "$(rb::field system_config tree_sha256)" ]] &&
     [[ $(units_now) == "$(units_backup)" ]] &&
@@ -27,6 +29,7 @@ step::run() {
   local f
   log "恢复系统配置" "restoring the system configuration"
   while IFS= read -r f; do [[ -n $f ]] && rm -f "/$f"; done < <(units_now)
+  find "$DRP_UNIT_DIR" -maxdepth 1 -type d -name 'drp*.wants' -empty -delete
   rm -rf "${DRP_ETC:?}"
   tar -C / --numeric-owner -xzpf "$(rb::dir)/system_config.tar.gz"
   systemctl daemon-reload

@@ -27,7 +27,7 @@ def run(ctx):
                 first = rb.next_step(journal) or 6
                 rollback.out("info", _("continuing the unfinished rollback {id} to backup {backup} at step "
                                        "{n}").format(id=journal.data["run_id"], backup=backup_id, n=first))
-                rb.write_env(journal)
+                rb.refresh_nodes(journal)
                 return rb.auto(journal, first)
             backup_id = rb.resolve(ctx.args.backup)
             b = rb.start(backup_id, "auto")

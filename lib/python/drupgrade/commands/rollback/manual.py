@@ -23,7 +23,7 @@ def run(ctx):
                     ("continue", "abandon"), "continue")
                 if answer == "continue":
                     journal.set(mode="manual")
-                    rb.write_env(journal)
+                    rb.refresh_nodes(journal)
                     rollback.out("info", _("continuing rollback {id}: run 'bin/rollback_tool step{n}' ({label}) "
                                            "or 'bin/rollback_tool auto_continue_from {n}'").format(
                         id=d["run_id"], n=n, label=rollback.label(n)))
