@@ -497,8 +497,13 @@ class Rollback:
         return None
 
     def complete(self, journal):
-        """After step 6: the session is done, and the history says so."""
+        """After step 6: the session is done, the history says so, and the upgrade run the backup
+        belongs to is closed (rolled back: a new upgrade may start)."""
         self.finish(journal, "done")
+        run = self.r.current_journal()
+        if run is not None and run.data.get("run_id") == journal.data.get("upgrade_run") and \
+                run.data.get("status") in ("running", "failed", "done", "partial"):
+            run.set(status="rolled_back", rolled_back_by=journal.data["run_id"])
         out("info", _("rollback {id} complete: every node is back at {version} (backup {backup})").format(
             id=journal.data["run_id"], version=journal.data["to_version"], backup=journal.data["backup_id"]))
         return 0

@@ -1,0 +1,214 @@
+"""rollback_tool against the lab (issue 7): real backups, real restores, real interruptions.
+
+One drp 1.0.0 install is shared by the whole module: every test upgrades it, rolls it back, and
+checks that the nodes are byte-for-byte what they were before (snapshot()), so the next test
+starts from the same state. Upgrades are one hop each (1.0.0 -> 2.2.0 is a direct upgrade).
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from labtools import TOP, Controller, fingerprint, install, ssh, state_check
+
+pytestmark = pytest.mark.usefixtures("lab")
+ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
+
+# What a rollback must give back exactly, beyond the fingerprint (see the script's header).
+EXACT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exact_state.sh")
+
+
+def snapshot():
+    """The fingerprint of every node plus the exact-state lines above."""
+    fp = fingerprint()
+    with open(EXACT, encoding="utf-8") as f:
+        script = f.read()
+    return {n: fp[n] + ssh(n, script).stdout for n in sorted(fp)}
+
+
+def diff(a, b):
+    """The lines that differ, per node: what a failed comparison shows."""
+    out = []
+    for node in sorted(set(a) | set(b)):
+        la, lb = a.get(node, "").splitlines(), b.get(node, "").splitlines()
+        out += ["%s: - %s" % (node, x) for x in la if x not in lb]
+        out += ["%s: + %s" % (node, x) for x in lb if x not in la]
+    return "\n".join(out)
+
+
+class Rollback(Controller):
+    tool = ROLLBACK
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """drp 1.0.0, its exact state, and one controller state dir (upgrade and rollback share it)."""
+    install("1.0.0")
+    tmp = tmp_path_factory.mktemp("rollback")
+    upgrade = Controller(tmp)
+    rollback = Rollback(tmp)
+    rollback.config = upgrade.config
+    return {"before": snapshot(), "upgrade": upgrade, "rollback": rollback, "tmp": tmp}
+
+
+def assert_back_to(before, version):
+    now = snapshot()
+    assert now == before, "the nodes differ from the state before the upgrade:\n" + diff(before, now)
+    state_check(version)
+
+
+def current_session(rb):
+    return json.loads(rb("--json", "status"))["rollback_session"]
+
+
+def test_corrupted_backup_is_refused_then_auto_latest_restores_1_0_0(cluster):
+    """1.0.0 -> 2.2.0, a corrupted backup file is found before anything is touched, then the
+    one-click rollback gives back exactly the 1.0.0 state."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    up("run", "--to", "2.2.0")
+    backup = up.journal()["hop_info"]["hop1"]["backup_id"]
+    after = snapshot()
+    f = "/backup/%s/local_data.tar.gz" % backup
+    ssh("node2", "cp -p %s /root/saved.tgz && printf x >> %s" % (f, f))
+    try:
+        out = rb("--yes", "auto", "latest", expect=1)
+        assert "backup %s cannot be used" % backup in out
+        assert "node2" in out and "local_data.tar.gz is corrupted" in out
+        assert "nothing was changed" in out
+        assert snapshot() == after, "a refused rollback changed the nodes"
+        assert current_session(rb) is None
+        listed = json.loads(rb("--json", "list"))
+        row = [r for r in listed["available_backups"] if r["backup_id"] == backup][0]
+        assert row["status"] == "not_usable" and "local_data.tar.gz" in row["reason"]
+    finally:
+        ssh("node2", "mv /root/saved.tgz %s" % f)
+    listed = json.loads(rb("--json", "list"))
+    assert listed["latest"] == backup
+    assert [r["status"] for r in listed["available_backups"]] == ["ready"]
+
+    # The countdown: Ctrl-C cancels, nothing is touched.
+    proc = subprocess.Popen(rb.argv("auto", "latest"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "press Ctrl-C to cancel" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "rollback cancelled: nothing was changed" in rest
+    assert current_session(rb) is None and snapshot() == after
+
+    out = rb("--yes", "auto", "latest")
+    assert "rollback rollback_001 complete: every node is back at 1.0.0" in out
+    # The fast path: the kept 1.0.0 release is switched back to, not extracted.
+    log = os.path.join(rb.state, "logs", "rollback_001", "node1", "rollback_program.log")
+    assert "intact: switching to it" in open(log, encoding="utf-8").read()
+    assert_back_to(cluster["before"], "1.0.0")
+    hist = json.loads(rb("--json", "history"))
+    entry = hist["rollback_history"][-1]
+    assert entry["status"] == "completed" and entry["rollback_type"] == "auto"
+    assert entry["from_version"] == "v2.2.0" and entry["to_version"] == "v1.0.0"
+    assert entry["backup_used"] == backup
+
+
+def test_two_upgrades_then_two_rollbacks(cluster):
+    """1.0.0 -> 1.5.0 -> 2.2.0 (two runs), then auto latest twice: 1.5.0, then 1.0.0, exactly."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    up("run", "--to", "1.5.0")
+    at_1_5 = snapshot()
+    up("run", "--to", "2.2.0")
+    rb("--yes", "auto", "latest")
+    assert_back_to(at_1_5, "1.5.0")
+    # The second rollback goes to the backup taken before the first run.
+    listed = json.loads(rb("--json", "list"))
+    assert [r["version"] for r in listed["available_backups"]][:2] == ["v1.5.0", "v1.0.0"]
+    rb("--yes", "auto", "latest")
+    assert_back_to(cluster["before"], "1.0.0")
+    hist = json.loads(rb("--json", "history"))["rollback_history"]
+    assert [(e["from_version"], e["to_version"], e["status"]) for e in hist[-2:]] == [
+        ("v2.2.0", "v1.5.0", "completed"), ("v1.5.0", "v1.0.0", "completed")]
+
+
+def test_manual_step_by_step(cluster):
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    up("run", "--to", "2.2.0")
+    backup = up.journal()["hop_info"]["hop1"]["backup_id"]
+    out = rb("manual", backup)
+    assert "manual rollback" in out and "started" in out
+    rb("step1")
+    out = rb("step3", expect=2)
+    assert "step 3 needs step 2" in out
+    for n in (2, 3, 4, 5):
+        rb("step%d" % n)
+        s = current_session(rb)
+        assert [x["status"] for x in s["steps"]][:n] == ["done"] * n
+        assert s["next_step"] == n + 1
+    out = rb("step6")
+    assert "complete: every node is back at 1.0.0" in out
+    assert current_session(rb)["status"] == "completed"
+    assert_back_to(cluster["before"], "1.0.0")
+
+
+def test_manual_then_auto_continue_from_3(cluster):
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    up("run", "--to", "2.2.0")
+    rb("manual", "latest")
+    rb("step1")
+    rb("step2")
+    out = rb("auto_continue_from", "3")
+    assert "complete" in out
+    s = current_session(rb)
+    assert s["status"] == "completed" and s["mode"] == "manual"
+    assert_back_to(cluster["before"], "1.0.0")
+
+
+def wait_for(pred, seconds=300):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if pred():
+                return
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def test_failed_upgrade_then_sigkill_during_the_db_restore_then_auto_latest(cluster, tmp_path):
+    """The upgrade fails in its upgrade phase (the DB import times out every time: new program,
+    fresh DB, converted config); auto latest is killed -9 during the DB restore; manual asks on a
+    non-tty (exit 4); auto latest continues the same rollback to the exact 1.0.0 state."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    failing = Controller(tmp_path, state_dir=up.state, timeouts={"import_db": 1})  # never in time
+    out = failing("run", "--to", "2.2.0", expect=1)
+    assert "import_db" in out
+    assert ssh("node1", "cat /opt/drp/VERSION").stdout.strip() == "2.2.0"
+
+    proc = rb.popen("--yes", "auto", "latest")
+    try:
+        def db_restore_running():
+            cur = json.load(open(os.path.join(rb.state, "current_rollback.json")))
+            results = json.load(open(cur["journal"])).get("results", {})
+            return results.get("rollback/rollback_db/node1", {}).get("status") == "running"
+        wait_for(db_restore_running)
+        wait_for(lambda: ssh("node1", "pgrep -f 'drp-dbtool (import|init-datadir|bootstrap)' || "
+                                      "systemctl is-active -q drp-db-restore", check=False).returncode == 0, 60)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    s = current_session(rb)
+    assert s["status"] == "in_progress" and s["steps"][1]["status"] in ("failed", "running")
+    out = rb("manual", "latest", expect=4)
+    assert "is not finished" in out and "rollback.unfinished" in out
+    out = rb("auto", "latest")  # no countdown: it continues what was started
+    assert "continuing the unfinished rollback" in out and "complete" in out
+    assert_back_to(cluster["before"], "1.0.0")
+    # The failed run is closed by the rollback: a new upgrade may start.
+    assert up.journal()["status"] == "rolled_back"
