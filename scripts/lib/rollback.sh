@@ -48,6 +48,12 @@ rb::stage() {
 }
 
 #######################################
+# Marks the kept release as not to be trusted (the verify step found its content changed): the
+# next program restore extracts it from the backup instead of switching to it.
+#######################################
+rb::suspect_mark() { printf '/run/drupgrade-rollback/%s/program.suspect' "$DR_BACKUP_ID"; }
+
+#######################################
 # The product tools of the backup's version when that release is intact, else the active ones.
 #######################################
 rb::tools() {

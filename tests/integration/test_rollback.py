@@ -59,8 +59,13 @@ def assert_back_to(before, version):
     state_check(version)
 
 
+def as_json(out):
+    """The JSON document of a --json command (its log lines on stderr come first)."""
+    return json.loads(out if out.startswith("{") else out[out.index("\n{") + 1:])
+
+
 def current_session(rb):
-    return json.loads(rb("--json", "status"))["rollback_session"]
+    return as_json(rb("--json", "status"))["rollback_session"]
 
 
 def test_corrupted_backup_is_refused_then_auto_latest_restores_1_0_0(cluster):
@@ -79,12 +84,12 @@ def test_corrupted_backup_is_refused_then_auto_latest_restores_1_0_0(cluster):
         assert "nothing was changed" in out
         assert snapshot() == after, "a refused rollback changed the nodes"
         assert current_session(rb) is None
-        listed = json.loads(rb("--json", "list"))
+        listed = as_json(rb("--json", "list"))
         row = [r for r in listed["available_backups"] if r["backup_id"] == backup][0]
         assert row["status"] == "not_usable" and "local_data.tar.gz" in row["reason"]
     finally:
         ssh("node2", "mv /root/saved.tgz %s" % f)
-    listed = json.loads(rb("--json", "list"))
+    listed = as_json(rb("--json", "list"))
     assert listed["latest"] == backup
     assert [r["status"] for r in listed["available_backups"]] == ["ready"]
 
@@ -103,12 +108,13 @@ def test_corrupted_backup_is_refused_then_auto_latest_restores_1_0_0(cluster):
     assert current_session(rb) is None and snapshot() == after
 
     out = rb("--yes", "auto", "latest")
-    assert "rollback rollback_001 complete: every node is back at 1.0.0" in out
+    assert "complete: every node is back at 1.0.0" in out
     # The fast path: the kept 1.0.0 release is switched back to, not extracted.
-    log = os.path.join(rb.state, "logs", "rollback_001", "node1", "rollback_program.log")
+    rollback_id = current_session(rb)["rollback_id"]
+    log = os.path.join(rb.state, "logs", rollback_id, "node1", "rollback_program.log")
     assert "intact: switching to it" in open(log, encoding="utf-8").read()
     assert_back_to(cluster["before"], "1.0.0")
-    hist = json.loads(rb("--json", "history"))
+    hist = as_json(rb("--json", "history"))
     entry = hist["rollback_history"][-1]
     assert entry["status"] == "completed" and entry["rollback_type"] == "auto"
     assert entry["from_version"] == "v2.2.0" and entry["to_version"] == "v1.0.0"
@@ -124,11 +130,11 @@ def test_two_upgrades_then_two_rollbacks(cluster):
     rb("--yes", "auto", "latest")
     assert_back_to(at_1_5, "1.5.0")
     # The second rollback goes to the backup taken before the first run.
-    listed = json.loads(rb("--json", "list"))
+    listed = as_json(rb("--json", "list"))
     assert [r["version"] for r in listed["available_backups"]][:2] == ["v1.5.0", "v1.0.0"]
     rb("--yes", "auto", "latest")
     assert_back_to(cluster["before"], "1.0.0")
-    hist = json.loads(rb("--json", "history"))["rollback_history"]
+    hist = as_json(rb("--json", "history"))["rollback_history"]
     assert [(e["from_version"], e["to_version"], e["status"]) for e in hist[-2:]] == [
         ("v2.2.0", "v1.5.0", "completed"), ("v1.5.0", "v1.0.0", "completed")]
 

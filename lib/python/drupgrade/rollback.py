@@ -204,11 +204,13 @@ class Rollback:
     def new_session(self, backup_id, mode):
         b = self.catalog.backups()[backup_id]
         rollbacks = os.path.join(self.state_dir, "rollbacks")
-        n = len(os.listdir(rollbacks)) + 1 if os.path.isdir(rollbacks) else 1
-        rollback_id = "rollback_%03d" % n
-        while os.path.exists(os.path.join(rollbacks, rollback_id)):
-            n += 1
-            rollback_id = "rollback_%03d" % n
+        # Unique beyond this state dir too: it names the steps' detached runs on the nodes.
+        t = time.time()
+        while True:
+            rollback_id = time.strftime("rollback_%Y%m%d_%H%M%S", time.localtime(t))
+            if not os.path.exists(os.path.join(rollbacks, rollback_id)):
+                break
+            t += 1
         try:
             found = self.r.detect_versions()
         except DrupgradeError:

@@ -106,8 +106,9 @@ step::run() {
   (cd "$dir" && sha256sum -- "${sums[@]}" > SHA256SUMS.part && mv SHA256SUMS.part SHA256SUMS)
 
   entries+=("$(entry program_directory program_directory.tar.gz \
-    "$(printf ', "source_path": "%s/", "release": "%s", "link": "%s", "tree_sha256": "%s"' \
-      "$release" "$(cat "$release/VERSION")" "$DRP_LINK" "$(drp::tree_hash "$release")")")")
+    "$(printf ', "source_path": "%s/", "release": "%s", "link": "%s", "tree_sha256": "%s", "meta_sha256": "%s"' \
+      "$release" "$(cat "$release/VERSION")" "$DRP_LINK" "$(drp::tree_hash "$release")" \
+      "$(drp::tree_meta_hash "$release")")")")
   entries+=("$(entry system_config system_config.tar.gz \
     "$(printf ', "config_paths": %s, "tree_sha256": "%s"' \
       "$(printf '%s\n' "${paths[@]}" | json_list)" "$(drp::tree_hash "$DRP_ETC")")")")

@@ -16,7 +16,21 @@ source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
 # shellcheck source=scripts/lib/rollback.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/rollback.sh"
 
-intact() { [[ -d $DRP_RELEASES/$1 && $(drp::tree_hash "$DRP_RELEASES/$1") == "$(rb::field program_directory tree_sha256)" ]]; }
+#######################################
+# The kept release is the backup's: its metadata hash equals the manifest's (paths, modes, sizes,
+# mtimes: no file is read, so the check does not grow with the program's size; older manifests
+# without it: the content hash), and the verify step never found its content changed.
+#######################################
+intact() {
+  local meta
+  [[ -d $DRP_RELEASES/$1 && ! -e $(rb::suspect_mark) ]] || return 1
+  meta=$(rb::field program_directory meta_sha256)
+  if [[ -n $meta ]]; then
+    [[ $(drp::tree_meta_hash "$DRP_RELEASES/$1") == "$meta" ]]
+  else
+    [[ $(drp::tree_hash "$DRP_RELEASES/$1") == "$(rb::field program_directory tree_sha256)" ]]
+  fi
+}
 switch() {
   local tmp=$DRP_LINK.rollback.$$
   ln -sfn "${DRP_RELEASES##*/}/$1" "$tmp"
@@ -44,7 +58,7 @@ step::run() {
       die "解压出的程序目录与备份清单不符" "the extracted program directory differs from the manifest"
     rm -rf "${DRP_RELEASES:?}/$v"
     mv -T "$stage/${DRP_RELEASES#/}/$v" "$DRP_RELEASES/$v"
-    rm -rf "$stage"
+    rm -rf "$stage" "$(rb::suspect_mark)"
   fi
   switch "$v"
   while IFS= read -r r; do

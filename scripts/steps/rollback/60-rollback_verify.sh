@@ -21,8 +21,12 @@ step::run() {
   v=$(rb::version)
   [[ $(drp::active_version) == "$v" ]] || bad+=("$(msg "版本" "version"): $(drp::active_version) != $v")
   [[ $(readlink "$DRP_LINK") == "${DRP_RELEASES##*/}/$v" ]] || bad+=("$DRP_LINK -> $(readlink "$DRP_LINK")")
-  [[ $(drp::tree_hash "$(readlink -f "$DRP_LINK")") == "$(rb::field program_directory tree_sha256)" ]] ||
-    bad+=("$(msg "程序目录哈希与清单不符" "program directory hash differs from the manifest")")
+  if [[ $(drp::tree_hash "$(readlink -f "$DRP_LINK")") != "$(rb::field program_directory tree_sha256)" ]]; then
+    mkdir -p "$(dirname "$(rb::suspect_mark)")"
+    touch "$(rb::suspect_mark)"
+    bad+=("$(msg "程序目录内容与清单不符（重新执行 auto_continue_from 1 将从备份解压）" \
+      "program directory content differs from the manifest (auto_continue_from 1 extracts it from the backup)")")
+  fi
   [[ -z $(rb::newer_releases "$v") ]] || bad+=("$(msg "残留的新版本" "releases left behind"): $(rb::newer_releases "$v" | tr '\n' ' ')")
   [[ $(drp::tree_hash "$DRP_ETC") == "$(rb::field system_config tree_sha256)" ]] ||
     bad+=("$(msg "配置目录哈希与清单不符" "config hash differs from the manifest") ($DRP_ETC)")
