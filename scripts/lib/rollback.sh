@@ -67,6 +67,19 @@ rb::tools() {
 }
 
 #######################################
+# True if this node's tables have the checksums taken with the dump: DR_DB_CHECKSUMS (compact
+# JSON, from the controller), else the dump's own file (on the primary, by hand).
+# Arguments: the product tools' directory
+#######################################
+rb::db_checksums_equal() {
+  local want=${DR_DB_CHECKSUMS:-} f
+  f=$(rb::dir)/database_checksums.json
+  [[ -n $want || ! -f $f ]] || want=$(tr -d ' \n' < "$f")
+  [[ -n $want ]] || return 0  # a backup made before the checksums were kept
+  [[ $("$1/drp-dbtool" checksum --json 2>/dev/null | tr -d ' \n') == "$want" ]]
+}
+
+#######################################
 # Releases installed after the backup's (upgrades made them; the state before had none of them).
 #######################################
 rb::newer_releases() {

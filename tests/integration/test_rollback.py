@@ -68,10 +68,12 @@ def current_session(rb):
     return as_json(rb("--json", "status"))["rollback_session"]
 
 
-def test_corrupted_backup_is_refused_then_auto_latest_restores_1_0_0(cluster):
-    """1.0.0 -> 2.2.0, a corrupted backup file is found before anything is touched, then the
-    one-click rollback gives back exactly the 1.0.0 state."""
+def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
+    """1.0.0 -> 1.5.0 -> 2.2.0 (two runs); a corrupted backup file is found before anything is
+    touched; the countdown cancels; then auto latest twice: exactly 1.5.0, then exactly 1.0.0."""
     up, rb = cluster["upgrade"], cluster["rollback"]
+    up("run", "--to", "1.5.0")
+    at_1_5 = snapshot()
     up("run", "--to", "2.2.0")
     backup = up.journal()["hop_info"]["hop1"]["backup_id"]
     after = snapshot()
@@ -91,7 +93,8 @@ def test_corrupted_backup_is_refused_then_auto_latest_restores_1_0_0(cluster):
         ssh("node2", "mv /root/saved.tgz %s" % f)
     listed = as_json(rb("--json", "list"))
     assert listed["latest"] == backup
-    assert [r["status"] for r in listed["available_backups"]] == ["ready"]
+    assert [(r["version"], r["status"]) for r in listed["available_backups"]] == [
+        ("v1.5.0", "ready"), ("v1.0.0", "ready")]
 
     # The countdown: Ctrl-C cancels, nothing is touched.
     proc = subprocess.Popen(rb.argv("auto", "latest"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -108,35 +111,20 @@ def test_corrupted_backup_is_refused_then_auto_latest_restores_1_0_0(cluster):
     assert current_session(rb) is None and snapshot() == after
 
     out = rb("--yes", "auto", "latest")
-    assert "complete: every node is back at 1.0.0" in out
-    # The fast path: the kept 1.0.0 release is switched back to, not extracted.
+    assert "complete: every node is back at 1.5.0" in out
+    # The fast path: the kept 1.5.0 release is switched back to, not extracted.
     rollback_id = current_session(rb)["rollback_id"]
     log = os.path.join(rb.state, "logs", rollback_id, "node1", "rollback_program.log")
     assert "intact: switching to it" in open(log, encoding="utf-8").read()
-    assert_back_to(cluster["before"], "1.0.0")
-    hist = as_json(rb("--json", "history"))
-    entry = hist["rollback_history"][-1]
-    assert entry["status"] == "completed" and entry["rollback_type"] == "auto"
-    assert entry["from_version"] == "v2.2.0" and entry["to_version"] == "v1.0.0"
-    assert entry["backup_used"] == backup
-
-
-def test_two_upgrades_then_two_rollbacks(cluster):
-    """1.0.0 -> 1.5.0 -> 2.2.0 (two runs), then auto latest twice: 1.5.0, then 1.0.0, exactly."""
-    up, rb = cluster["upgrade"], cluster["rollback"]
-    up("run", "--to", "1.5.0")
-    at_1_5 = snapshot()
-    up("run", "--to", "2.2.0")
-    rb("--yes", "auto", "latest")
     assert_back_to(at_1_5, "1.5.0")
     # The second rollback goes to the backup taken before the first run.
-    listed = as_json(rb("--json", "list"))
-    assert [r["version"] for r in listed["available_backups"]][:2] == ["v1.5.0", "v1.0.0"]
-    rb("--yes", "auto", "latest")
+    out = rb("--yes", "auto", "latest")
+    assert "complete: every node is back at 1.0.0" in out
     assert_back_to(cluster["before"], "1.0.0")
     hist = as_json(rb("--json", "history"))["rollback_history"]
-    assert [(e["from_version"], e["to_version"], e["status"]) for e in hist[-2:]] == [
-        ("v2.2.0", "v1.5.0", "completed"), ("v1.5.0", "v1.0.0", "completed")]
+    assert [(e["from_version"], e["to_version"], e["status"], e["rollback_type"]) for e in hist] == [
+        ("v2.2.0", "v1.5.0", "completed", "auto"), ("v1.5.0", "v1.0.0", "completed", "auto")]
+    assert hist[0]["backup_used"] == backup
 
 
 def test_manual_step_by_step(cluster):
@@ -153,6 +141,8 @@ def test_manual_step_by_step(cluster):
         s = current_session(rb)
         assert [x["status"] for x in s["steps"]][:n] == ["done"] * n
         assert s["next_step"] == n + 1
+    out = rb("--lang", "zh", "status")
+    assert "恢复系统配置" in out and "下一步" in out
     out = rb("step6")
     assert "complete: every node is back at 1.0.0" in out
     assert current_session(rb)["status"] == "completed"

@@ -255,8 +255,22 @@ class Rollback:
         with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
             return dict(zip([n.name for n in nodes], pool.map(fn, nodes)))
 
-    def context_values(self, node, backup_id, rollback_id):
+    def db_checksums(self, backup_id):
+        """The tables' checksums taken with the dump (on the DB primary), compact JSON ('' if none):
+        every DB node's restore and verification compare with them."""
+        for node in self.cfg.nodes:
+            if "db_primary" in node.roles:
+                res = self.r.transport().run(node, ["cat", "%s/%s/database_checksums.json" % (
+                    self.cfg.paths["node_backup_dir"], backup_id)], timeout=60)
+                try:
+                    return json.dumps(json.loads(res.stdout), sort_keys=True, separators=(",", ":"))
+                except ValueError:
+                    return ""
+        return ""
+
+    def context_values(self, node, backup_id, rollback_id, db_checksums=""):
         return {
+            "DR_DB_CHECKSUMS": db_checksums,
             "DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_BACKUP_ID": backup_id,
             "DR_BACKUP_ROOT": self.cfg.paths["node_backup_dir"], "DR_ROLLBACK_ID": rollback_id,
             "DR_TOOL_DIR": self.cfg.paths["node_tool_dir"], "DR_STATE_DIR": "/var/lib/drupgrade/node-state",
@@ -278,9 +292,10 @@ class Rollback:
     def write_env(self, journal):
         """The session's rollback.env on every node: what its steps (and drstep by hand) read."""
         tool_dir = self.cfg.paths["node_tool_dir"]
+        sums = self.db_checksums(journal.data["backup_id"])
 
         def one(node):
-            values = self.context_values(node, journal.data["backup_id"], journal.data["run_id"])
+            values = self.context_values(node, journal.data["backup_id"], journal.data["run_id"], sums)
             text = "".join("%s=%s\n" % kv for kv in sorted(values.items()))
             res = self.r.transport().run(node, [
                 "bash", "-c", 'mkdir -p "${1%/*}" && cat > "$1.tmp" && mv "$1.tmp" "$1"', "drctx",

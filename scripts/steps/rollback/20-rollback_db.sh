@@ -17,16 +17,10 @@ source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
 # shellcheck source=scripts/lib/rollback.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/rollback.sh"
 
-sums() { "$(rb::tools)/drp-dbtool" checksum --json 2>/dev/null | tr -d ' \n'; }
 step::check() {
-  local want
   drp::unit_active "$RB_DB_UNIT" || drp::unit_active drp-db.service || return 1
-  if drp::has_role db_primary; then
-    want=$(tr -d ' \n' < "$(rb::dir)/database_checksums.json")
-    [[ $(sums) == "$want" ]]
-  else
-    "$(rb::tools)/drp-dbtool" repl-status > /dev/null 2>&1
-  fi
+  if drp::has_role db_replica; then "$(rb::tools)/drp-dbtool" repl-status > /dev/null 2>&1 || return 1; fi
+  rb::db_checksums_equal "$(rb::tools)"
 }
 step::run() {
   local stage tools dump
@@ -61,6 +55,7 @@ step::run() {
     "$tools/drp-dbtool" create-sdba
     log "备库从恢复后的主库重新同步" "the replica re-syncs from the restored primary"
     "$tools/drp-dbtool" setup-replica --reset --wait 600
+    step::check || die "备库同步后的数据表校验和与备份不一致" "the replica's tables' checksums differ from the backup's after the re-sync"
   fi
   "$tools/drp-dbtool" verify-sdba > /dev/null
   log "数据库已恢复" "the database is restored"

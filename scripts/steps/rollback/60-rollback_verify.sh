@@ -40,6 +40,9 @@ step::run() {
     "$DRP_LINK/bin/drp-dbtool" verify-sdba > /dev/null 2>&1 || bad+=(sdba)
     "$DRP_LINK/bin/drp-dbtool" repl-status > /dev/null 2>&1 || bad+=("$(msg "数据库复制" "replication")")
     [[ $("$DRP_LINK/bin/drp-dbtool" schema-version 2>/dev/null) == "$v" ]] || bad+=("$(msg "数据库结构版本" "schema version") != $v")
+    # A replica may still apply the last events: give it a moment.
+    drp::wait_for 30 "数据表校验和" "the tables' checksums" rb::db_checksums_equal "$DRP_LINK/bin" ||
+      bad+=("$(msg "数据表校验和与备份不一致" "table checksums differ from the backup's")")
   fi
   if drp::has_role etcd && [[ -f $(rb::dir)/etcd_keys.json ]]; then
     want=$(rb::etcd_backup_keys | grep '^/drp/config/' | LC_ALL=C sort)
