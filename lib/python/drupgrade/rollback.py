@@ -324,12 +324,16 @@ class Rollback:
         self.install_tools()
         out("info", _("verifying backup {id} on every node").format(id=backup_id))
         reason = self.verify_backup(backup_id)
-        if reason:
-            raise DrupgradeError(_("backup {id} cannot be used: {reason}").format(id=backup_id, reason=reason),
-                                 code=EXIT_FAILED,
-                                 hint=_("nothing was changed; choose another backup ('bin/rollback_tool list') "
-                                        "or repair the files named above"))
         b = self.catalog.backups()[backup_id]
+        if reason:
+            hint = _("nothing was changed; choose another backup ('bin/rollback_tool list') or repair the "
+                     "files named above")
+            if not b["manifests"]:
+                hint = _("the upgrade stopped before its backup was complete: it changed nothing but stopped "
+                         "the services; continue it with 'bin/upgrade.sh retry', or start the services on "
+                         "every node with 'systemctl start drp.target'")
+            raise DrupgradeError(_("backup {id} cannot be used: {reason}").format(id=backup_id, reason=reason),
+                                 code=EXIT_FAILED, hint=hint)
         out("info", _("backup {id} verifies: version {version}, taken {time}").format(
             id=backup_id, version=b["version"], time=b["timestamp"]))
         return b
