@@ -40,7 +40,8 @@ switch() {
 step::check() {
   local v
   v=$(rb::version)
-  [[ $(readlink "$DRP_LINK") == "${DRP_RELEASES##*/}/$v" ]] && intact "$v" && [[ -z $(rb::newer_releases "$v") ]]
+  [[ $(readlink "$DRP_LINK") == "${DRP_RELEASES##*/}/$v" ]] && intact "$v" && [[ -z $(rb::newer_releases "$v") ]] &&
+    [[ -z $(find "$DRP_RELEASES" -mindepth 1 -maxdepth 1 -name '.*') ]]
 }
 step::run() {
   local v stage r
@@ -66,6 +67,8 @@ step::run() {
     log "删除升级安装的版本 $r" "removing release $r that the upgrade installed"
     rm -rf "${DRP_RELEASES:?}/$r"
   done < <(rb::newer_releases "$v")
+  # What an interrupted install or extraction leaves behind (drp-release stages beside the releases).
+  find "$DRP_RELEASES" -mindepth 1 -maxdepth 1 -name '.*' -exec rm -rf {} +
   step::check || die "程序目录恢复后校验失败" "the restored program directory does not verify"
   log "程序目录已恢复为 $v" "the program directory is $v again"
 }
