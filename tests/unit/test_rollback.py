@@ -61,13 +61,28 @@ def test_latest_undoes_the_last_run_not_rolled_back_from_before_its_first_hop(tm
     b = add_run(d, "run_b", "2026-11-28T11:00:00", [["2.0.0", "2.2.0"]])
     cat = rollback.Catalog(d, NODES)
     assert cat.latest() == b["hop1"]["backup_id"]
-    cat.record({"rollback_id": "rollback_001", "status": "failed", "upgrade_run": "run_b"})
+    cat.record({"rollback_id": "rollback_001", "status": "failed", "upgrade_run": "run_b",
+                "timestamp": "2026-11-28T12:00:00Z"})
     assert cat.latest() == b["hop1"]["backup_id"]  # a failed rollback does not count
-    cat.record({"rollback_id": "rollback_001", "status": "completed", "upgrade_run": "run_b"})
+    cat.record({"rollback_id": "rollback_001", "status": "completed", "upgrade_run": "run_b",
+                "timestamp": "2026-11-28T12:00:00Z"})
     assert cat.latest() == a["hop1"]["backup_id"]  # the version before run_a, not its second hop
-    cat.record({"rollback_id": "rollback_002", "status": "completed", "upgrade_run": "run_a"})
+    cat.record({"rollback_id": "rollback_002", "status": "completed", "upgrade_run": "run_a",
+                "timestamp": "2026-11-28T12:30:00Z"})
     assert cat.latest() is None
     assert [e["rollback_id"] for e in cat.history()["rollback_history"]] == ["rollback_001", "rollback_002"]
+
+
+def test_a_rollback_past_a_later_run_undoes_that_run_too(tmp_path):
+    d = str(tmp_path)
+    add_run(d, "run_a", "2026-11-28T10:00:00", [["1.0.0", "1.5.0"]])
+    add_run(d, "run_b", "2026-11-28T11:00:00", [["1.5.0", "2.2.0"]])
+    cat = rollback.Catalog(d, NODES)
+    cat.record({"rollback_id": "r1", "status": "completed", "upgrade_run": "run_a",
+                "timestamp": "2026-11-28T12:00:00Z"})
+    assert cat.latest() is None  # back before run_a: run_b is undone as well
+    c = add_run(d, "run_c", "2026-11-28T13:00:00", [["1.0.0", "2.2.0"]])
+    assert cat.latest() == c["hop1"]["backup_id"]
 
 
 def test_answers_file(tmp_path):

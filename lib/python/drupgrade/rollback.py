@@ -129,18 +129,21 @@ class Catalog:
 
     def latest(self):
         """The backup that undoes the most recent upgrade run not rolled back yet: the one taken
-        before its first hop (the version the cluster had before that run)."""
-        done = {}
+        before its first hop (the version the cluster had before that run). A completed rollback
+        to a backup of run X undoes X and every run made after X before that rollback."""
+        runs = self.runs()
+        index = {r.get("run_id"): i for i, r in enumerate(runs)}
+        undone = set()
         for e in self.history()["rollback_history"]:
-            if e.get("status") == "completed" and e.get("upgrade_run"):
-                done[e["upgrade_run"]] = e
-        for run in reversed(self.runs()):
+            if e.get("status") != "completed" or e.get("upgrade_run") not in index:
+                continue
+            for r in runs[index[e["upgrade_run"]]:]:
+                if (r.get("created") or "") <= (e.get("timestamp") or ""):
+                    undone.add(r.get("run_id"))
+        for run in reversed(runs):
             info = run.get("hop_info", {}).get("hop1")
-            if not info:
-                continue
-            if run.get("run_id") in done:
-                continue
-            return info["backup_id"]
+            if info and run.get("run_id") not in undone:
+                return info["backup_id"]
         return None
 
 
