@@ -207,7 +207,7 @@ def test_failed_upgrade_then_sigkill_during_the_db_restore_then_auto_latest(clus
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     s = current_session(rb)
-    assert s["status"] == "in_progress" and s["steps"][5]["status"] == "pending"
+    assert s["status"] == "interrupted" and s["steps"][5]["status"] == "pending"
     out = rb("manual", "latest", expect=4)
     assert "is not finished" in out and "rollback.unfinished" in out
     out = rb("auto", "latest")  # no countdown: it continues what was started

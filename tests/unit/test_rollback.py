@@ -175,3 +175,17 @@ def test_progress_box(lang):
         assert "100%" in "\n".join(done)
     finally:
         i18n.set_lang("en")
+
+
+def test_status_tells_an_idle_manual_session_from_an_interrupted_one(tmp_path):
+    j = state.Journal.create(str(tmp_path), "r1", backup_id="b", mode="manual", to_version="1.0.0", steps={})
+    rb = bare()
+    assert rb.session_info(j)["status"] == "in_progress"  # between two steps: nobody runs one
+    rb.set_step(j, 1, status="running")
+    j.set(pid=os.getpid())
+    assert rb.session_info(j)["status"] == "in_progress"
+    assert rb.session_info(j)["current_step"] == 1
+    j.set(pid=2 ** 22 + 12345)  # no such process: the tool died during step 1
+    info = rb.session_info(j)
+    assert info["status"] == "interrupted" and info["steps"][0]["status"] == "failed"
+    assert info["next_step"] == 1

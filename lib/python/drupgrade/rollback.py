@@ -428,6 +428,9 @@ class Rollback:
     def session_info(self, journal):
         d = journal.data
         status = {"running": "in_progress", "done": "completed"}.get(d["status"], d["status"])
+        mid_step = any(v.get("status") == "running" for v in d.get("steps", {}).values())
+        if d["status"] == "running" and mid_step and not alive(d.get("pid")):
+            status = "interrupted"  # the tool died during a step: 'auto latest' continues it
         info = {"rollback_id": d["run_id"], "backup_id": d["backup_id"], "mode": d["mode"],
                 "to_version": "v" + (d.get("to_version") or "?"), "status": status,
                 "versions_before": d.get("versions_before", {}), "started": d.get("started"),
@@ -435,7 +438,7 @@ class Rollback:
         for n, _name, _l, _e in STEPS:
             s = d.get("steps", {}).get(str(n), {})
             st = s.get("status", "pending")
-            if st == "running" and d["status"] != "running":
+            if st == "running" and status != "in_progress":
                 st = "failed"  # the tool died during it: the next auto or stepN continues it
             info["steps"].append({"step": n, "label": label(n), "status": st, "elapsed": s.get("elapsed"),
                                   "failures": s.get("failures", [])})
@@ -563,6 +566,19 @@ class Rollback:
             answer = sys.stdin.readline().strip()
             if answer in choices:
                 return answer
+
+
+def alive(pid):
+    """True if a process with this pid runs (the session's rollback_tool)."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def read_answers(path):
