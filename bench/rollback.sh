@@ -20,6 +20,16 @@ trap 'rm -rf "$work"' EXIT
 NODES=(node1 node2 node3)
 
 log() { printf '[%s] [bench/rollback] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+#######################################
+# Run a command with its output in LOG; on failure show the log's end and fail.
+# Arguments: log file, command...
+#######################################
+logged() {
+  local file=$1
+  shift
+  "$@" > "$file" 2>&1 || { log "failed: $*"; tail -n 30 "$file" >&2; return 1; }
+}
 on() { ssh -F "$LAB_DIR/ssh_config" "$@"; }
 
 #######################################
@@ -40,7 +50,7 @@ measure() {
   local size=$1 t0 t1 run_id n x0 x1
   local state=$work/state-$size
   log "drp $FROM with a ${size} MB program directory"
-  tests/lab/install.sh "$FROM" > /dev/null 2>&1
+  logged "$work/install.log" tests/lab/install.sh "$FROM"
   for n in "${NODES[@]}"; do
     on "$n" "d=/opt/drp-releases/$FROM; have=\$(du -sm \$d | cut -f1); pad=\$(( $size - have )); \
       if [ \$pad -gt 0 ]; then head -c \${pad}M /dev/urandom > \$d/share/bench-pad.bin; fi; du -sm \$d" >&2 &
@@ -49,20 +59,20 @@ measure() {
   sed "s|^state_dir = .*|state_dir = $state|" "$LAB_DIR/upgrade.ini" > "$work/upgrade.ini"
   chmod 600 "$work/upgrade.ini"
   log "upgrade $FROM -> $TO (the backup archives the padded program directory)"
-  bin/upgrade.sh --config "$work/upgrade.ini" --lang en run --to "$TO" > "$work/upgrade-$size.log" 2>&1
+  logged "$work/upgrade-$size.log" bin/upgrade.sh --config "$work/upgrade.ini" --lang en run --to "$TO"
   log "rollback_tool --yes auto latest"
   t0=$(date +%s.%N)
-  bin/rollback_tool --config "$work/upgrade.ini" --lang en --yes auto latest > "$work/rollback-$size.log" 2>&1
+  logged "$work/rollback-$size.log" bin/rollback_tool --config "$work/upgrade.ini" --lang en --yes auto latest
   t1=$(date +%s.%N)
   run_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rollback_id"])' "$state/current_rollback.json")
   script_times "$run_id" > "$work/times-$size.txt"
   # The archive fallback: the kept release is gone, step 3 extracts it from the backup.
-  for n in "${NODES[@]}"; do on "$n" /opt/drupgrade/bin/drstep rollback_stop run 2> /dev/null; done
+  for n in "${NODES[@]}"; do logged "$work/stop-$n.log" on "$n" /opt/drupgrade/bin/drstep rollback_stop run; done
   on node1 "rm -rf /opt/drp-releases/$FROM"
   x0=$(date +%s.%N)
-  on node1 /opt/drupgrade/bin/drstep rollback_program run 2> "$work/extract-$size.log"
+  logged "$work/extract-$size.log" on node1 /opt/drupgrade/bin/drstep rollback_program run
   x1=$(date +%s.%N)
-  for n in "${NODES[@]}"; do on "$n" /opt/drupgrade/bin/drstep rollback_start run 2> /dev/null & done
+  for n in "${NODES[@]}"; do logged "$work/start-$n.log" on "$n" /opt/drupgrade/bin/drstep rollback_start run & done
   wait
   grep -q "extracting it from the backup" "$work/extract-$size.log"
   python3 - "$state" "$run_id" "$work/times-$size.txt" "$t0" "$t1" "$x0" "$x1" "$size" >> "$work/results.jsonl" <<'PY'

@@ -87,7 +87,9 @@ drp::tree_hash() {
 # Arguments: directory. Outputs: sha256 hex.
 #######################################
 drp::tree_meta_hash() {
-  (cd "$1" && find . -printf '%y %m %s %T@ %P -> %l\n' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1
+  # Whole seconds: tar keeps no more, so an extracted copy has the same metadata hash.
+  (cd "$1" && find . -printf '%y %m %s %T@ %P -> %l\n' | sed -E 's/^([^ ]+ [^ ]+ [^ ]+ [0-9]+)\.[0-9]* /\1 /' |
+    LC_ALL=C sort) | sha256sum | cut -d' ' -f1
 }
 
 #######################################

@@ -75,3 +75,14 @@ lib() {
   run "$TOP/scripts/bin/drstep" list
   [[ $output == *rb_demo*rollback* ]]
 }
+
+@test "an extracted copy of a tree has the same metadata hash (whole seconds)" {
+  lib
+  d=$BATS_TEST_TMPDIR/src
+  mkdir -p "$d/bin"
+  printf 'abc' > "$d/bin/x"
+  tar -C "$BATS_TEST_TMPDIR" -czf "$BATS_TEST_TMPDIR/a.tgz" src
+  mkdir "$BATS_TEST_TMPDIR/out"
+  tar -C "$BATS_TEST_TMPDIR/out" -xzf "$BATS_TEST_TMPDIR/a.tgz"
+  [ "$(drp::tree_meta_hash "$d")" = "$(drp::tree_meta_hash "$BATS_TEST_TMPDIR/out/src")" ]
+}
