@@ -164,6 +164,11 @@ class Rollback:
         self.cfg = self.r.cfg
         self.state_dir = self.r.state_dir
         self.catalog = Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
+        if ctx.console is not None:
+            # On a terminal the progress box is the display: the transfers (the tool package, a few
+            # KB) log their lines but draw no progress bars of their own.
+            from drupgrade.transport import Transport
+            self.r._transport = Transport.from_config(self.cfg, None)
         self.current_path = os.path.join(self.state_dir, "current_rollback.json")
         self._steps = None
 
@@ -708,7 +713,7 @@ class Progress:
 
     def refresh(self):
         from rich.text import Text
-        self.live.update(Text("\n".join(self.lines())))
+        self.live.update(Text("\n".join(self.lines())), refresh=True)
 
     def __enter__(self):
         if self.console is not None:
