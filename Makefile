@@ -60,17 +60,22 @@ lab-down:
 lab-status:
 	@tests/lab/lab.sh status
 
-# The main job on the built-in lab: a fresh drp 1.0.0 cluster upgraded to 2.2.0, then its status.
+# The main job on the built-in lab: a fresh drp 1.0.0 cluster upgraded to 2.2.0, its status, its
+# backups and the one command that rolls it back.
 demo: build packages lab-up
 	@tests/lab/install.sh 1.0.0
 	@rm -rf build/lab/state  # a fresh product install: a fresh controller history too
 	@bin/upgrade.sh --config build/lab/upgrade.ini plan --to 2.2.0
 	@bin/upgrade.sh --config build/lab/upgrade.ini run --to 2.2.0
 	@bin/upgrade.sh --config build/lab/upgrade.ini status
+	@bin/rollback_tool --config build/lab/upgrade.ini list
+	@echo "Roll the lab back to drp 1.0.0 (exactly the state before the upgrade) with:"
+	@echo "    bin/rollback_tool --config build/lab/upgrade.ini auto latest"
 	@echo "The lab is still up (ssh -F build/lab/ssh_config node1). Tear it down with: make lab-down"
 
 # Benchmarks write their sections of docs/benchmarks.md (with the command that produced them).
 bench: build packages
 	@bench/lab_up.sh
 	@bench/orchestration.sh
+	@bench/rollback.sh
 	@python3 bench/transfer/bench.py

@@ -3,132 +3,17 @@
 Each test starts from a fresh drp install (tests/lab/install.sh) and its own controller state
 directory; the node state after an upgrade is compared through a fingerprint taken on the nodes.
 """
-import configparser
 import json
 import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAB_DIR = os.environ.get("LAB_DIR", os.path.join(TOP, "build", "lab"))
-UPGRADE = os.path.join(TOP, "bin", "upgrade.sh")
-LAB = os.path.join(TOP, "tests", "lab", "lab.sh")
+from labtools import LAB, Controller, arm, backups_verify, fingerprint, install, sh, ssh, state_check
 
 pytestmark = pytest.mark.usefixtures("lab")
-
-
-def sh(*args, check=True, timeout=900, env=None):
-    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                       timeout=timeout, env=dict(os.environ, **(env or {})))
-    if check and p.returncode != 0:
-        raise AssertionError("%s failed (%d):\n%s" % (" ".join(args), p.returncode, p.stdout[-4000:]))
-    return p
-
-
-def ssh(node, command, check=True):
-    return sh("ssh", "-F", os.path.join(LAB_DIR, "ssh_config"), node, command, check=check, timeout=300)
-
-
-def install(version):
-    sh(os.path.join(TOP, "tests", "lab", "install.sh"), version, timeout=900)
-
-
-class Controller:
-    """bin/upgrade.sh with its own config and state directory."""
-
-    def __init__(self, tmp_path, **sections):
-        self.state = str(tmp_path / "state")
-        ini = configparser.RawConfigParser()
-        ini.optionxform = str
-        ini.read(os.path.join(LAB_DIR, "upgrade.ini"), encoding="utf-8")
-        sections.setdefault("run", {"fault_injection": "on"})
-        sections.setdefault("paths", {})["state_dir"] = self.state
-        for name, values in sections.items():
-            if not ini.has_section(name):
-                ini.add_section(name)
-            for key, value in values.items():
-                ini.set(name, key, str(value))
-        self.config = str(tmp_path / "upgrade.ini")
-        with open(self.config, "w", encoding="utf-8") as f:
-            ini.write(f)
-        os.chmod(self.config, 0o600)
-
-    def argv(self, *args):
-        return [UPGRADE, "--config", self.config, "--lang", "en"] + list(args)
-
-    def __call__(self, *args, expect=0):
-        p = sh(*self.argv(*args), check=False, timeout=1800)
-        assert p.returncode == expect, "upgrade.sh %s: rc %d, expected %d\n%s" % (
-            " ".join(args), p.returncode, expect, p.stdout[-6000:])
-        return p.stdout
-
-    def popen(self, *args):
-        return subprocess.Popen(self.argv(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-
-    def journal(self):
-        cur = json.load(open(os.path.join(self.state, "current_run.json")))
-        return json.load(open(cur["journal"]))
-
-    def status(self):
-        return json.loads(self("--json", "status"))["version_state"]
-
-
-def arm(node, step, fault):
-    ssh(node, "mkdir -p /var/lib/drupgrade/faults && echo %s > /var/lib/drupgrade/faults/%s" % (fault, step))
-
-
-FINGERPRINT = r"""
-set -u
-echo "version $(cat /opt/drp/VERSION)"
-echo "link $(readlink /opt/drp)"
-for r in /opt/drp-releases/*; do
-  v=${r##*/}
-  echo "release $v $(/opt/drp/bin/drp-release verify "$v" >/dev/null 2>&1 && echo ok || echo BAD)"
-done
-echo "config $(cd /etc/drp && find . -type f ! -name '*.converted' -printf '%P\n' | LC_ALL=C sort | tr '\n' ' ')"
-echo "units $(systemctl is-active drp-db drp-etcd drp-kmc drp-app 2>/dev/null | tr '\n' ' ')"
-echo "data $(/opt/drp/bin/drp-seed verify-files >/dev/null 2>&1 && echo ok || echo BAD)"
-if [ -S /run/mysqld/mysqld.sock ]; then
-  echo "schema $(/opt/drp/bin/drp-dbtool schema-version)"
-  /opt/drp/bin/drp-dbtool checksum | sed 's/^/table /'
-fi
-if systemctl is-active -q drp-etcd; then
-  echo "etcd $(ETCDCTL_API=3 etcdctl get --prefix /drp/config/ | sha256sum | cut -c1-16)"
-fi
-"""
-
-
-def fingerprint():
-    """What an upgrade must leave on every node: versions, release integrity, units, data, DB, etcd."""
-    nodes = json.load(open(os.path.join(LAB_DIR, "nodes.json")))
-    names = [n["name"] for n in (nodes["nodes"] if isinstance(nodes, dict) else nodes)]
-    return {n: ssh(n, FINGERPRINT).stdout for n in names}
-
-
-def state_check(version):
-    sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(TOP, "tests", "infra"),
-       "--drp-version", version, timeout=900)
-
-
-def backups_verify(journal):
-    for info in journal["hop_info"].values():
-        for node in ("node1", "node2", "node3"):
-            d = "/backup/%s" % info["backup_id"]
-            out = ssh(node, "cd %s && sha256sum --strict -c SHA256SUMS && cat backup_manifest.json" % d).stdout
-            manifest = json.loads(out[out.index("{"):])
-            assert manifest["backup_status"] == "completed" and manifest["verification_passed"]
-            for entry in manifest["backup_files"].values():
-                size = ssh(node, "stat -c %%s %s/%s" % (d, entry["file"])).stdout.strip()
-                assert int(size) == entry["size"], (node, entry)
-            if node == "node1":
-                assert "database_backup" in manifest["backup_files"]
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,8 @@ def discover(tool):
     found = {}
     for info in pkgutil.iter_modules(mod.__path__):
         if not info.name.startswith("_"):
-            found[info.name.replace("_", "-")] = importlib.import_module(package + "." + info.name)
+            module = importlib.import_module(package + "." + info.name)
+            found[getattr(module, "NAME", info.name.replace("_", "-"))] = module
     return found
 
 
@@ -100,8 +101,7 @@ def build_parser(tool):
                         help=_("message language (default: from LC_ALL/LC_MESSAGES/LANG)"))
     parser.add_argument("--json", action="store_true", help=_("machine-readable JSON output"))
     parser.add_argument("--yes", action="store_true", help=_("answer confirmations with yes"))
-    if tool == "upgrade":
-        parser.add_argument("--answers", metavar="FILE", help=_("answers to questions, one per id"))
+    parser.add_argument("--answers", metavar="FILE", help=_("answers to questions, one per id"))
     parser.add_argument("--verbose", "-v", action="store_true", help=_("show debug messages"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, module in sorted(discover(tool).items()):

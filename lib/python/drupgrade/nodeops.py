@@ -181,6 +181,12 @@ class NodeOps:
                 node=node.name, detail=res.stderr.strip()))
 
     def step_upload_tool(self, node, hop, versions):
+        self.install_tool(node)
+        self.write_context(node, "hop1", None)
+        return 0
+
+    def install_tool(self, node):
+        """Upload and unpack the node tool package (a stale unpacked tool dir is removed first)."""
         pkg = self.tool_package()
         staging = self.tool_dir + ".pkg"
         self.t.transfer.upload_tool_package(pkg, staging, node, self.tool_dir)
@@ -193,8 +199,6 @@ class NodeOps:
         if res.rc != 0:
             raise DrupgradeError(_("cannot unpack the tool package on node {node}: {detail}").format(
                 node=node.name, detail=res.stderr.strip()))
-        self.write_context(node, "hop1", None)
-        return 0
 
     def step_precheck(self, node, hop, versions):
         """Phase 3 (design §4.2.4): the report of drupgrade.precheck; rc 0, 3 (inhibitor) or 4 (answer)."""

@@ -181,6 +181,8 @@ class Runner:
             checks = [r for k, r in results.items() if k.split("/")[0] == h and k.split("/")[1] in post]
             if checks and all(r.get("status") == "ok" for r in checks):
                 done_hops.add(h)
+        if data.get("status") == "rolled_back":  # rollback_tool took the nodes back before the run
+            done_hops = set()
         nodes = {}
         for name, before in sorted(data.get("versions_before", {}).items()):
             cur = before

@@ -8,6 +8,7 @@ from drupgrade.i18n import _, current_lang
 
 PHASES = ("init", "distribute_tool", "precheck", "distribute_package", "backup", "upgrade",
           "postcheck")
+ROLLBACK_PHASE = "rollback"  # the steps of rollback_tool (not a phase of the upgrade run)
 HEADER_KEYS = ("Summary", "Summary-zh", "Phase", "Timeout", "Retry", "Done", "Cleanup", "Roles", "Fanout",
                "Barrier", "Kind", "Subject")
 FANOUTS = ("parallel", "serial", "primary-first")
@@ -74,10 +75,10 @@ def load_policies(path):
     return config.load_json(path, "retry_policy")["policies"]
 
 
-def discover(steps_dir, policies):
+def discover(steps_dir, policies, phases=PHASES):
     """Every step under steps_dir/<phase>/NN-name.sh, in run order; bad declarations are exit 2."""
     found, names = [], {}
-    for phase in PHASES:
+    for phase in phases:
         pdir = os.path.join(steps_dir, phase)
         if not os.path.isdir(pdir):
             continue

@@ -102,12 +102,14 @@ step::run() {
 
   local sums=(program_directory.tar.gz system_config.tar.gz local_data.tar.gz) f
   [[ -f $dir/database_backup.sql ]] && sums+=(database_backup.sql)
+  [[ -f $dir/database_checksums.json ]] && sums+=(database_checksums.json)
   [[ -f $dir/etcd_keys.json ]] && sums+=(etcd_keys.json)
   (cd "$dir" && sha256sum -- "${sums[@]}" > SHA256SUMS.part && mv SHA256SUMS.part SHA256SUMS)
 
   entries+=("$(entry program_directory program_directory.tar.gz \
-    "$(printf ', "source_path": "%s/", "release": "%s", "link": "%s", "tree_sha256": "%s"' \
-      "$release" "$(cat "$release/VERSION")" "$DRP_LINK" "$(drp::tree_hash "$release")")")")
+    "$(printf ', "source_path": "%s/", "release": "%s", "link": "%s", "tree_sha256": "%s", "meta_sha256": "%s"' \
+      "$release" "$(cat "$release/VERSION")" "$DRP_LINK" "$(drp::tree_hash "$release")" \
+      "$(drp::tree_meta_hash "$release")")")")
   entries+=("$(entry system_config system_config.tar.gz \
     "$(printf ', "config_paths": %s, "tree_sha256": "%s"' \
       "$(printf '%s\n' "${paths[@]}" | json_list)" "$(drp::tree_hash "$DRP_ETC")")")")
@@ -116,6 +118,7 @@ step::run() {
   for f in "${sums[@]:3}"; do
     case $f in
       database_backup.sql) entries+=("$(entry database_backup "$f" ', "dump_completed": true')") ;;
+      database_checksums.json) entries+=("$(entry database_checksums "$f")") ;;
       etcd_keys.json) entries+=("$(entry etcd_keys "$f" ', "prefix": "/drp/"')") ;;
     esac
   done

@@ -1,0 +1,47 @@
+"""What the rollback commands share: the session checks and the step commands."""
+from drupgrade import rollback
+from drupgrade.errors import EXIT_USAGE, DrupgradeError
+from drupgrade.i18n import _
+
+
+def session(rb, what):
+    """The current session (running, failed or done), else exit 2 with what to do."""
+    journal = rb.current()
+    if journal is None or journal.data.get("status") == "abandoned":
+        raise DrupgradeError(_("no rollback session to {what}").format(what=what), code=EXIT_USAGE,
+                             hint=_("start one with 'bin/rollback_tool manual BACKUP_ID' "
+                                    "('bin/rollback_tool list' shows the backups)"))
+    return journal
+
+
+def needs_before(rb, journal, n):
+    """Steps 1…n-1 must be done before step n."""
+    for k in range(1, n):
+        if rb.step_state(journal, k) != "done":
+            raise DrupgradeError(_("step {n} needs step {k} ({label}) done first").format(
+                n=n, k=k, label=rollback.label(k)), code=EXIT_USAGE,
+                hint=_("run 'bin/rollback_tool step{k}' (or 'bin/rollback_tool status' to see the session)").format(
+                    k=k))
+
+
+def run_step(ctx, n):
+    """rollback_tool stepN: one step of the session, on every node it concerns."""
+    rb = rollback.Rollback(ctx)
+    try:
+        with rb.lock("step%d" % n):
+            journal = session(rb, _("run a step of"))
+            needs_before(rb, journal, n)
+            rb.refresh_nodes(journal)
+            rb.rerun_from(journal, n, only=True)
+            rb.progress = rollback.Progress(journal, rb, _("manual rollback"), ctx.console)
+            with rb.progress:
+                rc = rb.run_steps(journal, [n])
+            if rc:
+                return rc
+            if n == 6:
+                return rb.complete(journal)
+            rollback.out("info", _("step {n} done; next: bin/rollback_tool step{next} ({label})").format(
+                n=n, next=n + 1, label=rollback.label(n + 1)))
+            return 0
+    finally:
+        rb.close()

@@ -1,0 +1,24 @@
+"""rollback_tool auto_continue_from N: finish the session automatically from step N (§4.4.2.2)."""
+from drupgrade import rollback
+from drupgrade.commands.rollback._session import needs_before, session
+from drupgrade.i18n import N_, _
+
+NAME = "auto_continue_from"  # the design's verb, with underscores
+SUMMARY = N_("finish the rollback session automatically from step N")
+
+
+def add_arguments(parser):
+    parser.add_argument("n", metavar="N", type=int, choices=range(1, 7), help=_("the step to start at (1-6)"))
+
+
+def run(ctx):
+    rb = rollback.Rollback(ctx)
+    try:
+        with rb.lock("auto_continue_from %d" % ctx.args.n):
+            journal = session(rb, _("continue"))
+            needs_before(rb, journal, ctx.args.n)
+            rb.refresh_nodes(journal)
+            rb.rerun_from(journal, ctx.args.n)
+            return rb.auto(journal, ctx.args.n)
+    finally:
+        rb.close()

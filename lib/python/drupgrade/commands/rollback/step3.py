@@ -1,0 +1,13 @@
+"""rollback_tool step3: restore the program directory (one step of the manual session)."""
+from drupgrade.commands.rollback._session import run_step
+from drupgrade.i18n import N_
+
+SUMMARY = N_("manual session step 3: restore the program directory")
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(ctx):
+    return run_step(ctx, 3)

@@ -1,0 +1,13 @@
+"""rollback_tool step5: start the services (one step of the manual session)."""
+from drupgrade.commands.rollback._session import run_step
+from drupgrade.i18n import N_
+
+SUMMARY = N_("manual session step 5: start the services")
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(ctx):
+    return run_step(ctx, 5)

@@ -1,0 +1,752 @@
+"""Roll the cluster back to a verified backup (design §4.4.2-§4.4.4, SPEC B3-B5).
+
+The backups are the ones the upgrade's backup phase makes on every node; the controller knows
+them from its copies of their manifests (<state_dir>/backups/<id>/<node>.json) and from the
+runs' journals. A rollback is a session with its own journal (<state_dir>/rollbacks/<id>/) and
+six steps, each a node step file (scripts/steps/rollback/) run by the upgrade engine's own
+fan-out, detached runs, timeouts and journal: a killed rollback_tool is continued from there.
+"""
+import concurrent.futures
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import unicodedata
+
+from drupgrade import engine, runner, state, steps, timeouts
+from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
+from drupgrade.i18n import N_, _
+
+LOG = logging.getLogger("drupgrade.rollback")
+HOP = "rollback"  # the journal key prefix of the rollback's steps (the engine's "hop")
+CHECK_STEP = "rollback_check_backup"
+# The six steps of design §4.4.2.2: number, node step, label, estimate in seconds (its table).
+STEPS = (
+    (1, "rollback_stop", N_("stop the current services"), 30),
+    (2, "rollback_db", N_("restore the database"), 180),
+    (3, "rollback_program", N_("restore the program directory"), 60),
+    (4, "rollback_config", N_("restore the system config"), 30),
+    (5, "rollback_start", N_("start the services"), 90),
+    (6, "rollback_verify", N_("verify the result"), 60),
+)
+PARALLEL = (2, 3, 4)  # one-click: database, program and config restored at the same time (§4.4.2.1)
+UNFINISHED_QUESTION = "rollback.unfinished"
+COUNTDOWN = 5
+
+
+def label(n):
+    return _(STEPS[n - 1][2])
+
+
+def out(level, text):
+    runner.out(level, text)
+
+
+def vstrip(v):
+    return (v or "").lstrip("v")
+
+
+# -- the backups the controller knows -----------------------------------------------------------
+class Catalog:
+    """Backups (from the collected manifests and the runs' journals) and the rollback history."""
+
+    def __init__(self, state_dir, node_names):
+        self.state_dir = state_dir
+        self.node_names = list(node_names)
+        self.history_path = os.path.join(state_dir, "rollback_history.json")
+
+    def runs(self):
+        """Upgrade journals, oldest first."""
+        found = []
+        runs_dir = os.path.join(self.state_dir, "runs")
+        for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
+            data = state.read_json(os.path.join(runs_dir, name, "journal.json"))
+            if data:
+                found.append(data)
+        return sorted(found, key=lambda d: (d.get("created", ""), d.get("run_id", "")))
+
+    def backups(self):
+        """{backup_id: info}, newest first in backup_ids()."""
+        out_ = {}
+        for run in self.runs():
+            for hop, info in sorted(run.get("hop_info", {}).items(), key=lambda kv: int(kv[0][3:] or 0)):
+                out_[info["backup_id"]] = {
+                    "backup_id": info["backup_id"], "version": info["from"], "version_to": info["to"],
+                    "run_id": run.get("run_id"), "hop": hop, "timestamp": None, "manifests": {}}
+        root = os.path.join(self.state_dir, "backups")
+        for backup_id in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+            b = out_.setdefault(backup_id, {"backup_id": backup_id, "version": None, "version_to": None,
+                                            "run_id": None, "hop": None, "timestamp": None, "manifests": {}})
+            for f in sorted(os.listdir(os.path.join(root, backup_id))):
+                if f.endswith(".json"):
+                    m = state.read_json(os.path.join(root, backup_id, f))
+                    if m:
+                        b["manifests"][f[:-5]] = m
+            for m in b["manifests"].values():
+                b["version"] = b["version"] or vstrip(m.get("version_from"))
+                b["version_to"] = b["version_to"] or vstrip(m.get("version_to"))
+                b["timestamp"] = min(filter(None, [b["timestamp"], m.get("timestamp")]))
+        return out_
+
+    def backup_ids(self):
+        """Newest first (ids are backup_YYYYmmdd_HHMMSS)."""
+        return sorted(self.backups(), reverse=True)
+
+    def problem(self, b):
+        """Why the controller's own records say a backup cannot be used (None: it looks usable)."""
+        missing = [n for n in self.node_names if n not in b["manifests"]]
+        if len(missing) == len(self.node_names):
+            return _("the backup phase did not finish: no manifest was collected")
+        if missing:
+            return _("no manifest of node(s) {nodes}").format(nodes=", ".join(missing))
+        for node, m in sorted(b["manifests"].items()):
+            if m.get("backup_status") != "completed" or not m.get("verification_passed"):
+                return _("node {node}: the backup is not complete").format(node=node)
+        return None
+
+    # -- history (design §4.4.3.1) --------------------------------------------------------------
+    def history(self):
+        data = state.read_json(self.history_path) or {}
+        data.setdefault("rollback_history", [])
+        data.setdefault("available_backups", [])
+        return data
+
+    def save_history(self, data):
+        state.atomic_write_json(self.history_path, data)
+
+    def record(self, entry):
+        data = self.history()
+        items = [e for e in data["rollback_history"] if e["rollback_id"] != entry["rollback_id"]]
+        data["rollback_history"] = items + [entry]
+        self.save_history(data)
+
+    def remember_available(self, rows):
+        data = self.history()
+        data["available_backups"] = rows
+        self.save_history(data)
+
+    def latest(self):
+        """The backup that undoes the most recent upgrade run not rolled back yet: the one taken
+        before its first hop (the version the cluster had before that run). A completed rollback
+        to a backup of run X undoes X and every run made after X before that rollback."""
+        runs = self.runs()
+        index = {r.get("run_id"): i for i, r in enumerate(runs)}
+        undone = set()
+        for e in self.history()["rollback_history"]:
+            if e.get("status") != "completed" or e.get("upgrade_run") not in index:
+                continue
+            for r in runs[index[e["upgrade_run"]]:]:
+                if (r.get("created") or "") <= (e.get("timestamp") or ""):
+                    undone.add(r.get("run_id"))
+        for run in reversed(runs):
+            info = run.get("hop_info", {}).get("hop1")
+            if info and run.get("run_id") not in undone:
+                return info["backup_id"]
+        return None
+
+
+def available_row(b, problem):
+    return {"backup_id": b["backup_id"], "version": "v" + (b["version"] or "?"),
+            "version_to": "v" + (b["version_to"] or "?"), "timestamp": b["timestamp"],
+            "run_id": b["run_id"], "nodes": sorted(b["manifests"]),
+            "status": "ready" if problem is None else "not_usable", "reason": problem}
+
+
+# -- the session -------------------------------------------------------------------------------
+class Rollback:
+    """rollback_tool's view of the controller state, the cluster and the current session."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.r = runner.Runner(ctx)
+        self.cfg = self.r.cfg
+        self.state_dir = self.r.state_dir
+        self.catalog = Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
+        if ctx.console is not None:
+            # On a terminal the progress box is the display: the transfers (the tool package, a few
+            # KB) log their lines but draw no progress bars of their own.
+            from drupgrade.transport import Transport
+            self.r._transport = Transport.from_config(self.cfg, None)
+        self.current_path = os.path.join(self.state_dir, "current_rollback.json")
+        self._steps = None
+
+    def close(self):
+        self.r.close()
+
+    def lock(self, what):
+        # The same lock as the upgrade: a rollback and an upgrade never run at once.
+        return state.RunLock(self.state_dir).acquire("rollback_tool " + what)
+
+    def steps(self):
+        if self._steps is None:
+            found = steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.r.policies(),
+                                   phases=(steps.ROLLBACK_PHASE,))
+            self._steps = {s.name: s for s in found}
+            missing = [name for _n, name, _l, _e in STEPS if name not in self._steps] + (
+                [] if CHECK_STEP in self._steps else [CHECK_STEP])
+            if missing:
+                raise DrupgradeError(_("rollback step files are missing: {steps}").format(
+                    steps=", ".join(missing)), code=EXIT_USAGE,
+                    hint=_("unpack the complete drupgrade tarball again"))
+        return self._steps
+
+    def step(self, n):
+        return self.steps()[STEPS[n - 1][1]]
+
+    # -- session journal -------------------------------------------------------------------------
+    def current(self):
+        info = state.read_json(self.current_path)
+        if not info:
+            return None
+        try:
+            return state.Journal.load(info["journal"])
+        except FileNotFoundError:
+            return None
+
+    def unfinished(self):
+        j = self.current()
+        return j if j is not None and j.data.get("status") in ("running", "failed") else None
+
+    def new_session(self, backup_id, mode):
+        b = self.catalog.backups()[backup_id]
+        rollbacks = os.path.join(self.state_dir, "rollbacks")
+        # Unique beyond this state dir too: it names the steps' detached runs on the nodes.
+        t = time.time()
+        while True:
+            rollback_id = time.strftime("rollback_%Y%m%d_%H%M%S", time.localtime(t))
+            if not os.path.exists(os.path.join(rollbacks, rollback_id)):
+                break
+            t += 1
+        try:
+            found = self.r.detect_versions()
+        except DrupgradeError:
+            found = {}
+        journal = state.Journal.create(rollbacks, rollback_id, backup_id=backup_id, mode=mode,
+                                       to_version=b["version"], upgrade_run=b["run_id"],
+                                       versions_before=found, started=state.now_iso(), steps={})
+        state.atomic_write_json(self.current_path, {"rollback_id": rollback_id, "journal": journal.path})
+        self.record_history(journal)
+        return journal
+
+    def record_history(self, journal):
+        d = journal.data
+        before = sorted(set(d.get("versions_before", {}).values()))
+        started = d.get("started")
+        ended = d.get("ended")
+        duration = None
+        if started:
+            t0 = time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ"))
+            t1 = time.mktime(time.strptime(ended, "%Y-%m-%dT%H:%M:%SZ")) if ended else t0
+            secs = int(t1 - t0)
+            duration = "%dm%02ds" % divmod(secs, 60)
+        status = {"running": "in_progress", "done": "completed"}.get(d["status"], d["status"])
+        self.catalog.record({
+            "rollback_id": d["run_id"], "timestamp": started, "backup_used": d["backup_id"],
+            "from_version": ", ".join("v" + v for v in before) or None,
+            "to_version": "v" + (d.get("to_version") or "?"), "rollback_type": d["mode"],
+            "duration": duration, "status": status, "upgrade_run": d.get("upgrade_run")})
+
+    def finish(self, journal, status):
+        journal.set(status=status, ended=state.now_iso())
+        self.record_history(journal)
+
+    # -- nodes -----------------------------------------------------------------------------------
+    def ops(self, journal):
+        from drupgrade.nodeops import NodeOps
+        return NodeOps(self.cfg, self.r.transport(), journal, self.ctx.root, out)
+
+    def fan_out(self, fn, nodes=None):
+        nodes = list(self.cfg.nodes if nodes is None else nodes)
+        width = max(1, min(self.cfg.run["max_parallel"], len(nodes)))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
+            return dict(zip([n.name for n in nodes], pool.map(fn, nodes)))
+
+    def db_checksums(self, backup_id):
+        """The tables' checksums taken with the dump (on the DB primary), compact JSON ('' if none):
+        every DB node's restore and verification compare with them."""
+        for node in self.cfg.nodes:
+            if "db_primary" in node.roles:
+                res = self.r.transport().run(node, ["cat", "%s/%s/database_checksums.json" % (
+                    self.cfg.paths["node_backup_dir"], backup_id)], timeout=60)
+                try:
+                    return json.dumps(json.loads(res.stdout), sort_keys=True, separators=(",", ":"))
+                except ValueError:
+                    return ""
+        return ""
+
+    def context_values(self, node, backup_id, rollback_id, db_checksums=""):
+        return {
+            "DR_DB_CHECKSUMS": db_checksums,
+            "DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_BACKUP_ID": backup_id,
+            "DR_BACKUP_ROOT": self.cfg.paths["node_backup_dir"], "DR_ROLLBACK_ID": rollback_id,
+            "DR_TOOL_DIR": self.cfg.paths["node_tool_dir"], "DR_STATE_DIR": "/var/lib/drupgrade/node-state",
+            "DR_FAULT_INJECTION": self.cfg.run["fault_injection"],
+        }
+
+    def install_tools(self):
+        """The current node tool package on every node (only while nothing runs: under the lock)."""
+        ops = self.ops(None)
+        self.fan_out(ops.install_tool)
+
+    def refresh_nodes(self, journal):
+        """Before continuing a session: the current tools (unless a step may still run on a node:
+        its script must stay in place) and the session's context on every node."""
+        if not any(e.get("status") == "running" for e in journal.data.get("results", {}).values()):
+            self.install_tools()
+        self.write_env(journal)
+
+    def write_env(self, journal):
+        """The session's rollback.env on every node: what its steps (and drstep by hand) read."""
+        tool_dir = self.cfg.paths["node_tool_dir"]
+        sums = self.db_checksums(journal.data["backup_id"])
+
+        def one(node):
+            values = self.context_values(node, journal.data["backup_id"], journal.data["run_id"], sums)
+            text = "".join("%s=%s\n" % kv for kv in sorted(values.items()))
+            res = self.r.transport().run(node, [
+                "bash", "-c", 'mkdir -p "${1%/*}" && cat > "$1.tmp" && mv "$1.tmp" "$1"', "drctx",
+                tool_dir + "/rollback.env"], stdin=text.encode("utf-8"))
+            if res.rc != 0:
+                raise DrupgradeError(_("cannot write the rollback context on node {node}: {detail}").format(
+                    node=node.name, detail=res.stderr.strip()))
+        self.fan_out(one)
+
+    def resolve(self, backup_id):
+        """BACKUP_ID or latest -> a backup id the controller knows (else exit 2)."""
+        if backup_id == "latest":
+            found = self.catalog.latest()
+            if not found:
+                raise DrupgradeError(_("there is no upgrade run left to roll back"), code=EXIT_USAGE,
+                                     hint=_("name a backup: 'bin/rollback_tool list' shows them"))
+            return found
+        if backup_id not in self.catalog.backups():
+            raise DrupgradeError(_("unknown backup {id}").format(id=backup_id), code=EXIT_USAGE,
+                                 hint=_("'bin/rollback_tool list' shows the backups"))
+        return backup_id
+
+    def start(self, backup_id, mode):
+        """A new session: current tools on the nodes, the backup verified before anything is
+        touched (else exit 1, nothing changed), the session journal and the nodes' context."""
+        self.install_tools()
+        out("info", _("verifying backup {id} on every node").format(id=backup_id))
+        reason = self.verify_backup(backup_id)
+        b = self.catalog.backups()[backup_id]
+        if reason:
+            hint = _("nothing was changed; choose another backup ('bin/rollback_tool list') or repair the "
+                     "files named above")
+            if not b["manifests"]:
+                hint = _("the upgrade stopped before its backup was complete: it changed nothing but stopped "
+                         "the services; continue it with 'bin/upgrade.sh retry', or start the services on "
+                         "every node with 'systemctl start drp.target'")
+            raise DrupgradeError(_("backup {id} cannot be used: {reason}").format(id=backup_id, reason=reason),
+                                 code=EXIT_FAILED, hint=hint)
+        out("info", _("backup {id} verifies: version {version}, taken {time}").format(
+            id=backup_id, version=b["version"], time=b["timestamp"]))
+        return b
+
+    def verify_backup(self, backup_id):
+        """None when every node's backup files verify, else the reason (nothing is changed)."""
+        b = self.catalog.backups().get(backup_id)
+        if b is None:
+            return _("no such backup")
+        problem = self.catalog.problem(b)
+        if problem:
+            return problem
+        t = self.r.transport()
+        tool_dir = self.cfg.paths["node_tool_dir"]
+
+        def one(node):
+            values = self.context_values(node, backup_id, "check")
+            command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(values.items())] + [
+                tool_dir + "/bin/drstep", CHECK_STEP, "run"]
+            res = t.run(node, command, timeout=self.steps()[CHECK_STEP].timeout)
+            if res.rc == 255:
+                return _("node {node} cannot be reached: {detail}").format(node=node.name,
+                                                                          detail=res.stderr.strip()[-200:])
+            if res.rc != 0:
+                return _("node {node}: {detail}").format(node=node.name, detail=engine.failure_line(
+                    res.stderr + res.stdout) or _("exit code {rc}").format(rc=res.rc))
+            manifest = "%s/%s/backup_manifest.json" % (self.cfg.paths["node_backup_dir"], backup_id)
+            res = t.run(node, ["cat", manifest], timeout=60)
+            try:
+                theirs = json.loads(res.stdout)["backup_files"]
+            except (ValueError, KeyError, TypeError):
+                return _("node {node}: the manifest {file} does not parse").format(node=node.name, file=manifest)
+            ours = b["manifests"][node.name].get("backup_files", {})
+            for name, entry in sorted(ours.items()):
+                if theirs.get(name, {}).get("sha256") != entry.get("sha256"):
+                    return _("node {node}: the manifest on the node differs from the controller's copy "
+                             "({entry})").format(node=node.name, entry=name)
+            return None
+
+        reasons = [r for r in self.fan_out(one).values() if r]
+        return "; ".join(reasons) if reasons else None
+
+    def list_rows(self, verify=True):
+        rows = []
+        if verify and self.catalog.backup_ids():
+            self.install_tools()
+        for backup_id in self.catalog.backup_ids():
+            b = self.catalog.backups()[backup_id]
+            problem = self.verify_backup(backup_id) if verify else self.catalog.problem(b)
+            rows.append(available_row(b, problem))
+        self.catalog.remember_available(rows)
+        return rows
+
+    # -- running steps ---------------------------------------------------------------------------
+    def engine(self, journal):
+        log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
+        return engine.Upgrade(self.cfg, list(self.steps().values()), self.r.policies(), self.ops(journal),
+                              journal, self.node_out, log_dir)
+
+    def node_out(self, level, text):
+        if self.progress is not None and self.progress.live and level == "info":
+            LOG.debug(text)  # the box shows the progress; per-node lines go to the controller log
+        else:
+            out(level, text)
+
+    progress = None
+
+    def step_state(self, journal, n):
+        return journal.data.get("steps", {}).get(str(n), {}).get("status", "pending")
+
+    def set_step(self, journal, n, **fields):
+        with journal.lock:
+            journal.data.setdefault("steps", {}).setdefault(str(n), {}).update(fields)
+            journal.save()
+
+    def rerun_from(self, journal, n, only=False):
+        """Step n (and the later ones unless only) run again as new attempts; a run the journal
+        saw start and never end is still re-attached, never started twice."""
+        numbers = [n] if only else list(range(n, 7))
+        names = {STEPS[k - 1][1] for k in numbers}
+        with journal.lock:
+            for key, entry in journal.data.get("results", {}).items():
+                if key.split("/")[1] in names and entry.get("status") in ("ok", "failed"):
+                    entry["status"] = "retry"
+            for k in numbers:
+                journal.data.setdefault("steps", {}).pop(str(k), None)
+            journal.save()
+
+    def session_info(self, journal):
+        d = journal.data
+        status = {"running": "in_progress", "done": "completed"}.get(d["status"], d["status"])
+        mid_step = any(v.get("status") == "running" for v in d.get("steps", {}).values())
+        if d["status"] == "running" and mid_step and not alive(d.get("pid")):
+            status = "interrupted"  # the tool died during a step: 'auto latest' continues it
+        info = {"rollback_id": d["run_id"], "backup_id": d["backup_id"], "mode": d["mode"],
+                "to_version": "v" + (d.get("to_version") or "?"), "status": status,
+                "versions_before": d.get("versions_before", {}), "started": d.get("started"),
+                "ended": d.get("ended"), "next_step": self.next_step(journal), "steps": []}
+        for n, _name, _l, _e in STEPS:
+            s = d.get("steps", {}).get(str(n), {})
+            st = s.get("status", "pending")
+            if st == "running" and status != "in_progress":
+                st = "failed"  # the tool died during it: the next auto or stepN continues it
+            info["steps"].append({"step": n, "label": label(n), "status": st, "elapsed": s.get("elapsed"),
+                                  "failures": s.get("failures", [])})
+        running = [s for s in info["steps"] if s["status"] == "running"]
+        info["current_step"] = running[0]["step"] if running else None
+        return info
+
+    def known_rows(self):
+        """available_backups without touching the nodes: the controller's records, plus the last
+        node verification ('list') of each backup."""
+        remembered = {r["backup_id"]: r for r in self.catalog.history()["available_backups"]}
+        rows = []
+        backups = self.catalog.backups()
+        for backup_id in self.catalog.backup_ids():
+            row = available_row(backups[backup_id], self.catalog.problem(backups[backup_id]))
+            old = remembered.get(backup_id)
+            if row["status"] == "ready" and old and old.get("status") != "ready":
+                row.update(status=old["status"], reason=old.get("reason"))
+            rows.append(row)
+        return rows
+
+    def run_step(self, journal, up, n):
+        """Step n on every node it concerns; the failures (empty when it succeeded)."""
+        t0 = time.time()
+        self.set_step(journal, n, status="running", started=state.now_iso())
+        if self.progress:
+            self.progress.update(n, "running")
+        failures = up.run_step_everywhere(self.step(n), HOP, None)
+        elapsed = round(time.time() - t0, 1)
+        if failures:
+            self.set_step(journal, n, status="failed", elapsed=elapsed, failures=[
+                {"node": f.node.name, "reason": f.reason} for f in failures])
+        else:
+            self.set_step(journal, n, status="done", elapsed=elapsed, failures=[])
+        if self.progress:
+            self.progress.update(n, "failed" if failures else "done")
+        return failures
+
+    def run_steps(self, journal, numbers, parallel=False):
+        """Steps in order (the one-click mode runs 2, 3 and 4 at the same time); stops at a failure."""
+        up = self.engine(journal)
+        journal.set(status="running", pid=os.getpid())
+        todo = list(numbers)
+        while todo:
+            n = todo.pop(0)
+            group = [n]
+            if parallel and n in PARALLEL:
+                group += [k for k in todo if k in PARALLEL]
+                todo = [k for k in todo if k not in group]
+            if len(group) == 1:
+                results = {n: self.run_step(journal, up, n)}
+            else:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
+                    futures = {k: pool.submit(self.run_step, journal, up, k) for k in group}
+                    results = {k: f.result() for k, f in futures.items()}
+            failed = {k: f for k, f in results.items() if f}
+            if failed:
+                journal.set(status="failed")
+                self.record_history(journal)
+                self.report_failure(journal, failed)
+                return EXIT_FAILED
+        return 0
+
+    def report_failure(self, journal, failed):
+        log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
+        for n, failures in sorted(failed.items()):
+            for f in failures:
+                out("error", _("rollback step {n} ({label}) failed on node {node}: {reason}").format(
+                    n=n, label=label(n), node=f.node.name, reason=f.reason))
+                out("error", _("log: {path}").format(path=os.path.join(log_dir, f.node.name, f.step.name + ".log")))
+        first = min(failed)
+        out("error", _("the rollback stopped at step {n}; the state is kept and nothing else was changed").format(
+            n=first))
+        out("error", _("what to do: fix the cause shown above (on the node: {tool}/bin/drstep {step} "
+                       "diag|check|run), then re-run the step with 'bin/rollback_tool step{n}' or continue "
+                       "with 'bin/rollback_tool auto_continue_from {n}'").format(
+            tool=self.cfg.paths["node_tool_dir"], step=STEPS[first - 1][1], n=first))
+
+    def next_step(self, journal):
+        for n, _name, _l, _e in STEPS:
+            if self.step_state(journal, n) != "done":
+                return n
+        return None
+
+    def complete(self, journal):
+        """After step 6: the session is done, the history says so, and the upgrade run the backup
+        belongs to is closed (rolled back: a new upgrade may start)."""
+        self.finish(journal, "done")
+        run = self.r.current_journal()
+        if run is not None and run.data.get("run_id") == journal.data.get("upgrade_run") and \
+                run.data.get("status") in ("running", "failed", "done", "partial"):
+            run.set(status="rolled_back", rolled_back_by=journal.data["run_id"])
+        out("info", _("rollback {id} complete: every node is back at {version} (backup {backup})").format(
+            id=journal.data["run_id"], version=journal.data["to_version"], backup=journal.data["backup_id"]))
+        return 0
+
+    def auto(self, journal, first=1):
+        """Every step from `first` on (2-4 in parallel), with the progress display, then done."""
+        self.progress = Progress(journal, self, _("one-click rollback") if journal.data["mode"] == "auto"
+                                 else _("manual rollback"), self.ctx.console)
+        with self.progress:
+            rc = self.run_steps(journal, [n for n, _s, _l, _e in STEPS if n >= first], parallel=True)
+        if rc:
+            return rc
+        return self.complete(journal)
+
+    # -- questions (non-tty: --yes, --answers FILE, else exit 4) -----------------------------------
+    def ask(self, question_id, text, choices, default_yes):
+        answers = read_answers(getattr(self.ctx.args, "answers", None))
+        if question_id in answers:
+            answer = answers[question_id]
+            if answer not in choices:
+                raise DrupgradeError(_("answer file: {id} = {answer} is not one of {choices}").format(
+                    id=question_id, answer=answer, choices=", ".join(choices)), code=EXIT_USAGE)
+            return answer
+        if self.ctx.yes:
+            return default_yes
+        if not sys.stdin.isatty():
+            raise DrupgradeError(text, code=EXIT_CONFIRM, hint=_(
+                "answer with --yes ({default}) or an answer file (--answers FILE with a line "
+                "'{id} = {choices}')").format(default=default_yes, id=question_id, choices="|".join(choices)))
+        while True:
+            sys.stderr.write("%s [%s] " % (text, "/".join(choices)))
+            sys.stderr.flush()
+            answer = sys.stdin.readline().strip()
+            if answer in choices:
+                return answer
+
+
+def alive(pid):
+    """True if a process with this pid runs (the session's rollback_tool)."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def read_answers(path):
+    """An answer file: lines 'question_id = answer' ('#' comments and [sections] ignored)."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise DrupgradeError(_("cannot read the answer file {file}: {detail}").format(file=path, detail=e),
+                             code=EXIT_USAGE) from None
+    found = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith(("#", ";", "[")) or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        found[key.strip()] = value.strip()
+    return found
+
+
+def countdown(console, seconds=COUNTDOWN):
+    """Design §4.4.2.1: a countdown that Ctrl-C cancels (KeyboardInterrupt reaches the caller)."""
+    for left in range(seconds, 0, -1):
+        text = _("rolling back in {n} s; press Ctrl-C to cancel").format(n=left)
+        if console is not None:
+            sys.stderr.write("\r" + text + " ")
+            sys.stderr.flush()
+        else:
+            out("info", text)
+        time.sleep(1)
+    if console is not None:
+        sys.stderr.write("\n")
+
+
+# -- the progress display (design §4.4.4.1) ----------------------------------------------------
+def cells(text):
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text, width):
+    return text + " " * max(0, width - cells(text))
+
+
+MARKS = {"done": "✓", "running": "▶", "failed": "✗", "pending": "○"}
+
+
+def box_lines(title, states, started, now, estimates, elapsed_running, width=52):
+    """The rollback progress box: states {n: done|running|failed|pending}; a list of lines."""
+    done = sum(1 for s in states.values() if s == "done")
+    total = len(states)
+    pct = int(100 * done / total) if total else 100
+    bar = "█" * (pct // 10) + "░" * (10 - pct // 10)
+    running = [n for n in sorted(states) if states[n] == "running"]
+    failed = [n for n in sorted(states) if states[n] == "failed"]
+    if failed:
+        current = _("failed: {label}").format(label=label(failed[0]))
+    elif running:
+        current = _("{label}...").format(label=" + ".join(label(n) for n in running))
+    elif done == total:
+        current = _("finished")
+    else:
+        current = _("waiting")
+    left = sum(estimates[n] for n in states if states[n] in ("pending", "failed"))
+    left += sum(max(estimates[n] - elapsed_running.get(n, 0), 1) for n in running)
+    inner = width - 4
+    body = [
+        _("current operation: {what}").format(what=current),
+        _("overall progress: {bar} {pct}% ({done}/{total} steps done)").format(
+            bar=bar, pct=pct, done=done, total=total),
+        "",
+    ]
+    numbers = sorted(states)
+    col = max(cells(label(n)) for n in numbers) + 4
+    for i in range(0, len(numbers), 2):
+        pair = numbers[i:i + 2]
+        body.append("".join(pad("%s %s" % (MARKS[states[n]], label(n)), col) for n in pair).rstrip())
+    body += ["", _("estimated time left: {left}").format(left=timeouts.duration(left if done < total else 0)),
+             _("started: {time}").format(time=started)]
+    inner = max(inner, max(cells(b) for b in body) + 2, cells(title) + 2)
+    title_pad = inner - cells(title)
+    lines = ["╔" + "═" * inner + "╗",
+             "║" + " " * (title_pad // 2) + title + " " * (title_pad - title_pad // 2) + "║",
+             "╠" + "═" * inner + "╣"]
+    lines += ["║ " + pad(b, inner - 1) + "║" for b in body]
+    lines.append("╚" + "═" * inner + "╝")
+    return lines
+
+
+class Progress:
+    """The box on a terminal (redrawn every second), plain lines otherwise; zh and en."""
+
+    def __init__(self, journal, rb, mode_label, console):
+        self.journal = journal
+        self.rb = rb
+        self.title = _("system rollback progress - {mode}").format(mode=mode_label)
+        self.console = console
+        self.live = None
+        self.started = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.t_started = {}
+        self.estimates = estimates(rb.catalog)
+
+    def states(self):
+        return {n: {"done": "done", "running": "running", "failed": "failed"}.get(
+            self.rb.step_state(self.journal, n), "pending") for n, _s, _l, _e in STEPS}
+
+    def lines(self):
+        now = time.time()
+        return box_lines(self.title, self.states(), self.started, now, self.estimates,
+                         {n: now - t for n, t in self.t_started.items()})
+
+    def update(self, n, status):
+        if status == "running":
+            self.t_started[n] = time.time()
+        if self.live is not None:
+            self.refresh()
+            return
+        states = self.states()
+        done = sum(1 for s in states.values() if s == "done")
+        if status == "running":
+            out("info", _("[rollback] step {n}/6 {label}: started").format(n=n, label=label(n)))
+        else:
+            out("info" if status == "done" else "error", _("[rollback] step {n}/6 {label}: {mark} ({pct}%, "
+                                                           "{done}/6 steps done)").format(
+                n=n, label=label(n), mark=MARKS[status], pct=int(100 * done / 6), done=done))
+
+    def refresh(self):
+        from rich.text import Text
+        self.live.update(Text("\n".join(self.lines())), refresh=True)
+
+    def __enter__(self):
+        if self.console is not None:
+            from rich.live import Live
+            from rich.text import Text
+            self.live = Live(Text("\n".join(self.lines())), console=self.console, refresh_per_second=2,
+                             transient=False)
+            self.live.__enter__()
+            self._stop = threading.Event()
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+        return self
+
+    def _tick(self):
+        while not self._stop.wait(1):
+            self.refresh()
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self._stop.set()
+            self.refresh()
+            self.live.__exit__(*exc)
+            self.live = None
+
+
+def estimates(catalog):
+    """Seconds per step: the mean of the earlier rollbacks' durations, else the design's table."""
+    found = {n: [] for n, _s, _l, _e in STEPS}
+    root = os.path.join(catalog.state_dir, "rollbacks")
+    for name in os.listdir(root) if os.path.isdir(root) else []:
+        data = state.read_json(os.path.join(root, name, "journal.json")) or {}
+        for k, s in data.get("steps", {}).items():
+            if s.get("status") == "done" and s.get("elapsed") and int(k) in found:
+                found[int(k)].append(float(s["elapsed"]))
+    return {n: (sum(found[n]) / len(found[n]) if found[n] else est) for n, _s, _l, est in STEPS}
+

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Summary: check the backup before anything is touched: manifest, sha256 of every file, archives, dump
+# Summary-zh: 回滚前校验备份（清单、每个文件的 sha256、压缩包、数据库导出）
+# Phase: rollback
+# Timeout: 1800
+# Retry: direct
+# Done: never (a check; it changes nothing)
+# Cleanup: nothing
+# Roles: any
+# Kind: file
+# Subject: /backup
+# shellcheck source=scripts/lib/step.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
+# shellcheck source=scripts/lib/drp.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
+# shellcheck source=scripts/lib/rollback.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/rollback.sh"
+
+step::run() {
+  local dir f want got
+  dir=$(rb::dir)
+  [[ -d $dir ]] || die "备份目录 $dir 不存在" "the backup directory $dir does not exist"
+  [[ -f $(rb::manifest) ]] || die "备份清单 $(rb::manifest) 不存在" "the backup manifest $(rb::manifest) is missing"
+  grep -q '"backup_status": "completed"' "$(rb::manifest)" ||
+    die "备份 $DR_BACKUP_ID 未完成（清单中 backup_status 不是 completed）" "backup $DR_BACKUP_ID is not complete (backup_status is not completed)"
+  for f in program_directory system_config local_data database_backup database_checksums etcd_keys; do
+    want=$(rb::field "$f" sha256)
+    [[ -n $want ]] || continue
+    [[ -f $dir/$(rb::field "$f" file) ]] || die "备份文件 $dir/$(rb::field "$f" file) 不存在" "the backup file $dir/$(rb::field "$f" file) is missing"
+    got=$(sha256sum "$dir/$(rb::field "$f" file)" | cut -d' ' -f1)
+    [[ $got == "$want" ]] || die "备份文件 $dir/$(rb::field "$f" file) 已损坏（sha256 与清单不符）" "the backup file $dir/$(rb::field "$f" file) is corrupted (its sha256 differs from the manifest)"
+  done
+  for f in program_directory system_config local_data; do
+    [[ -n $(rb::field "$f" sha256) ]] || die "备份清单缺少 $f" "the manifest has no $f entry"
+    tar -tzf "$dir/$(rb::field "$f" file)" > /dev/null || die "$(rb::field "$f" file) 无法读取" "$(rb::field "$f" file) does not list"
+  done
+  if [[ -n $(rb::field database_backup sha256) ]]; then
+    tail -c 200 "$dir/database_backup.sql" | grep -q -- '-- Dump completed' ||
+      die "数据库备份不完整（缺少 Dump completed 标记）" "the database dump is incomplete (no Dump completed line)"
+  fi
+  log "备份 $DR_BACKUP_ID 校验通过（版本 $(rb::version)）" "backup $DR_BACKUP_ID verifies (version $(rb::version))"
+}
+step::main "$@"

@@ -1,0 +1,88 @@
+#!/usr/bin/env bats
+# The rollback steps' library (scripts/lib/rollback.sh) and drstep's rollback context.
+
+setup() {
+  TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+  export DRUPGRADE_LANG=en DR_BACKUP_ROOT=$BATS_TEST_TMPDIR/backup DR_BACKUP_ID=backup_20260101_000000
+  mkdir -p "$DR_BACKUP_ROOT/$DR_BACKUP_ID"
+  cat > "$DR_BACKUP_ROOT/$DR_BACKUP_ID/backup_manifest.json" <<'JSON'
+{
+  "backup_id": "backup_20260101_000000",
+  "backup_files": {
+    "program_directory": {"file": "program_directory.tar.gz", "size": 1, "sha256": "aa", "md5": "bb", "source_path": "/opt/drp-releases/2.1.0/", "release": "2.1.0", "link": "/opt/drp", "tree_sha256": "cc", "meta_sha256": "dd"},
+    "system_config": {"file": "system_config.tar.gz", "size": 2, "sha256": "ee", "md5": "ff", "config_paths": ["/etc/drp"], "tree_sha256": "11"}
+  },
+  "backup_status": "completed"
+}
+JSON
+}
+
+lib() {
+  # shellcheck disable=SC1090,SC1091
+  source "$TOP/scripts/lib/step.sh"
+  source "$TOP/scripts/lib/drp.sh"
+  source "$TOP/scripts/lib/rollback.sh"
+}
+
+@test "manifest fields are read per backup_files entry; a missing one is empty" {
+  lib
+  [ "$(rb::field program_directory release)" = 2.1.0 ]
+  [ "$(rb::field program_directory tree_sha256)" = cc ]
+  [ "$(rb::field system_config tree_sha256)" = 11 ]
+  [ -z "$(rb::field system_config meta_sha256)" ]
+  [ -z "$(rb::field database_backup sha256)" ]
+  [ "$(rb::version)" = 2.1.0 ]
+}
+
+@test "releases newer than the backup's are the ones to remove" {
+  lib
+  DRP_RELEASES=$BATS_TEST_TMPDIR/releases
+  mkdir -p "$DRP_RELEASES"/{1.0.0,2.1.0,2.2.0,10.0.0}
+  [ "$(rb::newer_releases 2.1.0 | sort -V | tr '\n' ' ')" = "2.2.0 10.0.0 " ]
+}
+
+@test "etcd keys of the backup decode to key and base64 value" {
+  lib
+  printf '%s' '{"header":{"revision":9},"kvs":[{"key":"L2RycC9jb25maWcvdmVyc2lvbg==","create_revision":2,"mod_revision":8,"version":3,"value":"Mi4xLjA="},{"key":"L2RycC9ub2Rlcy9ub2RlMQ==","value":"eyJ4IjogMX0="}],"count":2}' \
+    > "$DR_BACKUP_ROOT/$DR_BACKUP_ID/etcd_keys.json"
+  run rb::etcd_backup_keys
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "/drp/config/version"$'\t'"Mi4xLjA=" ]
+  [ "${lines[1]}" = "/drp/nodes/node1"$'\t'"eyJ4IjogMX0=" ]
+}
+
+@test "the metadata hash changes with a file's size or mode, not with nothing" {
+  lib
+  d=$BATS_TEST_TMPDIR/tree
+  mkdir -p "$d/bin"
+  printf 'a' > "$d/bin/x"
+  touch -d @1000 "$d/bin/x" "$d/bin" "$d"
+  h1=$(drp::tree_meta_hash "$d")
+  [ "$h1" = "$(drp::tree_meta_hash "$d")" ]
+  chmod +x "$d/bin/x"
+  [ "$h1" != "$(drp::tree_meta_hash "$d")" ]
+}
+
+@test "drstep gives rollback steps rollback.env, not context.env" {
+  export DRSTEP_STEPS_DIR=$TOP/tests/fixtures/steps DRSTEP_LIB=$TOP/scripts/lib
+  export DRSTEP_CONTEXT=$BATS_TEST_TMPDIR/context.env DRSTEP_ROLLBACK_CONTEXT=$BATS_TEST_TMPDIR/rollback.env
+  unset DR_BACKUP_ID
+  printf 'DR_BACKUP_ID=from_upgrade\n' > "$DRSTEP_CONTEXT"
+  printf 'DR_BACKUP_ID=backup_rb\n' > "$DRSTEP_ROLLBACK_CONTEXT"
+  run "$TOP/scripts/bin/drstep" rb_demo run
+  [ "$status" -eq 0 ]
+  [[ $output == *"backup=backup_rb"* ]]
+  run "$TOP/scripts/bin/drstep" list
+  [[ $output == *rb_demo*rollback* ]]
+}
+
+@test "an extracted copy of a tree has the same metadata hash (whole seconds)" {
+  lib
+  d=$BATS_TEST_TMPDIR/src
+  mkdir -p "$d/bin"
+  printf 'abc' > "$d/bin/x"
+  tar -C "$BATS_TEST_TMPDIR" -czf "$BATS_TEST_TMPDIR/a.tgz" src
+  mkdir "$BATS_TEST_TMPDIR/out"
+  tar -C "$BATS_TEST_TMPDIR/out" -xzf "$BATS_TEST_TMPDIR/a.tgz"
+  [ "$(drp::tree_meta_hash "$d")" = "$(drp::tree_meta_hash "$BATS_TEST_TMPDIR/out/src")" ]
+}

@@ -1,0 +1,217 @@
+"""rollback_tool against the lab (issue 7): real backups, real restores, real interruptions.
+
+One drp 1.0.0 install is shared by the whole module: every test upgrades it, rolls it back, and
+checks that the nodes are byte-for-byte what they were before (snapshot()), so the next test
+starts from the same state. Upgrades are one hop each (1.0.0 -> 2.2.0 is a direct upgrade).
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from labtools import LAB, TOP, Controller, fingerprint, install, sh, ssh, state_check
+
+pytestmark = pytest.mark.usefixtures("lab")
+ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
+
+# What a rollback must give back exactly, beyond the fingerprint (see the script's header).
+EXACT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exact_state.sh")
+
+
+def snapshot():
+    """The fingerprint of every node plus the exact-state lines above."""
+    fp = fingerprint()
+    with open(EXACT, encoding="utf-8") as f:
+        script = f.read()
+    return {n: fp[n] + ssh(n, script).stdout for n in sorted(fp)}
+
+
+def diff(a, b):
+    """The lines that differ, per node: what a failed comparison shows."""
+    out = []
+    for node in sorted(set(a) | set(b)):
+        la, lb = a.get(node, "").splitlines(), b.get(node, "").splitlines()
+        out += ["%s: - %s" % (node, x) for x in la if x not in lb]
+        out += ["%s: + %s" % (node, x) for x in lb if x not in la]
+    return "\n".join(out)
+
+
+class Rollback(Controller):
+    tool = ROLLBACK
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """drp 1.0.0, its exact state, and one controller state dir (upgrade and rollback share it)."""
+    install("1.0.0")
+    tmp = tmp_path_factory.mktemp("rollback")
+    upgrade = Controller(tmp)
+    rollback = Rollback(tmp)
+    rollback.config = upgrade.config
+    return {"before": snapshot(), "upgrade": upgrade, "rollback": rollback, "tmp": tmp}
+
+
+def assert_back_to(before, version):
+    now = snapshot()
+    assert now == before, "the nodes differ from the state before the upgrade:\n" + diff(before, now)
+    state_check(version)
+
+
+def as_json(out):
+    """The JSON document of a --json command (its log lines on stderr come first)."""
+    return json.loads(out if out.startswith("{") else out[out.index("\n{") + 1:])
+
+
+def current_session(rb):
+    return as_json(rb("--json", "status"))["rollback_session"]
+
+
+def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
+    """1.0.0 -> 1.5.0 -> 2.2.0 (two runs); a corrupted backup file is found before anything is
+    touched; the countdown cancels; then auto latest twice: exactly 1.5.0, then exactly 1.0.0."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    up("run", "--to", "1.5.0")
+    at_1_5 = snapshot()
+    up("run", "--to", "2.2.0")
+    backup = up.journal()["hop_info"]["hop1"]["backup_id"]
+    after = snapshot()
+    f = "/backup/%s/local_data.tar.gz" % backup
+    ssh("node2", "cp -p %s /root/saved.tgz && printf x >> %s" % (f, f))
+    try:
+        out = rb("--yes", "auto", "latest", expect=1)
+        assert "backup %s cannot be used" % backup in out
+        assert "node2" in out and "local_data.tar.gz is corrupted" in out
+        assert "nothing was changed" in out
+        assert snapshot() == after, "a refused rollback changed the nodes"
+        assert current_session(rb) is None
+        listed = as_json(rb("--json", "list"))
+        row = [r for r in listed["available_backups"] if r["backup_id"] == backup][0]
+        assert row["status"] == "not_usable" and "local_data.tar.gz" in row["reason"]
+    finally:
+        ssh("node2", "mv /root/saved.tgz %s" % f)
+    listed = as_json(rb("--json", "list"))
+    assert listed["latest"] == backup
+    assert [(r["version"], r["status"]) for r in listed["available_backups"]] == [
+        ("v1.5.0", "ready"), ("v1.0.0", "ready")]
+
+    # The countdown: Ctrl-C cancels, nothing is touched.
+    proc = subprocess.Popen(rb.argv("auto", "latest"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "press Ctrl-C to cancel" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "rollback cancelled: nothing was changed" in rest
+    assert current_session(rb) is None and snapshot() == after
+
+    out = rb("--yes", "auto", "latest")
+    assert "complete: every node is back at 1.5.0" in out
+    # The fast path: the kept 1.5.0 release is switched back to, not extracted.
+    rollback_id = current_session(rb)["rollback_id"]
+    log = os.path.join(rb.state, "logs", rollback_id, "node1", "rollback_program.log")
+    assert "intact: switching to it" in open(log, encoding="utf-8").read()
+    assert_back_to(at_1_5, "1.5.0")
+    # The second rollback goes to the backup taken before the first run.
+    out = rb("--yes", "auto", "latest")
+    assert "complete: every node is back at 1.0.0" in out
+    assert_back_to(cluster["before"], "1.0.0")
+    hist = as_json(rb("--json", "history"))["rollback_history"]
+    assert [(e["from_version"], e["to_version"], e["status"], e["rollback_type"]) for e in hist] == [
+        ("v2.2.0", "v1.5.0", "completed", "auto"), ("v1.5.0", "v1.0.0", "completed", "auto")]
+    assert hist[0]["backup_used"] == backup
+
+
+def test_manual_step_by_step(cluster):
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    up("run", "--to", "2.2.0")
+    backup = up.journal()["hop_info"]["hop1"]["backup_id"]
+    out = rb("manual", backup)
+    assert "manual rollback" in out and "started" in out
+    rb("step1")
+    out = rb("step3", expect=2)
+    assert "step 3 needs step 2" in out
+    for n in (2, 3, 4, 5):
+        rb("step%d" % n)
+        s = current_session(rb)
+        assert [x["status"] for x in s["steps"]][:n] == ["done"] * n
+        assert s["next_step"] == n + 1
+    out = rb("--lang", "zh", "status")
+    assert "恢复系统配置" in out and "下一步" in out
+    out = rb("step6")
+    assert "complete: every node is back at 1.0.0" in out
+    assert current_session(rb)["status"] == "completed"
+    assert_back_to(cluster["before"], "1.0.0")
+
+
+def test_manual_then_auto_continue_from_3(cluster):
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    up("run", "--to", "2.2.0")
+    rb("manual", "latest")
+    rb("step1")
+    rb("step2")
+    out = rb("auto_continue_from", "3")
+    assert "complete" in out
+    s = current_session(rb)
+    assert s["status"] == "completed" and s["mode"] == "manual"
+    assert_back_to(cluster["before"], "1.0.0")
+
+
+def wait_for(pred, seconds=300):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if pred():
+                return
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def test_failed_upgrade_then_sigkill_during_the_db_restore_then_auto_latest(cluster):
+    """The upgrade fails in its upgrade phase (node1 cannot stage the new release: a full disk
+    there, on every retry); auto latest is killed -9 during the DB restore; manual asks on a
+    non-tty (exit 4); auto latest continues the same rollback to the exact 1.0.0 state."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    staging = "/opt/drp-releases/.2.2.0.staging"
+    sh(LAB, "fault", "fill-disk", "node1", staging, "1M")
+    try:
+        out = up("run", "--to", "2.2.0", expect=1)
+    finally:
+        sh(LAB, "fault", "unfill-disk", "node1", staging)
+    assert "install failed on node node1" in out
+    assert up.journal()["failed_phase"] == "upgrade"
+
+    proc = rb.popen("--yes", "auto", "latest")
+    try:
+        def db_restore_running():
+            cur = json.load(open(os.path.join(rb.state, "current_rollback.json")))
+            results = json.load(open(cur["journal"])).get("results", {})
+            return results.get("rollback/rollback_db/node1", {}).get("status") == "running"
+        wait_for(db_restore_running)
+        try:  # the restore's own work has begun on the node (else the kill lands just before it)
+            wait_for(lambda: ssh("node1", "pgrep -f 'drp-dbtool (import|init-datadir|bootstrap)' || "
+                                          "systemctl is-active -q drp-db-restore", check=False).returncode == 0, 20)
+        except AssertionError:
+            pass
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    s = current_session(rb)
+    assert s["status"] == "interrupted" and s["steps"][5]["status"] == "pending"
+    out = rb("manual", "latest", expect=4)
+    assert "is not finished" in out and "rollback.unfinished" in out
+    out = rb("auto", "latest")  # no countdown: it continues what was started
+    assert "continuing the unfinished rollback" in out and "complete" in out
+    assert_back_to(cluster["before"], "1.0.0")
+    # The failed run is closed by the rollback: a new upgrade may start.
+    assert up.journal()["status"] == "rolled_back"

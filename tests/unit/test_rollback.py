@@ -1,0 +1,191 @@
+"""The rollback's controller logic without a lab: the backup catalogue, latest, the session's
+step bookkeeping, answers, and the progress box (design §4.4.4.1)."""
+import os
+import unicodedata
+
+import pytest
+
+from drupgrade import i18n, rollback, state
+from drupgrade.errors import EXIT_CONFIRM, EXIT_USAGE, DrupgradeError
+
+NODES = ("node1", "node2", "node3")
+
+
+def manifest(backup_id, src, dst, status="completed"):
+    return {"backup_id": backup_id, "timestamp": "2026-11-28T10:00:00Z", "version_from": "v" + src,
+            "version_to": "v" + dst, "backup_status": status, "verification_passed": status == "completed",
+            "backup_files": {"program_directory": {"file": "program_directory.tar.gz", "sha256": "ab"}}}
+
+
+def add_run(state_dir, run_id, created, hops, collected=True):
+    hop_info = {}
+    for i, (src, dst) in enumerate(hops, 1):
+        backup_id = "backup_%s_%d" % (created.replace("-", "").replace(":", ""), i)
+        hop_info["hop%d" % i] = {"backup_id": backup_id, "from": src, "to": dst}
+        if collected:
+            for n in NODES:
+                state.atomic_write_json(os.path.join(state_dir, "backups", backup_id, n + ".json"),
+                                        manifest(backup_id, src, dst))
+    state.atomic_write_json(os.path.join(state_dir, "runs", run_id, "journal.json"),
+                            {"run_id": run_id, "created": created, "hops": hops, "hop_info": hop_info})
+    return hop_info
+
+
+def test_backups_from_journals_and_manifests(tmp_path):
+    d = str(tmp_path)
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.0.0", "2.1.0"]])
+    cat = rollback.Catalog(d, NODES)
+    b = cat.backups()[info["hop1"]["backup_id"]]
+    assert (b["version"], b["version_to"], b["run_id"], b["hop"]) == ("2.0.0", "2.1.0", "run_1", "hop1")
+    assert sorted(b["manifests"]) == list(NODES)
+    assert cat.problem(b) is None
+
+
+def test_a_backup_is_not_usable_when_a_node_or_its_completion_is_missing(tmp_path):
+    d = str(tmp_path)
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.0.0", "2.1.0"]])
+    backup_id = info["hop1"]["backup_id"]
+    os.remove(os.path.join(d, "backups", backup_id, "node3.json"))
+    cat = rollback.Catalog(d, NODES)
+    assert "node3" in cat.problem(cat.backups()[backup_id])
+    state.atomic_write_json(os.path.join(d, "backups", backup_id, "node3.json"),
+                            manifest(backup_id, "2.0.0", "2.1.0", status="running"))
+    assert "not complete" in cat.problem(cat.backups()[backup_id])
+    info = add_run(d, "run_2", "2026-11-28T11:00:00", [["2.0.0", "2.1.0"]], collected=False)
+    assert "did not finish" in cat.problem(cat.backups()[info["hop1"]["backup_id"]])
+
+
+def test_latest_undoes_the_last_run_not_rolled_back_from_before_its_first_hop(tmp_path):
+    d = str(tmp_path)
+    a = add_run(d, "run_a", "2026-11-28T10:00:00", [["1.0.0", "1.5.0"], ["1.5.0", "2.0.0"]])
+    b = add_run(d, "run_b", "2026-11-28T11:00:00", [["2.0.0", "2.2.0"]])
+    cat = rollback.Catalog(d, NODES)
+    assert cat.latest() == b["hop1"]["backup_id"]
+    cat.record({"rollback_id": "rollback_001", "status": "failed", "upgrade_run": "run_b",
+                "timestamp": "2026-11-28T12:00:00Z"})
+    assert cat.latest() == b["hop1"]["backup_id"]  # a failed rollback does not count
+    cat.record({"rollback_id": "rollback_001", "status": "completed", "upgrade_run": "run_b",
+                "timestamp": "2026-11-28T12:00:00Z"})
+    assert cat.latest() == a["hop1"]["backup_id"]  # the version before run_a, not its second hop
+    cat.record({"rollback_id": "rollback_002", "status": "completed", "upgrade_run": "run_a",
+                "timestamp": "2026-11-28T12:30:00Z"})
+    assert cat.latest() is None
+    assert [e["rollback_id"] for e in cat.history()["rollback_history"]] == ["rollback_001", "rollback_002"]
+
+
+def test_a_rollback_past_a_later_run_undoes_that_run_too(tmp_path):
+    d = str(tmp_path)
+    add_run(d, "run_a", "2026-11-28T10:00:00", [["1.0.0", "1.5.0"]])
+    add_run(d, "run_b", "2026-11-28T11:00:00", [["1.5.0", "2.2.0"]])
+    cat = rollback.Catalog(d, NODES)
+    cat.record({"rollback_id": "r1", "status": "completed", "upgrade_run": "run_a",
+                "timestamp": "2026-11-28T12:00:00Z"})
+    assert cat.latest() is None  # back before run_a: run_b is undone as well
+    c = add_run(d, "run_c", "2026-11-28T13:00:00", [["1.0.0", "2.2.0"]])
+    assert cat.latest() == c["hop1"]["backup_id"]
+
+
+def test_answers_file(tmp_path):
+    p = tmp_path / "answers"
+    p.write_text("# comment\n[rollback]\nrollback.unfinished = abandon\n", encoding="utf-8")
+    assert rollback.read_answers(str(p)) == {"rollback.unfinished": "abandon"}
+    assert rollback.read_answers(None) == {}
+    with pytest.raises(DrupgradeError) as e:
+        rollback.read_answers(str(tmp_path / "missing"))
+    assert e.value.code == EXIT_USAGE
+
+
+class Args:
+    answers = None
+
+
+class Ctx:
+    def __init__(self, yes=False, answers=None):
+        self.yes = yes
+        self.args = Args()
+        self.args.answers = answers
+
+
+def bare(ctx=None):
+    rb = rollback.Rollback.__new__(rollback.Rollback)
+    rb.ctx = ctx or Ctx()
+    return rb
+
+
+def test_a_question_on_a_non_tty_needs_yes_or_an_answer(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.stdin", open(os.devnull))
+    with pytest.raises(DrupgradeError) as e:
+        bare().ask("rollback.unfinished", "continue?", ("continue", "abandon"), "continue")
+    assert e.value.code == EXIT_CONFIRM and "rollback.unfinished" in e.value.hint
+    assert bare(Ctx(yes=True)).ask("rollback.unfinished", "?", ("continue", "abandon"), "continue") == "continue"
+    p = tmp_path / "a"
+    p.write_text("rollback.unfinished = abandon\n", encoding="utf-8")
+    assert bare(Ctx(answers=str(p))).ask("rollback.unfinished", "?", ("continue", "abandon"), "continue") == "abandon"
+    p.write_text("rollback.unfinished = maybe\n", encoding="utf-8")
+    with pytest.raises(DrupgradeError) as e:
+        bare(Ctx(answers=str(p))).ask("rollback.unfinished", "?", ("continue", "abandon"), "continue")
+    assert e.value.code == EXIT_USAGE
+
+
+def test_session_steps_next_and_rerun(tmp_path):
+    j = state.Journal.create(str(tmp_path), "rollback_001", backup_id="b", mode="manual", to_version="2.1.0",
+                             steps={})
+    rb = bare()
+    assert rb.next_step(j) == 1
+    for n in (1, 2, 3):
+        rb.set_step(j, n, status="done")
+    j.data["results"] = {"rollback/rollback_db/node1": {"status": "ok"},
+                         "rollback/rollback_program/node1": {"status": "ok"},
+                         "rollback/rollback_program/node2": {"status": "running"},
+                         "rollback/rollback_stop/node1": {"status": "ok"}}
+    assert rb.next_step(j) == 4
+    rb.rerun_from(j, 2)
+    r = state.Journal.load(j.path).data["results"]
+    assert r["rollback/rollback_db/node1"]["status"] == "retry"
+    assert r["rollback/rollback_program/node1"]["status"] == "retry"
+    assert r["rollback/rollback_program/node2"]["status"] == "running"  # re-attached, never started twice
+    assert r["rollback/rollback_stop/node1"]["status"] == "ok"
+    assert rb.next_step(j) == 2
+    rb.set_step(j, 2, status="done")
+    rb.set_step(j, 3, status="done")
+    rb.rerun_from(j, 2, only=True)
+    assert rb.step_state(j, 2) == "pending" and rb.step_state(j, 3) == "done"
+
+
+def cells(text):
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_progress_box(lang):
+    i18n.set_lang(lang)
+    try:
+        states = {1: "done", 2: "done", 3: "running", 4: "pending", 5: "pending", 6: "pending"}
+        est = {n: 30 for n in states}
+        lines = rollback.box_lines("T", states, "2026-11-28 15:30:00", 0, est, {3: 10})
+        assert len({cells(line) for line in lines}) == 1, "\n".join(lines)  # a closed box
+        text = "\n".join(lines)
+        assert lines[0].startswith("╔") and lines[-1].startswith("╚")
+        assert "✓" in text and "▶" in text and "○" in text and "33%" in text and "(2/6" in text
+        if lang == "zh":
+            assert "当前操作" in text and "预计剩余时间: 1分50秒" in text and "停止当前服务" in text
+        else:
+            assert "estimated time left: 1 min 50 s" in text and "stop the current services" in text
+        done = rollback.box_lines("T", {n: "done" for n in states}, "x", 0, est, {})
+        assert "100%" in "\n".join(done)
+    finally:
+        i18n.set_lang("en")
+
+
+def test_status_tells_an_idle_manual_session_from_an_interrupted_one(tmp_path):
+    j = state.Journal.create(str(tmp_path), "r1", backup_id="b", mode="manual", to_version="1.0.0", steps={})
+    rb = bare()
+    assert rb.session_info(j)["status"] == "in_progress"  # between two steps: nobody runs one
+    rb.set_step(j, 1, status="running")
+    j.set(pid=os.getpid())
+    assert rb.session_info(j)["status"] == "in_progress"
+    assert rb.session_info(j)["current_step"] == 1
+    j.set(pid=2 ** 22 + 12345)  # no such process: the tool died during step 1
+    info = rb.session_info(j)
+    assert info["status"] == "interrupted" and info["steps"][0]["status"] == "failed"
+    assert info["next_step"] == 1
