@@ -18,7 +18,8 @@
 #   Subject               what the Kind is about (a port, a path, a plugin name)
 #
 # Fault injection for tests (only when DR_FAULT_INJECTION=on): a file
-# $DR_FAULT_DIR/<step> (default /var/lib/drupgrade/faults/<step>) holding fail | hang | crash fires once and is consumed:
+# $DR_FAULT_DIR/<step> (default /var/lib/drupgrade/faults/<step>) holding "fail | hang | crash [TIMES]" fires
+# TIMES runs of the step (default once), then is consumed:
 # fail exits 1 before the work, hang sleeps past any timeout, crash kills the step at its
 # first step::point (halfway through its work).
 #
@@ -57,13 +58,17 @@ step::diag() {
 }
 
 #######################################
-# The fault armed for this step, consumed on read (empty when none or injection is off).
+# The fault armed for this step, one firing consumed on read (empty when none or injection is off).
 #######################################
 step::take_fault() {
-  local file=${DR_FAULT_DIR:-/var/lib/drupgrade/faults}/$DR_STEP fault
+  local file=${DR_FAULT_DIR:-/var/lib/drupgrade/faults}/$DR_STEP fault times
   [[ ${DR_FAULT_INJECTION:-off} == on && -f $file ]] || return 0
-  fault=$(head -n 1 "$file")
-  rm -f "$file"
+  read -r fault times < "$file" || true
+  if [[ ${times:-1} =~ ^[0-9]+$ ]] && ((${times:-1} > 1)); then
+    printf '%s %s\n' "$fault" "$((times - 1))" > "$file"
+  else
+    rm -f "$file"
+  fi
   printf '%s' "$fault"
 }
 

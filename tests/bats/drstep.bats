@@ -106,3 +106,33 @@ arm() {
   [ "$status" -eq 0 ]
   [ -e "$BATS_TEST_TMPDIR/faults/demo_step" ]
 }
+
+@test "fault with a count: fires that many runs, then the step runs" {
+  arm "fail 2"
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 1 ]
+  [ "$(cat "$BATS_TEST_TMPDIR/faults/demo_step")" = "fail 1" ]
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 1 ]
+  [ ! -e "$BATS_TEST_TMPDIR/faults/demo_step" ]
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 0 ]
+}
+
+@test "chain: steps in order between marker lines, stopping at the first failure" {
+  run "$DRSTEP" chain demo_step fails
+  [ "$status" -ne 0 ]
+  [[ ${lines[0]} =~ ^@@DRUPGRADE@@\ begin\ demo_step\ [0-9]+\.[0-9]+$ ]]
+  [[ $output =~ @@DRUPGRADE@@\ end\ demo_step\ 0\ [0-9.]+ ]]
+  [[ $output =~ @@DRUPGRADE@@\ end\ fails\ [1-9][0-9]*\ [0-9.]+ ]]
+  [ -e "$BATS_TEST_TMPDIR/mark" ]
+  run "$DRSTEP" chain fails demo_step
+  [[ $output != *"begin demo_step"* ]]
+}
+
+@test "chain: an unknown step is refused before anything runs (exit 2)" {
+  run "$DRSTEP" chain demo_step nosuch
+  [ "$status" -eq 2 ]
+  [[ $output != *"begin"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+}

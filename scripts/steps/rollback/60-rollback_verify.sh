@@ -38,7 +38,10 @@ step::run() {
   drp::has_role app && ! drp::health_ok "$v" && bad+=("drp-app /health: $(drp::health 2>&1 | head -c 300)")
   if drp::is_db; then
     "$DRP_LINK/bin/drp-dbtool" verify-sdba > /dev/null 2>&1 || bad+=(sdba)
-    "$DRP_LINK/bin/drp-dbtool" repl-status > /dev/null 2>&1 || bad+=("$(msg "数据库复制" "replication")")
+    # A replica's threads may still be connecting to the restored primary: give them a moment.
+    drp::wait_for 30 "数据库复制" "replication" "$DRP_LINK/bin/drp-dbtool" repl-status ||
+      bad+=("$(msg "数据库复制" "replication"): $("$DRP_LINK/bin/drp-dbtool" repl-status 2>&1 |
+        grep -E '^(io_running|sql_running|last_error):' | tr '\n' ' ')")
     [[ $("$DRP_LINK/bin/drp-dbtool" schema-version 2>/dev/null) == "$v" ]] || bad+=("$(msg "数据库结构版本" "schema version") != $v")
     # A replica may still apply the last events: give it a moment.
     drp::wait_for 30 "数据表校验和" "the tables' checksums" rb::db_checksums_equal "$DRP_LINK/bin" ||
