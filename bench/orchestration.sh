@@ -41,10 +41,11 @@ for round in $(seq "$ROUNDS"); do
   echo "$work/state$round $start $end $load" >> "$work/rounds.txt"
 done
 
-PYTHONPATH=lib/python python3 - "$work/rounds.txt" "$FROM" "$TO" "$ROUNDS" "$DATA_MB" <<'PY'
+PYTHONPATH=lib/python:bench python3 - "$work/rounds.txt" "$FROM" "$TO" "$ROUNDS" "$DATA_MB" <<'PY'
 import json, os, statistics, sys, time
 from drupgrade import engine, steps
 from drupgrade.nodeops import LOCAL_STEPS
+from benchmd import write_section
 
 rounds_file, src, dst, n_rounds, data_mb = sys.argv[1:]
 policies = steps.load_policies("conf/retry_policy.json")
@@ -110,15 +111,5 @@ Target: overhead <= 5 %%.
 """ % ("DATA_MB=%s " % data_mb if data_mb != "0" else "", src, dst, n_rounds, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), len(rows),
        ", ".join("%.1f" % r[4] for r in rows), dst, wall, node_s, local_s, over, 100 * over / wall,
        "; ".join("%.1f / %.1f / %.1f / %.2f (%.1f %%)" % (r[0], r[1], r[2], r[3], 100 * r[3] / r[0]) for r in rows))
-path = "docs/benchmarks.md"
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-head, sep, rest = text.partition(title)
-if sep:
-    nxt = rest.find("\n## ")
-    rest = rest[nxt + 1:] if nxt >= 0 else ""
-    text = head + section + ("\n" + rest if rest else "")
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-print(section)
+write_section(title, section)
 PY

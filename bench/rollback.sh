@@ -108,8 +108,9 @@ tests/lab/lab.sh up --nodes 3 > /dev/null
 for size in $SIZES; do measure "$size"; done
 tests/lab/install.sh "$FROM" > /dev/null 2>&1  # leave the lab without the padding
 
-python3 - "$work/results.jsonl" "$FROM" "$TO" "$SIZES" <<'PY'
+PYTHONPATH=bench python3 - "$work/results.jsonl" "$FROM" "$TO" "$SIZES" <<'PY'
 import json, os, sys, time
+from benchmd import write_section
 rows = [json.loads(line) for line in open(sys.argv[1])]
 src, dst, sizes = sys.argv[2:]
 lines = ["## Rollback",
@@ -140,15 +141,5 @@ for r in rows:
     lines.append("| %d MB | %.2f | %.2f | %.1f |" % (r["size"], r["program_restore"], r["switch"], r["extract"]))
 lines.append("")
 section = "\n".join(lines) + "\n"
-path = "docs/benchmarks.md"
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-head, sep, rest = text.partition("## Rollback\n")
-if sep:
-    nxt = rest.find("\n## ")
-    rest = rest[nxt + 1:] if nxt >= 0 else ""
-    text = head + section + ("\n" + rest if rest else "")
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-print(section)
+write_section("## Rollback\n", section)
 PY

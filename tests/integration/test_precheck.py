@@ -4,20 +4,16 @@ One drp install for the module; the checks only read, so the tests share it. Eve
 restores what it changed on a node (finally blocks), and checks that the precheck itself
 changed nothing.
 """
-import configparser
 import json
 import os
 import subprocess
 import textwrap
 
 import jsonschema
+import labtools
 import pytest
+from labtools import LAB, LAB_DIR, TOP, UPGRADE
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAB_NAME = os.environ.get("LAB_NAME", "drl")
-LAB_DIR = os.environ.get("LAB_DIR", os.path.join(TOP, "build", "lab" if LAB_NAME == "drl" else "lab-" + LAB_NAME))
-UPGRADE = os.path.join(TOP, "bin", "upgrade.sh")
-LAB = os.path.join(TOP, "tests", "lab", "lab.sh")
 SCHEMA = os.path.join(TOP, "lib", "python", "drupgrade", "schemas", "precheck_report.json")
 FROM, TO = "2.1.0", "2.2.0"
 
@@ -37,24 +33,13 @@ def ssh(node, command, check=True):
     return sh("ssh", "-F", os.path.join(LAB_DIR, "ssh_config"), node, command, check=check, timeout=300)
 
 
-class Controller:
-    """bin/upgrade.sh with its own config and state directory (stdin never a terminal)."""
+class Controller(labtools.Controller):
+    """bin/upgrade.sh with its own config and state directory (stdin never a terminal; stdout
+    and stderr apart, for the JSON report)."""
 
     def __init__(self, tmp_path):
+        super().__init__(tmp_path, transfer={"connect_timeout": "5"})
         self.dir = tmp_path
-        ini = configparser.RawConfigParser()
-        ini.optionxform = str
-        ini.read(os.path.join(LAB_DIR, "upgrade.ini"), encoding="utf-8")
-        for section, values in {"paths": {"state_dir": str(tmp_path / "state")},
-                                "transfer": {"connect_timeout": "5"}}.items():
-            if not ini.has_section(section):
-                ini.add_section(section)
-            for k, v in values.items():
-                ini.set(section, k, v)
-        self.config = str(tmp_path / "upgrade.ini")
-        with open(self.config, "w", encoding="utf-8") as f:
-            ini.write(f)
-        os.chmod(self.config, 0o600)
         self.report_dir = tmp_path / "state" / "precheck"
 
     def __call__(self, *args, expect=0, lang="en"):
@@ -91,7 +76,7 @@ def node_fingerprint():
 
 @pytest.fixture(scope="module")
 def installed(lab):
-    sh(os.path.join(TOP, "tests", "lab", "install.sh"), FROM, timeout=900)
+    labtools.install(FROM)
     return lab
 
 

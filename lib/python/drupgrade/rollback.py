@@ -197,13 +197,7 @@ class Rollback:
 
     # -- session journal -------------------------------------------------------------------------
     def current(self):
-        info = state.read_json(self.current_path)
-        if not info:
-            return None
-        try:
-            return state.Journal.load(info["journal"])
-        except FileNotFoundError:
-            return None
+        return state.Journal.current(self.current_path)
 
     def unfinished(self):
         j = self.current()

@@ -98,13 +98,7 @@ class Runner:
 
     # -- runs ------------------------------------------------------------------------------
     def current_journal(self):
-        info = state.read_json(self.current_path)
-        if not info:
-            return None
-        try:
-            return state.Journal.load(info["journal"])
-        except FileNotFoundError:
-            return None
+        return state.Journal.current(self.current_path)
 
     def new_journal(self, target, hops, kind, found):
         run_id = time.strftime("run_%Y%m%d_%H%M%S")

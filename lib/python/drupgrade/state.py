@@ -100,6 +100,17 @@ class Journal:
         return journal
 
     @classmethod
+    def current(cls, pointer):
+        """The journal a pointer file ({"journal": path}) names, or None when there is none."""
+        info = read_json(pointer)
+        if not info:
+            return None
+        try:
+            return cls.load(info["journal"])
+        except FileNotFoundError:
+            return None
+
+    @classmethod
     def load(cls, path):
         data = read_json(path)
         if data is None:
