@@ -30,12 +30,15 @@ bootstrap::_build() (
   trap 'rm -rf "$tmp"' EXIT
   trap 'exit 130' INT TERM
   unset PYTHONPATH PYTHONHOME  # the caller's, not ours: only in this subshell
-  pip=("$tmp/bin/python" -m pip install -q --disable-pip-version-check --no-compile)
+  pip=("$tmp/bin/python" -m pip install -q --disable-pip-version-check)
   [[ -n $wh ]] && pip+=(--isolated --no-index --find-links "$wh")
   "$py" -m venv "$tmp" || return 1
   "${pip[@]}" -r "$reqdir/pip.txt" || return 1
   "${pip[@]}" -r "$reqdir/requirements.txt" || return 1
   "$tmp/bin/python" -W ignore -c 'import pexpect, psutil, jsonschema, paramiko, rich' || return 1
+  # Bytecode for the controller too (every command starts faster; PYTHONDONTWRITEBYTECODE or a
+  # read-only tree would otherwise compile it in memory on every start).
+  "$tmp/bin/python" -m compileall -q "$(dirname "${BASH_SOURCE[0]}")/python" >/dev/null 2>&1 || true
   # Scripts in bin/ name the temp dir: point them at the final place before the rename.
   "$tmp/bin/python" - "$tmp" "$dest" <<'EOF' || return 1
 import os, sys
@@ -64,9 +67,24 @@ EOF
 # Returns: 0; exits 2 when no usable Python is found or the install fails
 #######################################
 bootstrap::python() {
-  local root py info ver wh reqdir venv stamp
+  local root py info ver wh reqdir venv stamp fast
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   py=${DRUPGRADE_PYTHON:-python3}
+  if [[ -d $root/wheelhouse ]]; then
+    wh=$root/wheelhouse reqdir=$root/wheelhouse venv=${DRUPGRADE_VENV:-$root/.venv}
+  elif [[ -d $root/build/wheelhouse ]]; then
+    wh=$root/build/wheelhouse reqdir=$root/build/wheelhouse venv=${DRUPGRADE_VENV:-$root/.venv}
+  else  # a source checkout without `make dist`: dev convenience, never in the tarball
+    wh="" reqdir=$root/packaging/wheels venv=${DRUPGRADE_VENV:-$root/build/venv}
+  fi
+  # Fast path, no interpreter started (each command starts ~0.1 s sooner): the venv was checked
+  # against this same interpreter file and these requirement files, and none changed since.
+  fast=$(bootstrap::_fingerprint "$py" "$reqdir")
+  if [[ -n $fast && -x $venv/bin/python && -f $venv/.drupgrade-fast \
+        && $(<"$venv/.drupgrade-fast") == "$fast" ]]; then
+    export DRUPGRADE_VENV=$venv
+    return 0
+  fi
   command -v "$py" >/dev/null 2>&1 \
     || bootstrap::die 2 "找不到 Python 解释器 $py。需要 Python 3.6 或更高版本；可用 DRUPGRADE_PYTHON 指定。" \
       "Python interpreter $py not found. Python 3.6 or newer is needed; DRUPGRADE_PYTHON may name one."
@@ -81,18 +99,12 @@ print(os.path.realpath(sys.executable)); print(sys.version)' 2>/dev/null) \
       "$py is Python $ver, which is too old; Python 3.6 or newer is needed (DRUPGRADE_PYTHON may name one)."
   fi
 
-  if [[ -d $root/wheelhouse ]]; then
-    wh=$root/wheelhouse reqdir=$root/wheelhouse venv=${DRUPGRADE_VENV:-$root/.venv}
-  elif [[ -d $root/build/wheelhouse ]]; then
-    wh=$root/build/wheelhouse reqdir=$root/build/wheelhouse venv=${DRUPGRADE_VENV:-$root/.venv}
-  else  # a source checkout without `make dist`: dev convenience, never in the tarball
-    wh="" reqdir=$root/packaging/wheels venv=${DRUPGRADE_VENV:-$root/build/venv}
-  fi
   stamp=$({ cat "$reqdir/requirements.txt" "$reqdir/pip.txt"; printf '%s\n' "$info"; } \
     | sha256sum | cut -d' ' -f1)
   export DRUPGRADE_VENV=$venv
   if [[ -x $venv/bin/python && -f $venv/.drupgrade-stamp \
         && $(<"$venv/.drupgrade-stamp") == "$stamp" ]]; then
+    printf '%s\n' "$fast" 2>/dev/null >"$venv/.drupgrade-fast" || true
     return 0
   fi
 
@@ -105,4 +117,16 @@ print(os.path.realpath(sys.executable)); print(sys.version)' 2>/dev/null) \
   bootstrap::_build "$py" "$venv" "$wh" "$reqdir" "$stamp" \
     || bootstrap::die 2 "无法从 ${wh:-PyPI} 安装依赖到 $venv（原因见上方 pip 的输出）。" \
       "could not install the dependencies from ${wh:-PyPI} into $venv (pip says why above)."
+  printf '%s\n' "$fast" 2>/dev/null >"$venv/.drupgrade-fast" || true
+}
+
+#######################################
+# What the fast path compares: the interpreter's real file and the requirement files, each with
+# its size and mtime (empty when the interpreter is not found).
+# Arguments: python, requirements dir
+#######################################
+bootstrap::_fingerprint() {
+  local exe
+  exe=$(command -v "$1" 2>/dev/null) && exe=$(readlink -f "$exe") || return 0
+  stat -L -c '%n %s %Y' "$exe" "$2/requirements.txt" "$2/pip.txt" 2>/dev/null || true
 }

@@ -136,3 +136,41 @@ arm() {
   [[ $output != *"begin"* ]]
   [ ! -e "$BATS_TEST_TMPDIR/mark" ]
 }
+
+@test "chain: a +gated step waits until its gate opens, then runs" {
+  export DRUPGRADE_RUN_DIR=$BATS_TEST_TMPDIR/run
+  mkdir -p "$DRUPGRADE_RUN_DIR"
+  "$DRSTEP" chain +demo_step > "$BATS_TEST_TMPDIR/out" 2>&1 &
+  local pid=$!
+  sleep 1.5  # past one slow poll: still waiting, nothing ran
+  [[ $(cat "$BATS_TEST_TMPDIR/out") =~ ^@@DRUPGRADE@@\ gate\ demo_step\ [0-9.]+$ ]]
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+  [ -p "$DRUPGRADE_RUN_DIR/gate" ]
+  : > "$DRUPGRADE_RUN_DIR/go.demo_step"
+  echo demo_step 1<> "$DRUPGRADE_RUN_DIR/gate"  # the wake-up the controller sends
+  wait "$pid"
+  grep -q "end demo_step 0" "$BATS_TEST_TMPDIR/out"
+  [ -e "$BATS_TEST_TMPDIR/mark" ]
+}
+
+@test "chain: the stop file ends the chain before its next step (exit 75)" {
+  export DRUPGRADE_RUN_DIR=$BATS_TEST_TMPDIR/run
+  mkdir -p "$DRUPGRADE_RUN_DIR"
+  : > "$DRUPGRADE_RUN_DIR/stop"
+  run "$DRSTEP" chain +demo_step
+  [ "$status" -eq 75 ]
+  [[ $output == *"@@DRUPGRADE@@ stopped demo_step"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+}
+
+@test "chain: a gated step outside a controller's run is refused (exit 2), and a gate nobody opens gives up" {
+  run env -u DRUPGRADE_RUN_DIR "$DRSTEP" chain demo_step +fails
+  [ "$status" -eq 2 ]
+  [[ $output == *"runs only in a run the controller started"* ]]
+  export DRUPGRADE_RUN_DIR=$BATS_TEST_TMPDIR/run
+  mkdir -p "$DRUPGRADE_RUN_DIR"
+  DRSTEP_GATE_MAX=1 run "$DRSTEP" chain +demo_step
+  [ "$status" -eq 75 ]
+  [[ $output == *"gave up waiting for the controller at gate demo_step"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+}

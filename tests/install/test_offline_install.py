@@ -187,6 +187,11 @@ def test_installs_offline_runs_and_reuses_the_venv(root, no_network, tmp_path, v
     assert "creating the Python environment" not in second.stderr
     again = os.stat(os.path.join(venv, ".drupgrade-stamp"))
     assert (again.st_ino, again.st_mtime) == (stamp.st_ino, stamp.st_mtime), "the venv was rebuilt"
+    # The next start takes the fast path: the interpreter's real file is what the venv was made from.
+    with open(os.path.join(venv, ".drupgrade-fast")) as f:
+        fast = f.read()
+    assert os.path.realpath(shutil.which(python) if os.sep not in python else python) in fast
+    assert os.path.join(wheelhouse, "requirements.txt") in fast
 
 
 def test_python_older_than_3_6_is_refused_in_both_languages(root, no_network, tmp_path):

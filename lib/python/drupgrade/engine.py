@@ -1,13 +1,17 @@
 """The upgrade run: phases of steps on nodes, bounded fan-out, retry policies, journal and resume.
 
 Steps run step-major: one step on every node it concerns (in the order its Fanout asks), then
-the next. Every start and end is in the journal before the run moves on, so `resume` after a
-crash re-attaches to a step still running on a node, or re-verifies one that was lost.
+the next. On each node a hop's node steps are one detached run (`drstep chain`) with a gate before
+each step that waits for other nodes (a cluster barrier, a later wave): the controller opens the
+gate when the step may begin there, so a barrier costs no new ssh command. Every start and end
+is in the journal before the run moves on, so `resume` after a crash re-attaches to a run still
+going (or waiting at a gate) on a node, or re-verifies a step that was lost.
 """
 import concurrent.futures
 import logging
 import os
 import re
+import threading
 import time
 
 from drupgrade import state, timeouts
@@ -67,7 +71,9 @@ class Upgrade:
         self.out = out  # callable(level, text): the console
         self.log_dir = log_dir
         self.max_parallel = cfg.run["max_parallel"]
-        self._chain_failed = set()  # result keys a chain failed in this pass, for the policy pass
+        self._changed = threading.Condition(journal.lock) if journal else None  # a result changed
+        self._runs = None  # the hop's node runs (_NodeRuns) while a hop runs
+        self._interrupted = threading.Event()  # Ctrl-C: stop waiting, the runs go on detached
 
     # -- journal ------------------------------------------------------------------------
     @property
@@ -82,30 +88,39 @@ class Upgrade:
             entry = self.results.setdefault(key, {"attempts": 0})
             entry.update(fields)
             self.journal.record(key=key, **fields)
+            self._changed.notify_all()
 
     def _note(self, key, **fields):
         """Update a result without an event (saved with the next one)."""
         with self.journal.lock:
             self.results.setdefault(key, {"attempts": 0}).update(fields)
+            self._changed.notify_all()
 
     # -- the run --------------------------------------------------------------------------
     def execute(self, only_phase=None, from_phase=None):
         """Run every phase (each hop's phases for the hop phases); raises PhaseFailed."""
         hops = self.journal.data["hops"]
         start = PHASES.index(from_phase) if from_phase else 0
-        for phase in PHASES[start:]:
-            if only_phase and phase != only_phase:
-                continue
+        phases = [p for p in PHASES[start:] if not only_phase or p == only_phase]
+        for phase in phases:
             if phase in ONCE_PHASES:
                 self.run_phase(phase, "run", None)
         for i, (src, dst) in enumerate(hops):
             hop = "hop%d" % (i + 1)
             self.hop_info(hop, src, dst)
-            for phase in PHASES[start:]:
-                if phase in ONCE_PHASES or (only_phase and phase != only_phase):
-                    continue
-                self.journal.set(position={"hop": hop, "from": src, "to": dst, "phase": phase})
-                self.run_phase(phase, hop, (src, dst))
+            hop_phases = [p for p in phases if p not in ONCE_PHASES]
+            # One run per node for all of the hop's node steps: a phase boundary is one more gate.
+            self._runs = _NodeRuns(self, hop, (src, dst), [s for s in self.steps if s.phase in hop_phases])
+            try:
+                for phase in hop_phases:
+                    self.journal.set(position={"hop": hop, "from": src, "to": dst, "phase": phase})
+                    self.run_phase(phase, hop, (src, dst))
+            except PhaseFailed:
+                self._runs.close()  # nothing left waiting at a gate: retry and rollback start afresh
+                raise
+            finally:
+                runs, self._runs = self._runs, None
+            runs.close()  # a partial run (--only-phase) leaves nothing waiting either
         self.journal.set(status="done", ended=state.now_iso())
 
     def hop_info(self, hop, src, dst):
@@ -128,25 +143,24 @@ class Upgrade:
         steps = [s for s in self.steps if s.phase == phase]
         self.out("info", "[%s] %s" % (phase, _(timeouts.PHASE_LABELS[phase])))
         collected = []
-        for group in self.groups(steps):
-            if len(group) > 1:
-                self.run_chains(group, hop, versions)
-            for step in group:
-                failures = self.run_step_everywhere(step, hop, versions)
-                policy = self.policies[step.retry]
-                if failures and policy["scope"] == "phase":
-                    collected += failures  # precheck: collect everything, then fail the phase as a whole
-                    continue
-                if failures:
-                    failures = self.apply_policy(step, hop, versions, failures, policy)
+        for step in steps:
+            failures = self.run_step_everywhere(step, hop, versions)
+            policy = self.policies[step.retry]
+            if failures and policy["scope"] == "phase":
+                collected += failures  # precheck: collect everything, then fail the phase as a whole
+                continue
+            while failures:
+                failures = self.apply_policy(step, hop, versions, failures, policy)
                 if failures:
                     raise PhaseFailed(phase, failures, policy)
+                failures = self.run_step_everywhere(step, hop, versions)  # waves a failure held back
         if collected:
             raise PhaseFailed(phase, collected, self.policies[collected[0].step.retry])
 
-    # -- chains: consecutive steps that need only their own node's earlier steps -------------
+    # -- groups: consecutive steps that need only their own node's earlier steps -------------
     def groups(self, steps):
-        """The phase's steps cut at every cluster barrier; each group runs as one chain per node."""
+        """The phase's steps cut at every cluster barrier: within a group a node goes from one
+        step to its next without waiting for the other nodes."""
         groups = []
         for step in steps:
             if groups and step.barrier == "node" and self._chainable(groups[-1][-1]) and self._chainable(step):
@@ -158,21 +172,6 @@ class Upgrade:
     def _chainable(self, step):
         return not step.local and step.fanout == "parallel" and \
             self.policies[step.retry]["scope"] in ("step", "restart_at")
-
-    def run_chains(self, group, hop, versions):
-        """The group's steps on every node as one detached run each (no round trip between them).
-        A failure is kept for the step-by-step pass that follows, which applies its policy."""
-        nodes = [n for n in self.cfg.nodes if any(s.runs_on(n) for s in group)]
-
-        def one(node):
-            failure = self.run_steps(hop, versions, node, [s for s in group if s.runs_on(node)])
-            if failure is not None:
-                with self.journal.lock:
-                    self._chain_failed.add(self._key(hop, failure.step, node))
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(nodes)))) as pool:
-            for future in [pool.submit(one, n) for n in nodes]:
-                future.result()
 
     def nodes_for(self, step):
         if "controller" in step.roles:
@@ -192,30 +191,33 @@ class Upgrade:
             waves = [nodes]
         failures = []
         for wave in waves:
+            wave = [n for n in wave if self.results.get(self._key(hop, step, n), {}).get("status") != "ok"]
             if not wave:
                 continue
             width = min(self.max_parallel, len(wave))
             with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
                 futures = [pool.submit(self.run_on_node, step, hop, versions, n) for n in wave]
-                failures += [f.result() for f in futures if f.result() is not None]
+                try:
+                    failures += [f.result() for f in futures if f.result() is not None]
+                except BaseException:  # Ctrl-C: the waits end now, the runs go on on the nodes
+                    self._interrupted.set()
+                    if self._changed is not None:
+                        with self._changed:
+                            self._changed.notify_all()
+                    raise
             if failures and fanout != "parallel":
                 break  # a later wave depends on this one
         return failures
 
     def run_on_node(self, step, hop, versions, node):
         """One step on one node, resuming what the journal says; None when it succeeded."""
-        key = self._key(hop, step, node)
-        entry = self.results.get(key, {})
-        if entry.get("status") == "ok":
+        if self.results.get(self._key(hop, step, node), {}).get("status") == "ok":
             return None
-        with self.journal.lock:
-            failed_in_chain = key in self._chain_failed
-            self._chain_failed.discard(key)
-        if failed_in_chain:  # its chain ran it just now: the failure goes to its policy
-            return StepFailure(node, step, entry.get("rc", EXIT_FAILED), entry.get("reason", ""))
         if step.local:
             return self._run_local(step, hop, versions, node)
-        return self.run_steps(hop, versions, node, [step])
+        if self._runs is not None:
+            return self._runs.run(node, step)
+        return self.run_steps(hop, versions, node, [step])  # outside a phase (rollback): a run of its own
 
     def _run_local(self, step, hop, versions, node):
         """A controller step (uploads, manifests): idempotent, simply run again."""
@@ -239,9 +241,9 @@ class Upgrade:
                 return steps[i:]
         return []
 
-    def run_steps(self, hop, versions, node, steps):
-        """Node steps in order as one detached run (`drstep chain`), or the re-attach to the run
-        the journal saw start; the first failure, or None."""
+    def run_steps(self, hop, versions, node, steps, gates=()):
+        """Node steps in order as one detached run (`drstep chain`, a gate before each step named
+        in `gates`), or the re-attach to the run the journal saw start; the first failure, or None."""
         while True:
             pending = self._pending(hop, node, steps)
             if not pending:
@@ -249,16 +251,18 @@ class Upgrade:
             first = pending[0]
             key = self._key(hop, first, node)
             entry = self.results.get(key, {})
-            started_here = not (entry.get("status") == "running" and entry.get("run"))
+            started_here = not (entry.get("status") in ("running", "queued") and entry.get("run"))
             if started_here:
-                run_key = self._begin(hop, node, first, None)
+                with self.journal.lock:  # saved with the first step's start, in one write
+                    run_key = self._begin(hop, node, first, None, queued=pending[1:])
             else:
                 run_key = entry["run"]
                 self.out("info", _("[{phase}] {node} {step}: re-attaching to the run started before the "
                                    "interruption").format(phase=first.phase, node=node.name, step=first.name))
             try:
                 if started_here:
-                    self.ops.start(node, pending, run_key, hop, versions)
+                    self.ops.start(node, pending, run_key, hop, versions,
+                                   gates=[s.name for s in pending[1:] if s.name in gates])
                 return self._follow(hop, node, run_key, pending)
             except RunLost as e:
                 if not started_here:
@@ -272,17 +276,36 @@ class Upgrade:
             self._note(key, reason=reason)
             return self._finish(step, node, key, self.results[key]["attempts"], EXIT_FAILED)
 
-    def _begin(self, hop, node, step, run_key):
-        """Journal a new attempt of the step (in run `run_key`, or a new run named after it)."""
+    def _begin(self, hop, node, step, run_key, queued=()):
+        """Journal a new attempt of the step (in run `run_key`, or a new run named after it); the
+        `queued` steps that follow it in a new run are journaled with it (status queued)."""
         key = self._key(hop, step, node)
         attempt = self.results.get(key, {}).get("attempts", 0) + 1
         run_key = run_key or "%s.%s.%s.%d" % (self.journal.data["run_id"], hop, step.name, attempt)
         logfile = self._log_path(node, step)
         if attempt > 1 and os.path.exists(logfile):  # keep the earlier attempt's log beside it
             os.replace(logfile, self._log_path(node, step, ".attempt%d.log" % (attempt - 1)))
-        self._record(key, status="running", attempts=attempt, node=node.name, step=step.name, hop=hop,
-                     started=state.now_iso(), run=run_key)
+        with self.journal.lock:
+            for later in queued:
+                entry = self.results.setdefault(self._key(hop, later, node), {"attempts": 0})
+                if entry.get("status") != "ok":
+                    entry.update(status="queued", run=run_key, node=node.name, step=later.name, hop=hop)
+            self._record(key, status="running", attempts=attempt, node=node.name, step=step.name, hop=hop,
+                         started=state.now_iso(), run=run_key)
         return run_key
+
+    def _unqueue(self, hop, node, run_key, steps):
+        """The run ended: its steps that never began are not queued any more."""
+        with self.journal.lock:
+            for step in steps:
+                key = self._key(hop, step, node)
+                entry = self.results.get(key)
+                if entry and entry.get("status") == "queued" and entry.get("run") == run_key:
+                    if entry.get("attempts"):
+                        entry.update(status="retry", run=None)
+                    else:
+                        del self.results[key]
+            self._changed.notify_all()
 
     def _current(self, hop, node, pending):
         """The step of a run that is (or was last) running: the first one not done."""
@@ -305,12 +328,13 @@ class Upgrade:
         run = _RunLog(self, hop, node, run_key, pending)
         while True:
             step, watch, started = run.step, run.watch, run.started
-            slice_ = min(WAIT_SLICE, watch.next_due(time.time() - started) + 0.05)
+            waiting = run.waiting()  # at a gate: no step runs, nothing can time out
+            slice_ = WAIT_SLICE if waiting else min(WAIT_SLICE, watch.next_due(time.time() - started) + 0.05)
             rc = self.ops.wait(node, run_key, slice_, run.feed)
             if rc is not None:
                 return run.close(rc)
-            if run.step is not step:
-                continue  # the next step began: its own watch
+            if run.step is not step or waiting or run.waiting():
+                continue  # the next step began (its own watch), or the run waits at a gate
             elapsed = time.time() - started
             for level, text in watch.tick(elapsed):
                 self.out(level, "[%s] %s %s: %s" % (step.phase, node.name, step.name, text))
@@ -396,6 +420,8 @@ class Upgrade:
         start = names.index(first)
         first_step = phase_steps[start]
         nodes = self.nodes_for(first_step)
+        if self._runs is not None:
+            self._runs.close()  # the other nodes' runs wait at a gate: the restart starts new ones
         for node in nodes:
             self.out("warning", _("[{phase}] {node}: full environment cleanup before restarting at "
                                   "{step}").format(phase=failed_step.phase, node=node.name, step=first))
@@ -419,6 +445,138 @@ class Upgrade:
         return []
 
 
+class _NodeRun:
+    """One node's run in a hop, as the controller follows it."""
+
+    def __init__(self, up, hop, node, steps, gates, future=None):
+        self.node, self.names, self.gates, self.future = node, [s.name for s in steps], gates, future
+        # Attempts of each step before this run: a higher count means it began in this run.
+        self.base = {}
+        for s in steps:
+            entry = up.results.get(up._key(hop, s, node), {})
+            began = entry.get("status") == "running"  # a re-attach: it began before the interruption
+            self.base[s.name] = entry.get("attempts", 0) - (1 if began else 0)
+
+
+class _NodeRuns:
+    """A hop's node steps as one detached run per node (`drstep chain` with gates). run()
+    lets a step begin on a node: it opens the step's gate in the node's run (or starts a run of
+    the node's steps from that step, or re-attaches to the run the journal names) and waits
+    until the step ended there. A node goes on to its next step without asking only inside a
+    group (Barrier: node); before any other step its run waits at a gate."""
+
+    def __init__(self, up, hop, versions, steps):
+        self.up, self.hop, self.versions = up, hop, versions
+        self.steps = [s for s in steps if not s.local]
+        self.groups = [g for phase in PHASES for g in up.groups([s for s in self.steps if s.phase == phase])]
+        # Fan-out bound below the node count: every step waits for its gate, so at most
+        # max_parallel nodes work at once even inside a group.
+        self.strict = up.max_parallel < len(up.cfg.nodes)
+        self.live = {}  # node name -> _NodeRun
+
+    def gates(self, node):
+        """The steps the node's run waits at: its first step of every group (or every step)."""
+        names = set()
+        for group in self.groups:
+            mine = [s.name for s in group if s.runs_on(node)]
+            names.update(mine if self.strict else mine[:1])
+        return names
+
+    def _entry(self, node, step):
+        return self.up.results.get(self.up._key(self.hop, step, node), {})
+
+    def _began(self, run, step):
+        return self._entry(run.node, step).get("attempts", 0) > run.base[step.name]
+
+    def run(self, node, step):
+        """The step on the node (inside the node's run); its failure, or None."""
+        for _again in range(3):
+            run = self.live.get(node.name)
+            if run is None or step.name not in run.names or (run.future.done() and not self._began(run, step)):
+                run = self._start(node, step)
+            elif step.name in run.gates and not self._began(run, step):
+                self._open(node, step)
+            ended, failure = self._await(step, run)
+            if ended:
+                run.base[step.name] = self._entry(node, step).get("attempts", 0)  # reported once
+                return failure
+        # Three runs ended without reaching the step (lost, stopped): say so instead of looping.
+        key = self.up._key(self.hop, step, node)
+        self.up._note(key, reason=_("the step's run ended on node {node} before the step began").format(
+            node=node.name))
+        return self.up._finish(step, node, key, self._entry(node, step).get("attempts", 0), EXIT_FAILED)
+
+    def _start(self, node, step):
+        """A run of the node's steps from `step` (or the re-attach to the run the journal names)."""
+        mine = [s for s in self.steps if s.runs_on(node)]
+        steps = mine[mine.index(step):]
+        entry = self._entry(node, step)
+        reattach = entry.get("status") in ("running", "queued") and entry.get("run")
+        gates = {s.name for s in steps} if reattach else self.gates(node)
+        if reattach:  # it may wait at this step's gate (harmless if it does not)
+            self._open(node, step)
+        run = self.live[node.name] = _NodeRun(self.up, self.hop, node, steps, gates)
+        run.future = concurrent.futures.Future()
+        run.future.add_done_callback(self._notify)
+
+        def follow():
+            try:
+                run.future.set_result(self.up.run_steps(self.hop, self.versions, node, steps, gates))
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the step
+                run.future.set_exception(e)
+        # A daemon thread: a run may wait at a gate for hours; Ctrl-C must not wait for it.
+        threading.Thread(target=follow, name="follow-%s" % node.name, daemon=True).start()
+        return run
+
+    def _notify(self, _future):
+        with self.up._changed:
+            self.up._changed.notify_all()
+
+    def _open(self, node, step):
+        """Open the step's gate in the run the journal says it is queued in."""
+        entry = self._entry(node, step)
+        if entry.get("run") and entry.get("status") in ("queued", "running"):
+            try:
+                self.up.ops.open_gate(node, entry["run"], step.name)
+            except DrupgradeError as e:  # the follower meets the same link: it reconnects or fails
+                log.warning("%s", e.message)
+
+    def _await(self, step, run):
+        """Wait until the step ended in the run, or the run ended first: (ended, failure)."""
+        with self.up._changed:
+            while self._entry(run.node, step).get("status") != "ok" and not run.future.done():
+                if self.up._interrupted.is_set():
+                    raise KeyboardInterrupt
+                self.up._changed.wait(1.0)
+        entry = self._entry(run.node, step)
+        if entry.get("status") == "ok":
+            return True, None
+        failure = run.future.result()  # the run's first failure (its exception, if it raised)
+        if failure is not None and failure.step is step:
+            return True, failure
+        if entry.get("status") == "failed" and self._began(run, step):
+            return True, StepFailure(run.node, step, entry.get("rc", EXIT_FAILED), entry.get("reason", ""))
+        return False, None
+
+    def close(self):
+        """Wind the runs down: each ends before its next step (never in the middle of one)."""
+        for run in self.live.values():
+            if run.future.done():
+                continue
+            keys = {self._entry(run.node, s).get("run") for s in self.steps if s.name in run.names}
+            for run_key in keys - {None}:
+                try:
+                    self.up.ops.stop_run(run.node, run_key)
+                except DrupgradeError as e:
+                    log.warning("%s", e.message)
+        for run in self.live.values():
+            try:
+                run.future.result()
+            except Exception as e:  # noqa: BLE001 - the failure being reported matters more
+                log.warning("following node %s: %s", run.node.name, e)
+        self.live = {}
+
+
 MARK = b"@@DRUPGRADE@@ "
 
 
@@ -434,7 +592,13 @@ class _RunLog:
         self.sink = None
         self.failure = None
         self.begun = {}  # step name -> node time of its begin marker
+        self.pending = pending
         self._enter(up._current(hop, node, pending))
+
+    def waiting(self):
+        """True while no step of the run is running: between steps, or at a gate."""
+        entry = self.up.results.get(self.up._key(self.hop, self.step, self.node), {})
+        return not (entry.get("status") == "running" and entry.get("run") == self.run_key)
 
     def _enter(self, step):
         """The step the next log bytes belong to; its own timeout watch starts now."""
@@ -491,6 +655,7 @@ class _RunLog:
         if rc is not None and entry.get("status") == "running" and entry.get("run") == self.run_key:
             self.up._note(key, elapsed=round(time.time() - self.started, 3))
             self.failure = self.failure or self.up._finish(self.step, self.node, key, entry["attempts"], rc or 1)
+        self.up._unqueue(self.hop, self.node, self.run_key, self.pending)
         return self.failure
 
 

@@ -69,10 +69,18 @@ class NodeOps:
             self.runs[key] = self.t.detached(node, run_key)
         return self.runs[key]
 
-    def start(self, node, steps, run_key, hop, versions):
-        """Steps in order as one run (`drstep chain`). The run starts with the first wait:
-        starting and following cost one ssh command."""
-        self.pending[(node.name, run_key)] = [self.tool_dir + "/bin/drstep", "chain"] + [s.name for s in steps]
+    def start(self, node, steps, run_key, hop, versions, gates=()):
+        """Steps in order as one run (`drstep chain`, +NAME for a step that waits at its gate).
+        The run starts with the first wait: starting and following cost one ssh command."""
+        self.pending[(node.name, run_key)] = [self.tool_dir + "/bin/drstep", "chain"] + [
+            ("+" if s.name in gates else "") + s.name for s in steps]
+
+    def open_gate(self, node, run_key, name):
+        self._run(node, run_key).open_gate(name)
+
+    def stop_run(self, node, run_key):
+        """The run ends before its next step (a step under way finishes)."""
+        self._run(node, run_key).open_gate("stop")
 
     def wait(self, node, run_key, seconds, sink):
         command = self.pending.pop((node.name, run_key), None)

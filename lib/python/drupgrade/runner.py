@@ -27,6 +27,7 @@ class Runner:
         self.runs_dir = os.path.join(self.state_dir, "runs")
         self.current_path = os.path.join(self.state_dir, "current_run.json")
         self._transport = None
+        self.connect_s = None  # seconds the first contact with every node took (detect_versions)
 
     # -- data ------------------------------------------------------------------------------
     def policies(self):
@@ -54,8 +55,10 @@ class Runner:
 
     # -- the cluster -----------------------------------------------------------------------
     def detect_versions(self):
-        """{node: version} read from every node at once; unreachable nodes fail with their reasons."""
+        """{node: version} read from every node at once; unreachable nodes fail with their reasons.
+        The first contact: it opens the ssh connections, and says how long that took (connect_s)."""
         from drupgrade.transport import TransportError
+        t0 = time.time()
         t = self.transport()
 
         def one(node):
@@ -70,6 +73,7 @@ class Runner:
         width = max(1, min(self.cfg.run["max_parallel"], len(self.cfg.nodes)))
         with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
             results = list(pool.map(one, self.cfg.nodes))
+        self.connect_s = round(time.time() - t0, 3)
         bad = [(n, why) for n, _v, why in results if why]
         if bad:
             raise DrupgradeError(
@@ -103,7 +107,8 @@ class Runner:
     def new_journal(self, target, hops, kind, found):
         run_id = time.strftime("run_%Y%m%d_%H%M%S")
         journal = state.Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
-                                       upgrade_mode=kind, versions_before=found, started=state.now_iso())
+                                       upgrade_mode=kind, versions_before=found, started=state.now_iso(),
+                                       connect_s=self.connect_s)
         state.atomic_write_json(self.current_path, {"run_id": run_id, "journal": journal.path})
         return journal
 

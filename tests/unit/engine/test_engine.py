@@ -1,5 +1,6 @@
 """The engine's logic against fake nodes: order, fan-out, retry policies, journal and resume."""
 import os
+import signal
 import threading
 
 import pytest
@@ -29,46 +30,99 @@ def step(name, phase, retry="direct", roles="any", fanout="parallel", timeout=60
         "Roles": roles, "Fanout": fanout, "Barrier": barrier})
 
 
+class FakeRun:
+    """A detached run on a fake node: its steps in order, each +gated one waits for its gate."""
+
+    def __init__(self, items, rc=None, log=b""):
+        self.items = items  # [(step, gated)]
+        self.pos = 0
+        self.rc = rc
+        self.log = log
+        self.sent = 0
+        self.opened = set()
+        self.stopped = self.hung = self.at_gate = False
+
+
 class FakeOps:
     """Nodes whose steps are Python callables; records what ran where, in order. A run is a
-    chain of steps, its log has the marker lines `drstep chain` prints."""
+    chain of steps (gates included), its log has the marker lines `drstep chain` prints."""
 
     def __init__(self):
         self.ran = []  # (node, step, action)
         self.behaviour = {}  # (node, step) -> list of rcs to return in turn (default 0)
         self.done = set()  # (node, step) already done per check
-        self.runs = {}  # (node, run_key) -> rc (None: hangs)
-        self.logs = {}  # (node, run_key) -> its log
-        self.starts = []  # (node, run_key, [step names])
-        self.lock = threading.Lock()
+        self.runs = {}  # (node, run_key) -> FakeRun
+        self.starts = []  # (node, run_key, [step names, +name when gated])
+        self.gates_opened = []  # (node, step name)
+        self.lock = threading.RLock()
         self.lost = set()
 
-    def start(self, node, steps, run_key, hop, versions):
+    def existing(self, node, run_key, rc, log):
+        """A run the node has from before (a controller that died): attached to, never rerun."""
+        self.runs[(node, run_key)] = FakeRun([], rc, log)
+
+    def start(self, node, steps, run_key, hop, versions, gates=()):
         with self.lock:
             if (node.name, run_key) in self.runs:  # like a node: an existing run is attached to, never rerun
                 return
-            self.starts.append((node.name, run_key, [s.name for s in steps]))
-            log, rc = b"", 0
-            for s in steps:
-                self.ran.append((node.name, s.name, "run"))
-                rcs = self.behaviour.get((node.name, s.name), [])
-                rc = rcs.pop(0) if rcs else 0
-                log += b"@@DRUPGRADE@@ begin %s 1.0\nlog of %s\n" % (s.name.encode(), s.name.encode())
-                if rc == "hang":
-                    rc = None
-                    break
-                log += b"@@DRUPGRADE@@ end %s %d 1.5\n" % (s.name.encode(), rc)
-                if rc != 0:
-                    break
-                self.done.add((node.name, s.name))
-            self.runs[(node.name, run_key)] = rc
-            self.logs[(node.name, run_key)] = log
+            self.starts.append((node.name, run_key, [("+" if s.name in gates else "") + s.name for s in steps]))
+            run = self.runs[(node.name, run_key)] = FakeRun([(s, s.name in gates) for s in steps])
+            self._advance(node, run)
+
+    def _advance(self, node, run):
+        while run.rc is None and not run.hung and run.pos < len(run.items):
+            s, gated = run.items[run.pos]
+            name = s.name.encode()
+            if gated and s.name not in run.opened and not run.stopped:
+                if not run.at_gate:
+                    run.log += b"@@DRUPGRADE@@ gate %s 1.0\n" % name
+                    run.at_gate = True
+                return
+            if run.stopped:
+                run.rc = 75
+                return
+            run.at_gate = False
+            self.ran.append((node.name, s.name, "run"))
+            rcs = self.behaviour.get((node.name, s.name), [])
+            rc = rcs.pop(0) if rcs else 0
+            run.log += b"@@DRUPGRADE@@ begin %s 1.0\nlog of %s\n" % (name, name)
+            if rc == "hang":
+                run.hung = True
+                return
+            run.log += b"@@DRUPGRADE@@ end %s %d 1.5\n" % (name, rc)
+            if rc != 0:
+                run.rc = rc
+                return
+            self.done.add((node.name, s.name))
+            run.pos += 1
+        if run.rc is None and not run.hung:
+            run.rc = 0
+
+    def open_gate(self, node, run_key, name):
+        with self.lock:
+            self.gates_opened.append((node.name, name))
+            if (node.name, run_key) not in self.runs:
+                raise DrupgradeError("run %s does not exist on node %s" % (run_key, node.name))
+            run = self.runs[(node.name, run_key)]
+            run.opened.add(name)
+            self._advance(node, run)
+
+    def stop_run(self, node, run_key):
+        with self.lock:
+            run = self.runs[(node.name, run_key)]
+            run.stopped = True
+            self._advance(node, run)
 
     def wait(self, node, run_key, timeout, sink):
         if run_key in self.lost or (node.name, run_key) not in self.runs:
             raise engine.RunLost(run_key)
-        sink(self.logs.pop((node.name, run_key), b""))
-        return self.runs[(node.name, run_key)]
+        with self.lock:
+            run = self.runs[(node.name, run_key)]
+            data, run.sent, rc = run.log[run.sent:], len(run.log), run.rc
+        sink(data)
+        if rc is None and not data:
+            threading.Event().wait(0.002)  # like a node: a silent run takes a while
+        return rc
 
     def check(self, node, step):
         return (node.name, step.name) in self.done
@@ -81,7 +135,7 @@ class FakeOps:
         return 0
 
     def cancel(self, node, run_key):
-        self.runs[(node.name, run_key)] = 124
+        self.runs[(node.name, run_key)].rc = 124
 
     def resources(self, node, step):
         return {"cpu": "1", "mem": "2", "io": "3"}
@@ -121,6 +175,9 @@ def test_step_major_order_and_roles(tmp_path):
     names = [(n, st) for n, st, _a in ops.ran]
     assert names.index(("n1", "dump")) > max(names.index((n, "stop")) for n in ("n1", "n2", "n3"))
     assert [n for n, st in names if st == "dump"] == ["n1"]
+    # one run per node for the hop, a gate at each barrier (the phase boundary is one of them)
+    assert [st for n, _k, st in ops.starts if n == "n1"] == [["stop", "+dump", "+unzip"]]
+    assert [st for n, _k, st in ops.starts if n == "n2"] == [["stop", "+unzip"]]
     assert up.journal.data["status"] == "done"
     assert os.path.exists(str(tmp_path / "logs" / "n1" / "dump.log"))
 
@@ -188,8 +245,7 @@ def test_resume_reattaches_to_a_running_step_and_never_starts_it_twice(tmp_path)
     up.results["hop1/a/n2"] = {"status": "ok", "attempts": 1}
     up.results["hop1/a/n3"] = {"status": "ok", "attempts": 1}
     up.results["hop1/b/n1"] = {"status": "running", "attempts": 1, "run": "r1.hop1.b.1"}
-    ops.runs[("n1", "r1.hop1.b.1")] = 0
-    ops.logs[("n1", "r1.hop1.b.1")] = b"@@DRUPGRADE@@ begin b 1.0\n@@DRUPGRADE@@ end b 0 2.0\n"
+    ops.existing("n1", "r1.hop1.b.1", 0, b"@@DRUPGRADE@@ begin b 1.0\n@@DRUPGRADE@@ end b 0 2.0\n")
     up.execute()
     assert ("n1", "b", "run") not in ops.ran
     assert ("n2", "b", "run") in ops.ran
@@ -213,7 +269,7 @@ def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatc
 
     def wait(node, run_key, timeout, sink):
         clock[0] += 10
-        return ops.runs[(node.name, run_key)]
+        return ops.runs[(node.name, run_key)].rc
     up, ops, said = make(tmp_path, [step("migrate", "upgrade", roles="db_primary", timeout=30)])
     ops.behaviour[("n1", "migrate")] = ["hang", "hang", "hang"]
     monkeypatch.setattr(ops, "wait", wait)
@@ -223,14 +279,14 @@ def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatc
     assert "timed out on node n1" in text and "timeout setting: 30s" in text
     assert "timed out after" in exc.value.failures[0].reason
     assert os.path.exists(str(tmp_path / "logs" / "n1" / "migrate.timeout-context.txt"))
-    assert [rc for k, rc in ops.runs.items()] == [124, 124, 124]
+    assert [r.rc for r in ops.runs.values()] == [124, 124, 124]
     assert up.results["hop1/migrate/n1"]["attempts"] == 3
 
 
 def test_a_transport_error_is_a_step_failure_with_its_message(tmp_path):
     up, ops, _said = make(tmp_path, [step("stop", "backup", retry="restart")])
 
-    def start(*a):
+    def start(*a, **k):
         raise DrupgradeError("connection not recoverable: node n1")
     ops.start = start
     with pytest.raises(engine.PhaseFailed) as exc:
@@ -270,14 +326,21 @@ def chained(tmp_path):
     return make(tmp_path, s)
 
 
-def test_node_barrier_steps_run_as_one_chain_per_node(tmp_path):
+def test_a_phase_is_one_run_per_node_with_a_gate_at_each_cluster_barrier(tmp_path):
     up, ops, _said = chained(tmp_path)
     assert [[s.name for s in g] for g in up.groups(up.steps)] == [
         ["unzip", "config", "install"], ["dbstart"], ["migrate", "post"]]
     up.execute()
-    assert sorted(st for n, _k, st in ops.starts if n == "n1") == [
-        ["dbstart"], ["migrate", "post"], ["unzip", "config", "install"]]
-    assert sorted(st for n, _k, st in ops.starts if n == "n3") == [["post"], ["unzip", "config", "install"]]
+    assert [st for n, _k, st in ops.starts if n == "n1"] == [
+        ["unzip", "config", "install", "+dbstart", "+migrate", "post"]]
+    assert [st for n, _k, st in ops.starts if n == "n3"] == [["unzip", "config", "install", "+post"]]
+    # primary-first: the replica's gate opens only after the primary's step ended
+    ran = [(n, st) for n, st, _a in ops.ran]
+    assert ran.index(("n2", "dbstart")) > ran.index(("n1", "dbstart"))
+    assert ops.gates_opened.index(("n2", "dbstart")) > ops.gates_opened.index(("n1", "dbstart"))
+    # a cluster barrier: nobody migrates or posts before every node installed and started its DB
+    last = max(ran.index((n, "install")) for n in ("n1", "n2", "n3"))
+    assert min(ran.index((n, "post")) for n in ("n1", "n2", "n3")) > max(last, ran.index(("n2", "dbstart")))
     for key, entry in up.results.items():
         assert entry["status"] == "ok" and entry["attempts"] == 1, key
     assert up.results["hop1/config/n2"]["node_elapsed"] == 0.5
@@ -311,9 +374,9 @@ def test_resume_reattaches_to_a_chain_midway_and_runs_nothing_twice(tmp_path):
     key = "r1.hop1.unzip.1"
     up.results["hop1/unzip/n1"] = {"status": "ok", "attempts": 1, "run": key}
     up.results["hop1/config/n1"] = {"status": "running", "attempts": 1, "run": key}
-    ops.runs[("n1", key)] = 0  # the chain went on on the node while the controller was dead
-    ops.logs[("n1", key)] = b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
-                                     for s in (b"unzip", b"config", b"install"))
+    # the chain went on on the node while the controller was dead
+    ops.existing("n1", key, 0, b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
+                                     for s in (b"unzip", b"config", b"install")))
     up.execute()
     assert [st for n, st, _a in ops.ran if n == "n1"] == ["dbstart", "migrate", "post"]
     assert up.results["hop1/install/n1"] == dict(up.results["hop1/install/n1"], status="ok", attempts=1,
@@ -336,3 +399,59 @@ def test_a_hang_inside_a_chain_times_out_that_step_alone(tmp_path, monkeypatch):
     assert [(f.node.name, f.step.name, f.rc) for f in exc.value.failures] == [("n3", "config", 124)]
     assert up.results["hop1/unzip/n3"]["status"] == "ok"
     assert "hop1/install/n3" not in up.results  # never started: the chain stopped at the hang
+
+
+def test_a_bound_below_the_node_count_gates_every_step(tmp_path):
+    up, ops, _said = make(tmp_path, chained(tmp_path)[0].steps, cfg=Cfg(NODES, max_parallel=1))
+    up.execute()
+    assert [st for n, _k, st in ops.starts if n == "n3"] == [["unzip", "+config", "+install", "+post"]]
+    assert up.journal.data["status"] == "done"
+
+
+def test_a_primary_first_step_retried_on_the_primary_then_runs_on_the_replica(tmp_path):
+    up, ops, _said = chained(tmp_path)
+    ops.behaviour[("n1", "dbstart")] = [1]
+    up.execute()
+    assert [a for n, st, a in ops.ran if st == "dbstart"] == ["run", "cleanup", "run", "run"]
+    assert [n for n, st, a in ops.ran if st == "dbstart" and a == "run"] == ["n1", "n1", "n2"]
+    assert up.results["hop1/dbstart/n2"]["status"] == "ok"
+
+
+def test_a_failed_phase_winds_down_the_runs_waiting_at_a_gate(tmp_path):
+    up, ops, _said = chained(tmp_path)
+    ops.behaviour[("n2", "dbstart")] = [1, 1, 1]
+    with pytest.raises(engine.PhaseFailed):
+        up.execute()
+    assert {r.rc for (n, _k), r in ops.runs.items() if n in ("n1", "n3")} == {75}  # stopped at their gate
+    assert not [k for k, e in up.results.items() if e["status"] in ("queued", "running")]
+    assert "hop1/post/n3" not in up.results  # never began: not in the journal
+
+
+def test_resume_reattaches_to_a_run_waiting_at_a_gate_and_opens_it(tmp_path):
+    up, ops, _said = chained(tmp_path)
+    key = "r1.hop1.unzip.1"
+    for s in ("unzip", "config", "install"):
+        up.results["hop1/%s/n3" % s] = {"status": "ok", "attempts": 1, "run": key}
+    up.results["hop1/post/n3"] = {"status": "queued", "attempts": 0, "run": key}
+    for n in ("n1", "n2"):
+        for s in ("unzip", "config", "install", "dbstart", "migrate", "post"):
+            if s != "migrate" or n == "n1":
+                up.results["hop1/%s/%s" % (s, n)] = {"status": "ok", "attempts": 1}
+    up.results["hop1/post/n1"]["status"] = up.results["hop1/post/n2"]["status"] = "retry"
+    log = b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
+                   for s in (b"unzip", b"config", b"install")) + b"@@DRUPGRADE@@ gate post 1.3\n"
+    ops.runs[("n3", key)] = FakeRun([(step("post", "upgrade"), True)], None, log)
+    up.execute()
+    assert ("n3", "post") in ops.gates_opened
+    assert not [k for n, k, _st in ops.starts if n == "n3"]  # attached to, never started again
+    assert up.results["hop1/post/n3"]["status"] == "ok" and up.results["hop1/post/n3"]["run"] == key
+
+
+def test_ctrl_c_stops_the_waiting_at_once_and_leaves_the_runs_to_resume(tmp_path):
+    up, ops, _said = chained(tmp_path)
+    ops.behaviour[("n1", "install")] = ["hang"]  # n1 busy; n2 and n3 wait at the dbstart / post gate
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        up.execute()
+    assert up.results["hop1/install/n1"]["status"] == "running"  # left to `resume`, not stopped
+    assert {r.rc for r in ops.runs.values()} == {None}

@@ -223,3 +223,21 @@ def test_password_masters_from_worker_threads_do_not_fork_a_multithreaded_proces
         for t in threads:
             t.join()
     assert errors == [] and rcs == [0, 0, 0]
+
+
+def test_gates_let_a_run_go_on_through_one_channel_that_comes_back_after_a_loss(pool, key_node, sshd):
+    s = pool.session(key_node)
+    runs = os.path.join(sshd.home, "runs")
+    script = ('d=$DRUPGRADE_RUN_DIR; for g in one two; do until [ -e "$d/go.$g" ]; do sleep 0.02; done; '
+              'echo "through $g"; done')
+    r = DetachedRun(s, "gated-%d" % os.getpid(), runs)
+    res = r.wait(timeout=0.5, command=script)
+    assert res.still_running and not res.stdout  # waits at its first gate
+    r.open_gate("one")
+    channel = s.gate_opener.proc
+    os.kill(s.master.proc.pid, signal.SIGKILL)  # the link is gone, and the gate channel with it
+    r.open_gate("two")
+    assert s.gate_opener.proc is not channel
+    assert r.wait().stdout == "through one\nthrough two\n"
+    with pytest.raises(failures.TransportError):
+        DetachedRun(s, "nosuch-%d" % os.getpid(), runs).open_gate("one")

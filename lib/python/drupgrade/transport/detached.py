@@ -10,6 +10,8 @@ import logging
 import os
 import re
 import select
+import subprocess
+import threading
 import time
 
 from drupgrade.i18n import _
@@ -22,11 +24,14 @@ log = logging.getLogger("drupgrade.transport")
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
-# Launch the command in its own session; pid, log and rc files in the run dir ($d).
-LAUNCH = r"""printf '%s' "$payload" | base64 -d > "$d/cmd.tmp" && mv -f -- "$d/cmd.tmp" "$d/cmd"
+# Launch the command in its own session; pid, log and rc files in the run dir ($d). The
+# command sees its run dir as $DRUPGRADE_RUN_DIR (gates of `drstep chain` live there). In a
+# shell without job control a background child is no process group leader, so setsid does
+# not fork and $! is the run's own pid (the pid file says the same, for later attaches).
+LAUNCH = r"""base64 -d <<< "$payload" > "$d/cmd"
 : > "$d/log"
-setsid bash -c 'echo $$ > "$1/pid.tmp"; mv -f -- "$1/pid.tmp" "$1/pid"
-  bash "$1/cmd" >> "$1/log" 2>&1 < /dev/null
+setsid bash -c 'echo $$ > "$1/pid"
+  DRUPGRADE_RUN_DIR=$1 bash "$1/cmd" >> "$1/log" 2>&1 < /dev/null
   echo $? > "$1/rc.tmp"; mv -f -- "$1/rc.tmp" "$1/rc"' drrun "$d" < /dev/null > /dev/null 2>&1 &
 """
 
@@ -40,37 +45,68 @@ if ! mkdir -- "$d" 2>/dev/null; then
   echo "state=exists"
   exit 0
 fi
-""" + LAUNCH + r"""for _ in $(seq 200); do [ -s "$d/pid" ] && break; sleep 0.01; done
-echo "state=started pid=$(cat -- "$d/pid" 2>/dev/null)"
+""" + LAUNCH + r"""echo "state=started pid=$!"
 """
 
 # Attach: stream the log from byte $2 until the run ends, then report rc on stderr. With a
 # payload in $3 it first starts the run when it does not exist yet (start and follow in one
-# round trip: the common case costs a single ssh command).
+# round trip: the common case costs a single ssh command). No fork in the loops: each wait
+# here is paid once per step.
 ATTACH = r"""set -u
-d=$1 off=$2 payload=${3:-}
+d=$1 off=$2 payload=${3:-} pid=
 if [ -n "$payload" ]; then
   umask 077
   mkdir -p -- "${d%/*}"
   if mkdir -- "$d" 2>/dev/null; then
-""" + LAUNCH + r"""    echo "DRUPGRADE-STARTED" >&2
+""" + LAUNCH + r"""    pid=$!
+    echo "DRUPGRADE-STARTED" >&2
   fi
 fi
 [ -d "$d" ] || { echo "DRUPGRADE-STATE=missing" >&2; exit 3; }
-for _ in $(seq 200); do [ -s "$d/pid" ] && break; sleep 0.01; done
-pid=$(cat -- "$d/pid" 2>/dev/null || true)
-running() { [ -n "$pid" ] && [ ! -f "$d/rc" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; }
-if running; then
-  tail -c "+$((off + 1))" --pid="$pid" -s 0.01 -f -- "$d/log"
-  for _ in $(seq 200); do [ -f "$d/rc" ] && break; sleep 0.01; done
+if [ -z "$pid" ]; then
+  for ((i = 0; i < 200; i++)); do [ -s "$d/pid" ] && break; sleep 0.01; done
+  pid=$(cat -- "$d/pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && { [ -f "$d/rc" ] || ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; }; then
+    pid=
+  fi
+fi
+if [ -n "$pid" ]; then
+  tail -c "+$((off + 1))" --pid="$pid" -s 0.005 -f -- "$d/log"
+  for ((i = 0; i < 200; i++)); do [ -f "$d/rc" ] && break; sleep 0.01; done
 else
   tail -c "+$((off + 1))" -- "$d/log"
 fi
 if [ -f "$d/rc" ]; then
-  echo "DRUPGRADE-RC=$(cat -- "$d/rc")" >&2
+  echo "DRUPGRADE-RC=$(< "$d/rc")" >&2
 else
   echo "DRUPGRADE-STATE=lost" >&2
 fi
+"""
+
+# Open gate $2 of the run (see `drstep chain`): the file go.$2, or with $2 = stop the file
+# stop; then a wake-up on the run's fifo (opened read-write: never blocks, whether or not the
+# chain is waiting yet).
+GATE = r"""set -u
+d=$1 name=$2 file=go.$2
+[ -d "$d" ] || { echo "run $d does not exist" >&2; exit 3; }
+[ "$name" != stop ] || file=stop
+: > "$d/$file"
+if [ -p "$d/gate" ]; then echo "$name" 1<> "$d/gate"; fi
+"""
+
+# The same as a loop on one long-lived ssh command: a line "DIR<TAB>NAME" in, "ok" or
+# "missing" out. Opening a gate then costs a line each way instead of a new ssh command.
+GATE_LOOP = r"""while IFS=$'\t' read -r d name; do
+  if [ -d "$d" ]; then
+    file=go.$name
+    [ "$name" != stop ] || file=stop
+    : > "$d/$file"
+    if [ -p "$d/gate" ]; then echo "$name" 1<> "$d/gate"; fi
+    echo ok
+  else
+    echo missing
+  fi
+done
 """
 
 STATUS = r"""set -u
@@ -212,9 +248,82 @@ class DetachedRun(object):
                         on_output(data)
         return b"".join(err).decode("utf-8", "replace"), True
 
+    def open_gate(self, name):
+        """Let a gated step of the run (`drstep chain ... +NAME`) begin; `stop`: end the run
+        before its next step (never in the middle of one). Safe to repeat."""
+        answer = GateOpener.of(self.session).open(self.dir, name)
+        if answer == "ok":
+            return
+        res = self.session.run(["bash", "-c", GATE, "drgate", self.dir, name])
+        if res.rc != 0:
+            raise failures.TransportError(_("could not open gate {name} of {run} on node {node}: {detail}").format(
+                name=name, run=self.run_id, node=self.session.name, detail=failures.last_line(res.stderr)),
+                node=self.session.name)
+
     def cancel(self):
         """SIGTERM the run's whole session (process group) on the node."""
         self.session.run(["bash", "-c", CANCEL, "drcancel", self.dir])
+
+
+class GateOpener(object):
+    """One long-lived ssh command per session that opens gates (GATE_LOOP). When it is gone
+    (a lost link) the next open starts another; open() answers None when it cannot tell, and
+    the caller then opens the gate with a command of its own."""
+
+    TIMEOUT = 30
+
+    def __init__(self, session):
+        self.session = session
+        self.proc = None
+        self.buf = b""
+        self.lock = threading.Lock()
+
+    @classmethod
+    def of(cls, session):
+        with session._lock:
+            if getattr(session, "gate_opener", None) is None:
+                session.gate_opener = cls(session)
+            return session.gate_opener
+
+    def open(self, run_dir, name):
+        """'ok', 'missing' (no such run dir), or None (the channel failed)."""
+        with self.lock:
+            try:
+                if self.proc is None or self.proc.poll() is not None:
+                    self.close()
+                    self.proc = self.session.popen(["bash", "-c", GATE_LOOP], stdin=subprocess.PIPE)
+                self.proc.stdin.write(("%s\t%s\n" % (run_dir, name)).encode("utf-8"))
+                self.proc.stdin.flush()
+                return self._line()
+            except (OSError, ValueError, failures.TransportError):
+                self.close()
+                return None
+
+    def _line(self):
+        deadline = time.time() + self.TIMEOUT
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            if not select.select([fd], [], [], max(0.0, deadline - time.time()))[0]:
+                raise OSError("no answer from the gate channel")
+            data = os.read(fd, 4096)
+            if not data:
+                raise OSError("the gate channel closed")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace").strip()
+
+    def close(self):
+        proc, self.proc, self.buf = self.proc, None, b""
+        if proc is None:
+            return
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 def _q(word):

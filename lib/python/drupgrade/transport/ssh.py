@@ -226,7 +226,7 @@ class Master(object):
         self._pty = master
         seen, asked_at = b"", None
         while time.time() < deadline and not os.path.exists(self.args.control_path):
-            ready = select.select([master], [], [], 0.05)[0]
+            ready = select.select([master], [], [], 0.01)[0]  # the socket appears: go on within 10 ms
             data = b""
             if ready:
                 try:
@@ -300,6 +300,7 @@ class SshSession(object):
         self._lock = threading.RLock()
         self.reconnects = 0  # over the session's life, for reports and tests
         self._was_up = False
+        self.gate_opener = None  # detached.GateOpener, made on first use
 
     @property
     def name(self):
@@ -373,6 +374,8 @@ class SshSession(object):
 
     def close(self):
         with self._lock:
+            if self.gate_opener is not None:
+                self.gate_opener.close()
             self.master.stop()
             if os.path.exists(self.args.control_path):
                 try:
