@@ -66,11 +66,11 @@ def test_kill_9_at_random_moments_then_resume_ends_in_the_same_state(jump, tmp_p
     """R1: ten SIGKILLs of the controller (with its ssh children), each followed by resume."""
     install("1.0.0")
     ctl = Controller(tmp_path)
-    rng = random.Random(20261128)
+    rng = random.Random(int(os.environ.get("DRUPGRADE_KILL_SEED", "20261128")))
     proc = ctl.popen("run", "--to", "2.2.0")
     kills = 0
     while kills < 10:
-        time.sleep(rng.uniform(0.5, 4.0))
+        time.sleep(rng.uniform(0.3, 2.0))  # ten fit in the ~15 s of an upgrade on the lab
         if proc.poll() is not None:
             break
         os.killpg(proc.pid, signal.SIGKILL)
@@ -78,6 +78,7 @@ def test_kill_9_at_random_moments_then_resume_ends_in_the_same_state(jump, tmp_p
         kills += 1
         proc = ctl.popen("resume")
     assert proc.wait(timeout=1800) == 0, ctl.journal().get("failures")
+    print("SIGKILLs: %d" % kills)
     assert kills >= 5, "the run finished before enough kills: %d" % kills
     assert ctl.journal()["status"] == "done"
     assert fingerprint() == jump["after"]
