@@ -96,20 +96,27 @@ def _sha(path):
     return h.hexdigest()
 
 
-def _cut_when(progress_of, at_percent, lab, node, seconds, done):
-    """Cut the node's link once the transfer passed at_percent, restore after `seconds`."""
+def _when_progress(progress_of, at_percent, action, done):
+    """A thread that calls action() once the transfer passed at_percent (unless done first)."""
     def run():
         while not done.is_set():
             snaps = progress_of()
             if snaps and snaps[-1]["percent"] >= at_percent and snaps[-1]["state"] == "running":
-                lab.fault("cut", node)
-                time.sleep(seconds)
-                lab.fault("restore", node)
+                action()
                 return
             time.sleep(0.05)
     t = threading.Thread(target=run)
     t.start()
     return t
+
+
+def _cut_when(progress_of, at_percent, lab, node, seconds, done):
+    """Cut the node's link once the transfer passed at_percent, restore after `seconds`."""
+    def cut():
+        lab.fault("cut", node)
+        time.sleep(seconds)
+        lab.fault("restore", node)
+    return _when_progress(progress_of, at_percent, cut, done)
 
 
 @pytest.mark.parametrize("method", ["scp", "sftp"])
@@ -181,19 +188,12 @@ def test_the_disk_filling_during_an_upload_fails_at_once_and_gives_the_space_bac
     tlab.exec(node.name, "rm -f %s/.lab-fill" % fs)  # now with room for the file: the check passes
     tlab.fault("rate", node.name, RATE)
     done = threading.Event()
-
-    def fill_when_running(progress_of):
-        while not done.is_set():
-            snaps = progress_of()
-            if snaps and snaps[-1]["percent"] >= 20 and snaps[-1]["state"] == "running":
-                tlab.fault("fill-disk", node.name, fs, "1M")  # mounted already: fills what is left
-                return
-            time.sleep(0.05)
     try:
         with caplog.at_level(logging.INFO, logger="drupgrade.transport"):
             with FileTransferManager(settings) as m:
-                filler = threading.Thread(target=fill_when_running, args=(m.get_transfer_progress,))
-                filler.start()
+                # mounted already: the second fill takes what is left
+                filler = _when_progress(m.get_transfer_progress, 20,
+                                        lambda: tlab.fault("fill-disk", node.name, fs, "1M"), done)
                 try:
                     with pytest.raises(RemoteDiskFull) as ei:
                         m.upload_file(big_file, remote, node)

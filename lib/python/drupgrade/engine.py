@@ -110,16 +110,16 @@ class Upgrade:
             self.hop_info(hop, src, dst)
             hop_phases = [p for p in phases if p not in ONCE_PHASES]
             # One run per node for all of the hop's node steps: a phase boundary is one more gate.
-            self._runs = _NodeRuns(self, hop, (src, dst), [s for s in self.steps if s.phase in hop_phases])
+            runs = self._runs = _NodeRuns(self, hop, (src, dst), [s for s in self.steps if s.phase in hop_phases])
             try:
                 for phase in hop_phases:
                     self.journal.set(position={"hop": hop, "from": src, "to": dst, "phase": phase})
                     self.run_phase(phase, hop, (src, dst))
             except PhaseFailed:
-                self._runs.close()  # nothing left waiting at a gate: retry and rollback start afresh
+                runs.close()  # nothing left waiting at a gate: retry and rollback start afresh
                 raise
             finally:
-                runs, self._runs = self._runs, None
+                self._runs = None
             runs.close()  # a partial run (--only-phase) leaves nothing waiting either
         self.journal.set(status="done", ended=state.now_iso())
 
@@ -252,9 +252,8 @@ class Upgrade:
             key = self._key(hop, first, node)
             entry = self.results.get(key, {})
             started_here = not (entry.get("status") in ("running", "queued") and entry.get("run"))
-            if started_here:
-                with self.journal.lock:  # saved with the first step's start, in one write
-                    run_key = self._begin(hop, node, first, None, queued=pending[1:])
+            if started_here:  # the steps after the first are journaled queued, in the same write
+                run_key = self._begin(hop, node, first, None, queued=pending[1:])
             else:
                 run_key = entry["run"]
                 self.out("info", _("[{phase}] {node} {step}: re-attaching to the run started before the "
@@ -448,8 +447,8 @@ class Upgrade:
 class _NodeRun:
     """One node's run in a hop, as the controller follows it."""
 
-    def __init__(self, up, hop, node, steps, gates, future=None):
-        self.node, self.names, self.gates, self.future = node, [s.name for s in steps], gates, future
+    def __init__(self, up, hop, node, steps, gates):
+        self.node, self.names, self.gates, self.future = node, [s.name for s in steps], gates, None
         # Attempts of each step before this run: a higher count means it began in this run.
         self.base = {}
         for s in steps:

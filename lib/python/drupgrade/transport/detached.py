@@ -83,19 +83,10 @@ else
 fi
 """
 
-# Open gate $2 of the run (see `drstep chain`): the file go.$2, or with $2 = stop the file
-# stop; then a wake-up on the run's fifo (opened read-write: never blocks, whether or not the
-# chain is waiting yet).
-GATE = r"""set -u
-d=$1 name=$2 file=go.$2
-[ -d "$d" ] || { echo "run $d does not exist" >&2; exit 3; }
-[ "$name" != stop ] || file=stop
-: > "$d/$file"
-if [ -p "$d/gate" ]; then echo "$name" 1<> "$d/gate"; fi
-"""
-
-# The same as a loop on one long-lived ssh command: a line "DIR<TAB>NAME" in, "ok" or
-# "missing" out. Opening a gate then costs a line each way instead of a new ssh command.
+# Open gates of runs (see `drstep chain`): each line "DIR<TAB>NAME" creates go.NAME in the run
+# dir DIR (NAME = stop: the file stop), then wakes the run through its fifo (opened read-write:
+# never blocks, whether or not the chain waits yet); answers "ok", or "missing" (no such run).
+# Run as one long-lived ssh command per session, a gate costs a line each way.
 GATE_LOOP = r"""while IFS=$'\t' read -r d name; do
   if [ -d "$d" ]; then
     file=go.$name
@@ -251,14 +242,16 @@ class DetachedRun(object):
     def open_gate(self, name):
         """Let a gated step of the run (`drstep chain ... +NAME`) begin; `stop`: end the run
         before its next step (never in the middle of one). Safe to repeat."""
-        answer = GateOpener.of(self.session).open(self.dir, name)
-        if answer == "ok":
-            return
-        res = self.session.run(["bash", "-c", GATE, "drgate", self.dir, name])
-        if res.rc != 0:
+        line = "%s\t%s\n" % (self.dir, name)
+        answer = GateOpener.of(self.session).open(line)
+        if answer is None:  # the channel failed: the same loop as a command of its own
+            res = self.session.run(["bash", "-c", GATE_LOOP], stdin=line)
+            answer = res.stdout.strip() if res.rc == 0 else failures.last_line(res.stderr)
+        if answer == "missing":
+            answer = _("run {run} does not exist on node {node}").format(run=self.run_id, node=self.session.name)
+        if answer != "ok":
             raise failures.TransportError(_("could not open gate {name} of {run} on node {node}: {detail}").format(
-                name=name, run=self.run_id, node=self.session.name, detail=failures.last_line(res.stderr)),
-                node=self.session.name)
+                name=name, run=self.run_id, node=self.session.name, detail=answer), node=self.session.name)
 
     def cancel(self):
         """SIGTERM the run's whole session (process group) on the node."""
@@ -285,14 +278,14 @@ class GateOpener(object):
                 session.gate_opener = cls(session)
             return session.gate_opener
 
-    def open(self, run_dir, name):
-        """'ok', 'missing' (no such run dir), or None (the channel failed)."""
+    def open(self, line):
+        """Send one GATE_LOOP line: 'ok', 'missing' (no such run dir), or None (the channel failed)."""
         with self.lock:
             try:
                 if self.proc is None or self.proc.poll() is not None:
                     self.close()
                     self.proc = self.session.popen(["bash", "-c", GATE_LOOP], stdin=subprocess.PIPE)
-                self.proc.stdin.write(("%s\t%s\n" % (run_dir, name)).encode("utf-8"))
+                self.proc.stdin.write(line.encode("utf-8"))
                 self.proc.stdin.flush()
                 return self._line()
             except (OSError, ValueError, failures.TransportError):
