@@ -101,8 +101,8 @@ package::extract() {
   got=$(sha256sum <"$work/package")
   got=${got%% *}
   [[ $got == "$want" ]] ||
-    die "本节点收到的软件包 $pkg（sha256 $got）不是控制节点校验过的那个（sha256 $want）：请在控制节点上执行 bin/upgrade.sh retry 重新上传" \
-      "the package $pkg on this node (sha256 $got) is not the one the controller verified (sha256 $want): run bin/upgrade.sh retry on the controller to upload it again"
+    die "本节点上的软件包 $pkg（sha256 $got）不是控制节点校验过的那个（sha256 $want）：它在上传后被改动或损坏。不要使用它；查明原因，把控制节点上校验过的软件包复制到 $pkg，再执行 bin/upgrade.sh retry" \
+      "the package $pkg on this node (sha256 $got) is not the one the controller verified (sha256 $want): it was changed or damaged after the upload. Do not use it: find out why, copy the verified package from the controller to $pkg, then run bin/upgrade.sh retry"
   LC_ALL=C tar --quoting-style=c --numeric-owner -tvzf "$work/package" >"$work/listing" ||
     die "软件包 $pkg 不是可读的 tar.gz" "package $pkg is not a readable tar.gz"
   package::check_members "$work/listing" "$top" ||

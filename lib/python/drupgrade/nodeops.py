@@ -31,7 +31,7 @@ def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file")
 
 LOCAL_STEPS = [
     _local("load_packages", "init", 10, 600, "restart", "load and verify the product packages of every hop",
-           "加载软件包（逐跳校验 sha256）", roles=CONTROLLER_ROLE),
+           "加载并校验每一跳的软件包", roles=CONTROLLER_ROLE),
     _local("load_nodes", "init", 20, 120, "restart", "load node SSH information: connect, check the version",
            "加载节点SSH信息（连接节点，确认版本）", kind="network"),
     _local("upload_tool", "distribute_tool", 10, 600, "direct", "upload the upgrade tool package",
