@@ -117,15 +117,13 @@ def verify(path, key):
         raise Refused(N_("cannot read package {file}: {error}"), N_("check the file's permissions"),
                       file=path, error=e.strerror or str(e)) from None
     with f:
-        h, chunks = hashlib.sha256(), []
-        while True:
-            b = f.read(CHUNK)
-            if not b:
-                break
-            h.update(b)
-            if key is not None and key.needs_data:
-                chunks.append(b)
-        data = b"".join(chunks) if key is not None and key.needs_data else None
+        h, data = hashlib.sha256(), None
+        if key is not None and key.needs_data:  # Ed25519 verifies the bytes themselves: one copy in memory
+            data = f.read()
+            h.update(data)
+        else:
+            for b in iter(lambda: f.read(CHUNK), b""):
+                h.update(b)
         if key is not None:
             key.verify(path, h.digest(), data)
         else:
