@@ -2,7 +2,8 @@
 # Sourced by bin/*: find python3 >= 3.6 and make the private venv offline from wheelhouse/.
 #
 # bootstrap::python exports DRUPGRADE_VENV, a venv holding the controller's dependencies.
-# Tarball: installs $ROOT/wheelhouse with `pip --no-index`; nothing touches a network.
+# Tarball: checks $ROOT/wheelhouse against its SHA256SUMS, then installs it with
+# `pip --no-index --require-hashes` (every wheel's sha256 is in its requirements); no network.
 # Source checkout: $ROOT/build/wheelhouse (make dist), else a dev venv $ROOT/build/venv
 # from the package registry. A stamp (requirements + interpreter) makes later runs free.
 # Environment: DRUPGRADE_PYTHON (default python3), DRUPGRADE_VENV (default $ROOT/.venv).
@@ -14,6 +15,42 @@
 bootstrap::die() {
   printf '错误：%s\nerror: %s\n' "$2" "$3" >&2
   exit "$1"
+}
+
+#######################################
+# Check the wheelhouse against its SHA256SUMS before anything from it is installed: a wheel (or
+# requirements file) that is missing, changed or not listed stops the install, named.
+# Arguments: wheelhouse dir
+# Outputs: what is wrong, in Chinese and English (stderr)
+# Returns: 0 when every file matches, 1 otherwise
+#######################################
+bootstrap::check_wheelhouse() {
+  local wh=$1 line bad=() f
+  if [[ ! -f $wh/SHA256SUMS ]]; then
+    printf '错误：%s 中没有 SHA256SUMS，无法校验 wheel。
+error: %s has no SHA256SUMS: its wheels cannot be checked.
+' \
+      "$wh" "$wh" >&2
+    return 1
+  fi
+  while IFS= read -r line; do
+    [[ $line == *': OK' ]] || bad+=("${line%: *}")
+  done < <(cd "$wh" && LC_ALL=C sha256sum --strict -c SHA256SUMS 2>/dev/null)
+  for f in "$wh"/*.whl "$wh/requirements.txt" "$wh/pip.txt"; do
+    [[ -e $f ]] || continue
+    grep -qF -- "  ${f##*/}" "$wh/SHA256SUMS" || bad+=("${f##*/}")
+  done
+  ((${#bad[@]} == 0)) && return 0
+  for f in "${bad[@]}"; do
+    printf '错误：wheelhouse 中的 %s 与 %s/SHA256SUMS 不符（缺失、被改动或未列出）。
+error: %s in the wheelhouse does not match %s/SHA256SUMS (missing, changed or not listed).
+' \
+      "$f" "$wh" "$f" "$wh" >&2
+  done
+  printf '请重新解压完整的 drupgrade 安装包，解压前先校验它（docs/install.md）。
+unpack the complete drupgrade tarball again, after checking it (docs/install.md).
+' >&2
+  return 1
 }
 
 #######################################
@@ -31,7 +68,9 @@ bootstrap::_build() (
   trap 'exit 130' INT TERM
   unset PYTHONPATH PYTHONHOME  # the caller's, not ours: only in this subshell
   pip=("$tmp/bin/python" -m pip install -q --disable-pip-version-check)
-  [[ -n $wh ]] && pip+=(--isolated --no-index --find-links "$wh")
+  # The wheelhouse: its SHA256SUMS first, then every wheel against the hashes of its requirements.
+  [[ -n $wh ]] && pip+=(--isolated --no-index --find-links "$wh" --require-hashes)
+  if [[ -n $wh ]]; then bootstrap::check_wheelhouse "$wh" || return 1; fi
   "$py" -m venv "$tmp" || return 1
   "${pip[@]}" -r "$reqdir/pip.txt" || return 1
   "${pip[@]}" -r "$reqdir/requirements.txt" || return 1

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Stage and pack a tarball reproducibly (sorted, fixed mtime and owner).
+# Stage and pack a tarball reproducibly (sorted, fixed mtime and owner), and list it in
+# BUILD_DIR/dist/SHA256SUMS; with DRUPGRADE_SIGN_KEY=private.pem (Ed25519 or RSA) also sign that
+# list (SHA256SUMS.sig, packaging/sign.sh). Check a tarball before unpacking it: docs/install.md.
 # Usage: packaging/dist.sh node|controller VERSION BUILD_DIR
 set -euo pipefail
 
@@ -15,8 +17,26 @@ dist::pack() {
   tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
     -C "$(dirname "$dir")" -cf - "$(basename "$dir")" | gzip -n -9 > "$out.tmp"
   mv "$out.tmp" "$out"
-  (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
+  dist::sums "$(dirname "$out")" "$(basename "$out")"
   echo "$out"
+}
+
+#######################################
+# Put a tarball's sha256 into DIR/SHA256SUMS (replacing its old line), and sign the list when
+# DRUPGRADE_SIGN_KEY names a key; without one, an old signature is removed (it no longer fits).
+# Arguments: dist dir, tarball name
+#######################################
+dist::sums() {
+  local dir=$1 name=$2
+  (
+    cd "$dir"
+    { grep -vF "  $name" SHA256SUMS 2>/dev/null || true; sha256sum "$name"; } | LC_ALL=C sort -k2 >SHA256SUMS.tmp
+    mv SHA256SUMS.tmp SHA256SUMS
+    rm -f "$name.sha256" SHA256SUMS.sig
+  )
+  if [[ -n ${DRUPGRADE_SIGN_KEY:-} ]]; then
+    "$TOP/packaging/sign.sh" "$DRUPGRADE_SIGN_KEY" "$dir/SHA256SUMS"
+  fi
 }
 
 #######################################
@@ -52,8 +72,7 @@ dist::controller() {
   dist::copy "$build/locale" "$stage/share/locale"
   find "$stage/share/locale" -name '*.po' -delete
   cp "$build/dist/drupgrade-node-$version.tar.gz" "$stage/share/node/"
-  dist::copy "$build/wheelhouse" "$stage/wheelhouse"
-  cp "$TOP/packaging/wheels/requirements.txt" "$stage/wheelhouse/requirements.txt"
+  dist::copy "$build/wheelhouse" "$stage/wheelhouse"  # with its hashed requirements and SHA256SUMS
   echo "$version" > "$stage/VERSION"
   dist::pack "$stage" "$build/dist/drupgrade-$version.tar.gz"
 }

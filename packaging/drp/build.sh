@@ -5,8 +5,9 @@
 #   members, normalised modes, gzip -n; the same sources give the same sha256.
 #   A release's package holds the common sources plus what that release defines: its
 #   VERSION, the migrations and config defaults of every release up to it.
-#   DRP_SIGN_KEY=private.pem (Ed25519) also writes drp-<v>.tar.gz.sig (deterministic); verify:
-#   openssl pkeyutl -verify -pubin -inkey drp.pub -rawin -in drp-<v>.tar.gz -sigfile drp-<v>.tar.gz.sig
+#   DRP_SIGN_KEY=private.pem (Ed25519 or RSA) also writes drp-<v>.tar.gz.sig with
+#   packaging/sign.sh (an Ed25519 signature is deterministic too). `make packages` signs with
+#   the TEST-ONLY key of packaging/drp/test-keys (never for production).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
@@ -64,7 +65,7 @@ build_one() {
   mv -f "${out}/${name}.tar.gz.part" "${out}/${name}.tar.gz"
   (cd "${out}" && sha256sum "${name}.tar.gz" >"${name}.tar.gz.sha256")
   if [[ -n "${DRP_SIGN_KEY:-}" ]]; then
-    openssl pkeyutl -sign -inkey "${DRP_SIGN_KEY}" -rawin -in "${out}/${name}.tar.gz" -out "${out}/${name}.tar.gz.sig"
+    "${HERE}/../sign.sh" "${DRP_SIGN_KEY}" "${out}/${name}.tar.gz"
   else
     rm -f "${out}/${name}.tar.gz.sig"
   fi
@@ -74,7 +75,7 @@ build_one() {
 
 main() {
   local out="${1:-}" v
-  [[ -n "${out}" ]] || { sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; return 2; }
+  [[ -n "${out}" ]] || { sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; return 2; }
   shift
   mkdir -p "${out}"
   out="$(cd "${out}" && pwd)"

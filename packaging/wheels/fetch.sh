@@ -6,7 +6,8 @@
 # The only build step that needs a package registry. Wheels are cached under
 # build/wheel-cache/runtime (override: DRUPGRADE_WHEEL_CACHE), so a warm run makes no
 # network request. DEST is replaced only when every target checks out; it also gets
-# requirements.txt and pip.txt, the files lib/bootstrap.sh installs from.
+# requirements.txt and pip.txt with a --hash for every wheel of each pin, and SHA256SUMS of
+# every file: lib/bootstrap.sh checks SHA256SUMS, then installs with pip --require-hashes.
 # Environment: PYTHON (default python3, needs pip >= 21.1), FETCH_PIP_ARGS (extra
 # options for the downloads, e.g. "--index-url https://mirror/simple").
 set -euo pipefail
@@ -105,7 +106,7 @@ check_target() {
 
 main() {
   [[ $# -eq 1 ]] || { sed -n '2,4p' "$0" >&2; exit 2; }
-  local dest=$1 python machine pure stamp
+  local dest=$1 python machine pure stamp req
   "$PYTHON" -m pip --version >/dev/null 2>&1 || die "$PYTHON has no pip"
   # Up to date: same inputs as the last complete run, and every wheel intact.
   stamp=$(cat "${REQS[@]}" "$0" "$HERE/wheelhouse.py" | sha256sum | cut -d' ' -f1)
@@ -128,7 +129,6 @@ main() {
       fetch_target "$python" "$machine"
     done
   done
-  cp "${REQS[@]}" "$STAGE/"
 
   # Completeness, from the staged wheels alone: pip's own pick per target (two at a
   # time), and the closure of every pin's declared dependencies under its markers.
@@ -143,7 +143,13 @@ main() {
   wheelhouse_py verify "${TARGET_PYTHONS[@]/#/--python=}" "${TARGET_MACHINES[@]/#/--machine=}" \
     "$STAGE" "${REQS[@]}" || die "the wheelhouse is incomplete (each missing piece is named above)"
 
-  (cd "$STAGE" && sha256sum -- *.whl >SHA256SUMS)
+  # What lib/bootstrap.sh installs from: the pins with the hash of every wheel shipped for them
+  # (pip --require-hashes), and SHA256SUMS of every file, checked before pip runs.
+  for req in "${REQS[@]}"; do
+    wheelhouse_py hashes "$STAGE" "$req" >"$STAGE/$(basename "$req")" \
+      || die "the wheelhouse lacks a wheel for a pin of $req (named above)"
+  done
+  (cd "$STAGE" && sha256sum -- *.whl requirements.txt pip.txt >SHA256SUMS)
   printf '%s\n' "$stamp" >"$STAGE/.stamp"
   chmod 755 "$STAGE"
   rm -rf "$dest"

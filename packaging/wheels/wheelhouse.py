@@ -9,6 +9,11 @@
       for every (python, machine): each pin has a wheel in DIR that installs there
       (tags, Requires-Python), and every dependency the wheel declares for that target
       is pinned, in range; exit 1 naming each package, python and machine that fails
+  wheelhouse.py hashes DIR REQFILE
+      print REQFILE with `--hash=sha256:...` after each pin, one for every wheel of that
+      name and version in DIR (every platform and Python the wheelhouse serves): what
+      lib/bootstrap.sh installs with `pip install --require-hashes --no-index`; exit 1
+      naming the pins DIR has no wheel for
 
 pip evaluates environment markers against the interpreter that runs it, not against
 `--python-version`, so the markers are evaluated here with the target's environment.
@@ -16,6 +21,7 @@ Runs on the build host's python3 (3.6+) with pip >= 21.1.
 """
 import argparse
 import email.parser
+import hashlib
 import os
 import shutil
 import sys
@@ -172,6 +178,31 @@ def copy_target(source, dest, req_files, target, exclude):
     return missing
 
 
+def hashed_requirements(directory, path):
+    """(the lines of path with the hashes of DIR's wheels added to each pin, the pins lacking a wheel)."""
+    wheels = index_wheels(directory)
+    lines = ["# Written by packaging/wheels/wheelhouse.py hashes from {}: every wheel the wheelhouse",
+             "# ships for each pin. lib/bootstrap.sh installs it with pip --require-hashes --no-index."]
+    lines[0] = lines[0].format(os.path.basename(path))
+    missing = []
+    with open(path) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            req = Requirement(line)
+            found = wheels.get((canonicalize_name(req.name), pinned_version(req)), [])
+            if not found:
+                missing.append(line)
+                continue
+            digests = []
+            for filename, _tags in found:
+                with open(os.path.join(directory, filename), "rb") as w:
+                    digests.append(hashlib.sha256(w.read()).hexdigest())
+            lines.append(" \\\n    ".join([line] + ["--hash=sha256:" + d for d in sorted(digests)]))
+    return lines, missing
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -192,7 +223,17 @@ def main(argv):
     ver.add_argument("--machine", action="append", required=True)
     ver.add_argument("directory")
     ver.add_argument("reqs", nargs="+")
+    hsh = sub.add_parser("hashes")
+    hsh.add_argument("directory")
+    hsh.add_argument("req")
     args = parser.parse_args(argv)
+
+    if args.command == "hashes":
+        lines, missing = hashed_requirements(args.directory, args.req)
+        for line in missing:
+            sys.stderr.write("missing: no wheel in {} for {}\n".format(args.directory, line))
+        print("\n".join(lines))
+        return 1 if missing else 0
 
     if args.command in ("filter", "copy"):
         exclude = {canonicalize_name(n.split("==")[0]) + n[len(n.split("==")[0]):]

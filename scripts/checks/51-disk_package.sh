@@ -3,8 +3,9 @@
 # Summary-zh: 软件包与解压目录有足够的磁盘空间
 # Roles: any
 # Timeout: 30
-# Estimate: the packages of every hop in the package dir, and in the work dir each unpacked
-# (about 3× the package) for the unpack and the new release; 64 MB margin on each.
+# Estimate: the packages of every hop in the package dir, and in the work dir the checked copy
+# of the package plus its unpacked tree and the new release (about 4× the package); 64 MB
+# margin on each.
 # shellcheck source=scripts/lib/check.sh
 source "$(dirname "$(readlink -f "$0")")/../lib/check.sh"
 
@@ -12,7 +13,7 @@ check::run() {
   local pkg=${DR_PACKAGE_BYTES:-0} pdir=${DR_PACKAGE_DIR:-/var/lib/drupgrade/packages}
   local wdir=${DR_WORK_DIR:-/var/lib/drupgrade/work} need_p need_w free_p free_w bad=0 p
   need_p=$((pkg + 64 * 1048576))
-  need_w=$((pkg * 3 + 64 * 1048576))
+  need_w=$((pkg * 4 + 64 * 1048576))
   p=$pdir; while [[ ! -e $p ]]; do p=$(dirname "$p"); done
   local q=$wdir; while [[ ! -e $q ]]; do q=$(dirname "$q"); done
   if [[ $(stat -c %d "$p") == "$(stat -c %d "$q")" ]]; then  # one filesystem: both on it

@@ -162,5 +162,5 @@ drp::env_cleanup() {
     rm -rf "${DRP_DATADIR:?}"
     mv "$DRP_DATADIR_KEPT" "$DRP_DATADIR"
   fi
-  rm -rf "${unpack:?}"
+  rm -rf "${unpack:?}" "${unpack:?}.part"
 }

@@ -5,6 +5,7 @@ bin/upgrade.sh inside `unshare -n`. Skips when there is no tarball, unless
 DRUPGRADE_REQUIRE_DIST is set (CI), where that is a failure.
 """
 import glob
+import hashlib
 import json
 import os
 import re
@@ -31,8 +32,8 @@ installed = dict((canonicalize_name(l.split("==")[0]), l.split("==")[1])
                  for l in out.splitlines() if "==" in l)
 bad, checked = [], 0
 for path in sys.argv[1:]:
-    for line in open(path):
-        line = line.split("#")[0].strip()
+    for line in open(path).read().replace("\\\n", " ").splitlines():  # a pin and its --hash options
+        line = line.split("#")[0].split(" --hash=")[0].strip()
         if not line:
             continue
         req = Requirement(line)
@@ -242,3 +243,90 @@ def test_a_failed_install_leaves_no_venv_behind(root, no_network, tmp_path):
     assert "could not install the dependencies" in r.stderr and "无法从" in r.stderr, r.stderr
     assert not os.path.exists(venv)
     assert not glob.glob(venv + ".tmp.*"), "the temp venv was left behind"
+
+
+def wheelhouse_copy(root, dest, change=None, sums=False):
+    """A copy of the tarball's bin/, lib/ and wheelhouse/ (wheels linked) in dest. change: {name:
+    function(path)} applied to a real copy of that wheelhouse file; sums: rewrite SHA256SUMS after
+    the change, as someone who replaced a wheel would."""
+    for part in ("bin", "lib"):
+        shutil.copytree(os.path.join(root, part), os.path.join(dest, part), symlinks=True)
+    wh = os.path.join(dest, "wheelhouse")
+    os.mkdir(wh)
+    for name in wheels(root):
+        src, dst = os.path.join(root, "wheelhouse", name), os.path.join(wh, name)
+        if change and name in change:
+            shutil.copy(src, dst)
+            change[name](dst)
+        elif name == "SHA256SUMS" or name.endswith(".txt"):
+            shutil.copy(src, dst)
+        else:
+            os.symlink(src, dst)
+    if sums:
+        with open(os.path.join(wh, "SHA256SUMS"), "w") as out:
+            for name in sorted(os.listdir(wh)):
+                if name.endswith((".whl", ".txt")):
+                    with open(os.path.join(wh, name), "rb") as f:
+                        out.write("%s  %s\n" % (hashlib.sha256(f.read()).hexdigest(), name))
+    return dest
+
+
+def paramiko_wheel(root):
+    return [n for n in wheels(root) if n.startswith("paramiko-")][0]
+
+
+def append_byte(path):
+    with open(path, "ab") as f:
+        f.write(b"\0")
+
+
+def test_the_requirements_carry_a_hash_for_every_wheel(root):
+    wh = os.path.join(root, "wheelhouse")
+    text = open(os.path.join(wh, "requirements.txt")).read() + open(os.path.join(wh, "pip.txt")).read()
+    for name in wheels(root):
+        if name.endswith(".whl"):
+            with open(os.path.join(wh, name), "rb") as f:
+                assert "--hash=sha256:" + hashlib.sha256(f.read()).hexdigest() in text, name
+    pins = [line for line in text.replace("\\\n", " ").splitlines() if line and not line.startswith("#")]
+    assert len(pins) >= 40 and all("--hash=sha256:" in line for line in pins), pins
+    check = subprocess.run(["sha256sum", "--strict", "--quiet", "-c", "SHA256SUMS"], cwd=wh)
+    assert check.returncode == 0
+
+
+def test_a_changed_wheel_stops_the_install_naming_it(root, no_network, tmp_path):
+    python = find_python("3.11") or find_python("3.13") or python_or_skip("3.6")
+    wheel = paramiko_wheel(root)
+    tree = wheelhouse_copy(root, str(tmp_path / "tree"), change={wheel: append_byte})
+    venv = str(tmp_path / "venv")
+    r = launch(no_network, tree, ["--help"], python, venv=venv)
+    assert r.returncode == 2
+    assert "error: %s in the wheelhouse does not match" % wheel in r.stderr, r.stderr
+    assert "错误：wheelhouse 中的 %s 与" % wheel in r.stderr and "不符" in r.stderr, r.stderr
+    assert "creating the Python environment" in r.stderr and not os.path.exists(venv)
+    assert not glob.glob(venv + ".tmp.*"), "the temp venv was left behind"
+
+
+@pytest.mark.parametrize("how", ["changed wheel", "requirements without hashes"])
+def test_pip_requires_the_hashes_even_when_sha256sums_was_rewritten(root, no_network, tmp_path, how):
+    """SHA256SUMS travels with the wheels; the hashes of the requirements are the second line of defence,
+    and --require-hashes refuses a requirement that has none."""
+    python = find_python("3.11") or find_python("3.13") or python_or_skip("3.6")
+    wheel = paramiko_wheel(root)
+
+    def strip_hashes(path):
+        with open(path) as f:
+            text = re.sub(r" \\\n\s+--hash=sha256:[0-9a-f]+", "", f.read())
+        with open(path, "w") as f:
+            f.write(text)
+
+    change = {wheel: append_byte} if how == "changed wheel" else {"requirements.txt": strip_hashes}
+    tree = wheelhouse_copy(root, str(tmp_path / "tree"), change=change, sums=True)
+    if how != "changed wheel":
+        assert "--hash" not in open(os.path.join(tree, "wheelhouse", "requirements.txt")).read()
+    venv = str(tmp_path / "venv")
+    r = launch(no_network, tree, ["--help"], python, venv=venv)
+    assert r.returncode == 2, r.stderr
+    expected = {"changed wheel": "THESE PACKAGES DO NOT MATCH THE HASHES",
+                "requirements without hashes": "Hashes are required in --require-hashes mode"}[how]
+    assert expected in r.stderr and "could not install the dependencies" in r.stderr, r.stderr
+    assert not os.path.exists(venv)

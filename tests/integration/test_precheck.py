@@ -6,6 +6,8 @@ changed nothing.
 """
 import json
 import os
+import re
+import shutil
 import subprocess
 import textwrap
 
@@ -259,3 +261,63 @@ def test_full_disk_stopped_replica_unreachable_node(ctl):
     ssh("node2", "for i in $(seq 60); do mariadb -e 'SHOW SLAVE STATUS\\G' | grep -q 'Slave_IO_Running: Yes' "
                  "&& exit 0; sleep 1; done; exit 1")
     assert failed(ctl.report(expect=0)) == []
+
+
+
+def test_a_package_not_as_signed_stops_plan_run_and_resume_before_any_node(ctl, tmp_path):
+    """H1 on the lab, whose config verifies signatures with the test key (every other lab run is
+    the good path): a package changed after signing, or without its .sig, is exit 2 naming it, for
+    plan, run and resume; no journal starts, no step runs, nothing changes on any node."""
+    repo = tmp_path / "repo"
+    shutil.copytree(os.path.join(TOP, "build", "packages"), str(repo))
+    pkg = str(repo / "drp-2.2.0.tar.gz")
+    with open(pkg, "rb") as f:
+        good = f.read()
+    with open(ctl.config) as f:
+        text = f.read()
+    assert "drp-TEST-ONLY-ed25519.pub" in text
+    text = re.sub(r"(?m)^repo = .*$", "repo = " + str(repo), text)
+    with open(ctl.config, "w") as f:
+        f.write(text)
+    current = tmp_path / "state" / "current_run.json"
+    before = labtools.fingerprint(), node_fingerprint()
+
+    with open(pkg, "ab") as f:
+        f.write(b"\0")  # changed after it was signed
+    auth = json.loads(ctl("--json", "plan", "--to", TO, expect=2).stdout)["upgrade_plan"]["package_authentication"]
+    assert auth["method"] == "signature" and auth["key_type"] == "Ed25519"
+    assert not auth["packages"][0]["verified"] and "fails its signature check" in auth["packages"][0]["problem"]
+    for lang, words in (("en", "fails its signature check"), ("zh", "签名校验失败")):
+        p = ctl("run", "--to", TO, expect=2, lang=lang)
+        assert pkg in p.stderr and words in p.stderr, p.stderr
+    os.unlink(pkg + ".sig")
+    with open(pkg, "wb") as f:
+        f.write(good)
+    p = ctl("run", "--to", TO, expect=2)
+    assert "package %s has no signature %s.sig" % (pkg, pkg) in p.stderr and "packaging/sign.sh" in p.stderr
+    assert not current.exists()  # no journal: no step ran anywhere
+
+    # A journaled run (init only: it reads the nodes' versions), then the package changes: resume refuses.
+    shutil.copy(os.path.join(TOP, "build", "packages", "drp-2.2.0.tar.gz.sig"), pkg + ".sig")
+    p = ctl("run", "--to", TO, "--only-phase", "init")
+    assert "package drp-2.2.0.tar.gz: signature ok (Ed25519)" in p.stderr
+    journal = json.load(open(str(current)))["journal"]
+    with open(journal) as f:
+        recorded = json.load(f)
+    with open(pkg, "ab") as f:
+        f.write(b"\0")
+    p = ctl("resume", expect=2)
+    assert pkg in p.stderr and "fails its signature check" in p.stderr
+    with open(journal) as f:
+        assert json.load(f) == recorded
+    assert (labtools.fingerprint(), node_fingerprint()) == before
+
+    # Without public_key it is said once, in the plan and in the run's log: packages are only checksummed.
+    with open(pkg, "wb") as f:
+        f.write(good)
+    with open(ctl.config, "w") as f:
+        f.write(re.sub(r"(?m)^public_key = .*\n", "", text))
+    note = "packages are only checksummed"
+    assert ctl("plan", "--to", TO).stdout.count(note) == 1
+    p = ctl("run", "--to", TO, "--only-phase", "init")
+    assert (p.stdout + p.stderr).count(note) == 1

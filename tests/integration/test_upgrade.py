@@ -120,16 +120,6 @@ def test_retry_rows_and_a_timeout_each_do_what_the_table_says(tmp_path):
     backups_verify(j)
 
 
-def test_init_failure_means_start_over(tmp_path):
-    install("2.1.0")
-    ctl = Controller(tmp_path, packages={"repo": str(tmp_path / "empty-repo")})
-    os.makedirs(str(tmp_path / "empty-repo"))
-    out = ctl("run", "--to", "2.2.0", expect=1)
-    assert "is missing from [packages] repo" in out and "start over" in out
-    out = ctl("retry", expect=1)
-    assert "start the upgrade over" in out
-
-
 def wait_for_result(ctl, key, status="ok", seconds=300):
     deadline = time.time() + seconds
     while time.time() < deadline:

@@ -467,7 +467,9 @@ lab::write_configs() {
           printf '\n[node:%s]\nhost = %s\nroles = %s\n' "$node" "$(lab::addr "$node")" "$(lab::roles "$node")"
         done
         printf '\n[paths]\nstate_dir = %s/state\n' "$LAB_DIR"
-        printf '\n[packages]\nrepo = %s/build/packages\n' "$REPO"
+        # The drp packages are signed with the TEST-ONLY key (make packages): every lab run verifies them.
+        printf '\n[packages]\nrepo = %s/build/packages\npublic_key = %s/packaging/drp/test-keys/drp-TEST-ONLY-ed25519.pub\n' \
+          "$REPO" "$REPO"
       } >"$out.tmp"
     )
     mv -f "$out.tmp" "$out"

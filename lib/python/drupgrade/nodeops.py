@@ -31,7 +31,7 @@ def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file")
 
 LOCAL_STEPS = [
     _local("load_packages", "init", 10, 600, "restart", "load and verify the product packages of every hop",
-           "加载软件包（逐跳校验 sha256）", roles=CONTROLLER_ROLE),
+           "加载并校验每一跳的软件包", roles=CONTROLLER_ROLE),
     _local("load_nodes", "init", 20, 120, "restart", "load node SSH information: connect, check the version",
            "加载节点SSH信息（连接节点，确认版本）", kind="network"),
     _local("upload_tool", "distribute_tool", 10, 600, "direct", "upload the upgrade tool package",
@@ -126,7 +126,8 @@ class NodeOps:
         return getattr(self, "step_" + step.name)(node, hop, versions)
 
     def package_path(self, version):
-        return os.path.join(self.cfg.section("packages").get("repo", ""), "drp-%s.tar.gz" % version)
+        from drupgrade import packages
+        return packages.package_path(self.cfg, version)
 
     def tool_package(self):
         from drupgrade import __version__
@@ -138,20 +139,13 @@ class NodeOps:
             name=name), hint=_("unpack the complete drupgrade tarball again (or run 'make build')"))
 
     def step_load_packages(self, node, hop, versions):
+        """The packages were verified when the command started, before the journal or any node
+        (Runner.verify_packages): the journal holds the sha256 of each, which the nodes check."""
+        verified = self.journal.data.get("packages") or {}
         for _src, dst in self.journal.data["hops"]:
-            path = self.package_path(dst)
-            for p in (path, path + ".sha256"):
-                if not os.path.exists(p):
-                    raise DrupgradeError(_("package {file} is missing from [packages] repo").format(file=p),
-                                         hint=_("copy drp-{version}.tar.gz and its .sha256 into {repo}").format(
-                                             version=dst, repo=os.path.dirname(path)))
-            with open(path + ".sha256") as f:
-                want = f.read().split()[0]
-            got = self.t.transfer.local_sha256(path)  # cached: the upload does not hash it again
-            if got != want:
-                raise DrupgradeError(_("package {file} fails its sha256 check: expected {want}, got {got}").format(
-                    file=path, want=want, got=got), hint=_("copy the package again from its source"))
-            self.out("info", _("package {file}: sha256 ok").format(file=os.path.basename(path)))
+            if dst not in verified:
+                raise DrupgradeError(_("run {run} has no verified package for {version}").format(
+                    run=self.journal.data["run_id"], version=dst), hint=_("start the run again"))
         self.tool_package()
         return 0
 
@@ -175,6 +169,8 @@ class NodeOps:
             "DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_RUN_ID": self.journal.data["run_id"],
             "DR_HOP": hop, "DR_FROM": src, "DR_TO": dst, "DR_TOOL_DIR": self.tool_dir,
             "DR_PACKAGE": "%s/drp-%s.tar.gz" % (pkg_dir, dst), "DR_BACKUP_ROOT": self.cfg.paths["node_backup_dir"],
+            # what the node checks the bytes it received against: the hash of the verified file
+            "DR_PACKAGE_SHA256": (self.journal.data.get("packages") or {}).get(dst, {}).get("sha256", ""),
             "DR_BACKUP_ID": info.get("backup_id", ""), "DR_WORK_DIR": "/var/lib/drupgrade/work",
             "DR_STATE_DIR": "/var/lib/drupgrade/node-state", "DR_FAULT_INJECTION": self.cfg.run["fault_injection"],
             "DR_PACKAGE_BYTES": str(max([os.path.getsize(self.package_path(d))
@@ -227,8 +223,13 @@ class NodeOps:
     def step_upload_package(self, node, hop, versions):
         path = self.package_path(versions[1])
         remote = self.cfg.paths["node_package_dir"]
-        self.t.transfer.upload_package(path + ".sha256", remote, node)
         result = self.t.transfer.upload_package(path, remote, node)
+        want = (self.journal.data.get("packages") or {}).get(versions[1], {}).get("sha256")
+        if result.sha256 != want:  # replaced after it was verified: the node would refuse it anyway
+            raise DrupgradeError(_("package {file} changed after it was verified: its sha256 was {want}, the "
+                                   "uploaded file has {got}").format(file=path, want=want, got=result.sha256),
+                                 hint=_("put the verified package back (or start a new run), then: "
+                                        "bin/upgrade.sh retry"))
         self.out("info", _("{node}: {file} {action} ({method})").format(
             node=node.name, file=os.path.basename(path), action=_(UPLOAD_ACTIONS.get(result.action, result.action)),
             method=result.method))

@@ -5,7 +5,7 @@ import os
 import time
 
 from drupgrade import engine, state, steps, versions
-from drupgrade.errors import EXIT_FAILED, EXIT_OK, DrupgradeError
+from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, current_lang
 
 LOG = logging.getLogger("drupgrade.run")
@@ -104,11 +104,34 @@ class Runner:
     def current_journal(self):
         return state.Journal.current(self.current_path)
 
-    def new_journal(self, target, hops, kind, found):
+    def verify_packages(self, hops, journal=None):
+        """Every hop's package, verified on the controller before any node changes (exit 2 when one
+        fails; packages.verify_hops). With a journal (resume, retry) the packages must still be the
+        ones the run started with: the nodes check the sha256 recorded then. {version: record}."""
+        from drupgrade import packages
+        found = packages.verify_hops(self.cfg, hops)
+        if not self.cfg.section("packages").get("public_key"):
+            out("warning", _(packages.UNSIGNED))
+        for record in found.values():
+            out("info", packages.describe(record))
+        before = (journal.data.get("packages") or {}) if journal else {}
+        for version, record in sorted(found.items()):
+            old = before.get(version, {}).get("sha256")
+            if old and old != record["sha256"]:
+                raise DrupgradeError(
+                    _("package {file} changed since run {run} started: its sha256 was {old}, it is now {new}").format(
+                        file=record["file"], run=journal.data["run_id"], old=old, new=record["sha256"]),
+                    code=EXIT_USAGE, hint=_("put the package the run started with back into [packages] repo, then "
+                                            "run the command again; nothing was changed on any node"))
+        if journal is not None and not before:
+            journal.set(packages=found)  # a run journaled before packages were recorded
+        return found
+
+    def new_journal(self, target, hops, kind, found, packages):
         run_id = time.strftime("run_%Y%m%d_%H%M%S")
         journal = state.Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
                                        upgrade_mode=kind, versions_before=found, started=state.now_iso(),
-                                       connect_s=self.connect_s)
+                                       connect_s=self.connect_s, packages=packages)
         state.atomic_write_json(self.current_path, {"run_id": run_id, "journal": journal.path})
         return journal
 

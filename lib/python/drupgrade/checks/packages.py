@@ -1,11 +1,15 @@
-"""The product package of every hop is in [packages] repo and matches its sha256."""
+"""The product package of every hop is in [packages] repo, authentic (its .sig, with [packages]
+public_key) or matching its .sha256 (without), and holds only plain files under its top directory."""
 import os
 
+from drupgrade import packages
 from drupgrade.i18n import N_
 from drupgrade.precheck import Finding, both
+from drupgrade.signing import Refused
 
 ID = "packages"
-SUMMARY = N_("the package of every hop is present and verified (sha256)")
+SUMMARY = N_("the package of every hop is present, authentic (signature) or at least checksummed (sha256), "
+             "and safe to unpack")
 ORDER = 40
 STAGE = "cluster"
 
@@ -13,25 +17,24 @@ STAGE = "cluster"
 def run(env):
     if not env.target or not env.hops:
         return []
+    try:
+        key = packages.public_key(env.cfg)
+    except Refused as e:  # the key file itself: one finding
+        return [Finding(ID, "controller", "fail", both(e.msgid, **e.fields), both(e.hint, **e.fields),
+                        fid="packages.public_key")]
     found = []
-    for _src, dst in env.hops:
+    for dst in sorted({d for _s, d in env.hops}):
         path = env.package_path(dst)
-        name = os.path.basename(path)
-        missing = [p for p in (path, path + ".sha256") if not os.path.exists(p)]
-        if missing:
-            found.append(Finding(ID, "controller", "fail", both(
-                N_("package {file} is missing from [packages] repo"), file=missing[0]), both(
-                N_("copy drp-{version}.tar.gz and its .sha256 into {repo}"), version=dst,
-                repo=os.path.dirname(path)), fid="packages.%s" % dst))
-            continue
-        with open(path + ".sha256") as f:
-            want = (f.read().split() or [""])[0]
-        got = env.transport.transfer.local_sha256(path)
-        if got != want:
-            found.append(Finding(ID, "controller", "fail", both(
-                N_("package {file} fails its sha256 check: expected {want}, got {got}"), file=path, want=want,
-                got=got), both(N_("copy the package again from its source")), fid="packages.%s" % dst))
-        else:
-            found.append(Finding(ID, "controller", "pass", both(N_("{file}: sha256 ok"), file=name),
+        try:
+            record = packages.verify(path, key)
+        except Refused as e:
+            found.append(Finding(ID, "controller", "fail", both(e.msgid, **e.fields), both(e.hint, **e.fields),
                                  fid="packages.%s" % dst))
+            continue
+        name = os.path.basename(path)
+        if record["signature"]:
+            message = both(N_("{file}: signature ok ({kind})"), file=name, kind=record["signature"])
+        else:
+            message = both(N_("{file}: sha256 ok, not authenticated (no [packages] public_key)"), file=name)
+        found.append(Finding(ID, "controller", "pass", message, fid="packages.%s" % dst))
     return found

@@ -37,7 +37,7 @@ def build_plan(r, hops, kind, found, target):
 
 
 def run(ctx):
-    from drupgrade import versions
+    from drupgrade import packages, versions
     r = runner.Runner(ctx)
     try:
         target = versions.normalize(ctx.args.to)
@@ -45,8 +45,12 @@ def run(ctx):
         plan = build_plan(r, hops, kind, found, target)
     finally:
         r.close()
+    # How `run` would authenticate the packages, and whether it would refuse one (exit 2, after the plan).
+    plan["upgrade_plan"]["package_authentication"], refused = packages.report(ctx.config, hops)
     if ctx.json:
         print(json.dumps(plan, ensure_ascii=False, indent=2))
+        if refused:
+            raise refused
         return 0
     p = plan["upgrade_plan"]
     print(_("upgrade plan: {src} -> {dst} ({mode})").format(src=p["source_version"], dst=p["target_version"],
@@ -56,5 +60,15 @@ def run(ctx):
         print("  %-10s %-15s %-6s %-8s %s" % (n["name"], n["host"], n["version"], n["auth"], ",".join(n["roles"])))
     for rp in p["rollback_points"]:
         print(_("rollback point: {desc}").format(desc=rp["description"]))
+    auth = p["package_authentication"]
+    if auth["note"]:
+        print(_("warning: {note}").format(note=auth["note"]))
+    for pkg in auth["packages"]:
+        if pkg["verified"]:
+            print(packages.describe(dict(pkg, signature=auth["key_type"])))
+        else:
+            print(_("REFUSED: {problem}").format(problem=pkg["problem"]))
+    if refused:
+        raise refused
     print(_("{n} steps; run it with: bin/upgrade.sh run --to {dst}").format(n=len(p["steps"]), dst=ctx.args.to))
     return 0

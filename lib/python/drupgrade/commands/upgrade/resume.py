@@ -24,6 +24,7 @@ def run(ctx):
                     hint=_("apply the retry policy with 'bin/upgrade.sh retry'"))
             runner.out("info", _("resuming run {run} to {target}").format(
                 run=journal.data["run_id"], target=journal.data["target"]))
+            r.verify_packages([tuple(h) for h in journal.data["hops"]], journal)
             return r.execute(journal)
         finally:
             r.close()

@@ -24,6 +24,7 @@ def run(ctx):
             if not failed:
                 raise DrupgradeError(_("step {step} has not failed in run {run}").format(
                     step=ctx.args.step, run=journal.data["run_id"]), code=EXIT_USAGE)
+            r.verify_packages([tuple(h) for h in journal.data["hops"]], journal)  # before any cleanup on a node
             by_name = {s.name: s for s in r.steps()}
             policies = r.policies()
             nodes = {n.name: n for n in r.cfg.nodes}
