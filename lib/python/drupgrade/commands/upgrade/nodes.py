@@ -145,8 +145,7 @@ def _print_table(ctx, rows):
     def cells(r):
         return [r["node"], r["address"], r["auth_method"], _key_cell(r),
                 "%.1f ms" % r["latency_ms"] if r["latency_ms"] is not None else "-",
-                _yn(r["scp"]), _yn(r["sftp"]), r["version"] or "-",
-                _("ok") if r["ok"] and not r["error"] else (r["error"] or _("failed"))]
+                _yn(r["scp"]), _yn(r["sftp"]), r["version"] or "-", _result(r)]
     if ctx.console is not None:
         from rich.table import Table
         table = Table()
@@ -158,6 +157,13 @@ def _print_table(ctx, rows):
         return
     for r in rows:
         print("  ".join("%s=%s" % (h, safetext.clean(c, one_line=True)) for h, c in zip(headers, cells(r))))
+
+
+def _result(r):
+    if r["ok"] and not r["error"]:
+        return _("ok")
+    text = r["error"] or _("failed")
+    return text + ("\n" + _("what to do: {hint}").format(hint=r["hint"]) if r.get("hint") else "")
 
 
 def _yn(v):
