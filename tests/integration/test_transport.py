@@ -334,9 +334,11 @@ def test_a_changed_host_key_is_shown_and_accepted_only_against_its_fingerprint(t
     def rows(p):
         return {r["node"]: r for r in json.loads(p.stdout)["nodes"]}
 
+    planned = json.loads(nodes("--json", "plan", "--to", "2.2.0").stdout)["upgrade_plan"]["nodes"]
+    assert {n["host_key_state"] for n in planned} == {"new"}  # learned at this first contact
+    old = [n["host_key"] for n in planned if n["name"] == node][0]
     first = rows(nodes("--json", "nodes"))
-    assert {r["host_key_state"] for r in first.values()} == {"new"}
-    old = first[node]["host_key"]
+    assert {r["host_key_state"] for r in first.values()} == {"recorded"} and first[node]["host_key"] == old
     known_hosts = os.path.join(ctl.state, "known_hosts")
     _node_sh(tlab, node, "rm -rf /root/hostkeys.saved && mkdir /root/hostkeys.saved && "
                          "cp -p /etc/ssh/ssh_host_* /root/hostkeys.saved/ && rm -f /etc/ssh/ssh_host_* && "
@@ -367,8 +369,8 @@ def test_a_changed_host_key_is_shown_and_accepted_only_against_its_fingerprint(t
             tuple(old.split())]
         out = nodes("nodes", "--accept-new-key", node, "--fingerprint", console).stdout
         assert "host key now recorded: ssh-ed25519 " + console in out
-        now = rows(nodes("--json", "nodes"))[node]
-        assert (now["host_key_state"], now["host_key"]) == ("recorded", "ssh-ed25519 " + console)
+        out = nodes("plan", "--to", "2.2.0").stdout
+        assert "host key: ssh-ed25519 %s (recorded)" % console in out
     finally:
         _node_sh(tlab, node, "cp -p /root/hostkeys.saved/* /etc/ssh/ && rm -rf /root/hostkeys.saved && "
                              "systemctl restart ssh")

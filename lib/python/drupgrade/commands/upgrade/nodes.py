@@ -10,7 +10,7 @@ import time
 from drupgrade import safetext
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
-from drupgrade.transport import Endpoint, Transport, TransportError, hostkeys
+from drupgrade.transport import Endpoint, Transport, TransportError, TransportSettings, hostkeys
 from drupgrade.transport.quoting import UnsafeValue
 from drupgrade.transport.sftp import EngineFailure, SftpEngine
 
@@ -182,17 +182,17 @@ def _ask(key_type, fingerprint):
 
 def accept_new_key(ctx):
     """--accept-new-key NODE [--fingerprint SHA256:…]: never on --yes alone (docs/transport.md)."""
+    expected = hostkeys.check_fingerprint(ctx.args.fingerprint) if ctx.args.fingerprint else None
     config = ctx.config
     try:
         node = config.node(ctx.args.accept_new_key)
     except KeyError:
         raise DrupgradeError(_("no node named {node} in the configuration").format(
             node=ctx.args.accept_new_key), code=EXIT_USAGE) from None
-    expected = hostkeys.check_fingerprint(ctx.args.fingerprint) if ctx.args.fingerprint else None
-    transport = Transport.from_config(config)
+    known_hosts = TransportSettings.from_config(config).known_hosts
     ep = Endpoint.of(node)
     confirm = _ask if sys.stdin.isatty() and sys.stderr.isatty() else None
-    fps = hostkeys.accept_new_key(ep, transport.settings.known_hosts, expected=expected, confirm=confirm)
+    fps = hostkeys.accept_new_key(ep, known_hosts, expected=expected, confirm=confirm)
     for t, fp in fps:
         print(_("node {node}: host key now recorded: {type} {fingerprint}").format(
             node=ep.name, type=t, fingerprint=fp))
@@ -200,12 +200,12 @@ def accept_new_key(ctx):
 
 
 def run(ctx):
-    config = ctx.config
-    if ctx.args.accept_new_key:
-        return accept_new_key(ctx)
-    if ctx.args.fingerprint:
+    if ctx.args.fingerprint and not ctx.args.accept_new_key:
         raise DrupgradeError(_("--fingerprint goes with --accept-new-key NODE"), code=EXIT_USAGE,
                              hint=_("run: bin/upgrade.sh nodes --accept-new-key NODE --fingerprint SHA256:..."))
+    if ctx.args.accept_new_key:
+        return accept_new_key(ctx)
+    config = ctx.config
     transport = Transport.from_config(config, ctx.console)
     rows = [None] * len(config.nodes)
     try:
