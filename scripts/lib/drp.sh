@@ -98,7 +98,22 @@ drp::tree_meta_hash() {
 drp::gzip() { if command -v pigz >/dev/null 2>&1; then pigz -c; else gzip -c; fi; }
 
 #######################################
-# Archive paths (absolute, stored relative to /) into FILE.tar.gz; fails on any error.
+# Make files (or directories: their entries) durable: fsync each. coreutils before 8.24 (CentOS 7)
+# takes no file arguments and syncs everything instead, which covers them as well.
+# Arguments: paths...
+#######################################
+drp::fsync() { sync -- "$@" 2>/dev/null || sync; }
+
+#######################################
+# Make the whole filesystem that holds PATH durable (syncfs): a backup on its own mount, e.g.
+# /backup, is flushed there, not only where the node state lives.
+# Arguments: path
+#######################################
+drp::sync_fs() { sync -f -- "$1" 2>/dev/null || sync; }
+
+#######################################
+# Archive paths (absolute, stored relative to /) into FILE.tar.gz, fsynced before it gets its name;
+# fails on any error.
 # Arguments: file, paths...
 #######################################
 drp::archive() {
@@ -108,11 +123,13 @@ drp::archive() {
   for p in "$@"; do [[ -e $p || -L $p ]] && rel+=("${p#/}"); done
   ((${#rel[@]})) || die "没有可备份的内容: $*" "nothing to archive: $*"
   tar -C / --numeric-owner -cf - "${rel[@]}" | drp::gzip > "$file.part"
+  drp::fsync "$file.part"
   mv "$file.part" "$file"
 }
 
 #######################################
-# The node-local JSON that marks finished local backups (design §4.2.3.4).
+# The node-local JSON that marks finished local backups (design §4.2.3.4). Mark a backup only once
+# its files are durable (drp::sync_fs of its directory): the mark itself is fsynced, then renamed.
 #######################################
 drp::backup_marked() {
   local f
@@ -129,8 +146,9 @@ drp::mark_backup() {
     if [[ -n $ids ]]; then printf '  %s,\n' "${ids//$'\n'/$',\n  '}"; fi
     printf '  "%s": "备份软件完成"\n}\n' "$DR_BACKUP_ID"
   } > "$f.tmp"
-  sync -f "$f.tmp" 2>/dev/null || true
+  drp::fsync "$f.tmp"
   mv "$f.tmp" "$f"
+  drp::fsync "$(dirname "$f")"
 }
 
 #######################################

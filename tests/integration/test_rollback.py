@@ -100,9 +100,18 @@ def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
         assert row["status"] == "not_usable" and "local_data.tar.gz" in row["reason"]
     finally:
         ssh("node2", "mv /root/saved.tgz %s" % f)
-    listed = as_json(rb("--json", "list"))
+    # A stray entry in the controller's backups dir is a corrupt row; it breaks nothing (M4).
+    stray = os.path.join(rb.state, "backups", "README")
+    with open(stray, "w", encoding="utf-8") as fh:
+        fh.write("notes\n")
+    try:
+        listed = as_json(rb("--json", "list"))
+    finally:
+        os.unlink(stray)
     assert listed["latest"] == backup
-    assert [(r["version"], r["status"]) for r in listed["available_backups"]] == [
+    assert [(r["backup_id"], r["status"]) for r in listed["available_backups"] if r["backup_id"] == "README"] == [
+        ("README", "corrupt")]
+    assert [(r["version"], r["status"]) for r in listed["available_backups"] if r["backup_id"] != "README"] == [
         ("v1.5.0", "ready"), ("v1.0.0", "ready")]
 
     # The countdown: Ctrl-C cancels, nothing is touched.
@@ -137,6 +146,8 @@ def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
 
 
 def test_manual_step_by_step(cluster):
+    """Step by step; a backup changed after the session started (a file on a node, the
+    controller's copy of a manifest) is refused before step 2 restores anything (L10)."""
     up, rb = cluster["upgrade"], cluster["rollback"]
     up("run", "--to", "2.2.0")
     backup = up.journal()["hop_info"]["hop1"]["backup_id"]
@@ -145,6 +156,30 @@ def test_manual_step_by_step(cluster):
     rb("step1")
     out = rb("step3", expect=2)
     assert "step 3 needs step 2" in out
+    f = "/backup/%s/local_data.tar.gz" % backup
+    ssh("node2", "cp -p %s /root/saved.tgz && printf x >> %s" % (f, f))
+    try:
+        out = rb("step2", expect=1)
+    finally:
+        ssh("node2", "mv /root/saved.tgz %s" % f)
+    assert "backup %s no longer verifies" % backup in out and "node2" in out and "local_data.tar.gz" in out
+    assert "stopped before restoring anything more" in out
+    copy = os.path.join(rb.state, "backups", backup, "node3.json")
+    saved = open(copy, encoding="utf-8").read()
+    m = json.loads(saved)
+    m["backup_files"]["local_data"]["sha256"] = "0" * 64
+    with open(copy, "w", encoding="utf-8") as fh:
+        json.dump(m, fh)
+    try:
+        out = rb("step2", expect=1)
+    finally:
+        with open(copy, "w", encoding="utf-8") as fh:
+            fh.write(saved)
+    assert "node node3: the manifest on the node differs from the controller's copy (local_data)" in out
+    session = current_session(rb)
+    assert session["steps"][1]["status"] == "pending"  # step 2 never began on any node: nothing restored
+    cur = json.load(open(os.path.join(rb.state, "current_rollback.json")))
+    assert not [k for k in json.load(open(cur["journal"])).get("results", {}) if "rollback_db" in k]
     for n in (2, 3, 4, 5):
         rb("step%d" % n)
         s = current_session(rb)

@@ -277,3 +277,100 @@ def test_password_never_visible_in_any_process_during_transfers(tlab, settings, 
         stop.set()
         t.join()
     assert found == []
+
+
+# -- host keys and node text through bin/upgrade.sh (issue 12: M5, L2) -----------------------------
+def _node_sh(lab, node, script):
+    p = lab.exec(node, script)  # nsenter, not ssh: works while the node's host key is "wrong"
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def _on_a_terminal(argv):
+    """The command on a pty (rich draws its table there), 220 columns; (rc, output)."""
+    import pexpect
+    child = pexpect.spawn(argv[0], argv[1:], env=dict(os.environ, COLUMNS="220", LINES="50"), encoding="utf-8",
+                          timeout=300, dimensions=(50, 220))
+    out = child.read()
+    child.close()
+    return child.exitstatus, out
+
+
+def test_nodes_shows_a_hostile_version_file_as_text(tlab, tmp_path):
+    """Reproduced on c9cddb7: VERSION '2.2.0[/bold]' crashed `nodes` (rich MarkupError) and an ESC
+    sequence went to the terminal raw."""
+    from labtools import Controller
+    ctl = Controller(tmp_path)
+    node = tlab.info["nodes"][1]["name"]
+    _node_sh(tlab, node, "cp -p /opt/drp/VERSION /root/VERSION.saved && "
+                         "printf '2.2.0[/bold]\\033[31mRED\\033]0;owned\\007\\n' > /opt/drp/VERSION")
+    try:
+        rc, out = _on_a_terminal(ctl.argv("nodes"))
+        p = subprocess.run(ctl.argv("--json", "nodes"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=300)
+    finally:
+        _node_sh(tlab, node, "mv /root/VERSION.saved /opt/drp/VERSION")
+    assert rc == 0, out
+    assert "2.2.0[/bold][31mRED]0;owned" in out and "internal error" not in out
+    assert "\x1b[31mRED" not in out and "\x1b]0;" not in out
+    rows = {r["node"]: r for r in json.loads(p.stdout)["nodes"]}
+    assert rows[node]["version"] == "2.2.0[/bold][31mRED]0;owned"
+
+
+def test_a_changed_host_key_is_shown_and_accepted_only_against_its_fingerprint(tlab, tmp_path):
+    """node3 gets new host keys (its own are put back afterwards): nodes shows CHANGED with both
+    fingerprints, plan stops; --accept-new-key needs the fingerprint read on the node's console."""
+    import pexpect
+    from labtools import Controller
+    ctl = Controller(tmp_path)
+    node = tlab.info["nodes"][2]["name"]
+
+    def nodes(*args, expect=0):
+        p = subprocess.run(ctl.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=300)
+        assert p.returncode == expect, p.stdout + p.stderr
+        return p
+
+    def rows(p):
+        return {r["node"]: r for r in json.loads(p.stdout)["nodes"]}
+
+    planned = json.loads(nodes("--json", "plan", "--to", "2.2.0").stdout)["upgrade_plan"]["nodes"]
+    assert {n["host_key_state"] for n in planned} == {"new"}  # learned at this first contact
+    old = [n["host_key"] for n in planned if n["name"] == node][0]
+    first = rows(nodes("--json", "nodes"))
+    assert {r["host_key_state"] for r in first.values()} == {"recorded"} and first[node]["host_key"] == old
+    known_hosts = os.path.join(ctl.state, "known_hosts")
+    _node_sh(tlab, node, "rm -rf /root/hostkeys.saved && mkdir /root/hostkeys.saved && "
+                         "cp -p /etc/ssh/ssh_host_* /root/hostkeys.saved/ && rm -f /etc/ssh/ssh_host_* && "
+                         "ssh-keygen -A >/dev/null && systemctl restart ssh")
+    try:
+        console = _node_sh(tlab, node, "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub").split()[1]
+        p = nodes("--json", "nodes", expect=1)
+        row = rows(p)[node]
+        assert (row["host_key_state"], row["host_key"], row["host_key_offered"]) == ("changed", old, console)
+        out = nodes("plan", "--to", "2.2.0", expect=1).stderr
+        assert "has changed" in out and console in out and old.split()[1] in out
+        assert "--accept-new-key %s --fingerprint SHA256:" % node in out
+        for extra in ([], ["--yes"]):  # no terminal, no fingerprint: a confirmation is needed, --yes is no answer
+            out = nodes(*(extra + ["nodes", "--accept-new-key", node]), expect=4).stderr
+            assert "confirmation needed" in out and console in out and "--fingerprint" in out
+        out = nodes("nodes", "--accept-new-key", node, "--fingerprint", old.split()[1], expect=2).stderr
+        assert "not the fingerprint you expect" in out and console in out and old.split()[1] in out
+        child = pexpect.spawn(ctl.argv("nodes", "--accept-new-key", node)[0],
+                              ctl.argv("nodes", "--accept-new-key", node)[1:], encoding="utf-8", timeout=120)
+        child.expect("type yes to record it")
+        assert console in child.before
+        child.sendline("no")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 4
+        from drupgrade.transport import hostkeys  # nothing was recorded by any of the refusals
+        assert hostkeys.known_fingerprints(known_hosts, tlab.info["nodes"][2]["address"], 22) == [
+            tuple(old.split())]
+        out = nodes("nodes", "--accept-new-key", node, "--fingerprint", console).stdout
+        assert "host key now recorded: ssh-ed25519 " + console in out
+        out = nodes("plan", "--to", "2.2.0").stdout
+        assert "host key: ssh-ed25519 %s (recorded)" % console in out
+    finally:
+        _node_sh(tlab, node, "cp -p /root/hostkeys.saved/* /etc/ssh/ && rm -rf /root/hostkeys.saved && "
+                             "systemctl restart ssh")

@@ -6,21 +6,31 @@ import unicodedata
 import pytest
 
 from drupgrade import i18n, rollback, state
-from drupgrade.errors import EXIT_CONFIRM, EXIT_USAGE, DrupgradeError
+from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 
 NODES = ("node1", "node2", "node3")
 
 
 def manifest(backup_id, src, dst, status="completed"):
-    return {"backup_id": backup_id, "timestamp": "2026-11-28T10:00:00Z", "version_from": "v" + src,
-            "version_to": "v" + dst, "backup_status": status, "verification_passed": status == "completed",
-            "backup_files": {"program_directory": {"file": "program_directory.tar.gz", "sha256": "ab"}}}
+    """What 40-backup_local.sh writes (the schema's required fields and the usual optional ones)."""
+    return {"backup_id": backup_id, "timestamp": "2026-11-28T10:00:00Z", "node": "node1", "roles": ["app"],
+            "version_from": "v" + src, "version_to": "v" + dst, "backup_status": status,
+            "verification_passed": status == "completed",
+            "layers": {"L1": "system_config", "L2": "program_directory"},
+            "backup_files": {
+                "program_directory": {"file": "program_directory.tar.gz", "size": 10, "sha256": "ab" * 32,
+                                      "md5": "cd" * 16, "source_path": "/opt/drp-releases/%s/" % src,
+                                      "release": src, "link": "/opt/drp", "tree_sha256": "ef" * 32,
+                                      "meta_sha256": "01" * 32},
+                "system_config": {"file": "system_config.tar.gz", "size": 2, "sha256": "23" * 32,
+                                  "config_paths": ["/etc/drp", "/etc/systemd/system/drp-app.service"]}}}
 
 
 def add_run(state_dir, run_id, created, hops, collected=True):
     hop_info = {}
     for i, (src, dst) in enumerate(hops, 1):
-        backup_id = "backup_%s_%d" % (created.replace("-", "").replace(":", ""), i)
+        day, clock = created.replace("-", "").replace(":", "").split("T")
+        backup_id = "backup_%s_%s%02d" % (day, clock[:4], i)
         hop_info["hop%d" % i] = {"backup_id": backup_id, "from": src, "to": dst}
         if collected:
             for n in NODES:
@@ -189,3 +199,25 @@ def test_status_tells_an_idle_manual_session_from_an_interrupted_one(tmp_path):
     info = rb.session_info(j)
     assert info["status"] == "interrupted" and info["steps"][0]["status"] == "failed"
     assert info["next_step"] == 1
+
+
+def test_a_continued_session_verifies_the_backup_again_before_it_restores(tmp_path, monkeypatch):
+    """Only before steps 2-4 (they restore from the backup); a backup that changed is refused."""
+    j = state.Journal.create(str(tmp_path), "rollback_001", backup_id="backup_20261128_100001", mode="manual",
+                             to_version="1.0.0", steps={})
+    rb = bare()
+    asked = []
+    reason = [None]
+    monkeypatch.setattr(rb, "verify_backup", lambda backup_id: asked.append(backup_id) or reason[0])
+    monkeypatch.setattr(rollback, "out", lambda level, text: None)
+    rb.reverify(j, [1])
+    rb.reverify(j, range(5, 7))
+    assert asked == []
+    rb.reverify(j, [2])
+    rb.reverify(j, range(4, 7))
+    assert asked == ["backup_20261128_100001"] * 2
+    reason[0] = "node node2: the backup file /backup/x/local_data.tar.gz is corrupted"
+    with pytest.raises(DrupgradeError) as e:
+        rb.reverify(j, range(3, 7))
+    assert e.value.code == EXIT_FAILED and "no longer verifies" in e.value.message
+    assert "local_data.tar.gz" in e.value.message and "rollback_001" in e.value.message

@@ -154,9 +154,9 @@ def main(argv):
         return args.module.run(ctx) or 0
     except DrupgradeError as e:
         LOG.debug("error", exc_info=True)
-        sys.stderr.write(_("error: {detail}").format(detail=log.redactor().redact(e.message)) + "\n")
+        sys.stderr.write(_("error: {detail}").format(detail=log.safe(e.message)) + "\n")
         if e.hint:
-            sys.stderr.write(_("what to do: {hint}").format(hint=e.hint) + "\n")
+            sys.stderr.write(_("what to do: {hint}").format(hint=log.safe(e.hint)) + "\n")
         return e.code
     except KeyboardInterrupt:
         sys.stderr.write(_("interrupted by the operator; the state is kept, run 'resume' or "

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 
-from drupgrade import state, timeouts
+from drupgrade import safetext, state, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.steps import PHASES
@@ -39,8 +39,9 @@ _ERROR_WORDS = re.compile(r"error|fail|denied|cannot|can't|not |missing|refus|�
 
 
 def failure_line(text):
-    """The line of a step's log that best says why it failed (stack frames left out)."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("    at ")]
+    """The line of a step's log that best says why it failed (stack frames left out), as text that
+    is safe to show (node output: no control characters)."""
+    lines = [ln.strip() for ln in safetext.clean(text).splitlines() if ln.strip() and not ln.startswith("    at ")]
     lines = [ln for ln in lines if "command failed (rc=" not in ln and "命令失败" not in ln] or lines
     for ln in reversed(lines):
         if _ERROR_WORDS.search(ln):

@@ -1,9 +1,40 @@
-"""Controller log (state dir) and console logging; secrets are redacted at the handlers."""
+"""Controller log (state dir) and console logging; secrets are redacted at the handlers, and
+node text in a record cannot drive the terminal (control characters are stripped)."""
 import logging
 import os
+import re
 import sys
 
+from drupgrade import safetext
+
 MASK = "******"
+_QUOTED = r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\""
+# Password-looking text of the product's tools (SQL statements in a processlist, command lines in
+# ps, config lines in an error): masked whatever its source, beside the configured secrets.
+# scripts/bin/drcontext masks the same shapes on the node.
+PATTERNS = (
+    # CREATE USER / ALTER USER / GRANT ... IDENTIFIED BY [PASSWORD] '...', IDENTIFIED WITH x BY|AS '...'
+    (re.compile(r"(?i)(\bIDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)\s+(?:PASSWORD\s+)?)(?:%s|[^\s,;)]+)" % _QUOTED),
+     r"\1'" + MASK + "'"),
+    # PASSWORD('...'), OLD_PASSWORD(...)
+    (re.compile(r"(?i)(\bPASSWORD\s*\()[^)]*(\))"), r"\1" + MASK + r"\2"),
+    # password=..., --password=..., MASTER_PASSWORD='...', db_passwd = ...
+    (re.compile(r"(?i)([\w-]*pass(?:word|wd)[ \t]*=[ \t]*)(?:%s|[^\s,;)]+)" % _QUOTED), r"\1" + MASK),
+    # "password": "..." (JSON)
+    (re.compile(r'(?i)("[\w-]*pass(?:word|wd)"[ \t]*:[ \t]*)"(?:[^"\\\n]|\\.)*"'), r'\1"' + MASK + '"'),
+    # mysql -pSECRET (the password glued to -p) on a database client's command line
+    (re.compile(r"((?i:\b(?:mysql|mariadb|mysqldump|mariadb-dump|mysqladmin|mariadb-admin)\b)[^\n]*?\s-p)(?=\S)\S+"),
+     r"\1" + MASK),
+)
+
+
+def redact_patterns(text):
+    """text with the password-looking parts of PATTERNS masked."""
+    for rx, repl in PATTERNS:
+        text = rx.sub(repl, text)
+    return text
+
+
 FORMAT = "[%(asctime)s] [%(levelname)s] %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
 
@@ -23,15 +54,14 @@ class RedactingFilter(logging.Filter):
         # Longest first, so a secret that contains another is masked whole.
         for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
-        return text
+        return redact_patterns(text)
 
     def filter(self, record):
-        if self.secrets:
-            record.msg = self.redact(record.getMessage())
-            record.args = ()
-            if record.exc_info:
-                record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
-                record.exc_info = None
+        record.msg = safetext.clean(self.redact(record.getMessage()))
+        record.args = ()
+        if record.exc_info:
+            record.exc_text = safetext.clean(self.redact(logging.Formatter().formatException(record.exc_info)))
+            record.exc_info = None
         return True
 
 
@@ -44,6 +74,11 @@ def redactor():
 
 def add_secrets(secrets):
     _redactor.add(secrets)
+
+
+def safe(text):
+    """What the handlers make of a record, for text written to the terminal without logging."""
+    return safetext.clean(_redactor.redact(text))
 
 
 def setup(state_dir=None, verbose=False, console=True):

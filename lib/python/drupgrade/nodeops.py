@@ -3,15 +3,15 @@
 The controller's own steps (packages, uploads, manifests) are declared here, once, with the
 same fields as a node step's header, so `steps` lists them and the engine runs them alike.
 """
-import json
 import logging
 import os
 import time
 
-from drupgrade import state, timeouts
+from drupgrade import manifest, state, timeouts
 from drupgrade.engine import RunLost
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
+from drupgrade.log import safe
 from drupgrade.steps import Step
 from drupgrade.transport import DetachedRunLost, TransportError
 
@@ -114,7 +114,7 @@ class NodeOps:
     def context(self, node, step, run_key):
         log_file = "%s/%s/log" % (self.t.settings.node_run_dir, run_key)
         res = self.t.run(node, [self.tool_dir + "/bin/drcontext", "full", log_file], timeout=60)
-        return res.stdout + res.stderr
+        return safe(res.stdout + res.stderr)  # drcontext masks passwords already: this is the second net
 
     def latency_ms(self, node):
         t0 = time.time()
@@ -239,14 +239,16 @@ class NodeOps:
     def step_collect_manifest(self, node, hop, versions):
         backup_id = self.journal.data["hop_info"][hop]["backup_id"]
         remote = "%s/%s/backup_manifest.json" % (self.cfg.paths["node_backup_dir"], backup_id)
-        res = self.t.run(node, ["cat", remote], timeout=60)
-        try:
-            manifest = json.loads(res.stdout) if res.rc == 0 else None
-        except ValueError:
-            manifest = None
-        if not manifest or manifest.get("backup_status") != "completed" or manifest.get("backup_id") != backup_id:
-            raise DrupgradeError(_("the backup manifest {file} on node {node} is missing or invalid").format(
-                file=remote, node=node.name), code=EXIT_FAILED)
+        text, why = manifest.read_remote(self.t, node, remote)
+        data, why = manifest.parse(text, backup_id) if why is None else (None, why)
+        if data is not None and (data["backup_status"] != "completed" or not data["verification_passed"]):
+            why = _("the backup is not complete (backup_status {status}, verification_passed {passed})").format(
+                status=data["backup_status"], passed=data["verification_passed"])
+        if why:
+            raise DrupgradeError(_("the backup manifest {file} on node {node} is missing or invalid: {reason}").format(
+                file=remote, node=node.name, reason=why), code=EXIT_FAILED,
+                hint=_("check the file on the node (the log of its backup_local step says how it was made); "
+                       "'bin/upgrade.sh retry' collects it again"))
         local = os.path.join(self.cfg.paths["state_dir"], "backups", backup_id, node.name + ".json")
-        state.atomic_write_json(local, manifest)
+        state.atomic_write_json(local, data)
         return 0

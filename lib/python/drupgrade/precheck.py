@@ -18,7 +18,7 @@ import tarfile
 import time
 import unicodedata
 
-from drupgrade import i18n, state, steps, versions
+from drupgrade import i18n, safetext, state, steps, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -58,6 +58,11 @@ def pick(text):
     return text.get("zh") if i18n.current_lang() == "zh" else text.get("en")
 
 
+def _clean_text(text):
+    """A {'zh', 'en'} text without control characters."""
+    return {k: safetext.clean(v) for k, v in text.items()} if text else text
+
+
 class Finding:
     """One result of one check on one node (node 'controller' for the controller's own checks)."""
 
@@ -66,9 +71,11 @@ class Finding:
         self.check = check
         self.node = node
         self.severity = severity
-        self.message = message
+        # Node text (drcheck records, stderr) ends up here: made safe to show once, for every output.
+        self.message = _clean_text(message)
+        remediation = _clean_text(remediation)
         self.remediation = remediation if remediation and (remediation.get("en") or remediation.get("zh")) else None
-        self.details = list(details)
+        self.details = [safetext.clean(d, one_line=True) for d in details]
         self.id = fid or "%s.%s" % (check, node)
         self.refused = False  # an ask the operator answered with no
 

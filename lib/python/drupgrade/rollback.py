@@ -10,12 +10,13 @@ import concurrent.futures
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
 import unicodedata
 
-from drupgrade import engine, runner, state, steps, timeouts
+from drupgrade import engine, manifest, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -32,8 +33,10 @@ STEPS = (
     (6, "rollback_verify", N_("verify the result"), 60),
 )
 PARALLEL = (2, 3, 4)  # one-click: database, program and config restored at the same time (§4.4.2.1)
+RESTORES = (2, 3, 4)  # the steps that restore from the backup: a continued session verifies it again first
 UNFINISHED_QUESTION = "rollback.unfinished"
 COUNTDOWN = 5
+_UNREADABLE = set()  # run journals already warned about in this process
 
 
 def label(n):
@@ -58,36 +61,70 @@ class Catalog:
         self.history_path = os.path.join(state_dir, "rollback_history.json")
 
     def runs(self):
-        """Upgrade journals, oldest first."""
+        """Upgrade journals, oldest first (one that cannot be read is left out, with a warning)."""
         found = []
         runs_dir = os.path.join(self.state_dir, "runs")
         for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
-            data = state.read_json(os.path.join(runs_dir, name, "journal.json"))
-            if data:
+            path = os.path.join(runs_dir, name, "journal.json")
+            try:
+                data = state.read_json(path)
+            except (OSError, ValueError, DrupgradeError) as e:  # a stray file, a corrupt journal
+                if path in _UNREADABLE:
+                    continue
+                _UNREADABLE.add(path)
+                LOG.warning(_("run journal {file} cannot be read, its backups are known from their manifests "
+                              "only: {detail}").format(file=path, detail=getattr(e, "message", None) or e))
+                continue
+            if isinstance(data, dict):
                 found.append(data)
-        return sorted(found, key=lambda d: (d.get("created", ""), d.get("run_id", "")))
+        return sorted(found, key=lambda d: (str(d.get("created", "")), str(d.get("run_id", ""))))
+
+    @staticmethod
+    def hops(run):
+        """(hop, info) of a run's backups, in hop order; entries that do not name a backup are left out."""
+        info = run.get("hop_info")
+        found = []
+        for hop, i in (info.items() if isinstance(info, dict) else ()):
+            if re.match(r"^hop[0-9]+$", str(hop)) and isinstance(i, dict) and \
+                    manifest.BACKUP_ID.match(str(i.get("backup_id", ""))):
+                found.append((hop, i))
+        return sorted(found, key=lambda kv: int(kv[0][3:]))
 
     def backups(self):
-        """{backup_id: info}, newest first in backup_ids()."""
+        """{backup_id: info}, newest first in backup_ids(). Every manifest is checked against the schema
+        (manifest.py): a backup with a bad one, and anything in <state_dir>/backups that is not a backup
+        directory, is listed as corrupt (info["corrupt"]: why, naming the file) and never used."""
+        def entry(backup_id, **fields):
+            return dict({"backup_id": backup_id, "version": None, "version_to": None, "run_id": None, "hop": None,
+                         "timestamp": None, "manifests": {}, "corrupt": []}, **fields)
+
         out_ = {}
         for run in self.runs():
-            for hop, info in sorted(run.get("hop_info", {}).items(), key=lambda kv: int(kv[0][3:] or 0)):
-                out_[info["backup_id"]] = {
-                    "backup_id": info["backup_id"], "version": info["from"], "version_to": info["to"],
-                    "run_id": run.get("run_id"), "hop": hop, "timestamp": None, "manifests": {}}
+            for hop, info in self.hops(run):
+                out_[info["backup_id"]] = entry(
+                    info["backup_id"], version=vstrip(str(info.get("from") or "")) or None,
+                    version_to=vstrip(str(info.get("to") or "")) or None, run_id=run.get("run_id"), hop=hop)
         root = os.path.join(self.state_dir, "backups")
-        for backup_id in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-            b = out_.setdefault(backup_id, {"backup_id": backup_id, "version": None, "version_to": None,
-                                            "run_id": None, "hop": None, "timestamp": None, "manifests": {}})
-            for f in sorted(os.listdir(os.path.join(root, backup_id))):
-                if f.endswith(".json"):
-                    m = state.read_json(os.path.join(root, backup_id, f))
-                    if m:
-                        b["manifests"][f[:-5]] = m
+        for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+            path = os.path.join(root, name)
+            if not manifest.BACKUP_ID.match(name) or os.path.islink(path) or not os.path.isdir(path):
+                shown = safetext.clean(name, one_line=True)
+                out_[shown] = entry(shown, corrupt=[_("{file}: not a backup directory").format(
+                    file=safetext.clean(path, one_line=True))])
+                continue
+            b = out_.setdefault(name, entry(name))
+            for f in sorted(os.listdir(path)):
+                if not f.endswith(".json"):
+                    continue  # e.g. the temporary file of a write that was cut short
+                m, why = manifest.load(os.path.join(path, f), name)
+                if why:
+                    b["corrupt"].append("%s: %s" % (safetext.clean(os.path.join(path, f), one_line=True), why))
+                    continue
+                b["manifests"][f[:-5]] = m
             for m in b["manifests"].values():
-                b["version"] = b["version"] or vstrip(m.get("version_from"))
-                b["version_to"] = b["version_to"] or vstrip(m.get("version_to"))
-                b["timestamp"] = min(filter(None, [b["timestamp"], m.get("timestamp")]))
+                b["version"] = b["version"] or vstrip(m["version_from"])
+                b["version_to"] = b["version_to"] or vstrip(m["version_to"])
+                b["timestamp"] = min(t for t in (b["timestamp"], m["timestamp"]) if t)
         return out_
 
     def backup_ids(self):
@@ -96,6 +133,8 @@ class Catalog:
 
     def problem(self, b):
         """Why the controller's own records say a backup cannot be used (None: it looks usable)."""
+        if b["corrupt"]:
+            return "; ".join(b["corrupt"])
         missing = [n for n in self.node_names if n not in b["manifests"]]
         if len(missing) == len(self.node_names):
             return _("the backup phase did not finish: no manifest was collected")
@@ -141,17 +180,28 @@ class Catalog:
                 if (r.get("created") or "") <= (e.get("timestamp") or ""):
                     undone.add(r.get("run_id"))
         for run in reversed(runs):
-            info = run.get("hop_info", {}).get("hop1")
+            info = dict(self.hops(run)).get("hop1")
             if info and run.get("run_id") not in undone:
                 return info["backup_id"]
         return None
 
 
+def status_text(row):
+    """The status column of an available_backups row, for the terminal."""
+    if row["status"] == "ready":
+        return _("ready")
+    if row["status"] == "corrupt":
+        return _("corrupt: {reason}").format(reason=safetext.clean(row["reason"], one_line=True))
+    return _("not usable: {reason}").format(reason=safetext.clean(row["reason"], one_line=True))
+
+
 def available_row(b, problem):
+    """A row of available_backups: status ready, not_usable, or corrupt (a manifest or an entry of
+    <state_dir>/backups the schema refuses: never used)."""
+    status = "corrupt" if b["corrupt"] else "ready" if problem is None else "not_usable"
     return {"backup_id": b["backup_id"], "version": "v" + (b["version"] or "?"),
             "version_to": "v" + (b["version_to"] or "?"), "timestamp": b["timestamp"],
-            "run_id": b["run_id"], "nodes": sorted(b["manifests"]),
-            "status": "ready" if problem is None else "not_usable", "reason": problem}
+            "run_id": b["run_id"], "nodes": sorted(b["manifests"]), "status": status, "reason": problem}
 
 
 # -- the session -------------------------------------------------------------------------------
@@ -262,10 +312,14 @@ class Rollback:
         every DB node's restore and verification compare with them."""
         for node in self.cfg.nodes:
             if "db_primary" in node.roles:
-                res = self.r.transport().run(node, ["cat", "%s/%s/database_checksums.json" % (
-                    self.cfg.paths["node_backup_dir"], backup_id)], timeout=60)
+                path = "%s/%s/database_checksums.json" % (self.cfg.paths["node_backup_dir"], backup_id)
+                text, why = manifest.read_remote(self.r.transport(), node, path)  # capped: manifest.MAX_BYTES
+                if why == manifest.too_large():
+                    raise DrupgradeError(_("{file} on node {node} is {reason}").format(
+                        file=path, node=node.name, reason=why), code=EXIT_FAILED,
+                        hint=_("the backup is not usable as it is: choose another backup ('bin/rollback_tool list')"))
                 try:
-                    return json.dumps(json.loads(res.stdout), sort_keys=True, separators=(",", ":"))
+                    return json.dumps(json.loads(text or ""), sort_keys=True, separators=(",", ":"))
                 except ValueError:
                     return ""
         return ""
@@ -330,7 +384,7 @@ class Rollback:
         if reason:
             hint = _("nothing was changed; choose another backup ('bin/rollback_tool list') or repair the "
                      "files named above")
-            if not b["manifests"]:
+            if not b["manifests"] and not b["corrupt"]:
                 hint = _("the upgrade stopped before its backup was complete: it changed nothing but stopped "
                          "the services; continue it with 'bin/upgrade.sh retry', or start the services on "
                          "every node with 'systemctl start drp.target'")
@@ -357,26 +411,45 @@ class Rollback:
                 tool_dir + "/bin/drstep", CHECK_STEP, "run"]
             res = t.run(node, command, timeout=self.steps()[CHECK_STEP].timeout)
             if res.rc == 255:
-                return _("node {node} cannot be reached: {detail}").format(node=node.name,
-                                                                          detail=res.stderr.strip()[-200:])
+                return _("node {node} cannot be reached: {detail}").format(
+                    node=node.name, detail=safetext.clean(res.stderr.strip(), one_line=True)[-200:])
             if res.rc != 0:
                 return _("node {node}: {detail}").format(node=node.name, detail=engine.failure_line(
                     res.stderr + res.stdout) or _("exit code {rc}").format(rc=res.rc))
-            manifest = "%s/%s/backup_manifest.json" % (self.cfg.paths["node_backup_dir"], backup_id)
-            res = t.run(node, ["cat", manifest], timeout=60)
-            try:
-                theirs = json.loads(res.stdout)["backup_files"]
-            except (ValueError, KeyError, TypeError):
-                return _("node {node}: the manifest {file} does not parse").format(node=node.name, file=manifest)
-            ours = b["manifests"][node.name].get("backup_files", {})
-            for name, entry in sorted(ours.items()):
-                if theirs.get(name, {}).get("sha256") != entry.get("sha256"):
+            path = "%s/%s/backup_manifest.json" % (self.cfg.paths["node_backup_dir"], backup_id)
+            text, why = manifest.read_remote(t, node, path)
+            theirs, why = manifest.parse(text, backup_id) if why is None else (None, why)
+            if why:
+                return _("node {node}: the manifest {file} is not usable: {reason}").format(
+                    node=node.name, file=path, reason=why)
+            ours = b["manifests"][node.name]["backup_files"]
+            for name in sorted(set(ours) | set(theirs["backup_files"])):
+                if theirs["backup_files"].get(name) != ours.get(name):
                     return _("node {node}: the manifest on the node differs from the controller's copy "
                              "({entry})").format(node=node.name, entry=name)
             return None
 
         reasons = [r for r in self.fan_out(one).values() if r]
         return "; ".join(reasons) if reasons else None
+
+    def reverify(self, journal, numbers):
+        """A continued session (auto latest, stepN, auto_continue_from, manual -> continue) checks its
+        backup again before a step that restores from it (2-4) runs: the node re-hashes every file
+        and its manifest is compared with the controller's copy, as when the session started. A
+        backup changed since then is refused (exit 1) before anything more is restored."""
+        if not set(numbers) & set(RESTORES):
+            return
+        backup_id = journal.data["backup_id"]
+        out("info", _("verifying backup {id} on every node again before restoring from it").format(id=backup_id))
+        reason = self.verify_backup(backup_id)
+        if reason:
+            raise DrupgradeError(
+                _("backup {id} no longer verifies: {reason}; rollback {rollback} stopped before restoring "
+                  "anything more").format(id=backup_id, reason=reason, rollback=journal.data["run_id"]),
+                code=EXIT_FAILED,
+                hint=_("the backup changed after the rollback started: put the files named above back as they "
+                       "were, then run the command again; or abandon the session with 'bin/rollback_tool manual "
+                       "BACKUP_ID' and roll back to another backup ('bin/rollback_tool list')"))
 
     def list_rows(self, verify=True):
         rows = []

@@ -64,8 +64,8 @@ class Runner:
         def one(node):
             try:
                 res = t.run(node, ["cat", "/opt/drp/VERSION"], timeout=60)
-            except TransportError as e:
-                return node, None, e.message
+            except TransportError as e:  # its hint too: e.g. how to accept a changed host key
+                return node, None, e.message + (" (%s)" % e.hint if e.hint else "")
             if res.rc == 255:
                 return node, None, res.stderr.strip()
             return node, (res.stdout.strip() or "none") if res.rc == 0 else "none", None

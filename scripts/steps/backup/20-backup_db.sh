@@ -41,6 +41,7 @@ step::run() {
   step::point "before the dump"
   "$DRP_LINK/bin/drp-dbtool" dump "$(dump_file)"
   "$DRP_LINK/bin/drp-dbtool" checksum --json > "$(sums_file).part"
+  drp::fsync "$(sums_file).part"
   mv "$(sums_file).part" "$(sums_file)"
   step::check || die "数据库备份不完整（缺少 Dump completed 标记）" "the dump is incomplete (no Dump completed line)"
 }

@@ -28,8 +28,12 @@ config_paths() {
   done
 }
 
+#######################################
+# The verification of design §4.4.1.3: sums, archives list, config not empty, dump completed,
+# manifest parses. Arguments: backup dir, manifest file (default: the one in the dir).
+#######################################
 verify() {
-  local dir=$1 f
+  local dir=$1 manifest=${2:-$1/backup_manifest.json} f
   (cd "$dir" && sha256sum --quiet --strict -c SHA256SUMS) || return 1
   for f in program_directory.tar.gz system_config.tar.gz local_data.tar.gz; do
     [[ -f $dir/$f ]] || continue
@@ -39,10 +43,14 @@ verify() {
   if [[ -f $dir/database_backup.sql ]]; then
     tail -c 200 "$dir/database_backup.sql" | grep -q -- '-- Dump completed' || return 1
   fi
+  manifest_parses "$manifest"
+}
+
+manifest_parses() {
   if command -v python3 > /dev/null 2>&1; then
-    python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$dir/backup_manifest.json" || return 1
+    python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$1"
   else
-    grep -q '"backup_status": "completed"' "$dir/backup_manifest.json" || return 1
+    grep -q '"backup_id": "'"$DR_BACKUP_ID"'"' "$1"
   fi
 }
 
@@ -64,6 +72,24 @@ entry() {
     "$(md5sum "$dir/$file" | cut -d' ' -f1)" "$extra"
 }
 
+#######################################
+# The manifest (design §4.4.1.3), from the entries of step::run. Arguments: backup_status,
+# verification_passed (true only once verify() passed), timestamp.
+#######################################
+manifest() {
+  local status=$1 passed=$2 stamp=$3
+  printf '{\n  "backup_id": "%s",\n  "timestamp": "%s",\n  "node": "%s",\n  "roles": %s,\n' \
+    "$DR_BACKUP_ID" "$stamp" "${DR_NODE:-$(hostname)}" \
+    "$(tr ',' '\n' <<<"$DR_ROLES" | sed 's/^ *//; s/ *$//' | json_list)"
+  printf '  "version_from": "v%s",\n  "version_to": "v%s",\n' "$DR_FROM" "$DR_TO"
+  printf '  "layers": {"L1": "system_config", "L2": "program_directory", "L3": "database_backup", "L4": "local_data"},\n'
+  printf '  "backup_files": {\n'
+  printf '%s' "${entries[0]}"
+  printf ',\n%s' "${entries[@]:1}"
+  printf '\n'
+  printf '  },\n  "backup_status": "%s",\n  "verification_passed": %s\n}\n' "$status" "$passed"
+}
+
 json_list() {
   local first=1 x
   printf '['
@@ -76,7 +102,7 @@ json_list() {
 }
 
 step::run() {
-  local dir release paths entries=()
+  local dir release paths stamp entries=()
   if step::check; then
     log "本地数据已备份，跳过" "the local data is already backed up: skipping"
     return 0
@@ -104,7 +130,7 @@ step::run() {
   [[ -f $dir/database_backup.sql ]] && sums+=(database_backup.sql)
   [[ -f $dir/database_checksums.json ]] && sums+=(database_checksums.json)
   [[ -f $dir/etcd_keys.json ]] && sums+=(etcd_keys.json)
-  (cd "$dir" && sha256sum -- "${sums[@]}" > SHA256SUMS.part && mv SHA256SUMS.part SHA256SUMS)
+  (cd "$dir" && sha256sum -- "${sums[@]}" > SHA256SUMS.part && drp::fsync SHA256SUMS.part && mv SHA256SUMS.part SHA256SUMS)
 
   entries+=("$(entry program_directory program_directory.tar.gz \
     "$(printf ', "source_path": "%s/", "release": "%s", "link": "%s", "tree_sha256": "%s", "meta_sha256": "%s"' \
@@ -122,20 +148,18 @@ step::run() {
       etcd_keys.json) entries+=("$(entry etcd_keys "$f" ', "prefix": "/drp/"')") ;;
     esac
   done
-  {
-    printf '{\n  "backup_id": "%s",\n  "timestamp": "%s",\n  "node": "%s",\n  "roles": %s,\n' \
-      "$DR_BACKUP_ID" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${DR_NODE:-$(hostname)}" \
-      "$(tr ',' '\n' <<<"$DR_ROLES" | sed 's/^ *//; s/ *$//' | json_list)"
-    printf '  "version_from": "v%s",\n  "version_to": "v%s",\n' "$DR_FROM" "$DR_TO"
-    printf '  "layers": {"L1": "system_config", "L2": "program_directory", "L3": "database_backup", "L4": "local_data"},\n'
-    printf '  "backup_files": {\n'
-    printf '%s' "${entries[0]}"
-    printf ',\n%s' "${entries[@]:1}"
-    printf '\n'
-    printf '  },\n  "backup_status": "completed",\n  "verification_passed": true\n}\n'
-  } > "$dir/backup_manifest.json.part"
+  # The manifest says completed and verified only after the verification ran and passed, and only
+  # once every file of the backup is on disk: a syncfs of the backup's own filesystem (R4, M6).
+  stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  manifest verifying false "$stamp" > "$dir/backup_manifest.json.part"
+  verify "$dir" "$dir/backup_manifest.json.part" ||
+    die "备份校验失败，已删除不完整备份，请重试" "the backup failed verification; run the step again"
+  manifest completed true "$stamp" > "$dir/backup_manifest.json.part"
+  manifest_parses "$dir/backup_manifest.json.part" || die "备份清单无法解析" "the backup manifest does not parse"
+  drp::fsync "$dir/backup_manifest.json.part"
+  drp::sync_fs "$dir"
   mv "$dir/backup_manifest.json.part" "$dir/backup_manifest.json"
-  verify "$dir" || die "备份校验失败，已删除不完整备份，请重试" "the backup failed verification; run the step again"
+  drp::fsync "$dir"
   drp::mark_backup
   log "本地备份完成: $dir" "local backup complete: $dir"
 }

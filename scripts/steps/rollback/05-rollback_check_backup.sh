@@ -23,6 +23,8 @@ step::run() {
   [[ -f $(rb::manifest) ]] || die "备份清单 $(rb::manifest) 不存在" "the backup manifest $(rb::manifest) is missing"
   grep -q '"backup_status": "completed"' "$(rb::manifest)" ||
     die "备份 $DR_BACKUP_ID 未完成（清单中 backup_status 不是 completed）" "backup $DR_BACKUP_ID is not complete (backup_status is not completed)"
+  grep -q '"verification_passed": true' "$(rb::manifest)" ||
+    die "备份 $DR_BACKUP_ID 未通过校验（清单中 verification_passed 不是 true）" "backup $DR_BACKUP_ID did not pass its verification (verification_passed is not true)"
   for f in program_directory system_config local_data database_backup database_checksums etcd_keys; do
     want=$(rb::field "$f" sha256)
     [[ -n $want ]] || continue

@@ -1,6 +1,7 @@
 """`upgrade.sh nodes` against the private sshd: one node reachable, one not."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -33,7 +34,40 @@ def test_nodes_reports_every_node_and_fails_for_the_unreachable_one(tmp_path, ss
     good, pw, gone = rows["good"], rows["pw"], rows["gone"]
     assert good["ok"] and good["scp"] and good["sftp"] and good["auth_method"] == "key"
     assert good["host_key"].startswith("ssh-ed25519 SHA256:") and good["latency_ms"] > 0
+    assert good["host_key_state"] == "new" and gone["host_key_state"] is None  # learned at this first contact
+    # good and pw are one sshd: whichever reaches it first learns (and logs) its key
+    assert re.search(r"learned host key of node (good|pw): " + re.escape(good["host_key"]), p.stderr)
     assert good["version"] is None  # no /opt/drp/VERSION on this server
     assert pw["ok"] and pw["auth_method"] == "password"
     assert not gone["ok"] and "gone" in gone["error"] and "not recoverable" in gone["error"]
     assert TEST_PASSWORD not in p.stdout + p.stderr
+
+
+def test_accept_new_key_wants_the_expected_fingerprint(tmp_path, sshd):
+    """--accept-new-key through the command: a wrong fingerprint is exit 2, no fingerprint on a
+    non-tty is exit 4 even with --yes, the right one records the key and nodes says 'recorded'."""
+    from drupgrade.transport import hostkeys
+    from drupgrade.transport.policy import Endpoint
+    ini = _ini(tmp_path, sshd, free_port())
+    env = dict(os.environ, PYTHONPATH=os.path.join(TOP, "lib", "python"))
+
+    def tool(*args):
+        return subprocess.run([sys.executable, "-m", "drupgrade", "upgrade", "--lang", "en", "--config", ini] +
+                              list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, universal_newlines=True, timeout=120)
+
+    kh = str(tmp_path / "state" / "known_hosts")
+    offered = hostkeys.offered_keys(Endpoint("good", "127.0.0.1", sshd.port))[0][1]
+    p = tool("nodes", "--accept-new-key", "good", "--fingerprint", "SHA256:" + "A" * 43)
+    assert p.returncode == 2 and offered in p.stderr and "SHA256:" + "A" * 43 in p.stderr, p.stderr
+    assert "nothing was recorded" in p.stderr
+    for extra in ([], ["--yes"]):
+        p = tool(*(extra + ["nodes", "--accept-new-key", "good"]))
+        assert p.returncode == 4 and "confirmation needed" in p.stderr and "--fingerprint" in p.stderr, p.stderr
+    assert not os.path.exists(kh) or "127.0.0.1" not in open(kh).read()
+    assert tool("nodes", "--fingerprint", offered).returncode == 2
+    p = tool("nodes", "--accept-new-key", "good", "--fingerprint", offered)
+    assert p.returncode == 0 and "host key now recorded: ssh-ed25519 " + offered in p.stdout, p.stderr
+    p = tool("--json", "nodes")
+    rows = {r["node"]: r for r in json.loads(p.stdout)["nodes"]}
+    assert rows["good"]["host_key_state"] == "recorded" and rows["good"]["host_key"] == "ssh-ed25519 " + offered

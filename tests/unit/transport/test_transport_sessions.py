@@ -7,6 +7,7 @@ import time
 import pytest
 from sshd_server import TEST_USER
 
+from drupgrade.errors import EXIT_CONFIRM, EXIT_USAGE, DrupgradeError
 from drupgrade.transport import failures, hostkeys
 from drupgrade.transport.detached import DetachedRun
 from drupgrade.transport.policy import Endpoint
@@ -108,16 +109,78 @@ def test_changed_host_key_is_refused_then_accepted_deliberately(settings, key_no
                 pool.session(key_node).connect()
         msg = ei.value.message
         assert old[0][1] in msg and "offered SHA256:" in msg
-        assert "--accept-new-key nk" in ei.value.hint
+        assert "--accept-new-key nk --fingerprint SHA256:" in ei.value.hint
+        offered = ei.value.offered
+        assert offered.startswith("SHA256:") and offered != old[0][1]
         with pytest.raises(failures.HostKeyChanged):  # paramiko applies the same policy
             SftpEngine(key_node, settings).connect()
-        new = hostkeys.accept_new_key(key_node, settings.known_hosts)
-        assert new and new != old
+        state = hostkeys.describe(key_node, settings.known_hosts, ei.value)
+        assert state == {"state": "changed", "fingerprint": "%s %s" % old[0], "offered": offered}
+
+        # The recovery command never trusts blindly: a wrong fingerprint is refused (exit 2, both
+        # shown), no fingerprint and no terminal needs a confirmation (exit 4), a "no" records nothing.
+        wrong = old[0][1]
+        with pytest.raises(DrupgradeError) as e:
+            hostkeys.accept_new_key(key_node, settings.known_hosts, expected=wrong)
+        assert e.value.code == EXIT_USAGE and wrong in e.value.message and offered in e.value.message
+        with pytest.raises(DrupgradeError) as e:
+            hostkeys.accept_new_key(key_node, settings.known_hosts)
+        assert e.value.code == EXIT_CONFIRM and offered in e.value.message and "--fingerprint" in e.value.hint
+        asked = []
+        with pytest.raises(DrupgradeError) as e:
+            hostkeys.accept_new_key(key_node, settings.known_hosts, confirm=lambda t, fp: asked.append(fp))
+        assert e.value.code == EXIT_CONFIRM and asked == [offered]
+        assert hostkeys.known_fingerprints(settings.known_hosts, "127.0.0.1", sshd.port) == old
+
+        new = hostkeys.accept_new_key(key_node, settings.known_hosts, expected=offered)
+        assert new == [("ssh-ed25519", offered)]
         with SessionPool(settings) as pool:
             assert pool.session(key_node).run(["true"]).rc == 0
         assert SftpEngine(key_node, settings).connect().execute("echo hi").stdout == "hi\n"
+        # The RSA key the node offers as well, named by its fingerprint, replaces the ed25519 one.
+        rsa = [k for k in hostkeys.offered_keys(key_node) if k[0] == "ssh-rsa"][0]
+        assert hostkeys.accept_new_key(key_node, settings.known_hosts, confirm=lambda t, fp: True) == new
+        assert hostkeys.accept_new_key(key_node, settings.known_hosts, expected=rsa[1]) == [("ssh-rsa", rsa[1])]
+        with SessionPool(settings) as pool:
+            assert pool.session(key_node).run(["true"]).rc == 0
     finally:
         hostkeys.forget(settings.known_hosts, "127.0.0.1", sshd.port)
+
+
+def test_a_fingerprint_must_look_like_one():
+    fp = "SHA256:" + "A" * 43
+    assert hostkeys.check_fingerprint(" %s " % fp) == fp
+    for bad in ("A" * 43, "SHA256:" + "A" * 42, "MD5:aa:bb", fp + "; rm -rf /"):
+        with pytest.raises(DrupgradeError) as e:
+            hostkeys.check_fingerprint(bad)
+        assert e.value.code == EXIT_USAGE
+
+
+def test_keys_learned_at_first_contact_are_logged_on_both_paths(settings, key_node, sshd, caplog):
+    """ssh hides its own notice (LogLevel=ERROR): the new known_hosts entry is found and logged,
+    once, with the notice that accept-new trusts on first use; paramiko logs the same."""
+    hostkeys._learned.clear()
+    del hostkeys._announced[:]
+    with caplog.at_level(logging.INFO, logger="drupgrade.transport"):
+        with SessionPool(settings) as pool:
+            assert pool.session(key_node).run(["true"]).rc == 0
+            assert pool.session(key_node, "transfer").run(["true"]).rc == 0
+    (fp,) = hostkeys.known_fingerprints(settings.known_hosts, "127.0.0.1", sshd.port)
+    learned = [r.getMessage() for r in caplog.records if "learned host key of node nk" in r.getMessage()]
+    assert learned == ["learned host key of node nk: %s %s" % fp]
+    assert sum("trusted at first contact" in r.getMessage() and "strict" in r.getMessage()
+               for r in caplog.records) == 1
+    assert hostkeys.describe(key_node, settings.known_hosts)["state"] == "new"
+    hostkeys._learned.clear()  # a later run: the key is simply recorded
+    assert hostkeys.describe(key_node, settings.known_hosts) == {
+        "state": "recorded", "fingerprint": "%s %s" % fp, "offered": None}
+
+    hostkeys.forget(settings.known_hosts, "127.0.0.1", sshd.port)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="drupgrade.transport"):
+        SftpEngine(key_node, settings).connect().close()
+    assert any("learned host key of node nk: ssh-" in r.getMessage() for r in caplog.records)
+    hostkeys.forget(settings.known_hosts, "127.0.0.1", sshd.port)
 
 
 def test_strict_policy_refuses_an_unknown_host(settings, sshd):
@@ -127,6 +190,8 @@ def test_strict_policy_refuses_an_unknown_host(settings, sshd):
         with pytest.raises(failures.HostKeyUnknown) as ei:
             pool.session(strict).connect()
     assert "strict" in ei.value.message
+    key = hostkeys.describe(strict, settings.known_hosts, ei.value)  # what `nodes` shows: new, not recorded
+    assert key["state"] == "new" and key["fingerprint"] is None and key["offered"].startswith("ssh-ed25519 SHA256:")
 
 
 def test_insecure_policy_connects_with_a_warning(settings, sshd, caplog):

@@ -100,8 +100,12 @@ class HostKeyChanged(TransportError):
     def __init__(self, node, host, known, offered, accept_command):
         msg = _("host key of node {node} ({host}) has changed: known {known}, offered {offered}; "
                 "refusing to connect").format(node=node, host=host, known=known or "?", offered=offered or "?")
-        super().__init__(msg, node=node, hint=_("if the node was reinstalled on purpose, accept the new key "
-                                                  "with: {command}").format(command=accept_command))
+        super().__init__(msg, node=node, hint=_("if the node was reinstalled on purpose, read its new fingerprint "
+                                                  "on its own console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key"
+                                                  ".pub) and accept the key with: {command}").format(
+            command=accept_command))
+        self.known = known
+        self.offered = offered
 
 
 class HostKeyUnknown(TransportError):
@@ -110,8 +114,9 @@ class HostKeyUnknown(TransportError):
     def __init__(self, node, host, accept_command):
         msg = _("host key of node {node} ({host}) is not known and host_key_policy is strict").format(
             node=node, host=host)
-        super().__init__(msg, node=node, hint=_("verify the fingerprint and accept the key with: {command}").format(
-            command=accept_command))
+        super().__init__(msg, node=node, hint=_("read the node's fingerprint on its own console (ssh-keygen -lf "
+                                                  "/etc/ssh/ssh_host_ed25519_key.pub) and record the key with: "
+                                                  "{command}").format(command=accept_command))
 
 
 class RemotePermissionDenied(TransportError):

@@ -194,10 +194,12 @@ class Master(object):
             os.unlink(self.args.control_path)  # a stale socket of a dead master
         argv = self.args.master_argv()
         deadline = time.time() + self.args.settings.connect_timeout + 15
+        before = hostkeys.recorded_before(ep, self.args.settings.known_hosts)
         self._start_in_pty(argv, deadline, ep.password if ep.auth_method == "password" else None)
         if not self.alive():
             self.stop()
             raise _Network(_("no answer within {seconds} s").format(seconds=self.args.settings.connect_timeout))
+        hostkeys.learned_since(ep, self.args.settings.known_hosts, before)
         return self
 
     def _start_in_pty(self, argv, deadline, password):

@@ -32,6 +32,7 @@ def run_step(ctx, n):
             journal = session(rb, _("run a step of"))
             needs_before(rb, journal, n)
             rb.refresh_nodes(journal)
+            rb.reverify(journal, [n])
             rb.rerun_from(journal, n, only=True)
             rb.progress = rollback.Progress(journal, rb, _("manual rollback"), ctx.console)
             with rb.progress:

@@ -28,6 +28,7 @@ def run(ctx):
                 rollback.out("info", _("continuing the unfinished rollback {id} to backup {backup} at step "
                                        "{n}").format(id=journal.data["run_id"], backup=backup_id, n=first))
                 rb.refresh_nodes(journal)
+                rb.reverify(journal, range(first, 7))
                 return rb.auto(journal, first)
             backup_id = rb.resolve(ctx.args.backup)
             b = rb.start(backup_id, "auto")

@@ -38,7 +38,7 @@ def run(ctx):
         return 0
     print("%-24s %-9s %-22s %-22s %s" % (_("BACKUP"), _("VERSION"), _("TAKEN"), _("BEFORE"), _("STATUS")))
     for row in rows:
-        status = _("ready") if row["status"] == "ready" else _("not usable: {reason}").format(reason=row["reason"])
+        status = rollback.status_text(row)
         mark = " *" if row["backup_id"] == latest else ""
         print("%-24s %-9s %-22s %-22s %s%s" % (row["backup_id"], row["version"], row["timestamp"] or "-",
                                                "%s -> %s" % (row["version"], row["version_to"]), status, mark))

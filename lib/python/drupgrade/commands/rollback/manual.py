@@ -22,8 +22,9 @@ def run(ctx):
                     "abandon it?").format(id=d["run_id"], backup=d["backup_id"], n=n),
                     ("continue", "abandon"), "continue")
                 if answer == "continue":
-                    journal.set(mode="manual")
                     rb.refresh_nodes(journal)
+                    rb.reverify(journal, range(n, 7))
+                    journal.set(mode="manual")
                     rollback.out("info", _("continuing rollback {id}: run 'bin/rollback_tool step{n}' ({label}) "
                                            "or 'bin/rollback_tool auto_continue_from {n}'").format(
                         id=d["run_id"], n=n, label=rollback.label(n)))

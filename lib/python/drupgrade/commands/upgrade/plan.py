@@ -13,6 +13,13 @@ def add_arguments(parser):
                         help=_("jump, progressive, or auto (jump where the matrix allows it)"))
 
 
+def host_keys(r):
+    """{node: its host key and state} after the plan's first contact (hostkeys.describe)."""
+    from drupgrade.transport import Endpoint, hostkeys
+    known_hosts = r.transport().settings.known_hosts
+    return {n.name: hostkeys.describe(Endpoint.of(n), known_hosts) for n in r.cfg.nodes}
+
+
 def build_plan(r, hops, kind, found, target):
     all_steps = [s for s in r.steps() if s.phase not in ("init", "distribute_tool", "precheck")]
     plan_steps, i = [], 1
@@ -22,13 +29,15 @@ def build_plan(r, hops, kind, found, target):
                                "description": s.summary, "timeout": r.cfg.timeouts.get(s.name, s.timeout)})
             i += 1
     src = hops[0][0] if hops else target
+    keys = host_keys(r)
     return {"upgrade_plan": {
         "source_version": "v" + src,
         "target_version": "v" + target,
         "upgrade_mode": kind,
         "path": ["v" + src] + ["v" + d for _s, d in hops],
         "nodes": [{"name": n.name, "host": n.host, "roles": n.roles, "version": "v" + found[n.name],
-                   "auth": n.auth_method} for n in r.cfg.nodes],
+                   "auth": n.auth_method, "host_key": keys[n.name]["fingerprint"],
+                   "host_key_state": keys[n.name]["state"]} for n in r.cfg.nodes],
         "steps": plan_steps,
         "rollback_points": [{"point_id": "before_hop%d" % (i + 1), "version": "v" + s,
                              "description": _("full backup before {src} -> {dst}").format(src=s, dst=d)}
@@ -56,8 +65,14 @@ def run(ctx):
     print(_("upgrade plan: {src} -> {dst} ({mode})").format(src=p["source_version"], dst=p["target_version"],
                                                           mode=p["upgrade_mode"]))
     print(_("path: {path}").format(path=" -> ".join(p["path"])))
+    states = {"new": _("new: learned now"), "recorded": _("recorded"), "unchecked": _("not checked")}
     for n in p["nodes"]:
         print("  %-10s %-15s %-6s %-8s %s" % (n["name"], n["host"], n["version"], n["auth"], ",".join(n["roles"])))
+        print("             " + _("host key: {fingerprint} ({state})").format(
+            fingerprint=n["host_key"] or "-", state=states.get(n["host_key_state"], n["host_key_state"] or "-")))
+    if any(n["host_key_state"] == "new" for n in p["nodes"]):
+        print(_("new host keys were trusted at first contact: compare each fingerprint with the node's own "
+                "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console) before you run the upgrade"))
     for rp in p["rollback_points"]:
         print(_("rollback point: {desc}").format(desc=rp["description"]))
     auth = p["package_authentication"]
