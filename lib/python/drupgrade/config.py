@@ -33,6 +33,7 @@ DEFAULTS = {
     "timeouts": {},
     "plugins": {},
     "packages": {},
+    "backup": {"keep": 3},
 }
 CONN_TYPES = ("control", "transfer", "plugin", "status")
 LIST_KEYS = ("roles",)

@@ -135,9 +135,15 @@ class Catalog:
         index = {r.get("run_id"): i for i, r in enumerate(runs)}
         undone = set()
         for e in self.history()["rollback_history"]:
-            if e.get("status") != "completed" or e.get("upgrade_run") not in index:
+            if e.get("status") != "completed":
                 continue
-            for r in runs[index[e["upgrade_run"]]:]:
+            if e.get("upgrade_run") in index:
+                later = runs[index[e["upgrade_run"]]:]
+            elif e.get("upgrade_run_created"):  # its run was pruned (retention keeps its start time)
+                later = [r for r in runs if (r.get("created") or "") >= e["upgrade_run_created"]]
+            else:
+                continue
+            for r in later:
                 if (r.get("created") or "") <= (e.get("timestamp") or ""):
                     undone.add(r.get("run_id"))
         for run in reversed(runs):
