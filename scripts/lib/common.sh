@@ -4,6 +4,8 @@
 
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
+# shellcheck source=scripts/lib/owned.sh
+source "$(dirname "${BASH_SOURCE[0]}")/owned.sh"
 
 #######################################
 # Print the call stack of a failed command to stderr (ERR trap).

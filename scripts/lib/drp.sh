@@ -14,6 +14,14 @@ DRP_UNIT_DIR=/etc/systemd/system
 DRP_UNITS=(drp-app.service drp-kmc.service drp-etcd.service drp-db.service drp.target)
 
 drp::backup_dir() { printf '%s/%s' "${DR_BACKUP_ROOT:-/backup}" "${DR_BACKUP_ID:?no backup id in the context}"; }
+# The backup dir, private (0700), with drupgrade's marker: retention removes only marked backups.
+drp::make_backup_dir() {
+  local dir
+  dir=$(drp::backup_dir)
+  mkdir -p "$dir"
+  chmod 0700 "$dir"
+  owned::is_ours "$dir" || owned::mark "$dir" "created_by=drupgrade backup $DR_BACKUP_ID"
+}
 drp::unpack_dir() { printf '%s/drp-%s' "${DR_WORK_DIR:-/var/lib/drupgrade/work}" "${DR_TO:?}"; }
 drp::state_file() { printf '%s/backup_state.json' "${DR_STATE_DIR:-/var/lib/drupgrade/node-state}"; }
 

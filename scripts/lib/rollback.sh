@@ -5,6 +5,7 @@
 
 # shellcheck disable=SC2034  # used by the step files that source this library
 RB_DB_UNIT=drp-db-restore.service  # the DB server a restore runs, from the backup's own config
+RB_STAGE_ROOT=${RB_STAGE_ROOT:-/run/drupgrade-rollback}  # the private copies (rb::stage)
 
 rb::dir() { drp::backup_dir; }
 rb::manifest() { printf '%s/backup_manifest.json' "$(rb::dir)"; }
@@ -20,38 +21,97 @@ rb::field() {
 }
 
 #######################################
-# The version the backup holds (its program directory's release).
+# The version the backup holds (its program directory's release). It names a release directory,
+# so it must look like a version (N.N.N) before anything uses it as a path.
 #######################################
 rb::version() {
   local v
   v=$(rb::field program_directory release)
   [[ -n $v ]] || die "备份清单 $(rb::manifest) 中没有程序目录的版本" "the manifest $(rb::manifest) names no program release"
+  [[ $v =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    die "备份清单 $(rb::manifest) 中的程序版本 '$v' 不是 N.N.N 格式的版本号，拒绝使用" \
+      "the manifest $(rb::manifest) names the program release '$v', which is not a version (N.N.N): refused"
   printf '%s' "$v"
 }
 
 #######################################
-# A private copy of the backup's config (and its tools' view of it), outside /etc/drp, so that
-# the database restore never depends on the live config another restore rewrites in parallel.
+# The file of a backup_files entry (empty when the entry is missing). A name in the backup dir,
+# never a path: it must be a plain file name before anything uses it.
+# Arguments: entry (program_directory, system_config, …). Outputs: the file name.
+#######################################
+rb::file() {
+  local f
+  f=$(rb::field "$1" file)
+  [[ -z $f || ($f =~ ^[A-Za-z0-9._-]+$ && $f != . && $f != ..) ]] ||
+    die "备份清单 $(rb::manifest) 中 $1 的文件名 '$f' 不是单纯的文件名，拒绝使用" \
+      "the manifest $(rb::manifest) names the file '$f' for $1, which is not a plain file name: refused"
+  printf '%s' "$f"
+}
+
+#######################################
+# Where the rollback keeps its private copies for this backup (in /run: gone at reboot at the
+# latest). The backup id names a directory: it must be a plain name.
+#######################################
+rb::stage_dir() {
+  [[ ${DR_BACKUP_ID:?no backup id in the context} =~ ^[A-Za-z0-9._-]+$ && $DR_BACKUP_ID != . && $DR_BACKUP_ID != .. ]] ||
+    die "备份编号 '$DR_BACKUP_ID' 不是单纯的名称" "the backup id '$DR_BACKUP_ID' is not a plain name"
+  printf '%s/%s' "${RB_STAGE_ROOT:?}" "$DR_BACKUP_ID"
+}
+
+#######################################
+# A private copy (0700: it holds the product's secrets) of the backup's config, outside /etc/drp,
+# so that the database restore never depends on the live config another restore rewrites in
+# parallel. Removed when the rollback's verification passes on this node (rb::unstage).
 # Outputs: the staging directory (holds etc/drp/…).
 #######################################
 rb::stage() {
-  local stage=/run/drupgrade-rollback/$DR_BACKUP_ID
+  local stage
+  stage=$(rb::stage_dir) || return
   if [[ ! -f $stage/.complete ]]; then
-    rm -rf "$stage"
-    mkdir -p "$stage"
-    chmod 0755 /run/drupgrade-rollback "$stage"
+    rm -rf "${RB_STAGE_ROOT:?}/${DR_BACKUP_ID:?}"
+    mkdir -p "$RB_STAGE_ROOT"
+    chmod 0755 "$RB_STAGE_ROOT"
+    mkdir -m 0700 "$stage"
     tar -C "$stage" -xzf "$(rb::dir)/system_config.tar.gz" etc/drp
     touch "$stage/.complete"
   fi
-  chmod 0755 "$stage/etc"  # mariadbd (user mysql) reads the config through it
   printf '%s' "$stage"
+}
+
+#######################################
+# The restore DB server's config: mariadbd runs as user mysql, which cannot enter the private
+# stage, so it reads a copy of the backup's mariadb.cnf (which holds no secret) beside it.
+# Outputs: the config file.
+#######################################
+rb::db_config() {
+  local stage dir
+  stage=$(rb::stage) || return
+  dir=$stage.db
+  [[ -d $dir ]] || mkdir -m 0755 "$dir"
+  install -m 0644 "$stage/etc/drp/mariadb.cnf" "$dir/mariadb.cnf"
+  printf '%s/mariadb.cnf' "$dir"
+}
+
+#######################################
+# The rollback is over on this node (its verification passed): the private copies go.
+#######################################
+rb::unstage() {
+  rb::stage_dir > /dev/null || return
+  rm -rf "${RB_STAGE_ROOT:?}/${DR_BACKUP_ID:?}" "${RB_STAGE_ROOT:?}/${DR_BACKUP_ID:?}.db"
 }
 
 #######################################
 # Marks the kept release as not to be trusted (the verify step found its content changed): the
 # next program restore extracts it from the backup instead of switching to it.
 #######################################
-rb::suspect_mark() { printf '/run/drupgrade-rollback/%s/program.suspect' "$DR_BACKUP_ID"; }
+rb::suspect_mark() { printf '%s/program.suspect' "$(rb::stage_dir)"; }
+rb::mark_suspect() {
+  local stage
+  stage=$(rb::stage_dir) || return
+  mkdir -p "$RB_STAGE_ROOT"
+  [[ -d $stage ]] || mkdir -m 0700 "$stage"
+  touch "$stage/program.suspect"
+}
 
 #######################################
 # The product tools of the backup's version when that release is intact, else the active ones.

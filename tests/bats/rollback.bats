@@ -86,3 +86,80 @@ lib() {
   tar -C "$BATS_TEST_TMPDIR/out" -xzf "$BATS_TEST_TMPDIR/a.tgz"
   [ "$(drp::tree_meta_hash "$d")" = "$(drp::tree_meta_hash "$BATS_TEST_TMPDIR/out/src")" ]
 }
+
+manifest_with() {
+  # The setup's manifest with the program release $1 and the system_config file name $2.
+  sed -i -e "s|\"release\": \"[^\"]*\"|\"release\": \"$1\"|" \
+    -e "s|\"system_config\": {\"file\": \"[^\"]*\"|\"system_config\": {\"file\": \"$2\"|" \
+    "$DR_BACKUP_ROOT/$DR_BACKUP_ID/backup_manifest.json"
+}
+
+@test "a manifest's release must be a version before it names a directory" {
+  lib
+  for bad in "../../etc" "2.1.0/../../x" "2.1" "2.1.0 " '2.1.0;rm' "v2.1.0"; do
+    manifest_with "$bad" system_config.tar.gz
+    run rb::version
+    [ "$status" -ne 0 ]
+    [[ $output == *"not a version (N.N.N): refused"* ]]
+  done
+  manifest_with 10.20.30 system_config.tar.gz
+  [ "$(rb::version)" = 10.20.30 ]
+}
+
+@test "a manifest's file names must be plain names in the backup dir" {
+  lib
+  for bad in "../../../etc/shadow" "/etc/shadow" ".." "." "a b" "x/y"; do
+    manifest_with 2.1.0 "$bad"
+    run rb::file system_config
+    [ "$status" -ne 0 ]
+    [[ $output == *"not a plain file name: refused"* ]]
+  done
+  manifest_with 2.1.0 "system_config.tar.gz"
+  [ "$(rb::file system_config)" = system_config.tar.gz ]
+  [ -z "$(rb::file database_backup)" ]
+}
+
+@test "the check step refuses a manifest whose fields would be paths, before reading any file" {
+  export DRSTEP_STEPS_DIR=$TOP/scripts/steps DRSTEP_ROLLBACK_CONTEXT=/dev/null
+  manifest_with 2.1.0 "../../secret"
+  run "$TOP/scripts/bin/drstep" rollback_check_backup run
+  [ "$status" -ne 0 ]
+  [[ $output == *"'../../secret' for system_config, which is not a plain file name"* ]]
+  manifest_with "../2.1.0" system_config.tar.gz
+  run "$TOP/scripts/bin/drstep" rollback_check_backup run
+  [ "$status" -ne 0 ]
+  [[ $output == *"'../2.1.0', which is not a version"* ]]
+}
+
+@test "the staged config copy is private, the DB server's copy readable, both gone after unstage" {
+  lib
+  export RB_STAGE_ROOT=$BATS_TEST_TMPDIR/run/drupgrade-rollback
+  mkdir -p "$BATS_TEST_TMPDIR/src/etc/drp"
+  printf 'secret\n' > "$BATS_TEST_TMPDIR/src/etc/drp/drp.ini" && printf '[mysqld]\n' > "$BATS_TEST_TMPDIR/src/etc/drp/mariadb.cnf"
+  tar -C "$BATS_TEST_TMPDIR/src" -czf "$DR_BACKUP_ROOT/$DR_BACKUP_ID/system_config.tar.gz" etc/drp
+  stage=$(rb::stage)
+  [ "$stage" = "$RB_STAGE_ROOT/$DR_BACKUP_ID" ]
+  [ "$(stat -c %a "$stage")" = 700 ]
+  [ "$(cat "$stage/etc/drp/drp.ini")" = secret ]
+  cnf=$(rb::db_config)
+  [ "$cnf" = "$stage.db/mariadb.cnf" ] && [ "$(stat -c %a "$cnf")" = 644 ] && [ "$(stat -c %a "$stage.db")" = 755 ]
+  rb::mark_suspect
+  [ -f "$stage/program.suspect" ]
+  rb::unstage
+  [ ! -e "$stage" ] && [ ! -e "$stage.db" ] && [ -d "$RB_STAGE_ROOT" ]
+}
+
+@test "without a backup id nothing of the stage root is removed" {
+  lib
+  export RB_STAGE_ROOT=$BATS_TEST_TMPDIR/run/drupgrade-rollback
+  mkdir -p "$RB_STAGE_ROOT/backup_other/etc"
+  DR_BACKUP_ID='' run rb::unstage
+  [ "$status" -ne 0 ]
+  for id in .. . "a/../.."; do
+    DR_BACKUP_ID=$id run rb::stage
+    [ "$status" -ne 0 ]
+    DR_BACKUP_ID=$id run rb::unstage
+    [ "$status" -ne 0 ]
+  done
+  [ -d "$RB_STAGE_ROOT/backup_other/etc" ]
+}

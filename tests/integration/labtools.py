@@ -121,3 +121,49 @@ def backups_verify(journal):
                 assert int(size) == entry["size"], (node, entry)
             if node == "node1":
                 assert "database_backup" in manifest["backup_files"]
+
+
+# Everything a read-only command could change on a node: every file (path, type, mode, size, mtime,
+# link target, sha256) under the tool's and the product's directories (/opt/drupgrade*, /opt/drp*,
+# /etc), /tmp, /run, /backup, /var/lib/drupgrade and the product's local data, the entries of /opt,
+# the tool's processes and every systemd unit's state. Left out: what any ssh login changes
+# (/run/user, /run/systemd, /run/log, utmp, motd, /run's own mtime, the session and user units)
+# and the status file drp-app rewrites every few seconds (/var/lib/drp/data/app).
+NODE_STATE = r"""
+set -u
+shopt -s nullglob
+deep=(/opt/drupgrade* /opt/drp /opt/drp-releases /etc /tmp /run /backup /var/lib/drupgrade /var/lib/drp/data)
+skip='^/run/(user|systemd|log|utmp|motd\.dynamic)(/|$)|^/var/lib/drp/data/app(/|$)'
+{
+  find /opt -mindepth 1 -maxdepth 1 -printf 'entry %y %m %T@ %p\n'
+  find "${deep[@]}" -xdev -printf '%y %m %s %T@ %p -> %l\n' 2>/dev/null | awk -v skip="$skip" '
+    { path = $5; for (i = 6; i <= NF && $i != "->"; i++) path = path " " $i }
+    path == "/run" || path ~ skip { next } { print }'
+} | LC_ALL=C sort -k5
+find "${deep[@]}" -xdev -type f -print0 2>/dev/null | grep -zEv "$skip" | LC_ALL=C sort -z | xargs -0r sha256sum
+ps -eo args= | grep -E '[d]rstep|[d]rupgrade|[d]rrun|[d]rcheck|[d]rprune' | LC_ALL=C sort | sed 's/^/process /'
+systemctl list-units --all --no-legend --plain 2>/dev/null | awk '{print "unit", $1, $2, $3, $4}' |
+  grep -Ev '^unit (session-[0-9]+\.scope|user@[0-9]+\.service|user-runtime-dir@[0-9]+\.service|user-[0-9]+\.slice) ' |
+  LC_ALL=C sort
+"""
+
+
+def node_names():
+    nodes = json.load(open(os.path.join(LAB_DIR, "nodes.json")))
+    return [n["name"] for n in (nodes["nodes"] if isinstance(nodes, dict) else nodes)]
+
+
+def node_state():
+    """{node: NODE_STATE lines}: compare two with changes()."""
+    return {n: ssh(n, NODE_STATE).stdout for n in node_names()}
+
+
+def changes(before, after):
+    """What differs between two node_state() results, line by line per node ('' if nothing)."""
+    out = []
+    for node in sorted(set(before) | set(after)):
+        a, b = before.get(node, "").splitlines(), after.get(node, "").splitlines()
+        sa, sb = set(a), set(b)
+        out += ["%s: - %s" % (node, x) for x in a if x not in sb]
+        out += ["%s: + %s" % (node, x) for x in b if x not in sa]
+    return "\n".join(out)

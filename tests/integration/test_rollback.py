@@ -11,7 +11,20 @@ import subprocess
 import time
 
 import pytest
-from labtools import LAB, TOP, Controller, arm, fingerprint, install, sh, ssh, state_check
+from labtools import (
+    LAB,
+    TOP,
+    Controller,
+    arm,
+    changes,
+    fingerprint,
+    install,
+    node_names,
+    node_state,
+    sh,
+    ssh,
+    state_check,
+)
 
 pytestmark = pytest.mark.usefixtures("lab")
 ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
@@ -193,9 +206,34 @@ def test_manual_step_by_step(cluster):
     assert_back_to(cluster["before"], "1.0.0")
 
 
+def backups_known(state):
+    """The backups the controller has manifests of, oldest first (read from its state dir)."""
+    root = os.path.join(state, "backups")
+    return sorted(os.listdir(root)) if os.path.isdir(root) else []
+
+
+def on_nodes(command):
+    return {n: ssh(n, command, check=False).stdout for n in node_names()}
+
+
 def test_manual_then_auto_continue_from_3(cluster):
+    """Also [backup] keep (default 3) after a completed run: the fourth run of the module removes
+    the oldest run's backup, its run dirs and the package it alone needed, on every node."""
     up, rb = cluster["upgrade"], cluster["rollback"]
-    up("run", "--to", "2.2.0")
+    before = backups_known(up.state)
+    out = up("run", "--to", "2.2.0")
+    assert "retention: keeping the 3 newest complete backups" in out
+    gone = before[:-2]  # the 3 newest: the two before this run and its own
+    assert backups_known(up.state) == before[-2:] + [up.journal()["hop_info"]["hop1"]["backup_id"]]
+    for b in gone:
+        assert "retention: removed backup %s" % b in out
+        for node, left in on_nodes("ls -d /backup/%s 2>/dev/null" % b).items():
+            assert left == "", "%s: %s was not removed" % (node, b)
+    if gone:  # the first run went to 1.5.0, which no kept run needs
+        assert "unpacked packages of 1.5.0" in out
+        for node, left in on_nodes("ls -d /var/lib/drupgrade/packages/drp-1.5.0* /var/lib/drupgrade/work/drp-1.5.0 "
+                                   "2>/dev/null").items():
+            assert left == "", "%s: %s" % (node, left)
     rb("manual", "latest")
     rb("step1")
     rb("step2")
@@ -278,3 +316,88 @@ def test_a_failed_upgrade_step_then_auto_latest(cluster, step):
     rb("--yes", "auto", "latest")
     assert_back_to(cluster["before"], "1.0.0")
     assert up.journal()["status"] == "rolled_back"
+
+
+def test_a_tool_dir_the_tool_did_not_create_is_refused_and_left_intact(tmp_path):
+    """node_tool_dir pointing at someone else's directory: the upgrade stops at its tool upload,
+    names the directory and what to do, and removes nothing (audit H4)."""
+    ctl = Controller(tmp_path, paths={"node_tool_dir": "/opt/notours"})
+    listing = "find /opt/notours -printf '%y %m %s %p\\n' | sort; cat /opt/notours/data/keep.txt; ls -d /opt/notours.*"
+    for n in node_names():
+        ssh(n, "mkdir -p /opt/notours/bin /opt/notours/data && echo precious > /opt/notours/data/keep.txt "
+               "&& echo '#!/bin/bash' > /opt/notours/bin/drstep && echo 0.1.0 > /opt/notours/VERSION")
+    try:
+        before = on_nodes(listing)
+        out = ctl("run", "--to", "2.2.0", "--only-phase", "distribute_tool", expect=1)
+        assert "upload_tool failed on node node1" in out
+        assert "/opt/notours was not created by drupgrade" in out and "choose another node_tool_dir" in out
+        assert on_nodes(listing) == before
+        assert all("precious" in v for v in before.values())
+    finally:
+        for n in node_names():
+            ssh(n, "rm -rf /opt/notours")
+
+
+def test_prune_keeps_the_newest_complete_backup_and_its_rollback_works(cluster):
+    """rollback_tool prune --keep 1 after the module's runs: every older run's backups, node run
+    dirs and controller records are gone, history keeps every session, and the newest complete
+    backup still rolls the cluster back exactly."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    current = up.journal()
+    kept = current["hop_info"]["hop1"]["backup_id"]
+    runs = sorted(os.listdir(os.path.join(up.state, "runs")))
+    older = [b for b in backups_known(up.state) if b != kept]
+    assert len(runs) >= 2 and older, "the module's earlier tests make the runs this test prunes"
+    hist = as_json(rb("--json", "history"))["rollback_history"]
+    dry = as_json(rb("--json", "prune", "--keep", "1", "--dry-run"))
+    assert sorted(dry["removed"]["backups"]) == older and dry["nodes"] == {}
+    assert backups_known(up.state) == sorted(older + [kept])  # a dry run removes nothing
+
+    report = as_json(rb("--json", "prune", "--keep", "1"))
+    assert report["ok"] and sorted(report["removed"]["runs"]) == [r for r in runs if r != current["run_id"]]
+    assert [k["backup_id"] for k in report["kept"]] == [kept] and report["freed_bytes"] > 0
+    assert backups_known(up.state) == [kept]
+    assert sorted(os.listdir(os.path.join(up.state, "runs"))) == [current["run_id"]]
+    assert not [d for d in os.listdir(os.path.join(up.state, "logs")) if d in report["removed"]["runs"]]
+    gone = set(report["removed"]["runs"] + report["removed"]["rollbacks"])
+    for node, left in on_nodes("ls /backup; ls /var/lib/drupgrade/runs").items():
+        entries = left.split()
+        assert kept in entries and not set(older) & set(entries), (node, entries)
+        assert not [e for e in entries if e.split(".")[0] in gone], (node, entries)
+    after = as_json(rb("--json", "history"))["rollback_history"]
+    assert [dict(e, upgrade_run_created=None) for e in after] == [dict(e, upgrade_run_created=None) for e in hist]
+    assert all(e.get("upgrade_run_created") for e in after if e["upgrade_run"] in report["removed"]["runs"])
+    listed = as_json(rb("--json", "list"))
+    assert [(r["backup_id"], r["status"]) for r in listed["available_backups"]] == [(kept, "ready")]
+    assert listed["latest"] is None  # every run was rolled back: still nothing to undo
+    out = rb("prune", "--keep", "1")
+    assert "nothing to remove" in out and "kept %s: one of the 1 newest complete backups" % kept in out
+    out = rb("list")
+    assert "SIZE" in out and kept in out and "ready" in out
+
+    out = rb("--yes", "auto", kept)
+    assert "complete: every node is back at 1.0.0" in out
+    assert_back_to(cluster["before"], "1.0.0")
+
+
+def test_read_only_commands_change_nothing_on_any_node(cluster):
+    """rollback_tool list|status|history and upgrade.sh status|plan|nodes|steps: every file under the
+    tool's and the product's directories, /tmp, /run, /backup, /var/lib/drupgrade and /etc, the
+    tool's processes and the units are the same afterwards (issue 12 point 4). Runs last: after
+    the prune and its rollback, the nodes hold a backup, its runs and a finished session."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    before = node_state()
+    listed = as_json(rb("--json", "list"))
+    assert listed["available_backups"] and all(r["status"] == "ready" for r in listed["available_backups"])
+    for row in listed["available_backups"]:  # the space each backup holds, per node and in all
+        assert set(row["size_by_node"]) == set(node_names()) and all(row["size_by_node"].values())
+        assert row["size_bytes"] == sum(row["size_by_node"].values())
+    assert current_session(rb)["status"] == "completed"  # rollback_tool status
+    assert as_json(rb("--json", "history"))["rollback_history"]
+    assert up.status()["upgrade_status"] == "rolled_back"  # upgrade.sh status
+    assert as_json(up("--json", "plan", "--to", "2.2.0"))["upgrade_plan"]["source_version"] == "v1.0.0"
+    nodes = as_json(up("--json", "nodes"))
+    assert all(r["ok"] and r["scp"] and r["sftp"] and r["version"] == "1.0.0" for r in nodes["nodes"])
+    up("steps")
+    diff = changes(before, node_state())
+    assert diff == "", "a read-only command changed the nodes:\n" + diff

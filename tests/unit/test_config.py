@@ -82,7 +82,7 @@ def test_good_config_has_defaults_and_typed_values(tmp_path):
     (GOOD.replace("[node:node1]", "[node:no;de1]"), "nodes", "no;de1"),
     (GOOD.replace("host = 10.231.0.11", "host = $(reboot)"), "[node:node1] host", "not allowed"),
     ("[ssh_config]\nusername = root\n", "/", "nodes"),
-    (GOOD + "\n[paths]\nnode_tool_dir = relative/dir\n", "[paths] node_tool_dir", "not allowed"),
+    (GOOD + "\n[paths]\nnode_tool_dir = relative/dir\n", "[paths] node_tool_dir", "absolute path"),
 ])
 def test_bad_values_name_the_place(tmp_path, text, where, what):
     err = load_error(tmp_path, text)
@@ -164,3 +164,58 @@ def test_json_data_files_are_validated(tmp_path):
         assert "not valid JSON" in exc.value.message and "line 1" in exc.value.message
     finally:
         config.SCHEMA_DIR = old
+
+
+# -- dedicated directories (SPEC S5, audit H4): the tool creates, writes and removes things there ----------
+@pytest.mark.parametrize("key", ["node_tool_dir", "node_package_dir", "node_backup_dir", "node_run_dir", "state_dir"])
+@pytest.mark.parametrize("value, what", [
+    ("/", "system directory"),
+    ("/usr", "system directory"),
+    ("/opt", "system directory"),
+    ("/etc", "system directory"),
+    ("/var", "system directory"),
+    ("/var/lib", "system directory"),
+    ("/home", "system directory"),
+    ("/root", "system directory"),
+    ("/boot", "system directory"),
+    ("/lib64", "system directory"),
+    ("/run", "system directory"),
+    ("/tmp", "system directory"),
+    ("/srv", "system directory"),
+    ("/usr/local", "system directory"),
+    ("/proc/1", "/proc, /sys or /dev"),
+    ("/sys", "/proc, /sys or /dev"),
+    ("/dev/shm/x", "/proc, /sys or /dev"),
+    ("/opt/../etc", ". or .. segments"),
+    ("/opt/./drupgrade", ". or .. segments"),
+    ("/opt/drupgrade/..", ". or .. segments"),
+    ("/opt//drupgrade", "//"),
+    ("/opt/drupgrade/", "must not end with /"),
+    ("opt/drupgrade", "absolute path"),
+    ("~/drupgrade", "absolute path"),
+    ("/opt/drup grade", "letters, digits"),
+])
+def test_a_directory_the_tool_writes_must_be_its_own(tmp_path, key, value, what):
+    err = load_error(tmp_path, GOOD + "\n[paths]\n%s = %s\n" % (key, value))
+    assert "[paths] %s" % key in err.message and what in err.message, err.message
+    assert repr(value) in err.message
+
+
+@pytest.mark.parametrize("value", ["/opt/drupgrade-backup", "/usr/local/drupgrade", "/var/lib/drupgrade", "/backup",
+                                   "/data/dr/backups", "/srv/drupgrade-2", "/opt/.drupgrade"])
+def test_dedicated_directories_are_accepted(tmp_path, value):
+    cfg = config.load(write(tmp_path, GOOD + "\n[paths]\nnode_backup_dir = %s\nstate_dir = %s\n" % (value, value)))
+    assert cfg.paths["node_backup_dir"] == value and cfg.paths["state_dir"] == value
+
+
+@pytest.mark.parametrize("paths, key, what", [
+    ("node_tool_dir = /var/lib/drupgrade", "node_tool_dir", "node_package_dir"),
+    ("node_tool_dir = /var/lib/drupgrade/runs/tool", "node_tool_dir", "node_run_dir"),
+    ("node_tool_dir = /backup", "node_tool_dir", "node_backup_dir"),
+    ("node_tool_dir = /var/lib/drupgrade/work", "node_tool_dir", "/var/lib/drupgrade/work"),
+    ("node_tool_dir = /opt/dr\nnode_package_dir = /opt/dr/packages", "node_tool_dir", "node_package_dir"),
+    ("node_run_dir = /backup", "node_run_dir", "node_backup_dir"),
+])
+def test_the_tool_dir_must_not_overlap_another_dir_of_the_tool(tmp_path, paths, key, what):
+    err = load_error(tmp_path, GOOD + "\n[paths]\n%s\n" % paths)
+    assert "[paths] %s" % key in err.message and what in err.message, err.message

@@ -7,7 +7,7 @@ import stat
 import jsonschema
 
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import _
+from drupgrade.i18n import N_, _
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 
@@ -33,6 +33,7 @@ DEFAULTS = {
     "timeouts": {},
     "plugins": {},
     "packages": {},
+    "backup": {"keep": 3},
 }
 CONN_TYPES = ("control", "transfer", "plugin", "status")
 LIST_KEYS = ("roles",)
@@ -52,9 +53,28 @@ def load_schema(name):
         return json.load(f)
 
 
+# The rules of a dedicated directory (schema definition dedicated_dir, by its x-rule): the tool
+# creates, writes and may remove things there, so it must be a directory of its own (SPEC S5).
+PATH_RULES = {
+    "absolute": N_("must be an absolute path (starting with /)"),
+    "characters": N_("may hold only letters, digits and . _ / + @ -"),
+    "dot-segment": N_("must not hold . or .. segments (write the path it means)"),
+    "double-slash": N_("must not hold // (write the path with single slashes)"),
+    "trailing-slash": N_("must not end with /"),
+    "pseudo-filesystem": N_("is under /proc, /sys or /dev"),
+    "system-directory": N_("is a system directory; give the tool a directory of its own (e.g. /opt/drupgrade, "
+                           "/var/lib/drupgrade/runs)"),
+}
+# What the node steps keep under /var/lib/drupgrade besides the configured dirs (nodeops.write_context).
+NODE_FIXED_DIRS = ("/var/lib/drupgrade/work", "/var/lib/drupgrade/node-state")
+
+
 def _expected(error):
     """What the schema expected, in the operator's language."""
     v, arg = error.validator, error.validator_value
+    rule = error.schema.get("x-rule") if isinstance(error.schema, dict) else None
+    if rule in PATH_RULES:
+        return _(PATH_RULES[rule])
     if v == "type":
         names = {"integer": _("a whole number"), "string": _("a text value"),
                  "object": _("a section or object"), "array": _("a list"),
@@ -256,12 +276,36 @@ class Config:
         raise KeyError(name)
 
 
+def _inside(a, b):
+    return a == b or a.startswith(b + "/")
+
+
+def check_node_dirs(data, path):
+    """The node tool dir is replaced as a whole: it must neither hold nor lie inside another
+    directory of the tool on the nodes; the other node dirs must differ from each other."""
+    paths = dict(DEFAULTS["paths"], **data.get("paths", {}))
+    tool = paths["node_tool_dir"]
+    others = [("node_package_dir", paths["node_package_dir"]), ("node_backup_dir", paths["node_backup_dir"]),
+              ("node_run_dir", paths["node_run_dir"])]
+    for key, other in others + [(_("the tool's own node state"), d) for d in NODE_FIXED_DIRS]:
+        if _inside(tool, other) or _inside(other, tool):
+            raise _config_error(path, "[paths] node_tool_dir", _(
+                "{tool} overlaps {other} ({what}): the tool dir is replaced as a whole on every install, "
+                "so it must be a directory of its own").format(tool=tool, other=other, what=key))
+    for i, (key, value) in enumerate(others):
+        for key2, value2 in others[i + 1:]:
+            if value == value2:
+                raise _config_error(path, "[paths] " + key2, _("{key2} = {value} is also {key}: give each its own "
+                                                              "directory").format(key2=key2, value=value, key=key))
+
+
 def load(path):
     """Read, validate and check upgrade.ini; any problem is a DrupgradeError with exit 2."""
     schema = load_schema("upgrade_ini")
     text = _read_text(path)
     data = parse_ini(path, text, schema)
     validate(data, schema, path, key_style="ini")
+    check_node_dirs(data, path)
     check_secret_file(path, data)
     return Config(path, data)
 

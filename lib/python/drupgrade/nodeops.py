@@ -13,13 +13,27 @@ from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
 from drupgrade.steps import Step
-from drupgrade.transport import DetachedRunLost, TransportError
+from drupgrade.transport import DetachedRunLost, TransportError, owned
 
 log = logging.getLogger("drupgrade.nodeops")
 CONTROLLER_ROLE = "controller"
+WORK_DIR = "/var/lib/drupgrade/work"  # where the node steps unpack a package (DR_WORK_DIR)
 # What an upload did, in the operator's language (TransferResult.action).
 UPLOAD_ACTIONS = {"uploaded": N_("uploaded"), "replaced": N_("replaced"), "resumed": N_("resumed"),
                   "skipped": N_("skipped: the node already has the same sha256")}
+# Unpack the node tool ($2, top dir $3) into $1 through $1.new; the tool dir's marker names the
+# package and its sha256 ($4). Directories without drupgrade's marker are never removed.
+INSTALL_TOOL = r"""set -euo pipefail
+d=$1 pkg=$2 top=$3 sha=$4
+owned::adopt_tool_dir "$d"
+owned::remove "$d.new"
+owned::mark "$d.new" "created_by=drupgrade install_tool (staging)"
+tar -C "$d.new" --no-same-owner -xzf "$pkg"
+owned::mark "$d.new/$top" "created_by=drupgrade node tool" "package=${pkg##*/}" "sha256=$sha"
+owned::remove "$d"
+mv -- "$d.new/$top" "$d"
+owned::remove "$d.new"
+"""
 
 def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file"):
     step = Step("(controller)", order, name, {
@@ -129,6 +143,13 @@ class NodeOps:
         from drupgrade import packages
         return packages.package_path(self.cfg, version)
 
+    def leftovers(self, version):
+        """What a hop to version leaves on a node besides its run dirs and its backup: the uploaded
+        package files and the unpacked package (named as write_context tells the node steps)."""
+        pkg = self.cfg.paths["node_package_dir"] + "/" + os.path.basename(self.package_path(version))
+        files = [pkg, pkg + ".part", pkg + ".sha256", pkg + ".sha256.part"]
+        return files, [WORK_DIR + "/" + os.path.basename(pkg)[:-len(".tar.gz")]]
+
     def tool_package(self):
         from drupgrade import __version__
         name = "drupgrade-node-%s.tar.gz" % __version__
@@ -171,7 +192,7 @@ class NodeOps:
             "DR_PACKAGE": "%s/drp-%s.tar.gz" % (pkg_dir, dst), "DR_BACKUP_ROOT": self.cfg.paths["node_backup_dir"],
             # what the node checks the bytes it received against: the hash of the verified file
             "DR_PACKAGE_SHA256": (self.journal.data.get("packages") or {}).get(dst, {}).get("sha256", ""),
-            "DR_BACKUP_ID": info.get("backup_id", ""), "DR_WORK_DIR": "/var/lib/drupgrade/work",
+            "DR_BACKUP_ID": info.get("backup_id", ""), "DR_WORK_DIR": WORK_DIR,
             "DR_STATE_DIR": "/var/lib/drupgrade/node-state", "DR_FAULT_INJECTION": self.cfg.run["fault_injection"],
             "DR_PACKAGE_BYTES": str(max([os.path.getsize(self.package_path(d))
                                          for _s, d in self.journal.data["hops"]] or [0])),
@@ -190,16 +211,17 @@ class NodeOps:
         return 0
 
     def install_tool(self, node):
-        """Upload and unpack the node tool package (a stale unpacked tool dir is removed first)."""
+        """Upload and unpack the node tool package (a stale unpacked tool dir is removed first).
+        Only directories drupgrade created are removed (scripts/lib/owned.sh): the new tool dir
+        gets the marker, naming the package and its sha256 (what read-only commands compare)."""
         pkg = self.tool_package()
         staging = self.tool_dir + ".pkg"
         self.t.transfer.upload_tool_package(pkg, staging, node, self.tool_dir)
         top = os.path.basename(pkg)[:-len(".tar.gz")]
-        script = ('set -e; d=$1 pkg=$2 top=$3; rm -rf "$d.new"; mkdir -p "$d.new";'
-                  'tar -C "$d.new" --no-same-owner -xzf "$pkg"; rm -rf "$d";'
-                  'mv "$d.new/$top" "$d"; rmdir "$d.new"')
-        res = self.t.run(node, ["bash", "-c", script, "drunpack", self.tool_dir, staging + "/" + os.path.basename(pkg),
-                                top])
+        res = self.t.run(node, ["bash", "-c", owned.script(INSTALL_TOOL), "drunpack", self.tool_dir,
+                                staging + "/" + os.path.basename(pkg), top, self.t.transfer.local_sha256(pkg)])
+        if res.rc == owned.REFUSED:
+            raise owned.NotOwned(node.name, owned.refused_path(res.stderr) or self.tool_dir, "node_tool_dir")
         if res.rc != 0:
             raise DrupgradeError(_("cannot unpack the tool package on node {node}: {detail}").format(
                 node=node.name, detail=res.stderr.strip()))

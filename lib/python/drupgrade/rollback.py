@@ -174,9 +174,15 @@ class Catalog:
         index = {r.get("run_id"): i for i, r in enumerate(runs)}
         undone = set()
         for e in self.history()["rollback_history"]:
-            if e.get("status") != "completed" or e.get("upgrade_run") not in index:
+            if e.get("status") != "completed":
                 continue
-            for r in runs[index[e["upgrade_run"]]:]:
+            if e.get("upgrade_run") in index:
+                later = runs[index[e["upgrade_run"]]:]
+            elif e.get("upgrade_run_created"):  # its run was pruned (retention keeps its start time)
+                later = [r for r in runs if (r.get("created") or "") >= e["upgrade_run_created"]]
+            else:
+                continue
+            for r in later:
                 if (r.get("created") or "") <= (e.get("timestamp") or ""):
                     undone.add(r.get("run_id"))
         for run in reversed(runs):
@@ -187,12 +193,15 @@ class Catalog:
 
 
 def status_text(row):
-    """The status column of an available_backups row, for the terminal."""
+    """An available_backups row's status in the operator's language (node text cleaned)."""
+    reason = safetext.clean(row["reason"] or "", one_line=True)
     if row["status"] == "ready":
         return _("ready")
     if row["status"] == "corrupt":
-        return _("corrupt: {reason}").format(reason=safetext.clean(row["reason"], one_line=True))
-    return _("not usable: {reason}").format(reason=safetext.clean(row["reason"], one_line=True))
+        return _("corrupt: {reason}").format(reason=reason)
+    if row["status"] == "not_verified":
+        return _("not verified: {reason}").format(reason=reason)
+    return _("not usable: {reason}").format(reason=reason)
 
 
 def available_row(b, problem):
@@ -452,15 +461,71 @@ class Rollback:
                        "BACKUP_ID' and roll back to another backup ('bin/rollback_tool list')"))
 
     def list_rows(self, verify=True):
+        """available_backups. With verify, each backup is checked on every node with the node tool
+        already there (when it is this controller's; else the backups show as not_verified, and
+        why) and its size measured there (du): read-only, nothing is written on a node."""
         rows = []
-        if verify and self.catalog.backup_ids():
-            self.install_tools()
-        for backup_id in self.catalog.backup_ids():
-            b = self.catalog.backups()[backup_id]
-            problem = self.verify_backup(backup_id) if verify else self.catalog.problem(b)
-            rows.append(available_row(b, problem))
+        ids = self.catalog.backup_ids()
+        backups = self.catalog.backups()
+        unverified = self.tool_problem() if verify and ids else None
+        sizes = self.backup_sizes(ids) if verify and ids else {}
+        for backup_id in ids:
+            b = backups[backup_id]
+            problem = self.catalog.problem(b)
+            if verify and problem is None and unverified is None:
+                problem = self.verify_backup(backup_id)
+            row = available_row(b, problem)
+            if verify and problem is None and unverified:
+                row.update(status="not_verified", reason=unverified)
+            row.update(sizes.get(backup_id, {}))
+            rows.append(row)
         self.catalog.remember_available(rows)
         return rows
+
+    def tool_problem(self):
+        """None when every node has this controller's node tool (its marker names the sha256 of
+        the same package), else why the backups cannot be checked there now. Read-only."""
+        from drupgrade.transport import owned
+        want = self.r.transport().transfer.local_sha256(self.ops(None).tool_package())
+        marker = self.cfg.paths["node_tool_dir"] + "/" + owned.MARKER
+
+        def one(node):
+            res = self.r.transport().run(node, ["cat", "--", marker], timeout=60)
+            if res.rc == 255:
+                return "unreachable", _("node {node} cannot be reached: {detail}").format(
+                    node=node.name, detail=res.stderr.strip()[-200:])
+            found = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
+            return None if found.get("sha256") == want else ("other", node.name)
+
+        found = [r for r in self.fan_out(one).values() if r]
+        other = sorted(why for kind, why in found if kind == "other")
+        reasons = [why for kind, why in found if kind == "unreachable"]
+        if other:
+            reasons.append(_("the node tool on {nodes} is missing or not this controller's, so the backups were not "
+                             "checked there; 'bin/rollback_tool list --install-tool' installs it and checks them (a "
+                             "rollback installs it too)").format(nodes=", ".join(other)))
+        return "; ".join(reasons) or None
+
+    def backup_sizes(self, ids):
+        """{backup_id: {"size_bytes": sum over the nodes, "size_by_node": {node: bytes or None}}}
+        measured with du on every node (read-only)."""
+        root = self.cfg.paths["node_backup_dir"]
+
+        def one(node):
+            res = self.r.transport().run(node, ["du", "-sk", "--"] + ["%s/%s" % (root, b) for b in ids], timeout=300)
+            found = {}
+            for line in res.stdout.splitlines():
+                kb, _tab, path = line.partition("\t")
+                if kb.isdigit() and path.startswith(root + "/"):
+                    found[path[len(root) + 1:]] = int(kb) * 1024
+            return found if res.rc != 255 else None
+
+        per_node = self.fan_out(one)
+        sizes = {}
+        for b in ids:
+            by_node = {n: (found.get(b) if found is not None else None) for n, found in sorted(per_node.items())}
+            sizes[b] = {"size_bytes": sum(v for v in by_node.values() if v), "size_by_node": by_node}
+        return sizes
 
     # -- running steps ---------------------------------------------------------------------------
     def engine(self, journal):

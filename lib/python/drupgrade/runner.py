@@ -156,7 +156,28 @@ class Runner:
         if only_phase or from_phase:
             journal.set(status="partial")
         out("info", _("upgrade finished: every node runs {version}").format(version=journal.data["target"]))
+        if journal.data.get("status") == "done":
+            self.retention(ops)
         return EXIT_OK
+
+    def retention(self, ops):
+        """[backup] keep after a completed run (its postcheck passed; the run still holds the lock):
+        older backups and runs go. A problem here is said, never fails the run."""
+        from drupgrade import retention
+        keep = self.cfg.section("backup").get("keep", 0)
+        if keep < 1:
+            out("info", _("retention is off ([backup] keep = 0): every backup is kept"))
+            return
+        out("info", _("retention: keeping the {keep} newest complete backups ([backup] keep)").format(keep=keep))
+        try:
+            report = retention.Pruner(self.cfg, self.transport(), ops).prune(keep)
+        except (DrupgradeError, OSError, ValueError) as e:
+            LOG.debug("retention", exc_info=True)
+            out("warning", _("retention failed: {detail}; nothing is lost, run 'bin/rollback_tool prune' "
+                             "later").format(detail=getattr(e, "message", None) or str(e)))
+            return
+        for level, text in retention.lines(report, kept=False):
+            out("warning" if level == "error" else level, _("retention: {text}").format(text=text))
 
     def report_failure(self, e, journal):
         policies = self.policies()

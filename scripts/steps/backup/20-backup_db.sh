@@ -36,8 +36,7 @@ step::run() {
     return 0
   fi
   step::cleanup
-  mkdir -p "$(drp::backup_dir)"
-  chmod 0700 "$(drp::backup_dir)"
+  drp::make_backup_dir
   step::point "before the dump"
   "$DRP_LINK/bin/drp-dbtool" dump "$(dump_file)"
   "$DRP_LINK/bin/drp-dbtool" checksum --json > "$(sums_file).part"

@@ -109,8 +109,7 @@ step::run() {
   fi
   step::cleanup
   dir=$(drp::backup_dir)
-  mkdir -p "$dir"
-  chmod 0700 "$dir"
+  drp::make_backup_dir
   release=$(readlink -f "$DRP_LINK")
   mapfile -t paths < <(config_paths)
 

@@ -17,7 +17,7 @@ source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
 source "$(dirname "$(readlink -f "$0")")/../../lib/rollback.sh"
 
 step::run() {
-  local dir f want got
+  local dir f want got file
   dir=$(rb::dir)
   [[ -d $dir ]] || die "备份目录 $dir 不存在" "the backup directory $dir does not exist"
   [[ -f $(rb::manifest) ]] || die "备份清单 $(rb::manifest) 不存在" "the backup manifest $(rb::manifest) is missing"
@@ -25,16 +25,23 @@ step::run() {
     die "备份 $DR_BACKUP_ID 未完成（清单中 backup_status 不是 completed）" "backup $DR_BACKUP_ID is not complete (backup_status is not completed)"
   grep -q '"verification_passed": true' "$(rb::manifest)" ||
     die "备份 $DR_BACKUP_ID 未通过校验（清单中 verification_passed 不是 true）" "backup $DR_BACKUP_ID did not pass its verification (verification_passed is not true)"
+  # Fields that name directories and files are checked before any of them is used.
+  rb::version > /dev/null
+  for f in program_directory system_config local_data database_backup database_checksums etcd_keys; do
+    rb::file "$f" > /dev/null
+  done
   for f in program_directory system_config local_data database_backup database_checksums etcd_keys; do
     want=$(rb::field "$f" sha256)
     [[ -n $want ]] || continue
-    [[ -f $dir/$(rb::field "$f" file) ]] || die "备份文件 $dir/$(rb::field "$f" file) 不存在" "the backup file $dir/$(rb::field "$f" file) is missing"
-    got=$(sha256sum "$dir/$(rb::field "$f" file)" | cut -d' ' -f1)
-    [[ $got == "$want" ]] || die "备份文件 $dir/$(rb::field "$f" file) 已损坏（sha256 与清单不符）" "the backup file $dir/$(rb::field "$f" file) is corrupted (its sha256 differs from the manifest)"
+    file=$dir/$(rb::file "$f")
+    [[ -f $file ]] || die "备份文件 $file 不存在" "the backup file $file is missing"
+    got=$(sha256sum "$file" | cut -d' ' -f1)
+    [[ $got == "$want" ]] || die "备份文件 $file 已损坏（sha256 与清单不符）" "the backup file $file is corrupted (its sha256 differs from the manifest)"
   done
   for f in program_directory system_config local_data; do
     [[ -n $(rb::field "$f" sha256) ]] || die "备份清单缺少 $f" "the manifest has no $f entry"
-    tar -tzf "$dir/$(rb::field "$f" file)" > /dev/null || die "$(rb::field "$f" file) 无法读取" "$(rb::field "$f" file) does not list"
+    file=$(rb::file "$f")
+    tar -tzf "$dir/$file" > /dev/null || die "$file 无法读取" "$file does not list"
   done
   if [[ -n $(rb::field database_backup sha256) ]]; then
     tail -c 200 "$dir/database_backup.sql" | grep -q -- '-- Dump completed' ||

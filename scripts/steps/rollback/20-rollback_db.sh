@@ -23,8 +23,9 @@ step::check() {
   rb::db_checksums_equal "$(rb::tools)"
 }
 step::run() {
-  local stage tools dump
+  local stage tools dump cnf
   stage=$(rb::stage)
+  cnf=$(rb::db_config)
   tools=$(rb::tools)
   export DRP_ETC=$stage/etc/drp
   dump=$(rb::dir)/database_backup.sql
@@ -40,7 +41,7 @@ step::run() {
   # The backup's own server config, not /etc/drp (another restore may be rewriting it now).
   systemd-run --quiet --unit="$RB_DB_UNIT" --property=Type=notify --property=User=mysql \
     --property=Group=mysql --property=RuntimeDirectory=mysqld --property=RuntimeDirectoryMode=0755 \
-    --property=TimeoutStartSec=180 /usr/sbin/mariadbd --defaults-file="$DRP_ETC/mariadb.cnf" || {
+    --property=TimeoutStartSec=180 /usr/sbin/mariadbd --defaults-file="$cnf" || {
     journalctl -u "$RB_DB_UNIT" -n 5 --no-pager >&2 || true
     die "无法启动用于恢复的数据库服务 $RB_DB_UNIT" "cannot start the database server of the restore ($RB_DB_UNIT)"
   }

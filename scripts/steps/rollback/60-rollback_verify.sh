@@ -22,8 +22,7 @@ step::run() {
   [[ $(drp::active_version) == "$v" ]] || bad+=("$(msg "版本" "version"): $(drp::active_version) != $v")
   [[ $(readlink "$DRP_LINK") == "${DRP_RELEASES##*/}/$v" ]] || bad+=("$DRP_LINK -> $(readlink "$DRP_LINK")")
   if [[ $(drp::tree_hash "$(readlink -f "$DRP_LINK")") != "$(rb::field program_directory tree_sha256)" ]]; then
-    mkdir -p "$(dirname "$(rb::suspect_mark)")"
-    touch "$(rb::suspect_mark)"
+    rb::mark_suspect
     bad+=("$(msg "程序目录内容与清单不符（重新执行 auto_continue_from 1 将从备份解压）" \
       "program directory content differs from the manifest (auto_continue_from 1 extracts it from the backup)")")
   fi
@@ -55,6 +54,7 @@ step::run() {
   if ((${#bad[@]})); then
     die "回滚结果与备份不一致: $(IFS=';'; echo "${bad[*]}")" "the rollback result differs from the backup: $(IFS=';'; echo "${bad[*]}")"
   fi
+  rb::unstage
   log "验证通过：版本 $v，与备份一致" "verified: version $v, equal to the backup"
 }
 step::main "$@"

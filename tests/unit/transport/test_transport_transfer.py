@@ -9,7 +9,7 @@ import psutil
 import pytest
 from sshd_server import TEST_PASSWORD, TEST_UID, TEST_USER
 
-from drupgrade.transport import failures
+from drupgrade.transport import failures, owned
 from drupgrade.transport.policy import Endpoint
 from drupgrade.transport.transfer import FileTransferManager, is_compressible
 
@@ -159,15 +159,54 @@ def test_disk_filling_during_the_upload_is_not_retried_and_the_partial_is_remove
     assert not [r for r in caplog.records if "try " in r.getMessage()]  # no retry
 
 
-def test_tool_package_upload_removes_a_stale_unpacked_dir(settings, key_node, remote_dir, payload):
+def _tree(root, files):
+    """Files {relative path: text} under root, owned by the test user (as the node's user made them)."""
+    for rel, text in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    for d, _dirs, names in os.walk(root):
+        for p in [d] + [os.path.join(d, n) for n in names]:
+            os.chown(p, TEST_UID, TEST_UID)
+
+
+@pytest.mark.parametrize("kind", ["marked", "legacy"])
+def test_tool_package_upload_removes_a_stale_unpacked_dir_the_tool_created(
+        settings, key_node, remote_dir, payload, kind):
     stale = remote_dir + "/drupgrade"
-    os.makedirs(stale + "/bin")
-    for p in (stale, stale + "/bin"):
-        os.chown(p, TEST_UID, TEST_UID)
+    if kind == "marked":
+        _tree(stale, {"bin/drstep": "#!/bin/bash\n", ".drupgrade-owned": "created_by=drupgrade node tool\n"})
+    else:  # unpacked by a drupgrade that wrote no markers yet: its content shows it is ours
+        _tree(stale, {"bin/drstep": "#!/bin/bash\n", "VERSION": "0.1.0\n", "steps/x": "", "context.env": "DR_X=1\n"})
     with _mgr(settings, "scp") as m:
         r = m.upload_tool_package(payload, remote_dir + "/pkg", key_node, stale)
     assert not os.path.exists(stale) and r.action == "uploaded"
     assert os.path.exists(remote_dir + "/pkg/" + os.path.basename(payload))
+
+
+@pytest.mark.parametrize("files", [
+    {"bin/drstep": "#!/bin/bash\n", "VERSION": "0.1.0\n", "plugins/backup/mine.sh": "echo mine\n"},
+    {"drp/VERSION": "1.0.0\n", "drp-releases/1.0.0/VERSION": "1.0.0\n"},
+    {"bin/drstep": "x", ".drupgrade-owned": ""},
+], ids=["legacy-with-an-operators-file", "someone-elses-dir", "marker-in-a-symlinked-dir"])
+def test_tool_package_upload_refuses_a_dir_the_tool_did_not_create_and_leaves_it(
+        settings, key_node, remote_dir, payload, files):
+    foreign = remote_dir + "/opt"
+    if files.get(".drupgrade-owned") == "":  # the marker is there, but the tool dir is a symlink to it
+        _tree(remote_dir + "/elsewhere", files)
+        os.symlink(remote_dir + "/elsewhere", foreign)
+    else:
+        _tree(foreign, files)
+    before = sorted((d, sorted(n)) for d, _s, n in os.walk(foreign, followlinks=True))
+    with _mgr(settings, "scp") as m:
+        with pytest.raises(owned.NotOwned) as ei:
+            m.upload_tool_package(payload, remote_dir + "/pkg", key_node, foreign)
+    e = ei.value
+    assert foreign in e.message and "not created by drupgrade" in e.message and "node_tool_dir" in e.message
+    assert e.code == 1 and e.node == "nk"
+    assert sorted((d, sorted(n)) for d, _s, n in os.walk(foreign, followlinks=True)) == before
+    assert not os.path.exists(remote_dir + "/pkg")  # nothing was uploaded either
 
 
 @pytest.mark.parametrize("method", ["scp", "sftp"])
@@ -180,11 +219,24 @@ def test_directory_upload_and_download(settings, key_node, remote_dir, payload, 
     with _mgr(settings, method) as m:
         m.upload_directory(str(src), remote_dir + "/tool", key_node)
         m.upload_directory(str(src), remote_dir + "/tool", key_node)  # replaces, no nesting
-        assert sorted(os.listdir(remote_dir + "/tool")) == ["README", "bin"]
+        assert sorted(os.listdir(remote_dir + "/tool")) == [".drupgrade-owned", "README", "bin"]
+        assert sorted(os.listdir(remote_dir)) == ["tool"]  # no staging left
         assert os.access(remote_dir + "/tool/bin/drstep", os.X_OK)
         m.upload_file(payload, remote_dir + "/big", key_node)
         r = m.download_file(remote_dir + "/big", str(tmp_path / "back"), key_node)
     assert r.action == "downloaded" and _sha(str(tmp_path / "back")) == _sha(payload)
+
+
+def test_directory_upload_never_replaces_a_dir_the_tool_did_not_create(settings, key_node, remote_dir, tmp_path):
+    src = tmp_path / "tree"
+    src.mkdir()
+    (src / "README").write_text("new")
+    _tree(remote_dir + "/data", {"keep.txt": "precious"})
+    with _mgr(settings, "scp") as m:
+        with pytest.raises(owned.NotOwned) as ei:
+            m.upload_directory(str(src), remote_dir + "/data", key_node)
+    assert remote_dir + "/data" in ei.value.message
+    assert sorted(os.listdir(remote_dir + "/data")) == ["keep.txt"]
 
 
 def test_no_password_in_any_process_argv_or_environment(settings, pw_node, remote_dir, payload):

@@ -19,7 +19,7 @@ import zlib
 
 from drupgrade.i18n import _
 
-from . import failures, quoting
+from . import failures, owned, quoting
 from .policy import Endpoint
 from .progress import Reporter, TransferProgress, human_duration, human_size, human_speed
 from .quoting import SHA_FN, bash_c, check_remote_path
@@ -81,17 +81,24 @@ REMOTE_SUM = r"""set -u -o pipefail
 echo "size=$(stat -c %s -- "$1") sha=$(sha "$1")"
 """
 
-TREE_PREPARE = r"""set -u
-rm -rf -- "$1" && mkdir -p -- "${1%/*}"
-"""
+# A directory upload goes into $1/tree, $1 being a staging dir with the tool's marker (so a
+# failed attempt's leftovers are ours to remove); the commit marks the tree and moves it over
+# the destination, which is replaced only when the tool created it (scripts/lib/owned.sh).
+TREE_PREPARE = owned.script(r"""set -u
+owned::remove "$1" && owned::mark "$1" "created_by=drupgrade upload_directory (staging)"
+""")
 
-TREE_COMMIT = r"""set -u
-rm -rf -- "$2" && mv -f -- "$1" "$2"
-"""
+TREE_COMMIT = owned.script(r"""set -u
+owned::mark "$1/tree" "created_by=drupgrade upload_directory" && owned::remove "$2" &&
+  mv -f -- "$1/tree" "$2" && owned::remove "$1"
+""")
 
-REMOVE_DIR = r"""set -u
-if [ -e "$1" ]; then rm -rf -- "$1" && echo removed; fi
-"""
+# The stale unpacked tool dir (§4.2.3.1): removed only when drupgrade created it (one unpacked
+# by a drupgrade without markers is adopted first: owned::adopt_tool_dir).
+REMOVE_TOOL_DIR = owned.script(r"""set -u
+owned::adopt_tool_dir "$1"
+if [ -e "$1" ]; then owned::remove "$1" && echo removed; fi
+""")
 
 
 def _kv(text):
@@ -400,11 +407,14 @@ class FileTransferManager(object):
         return self.upload_file(local_path, remote_dir.rstrip("/") + "/" + os.path.basename(local_path), node)
 
     def upload_tool_package(self, local_path, remote_dir, node, unpacked_dir):
-        """The tool package (§4.2.3.1): a stale unpacked tool dir is removed first."""
+        """The tool package (§4.2.3.1): a stale unpacked tool dir is removed first, when drupgrade
+        created it (else owned.NotOwned, and the directory is left as it is)."""
         ep = Endpoint.of(node)
         check_remote_path(unpacked_dir)
         session = self.pool.session(ep, "control")
-        res = session.run(bash_c(REMOVE_DIR, unpacked_dir))
+        res = session.run(bash_c(REMOVE_TOOL_DIR, unpacked_dir))
+        if res.rc == owned.REFUSED:
+            raise owned.NotOwned(ep.name, owned.refused_path(res.stderr) or unpacked_dir, "node_tool_dir")
         if res.rc != 0:
             raise failures.RemotePermissionDenied(ep.name, unpacked_dir, failures.last_line(res.stderr))
         if "removed" in res.stdout:
@@ -413,7 +423,9 @@ class FileTransferManager(object):
         return self.upload_package(local_path, remote_dir, node)
 
     def upload_directory(self, local_dir, remote_dir, node):
-        """Copy a directory tree; it replaces remote_dir atomically (rename) when complete."""
+        """Copy a directory tree; it replaces remote_dir atomically (rename) when complete. The
+        copy holds the tool's marker; an existing remote_dir is replaced only when it holds one
+        (else owned.NotOwned, and it is left as it is)."""
         ep = Endpoint.of(node)
         check_remote_path(remote_dir)
         tmp = remote_dir.rstrip("/") + ".part-dir"
@@ -427,11 +439,15 @@ class FileTransferManager(object):
 
         def attempt(engine, method):
             res = engine.execute(bash_c(TREE_PREPARE, tmp))
+            if res.rc == owned.REFUSED:
+                raise owned.NotOwned(ep.name, owned.refused_path(res.stderr) or tmp)
             if res.rc != 0:
                 raise EngineFailure(failures.classify(res.stderr, res.rc), failures.last_line(res.stderr))
             progress.begin_attempt(0, method)
-            engine.put_tree(local_dir, tmp, progress)
+            engine.put_tree(local_dir, tmp + "/tree", progress)
             res = engine.execute(bash_c(TREE_COMMIT, tmp, remote_dir))
+            if res.rc == owned.REFUSED:
+                raise owned.NotOwned(ep.name, owned.refused_path(res.stderr) or remote_dir)
             if res.rc != 0:
                 raise EngineFailure(failures.classify(res.stderr, res.rc), failures.last_line(res.stderr))
             return "uploaded"

@@ -31,6 +31,6 @@ def run(ctx):
             e["duration"] or "-", e["backup_used"], e["status"]))
     print(_("available backups:"))
     for b in data["available_backups"]:
-        status = rollback.status_text(b)
-        print("  %-24s %-9s %-22s %s" % (b["backup_id"], b["version"], b["timestamp"] or "-", status))
+        print("  %-24s %-9s %-22s %s" % (b["backup_id"], b["version"], b["timestamp"] or "-",
+                                         rollback.status_text(b)))
     return 0

@@ -2,6 +2,7 @@
 scp/SFTP, product version); exit 1 if any node fails, with the reason per node."""
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -17,7 +18,9 @@ from drupgrade.transport.sftp import EngineFailure, SftpEngine
 SUMMARY = N_("reach every node: address, auth method, host-key fingerprint, latency, product version")
 
 VERSION_FILE = "/opt/drp/VERSION"
-PROBE_DIR = "/tmp"
+# What the scp check downloads: a small file every Linux node has, readable by anyone. A read-only
+# command writes nothing on a node, so the check copies from the node, never to it.
+PROBE_FILE = "/etc/passwd"
 
 
 def add_arguments(parser):
@@ -42,15 +45,13 @@ def _latency_ms(session, samples=3):
 
 
 def _check_scp(transport, node):
-    """Copy a tiny file with scp through the transfer master and remove it again."""
-    fd, path = tempfile.mkstemp(prefix="drupgrade-probe-")
-    os.write(fd, b"drupgrade\n")
-    os.close(fd)
-    remote = "%s/.drupgrade-probe-%d" % (PROBE_DIR, os.getpid())
+    """Copy a small file from the node with scp through the transfer master (nothing is written
+    on the node; the copy goes to a private temporary directory here and is removed)."""
+    local = tempfile.mkdtemp(prefix="drupgrade-probe-")
     try:
         sess = transport.session(node, "transfer")
         sess.connect()
-        argv = sess.args.scp_argv([path], sess.args.remote(remote))
+        argv = sess.args.scp_argv([sess.args.remote(PROBE_FILE)], os.path.join(local, "probe"))
         import subprocess
 
         from drupgrade.transport.ssh import _child_env
@@ -58,10 +59,9 @@ def _check_scp(transport, node):
                            env=_child_env(), universal_newlines=True)
         if p.returncode != 0:
             return False, p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "rc %d" % p.returncode
-        sess.run(["rm", "-f", "--", remote])
         return True, ""
     finally:
-        os.unlink(path)
+        shutil.rmtree(local, ignore_errors=True)
 
 
 def _check_sftp(settings, ep):
