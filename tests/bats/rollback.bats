@@ -12,7 +12,8 @@ setup() {
     "program_directory": {"file": "program_directory.tar.gz", "size": 1, "sha256": "aa", "md5": "bb", "source_path": "/opt/drp-releases/2.1.0/", "release": "2.1.0", "link": "/opt/drp", "tree_sha256": "cc", "meta_sha256": "dd"},
     "system_config": {"file": "system_config.tar.gz", "size": 2, "sha256": "ee", "md5": "ff", "config_paths": ["/etc/drp"], "tree_sha256": "11"}
   },
-  "backup_status": "completed"
+  "backup_status": "completed",
+  "verification_passed": true
 }
 JSON
 }

@@ -3,6 +3,7 @@ never removed, and that the catalogue ('list', 'latest', 'history') stays right 
 import os
 
 import pytest
+from test_rollback import manifest
 
 from drupgrade import i18n, retention, rollback, state
 
@@ -18,12 +19,12 @@ def add_run(d, run_id, created, hops, complete=True, status="done"):
     """A run journal with one backup per hop (collected manifests unless complete is False)."""
     hop_info = {}
     for i, (src, dst) in enumerate(hops, 1):
-        backup_id = "backup_%s_%d" % (created.replace("-", "").replace(":", "").replace("T", "_"), i)
+        day, clock = created.replace("-", "").replace(":", "").split("T")
+        backup_id = "backup_%s_%s%02d" % (day, clock[:4], i)  # as the engine names them
         hop_info["hop%d" % i] = {"backup_id": backup_id, "from": src, "to": dst}
         for n in NODES if complete else NODES[:1]:
-            state.atomic_write_json(os.path.join(d, "backups", backup_id, n + ".json"), {
-                "backup_id": backup_id, "timestamp": created + "Z", "version_from": "v" + src,
-                "version_to": "v" + dst, "backup_status": "completed", "verification_passed": True})
+            state.atomic_write_json(os.path.join(d, "backups", backup_id, n + ".json"),
+                                    dict(manifest(backup_id, src, dst), timestamp=created + "Z"))
     state.atomic_write_json(os.path.join(d, "runs", run_id, "journal.json"), {
         "run_id": run_id, "created": created, "hops": hops, "hop_info": hop_info, "status": status})
     os.makedirs(os.path.join(d, "logs", run_id, "node1"), exist_ok=True)
@@ -167,5 +168,5 @@ def test_node_script_items_name_only_checked_paths(tmp_path):
     pruner = retention.Pruner.__new__(retention.Pruner)
     pruner.ops = Ops()
     items = pruner.items(select(d, 1))
-    assert items == ["backup=backup_20260101_100000_1", "runs=run_1",
+    assert items == ["backup=backup_20260101_100001", "runs=run_1",
                      "file=/var/lib/drupgrade/packages/drp-1.5.0.tar.gz", "work=/var/lib/drupgrade/work/drp-1.5.0"]
