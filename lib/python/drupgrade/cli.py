@@ -78,10 +78,14 @@ class Context:
     @property
     def config(self):
         if self._config is None:
-            from drupgrade import config
+            from drupgrade import config, state
             self._config = config.load(self.config_path)
             log.add_secrets(self._config.secrets)
+            state.prepare_state_dir(self.state_dir)
             log.setup(self.state_dir, verbose=self.args.verbose)
+            if getattr(self.args.module, "MUTATES", False) and self._config.run["fault_injection"] == "on":
+                LOG.warning(_("[run] fault_injection = on: armed test faults on the nodes fire in this run. It is a "
+                              "test feature: set fault_injection = off (the default) on a real cluster"))
         return self._config
 
     @property
@@ -138,6 +142,7 @@ def main(argv):
         sys.stderr.write("usage: python -m drupgrade {upgrade|rollback} ...\n")
         return EXIT_USAGE
     tool, argv = argv[0], argv[1:]
+    os.umask(0o077)  # state, logs, reports, answers: for the invoking user only
     _utf8_streams()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `upgrade.sh steps | head` ends quietly
     i18n.set_lang(_lang_from_argv(argv))

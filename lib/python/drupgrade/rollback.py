@@ -62,9 +62,14 @@ class Catalog:
         found = []
         runs_dir = os.path.join(self.state_dir, "runs")
         for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
-            data = state.read_json(os.path.join(runs_dir, name, "journal.json"))
-            if data:
-                found.append(data)
+            try:  # a stray file in runs/ is no run; a damaged journal is skipped, never fatal here
+                data = state.Journal.load(os.path.join(runs_dir, name, "journal.json")).data
+            except FileNotFoundError:
+                continue
+            except DrupgradeError as e:
+                LOG.warning(e.message)
+                continue
+            found.append(data)
         return sorted(found, key=lambda d: (d.get("created", ""), d.get("run_id", "")))
 
     def backups(self):
@@ -197,7 +202,7 @@ class Rollback:
 
     # -- session journal -------------------------------------------------------------------------
     def current(self):
-        return state.Journal.current(self.current_path)
+        return state.Journal.current(self.current_path, os.path.join(self.state_dir, "rollbacks"))
 
     def unfinished(self):
         j = self.current()
@@ -584,12 +589,8 @@ def read_answers(path):
     """An answer file: lines 'question_id = answer' ('#' comments and [sections] ignored)."""
     if not path:
         return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise DrupgradeError(_("cannot read the answer file {file}: {detail}").format(file=path, detail=e),
-                             code=EXIT_USAGE) from None
+    from drupgrade import config
+    lines = config.read_text(path, _("answers file"))[0].splitlines()
     found = {}
     for line in lines:
         line = line.strip()
@@ -738,7 +739,10 @@ def estimates(catalog):
     found = {n: [] for n, _s, _l, _e in STEPS}
     root = os.path.join(catalog.state_dir, "rollbacks")
     for name in os.listdir(root) if os.path.isdir(root) else []:
-        data = state.read_json(os.path.join(root, name, "journal.json")) or {}
+        try:
+            data = state.read_json(os.path.join(root, name, "journal.json"), {}, schema="journal")
+        except DrupgradeError:  # an estimate does without a damaged session
+            continue
         for k, s in data.get("steps", {}).items():
             if s.get("status") == "done" and s.get("elapsed") and int(k) in found:
                 found[int(k)].append(float(s["elapsed"]))
