@@ -3,10 +3,12 @@
 Each test starts from a fresh drp install (tests/lab/install.sh) and its own controller state
 directory; the node state after an upgrade is compared through a fingerprint taken on the nodes.
 """
+import glob
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import time
 
@@ -121,13 +123,25 @@ def test_retry_rows_and_a_timeout_each_do_what_the_table_says(tmp_path):
 
 
 def test_init_failure_means_start_over(tmp_path):
+    """The advice printed after an init failure (retry policy restart) works as printed."""
     install("2.1.0")
-    ctl = Controller(tmp_path, packages={"repo": str(tmp_path / "empty-repo")})
-    os.makedirs(str(tmp_path / "empty-repo"))
+    repo = tmp_path / "repo"
+    os.makedirs(str(repo))
+    ctl = Controller(tmp_path, packages={"repo": str(repo)})
     out = ctl("run", "--to", "2.2.0", expect=1)
-    assert "is missing from [packages] repo" in out and "start over" in out
-    out = ctl("retry", expect=1)
-    assert "start the upgrade over" in out
+    assert "is missing from [packages] repo" in out
+    advice = re.search(r"fix the cause, then start over with: (bin/upgrade\.sh run --to \S+)\n", out).group(1)
+    failed = ctl.journal()
+    assert (failed["status"], failed["failed_phase"]) == ("failed", "init")
+    # Fix the cause: the package of the hop (and what comes with it) into the repo.
+    for path in glob.glob(os.path.join(ctl.lab_repo, "drp-2.2.0.tar.gz*")):
+        shutil.copy(path, str(repo))
+    out = ctl(*advice.split()[1:])  # exactly the printed command, with the test's --config
+    assert "run %s failed where the policy is to start over" % failed["run_id"] in out
+    j = ctl.journal()
+    assert j["run_id"] != failed["run_id"] and j["status"] == "done"
+    assert json.load(open(os.path.join(ctl.state, "runs", failed["run_id"], "journal.json")))["status"] == "restarted"
+    assert {n["current_version"] for n in ctl.status()["nodes"].values()} == {"v2.2.0"}
 
 
 def wait_for_result(ctl, key, status="ok", seconds=300):
