@@ -1,4 +1,6 @@
 """Both tools: help, version, language, and the exit codes of SPEC 2.1 for usage errors."""
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -133,3 +135,69 @@ def cli_module(tool, name):
     sys.path.insert(0, os.path.join(TOP, "lib", "python"))
     from drupgrade import cli
     return cli.discover(tool)[name]
+
+
+def test_a_full_controller_disk_is_a_clear_error_without_a_traceback(tmp_path):
+    """The state dir on a real, full 1 MB tmpfs: retry's journal write fails with ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    state = tmp_path / "state"
+    state.mkdir()
+    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(state)])
+    try:
+        journal = state / "runs" / "run_1" / "journal.json"
+        journal.parent.mkdir(parents=True)
+        journal.write_text(json.dumps({"run_id": "run_1", "status": "failed", "events": [], "target": "2.2.0",
+                                       "failed_phase": "init", "hops": [["2.1.0", "2.2.0"]],
+                                       "failures": [{"node": "controller", "step": "load_packages", "reason": "x"}],
+                                       "results": {"run/load_packages/controller": {"status": "failed"}}}))
+        (state / "current_run.json").write_text(json.dumps({"run_id": "run_1", "journal": str(journal)}))
+        (state / "logs").mkdir()
+        (state / "run.lock").write_text("x" * 200)  # the lock's own write reuses this block
+        with open(str(state / "filler"), "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        r = run("upgrade", "--config", ini(tmp_path), "--lang", "en", "retry")
+        assert r.returncode == 1, r.stderr
+        assert "no space left on the controller to write %s" % journal in r.stderr
+        assert "df -h %s" % journal.parent in r.stderr and "Traceback" not in r.stderr
+        assert sorted(os.listdir(str(journal.parent))) == ["journal.json"]
+        assert json.loads(journal.read_text())["status"] == "failed"
+        (state / "run.lock").write_text("")  # now the lock's own write meets the full disk
+        with open(str(state / "filler"), "ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        r = run("upgrade", "--config", ini(tmp_path), "--lang", "en", "retry")
+        assert r.returncode == 1 and "no space left on the controller in %s" % state in r.stderr
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    finally:
+        subprocess.check_call(["umount", str(state)])
+
+
+def test_any_disk_full_error_is_said_in_words(tmp_path, monkeypatch, capsys):
+    """A write outside the state helpers (a step log, a report) that meets ENOSPC."""
+    import errno as errno_
+    sys.path.insert(0, os.path.join(TOP, "lib", "python"))
+    from drupgrade import cli
+    from drupgrade.commands.upgrade import steps as steps_cmd
+
+    def full(ctx):
+        raise OSError(errno_.ENOSPC, "No space left on device", "/var/lib/drupgrade/logs/run_1/node1/unzip.log")
+    monkeypatch.setattr(steps_cmd, "run", full)
+    logger = logging.getLogger("drupgrade")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    umask = os.umask(0o022)
+    try:
+        assert cli.main(["upgrade", "--lang", "en", "steps"]) == 1
+    finally:  # main() sets up the tool's umask and logging; the other tests keep theirs
+        os.umask(umask)
+        logger.handlers[:], logger.propagate, logger.level = saved
+    err = capsys.readouterr().err
+    assert "no space left on the controller to write /var/lib/drupgrade/logs/run_1/node1/unzip.log" in err
+    assert "df -h /var/lib/drupgrade/logs/run_1/node1" in err and "internal error" not in err
