@@ -141,6 +141,14 @@ print(os.path.realpath(sys.executable)); print(sys.version)' 2>/dev/null) \
   stamp=$({ cat "$reqdir/requirements.txt" "$reqdir/pip.txt"; printf '%s\n' "$info"; } \
     | sha256sum | cut -d' ' -f1)
   export DRUPGRADE_VENV=$venv
+  # A venv whose interpreter is gone (bin/python dangles: the pyenv version or the python3 path it
+  # was made from was removed) is rebuilt: its stamps go first, or the build would keep it as one
+  # "finished meanwhile by another run" (same interpreter file, same stamp) and exec would fail.
+  if [[ -e $venv && ! -x $venv/bin/python ]]; then
+    printf '%s 的 Python 解释器已不存在，正在重建该运行环境\nthe interpreter of %s is gone: rebuilding it\n' \
+      "$venv" "$venv" >&2
+    rm -f "$venv/.drupgrade-stamp" "$venv/.drupgrade-fast"
+  fi
   if [[ -x $venv/bin/python && -f $venv/.drupgrade-stamp \
         && $(<"$venv/.drupgrade-stamp") == "$stamp" ]]; then
     printf '%s\n' "$fast" 2>/dev/null >"$venv/.drupgrade-fast" || true

@@ -108,16 +108,17 @@ def no_network():
     pytest.skip("cannot make a network namespace here (unshare -n needs root or user namespaces)")
 
 
-def launch(no_network, root, args, python, venv=None):
-    """bin/upgrade.sh ARGS with a control node's clean environment and no network."""
+def launch(no_network, root, args, python, venv=None, extra_env=None, cwd=None):
+    """bin/upgrade.sh ARGS with a control node's clean environment (plus extra_env) and no network."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PIP_", "PYTHON", "DRUPGRADE_", "VIRTUAL_ENV"))}
     env.update(LANG="C.UTF-8", DRUPGRADE_PYTHON=python)
     if venv:
         env["DRUPGRADE_VENV"] = venv
+    env.update(extra_env or {})
     return subprocess.run(no_network + [os.path.join(root, "bin", "upgrade.sh")] + list(args),
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=600)
+                          universal_newlines=True, timeout=600, cwd=cwd)
 
 
 def wheels(root):
@@ -330,3 +331,43 @@ def test_pip_requires_the_hashes_even_when_sha256sums_was_rewritten(root, no_net
                 "requirements without hashes": "Hashes are required in --require-hashes mode"}[how]
     assert expected in r.stderr and "could not install the dependencies" in r.stderr, r.stderr
     assert not os.path.exists(venv)
+def test_a_venv_whose_interpreter_vanished_is_rebuilt(root, no_network, tmp_path):
+    """Made through a path that is later removed (a pyenv version uninstalled, python3 replaced):
+    bin/python dangles, while the interpreter found next time is the very same file."""
+    python = find_python("3.11") or find_python("3.13") or python_or_skip("3.6")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    os.symlink(os.path.realpath(python), str(gone / "python3"))
+    venv = str(tmp_path / "venv")
+    first = launch(no_network, root, ["--version"], str(gone / "python3"), venv=venv)
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(str(gone))
+    assert os.path.lexists(os.path.join(venv, "bin", "python"))
+    assert not os.path.exists(os.path.join(venv, "bin", "python")), "bin/python should dangle now"
+    again = launch(no_network, root, ["--version"], python, venv=venv)
+    assert again.returncode == 0, again.stderr
+    assert "drupgrade" in again.stdout
+    assert "the interpreter of %s is gone: rebuilding it" % venv in again.stderr
+    assert "creating the Python environment" in again.stderr
+    assert os.path.exists(os.path.join(venv, "bin", "python"))
+    third = launch(no_network, root, ["--version"], python, venv=venv)
+    assert third.returncode == 0 and "creating the Python environment" not in third.stderr
+
+
+def test_a_callers_pythonpath_cannot_shadow_the_venvs_packages(root, no_network, tmp_path):
+    """A PYTHONPATH (or current) directory with its own jsonschema and paramiko, e.g. after `su`
+    without `-`, and a PYTHONHOME that would break any interpreter that honours it."""
+    python = find_python("3.11") or find_python("3.13") or python_or_skip("3.6")
+    shadow = tmp_path / "shadow"
+    for name in ("jsonschema", "paramiko", "rich", "drupgrade"):
+        (shadow / name).mkdir(parents=True)
+        (shadow / name / "__init__.py").write_text("raise ImportError('SHADOWED {} from PYTHONPATH')\n".format(name))
+    venv = str(tmp_path / "venv")
+    hostile = {"PYTHONPATH": str(shadow), "PYTHONHOME": str(tmp_path / "no-such-home")}
+    # The first start builds the venv (interpreter probe, pip), the next ones take the fast path,
+    # from a current directory that holds the same packages.
+    for env, cwd in ((hostile, None), (hostile, str(shadow)), ({"PYTHONPATH": str(shadow)}, str(shadow))):
+        r = launch(no_network, root, ["--lang", "en", "steps"], python, venv=venv, extra_env=env, cwd=cwd)
+        assert r.returncode == 0, r.stderr
+        assert "SHADOWED" not in r.stdout + r.stderr
+        assert "unzip" in r.stdout and "precheck" in r.stdout

@@ -37,6 +37,7 @@ class Controller:
         ini = configparser.RawConfigParser()
         ini.optionxform = str
         ini.read(os.path.join(LAB_DIR, "upgrade.ini"), encoding="utf-8")
+        self.lab_repo = ini.get("packages", "repo")  # the lab's package repository
         sections.setdefault("run", {"fault_injection": "on"})
         sections.setdefault("paths", {})["state_dir"] = self.state
         for name, values in sections.items():

@@ -94,8 +94,9 @@ def test_clean_lab_passes_and_changes_nothing(ctl):
     ids = [c["id"] for c in report["checks"]]
     for check in ("reachability", "network_manager", "patches", "selinux", "uid_2048", "disk_backup",
                   "disk_package", "memory", "services", "db_replication", "etcd_health", "clock_skew",
-                  "product_version", "packages"):
+                  "product_version", "packages", "state_dir_space"):
         assert check in ids
+    assert finding(report, "state_dir_space", "controller")["severity"] in ("pass", "warn")
     assert finding(report, "db_replication", "node2")["severity"] == "pass"
     assert not [f for f in report["findings"] if f["check"] == "db_replication" and f["node"] != "node2"]
     assert "2.1.0 -> 2.2.0" in finding(report, "product_version", "node1")["message"]["en"]

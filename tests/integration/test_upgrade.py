@@ -3,15 +3,17 @@
 Each test starts from a fresh drp install (tests/lab/install.sh) and its own controller state
 directory; the node state after an upgrade is compared through a fingerprint taken on the nodes.
 """
+import glob
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import time
 
 import pytest
-from labtools import LAB, Controller, arm, backups_verify, fingerprint, install, sh, ssh, state_check
+from labtools import LAB, TOP, Controller, arm, backups_verify, fingerprint, install, sh, ssh, state_check
 
 pytestmark = pytest.mark.usefixtures("lab")
 
@@ -118,6 +120,35 @@ def test_retry_rows_and_a_timeout_each_do_what_the_table_says(tmp_path):
     assert "== processes" in text and "== database connections" in text and "== network" in text
     state_check("2.2.0")
     backups_verify(j)
+
+
+def test_init_failure_means_start_over(tmp_path):
+    """The advice printed after an init failure (retry policy restart) works as printed. The
+    failure: the node tool package is missing beside the controller (a product package that is
+    missing or not as signed is refused before any run begins, exit 2: it cannot fail init)."""
+    install("2.1.0")
+    ctl = Controller(tmp_path)
+    aside = tmp_path / "aside"
+    os.makedirs(str(aside))
+    tool = glob.glob(os.path.join(TOP, "build", "dist", "drupgrade-node-*.tar.gz"))
+    assert tool, "make build writes the node tool package into build/dist"
+    for path in tool:
+        shutil.move(path, str(aside))
+    try:
+        out = ctl("run", "--to", "2.2.0", expect=1)
+    finally:  # fix the cause: the tool package back beside the controller
+        for path in tool:
+            shutil.move(os.path.join(str(aside), os.path.basename(path)), path)
+    assert "the node tool package drupgrade-node-" in out and "is missing beside the controller" in out
+    advice = re.search(r"fix the cause, then start over with: (bin/upgrade\.sh run --to \S+)\n", out).group(1)
+    failed = ctl.journal()
+    assert (failed["status"], failed["failed_phase"]) == ("failed", "init")
+    out = ctl(*advice.split()[1:])  # exactly the printed command, with the test's --config
+    assert "run %s failed where the policy is to start over" % failed["run_id"] in out
+    j = ctl.journal()
+    assert j["run_id"] != failed["run_id"] and j["status"] == "done"
+    assert json.load(open(os.path.join(ctl.state, "runs", failed["run_id"], "journal.json")))["status"] == "restarted"
+    assert {n["current_version"] for n in ctl.status()["nodes"].values()} == {"v2.2.0"}
 
 
 def wait_for_result(ctl, key, status="ok", seconds=300):

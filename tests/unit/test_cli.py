@@ -1,4 +1,6 @@
 """Both tools: help, version, language, and the exit codes of SPEC 2.1 for usage errors."""
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -54,3 +56,148 @@ def test_every_command_has_help(tmp_path):
         for name in cli.discover(tool):
             r = run(tool, name, "--help")
             assert r.returncode == 0, (tool, name, r.stderr)
+
+
+KEY_ONLY_INI = """[ssh_config]
+username = root
+private_key_path = id_none
+
+[node:node1]
+host = 127.0.0.1
+roles = db_primary, etcd, app
+
+[paths]
+state_dir = {state}
+
+[run]
+fault_injection = {faults}
+"""
+
+
+def ini(tmp_path, faults="off", mode=0o644):
+    path = tmp_path / "upgrade.ini"
+    path.write_text(KEY_ONLY_INI.format(state=tmp_path / "state", faults=faults))
+    os.chmod(str(path), mode)
+    return str(path)
+
+
+def run_umask(umask, *args):
+    env = dict(os.environ, PYTHONPATH=os.path.join(TOP, "lib", "python"), LANG="C")
+    return subprocess.run([sys.executable, "-m", "drupgrade"] + list(args), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, preexec_fn=lambda: os.umask(umask))
+
+
+def test_state_is_private_even_under_umask_022(tmp_path):
+    r = run_umask(0o022, "upgrade", "--config", ini(tmp_path), "--lang", "en", "status")
+    assert r.returncode == 0, r.stderr
+    state = tmp_path / "state"
+    modes = {p: oct(os.stat(str(state / p)).st_mode & 0o777) for p in ("", "logs", "logs/controller.log")}
+    assert modes == {"": "0o700", "logs": "0o700", "logs/controller.log": "0o600"}
+    os.chmod(str(state), 0o755)  # an older tool made it so: the next start tightens it
+    assert run_umask(0o022, "upgrade", "--config", ini(tmp_path), "status").returncode == 0
+    assert oct(os.stat(str(state)).st_mode & 0o777) == "0o700"
+
+
+def test_a_damaged_pointer_file_is_exit_2_naming_it_without_a_traceback(tmp_path):
+    path = ini(tmp_path)
+    os.makedirs(str(tmp_path / "state"))
+    (tmp_path / "state" / "current_run.json").write_text('{"run_id": "run_1", "jou')
+    r = run("upgrade", "--config", path, "--lang", "en", "status")
+    assert r.returncode == 2, r.stderr
+    assert "current_run.json is damaged" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "state" / "current_run.json").write_text('{"run_id": "run_1", "journal": "/etc/passwd/journal.json"}')
+    r = run("upgrade", "--config", path, "--lang", "en", "status")
+    assert r.returncode == 2 and "not a journal in" in r.stderr
+
+
+def test_config_from_dev_zero_is_exit_2(tmp_path):
+    r = run("upgrade", "--config", "/dev/zero", "--lang", "en", "status")
+    assert r.returncode == 2 and "/dev/zero is not a regular file" in r.stderr
+
+
+def test_fault_injection_is_warned_about_by_every_mutating_command(tmp_path):
+    r = run("upgrade", "--config", ini(tmp_path, faults="on"), "--lang", "en", "retry")
+    assert r.returncode == 1 and "no failed run to retry" in r.stderr
+    assert "[WARNING] [run] fault_injection = on" in r.stderr and "test feature" in r.stderr
+    log = open(str(tmp_path / "state" / "logs" / "controller.log"), encoding="utf-8").read()
+    assert "fault_injection = on" in log
+    assert "fault_injection" not in run("upgrade", "--config", ini(tmp_path, faults="on"), "status").stderr
+    assert "fault_injection" not in run("upgrade", "--config", ini(tmp_path), "retry").stderr
+    for cmd in ("run", "resume", "retry"):
+        assert cli_module("upgrade", cmd).MUTATES
+    for cmd in ("auto", "manual", "auto_continue_from", "step1", "step6"):
+        assert cli_module("rollback", cmd).MUTATES
+    for tool, cmd in (("upgrade", "status"), ("upgrade", "plan"), ("upgrade", "precheck"), ("rollback", "list")):
+        assert not getattr(cli_module(tool, cmd), "MUTATES", False)
+
+
+def cli_module(tool, name):
+    sys.path.insert(0, os.path.join(TOP, "lib", "python"))
+    from drupgrade import cli
+    return cli.discover(tool)[name]
+
+
+def test_a_full_controller_disk_is_a_clear_error_without_a_traceback(tmp_path):
+    """The state dir on a real, full 1 MB tmpfs: retry's journal write fails with ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    state = tmp_path / "state"
+    state.mkdir()
+    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(state)])
+    try:
+        journal = state / "runs" / "run_1" / "journal.json"
+        journal.parent.mkdir(parents=True)
+        journal.write_text(json.dumps({"run_id": "run_1", "status": "failed", "events": [], "target": "2.2.0",
+                                       "failed_phase": "init", "hops": [["2.1.0", "2.2.0"]],
+                                       "failures": [{"node": "controller", "step": "load_packages", "reason": "x"}],
+                                       "results": {"run/load_packages/controller": {"status": "failed"}}}))
+        (state / "current_run.json").write_text(json.dumps({"run_id": "run_1", "journal": str(journal)}))
+        (state / "logs").mkdir()
+        (state / "run.lock").write_text("x" * 200)  # the lock's own write reuses this block
+        with open(str(state / "filler"), "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        r = run("upgrade", "--config", ini(tmp_path), "--lang", "en", "retry")
+        assert r.returncode == 1, r.stderr
+        assert "no space left on the controller to write %s" % journal in r.stderr
+        assert "df -h %s" % journal.parent in r.stderr and "Traceback" not in r.stderr
+        assert sorted(os.listdir(str(journal.parent))) == ["journal.json"]
+        assert json.loads(journal.read_text())["status"] == "failed"
+        (state / "run.lock").write_text("")  # now the lock's own write meets the full disk
+        with open(str(state / "filler"), "ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        r = run("upgrade", "--config", ini(tmp_path), "--lang", "en", "retry")
+        assert r.returncode == 1 and "no space left on the controller in %s" % state in r.stderr
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    finally:
+        subprocess.check_call(["umount", str(state)])
+
+
+def test_any_disk_full_error_is_said_in_words(tmp_path, monkeypatch, capsys):
+    """A write outside the state helpers (a step log, a report) that meets ENOSPC."""
+    import errno as errno_
+    sys.path.insert(0, os.path.join(TOP, "lib", "python"))
+    from drupgrade import cli
+    from drupgrade.commands.upgrade import steps as steps_cmd
+
+    def full(ctx):
+        raise OSError(errno_.ENOSPC, "No space left on device", "/var/lib/drupgrade/logs/run_1/node1/unzip.log")
+    monkeypatch.setattr(steps_cmd, "run", full)
+    logger = logging.getLogger("drupgrade")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    umask = os.umask(0o022)
+    try:
+        assert cli.main(["upgrade", "--lang", "en", "steps"]) == 1
+    finally:  # main() sets up the tool's umask and logging; the other tests keep theirs
+        os.umask(umask)
+        logger.handlers[:], logger.propagate, logger.level = saved
+    err = capsys.readouterr().err
+    assert "no space left on the controller to write /var/lib/drupgrade/logs/run_1/node1/unzip.log" in err
+    assert "df -h /var/lib/drupgrade/logs/run_1/node1" in err and "internal error" not in err

@@ -219,3 +219,166 @@ def test_dedicated_directories_are_accepted(tmp_path, value):
 def test_the_tool_dir_must_not_overlap_another_dir_of_the_tool(tmp_path, paths, key, what):
     err = load_error(tmp_path, GOOD + "\n[paths]\n%s\n" % paths)
     assert "[paths] %s" % key in err.message and what in err.message, err.message
+# -- files the tool trusts (audit M3, L8): opened once, checked on the descriptor, capped ------------
+KEY_ONLY = GOOD.replace("password = s3cr%t\n", "")
+
+
+def test_key_only_config_writable_by_others_is_refused_with_the_fix(tmp_path):
+    for mode in (0o666, 0o664, 0o646):
+        err = load_error(tmp_path, KEY_ONLY, mode=mode)
+        assert "can be changed by other users" in err.message and "%04o" % mode in err.message
+        assert "chmod go-w " + str(tmp_path / "upgrade.ini") in err.hint
+
+
+def test_key_only_config_owned_by_another_user_is_refused(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown the file to another user")
+    path = write(tmp_path, KEY_ONLY, mode=0o644)
+    os.chown(path, 65534, -1)
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(path)
+    assert exc.value.code == EXIT_USAGE
+    assert "owned by nobody" in exc.value.message and "0644" in exc.value.message
+    assert "chown root " + path in exc.value.hint
+
+
+def test_a_config_in_a_directory_others_can_write_is_refused_unless_sticky(tmp_path):
+    d = tmp_path / "shared"
+    d.mkdir()
+    path = write(d, KEY_ONLY, mode=0o644)
+    os.chmod(str(d), 0o777)
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(path)
+    assert exc.value.code == EXIT_USAGE and "the directory of" in exc.value.message and str(d) in exc.value.message
+    assert "chmod go-w " + str(d) in exc.value.hint
+    os.chmod(str(d), 0o1777)  # like /tmp: nobody can replace another user's file in it
+    assert config.load(path).nodes
+    os.chmod(str(d), 0o777)
+    safe = tmp_path / "safe"
+    safe.mkdir()
+    os.rename(path, str(safe / "upgrade.ini"))
+    os.symlink(str(safe / "upgrade.ini"), path)  # a link others could point elsewhere
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(path)
+    assert "the directory of" in exc.value.message and str(d) in exc.value.message
+    assert config.load(str(safe / "upgrade.ini")).nodes
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "dir"])
+def test_not_a_regular_file_is_exit_2_never_a_hang(tmp_path, special):
+    path = special
+    if special == "fifo":
+        path = str(tmp_path / "fifo")
+        os.mkfifo(path, 0o600)  # nobody writes to it: reading it would block forever
+    elif special == "dir":
+        path = str(tmp_path)
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(path)
+    assert exc.value.code == EXIT_USAGE and "is not a regular file" in exc.value.message and path in exc.value.message
+
+
+def test_a_huge_file_is_refused_without_reading_it_all(tmp_path):
+    path = write(tmp_path, KEY_ONLY + "#" * config.MAX_FILE_BYTES + "\n", mode=0o600)
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(path)
+    assert exc.value.code == EXIT_USAGE and "larger than" in exc.value.message
+
+
+def test_a_byte_order_mark_is_accepted_and_crlf_too(tmp_path):
+    cfg = config.load(write(tmp_path, b"\xef\xbb\xbf" + GOOD.replace("\n", "\r\n").encode()))
+    assert [n.name for n in cfg.nodes] == ["node1", "node2"] and cfg.secrets == ["s3cr%t"]
+
+
+@pytest.mark.parametrize("value", ["first\n  second", "pass\x1bword", "tab\tbed"])
+def test_a_password_with_a_line_break_or_control_character_is_refused_unechoed(tmp_path, value):
+    err = load_error(tmp_path, GOOD.replace("password = s3cr%t", "password = " + value))
+    assert "[ssh_config] password" in err.message and "control character" in err.message
+    assert value.split()[0] not in err.message  # never echo a secret
+
+
+def test_json_data_files_are_checked_like_the_config(tmp_path):
+    path = write(tmp_path, '{"policies": {}}', mode=0o666, name="retry_policy.json")
+    with pytest.raises(DrupgradeError) as exc:
+        config.load_json(path, "retry_policy")
+    assert exc.value.code == EXIT_USAGE and "can be changed by other users" in exc.value.message
+    matrix = open(os.path.join(os.path.dirname(config.SCHEMA_DIR), "..", "..", "..", "conf", "version_matrix.json"),
+                  "rb").read()
+    bom = write(tmp_path, b"\xef\xbb\xbf" + matrix, name="m.json")
+    assert config.load_json(bom, "version_matrix")["versions"][0] == "v1.0.0"
+
+
+def files_config(tmp_path, **extra):
+    lines = [KEY_ONLY.replace("private_key_path = keys/id_ed25519", "private_key_path = id_key")]
+    for section, values in extra.items():
+        lines.append("[%s]\n%s\n" % (section, "".join("%s = %s\n" % kv for kv in values.items())))
+    return write(tmp_path, "\n".join(lines), mode=0o644)
+
+
+def test_private_key_readable_or_writable_by_others_is_refused_before_ssh_sees_it(tmp_path):
+    key = tmp_path / "id_key"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    path = files_config(tmp_path)
+    for mode, what in ((0o644, "can be read by other users"), (0o620, "can be changed by other users")):
+        os.chmod(str(key), mode)
+        with pytest.raises(DrupgradeError) as exc:
+            config.load(path)
+        assert exc.value.code == EXIT_USAGE and "private key " + str(key) in exc.value.message
+        assert what in exc.value.message
+    os.chmod(str(key), 0o600)
+    assert config.load(path).nodes[1].private_key_path == str(key)
+
+
+def test_known_hosts_public_key_and_repo_are_checked(tmp_path):
+    kh, pub, repo = tmp_path / "kh", tmp_path / "drp.pub", tmp_path / "repo"
+    kh.write_text("")
+    pub.write_text("-----BEGIN PUBLIC KEY-----\n")
+    repo.mkdir()
+    path = files_config(tmp_path, paths={"known_hosts": "kh"}, packages={"repo": "repo", "public_key": "drp.pub"})
+    for target, mode, what in ((kh, 0o666, "known_hosts file"), (pub, 0o664, "package public key"),
+                               (repo, 0o1777, "package repository")):
+        os.chmod(str(target), mode)
+        with pytest.raises(DrupgradeError) as exc:
+            config.load(path)
+        assert what in exc.value.message and str(target) in exc.value.message and exc.value.code == EXIT_USAGE
+        os.chmod(str(target), 0o755 if target == repo else 0o644)
+    repo.rmdir()
+    repo.write_text("")
+    with pytest.raises(DrupgradeError) as exc:
+        config.load(path)
+    assert "is not a directory" in exc.value.message
+    repo.unlink()
+    assert config.load(path).section("packages")["repo"] == str(repo)  # missing: the run says so later
+
+
+def test_read_checked_serves_other_parts(tmp_path):
+    """One function for every file the tool reads and trusts (the package public key too)."""
+    pub = write(tmp_path, "key", mode=0o644, name="drp.pub")
+    data, st = config.read_checked(pub, "package public key")
+    assert data == b"key" and st.st_size == 3
+
+
+# -- configuration that cannot work (issue 12 point 9) --------------------------------------------------
+@pytest.mark.parametrize("change, what", [
+    (("roles = db_replica, app", "roles = db_primary, app"), "2 nodes have the role db_primary (node1, node2)"),
+    (("roles = db_primary, etcd, kmc, app", "roles = etcd, kmc, app"),
+     "node(s) node2 have the role db_replica, which needs a node with the role db_primary"),
+    (("roles = db_primary, etcd, kmc, app", "roles = db_primary, kmc, app"), "0 node(s) have the role etcd"),
+    (("host = 10.231.0.12\nroles = db_replica, app\nport = 2222", "host = 10.231.0.11\nroles = db_replica, app"),
+     "nodes node1, node2 have the same host and port 10.231.0.11:22"),
+    (("[node:node2]", "[node:NODE1]"), "node names NODE1, node1 differ only in upper and lower case"),
+])
+def test_a_cluster_that_cannot_work_is_refused_naming_the_nodes(tmp_path, change, what):
+    assert change[0] in GOOD
+    err = load_error(tmp_path, GOOD.replace(*change))
+    assert what in err.message and "upgrade.ini" in err.message and "nothing was changed" in err.hint
+
+
+def test_cluster_rules_in_chinese(tmp_path):
+    i18n.set_lang("zh")
+    err = load_error(tmp_path, GOOD.replace("roles = db_replica, app", "roles = db_primary, app"))
+    assert "db_primary" in err.message and "node1, node2" in err.message and "角色" in err.message
+
+
+def test_the_same_port_on_another_host_is_fine(tmp_path):
+    cfg = config.load(write(tmp_path, GOOD.replace("port = 2222", "port = 22")))
+    assert [n.port for n in cfg.nodes] == [22, 22]

@@ -250,3 +250,36 @@ def test_patches_script_reads_dpkg_and_rpm_records(tmp_path):
     assert f.details == ["rpm: kpatch-patch-5_10 1-1", "dpkg: drp-hotfix-kb9 1.0", "dpkg: kb2 2"]
     f = run_check("patches", tmp_path, fake_bin={"dpkg-query": "printf 'ii \\tlibc6\\t2.36\\tlibs\\n'\n"})
     assert f.severity == "pass"
+
+
+def test_state_dir_space_fails_on_a_full_controller_disk(tmp_path):
+    """A real small tmpfs as the state dir: the check fails (inhibitor) and says what to do."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    from drupgrade.checks import state_dir_space
+    small = str(tmp_path / "state")
+    os.mkdir(small)
+    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", small])
+    try:
+        e = precheck.Env(Cfg(small), None, TOP, target="2.2.0")
+        (f,) = state_dir_space.run(e)
+        assert f.severity == "fail" and f.inhibitor and f.node == "controller"
+        assert small in f.message["en"] and "(needed: 64 MB" in f.message["en"]
+        assert "df -h " + small in f.remediation["en"]
+        rep = precheck.Report(e, [f], [(state_dir_space.ID, precheck.both(state_dir_space.SUMMARY))])
+        jsonschema.validate(json.loads(json.dumps(rep.as_dict())), json.load(open(SCHEMA)))
+    finally:
+        subprocess.check_call(["umount", small])
+    (f,) = state_dir_space.run(precheck.Env(Cfg(tmp_path), None, TOP, target="2.2.0"))
+    assert f.severity in ("pass", "warn") and str(tmp_path) in f.message["en"]
+
+
+def test_report_and_answers_files_are_private_under_umask_022(tmp_path):
+    old = os.umask(0o022)
+    try:
+        rep = report_for(tmp_path, RECORDS.replace("\tfail\t", "\tpass\t"))
+        path, skeleton = rep.write(str(tmp_path / "out"))
+    finally:
+        os.umask(old)
+    assert [oct(os.stat(p).st_mode & 0o777) for p in (str(tmp_path / "out"), path, skeleton)] == \
+        ["0o700", "0o600", "0o600"]

@@ -1,5 +1,6 @@
 """The rollback's controller logic without a lab: the backup catalogue, latest, the session's
 step bookkeeping, answers, and the progress box (design §4.4.4.1)."""
+import json
 import os
 import unicodedata
 
@@ -37,7 +38,8 @@ def add_run(state_dir, run_id, created, hops, collected=True):
                 state.atomic_write_json(os.path.join(state_dir, "backups", backup_id, n + ".json"),
                                         manifest(backup_id, src, dst))
     state.atomic_write_json(os.path.join(state_dir, "runs", run_id, "journal.json"),
-                            {"run_id": run_id, "created": created, "hops": hops, "hop_info": hop_info})
+                            {"run_id": run_id, "created": created, "hops": hops, "hop_info": hop_info,
+                             "status": "done", "events": []})
     return hop_info
 
 
@@ -138,8 +140,8 @@ def test_a_question_on_a_non_tty_needs_yes_or_an_answer(tmp_path, monkeypatch):
 
 
 def test_session_steps_next_and_rerun(tmp_path):
-    j = state.Journal.create(str(tmp_path), "rollback_001", backup_id="b", mode="manual", to_version="2.1.0",
-                             steps={})
+    j = state.Journal.create(str(tmp_path), "rollback_001", backup_id="backup_20261128_100000", mode="manual",
+                             to_version="2.1.0", steps={})
     rb = bare()
     assert rb.next_step(j) == 1
     for n in (1, 2, 3):
@@ -188,7 +190,8 @@ def test_progress_box(lang):
 
 
 def test_status_tells_an_idle_manual_session_from_an_interrupted_one(tmp_path):
-    j = state.Journal.create(str(tmp_path), "r1", backup_id="b", mode="manual", to_version="1.0.0", steps={})
+    j = state.Journal.create(str(tmp_path), "r1", backup_id="backup_20261128_100000", mode="manual",
+                             to_version="1.0.0", steps={})
     rb = bare()
     assert rb.session_info(j)["status"] == "in_progress"  # between two steps: nobody runs one
     rb.set_step(j, 1, status="running")
@@ -221,3 +224,24 @@ def test_a_continued_session_verifies_the_backup_again_before_it_restores(tmp_pa
         rb.reverify(j, range(3, 7))
     assert e.value.code == EXIT_FAILED and "no longer verifies" in e.value.message
     assert "local_data.tar.gz" in e.value.message and "rollback_001" in e.value.message
+def test_a_stray_file_or_a_damaged_journal_in_runs_never_breaks_the_catalogue(tmp_path, caplog):
+    d = str(tmp_path)
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.0.0", "2.1.0"]])
+    (tmp_path / "runs" / "README").write_text("notes")
+    os.makedirs(os.path.join(d, "runs", "run_2"))
+    (tmp_path / "runs" / "run_2" / "journal.json").write_text('{"run_id": "run_2", "hop')  # truncated
+    add_run(d, "run_3", "2026-11-28T11:00:00", [["2.1.0", "2.2.0"]])
+    bad = json.load(open(os.path.join(d, "runs", "run_3", "journal.json")))
+    bad["hop_info"]["hop1"]["backup_id"] = "../../etc"  # would become a path here and on the nodes
+    state.atomic_write_json(os.path.join(d, "runs", "run_3", "journal.json"), bad)
+    cat = rollback.Catalog(d, NODES)
+    assert [r["run_id"] for r in cat.runs()] == ["run_1"]
+    assert info["hop1"]["backup_id"] in cat.backups()
+    assert "run_2" in caplog.text and "run_3" in caplog.text
+
+
+def test_a_damaged_history_is_a_clear_error(tmp_path):
+    (tmp_path / "rollback_history.json").write_text('{"rollback_history": [')
+    with pytest.raises(DrupgradeError) as e:
+        rollback.Catalog(str(tmp_path), NODES).history()
+    assert e.value.code == EXIT_USAGE and "rollback_history.json" in e.value.message

@@ -1,7 +1,9 @@
 """Atomic JSON, the run lock (exit 5, freed by kill -9) and the journal."""
+import errno
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -9,7 +11,7 @@ import textwrap
 import pytest
 
 from drupgrade import state
-from drupgrade.errors import EXIT_LOCKED, DrupgradeError
+from drupgrade.errors import EXIT_LOCKED, EXIT_USAGE, DrupgradeError
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -72,3 +74,156 @@ def test_journal_records_durably_and_finds_last_event(tmp_path):
     assert again.last(node="node1", step="unzip")["event"] == "end"
     assert again.last(node="node2")["event"] == "start"
     assert again.last(node="node3") is None
+
+
+# -- modes (audit L1) -------------------------------------------------------------------------------
+@pytest.fixture
+def loose_umask():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_state_files_are_0600_and_dirs_0700_under_umask_022(tmp_path, loose_umask):
+    path = str(tmp_path / "state" / "runs" / "r" / "journal.json")
+    state.atomic_write_json(path, {"a": 1})
+    assert mode(path) == 0o600 and mode(os.path.dirname(path)) == 0o700
+
+
+def test_state_dir_is_made_0700_and_tightened_on_every_start(tmp_path, loose_umask):
+    d = str(tmp_path / "a" / "state")
+    state.prepare_state_dir(d)
+    assert mode(d) == 0o700
+    os.chmod(d, 0o755)  # made by an older tool, or by hand
+    state.prepare_state_dir(d)
+    assert mode(d) == 0o700
+
+
+def test_a_state_dir_owned_by_someone_else_is_refused(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown the directory to another user")
+    d = str(tmp_path / "state")
+    os.mkdir(d, 0o755)
+    os.chown(d, 65534, 65534)
+    with pytest.raises(DrupgradeError) as exc:
+        state.prepare_state_dir(d)
+    assert exc.value.code == EXIT_USAGE and d in exc.value.message and "chown" in exc.value.hint
+    assert mode(d) == 0o755
+
+
+# -- disk full on the controller (audit L9) ----------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 256 KB tmpfs: writes beyond it fail with ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    d = str(tmp_path / "small")
+    os.mkdir(d)
+    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", d])
+    try:
+        yield d
+    finally:
+        subprocess.check_call(["umount", d])
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_temp_file(small_disk):
+    path = os.path.join(small_disk, "journal.json")
+    state.atomic_write_json(path, {"events": ["small"]})
+    fd = os.open(os.path.join(small_disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as e:
+        assert e.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    with pytest.raises(DrupgradeError) as exc:
+        state.atomic_write_json(path, {"events": ["x" * 100000]})
+    assert "no space left" in exc.value.message and path in exc.value.message
+    assert "df -h " + small_disk in exc.value.hint
+    assert sorted(os.listdir(small_disk)) == ["filler", "journal.json"]  # no journal.json.tmp.<pid>
+    assert json.load(open(path)) == {"events": ["small"]}  # the previous content is intact
+
+
+def test_a_failed_write_of_another_kind_leaves_no_temp_file_either(tmp_path):
+    with pytest.raises(TypeError):
+        state.atomic_write_json(str(tmp_path / "x.json"), {"not json": object()})
+    state.atomic_write_json(str(tmp_path / "y.json"), {"a": 1})
+    os.mkdir(str(tmp_path / "y.json.new"))
+    with pytest.raises(OSError):
+        state.atomic_write_json(str(tmp_path / "y.json" / "z.json"), {})  # a file where a dir should be
+    assert sorted(os.listdir(str(tmp_path))) == ["y.json", "y.json.new"]
+
+
+# -- corrupt or hostile controller state (audit L7, L8) -----------------------------------------------
+def test_truncated_json_is_a_clear_error_naming_the_file(tmp_path):
+    path = tmp_path / "rollback_history.json"
+    path.write_text('{"rollback_history": [{"rollback_id": "ro')
+    with pytest.raises(DrupgradeError) as exc:
+        state.read_json(str(path))
+    assert exc.value.code == EXIT_USAGE and str(path) in exc.value.message and "not valid JSON" in exc.value.message
+    assert "mv %s %s.bad" % (path, path) in exc.value.hint
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(DrupgradeError):
+        state.read_json(str(path))
+
+
+def test_a_stray_file_where_a_run_dir_should_be_is_no_journal(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "notes.txt").write_text("x")
+    assert state.read_json(str(tmp_path / "runs" / "notes.txt" / "journal.json")) is None
+
+
+def pointer_to(tmp_path, journal_path, name="current_run.json"):
+    state.atomic_write_json(str(tmp_path / name), {"run_id": "run_1", "journal": journal_path})
+    return str(tmp_path / name)
+
+
+def test_the_pointer_must_stay_inside_the_runs_dir(tmp_path):
+    runs = str(tmp_path / "runs")
+    j = state.Journal.create(runs, "run_1", target="2.2.0", hops=[["2.1.0", "2.2.0"]])
+    assert state.Journal.current(pointer_to(tmp_path, j.path), runs).data["run_id"] == "run_1"
+    outside = state.Journal.create(str(tmp_path / "elsewhere"), "run_1", target="2.2.0")
+    for path in (outside.path, os.path.join(runs, "..", "elsewhere", "run_1", "journal.json"), "/etc/passwd"):
+        with pytest.raises(DrupgradeError) as exc:
+            state.Journal.current(pointer_to(tmp_path, path), runs)
+        assert exc.value.code == EXIT_USAGE and "current_run.json" in exc.value.message
+    os.symlink(os.path.dirname(outside.path), os.path.join(runs, "run_2"))  # inside by name only
+    with pytest.raises(DrupgradeError):
+        state.Journal.current(pointer_to(tmp_path, os.path.join(runs, "run_2", "journal.json")), runs)
+    (tmp_path / "current_run.json").write_text('{"journal": ')
+    with pytest.raises(DrupgradeError):
+        state.Journal.current(str(tmp_path / "current_run.json"), runs)
+
+
+@pytest.mark.parametrize("field, value, what", [
+    ("hops", [["2.1.0", "2.2.0; rm -rf /"]], "/hops/0/1"),
+    ("hops", [["2.1.0"]], "/hops/0"),
+    ("target", "../../etc", "/target"),
+    ("hop_info", {"hop1": {"backup_id": "../../etc", "from": "2.1.0", "to": "2.2.0"}}, "/hop_info/hop1/backup_id"),
+    ("hop_info", {"x/y": {"backup_id": "backup_20261128_100000", "from": "2.1.0", "to": "2.2.0"}}, "hop_info"),
+    ("run_id", "../run", "/run_id"),
+    ("results", {"hop1/unzip/node1": {"run": "a b", "status": "ok"}}, "/results/hop1/unzip/node1/run"),
+    ("events", {}, "/events"),
+])
+def test_journal_fields_that_reach_the_nodes_are_checked_on_load(tmp_path, field, value, what):
+    j = state.Journal.create(str(tmp_path / "runs"), "run_1", target="2.2.0", hops=[["2.1.0", "2.2.0"]])
+    data = json.load(open(j.path))
+    data[field] = value
+    state.atomic_write_json(j.path, data)
+    with pytest.raises(DrupgradeError) as exc:
+        state.Journal.load(j.path)
+    assert exc.value.code == EXIT_USAGE and j.path in exc.value.message and what in exc.value.message
+
+
+def test_journal_versions_are_normalised_again_on_load(tmp_path):
+    j = state.Journal.create(str(tmp_path / "runs"), "run_1", target="v2.2.0", hops=[["v2.1.0", "2.2.0"]],
+                             hop_info={"hop1": {"backup_id": "backup_20261128_100000", "from": "v2.1.0",
+                                                "to": "v2.2.0"}})
+    data = state.Journal.load(j.path).data
+    assert data["target"] == "2.2.0" and data["hops"] == [["2.1.0", "2.2.0"]]
+    assert (data["hop_info"]["hop1"]["from"], data["hop_info"]["hop1"]["to"]) == ("2.1.0", "2.2.0")

@@ -1,6 +1,7 @@
 """Command-line front for both tools; each command is one module under commands/<tool>/."""
 import argparse
 import codecs
+import errno
 import importlib
 import io
 import logging
@@ -78,15 +79,22 @@ class Context:
     @property
     def config(self):
         if self._config is None:
-            from drupgrade import config
+            from drupgrade import config, state
             self._config = config.load(self.config_path)
             log.add_secrets(self._config.secrets)
+            state.prepare_state_dir(self.state_dir)
             log.setup(self.state_dir, verbose=self.args.verbose)
+            if getattr(self.args.module, "MUTATES", False) and self._config.run["fault_injection"] == "on":
+                LOG.warning(_("[run] fault_injection = on: armed test faults on the nodes fire in this run. It is a "
+                              "test feature: set fault_injection = off (the default) on a real cluster"))
         return self._config
 
     @property
     def state_dir(self):
         return self.config.paths["state_dir"]
+
+    def state_dir_or_none(self):
+        return self._config.paths["state_dir"] if self._config is not None else None
 
 
 def build_parser(tool):
@@ -138,6 +146,7 @@ def main(argv):
         sys.stderr.write("usage: python -m drupgrade {upgrade|rollback} ...\n")
         return EXIT_USAGE
     tool, argv = argv[0], argv[1:]
+    os.umask(0o077)  # state, logs, reports, answers: for the invoking user only
     _utf8_streams()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `upgrade.sh steps | head` ends quietly
     i18n.set_lang(_lang_from_argv(argv))
@@ -162,7 +171,19 @@ def main(argv):
         sys.stderr.write(_("interrupted by the operator; the state is kept, run 'resume' or "
                            "'rollback_tool' to continue") + "\n")
         return EXIT_INTERRUPTED
-    except Exception:  # noqa: BLE001 - last line of defence: say where the details are
+    except Exception as e:  # noqa: BLE001 - last line of defence: say where the details are
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):  # a step log, a report...
+            LOG.debug("disk full", exc_info=True)
+            where = os.path.dirname(os.path.abspath(e.filename)) if e.filename else ctx.state_dir_or_none()
+            detail = _("no space left on the controller to write {file} ({reason})").format(
+                file=e.filename, reason=e.strerror) if e.filename else _(
+                "no space left on the controller in {dir} ({reason})").format(dir=where or "?", reason=e.strerror)
+            sys.stderr.write(_("error: {detail}").format(detail=detail) + "\n")
+            sys.stderr.write(_("what to do: {hint}").format(hint=_(
+                "free space in {dir} (see: df -h {dir}), then run the command again; an interrupted upgrade "
+                "continues with 'bin/upgrade.sh resume' (its journal on disk is consistent)").format(
+                dir=where or ".")) + "\n")
+            return EXIT_FAILED
         LOG.exception("internal error")
         sys.stderr.write(_("internal error; details are in the controller log") + "\n")
         return EXIT_FAILED

@@ -2,6 +2,8 @@
 import configparser
 import json
 import os
+import pwd
+import shlex
 import stat
 
 import jsonschema
@@ -113,28 +115,160 @@ def validate(data, schema, path, key_style="json"):
     else:
         where = "/" + "/".join(parts)
     problem = _expected(err)
-    if err.validator not in ("required", "additionalProperties", "propertyNames"):
+    if parts and parts[-1] == "password":  # never echo a secret (the redactor does not know it yet)
+        problem = _("the value has a character that is not allowed (a line break or another control "
+                    "character)") if err.validator == "pattern" else problem
+    elif err.validator not in ("required", "additionalProperties", "propertyNames"):
         problem = _("bad value {value!r}: {expected}").format(value=err.instance, expected=problem)
     raise _config_error(path, where, problem)
 
 
-def _read_text(path):
+# -- files we trust: opened once, checked on the descriptor, read from it with a cap -------------
+MAX_FILE_BYTES = 1 << 20  # configs, data files, answers files, keys: anything bigger is not one of ours
+
+
+def _user(uid):
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _refuse(message, hint):
+    return DrupgradeError(message, code=EXIT_USAGE, hint=hint)
+
+
+def _trust_problem(st, path, what, sticky_ok=False):
+    """The refusal for a file or directory that someone else could change (None: trusted).
+    Trusted: owned by the invoking user or root, not group- or world-writable (a directory with
+    the sticky bit, like /tmp, when sticky_ok: nobody can replace another's file in it)."""
+    uid = os.geteuid()
+    mode = stat.S_IMODE(st.st_mode)
+    quoted = shlex.quote(path)
+    if st.st_uid not in (uid, 0):
+        return _refuse(
+            _("{what} {file} is owned by {owner} (mode {mode:04o}), not by you ({user}) or root: its owner "
+              "could change what this tool does as you").format(
+                what=what, file=path, owner=_user(st.st_uid), mode=mode, user=_user(uid)),
+            _("if you trust its content, run: chown {user} {file}").format(user=_user(uid), file=quoted))
+    if mode & 0o022 and not (sticky_ok and mode & stat.S_ISVTX):
+        return _refuse(
+            _("{what} {file} can be changed by other users (owner {owner}, mode {mode:04o})").format(
+                what=what, file=path, owner=_user(st.st_uid), mode=mode),
+            _("if you trust its content, run: chmod go-w {file}").format(file=quoted))
+    return None
+
+
+def _check_parent(path, what):
+    """The directory holding path, and the one holding its target when path is a symlink, must
+    not let others replace it."""
+    for parent in sorted({os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.realpath(path))}):
+        try:
+            st = os.stat(parent)
+        except OSError:
+            continue
+        problem = _trust_problem(st, parent, _("the directory of the {what}").format(what=what), sticky_ok=True)
+        if problem is not None:
+            raise problem
+
+
+def _open_checked(path, what, secret=False):
+    """(fd, fstat) of a regular file that only the invoker or root can change; else exit 2."""
+    try:
+        # O_NONBLOCK: a fifo must not block the open; the fstat below refuses it anyway.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        raise DrupgradeError(_("cannot read configuration file {file}: {reason}").format(
-            file=path, reason=e.strerror), code=EXIT_USAGE,
-            hint=_("check the path given with --config")) from None
+        raise _refuse(_("cannot read {what} {file}: {reason}").format(what=what, file=path, reason=e.strerror),
+                      _("check the path and its permissions")) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _refuse(_("{what} {file} is not a regular file").format(what=what, file=path),
+                          _("give the path of a regular file"))
+        problem = _trust_problem(st, path, what)
+        if problem is not None:
+            raise problem
+        mode = stat.S_IMODE(st.st_mode)
+        if secret and mode & 0o077:
+            raise _refuse(_("{what} {file} can be read by other users (mode {mode:04o})").format(
+                what=what, file=path, mode=mode), _("run: chmod 600 {file}").format(file=shlex.quote(path)))
+        _check_parent(path, what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def check_file(path, what, secret=False):
+    """A file the tool trusts but does not read itself (a private key ssh reads, known_hosts):
+    a regular file, changeable only by the invoker or root (secret: readable only by them too)."""
+    fd, st = _open_checked(path, what, secret)
+    os.close(fd)
+    return st
+
+
+def read_checked(path, what, max_bytes=MAX_FILE_BYTES):
+    """(bytes, fstat) of a file we trust: opened once, checked on the descriptor (a regular file,
+    owned by the invoker or root, not group/world writable, nor its directory), read from that
+    same descriptor, at most max_bytes (so /dev/zero, a fifo or a huge file end in exit 2)."""
+    fd, st = _open_checked(path, what)
+    try:
+        if st.st_size > max_bytes:
+            raise _refuse(_("{what} {file} is larger than {limit} bytes").format(
+                what=what, file=path, limit=max_bytes), _("give the path of the right file"))
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(65536, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_bytes:
+            raise _refuse(_("{what} {file} is larger than {limit} bytes").format(
+                what=what, file=path, limit=max_bytes), _("give the path of the right file"))
+    finally:
+        os.close(fd)
+    return b"".join(chunks), st
+
+
+def check_dir(path, what):
+    """A directory the tool takes files from ([packages] repo): a directory that only the invoker
+    or root can change (no sticky-bit exception: nobody else may add files to it), in a directory
+    others cannot replace it in."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise _refuse(_("cannot read {what} {file}: {reason}").format(what=what, file=path, reason=e.strerror),
+                      _("check the path and its permissions")) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise _refuse(_("{what} {file} is not a directory").format(what=what, file=path),
+                      _("give the path of a directory"))
+    problem = _trust_problem(st, path, what)
+    if problem is not None:
+        raise problem
+    _check_parent(path, what)
+    return st
+
+
+def read_text(path, what):
+    """The UTF-8 text of a checked file (read_checked), a leading byte order mark removed."""
+    raw, st = read_checked(path, what)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise _config_error(path, _("line {n}").format(n=line),
                             _("the file is not valid UTF-8 (byte {b})").format(b=e.start)) from None
+    if text.startswith("\ufeff"):  # Windows editors write one; configparser and json refuse it
+        text = text[1:]
+    return text, st
+
+
+def _read_text(path, what):
+    text, st = read_text(path, what)
     if not text.strip():
         raise _config_error(path, "", _("the file is empty"))
-    return text
+    return text, st
 
 
 def _coerce(section, key, value, schema):
@@ -175,24 +309,76 @@ def parse_ini(path, text, schema):
     return data
 
 
-def check_secret_file(path, data):
+def check_secret_file(path, data, st):
     """A config holding a password must be 0600 (or stricter) and owned by the invoking user."""
     has_secret = "password" in data.get("ssh_config", {}) or any(
         "password" in n for n in data.get("nodes", {}).values())
     if not has_secret:
         return
-    st = os.stat(path)
     uid = os.geteuid()
     if st.st_uid != uid:
         raise DrupgradeError(
             _("{file} holds a password but is owned by uid {owner}, not by you (uid {uid})").format(
                 file=path, owner=st.st_uid, uid=uid),
-            code=EXIT_USAGE, hint=_("run: chown {uid} {file}").format(uid=uid, file=path))
+            code=EXIT_USAGE, hint=_("run: chown {uid} {file}").format(uid=uid, file=shlex.quote(path)))
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise DrupgradeError(
             _("{file} holds a password but can be read by others (mode {mode:04o})").format(
                 file=path, mode=stat.S_IMODE(st.st_mode)),
-            code=EXIT_USAGE, hint=_("run: chmod 600 {file}").format(file=path))
+            code=EXIT_USAGE, hint=_("run: chmod 600 {file}").format(file=shlex.quote(path)))
+
+
+# -- the product's cluster rules (drp) -----------------------------------------------------------
+# Kept here for now; a later issue moves product knowledge into products/<name>/.
+# role -> (fewest, most) nodes that may have it (None: no limit).
+ROLE_COUNTS = {"db_primary": (0, 1), "etcd": (1, None)}
+# role -> the role some other node must have when a node has it.
+ROLE_NEEDS = {"db_replica": "db_primary"}
+
+
+def cluster_problems(nodes, ssh):
+    """What makes this set of nodes a cluster the upgrade cannot work on ([] when none): role
+    counts and dependencies (ROLE_COUNTS, ROLE_NEEDS), two nodes on one host:port, node names
+    that differ only in case (they share log and state paths on a case-insensitive disk)."""
+    problems = []
+    with_role = {}
+    for name, entry in sorted(nodes.items()):
+        for role in entry["roles"]:
+            with_role.setdefault(role, []).append(name)
+    for role, (least, most) in sorted(ROLE_COUNTS.items()):
+        have = with_role.get(role, [])
+        if most is not None and len(have) > most:
+            problems.append(_("{n} nodes have the role {role} ({nodes}); at most {most} may have it").format(
+                n=len(have), role=role, nodes=", ".join(have), most=most))
+        if len(have) < least:
+            problems.append(_("{n} node(s) have the role {role}; at least {least} must have it").format(
+                n=len(have), role=role, least=least))
+    for role, needs in sorted(ROLE_NEEDS.items()):
+        if with_role.get(role) and not with_role.get(needs):
+            problems.append(_("node(s) {nodes} have the role {role}, which needs a node with the role {needs}, "
+                              "and no node has it").format(nodes=", ".join(with_role[role]), role=role, needs=needs))
+    endpoints, folded = {}, {}
+    for name, entry in sorted(nodes.items()):
+        port = entry.get("port", ssh.get("port", DEFAULTS["ssh_config"]["port"]))
+        endpoints.setdefault((entry["host"].lower(), port), []).append(name)
+        folded.setdefault(name.casefold(), []).append(name)
+    for (host, port), names in sorted(endpoints.items()):
+        if len(names) > 1:
+            problems.append(_("nodes {nodes} have the same host and port {host}:{port}").format(
+                nodes=", ".join(names), host=host, port=port))
+    for names in sorted(folded.values()):
+        if len(names) > 1:
+            problems.append(_("node names {nodes} differ only in upper and lower case").format(nodes=", ".join(names)))
+    return problems
+
+
+def check_cluster(path, data):
+    problems = cluster_problems(data["nodes"], data.get("ssh_config", {}))
+    if problems:
+        raise DrupgradeError(
+            _("the nodes in {file} do not make a cluster this tool can upgrade: {problems}").format(
+                file=path, problems="; ".join(problems)), code=EXIT_USAGE,
+            hint=_("fix the [node:NAME] sections and run the command again; nothing was changed on any node"))
 
 
 class Node:
@@ -299,20 +485,39 @@ def check_node_dirs(data, path):
                                                               "directory").format(key2=key2, value=value, key=key))
 
 
+def check_files(cfg):
+    """Every file and directory the configuration names that exists: private keys (ssh reads
+    them: our message comes first), known_hosts, the package public key and repo."""
+    keys = sorted({n.private_key_path for n in cfg.nodes if n.private_key_path})
+    for key in keys:
+        if os.path.lexists(key):
+            check_file(key, _("private key"), secret=True)
+    if os.path.lexists(cfg.paths["known_hosts"]):
+        check_file(cfg.paths["known_hosts"], _("known_hosts file"))
+    packages = cfg.section("packages")
+    if packages.get("public_key") and os.path.lexists(packages["public_key"]):
+        check_file(packages["public_key"], _("package public key"))
+    if packages.get("repo") and os.path.lexists(packages["repo"]):
+        check_dir(packages["repo"], _("package repository ([packages] repo)"))
+
+
 def load(path):
     """Read, validate and check upgrade.ini; any problem is a DrupgradeError with exit 2."""
     schema = load_schema("upgrade_ini")
-    text = _read_text(path)
+    text, st = _read_text(path, _("configuration file"))
     data = parse_ini(path, text, schema)
     validate(data, schema, path, key_style="ini")
     check_node_dirs(data, path)
-    check_secret_file(path, data)
-    return Config(path, data)
+    check_secret_file(path, data, st)
+    check_cluster(path, data)
+    cfg = Config(path, data)
+    check_files(cfg)
+    return cfg
 
 
 def load_json(path, schema_name):
-    """Read a JSON data file and validate it against schemas/<schema_name>.json."""
-    text = _read_text(path)
+    """Read a JSON data file (checked like the config) and validate it against schemas/<schema_name>.json."""
+    text, _st = _read_text(path, _("data file"))
     try:
         data = json.loads(text)
     except ValueError as e:

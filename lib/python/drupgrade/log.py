@@ -1,5 +1,6 @@
 """Controller log (state dir) and console logging; secrets are redacted at the handlers, and
 node text in a record cannot drive the terminal (control characters are stripped)."""
+import errno
 import logging
 import os
 import re
@@ -68,6 +69,17 @@ class RedactingFilter(logging.Filter):
 _redactor = RedactingFilter()
 
 
+class _FileHandler(logging.FileHandler):
+    """controller.log; a full disk costs the log line, never a traceback on the console (the
+    console handler still shows the message, and the command says what is full)."""
+
+    def handleError(self, record):
+        err = sys.exc_info()[1]
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return
+        super().handleError(record)
+
+
 def redactor():
     return _redactor
 
@@ -98,7 +110,7 @@ def setup(state_dir=None, verbose=False, console=True):
     if state_dir:
         os.makedirs(os.path.join(state_dir, "logs"), mode=0o700, exist_ok=True)
         path = os.path.join(state_dir, "logs", "controller.log")
-        fh = logging.FileHandler(path, encoding="utf-8")
+        fh = _FileHandler(path, encoding="utf-8")
         os.chmod(path, 0o600)
         fh.setLevel(logging.DEBUG)
         fh.setFormatter(logging.Formatter(FORMAT, DATEFMT))

@@ -18,7 +18,7 @@ import tarfile
 import time
 import unicodedata
 
-from drupgrade import i18n, safetext, state, steps, versions
+from drupgrade import config, i18n, safetext, state, steps, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -376,14 +376,15 @@ class Report:
     # -- files -------------------------------------------------------------------------
     def write(self, directory, answers_path=None):
         """report.json (and answers.ini when questions are open) in directory; their paths."""
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         report = os.path.join(directory, "report.json")
-        state.atomic_write_json(report, self.as_dict())
+        state.atomic_write_json(report, self.as_dict())  # 0600: node names, OS, patches
         skeleton = None
         if self.unanswered():
             skeleton = os.path.join(directory, "answers.ini")
             if not (answers_path and os.path.abspath(answers_path) == os.path.abspath(skeleton)):
-                with open(skeleton + ".tmp", "w", encoding="utf-8") as f:
+                fd = os.open(skeleton + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with open(fd, "w", encoding="utf-8") as f:
                     f.write(answers_skeleton(self.questions))
                 os.replace(skeleton + ".tmp", skeleton)
         return report, skeleton
@@ -417,12 +418,9 @@ def make_questions(findings):
 def read_answers(path):
     """{question id: True|False} from an answers file; bad input is exit 2, naming the place."""
     parser = configparser.RawConfigParser()
+    text, _st = config.read_text(path, _("answers file"))
     try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f)
-    except OSError as e:
-        raise DrupgradeError(_("cannot read the answers file {file}: {detail}").format(file=path, detail=e.strerror),
-                             code=EXIT_USAGE) from None
+        parser.read_string(text, source=path)
     except configparser.Error as e:
         raise DrupgradeError(_("the answers file {file} is not valid: {detail}").format(
             file=path, detail=str(e).splitlines()[0]), code=EXIT_USAGE,

@@ -66,9 +66,11 @@ class Catalog:
         runs_dir = os.path.join(self.state_dir, "runs")
         for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
             path = os.path.join(runs_dir, name, "journal.json")
-            try:
-                data = state.read_json(path)
-            except (OSError, ValueError, DrupgradeError) as e:  # a stray file, a corrupt journal
+            try:  # a stray file in runs/ is no run; a damaged journal is skipped, never fatal here
+                data = state.Journal.load(path).data
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, DrupgradeError) as e:  # a corrupt journal
                 if path in _UNREADABLE:
                     continue
                 _UNREADABLE.add(path)
@@ -256,7 +258,7 @@ class Rollback:
 
     # -- session journal -------------------------------------------------------------------------
     def current(self):
-        return state.Journal.current(self.current_path)
+        return state.Journal.current(self.current_path, os.path.join(self.state_dir, "rollbacks"))
 
     def unfinished(self):
         j = self.current()
@@ -722,12 +724,8 @@ def read_answers(path):
     """An answer file: lines 'question_id = answer' ('#' comments and [sections] ignored)."""
     if not path:
         return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise DrupgradeError(_("cannot read the answer file {file}: {detail}").format(file=path, detail=e),
-                             code=EXIT_USAGE) from None
+    from drupgrade import config
+    lines = config.read_text(path, _("answers file"))[0].splitlines()
     found = {}
     for line in lines:
         line = line.strip()
@@ -876,7 +874,10 @@ def estimates(catalog):
     found = {n: [] for n, _s, _l, _e in STEPS}
     root = os.path.join(catalog.state_dir, "rollbacks")
     for name in os.listdir(root) if os.path.isdir(root) else []:
-        data = state.read_json(os.path.join(root, name, "journal.json")) or {}
+        try:
+            data = state.read_json(os.path.join(root, name, "journal.json"), {}, schema="journal")
+        except DrupgradeError:  # an estimate does without a damaged session
+            continue
         for k, s in data.get("steps", {}).items():
             if s.get("status") == "done" and s.get("elapsed") and int(k) in found:
                 found[int(k)].append(float(s["elapsed"]))

@@ -102,7 +102,17 @@ class Runner:
 
     # -- runs ------------------------------------------------------------------------------
     def current_journal(self):
-        return state.Journal.current(self.current_path)
+        return state.Journal.current(self.current_path, self.runs_dir)
+
+    def starts_over(self, journal):
+        """A failed run whose failed steps all have a scope "run" policy (restart: the init phase)
+        is finished for good: 'run' starts a new one, as the failure message says."""
+        if journal.data.get("status") != "failed" or not journal.data.get("failures"):
+            return False
+        retry = {s.name: s.retry for s in self.steps()}
+        policies = self.policies()
+        return all(policies.get(retry.get(f.get("step")), {}).get("scope") == "run"
+                   for f in journal.data["failures"])
 
     def verify_packages(self, hops, journal=None):
         """Every hop's package, verified on the controller before any node changes (exit 2 when one
@@ -128,7 +138,12 @@ class Runner:
         return found
 
     def new_journal(self, target, hops, kind, found, packages):
-        run_id = time.strftime("run_%Y%m%d_%H%M%S")
+        t = time.time()
+        while True:  # unique: a run that starts over may begin within the second its predecessor did
+            run_id = time.strftime("run_%Y%m%d_%H%M%S", time.localtime(t))
+            if not os.path.exists(os.path.join(self.runs_dir, run_id)):
+                break
+            t += 1
         journal = state.Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
                                        upgrade_mode=kind, versions_before=found, started=state.now_iso(),
                                        connect_s=self.connect_s, packages=packages)

@@ -1,13 +1,18 @@
 """Durable controller state: atomic JSON files, the run lock, and the run journal."""
 import datetime
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import threading
 
-from drupgrade.errors import EXIT_LOCKED, DrupgradeError
+import jsonschema
+
+from drupgrade import config, versions
+from drupgrade.errors import EXIT_LOCKED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 
 
@@ -15,29 +20,102 @@ def now_iso():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
-def atomic_write_json(path, obj):
-    """Write JSON so that a crash leaves either the old or the new file: temp, fsync, rename, fsync dir."""
+def prepare_state_dir(path):
+    """The controller's state dir: made 0700, and made 0700 again on every start (an older tool
+    or a hand-made dir may be 0755); one owned by someone else is refused (exit 2)."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.stat(path)
+    except OSError as e:
+        raise DrupgradeError(
+            _("cannot create the state directory {dir}: {reason}").format(dir=path, reason=e.strerror),
+            code=EXIT_USAGE, hint=_("check [paths] state_dir and the permissions of its parent")) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise DrupgradeError(_("the state directory {dir} is not a directory").format(dir=path), code=EXIT_USAGE,
+                             hint=_("check [paths] state_dir"))
+    if st.st_uid != os.geteuid():
+        raise DrupgradeError(
+            _("the state directory {dir} is owned by uid {owner}, not by you (uid {uid}): its journals decide what "
+              "runs on the nodes").format(dir=path, owner=st.st_uid, uid=os.geteuid()), code=EXIT_USAGE,
+            hint=_("run the tool as its owner, or if you trust its content: chown -R {uid} {dir}").format(
+                uid=os.geteuid(), dir=path))
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+
+
+def _no_space(path, e):
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return DrupgradeError(
+        _("no space left on the controller to write {file} ({reason})").format(file=path, reason=e.strerror),
+        hint=_("free space in {dir} (see: df -h {dir}), then run the same command again (or 'resume'); "
+               "the previous content of the file is intact").format(dir=directory))
+
+
+def atomic_write_json(path, obj):
+    """Write JSON so that a crash leaves either the old or the new file: temp (0600), fsync, rename,
+    fsync dir. A failed write leaves no temp file behind; a full disk is a DrupgradeError."""
+    directory = os.path.dirname(os.path.abspath(path))
     tmp = "%s.tmp.%d" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n")  # one write: 3x faster
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
-    fd = os.open(directory, os.O_RDONLY)
+    data = (json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    done = False
     try:
-        os.fsync(fd)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if os.path.lexists(tmp):  # a crashed writer's, with our pid reused
+            os.unlink(tmp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            view = memoryview(data)
+            while view:  # one write in practice: 3x faster than many small ones
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        done = True
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _no_space(path, e) from None
+        raise
     finally:
-        os.close(fd)
+        if not done:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
-def read_json(path, default=None):
+def _corrupt(path, reason):
+    return DrupgradeError(
+        _("the controller state file {file} is damaged: {reason}").format(file=path, reason=reason), code=EXIT_USAGE,
+        hint=_("nothing was changed on any node. Restore the file from a backup of the state directory, or move it "
+               "aside (mv {file} {file}.bad) when you no longer need what it records").format(file=path))
+
+
+def read_json(path, default=None, schema=None):
+    """A JSON state file, or default when it does not exist (or its directory is a stray file).
+    Truncated or invalid JSON, or data that fails schemas/<schema>.json: a DrupgradeError (exit 2)
+    naming the file, never a traceback."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, NotADirectoryError):
         return default
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise _corrupt(path, _("not valid JSON ({detail})").format(detail=str(e).splitlines()[0])) from None
+    if schema is not None:
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft7Validator(config.load_schema(schema)).iter_errors(data))
+        if error is not None:
+            where = "/" + "/".join(str(p) for p in error.absolute_path)
+            raise _corrupt(path, _("{where}: {detail}").format(where=where, detail=error.message[:300]))
+    return data
 
 
 class RunLock:
@@ -100,21 +178,36 @@ class Journal:
         return journal
 
     @classmethod
-    def current(cls, pointer):
-        """The journal a pointer file ({"journal": path}) names, or None when there is none."""
-        info = read_json(pointer)
+    def current(cls, pointer, within):
+        """The journal a pointer file ({"journal": path}) names, or None when there is none. The
+        journal must be <within>/<id>/journal.json (within: <state_dir>/runs or rollbacks)."""
+        info = read_json(pointer, schema="state_pointer")
         if not info:
             return None
+        path = os.path.realpath(info["journal"])
+        if os.path.dirname(os.path.dirname(path)) != os.path.realpath(within):
+            raise _corrupt(pointer, _("it names {path}, which is not a journal in {dir}").format(
+                path=info["journal"], dir=within))
         try:
-            return cls.load(info["journal"])
+            return cls.load(path)
         except FileNotFoundError:
             return None
 
     @classmethod
     def load(cls, path):
-        data = read_json(path)
+        """A journal, checked (schemas/journal.json) and its versions normalised again: its values
+        become paths and commands on the nodes."""
+        data = read_json(path, schema="journal")
         if data is None:
             raise FileNotFoundError(path)
+        try:
+            if "target" in data:
+                data["target"] = versions.normalize(data["target"])
+            data["hops"] = [[versions.normalize(a), versions.normalize(b)] for a, b in data.get("hops", [])]
+            for info in data.get("hop_info", {}).values():
+                info["from"], info["to"] = versions.normalize(info["from"]), versions.normalize(info["to"])
+        except DrupgradeError as e:
+            raise _corrupt(path, e.message) from None
         return cls(path, data)
 
     def save(self):

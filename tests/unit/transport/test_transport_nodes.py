@@ -14,8 +14,9 @@ def _ini(tmp_path, sshd, dead_port):
     ini = tmp_path / "upgrade.ini"
     ini.write_text("\n".join([
         "[ssh_config]", "username = %s" % TEST_USER, "password = %s" % TEST_PASSWORD, "port = %d" % sshd.port,
-        "", "[node:good]", "host = 127.0.0.1", "roles = app", "private_key_path = %s" % sshd.client_key,
-        "", "[node:pw]", "host = 127.0.0.1", "roles = app",
+        "", "[node:good]", "host = 127.0.0.1", "roles = etcd, app", "private_key_path = %s" % sshd.client_key,
+        # The same sshd under another name: two nodes on one host:port are refused.
+        "", "[node:pw]", "host = localhost", "roles = app",
         "", "[node:gone]", "host = 127.0.0.1", "roles = app", "port = %d" % dead_port,
         "", "[paths]", "state_dir = %s" % (tmp_path / "state"), ""]))
     os.chmod(str(ini), 0o600)

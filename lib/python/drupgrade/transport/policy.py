@@ -1,8 +1,17 @@
 """Connection policy as data: keepalives and reconnects per connection type (§4.6.1),
 backoff, and the settings and endpoints the transport is built from."""
+import atexit
+import logging
 import os
+import shutil
+import stat
 import tempfile
 from collections import namedtuple
+
+from drupgrade.errors import DrupgradeError
+from drupgrade.i18n import _
+
+log = logging.getLogger("drupgrade.transport")
 
 CONN_TYPES = ("control", "transfer", "plugin", "status")
 
@@ -111,13 +120,46 @@ class TransportSettings(object):
         return self.heartbeats[conn_type]
 
 
+def private_dir_problem(path):
+    """Why path is not a private directory of ours (None when it is): lstat, so a symlink is
+    refused, not followed; owned by our effective uid; mode exactly 0700."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        return e.strerror
+    if stat.S_ISLNK(st.st_mode):
+        return _("it is a symbolic link")
+    if not stat.S_ISDIR(st.st_mode):
+        return _("it is not a directory")
+    if st.st_uid != os.geteuid():
+        return _("it is owned by uid {owner}, not by uid {uid}").format(owner=st.st_uid, uid=os.geteuid())
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        return _("its mode is {mode:04o}, not 0700").format(mode=stat.S_IMODE(st.st_mode))
+    return None
+
+
 def default_control_dir():
-    """Control sockets need a short path (sun_path is 108 bytes): a private dir in /tmp."""
-    path = os.path.join(tempfile.gettempdir(), "drupgrade-cm-%d" % os.getuid())
-    if not os.path.isdir(path):
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+    """The control sockets' directory: short (sun_path is 108 bytes) and private, because an ssh
+    mux client trusts whatever listens on the socket path. <tmp>/drupgrade-cm-<uid> when we made
+    it or it passes private_dir_problem; else a fresh mkdtemp, removed at exit."""
+    path = os.path.join(tempfile.gettempdir(), "drupgrade-cm-%d" % os.geteuid())
+    try:
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)  # whatever the umask: ours, just made
+    except OSError:
+        pass  # exists (checked below) or cannot be made (mkdtemp below says why)
+    why = private_dir_problem(path)  # also after our own mkdir: someone may have been quicker
+    if why is None:
+        return path
+    fresh = tempfile.mkdtemp(prefix="drupgrade-cm-")
+    atexit.register(shutil.rmtree, fresh, True)
+    log.warning(_("not using {dir} for the ssh control sockets: {reason}; using {fresh} instead").format(
+        dir=path, reason=why, fresh=fresh))
+    again = private_dir_problem(fresh)
+    if again is not None:
+        raise DrupgradeError(_("cannot make a private directory for the ssh control sockets: {dir}: {reason}").format(
+            dir=fresh, reason=again), hint=_("check the temporary directory (TMPDIR) and run the command again"))
+    return fresh
 
 
 def cpu_has_aes():

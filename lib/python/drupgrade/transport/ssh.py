@@ -32,7 +32,16 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger("drupgrade.transport")
 
 AUTH_TRIES = 3  # §4.1.4: authentication failure -> 3 tries, no fallback
-_PROMPT_RE = re.compile(rb"(?i)password:\s*")
+# OpenSSH's own password prompts: "user@host's password: " (password auth), "(user@host) Password: "
+# and "Password: " (keyboard-interactive, PAM's wording). Matched only as the whole last line.
+_PROMPT_RE = re.compile(rb"^(?:\S+@\S+'s password|(?:\(\S+@\S+\) )?Password): ?$")
+
+
+def is_password_prompt(seen):
+    """True when what ssh wrote so far ends with its password prompt: the last, unfinished line is
+    the prompt itself. A banner, a PAM message or any line that merely contains "password:" is not
+    (typed there, the password would be flushed by ssh's prompt and then look refused)."""
+    return bool(_PROMPT_RE.match(seen.rsplit(b"\n", 1)[-1].lstrip(b"\r")))
 
 
 def _child_env():
@@ -226,7 +235,7 @@ class Master(object):
         finally:
             os.close(slave)
         self._pty = master
-        seen, asked_at = b"", None
+        seen, asked = b"", False
         while time.time() < deadline and not os.path.exists(self.args.control_path):
             ready = select.select([master], [], [], 0.01)[0]  # the socket appears: go on within 10 ms
             data = b""
@@ -243,12 +252,12 @@ class Master(object):
                 seen += data
             elif self.proc.poll() is not None:
                 continue  # read what is left, then EIO ends it
-            if password is not None and _PROMPT_RE.search(seen[asked_at or 0:]):
-                if asked_at is not None:  # asked again: the password was refused
+            if password is not None and data and is_password_prompt(seen):
+                if asked:  # asked again: the password was refused
                     self.stop()
                     return self._failed("Permission denied (password)")
                 os.write(master, password.encode("utf-8") + b"\n")
-                asked_at = len(seen)
+                asked = True
         self.drain = _Drain(lambda: os.read(master, 4096))
 
     def _failed(self, text):

@@ -4,6 +4,7 @@ from drupgrade.errors import EXIT_INTERRUPTED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("one-click rollback to a backup (or latest); 5-second countdown unless --yes")
+MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
 def add_arguments(parser):

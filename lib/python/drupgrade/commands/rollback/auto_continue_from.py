@@ -5,6 +5,7 @@ from drupgrade.i18n import N_, _
 
 NAME = "auto_continue_from"  # the design's verb, with underscores
 SUMMARY = N_("finish the rollback session automatically from step N")
+MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
 def add_arguments(parser):

@@ -3,6 +3,7 @@ from drupgrade import rollback
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("start a manual rollback session (then step1 … step6)")
+MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
 def add_arguments(parser):

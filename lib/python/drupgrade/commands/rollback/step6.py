@@ -3,6 +3,7 @@ from drupgrade.commands.rollback._session import run_step
 from drupgrade.i18n import N_
 
 SUMMARY = N_("manual session step 6: verify the result")
+MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
 def add_arguments(parser):

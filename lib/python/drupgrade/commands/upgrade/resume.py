@@ -4,6 +4,7 @@ from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("continue the interrupted run from its journal")
+MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
 def add_arguments(parser):

@@ -4,6 +4,7 @@ from drupgrade.errors import EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("retry the failed step by its policy (§4.2.2)")
+MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
 def add_arguments(parser):

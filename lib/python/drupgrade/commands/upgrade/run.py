@@ -4,6 +4,7 @@ from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("the whole upgrade (7 phases) to a target version")
+MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
 def add_arguments(parser):
@@ -20,7 +21,8 @@ def run(ctx):
     with state.RunLock(r.state_dir).acquire("upgrade.sh run --to " + target):
         try:
             current = r.current_journal()
-            if current and current.data.get("status") in ("running", "failed"):
+            start_over = current is not None and r.starts_over(current)
+            if current and not start_over and current.data.get("status") in ("running", "failed"):
                 raise DrupgradeError(
                     _("run {run} to {target} is not finished (status {status})").format(
                         run=current.data["run_id"], target=current.data["target"], status=current.data["status"]),
@@ -31,6 +33,10 @@ def run(ctx):
                 runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
                 return 0
             verified = r.verify_packages(hops)  # exit 2 here: no journal, no node changed
+            if start_over:
+                runner.out("info", _("run {run} failed where the policy is to start over: it is closed, a new run "
+                                     "begins").format(run=current.data["run_id"]))
+                current.set(status="restarted")
             journal = r.new_journal(target, hops, kind, found, verified)
             runner.out("info", _("run {run}: {path} ({mode})").format(
                 run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
