@@ -1,9 +1,11 @@
 """Both tools: help, version, language, and the exit codes of SPEC 2.1 for usage errors."""
+import hashlib
 import json
 import logging
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -74,11 +76,26 @@ fault_injection = {faults}
 """
 
 
-def ini(tmp_path, faults="off", mode=0o644):
+def ini(tmp_path, faults="off", mode=0o644, extra=""):
     path = tmp_path / "upgrade.ini"
-    path.write_text(KEY_ONLY_INI.format(state=tmp_path / "state", faults=faults))
+    path.write_text(KEY_ONLY_INI.format(state=tmp_path / "state", faults=faults) + extra)
     os.chmod(str(path), mode)
     return str(path)
+
+
+def repo(tmp_path, version="2.2.0"):
+    """A package repository holding a minimal checksummed (unsigned) package of version."""
+    d = tmp_path / "repo"
+    d.mkdir()
+    top = tmp_path / ("drp-" + version)
+    top.mkdir()
+    (top / "VERSION").write_text(version + "\n")
+    pkg = d / ("drp-%s.tar.gz" % version)
+    with tarfile.open(str(pkg), "w:gz") as t:
+        t.add(str(top), arcname=top.name)
+    digest = hashlib.sha256(pkg.read_bytes()).hexdigest()
+    (d / (pkg.name + ".sha256")).write_text("%s  %s\n" % (digest, pkg.name))
+    return "\n[packages]\nrepo = %s\n" % d
 
 
 def run_umask(umask, *args):
@@ -160,7 +177,8 @@ def test_a_full_controller_disk_is_a_clear_error_without_a_traceback(tmp_path):
                     f.write(b"\0" * 4096)
             except OSError:
                 pass
-        r = run("upgrade", "--config", ini(tmp_path), "--lang", "en", "retry")
+        config = ini(tmp_path, extra=repo(tmp_path))  # retry checks the packages before anything else
+        r = run("upgrade", "--config", config, "--lang", "en", "retry")
         assert r.returncode == 1, r.stderr
         assert "no space left on the controller to write %s" % journal in r.stderr
         assert "df -h %s" % journal.parent in r.stderr and "Traceback" not in r.stderr
@@ -173,7 +191,7 @@ def test_a_full_controller_disk_is_a_clear_error_without_a_traceback(tmp_path):
                     f.write(b"\0" * 4096)
             except OSError:
                 pass
-        r = run("upgrade", "--config", ini(tmp_path), "--lang", "en", "retry")
+        r = run("upgrade", "--config", config, "--lang", "en", "retry")
         assert r.returncode == 1 and "no space left on the controller in %s" % state in r.stderr
         assert "Traceback" not in r.stderr and "internal error" not in r.stderr
     finally:

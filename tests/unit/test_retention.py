@@ -26,7 +26,8 @@ def add_run(d, run_id, created, hops, complete=True, status="done"):
             state.atomic_write_json(os.path.join(d, "backups", backup_id, n + ".json"),
                                     dict(manifest(backup_id, src, dst), timestamp=created + "Z"))
     state.atomic_write_json(os.path.join(d, "runs", run_id, "journal.json"), {
-        "run_id": run_id, "created": created, "hops": hops, "hop_info": hop_info, "status": status})
+        "run_id": run_id, "created": created, "hops": hops, "hop_info": hop_info, "status": status,
+        "events": []})
     os.makedirs(os.path.join(d, "logs", run_id, "node1"), exist_ok=True)
     return [hop_info["hop%d" % (i + 1)]["backup_id"] for i in range(len(hops))]
 

@@ -107,7 +107,8 @@ def test_a_state_dir_owned_by_someone_else_is_refused(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root to chown the directory to another user")
     d = str(tmp_path / "state")
-    os.mkdir(d, 0o755)
+    os.mkdir(d)
+    os.chmod(d, 0o755)  # whatever the umask an earlier test in this process left (cli.main sets 077)
     os.chown(d, 65534, 65534)
     with pytest.raises(DrupgradeError) as exc:
         state.prepare_state_dir(d)

@@ -142,6 +142,10 @@ def verify_hops(cfg, hops):
     first key or package that fails, naming it and what to do."""
     found = {}
     try:
+        if hops and not cfg.section("packages").get("repo"):
+            raise Refused(N_("[packages] repo is not set: the run needs the product package of every hop"),
+                          N_("set [packages] repo in the configuration to the directory that holds the "
+                             "packages (drp-<version>.tar.gz)"))
         key = public_key(cfg)
         for _src, dst in hops:
             if dst not in found:
