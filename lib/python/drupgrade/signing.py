@@ -7,6 +7,8 @@ The two formats are what openssl writes (packaging/sign.sh does it for a vendor)
 Verified with Python `cryptography` (CentOS 7's openssl has no Ed25519), imported only when a
 key is configured.
 """
+import os
+
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -84,19 +86,16 @@ class PublicKey:
 def load_public_key(path):
     """The one place [packages] public_key is read: a PublicKey, or Refused (exit 2 through
     Refused.error()) saying what is wrong with the file and what to do."""
-    try:
-        with open(path, "rb") as f:
-            pem = f.read(MAX_KEY_BYTES + 1)
-    except FileNotFoundError:
+    from drupgrade import config
+    if not os.path.lexists(path):
         raise Refused(N_("the package signing key {key} ([packages] public_key) does not exist"),
                       N_("put the vendor's public key there, or correct [packages] public_key (a relative path "
-                         "is read beside the config file)"), key=path) from None
-    except OSError as e:
+                         "is read beside the config file)"), key=path)
+    try:  # a file we trust: a regular file only the invoker or root can change, read from one descriptor
+        pem, _st = config.read_checked(path, _("package public key"), MAX_KEY_BYTES)
+    except DrupgradeError as e:
         raise Refused(N_("cannot read the package signing key {key}: {error}"), HINT_KEY, key=path,
-                      error=e.strerror or str(e)) from None
-    if len(pem) > MAX_KEY_BYTES:
-        raise Refused(N_("the package signing key {key} is not a PEM public key: {error}"), HINT_KEY, key=path,
-                      error="> %d bytes" % MAX_KEY_BYTES)
+                      error=e.message) from None
     if b"PRIVATE KEY-----" in pem:
         raise Refused(N_("the package signing key {key} is a private key"),
                       N_("configure the vendor's public key ('openssl pkey -in KEY -pubout' writes it); a private "
