@@ -203,16 +203,29 @@ class Rollback:
         j = self.current()
         return j if j is not None and j.data.get("status") in ("running", "failed") else None
 
+    def next_id(self):
+        """The id a new session gets (chosen once: the node lock is claimed under it first)."""
+        if getattr(self, "_next_id", None) is None:
+            rollbacks = os.path.join(self.state_dir, "rollbacks")
+            # Unique beyond this state dir too: it names the steps' detached runs on the nodes.
+            t = time.time()
+            while True:
+                self._next_id = time.strftime("rollback_%Y%m%d_%H%M%S", time.localtime(t))
+                if not os.path.exists(os.path.join(rollbacks, self._next_id)):
+                    break
+                t += 1
+        return self._next_id
+
+    def claim_nodes(self, journal, what):
+        """The lock on every node (drupgrade.nodelock) for the session `journal` (None: the new
+        session's id) until close(): refused while another holder, e.g. the upgrade run a
+        controller crash left going, still has live runs there (--take-over stops them)."""
+        self.r.claim_nodes(journal.data["run_id"] if journal is not None else self.next_id(), "rollback_tool", what)
+
     def new_session(self, backup_id, mode):
         b = self.catalog.backups()[backup_id]
         rollbacks = os.path.join(self.state_dir, "rollbacks")
-        # Unique beyond this state dir too: it names the steps' detached runs on the nodes.
-        t = time.time()
-        while True:
-            rollback_id = time.strftime("rollback_%Y%m%d_%H%M%S", time.localtime(t))
-            if not os.path.exists(os.path.join(rollbacks, rollback_id)):
-                break
-            t += 1
+        rollback_id = self.next_id()
         try:
             found = self.r.detect_versions()
         except DrupgradeError:
@@ -249,7 +262,9 @@ class Rollback:
     # -- nodes -----------------------------------------------------------------------------------
     def ops(self, journal):
         from drupgrade.nodeops import NodeOps
-        return NodeOps(self.cfg, self.r.transport(), journal, self.ctx.root, out)
+        ops = NodeOps(self.cfg, self.r.transport(), journal, self.ctx.root, out)
+        ops.holder = self.r.holder
+        return ops
 
     def fan_out(self, fn, nodes=None):
         nodes = list(self.cfg.nodes if nodes is None else nodes)
@@ -392,8 +407,11 @@ class Rollback:
     # -- running steps ---------------------------------------------------------------------------
     def engine(self, journal):
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
-        return engine.Upgrade(self.cfg, list(self.steps().values()), self.r.policies(), self.ops(journal),
-                              journal, self.node_out, log_dir)
+        up = engine.Upgrade(self.cfg, list(self.steps().values()), self.r.policies(), self.ops(journal),
+                            journal, self.node_out, log_dir)
+        up.resume_hint = _("run the same rollback_tool command again when the link is back: it re-attaches to "
+                           "the step instead of starting it again")
+        return up
 
     def node_out(self, level, text):
         if self.progress is not None and self.progress.live and level == "info":

@@ -22,6 +22,7 @@ def run(ctx):
                     "abandon it?").format(id=d["run_id"], backup=d["backup_id"], n=n),
                     ("continue", "abandon"), "continue")
                 if answer == "continue":
+                    rb.claim_nodes(journal, "manual " + ctx.args.backup)
                     journal.set(mode="manual")
                     rb.refresh_nodes(journal)
                     rollback.out("info", _("continuing rollback {id}: run 'bin/rollback_tool step{n}' ({label}) "
@@ -31,6 +32,7 @@ def run(ctx):
                 rb.finish(journal, "abandoned")
                 rollback.out("warning", _("rollback {id} abandoned; the nodes are as it left them").format(
                     id=d["run_id"]))
+            rb.claim_nodes(None, "manual " + ctx.args.backup)
             backup_id = rb.resolve(ctx.args.backup)
             rb.start(backup_id, "manual")
             journal = rb.new_session(backup_id, "manual")

@@ -24,6 +24,7 @@ def run(ctx):
                     hint=_("apply the retry policy with 'bin/upgrade.sh retry'"))
             runner.out("info", _("resuming run {run} to {target}").format(
                 run=journal.data["run_id"], target=journal.data["target"]))
+            r.claim_nodes(journal.data["run_id"], "upgrade.sh", "resume")
             return r.execute(journal)
         finally:
             r.close()
