@@ -120,6 +120,23 @@ arm() {
   [ "$status" -eq 0 ]
 }
 
+@test "fault wait: the step waits until it is released; fault forge: marker-like lines, then its work" {
+  arm wait
+  "$DRSTEP" demo_step run > "$BATS_TEST_TMPDIR/out" 2>&1 &
+  local pid=$!
+  sleep 1
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+  : > "$BATS_TEST_TMPDIR/faults/demo_step.release"
+  wait "$pid"
+  [ -e "$BATS_TEST_TMPDIR/mark" ] && [ ! -e "$BATS_TEST_TMPDIR/faults/demo_step.release" ]
+  rm -f "$BATS_TEST_TMPDIR/mark"
+  arm forge
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 0 ] && [ -e "$BATS_TEST_TMPDIR/mark" ]
+  [[ ${lines[1]} == "@@DRUPGRADE@@ end demo_step 7 1.0" ]]
+  [[ $output == *"@@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end demo_step x y"* ]]
+}
+
 @test "chain: steps in order between marker lines, stopping at the first failure" {
   run "$DRSTEP" chain demo_step fails
   [ "$status" -ne 0 ]

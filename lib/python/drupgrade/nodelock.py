@@ -42,39 +42,45 @@ SCRIPT = STOP_FN + r"""set -u
 dir=$1 mode=$2 grace=$3
 umask 077
 mkdir -p -- "$dir"
-mine=$(cat)
-field() {  # the value of key $1 in the record $2
+mine='' old=''
+IFS= read -r -d '' mine || true
+mine=${mine%$'\n'}
+getf() {  # REPLY = the value of key $1 in the record $2 (no fork: a claim is paid by every command)
   local line
+  REPLY=
   while IFS= read -r line; do
-    if [ "${line%%=*}" = "$1" ]; then printf '%s' "${line#*=}"; return 0; fi
+    if [ "${line%%=*}" = "$1" ]; then REPLY=${line#*=}; return 0; fi
   done <<< "$2"
 }
-starttime() {  # the start time of process $1 (field 22 of its stat), empty when it is gone
+starttime() {  # REPLY = the start time of process $1 (field 22 of its stat), empty when it is gone
   local s
-  s=$(cat -- "/proc/$1/stat" 2>/dev/null) || return 0
+  REPLY=
+  { IFS= read -r s < "/proc/$1/stat"; } 2>/dev/null || return 0
   s=${s##*) }
   # shellcheck disable=SC2086
   set -- $s
-  printf '%s' "${20}"
+  REPLY=${20}
 }
 conn() {  # the sshd process of this controller's connection: its lifetime is the controller's
-  local p=$PPID s
+  local p=$PPID s c
   while [ "$p" -gt 1 ]; do
-    case $(cat -- "/proc/$p/comm" 2>/dev/null) in sshd*) break ;; esac
-    s=$(cat -- "/proc/$p/stat" 2>/dev/null) || { p=1; break; }
+    c=
+    { IFS= read -r c < "/proc/$p/comm"; } 2>/dev/null || true
+    case $c in sshd*) break ;; esac
+    { IFS= read -r s < "/proc/$p/stat"; } 2>/dev/null || { p=1; break; }
     s=${s##*) }
     # shellcheck disable=SC2086
     set -- $s
     p=$2
   done
-  if [ "$p" -gt 1 ]; then printf 'conn_pid=%s\nconn_start=%s\n' "$p" "$(starttime "$p")"; fi
+  if [ "$p" -gt 1 ]; then starttime "$p"; printf 'conn_pid=%s\nconn_start=%s\n' "$p" "$REPLY"; fi
 }
 live_runs() {  # the runs whose runner still runs
   local r pid
   for r in "$dir"/*/; do
     r=${r%/}
     if [ ! -f "$r/pid" ] || [ -f "$r/rc" ]; then continue; fi
-    pid=$(cat -- "$r/pid" 2>/dev/null) || continue
+    { IFS= read -r pid < "$r/pid"; } 2>/dev/null || continue
     if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$r"; then echo "live=${r##*/}"; fi
   done
 }
@@ -85,25 +91,30 @@ write() {
   { printf '%s\n' "$mine"; conn; } > "$dir/.holder.tmp" && mv -f -- "$dir/.holder.tmp" "$dir/.holder"
 }
 report() {
+  local line
   echo "result=$1"
   echo "controller=$controller"
-  if [ -n "$old" ]; then printf '%s\n' "$old" | sed 's/^/old./'; fi
+  case $1 in claimed | released) return 0 ;; esac
+  if [ -n "$old" ]; then while IFS= read -r line; do echo "old.$line"; done <<< "$old"; fi
   live_runs
 }
 exec 6>> "$dir/.holder.lock"
 flock -x -w 60 6 || { echo "result=busy"; echo "controller=alive"; exit 0; }
 exec 8>> "$dir/.lock"
-old=$(cat -- "$dir/.holder" 2>/dev/null || true)
-key=$(field key "$mine")
+if [ -f "$dir/.holder" ]; then IFS= read -r -d '' old < "$dir/.holder" || true; old=${old%$'\n'}; fi
+getf key "$mine"
+key=$REPLY
+getf key "$old"
 ours=0
-[ -z "$old" ] || [ "$(field key "$old")" != "$key" ] || ours=1
+[ -z "$old" ] || [ "$REPLY" != "$key" ] || ours=1
 controller=gone
 if [ -n "$old" ] && [ "$ours" = 0 ]; then
-  conn_pid=$(field conn_pid "$old")
-  if [ "$(field host "$old")" = "$(field host "$mine")" ] &&
-    [ "$(field state_dir "$old")" = "$(field state_dir "$mine")" ]; then
+  getf host "$old"; h1=$REPLY; getf host "$mine"; h2=$REPLY
+  getf state_dir "$old"; s1=$REPLY; getf state_dir "$mine"; s2=$REPLY
+  getf conn_pid "$old"; conn_pid=$REPLY; getf conn_start "$old"; conn_start=$REPLY
+  if [ "$h1" = "$h2" ] && [ "$s1" = "$s2" ]; then
     : # the same host and state dir: we hold its run lock, so its controller is gone
-  elif [ -n "$conn_pid" ] && [ "$(starttime "$conn_pid")" = "$(field conn_start "$old")" ]; then
+  elif [ -n "$conn_pid" ] && starttime "$conn_pid" && [ -n "$REPLY" ] && [ "$REPLY" = "$conn_start" ]; then
     controller=alive
   fi
 fi
