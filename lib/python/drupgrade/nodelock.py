@@ -38,7 +38,19 @@ LOG = logging.getLogger("drupgrade.nodelock")
 # (key=value lines). Prints result=claimed|replaced|taken|released|kept|held|busy, controller=
 # alive|gone (the other holder's), old.FIELD= lines (the record found), live=RUN lines (runs whose
 # runner lives) and stopped=RUN state=... lines (take-over).
-SCRIPT = STOP_FN + r"""set -u
+# The runs of $dir whose runner still runs (read only: nothing is locked or changed).
+LIVE_FN = r"""live_runs() {  # the runs whose runner still runs
+  local r pid
+  for r in "$dir"/*/; do
+    r=${r%/}
+    if [ ! -f "$r/pid" ] || [ -f "$r/rc" ]; then continue; fi
+    { IFS= read -r pid < "$r/pid"; } 2>/dev/null || continue
+    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$r"; then echo "live=${r##*/}"; fi
+  done
+}
+"""
+
+SCRIPT = STOP_FN + LIVE_FN + r"""set -u
 dir=$1 mode=$2 grace=$3
 umask 077
 mkdir -p -- "$dir"
@@ -74,15 +86,6 @@ conn() {  # the sshd process of this controller's connection: its lifetime is th
     p=$2
   done
   if [ "$p" -gt 1 ]; then starttime "$p"; printf 'conn_pid=%s\nconn_start=%s\n' "$p" "$REPLY"; fi
-}
-live_runs() {  # the runs whose runner still runs
-  local r pid
-  for r in "$dir"/*/; do
-    r=${r%/}
-    if [ ! -f "$r/pid" ] || [ -f "$r/rc" ]; then continue; fi
-    { IFS= read -r pid < "$r/pid"; } 2>/dev/null || continue
-    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$r"; then echo "live=${r##*/}"; fi
-  done
 }
 free() {  # no run holds the node lock; then we hold it, and our record is written under it
   if [ "$1" = 0 ]; then flock -x -n 8; else flock -x -w "$1" 8; fi
@@ -255,3 +258,16 @@ class NodeLock(object):
         if nodes:
             for node, info, error in self._fan_out("release", nodes):
                 LOG.debug("node lock release on %s: %s", node.name, info["result"] if info else error)
+
+
+LIVE = LIVE_FN + 'dir=$1\nlive_runs\n'
+
+
+def live_runs(transport, nodes):
+    """{node name: [run ids]} of the detached runs still alive on each node (read only: a
+    reinstall of the tool directory must never pull it from under one of them)."""
+    def one(node):
+        res = transport.run(node, ["bash", "-c", LIVE, "drlive", transport.settings.node_run_dir], timeout=60)
+        return node.name, [v for k, _s, v in (line.partition("=") for line in res.stdout.splitlines()) if k == "live"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        return dict(pool.map(one, nodes))

@@ -295,9 +295,16 @@ class Rollback:
         }
 
     def install_tools(self):
-        """The current node tool package on every node (only while nothing runs: under the lock)."""
+        """The current node tool package on every node where no run lives (the state dir's lock
+        does not cover a chain a crashed controller left going: it runs from that directory)."""
+        from drupgrade import nodelock
         ops = self.ops(None)
-        self.fan_out(ops.install_tool)
+        live = nodelock.live_runs(self.r.transport(), self.cfg.nodes)
+        for name, runs in sorted(live.items()):
+            if runs:
+                LOG.warning(_("node {node}: runs still live there ({runs}): its tool directory is left as it "
+                              "is").format(node=name, runs=", ".join(runs)))
+        self.fan_out(ops.install_tool, [n for n in self.cfg.nodes if not live[n.name]])
 
     def refresh_nodes(self, journal):
         """Before continuing a session: the current tools (unless a step may still run on a node:
