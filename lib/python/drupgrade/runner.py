@@ -2,6 +2,7 @@
 import concurrent.futures
 import logging
 import os
+import shutil
 import sys
 import time
 
@@ -123,12 +124,8 @@ class Runner:
     def current_journal(self):
         return state.Journal.current(self.current_path)
 
-    @staticmethod
-    def new_run_id():
-        return time.strftime("run_%Y%m%d_%H%M%S")
-
-    def new_journal(self, target, hops, kind, found, run_id=None):
-        run_id = run_id or self.new_run_id()
+    def new_journal(self, target, hops, kind, found):
+        run_id = time.strftime("run_%Y%m%d_%H%M%S")
         journal = state.Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
                                        upgrade_mode=kind, versions_before=found, started=state.now_iso(),
                                        connect_s=self.connect_s)
@@ -143,6 +140,15 @@ class Runner:
         ops.ctx = self.ctx  # the precheck's answers (--yes, --answers) and console
         ops.holder = self.holder
         return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
+
+    def discard_journal(self, journal, previous):
+        """A run that never started (its nodes were refused): its journal goes, and the pointer
+        names the run it named before (none: no pointer)."""
+        shutil.rmtree(os.path.dirname(journal.path), ignore_errors=True)
+        if previous:
+            state.atomic_write_json(self.current_path, previous)
+        elif os.path.exists(self.current_path):
+            os.unlink(self.current_path)
 
     def execute(self, journal, only_phase=None, from_phase=None, up=None):
         """Run (or continue) the journal's upgrade; the exit code of the command."""

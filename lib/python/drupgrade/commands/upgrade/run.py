@@ -30,9 +30,13 @@ def run(ctx):
             if not hops:
                 runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
                 return 0
-            run_id = r.new_run_id()
-            r.claim_nodes(run_id, "upgrade.sh", "run --to " + target)
-            journal = r.new_journal(target, hops, kind, found, run_id=run_id)
+            previous = state.read_json(r.current_path)
+            journal = r.new_journal(target, hops, kind, found)
+            try:  # journaled first: a kill -9 from here on leaves a run that resume continues
+                r.claim_nodes(journal.data["run_id"], "upgrade.sh", "run --to " + target)
+            except DrupgradeError:
+                r.discard_journal(journal, previous)  # refused: the run never started
+                raise
             runner.out("info", _("run {run}: {path} ({mode})").format(
                 run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
             return r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)
