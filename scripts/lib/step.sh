@@ -15,6 +15,7 @@
 #                         node (needs only this node's earlier steps: runs in the same
 #                         `drstep chain` as the previous step, without a round trip)
 #   Kind                  what a timeout means here: db | file | service | network | plugin
+#   Lock                  none: a read-only check (drstep NAME run holds no node lock for it)
 #   Subject               what the Kind is about (a port, a path, a plugin name)
 #
 # Fault injection for tests (only when DR_FAULT_INJECTION=on): a file

@@ -268,3 +268,21 @@ STEP
   run env -u DRUPGRADE_RUN_DIR "$DRSTEP" demo_step cleanup  # the first attempt is gone: free again
   [ "$status" -eq 0 ]
 }
+
+@test "node lock: a step run holds its step lock; a read-only check (Lock: none) holds none" {
+  local steps=$BATS_TEST_TMPDIR/steps
+  mkdir -p "$steps/backup" "$DRSTEP_LOCK_DIR"
+  cp "$DRSTEP_STEPS_DIR/backup/10-demo_step.sh" "$steps/backup/"
+  sed 's/^# Roles: any$/# Roles: any\n# Lock: none/; s/write a marker file once/a read-only check/' \
+    "$DRSTEP_STEPS_DIR/backup/10-demo_step.sh" > "$steps/backup/20-ro_check.sh"
+  chmod +x "$steps/backup/20-ro_check.sh"
+  export DRSTEP_STEPS_DIR=$steps
+  exec 7>> "$DRSTEP_LOCK_DIR/.lock.demo_step" 6>> "$DRSTEP_LOCK_DIR/.lock.ro_check"
+  flock -x 7
+  flock -x 6  # as if both ran already
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 5 ] && [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+  run "$DRSTEP" ro_check run
+  [ "$status" -eq 0 ] && [ -e "$BATS_TEST_TMPDIR/mark" ]
+  exec 7<&- 6<&-
+}
