@@ -15,13 +15,16 @@
 #                         node (needs only this node's earlier steps: runs in the same
 #                         `drstep chain` as the previous step, without a round trip)
 #   Kind                  what a timeout means here: db | file | service | network | plugin
+#   Lock                  none: a read-only check (drstep NAME run holds no node lock for it)
 #   Subject               what the Kind is about (a port, a path, a plugin name)
 #
 # Fault injection for tests (only when DR_FAULT_INJECTION=on): a file
-# $DR_FAULT_DIR/<step> (default /var/lib/drupgrade/faults/<step>) holding "fail | hang | crash [TIMES]" fires
-# TIMES runs of the step (default once), then is consumed:
-# fail exits 1 before the work, hang sleeps past any timeout, crash kills the step at its
-# first step::point (halfway through its work).
+# $DR_FAULT_DIR/<step> (default /var/lib/drupgrade/faults/<step>) holding
+# "fail | hang | crash | wait | forge [TIMES]" fires TIMES runs of the step (default once), then is
+# consumed: fail exits 1 before the work, hang sleeps past any timeout, crash kills the step at its
+# first step::point (halfway through its work), wait holds the step before its work until the
+# file <step>.release appears there (then removes it), forge prints lines that look like the
+# controller's markers (no nonce, another nonce, malformed) and then does the work.
 #
 # Exit status: 0 ok / already done, 1 failed, 2 usage.
 
@@ -83,12 +86,24 @@ step::point() {
 }
 
 step::fire_fault() {
+  local release=${DR_FAULT_DIR:-/var/lib/drupgrade/faults}/$DR_STEP.release
   DR_ARMED_FAULT=$(step::take_fault)
   case $DR_ARMED_FAULT in
     fail) common::die 1 "故障注入: 工步失败" "fault injection: step fails" ;;
     hang)
       common::log "故障注入: 工步挂起" "fault injection: step hangs"
       exec sleep 100000
+      ;;
+    wait)
+      common::log "故障注入: 工步等待放行（$release）" "fault injection: the step waits for $release"
+      until [[ -e $release ]]; do sleep 0.2; done
+      rm -f "$release"
+      ;;
+    forge)
+      printf '@@DRUPGRADE@@ end %s 7 1.0\n' "$DR_STEP"
+      printf '@@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end %s 7 1.0\n' "$DR_STEP"
+      printf '@@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end %s x y\n' "$DR_STEP"
+      printf 'fault injection: forged markers @@DRUPGRADE@@ end %s 7 1.0\n' "$DR_STEP"
       ;;
   esac
 }

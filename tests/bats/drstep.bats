@@ -7,6 +7,7 @@ setup() {
   export DRSTEP_LIB=$TOP/scripts/lib
   export DRSTEP_CONTEXT=$BATS_TEST_TMPDIR/context.env
   export DRUPGRADE_LANG=en
+  export DRSTEP_LOCK_DIR=$BATS_TEST_TMPDIR/locks
   printf 'DR_MARK=%s\n' "$BATS_TEST_TMPDIR/mark" > "$DRSTEP_CONTEXT"
   DRSTEP=$TOP/scripts/bin/drstep
 }
@@ -119,6 +120,23 @@ arm() {
   [ "$status" -eq 0 ]
 }
 
+@test "fault wait: the step waits until it is released; fault forge: marker-like lines, then its work" {
+  arm wait
+  "$DRSTEP" demo_step run > "$BATS_TEST_TMPDIR/out" 2>&1 &
+  local pid=$!
+  sleep 1
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+  : > "$BATS_TEST_TMPDIR/faults/demo_step.release"
+  wait "$pid"
+  [ -e "$BATS_TEST_TMPDIR/mark" ] && [ ! -e "$BATS_TEST_TMPDIR/faults/demo_step.release" ]
+  rm -f "$BATS_TEST_TMPDIR/mark"
+  arm forge
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 0 ] && [ -e "$BATS_TEST_TMPDIR/mark" ]
+  [[ ${lines[1]} == "@@DRUPGRADE@@ end demo_step 7 1.0" ]]
+  [[ $output == *"@@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end demo_step x y"* ]]
+}
+
 @test "chain: steps in order between marker lines, stopping at the first failure" {
   run "$DRSTEP" chain demo_step fails
   [ "$status" -ne 0 ]
@@ -173,4 +191,98 @@ arm() {
   [ "$status" -eq 75 ]
   [[ $output == *"gave up waiting for the controller at gate demo_step"* ]]
   [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+}
+
+# A step that prints marker-like lines: nothing it prints can end it, whatever it forges.
+forger() {
+  STEPS=$BATS_TEST_TMPDIR/steps
+  mkdir -p "$STEPS/backup"
+  cp "$DRSTEP_STEPS_DIR/backup/10-demo_step.sh" "$STEPS/backup/"
+  cat > "$STEPS/backup/20-forger.sh" <<'STEP'
+#!/usr/bin/env bash
+# Summary: prints forged markers, then fails
+# Summary-zh: 打印伪造的标记行后失败
+# Phase: backup
+# Timeout: 30
+# Retry: direct
+# shellcheck source=scripts/lib/step.sh
+source "${DRSTEP_LIB:?}/step.sh"
+step::run() {
+  printf 'the step sees nonce=%s holder=%s\n' "${DRSTEP_NONCE:-none}" "${DRSTEP_HOLDER:-none}"
+  printf '@@DRUPGRADE@@ end forger 0 1.0\n'
+  printf '@@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end forger 0 1.0\n'
+  printf '@@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end forger x y\n'
+  printf 'mid-line: @@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end forger 0 1.0'
+  exit 3
+}
+step::main "$@"
+STEP
+  chmod +x "$STEPS/backup/20-forger.sh"
+  export DRSTEP_STEPS_DIR=$STEPS
+}
+
+@test "chain: markers carry the run's nonce and start a line; a step cannot see the nonce or end itself" {
+  forger
+  export DRUPGRADE_RUN_DIR=$BATS_TEST_TMPDIR/run NONCE=feedfacefeedfacefeedfacefeedface
+  mkdir -p "$DRUPGRADE_RUN_DIR"
+  # as the detached launcher runs it: the nonce in the run's script, the output into the run's log
+  rc=0
+  DRSTEP_NONCE=$NONCE DRSTEP_HOLDER=h1 "$DRSTEP" chain demo_step forger >> "$DRUPGRADE_RUN_DIR/log" 2>&1 || rc=$?
+  [ "$rc" -eq 3 ]
+  run grep -c "^@@DRUPGRADE@@ $NONCE " "$DRUPGRADE_RUN_DIR/log"
+  [ "$output" -eq 4 ]  # begin, end of each step, and nothing else
+  grep -qx "@@DRUPGRADE@@ $NONCE end demo_step 0 [0-9.]*" "$DRUPGRADE_RUN_DIR/log"
+  grep -qx "@@DRUPGRADE@@ $NONCE end forger 3 [0-9.]*" "$DRUPGRADE_RUN_DIR/log"  # at a line start, the real rc
+  grep -qx "mid-line: @@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end forger 0 1.0" "$DRUPGRADE_RUN_DIR/log"
+  grep -q "the step sees nonce=none holder=none" "$DRUPGRADE_RUN_DIR/log"
+  # through a pipe (no log file to look at) the end marker starts a line too
+  run env DRSTEP_NONCE=$NONCE "$DRSTEP" chain forger
+  [ "$status" -eq 3 ]
+  [[ $output == *$'end forger 0 1.0\n@@DRUPGRADE@@ '"$NONCE end forger 3 "* ]]
+}
+
+@test "node lock: a chain of another holder is refused (exit 5), and a step never runs twice at once" {
+  export DRUPGRADE_RUN_DIR=$DRSTEP_LOCK_DIR/run1
+  mkdir -p "$DRUPGRADE_RUN_DIR"
+  printf 'key=holder-a\nhost=ctl-a\nstate_dir=/srv/a\nrun_id=run_a\ncommand=upgrade.sh run\npid=42\nsince=x\n' \
+    > "$DRSTEP_LOCK_DIR/.holder"
+  run env DRSTEP_NONCE=n1 DRSTEP_HOLDER=holder-b "$DRSTEP" chain demo_step
+  [ "$status" -eq 5 ]
+  [[ $output == "@@DRUPGRADE@@ n1 locked this node is held by another drupgrade run (host=ctl-a state_dir=/srv/a run_id=run_a"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+  # the holder's own chain runs; while its step runs, a second attempt of that step is refused
+  arm hang
+  DRSTEP_NONCE=n1 DRSTEP_HOLDER=holder-a setsid "$DRSTEP" chain demo_step > "$BATS_TEST_TMPDIR/first" 2>&1 &
+  first=$!  # its own session and process group (setsid does not fork here)
+  for _i in $(seq 100); do grep -q "begin demo_step" "$BATS_TEST_TMPDIR/first" && break; sleep 0.05; done
+  DRUPGRADE_RUN_DIR=$DRSTEP_LOCK_DIR/run2
+  mkdir -p "$DRUPGRADE_RUN_DIR"
+  run env DRSTEP_NONCE=n2 DRSTEP_HOLDER=holder-a "$DRSTEP" chain demo_step
+  [ "$status" -eq 5 ]
+  [[ $output == *"@@DRUPGRADE@@ n2 locked step demo_step is already running on this node (run=run1 pid=$first"* ]]
+  run env -u DRUPGRADE_RUN_DIR "$DRSTEP" demo_step cleanup  # by hand, or the controller's cleanup
+  [ "$status" -eq 5 ]
+  [[ $output == *"step demo_step is already running on this node"* ]]
+  kill -TERM -- "-$first"
+  wait "$first" || true
+  run env -u DRUPGRADE_RUN_DIR "$DRSTEP" demo_step cleanup  # the first attempt is gone: free again
+  [ "$status" -eq 0 ]
+}
+
+@test "node lock: a step run holds its step lock; a read-only check (Lock: none) holds none" {
+  local steps=$BATS_TEST_TMPDIR/steps
+  mkdir -p "$steps/backup" "$DRSTEP_LOCK_DIR"
+  cp "$DRSTEP_STEPS_DIR/backup/10-demo_step.sh" "$steps/backup/"
+  sed 's/^# Roles: any$/# Roles: any\n# Lock: none/; s/write a marker file once/a read-only check/' \
+    "$DRSTEP_STEPS_DIR/backup/10-demo_step.sh" > "$steps/backup/20-ro_check.sh"
+  chmod +x "$steps/backup/20-ro_check.sh"
+  export DRSTEP_STEPS_DIR=$steps
+  exec 7>> "$DRSTEP_LOCK_DIR/.lock.demo_step" 6>> "$DRSTEP_LOCK_DIR/.lock.ro_check"
+  flock -x 7
+  flock -x 6  # as if both ran already
+  run "$DRSTEP" demo_step run
+  [ "$status" -eq 5 ] && [ ! -e "$BATS_TEST_TMPDIR/mark" ]
+  run "$DRSTEP" ro_check run
+  [ "$status" -eq 0 ] && [ -e "$BATS_TEST_TMPDIR/mark" ]
+  exec 7<&- 6<&-
 }

@@ -67,6 +67,7 @@ lib() {
 @test "drstep gives rollback steps rollback.env, not context.env" {
   export DRSTEP_STEPS_DIR=$TOP/tests/fixtures/steps DRSTEP_LIB=$TOP/scripts/lib
   export DRSTEP_CONTEXT=$BATS_TEST_TMPDIR/context.env DRSTEP_ROLLBACK_CONTEXT=$BATS_TEST_TMPDIR/rollback.env
+  export DRSTEP_LOCK_DIR=$BATS_TEST_TMPDIR/locks
   unset DR_BACKUP_ID
   printf 'DR_BACKUP_ID=from_upgrade\n' > "$DRSTEP_CONTEXT"
   printf 'DR_BACKUP_ID=backup_rb\n' > "$DRSTEP_ROLLBACK_CONTEXT"

@@ -401,3 +401,133 @@ def test_read_only_commands_change_nothing_on_any_node(cluster):
     up("steps")
     diff = changes(before, node_state())
     assert diff == "", "a read-only command changed the nodes:\n" + diff
+def live_runs(node):
+    """The node's detached runs whose processes still live (the take-over must leave none)."""
+    out = ssh(node, "pgrep -fa 'bin/drstep (chain|[a-z_]+ (run|cleanup))' || true").stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def background(ctl, path, *args):
+    """A tool of bin/ running in its own session, its output into a file."""
+    with open(path, "w") as f:
+        return subprocess.Popen(ctl.argv(*args), stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill(proc):
+    """SIGKILL to a tool and its ssh children (its session), as a crash of the control node would."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# After a failed test: the runs it left going on a node are ended, its lock and faults removed.
+LEFTOVERS = r"""for d in /var/lib/drupgrade/runs/*/; do
+  [ -f "$d/rc" ] || { p=$(cat "$d/pid" 2>/dev/null) && kill -KILL -- "-$p" 2>/dev/null; }
+done
+rm -f /var/lib/drupgrade/runs/.holder /var/lib/drupgrade/faults/*
+"""
+
+
+@pytest.fixture
+def no_leftovers():
+    yield
+    for node in ("node1", "node2", "node3"):
+        ssh(node, LEFTOVERS, check=False)
+
+
+@pytest.mark.usefixtures("no_leftovers")
+def test_one_attempt_at_a_time_two_controllers_and_a_rollback_over_a_crashed_upgrade(cluster, tmp_path):
+    """Issue 12 points 2 and 3 (H2, H3, M1) in one upgrade of the shared install:
+    - node1's stop_services prints forged markers (a failure, a malformed one): it still counts
+      as the success it is, and every re-attach re-reads those lines without a crash;
+    - a cut longer than the reconnect budget while backup_db runs on node1: the command ends
+      (exit 1, "lost contact"), the step stays running; `retry` re-attaches to that very run;
+    - a second controller (another state dir) is refused on every node (exit 5, naming the
+      first), upgrade and rollback alike, and so is a rollback from the first controller's own
+      state dir after it was killed -9 during the upgrade phase;
+    - the second controller's --take-over stops the first one's runs and confirms they are gone;
+    - after the first controller resumed and was killed -9 again, rollback_tool --take-over
+      stops the upgrade's runs and rolls back to exactly the state before it."""
+    up = cluster["upgrade"]
+    for d in ("a", "b", "ra", "rb"):
+        (tmp_path / d).mkdir()
+    # Short keepalives: a cut is noticed in ~6 s, one reconnect (3 s connect timeout), then given up.
+    a = Controller(tmp_path / "a", state_dir=up.state, heartbeat={
+        "control_interval": 2, "control_timeout": 6, "control_reconnects": 1}, transfer={"connect_timeout": 3})
+    b = Controller(tmp_path / "b")
+    rb_a, rb_b = Rollback(tmp_path / "ra", state_dir=a.state), Rollback(tmp_path / "rb", state_dir=b.state)
+    rb_a.config, rb_b.config = a.config, b.config
+    session_before = current_session(rb_a)
+    arm("node1", "stop_services", "forge")
+    arm("node1", "backup_db", "wait")
+    for node in ("node1", "node2", "node3"):
+        arm(node, "unzip", "wait 2")
+    proc = background(a, str(tmp_path / "run.out"), "run", "--to", "2.2.0")
+    try:
+        wait_for(lambda: a.journal()["results"]["hop1/backup_db/node1"]["status"] == "running")
+        wait_for(lambda: ssh("node1", "test -e /var/lib/drupgrade/faults/backup_db", check=False).returncode != 0)
+        run_key = a.journal()["results"]["hop1/backup_db/node1"]["run"]
+        sh(LAB, "fault", "cut", "node1")
+        try:
+            assert proc.wait(timeout=300) == 1
+        finally:
+            sh(LAB, "fault", "restore", "node1")
+    finally:
+        kill(proc)
+    out = open(str(tmp_path / "run.out")).read()
+    assert "lost contact with node node1 during step backup_db; the step may still be running there" in out
+    assert "run 'bin/upgrade.sh resume' when the link is back" in out
+    entry = a.journal()["results"]["hop1/backup_db/node1"]
+    assert (entry["status"], entry["attempts"], entry["run"]) == ("running", 1, run_key)
+    forging = a.journal()["results"]["hop1/stop_services/node1"]
+    assert (forging["status"], forging["attempts"]) == ("ok", 1)  # the forged failure did not count
+    log = open(os.path.join(up.state, "logs", a.journal()["run_id"], "node1", "stop_services.log")).read()
+    assert "@@DRUPGRADE@@ 0123456789abcdef0123456789abcdef end stop_services x y" in log
+
+    # Another controller (another state dir) is refused everywhere, naming the holder.
+    for tool, args in ((b, ("run", "--to", "2.2.0")), (rb_b, ("--yes", "auto", "latest"))):
+        out = tool(*args, expect=5)
+        assert "another drupgrade run holds the node lock" in out
+        assert "(run %s)" % a.journal()["run_id"] in out and "state dir %s" % up.state in out
+        assert "--take-over" in out
+    assert not os.path.exists(os.path.join(b.state, "current_run.json"))  # nothing started
+
+    # retry after the cut: attached to the first attempt, still running on node1, never a second one.
+    proc = background(a, str(tmp_path / "retry.out"), "retry")
+    try:
+        wait_for(lambda: "re-attaching to the run started before the interruption" in open(
+            str(tmp_path / "retry.out")).read())
+        ssh("node1", "touch /var/lib/drupgrade/faults/backup_db.release")
+        wait_for(lambda: a.journal()["results"]["hop1/backup_db/node1"]["status"] == "ok")
+        entry = a.journal()["results"]["hop1/backup_db/node1"]
+        assert (entry["attempts"], entry["run"]) == (1, run_key)
+        wait_for(lambda: all(a.journal()["results"].get("hop1/unzip/%s" % n, {}).get("status") == "running"
+                             for n in ("node1", "node2", "node3")))
+        kill(proc)  # kill -9: the controller dies during the upgrade phase
+    finally:
+        kill(proc)
+    assert "was interrupted, not failed" in open(str(tmp_path / "retry.out")).read()
+
+    # A rollback from the same state dir must not run under the upgrade's live chains (M1).
+    out = rb_a("--yes", "auto", "latest", expect=5)
+    assert "upgrade.sh retry (run %s)" % a.journal()["run_id"] in out and "that controller is gone" in out
+    assert "its runs still live there" in out and "bin/rollback_tool --take-over auto latest" in out
+    assert current_session(rb_a) == session_before  # no session was started
+    # The other controller takes over deliberately: the runs are stopped and gone on every node.
+    out = b("--take-over", "run", "--to", "2.2.0", "--only-phase", "init")
+    assert out.count("took the lock over from upgrade.sh retry") == 3 and "stopped run" in out
+    assert [live_runs(n) for n in ("node1", "node2", "node3")] == [[], [], []]
+
+    # The first controller resumes (a new attempt of the stopped unzip waits again), is killed
+    # again; the rollback takes over and brings every node back exactly.
+    proc = background(a, str(tmp_path / "resume.out"), "resume")
+    try:
+        wait_for(lambda: a.journal()["results"]["hop1/unzip/node1"]["attempts"] == 2 and
+                 a.journal()["results"]["hop1/unzip/node1"]["status"] == "running")
+    finally:
+        kill(proc)
+    out = rb_a("--yes", "--take-over", "auto", "latest")
+    assert "took the lock over from upgrade.sh resume" in out and "signal=term" in out
+    assert "complete: every node is back at 1.0.0" in out
+    assert_back_to(cluster["before"], "1.0.0")
+    assert up.journal()["status"] == "rolled_back"

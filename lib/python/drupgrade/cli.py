@@ -110,6 +110,9 @@ def build_parser(tool):
     parser.add_argument("--json", action="store_true", help=_("machine-readable JSON output"))
     parser.add_argument("--yes", action="store_true", help=_("answer confirmations with yes"))
     parser.add_argument("--answers", metavar="FILE", help=_("answers to questions, one per id"))
+    parser.add_argument("--take-over", action="store_true",
+                        help=_("take the node lock from another drupgrade run deliberately: its live runs "
+                               "on the nodes are stopped first"))
     parser.add_argument("--verbose", "-v", action="store_true", help=_("show debug messages"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, module in sorted(discover(tool).items()):

@@ -8,14 +8,18 @@ is in the journal before the run moves on, so `resume` after a crash re-attaches
 going (or waiting at a gate) on a node, or re-verifies a step that was lost.
 """
 import concurrent.futures
+import hashlib
+import hmac
 import logging
+import math
 import os
 import re
+import secrets
 import threading
 import time
 
 from drupgrade import safetext, state, timeouts
-from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_PRECHECK, DrupgradeError
+from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_LOCKED, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.steps import PHASES
 
@@ -33,6 +37,19 @@ class ControllerNode:
 
 class RunLost(Exception):
     """The node has no trace of a detached run (rebooted, wiped): re-verify instead of trusting."""
+
+
+class NodeLost(DrupgradeError):
+    """Contact with a node was lost while one of its runs was followed (or an earlier attempt
+    could not be confirmed ended): the run's state is unknown, so the journal keeps it running
+    and the command ends; resume (or retry) re-attaches instead of starting another attempt."""
+
+
+class NodeLocked(DrupgradeError):
+    """The node lock refused a run (drstep: another holder, or the step already running there)."""
+
+    def __init__(self, message, hint=None):
+        super().__init__(message, code=EXIT_LOCKED, hint=hint)
 
 
 _ERROR_WORDS = re.compile(r"error|fail|denied|cannot|can't|not |missing|refus|错误|失败|无法|不存在|不足", re.I)
@@ -75,6 +92,10 @@ class Upgrade:
         self._changed = threading.Condition(journal.lock) if journal else None  # a result changed
         self._runs = None  # the hop's node runs (_NodeRuns) while a hop runs
         self._interrupted = threading.Event()  # Ctrl-C: stop waiting, the runs go on detached
+        self._ended = set()  # (node, run key) of runs known ended (rc seen, or stopped and confirmed)
+        # What the operator does after a lost link (the rollback tool says its own command).
+        self.resume_hint = _("run 'bin/upgrade.sh resume' when the link is back: it re-attaches to the "
+                             "step instead of starting it again")
 
     # -- journal ------------------------------------------------------------------------
     @property
@@ -244,7 +265,8 @@ class Upgrade:
 
     def run_steps(self, hop, versions, node, steps, gates=()):
         """Node steps in order as one detached run (`drstep chain`, a gate before each step named
-        in `gates`), or the re-attach to the run the journal saw start; the first failure, or None."""
+        in `gates`), or the re-attach to the run the journal saw start; the first failure, or None.
+        A new run starts only once every earlier attempt of its steps is confirmed ended (settle)."""
         while True:
             pending = self._pending(hop, node, steps)
             if not pending:
@@ -253,28 +275,66 @@ class Upgrade:
             key = self._key(hop, first, node)
             entry = self.results.get(key, {})
             started_here = not (entry.get("status") in ("running", "queued") and entry.get("run"))
-            if started_here:  # the steps after the first are journaled queued, in the same write
-                run_key = self._begin(hop, node, first, None, queued=pending[1:])
-            else:
-                run_key = entry["run"]
-                self.out("info", _("[{phase}] {node} {step}: re-attaching to the run started before the "
-                                   "interruption").format(phase=first.phase, node=node.name, step=first.name))
             try:
-                if started_here:
+                if started_here:  # the steps after the first are journaled queued, in the same write
+                    self.settle(hop, node, pending)
+                    run_key = self._begin(hop, node, first, None, queued=pending[1:])
                     self.ops.start(node, pending, run_key, hop, versions,
-                                   gates=[s.name for s in pending[1:] if s.name in gates])
+                                   gates=[s.name for s in pending[1:] if s.name in gates], nonce=self._nonce(run_key))
+                else:
+                    run_key = entry["run"]
+                    self.out("info", _("[{phase}] {node} {step}: re-attaching to the run started before the "
+                                       "interruption").format(phase=first.phase, node=node.name, step=first.name))
                 return self._follow(hop, node, run_key, pending)
             except RunLost as e:
                 if not started_here:
                     self._lost(hop, node, pending)
                     continue  # what is left runs again as a new run
                 reason = _("the step's run was lost on node {node}: {detail}").format(node=node.name, detail=e)
-            except DrupgradeError as e:  # the link is gone past its reconnect budget
-                reason = e.message
+            except (NodeLost, NodeLocked):
+                raise
+            except DrupgradeError as e:  # the link is gone past its reconnect budget: the run's state is unknown
+                step = self._current(hop, node, pending)
+                raise NodeLost(_("lost contact with node {node} during step {step}; the step may still be "
+                                 "running there ({detail})").format(node=node.name, step=step.name, detail=e.message),
+                               hint=self.resume_hint) from None
             step = self._current(hop, node, pending)
             key = self._key(hop, step, node)
             self._note(key, reason=reason)
             return self._finish(step, node, key, self.results[key]["attempts"], EXIT_FAILED)
+
+    def settle(self, hop, node, steps):
+        """One attempt of a step at a time (H3): every earlier run of these steps on the node that
+        may still live is asked for and, if alive, stopped (a chain at a gate told to stop, else
+        SIGTERM to its session, a grace period, SIGKILL) and confirmed gone. Raises NodeLost when
+        the node cannot tell: nothing new starts there then."""
+        keys = []
+        for s in steps:
+            run_key = self.results.get(self._key(hop, s, node), {}).get("run")
+            if run_key and (node.name, run_key) not in self._ended and run_key not in keys:
+                keys.append(run_key)
+        for run_key in keys:
+            try:
+                info = self.ops.settle(node, run_key)
+            except DrupgradeError as e:
+                raise NodeLost(_("cannot confirm on node {node} that the earlier run {run} has ended "
+                                 "({detail}); nothing new was started there").format(
+                    node=node.name, run=run_key, detail=e.message), hint=self.resume_hint) from None
+            if info.get("signal", "none") != "none":
+                self.out("warning", _("{node}: the earlier run {run} was still alive; it was stopped ({how}) "
+                                      "before the next attempt").format(node=node.name, run=run_key,
+                                                                         how=info["signal"]))
+            self._ended.add((node.name, run_key))
+
+    def _nonce(self, run_key):
+        """The secret nonce of a run's marker lines: an HMAC of the run key under the journal's
+        own random secret (the journal lives in the private state dir), so every resume finds it."""
+        with self.journal.lock:
+            secret = self.journal.data.get("marker_secret")
+            if not secret:
+                secret = self.journal.data["marker_secret"] = secrets.token_hex(32)
+                self.journal.save()
+        return hmac.new(secret.encode("ascii"), run_key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
     def _begin(self, hop, node, step, run_key, queued=()):
         """Journal a new attempt of the step (in run `run_key`, or a new run named after it); the
@@ -325,13 +385,20 @@ class Upgrade:
     def _follow(self, hop, node, run_key, pending):
         """Follow a run of `pending` (in order) with the timeout watch of §4.3 for the step
         running; its marker lines journal each step's start and end. The first failure or None."""
-        run = _RunLog(self, hop, node, run_key, pending)
+        run = _RunLog(self, hop, node, run_key, pending, self._nonce(run_key))
+        try:
+            return self._follow_run(hop, node, run_key, run)
+        finally:
+            run.sink.close()
+
+    def _follow_run(self, hop, node, run_key, run):
         while True:
             step, watch, started = run.step, run.watch, run.started
             waiting = run.waiting()  # at a gate: no step runs, nothing can time out
             slice_ = WAIT_SLICE if waiting else min(WAIT_SLICE, watch.next_due(time.time() - started) + 0.05)
             rc = self.ops.wait(node, run_key, slice_, run.feed)
             if rc is not None:
+                self._ended.add((node.name, run_key))
                 return run.close(rc)
             if run.step is not step or waiting or run.waiting():
                 continue  # the next step began (its own watch), or the run waits at a gate
@@ -371,11 +438,12 @@ class Upgrade:
         context = self._log_path(node, step, ".timeout-context.txt")
         with open(context, "w", encoding="utf-8") as f:
             f.write(self.ops.context(node, step, run_key))
-        self.ops.cancel(node, run_key)
         block = timeouts.timeout_block(node.name, step.phase, step.summary, step.kind, step.subject,
                                        timeout, elapsed, facts, context, self.ops.latency_ms(node))
         for line in block:
             self.out("error", line)
+        self.ops.settle(node, run_key)  # TERM, grace, KILL, confirmed gone: only then is it failed
+        self._ended.add((node.name, run_key))
         self._note(key, reason=_("timed out after {secs}s (timeout {timeout}s)").format(
             secs=int(elapsed), timeout=int(timeout)))
 
@@ -406,12 +474,31 @@ class Upgrade:
     def retry(self, step, hop, versions, failures, policy):
         """One retry of the failed step by its policy."""
         if policy["scope"] == "step":
+            ready, blocked = [], []
             for f in failures:
-                self.ops.cleanup(f.node, f.step)
-            return self.run_step_everywhere(step, hop, versions, [f.node for f in failures])
+                failure = self._prepare(hop, f.node, f.step, [f.step])
+                if failure:
+                    blocked.append(failure)
+                else:
+                    ready.append(f.node)
+            return blocked + (self.run_step_everywhere(step, hop, versions, ready) if ready else [])
         if policy["scope"] == "restart_at":
             return self.restart_at(policy["restart_at"], step, hop, versions)
         return failures  # run and phase scopes are never retried automatically
+
+    def _prepare(self, hop, node, step, steps):
+        """Before a new attempt: the earlier runs of `steps` confirmed ended (settle), then the
+        step's cleanup. A failed cleanup is a failure of the attempt (its reason said), never an
+        internal error; a node that cannot tell ends the command (NodeLost)."""
+        self.settle(hop, node, steps)
+        try:
+            self.ops.cleanup(node, step)
+        except DrupgradeError as e:
+            key = self._key(hop, step, node)
+            if key in self.results:
+                self._note(key, reason=e.message)
+            return StepFailure(node, step, EXIT_FAILED, e.message)
+        return None
 
     def restart_at(self, first, failed_step, hop, versions):
         """Full environment cleanup (§4.2.5, the first step's cleanup) then the phase from there."""
@@ -422,10 +509,15 @@ class Upgrade:
         nodes = self.nodes_for(first_step)
         if self._runs is not None:
             self._runs.close()  # the other nodes' runs wait at a gate: the restart starts new ones
+        blocked = []
         for node in nodes:
             self.out("warning", _("[{phase}] {node}: full environment cleanup before restarting at "
                                   "{step}").format(phase=failed_step.phase, node=node.name, step=first))
-            self.ops.cleanup(node, first_step)
+            failure = self._prepare(hop, node, first_step, [s for s in phase_steps[start:] if s.runs_on(node)])
+            if failure:
+                blocked.append(failure)
+        if blocked:
+            return blocked  # no restart while a node could not be cleaned up: the operator decides
         with self.journal.lock:
             for s in phase_steps[start:]:
                 for node in self.nodes_for(s):
@@ -578,20 +670,34 @@ class _NodeRuns:
 
 
 MARK = b"@@DRUPGRADE@@ "
+LINE_MAX = 64 * 1024  # a longer line without a newline goes to the step's log in pieces
+STOPPED = 75  # drstep chain: ended at a step boundary (the stop file) or gave up at a gate
+# Marker kinds and their fields after the nonce (see `drstep chain`).
+_MARKERS = {b"begin": ("name", "epoch"), b"end": ("name", "rc", "epoch"), b"gate": ("name", "epoch"),
+            b"stopped": ("name", "epoch")}
 
 
 class _RunLog:
     """A run's log as it streams in: `drstep chain` marker lines journal each step's start and
     end; the bytes between them go to that step's log file. A re-attach streams the log again
-    from its first byte: steps already journaled are skipped, their log files rewritten alike."""
+    from its first byte: steps already journaled are skipped, their log files rewritten alike.
 
-    def __init__(self, up, hop, node, run_key, pending):
+    A marker counts only at the start of a line and with this run's secret nonce (H2): a step's
+    output can print anything, but it cannot learn the nonce. Anything else that looks like a
+    marker (no nonce, another nonce, bad fields, unknown step) is logged and kept as output."""
+
+    def __init__(self, up, hop, node, run_key, pending, nonce):
         self.up, self.hop, self.node, self.run_key = up, hop, node, run_key
+        self.nonce = nonce.encode("ascii")
         self.by_name = {s.name: s for s in pending}
         self.buf = b""
+        self.partial = False  # the buffer continues a line already written out (too long): no marker
         self.sink = None
         self.failure = None
         self.begun = {}  # step name -> node time of its begin marker
+        self.last = None  # the step whose begin marker came last
+        self.locked = None  # the node lock's refusal (a `locked` marker)
+        self.forged = 0
         self.pending = pending
         self._enter(up._current(hop, node, pending))
 
@@ -610,53 +716,111 @@ class _RunLog:
         self.sink = open(self.up._log_path(self.node, step), "wb")
 
     def feed(self, data):
-        self.buf += data
-        while b"\n" in self.buf:
-            line, self.buf = self.buf.split(b"\n", 1)
-            self._line(line + b"\n")
+        lines = (self.buf + data).split(b"\n")
+        self.buf = lines.pop()
+        for line in lines:
+            if self.partial:  # the end of a line too long to wait for
+                self.partial = False
+                self.sink.write(line + b"\n")
+            else:
+                self._line(line + b"\n")
+        if len(self.buf) > LINE_MAX:  # never hold an endless line in memory
+            self.sink.write(self.buf)
+            self.buf = b""
+            self.partial = True
+
+    def _marker(self, line):
+        """(kind, step, fields) of a true marker line, else None (the step's own output)."""
+        words = line[len(MARK):].split()
+        if not words or not hmac.compare_digest(words[0], self.nonce):
+            self.forged += 1
+            (log.warning if self.forged == 1 else log.debug)(_(
+                "node {node}, run {run}: a line of the step's output looks like a marker but does not "
+                "carry this run's nonce; kept as output: {line}").format(
+                node=self.node.name, run=self.run_key, line=line[:200].decode("utf-8", "replace").strip()))
+            return None
+        kind, fields = (words[1] if len(words) > 1 else b""), words[2:]
+        if kind == b"locked":
+            return "locked", None, b" ".join(fields).decode("utf-8", "replace")
+        names = _MARKERS.get(kind)
+        step = self.by_name.get(fields[0].decode("utf-8", "replace")) if fields else None
+        values = {}
+        try:
+            if names is None or len(fields) != len(names) or step is None:
+                raise ValueError(kind)
+            for name, word in zip(names[1:], fields[1:]):
+                values[name] = int(word) if name == "rc" else float(word)
+                if name == "rc" and not 0 <= values[name] <= 255 or name == "epoch" and not math.isfinite(values[name]):
+                    raise ValueError(word)
+        except ValueError:
+            log.warning(_("node {node}, run {run}: a malformed marker line; kept as output: {line}").format(
+                node=self.node.name, run=self.run_key, line=line[:200].decode("utf-8", "replace").strip()))
+            return None
+        return kind.decode("ascii"), step, values
 
     def _line(self, line):
-        at = line.find(MARK)
-        if at < 0:
+        marker = self._marker(line) if line.startswith(MARK) else None
+        if marker is None:
             self.sink.write(line)
             return
-        if at > 0:  # a step's last line without its newline
-            self.sink.write(line[:at] + b"\n")
-        words = line[at + len(MARK):].decode("utf-8", "replace").split()
-        step = self.by_name.get(words[1]) if len(words) > 2 else None
-        if step is None:
+        kind, step, values = marker
+        if kind == "locked":
+            self.locked = values
+            self.sink.write(values.encode("utf-8") + b"\n")
             return
         key = self.up._key(self.hop, step, self.node)
         entry = self.up.results.get(key, {})
         this_run = entry.get("run") == self.run_key and entry.get("status") in ("running", "failed")
-        if words[0] == "begin":
-            self.begun[step.name] = float(words[2])
+        if kind == "begin":
+            self.begun[step.name] = values["epoch"]
+            self.last = step
             if entry.get("status") != "ok" and not this_run:  # else: journaled already (a re-attach)
                 self.up._begin(self.hop, self.node, step, self.run_key)
             self._enter(step)
-        elif words[0] == "end" and len(words) > 3 and entry.get("status") == "running" \
-                and entry.get("run") == self.run_key:
+        elif kind == "end" and entry.get("status") == "running" and entry.get("run") == self.run_key:
             self.sink.flush()
-            node_elapsed = float(words[3]) - self.begun.get(step.name, float(words[3]))
+            node_elapsed = values["epoch"] - self.begun.get(step.name, values["epoch"])
             self.up._note(key, elapsed=round(time.time() - self.started, 3))
-            failure = self.up._finish(step, self.node, key, entry["attempts"], int(words[2]),
+            failure = self.up._finish(step, self.node, key, entry["attempts"], values["rc"],
                                       node_elapsed=round(node_elapsed, 3))
             self.failure = self.failure or failure
 
     def close(self, rc):
         """The run ended with `rc` (None: cancelled): the first failure, or None. A step that
-        began but has no end marker (the run was killed) ends with the run's exit code."""
+        began but has no end marker (the run was killed) ends with the run's exit code. The
+        chain's exit code is checked against the markers: `drstep chain` exits with the failed
+        step's code right after its end marker, so a non-zero exit (not a stop, not a signal)
+        with no step failed fails the step that began last."""
         if self.buf:
             self.sink.write(self.buf)
             self.buf = b""
         self.sink.close()
         key = self.up._key(self.hop, self.step, self.node)
         entry = self.up.results.get(key, {})
+        if self.locked is not None and rc is not None:
+            return self._refused(key, entry)
         if rc is not None and entry.get("status") == "running" and entry.get("run") == self.run_key:
             self.up._note(key, elapsed=round(time.time() - self.started, 3))
             self.failure = self.failure or self.up._finish(self.step, self.node, key, entry["attempts"], rc or 1)
+        elif rc not in (None, 0, STOPPED) and rc < 128 and self.failure is None and self.last is not None:
+            last_key = self.up._key(self.hop, self.last, self.node)
+            last = self.up.results.get(last_key, {})
+            if last.get("run") == self.run_key and last.get("status") == "ok":
+                self.up._note(last_key, reason=_("the run ended with exit code {rc} although step {step} "
+                                                 "reported success").format(rc=rc, step=self.last.name))
+                self.failure = self.up._finish(self.last, self.node, last_key, last["attempts"], rc)
         self.up._unqueue(self.hop, self.node, self.run_key, self.pending)
         return self.failure
+
+    def _refused(self, key, entry):
+        """The node lock refused the run before its step began: not an attempt of the step."""
+        if entry.get("status") == "running" and entry.get("run") == self.run_key:
+            self.up._note(key, status="retry", reason=self.locked)
+        self.up._unqueue(self.hop, self.node, self.run_key, self.pending)
+        raise NodeLocked(_("node {node} refused run {run}: {detail}").format(
+            node=self.node.name, run=self.run_key, detail=self.locked),
+            hint=_("another drupgrade run holds the node, or the step still runs there from an earlier "
+                   "attempt; 'bin/upgrade.sh status' and the message above say which"))
 
 
 def exit_for(failure):

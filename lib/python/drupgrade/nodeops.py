@@ -14,6 +14,7 @@ from drupgrade.i18n import N_, _
 from drupgrade.log import safe
 from drupgrade.steps import Step
 from drupgrade.transport import DetachedRunLost, TransportError, owned
+from drupgrade.transport.quoting import join, quote
 
 log = logging.getLogger("drupgrade.nodeops")
 CONTROLLER_ROLE = "controller"
@@ -72,10 +73,13 @@ class NodeOps:
         self.runs = {}  # (node, run_key) -> DetachedRun (keeps the log offset between waits)
         self.pending = {}  # (node, run_key) -> the command its first wait starts
         self.ctx = None  # the command's context (set by Runner.execute): the precheck's answers and console
+        self.holder = None  # the node-lock holder key this command claimed (drupgrade.nodelock)
 
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
-        return [self.tool_dir + "/bin/drstep", step.name, action]
+        # A step run or cleanup holds the node lock beside the runs (drstep: .lock, .lock.NAME).
+        return ["env", "DRSTEP_LOCK_DIR=" + self.t.settings.node_run_dir, self.tool_dir + "/bin/drstep",
+                step.name, action]
 
     def _run(self, node, run_key):
         key = (node.name, run_key)
@@ -83,11 +87,15 @@ class NodeOps:
             self.runs[key] = self.t.detached(node, run_key)
         return self.runs[key]
 
-    def start(self, node, steps, run_key, hop, versions, gates=()):
+    def start(self, node, steps, run_key, hop, versions, gates=(), nonce=""):
         """Steps in order as one run (`drstep chain`, +NAME for a step that waits at its gate).
-        The run starts with the first wait: starting and following cost one ssh command."""
-        self.pending[(node.name, run_key)] = [self.tool_dir + "/bin/drstep", "chain"] + [
-            ("+" if s.name in gates else "") + s.name for s in steps]
+        The run starts with the first wait: starting and following cost one ssh command. The
+        run's marker nonce and the node-lock holder are in its script (sent on stdin, kept in the
+        private run dir), never in an argv; drstep reads them and keeps them from the steps."""
+        words = [self.tool_dir + "/bin/drstep", "chain"] + [("+" if s.name in gates else "") + s.name for s in steps]
+        env = [("DRSTEP_NONCE", nonce), ("DRSTEP_HOLDER", self.holder or "")]
+        self.pending[(node.name, run_key)] = "%s exec %s\n" % (
+            " ".join("%s=%s" % (k, quote(v)) for k, v in env if v), join(words))
 
     def open_gate(self, node, run_key, name):
         self._run(node, run_key).open_gate(name)
@@ -104,8 +112,12 @@ class NodeOps:
             raise RunLost(str(e)) from None
         return None if res.still_running else res.rc
 
-    def cancel(self, node, run_key):
-        self._run(node, run_key).cancel()
+    def settle(self, node, run_key):
+        """The run ended for good on the node, confirmed (DetachedRun.stop): what it took."""
+        self.pending.pop((node.name, run_key), None)  # never started later either
+        info = self._run(node, run_key).stop()
+        log.info("node %s, run %s: %s", node.name, run_key, info)
+        return info
 
     def check(self, node, step):
         if step.local:

@@ -264,16 +264,29 @@ class Rollback:
         j = self.current()
         return j if j is not None and j.data.get("status") in ("running", "failed") else None
 
+    def next_id(self):
+        """The id a new session gets (chosen once: the node lock is claimed under it first)."""
+        if getattr(self, "_next_id", None) is None:
+            rollbacks = os.path.join(self.state_dir, "rollbacks")
+            # Unique beyond this state dir too: it names the steps' detached runs on the nodes.
+            t = time.time()
+            while True:
+                self._next_id = time.strftime("rollback_%Y%m%d_%H%M%S", time.localtime(t))
+                if not os.path.exists(os.path.join(rollbacks, self._next_id)):
+                    break
+                t += 1
+        return self._next_id
+
+    def claim_nodes(self, journal, what):
+        """The lock on every node (drupgrade.nodelock) for the session `journal` (None: the new
+        session's id) until close(): refused while another holder, e.g. the upgrade run a
+        controller crash left going, still has live runs there (--take-over stops them)."""
+        self.r.claim_nodes(journal.data["run_id"] if journal is not None else self.next_id(), "rollback_tool", what)
+
     def new_session(self, backup_id, mode):
         b = self.catalog.backups()[backup_id]
         rollbacks = os.path.join(self.state_dir, "rollbacks")
-        # Unique beyond this state dir too: it names the steps' detached runs on the nodes.
-        t = time.time()
-        while True:
-            rollback_id = time.strftime("rollback_%Y%m%d_%H%M%S", time.localtime(t))
-            if not os.path.exists(os.path.join(rollbacks, rollback_id)):
-                break
-            t += 1
+        rollback_id = self.next_id()
         try:
             found = self.r.detect_versions()
         except DrupgradeError:
@@ -310,7 +323,9 @@ class Rollback:
     # -- nodes -----------------------------------------------------------------------------------
     def ops(self, journal):
         from drupgrade.nodeops import NodeOps
-        return NodeOps(self.cfg, self.r.transport(), journal, self.ctx.root, out)
+        ops = NodeOps(self.cfg, self.r.transport(), journal, self.ctx.root, out)
+        ops.holder = self.r.holder
+        return ops
 
     def fan_out(self, fn, nodes=None):
         nodes = list(self.cfg.nodes if nodes is None else nodes)
@@ -345,9 +360,16 @@ class Rollback:
         }
 
     def install_tools(self):
-        """The current node tool package on every node (only while nothing runs: under the lock)."""
+        """The current node tool package on every node where no run lives (the state dir's lock
+        does not cover a chain a crashed controller left going: it runs from that directory)."""
+        from drupgrade import nodelock
         ops = self.ops(None)
-        self.fan_out(ops.install_tool)
+        live = nodelock.live_runs(self.r.transport(), self.cfg.nodes)
+        for name, runs in sorted(live.items()):
+            if runs:
+                LOG.warning(_("node {node}: runs still live there ({runs}): its tool directory is left as it "
+                              "is").format(node=name, runs=", ".join(runs)))
+        self.fan_out(ops.install_tool, [n for n in self.cfg.nodes if not live[n.name]])
 
     def refresh_nodes(self, journal):
         """Before continuing a session: the current tools (unless a step may still run on a node:
@@ -532,8 +554,11 @@ class Rollback:
     # -- running steps ---------------------------------------------------------------------------
     def engine(self, journal):
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
-        return engine.Upgrade(self.cfg, list(self.steps().values()), self.r.policies(), self.ops(journal),
-                              journal, self.node_out, log_dir)
+        up = engine.Upgrade(self.cfg, list(self.steps().values()), self.r.policies(), self.ops(journal),
+                            journal, self.node_out, log_dir)
+        up.resume_hint = _("run the same rollback_tool command again when the link is back: it re-attaches to "
+                           "the step instead of starting it again")
+        return up
 
     def node_out(self, level, text):
         if self.progress is not None and self.progress.live and level == "info":

@@ -2,6 +2,8 @@
 import concurrent.futures
 import logging
 import os
+import shutil
+import sys
 import time
 
 from drupgrade import engine, state, steps, versions
@@ -28,6 +30,8 @@ class Runner:
         self.current_path = os.path.join(self.state_dir, "current_run.json")
         self._transport = None
         self.connect_s = None  # seconds the first contact with every node took (detect_versions)
+        self.holder = None  # the node-lock key this command holds (claim_nodes)
+        self._node_lock = None
 
     # -- data ------------------------------------------------------------------------------
     def policies(self):
@@ -48,7 +52,23 @@ class Runner:
             self._transport = Transport.from_config(self.cfg, self.ctx.console)
         return self._transport
 
+    def claim_nodes(self, run_id, tool, command):
+        """The lock on every node (drupgrade.nodelock) for the run `run_id`, until close();
+        --take-over stops another holder's live runs first. Raises exit 5 naming the holder."""
+        from drupgrade import nodelock
+        lock = nodelock.NodeLock(self.cfg, self.transport(), self.state_dir, run_id, tool, command, out)
+        lock.claim(take_over=bool(getattr(self.ctx.args, "take_over", False)))
+        self._node_lock, self.holder = lock, lock.key
+
     def close(self):
+        """The end of the command (called from its `finally`): the node lock is given back unless
+        contact with a node was lost (its runs may live: the lock keeps others off them)."""
+        lock, self._node_lock = self._node_lock, None
+        if lock is not None and not isinstance(sys.exc_info()[1], engine.NodeLost):
+            try:
+                lock.release()
+            except Exception as e:  # noqa: BLE001 - never hides how the command ended
+                LOG.debug("node lock release: %s", e)
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -150,13 +170,27 @@ class Runner:
         state.atomic_write_json(self.current_path, {"run_id": run_id, "journal": journal.path})
         return journal
 
-    def execute(self, journal, only_phase=None, from_phase=None):
-        """Run (or continue) the journal's upgrade; the exit code of the command."""
+    def upgrade(self, journal):
+        """The engine over the journal's run, with this command's NodeOps (context, node lock)."""
         from drupgrade.nodeops import NodeOps
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
         ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out)
         ops.ctx = self.ctx  # the precheck's answers (--yes, --answers) and console
-        up = engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
+        ops.holder = self.holder
+        return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
+
+    def discard_journal(self, journal, previous):
+        """A run that never started (its nodes were refused): its journal goes, and the pointer
+        names the run it named before (none: no pointer)."""
+        shutil.rmtree(os.path.dirname(journal.path), ignore_errors=True)
+        if previous:
+            state.atomic_write_json(self.current_path, previous)
+        elif os.path.exists(self.current_path):
+            os.unlink(self.current_path)
+
+    def execute(self, journal, only_phase=None, from_phase=None, up=None):
+        """Run (or continue) the journal's upgrade; the exit code of the command."""
+        up = up or self.upgrade(journal)
         journal.set(status="running", pid=os.getpid())
         try:
             up.execute(only_phase=only_phase, from_phase=from_phase)

@@ -9,6 +9,7 @@
 # Roles: any
 # Kind: file
 # Subject: /backup
+# Lock: none
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
 # shellcheck source=scripts/lib/drp.sh

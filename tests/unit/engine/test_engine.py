@@ -33,14 +33,19 @@ def step(name, phase, retry="direct", roles="any", fanout="parallel", timeout=60
 class FakeRun:
     """A detached run on a fake node: its steps in order, each +gated one waits for its gate."""
 
-    def __init__(self, items, rc=None, log=b""):
+    def __init__(self, items, rc=None, log=b"", nonce=b""):
         self.items = items  # [(step, gated)]
         self.pos = 0
         self.rc = rc
         self.log = log
+        self.nonce = nonce
         self.sent = 0
         self.opened = set()
         self.stopped = self.hung = self.at_gate = False
+
+    def mark(self, text):
+        """A marker line as drstep prints it, with the run's nonce."""
+        return b"@@DRUPGRADE@@ " + self.nonce + b" " + text + b"\n"
 
 
 class FakeOps:
@@ -56,17 +61,22 @@ class FakeOps:
         self.gates_opened = []  # (node, step name)
         self.lock = threading.RLock()
         self.lost = set()
+        self.settled = []  # (node, run_key, what it took)
 
     def existing(self, node, run_key, rc, log):
         """A run the node has from before (a controller that died): attached to, never rerun."""
         self.runs[(node, run_key)] = FakeRun([], rc, log)
 
-    def start(self, node, steps, run_key, hop, versions, gates=()):
+    def start(self, node, steps, run_key, hop, versions, gates=(), nonce=""):
         with self.lock:
             if (node.name, run_key) in self.runs:  # like a node: an existing run is attached to, never rerun
                 return
+            live = [k for (n, k), r in self.runs.items() if n == node.name and r.rc is None
+                    and {s.name for s, _g in r.items} & {s.name for s in steps}]
+            assert not live, "attempt N+1 started while attempt N lives: %s" % live
             self.starts.append((node.name, run_key, [("+" if s.name in gates else "") + s.name for s in steps]))
-            run = self.runs[(node.name, run_key)] = FakeRun([(s, s.name in gates) for s in steps])
+            run = self.runs[(node.name, run_key)] = FakeRun([(s, s.name in gates) for s in steps],
+                                                             nonce=nonce.encode())
             self._advance(node, run)
 
     def _advance(self, node, run):
@@ -75,7 +85,7 @@ class FakeOps:
             name = s.name.encode()
             if gated and s.name not in run.opened and not run.stopped:
                 if not run.at_gate:
-                    run.log += b"@@DRUPGRADE@@ gate %s 1.0\n" % name
+                    run.log += run.mark(b"gate %s 1.0" % name)
                     run.at_gate = True
                 return
             if run.stopped:
@@ -85,11 +95,11 @@ class FakeOps:
             self.ran.append((node.name, s.name, "run"))
             rcs = self.behaviour.get((node.name, s.name), [])
             rc = rcs.pop(0) if rcs else 0
-            run.log += b"@@DRUPGRADE@@ begin %s 1.0\nlog of %s\n" % (name, name)
+            run.log += run.mark(b"begin %s 1.0" % name) + b"log of %s\n" % name
             if rc == "hang":
                 run.hung = True
                 return
-            run.log += b"@@DRUPGRADE@@ end %s %d 1.5\n" % (name, rc)
+            run.log += run.mark(b"end %s %d 1.5" % (name, rc))
             if rc != 0:
                 run.rc = rc
                 return
@@ -134,8 +144,17 @@ class FakeOps:
     def local(self, node, step, hop, versions):
         return 0
 
-    def cancel(self, node, run_key):
-        self.runs[(node.name, run_key)].rc = 124
+    def settle(self, node, run_key):
+        """Like DetachedRun.stop: a live run is stopped (at a gate: told to; else TERM) and gone."""
+        with self.lock:
+            run = self.runs.get((node.name, run_key))
+            took = "none"
+            if run is not None and run.rc is None:
+                took = "stop" if run.at_gate else "term"
+                run.rc = 75 if run.at_gate else 143
+            self.settled.append((node.name, run_key, took))
+            self.ran.append((node.name, run_key, "settle"))
+            return {"state": "done" if run else "missing", "rc": run.rc if run else None, "signal": took}
 
     def resources(self, node, step):
         return {"cpu": "1", "mem": "2", "io": "3"}
@@ -165,6 +184,11 @@ def make(tmp_path, step_list, ops=None, cfg=None):
     up = engine.Upgrade(cfg or Cfg(NODES), step_list, steps.load_policies(POLICIES), ops, journal,
                         lambda level, text: said.append((level, text)), str(tmp_path / "logs"))
     return up, ops, said
+
+
+def signed(up, run_key, log):
+    """A log as `drstep chain` prints it for run_key: its marker lines carry the run's nonce."""
+    return log.replace(b"@@DRUPGRADE@@ ", b"@@DRUPGRADE@@ " + up._nonce(run_key).encode() + b" ")
 
 
 def test_step_major_order_and_roles(tmp_path):
@@ -245,7 +269,8 @@ def test_resume_reattaches_to_a_running_step_and_never_starts_it_twice(tmp_path)
     up.results["hop1/a/n2"] = {"status": "ok", "attempts": 1}
     up.results["hop1/a/n3"] = {"status": "ok", "attempts": 1}
     up.results["hop1/b/n1"] = {"status": "running", "attempts": 1, "run": "r1.hop1.b.1"}
-    ops.existing("n1", "r1.hop1.b.1", 0, b"@@DRUPGRADE@@ begin b 1.0\n@@DRUPGRADE@@ end b 0 2.0\n")
+    log = b"@@DRUPGRADE@@ begin b 1.0\n@@DRUPGRADE@@ end b 0 2.0\n"
+    ops.existing("n1", "r1.hop1.b.1", 0, signed(up, "r1.hop1.b.1", log))
     up.execute()
     assert ("n1", "b", "run") not in ops.ran
     assert ("n2", "b", "run") in ops.ran
@@ -279,19 +304,41 @@ def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatc
     assert "timed out on node n1" in text and "timeout setting: 30s" in text
     assert "timed out after" in exc.value.failures[0].reason
     assert os.path.exists(str(tmp_path / "logs" / "n1" / "migrate.timeout-context.txt"))
-    assert [r.rc for r in ops.runs.values()] == [124, 124, 124]
+    assert [r.rc for r in ops.runs.values()] == [143, 143, 143]  # each attempt stopped before the next began
+    assert [took for _n, _k, took in ops.settled] == ["term", "term", "term"]
     assert up.results["hop1/migrate/n1"]["attempts"] == 3
 
 
-def test_a_transport_error_is_a_step_failure_with_its_message(tmp_path):
-    up, ops, _said = make(tmp_path, [step("stop", "backup", retry="restart")])
+def test_a_lost_link_is_unknown_the_step_stays_running_and_resume_reattaches(tmp_path):
+    """A link lost past its reconnect budget while a step runs: not a failure (no retry, no second
+    attempt), the journal keeps the step running with its run key, the command ends with what to
+    do; a resume over the same journal re-attaches to that run and the step counts one attempt."""
+    up, ops, _said = make(tmp_path, [step("backup", "backup", roles="db_primary")])
+    ops.behaviour[("n1", "backup")] = ["hang"]
+    real_wait = ops.wait
 
-    def start(*a, **k):
-        raise DrupgradeError("connection not recoverable: node n1")
-    ops.start = start
-    with pytest.raises(engine.PhaseFailed) as exc:
+    def cut(node, run_key, timeout, sink):
+        real_wait(node, run_key, timeout, sink)
+        raise DrupgradeError("connection not recoverable: node n1 (control, 3 reconnects)")
+    ops.wait = cut
+    with pytest.raises(engine.NodeLost) as exc:
         up.execute()
-    assert "not recoverable" in exc.value.failures[0].reason
+    assert "lost contact with node n1 during step backup; the step may still be running there" in exc.value.message
+    assert "bin/upgrade.sh resume" in exc.value.hint and exc.value.code == 1
+    entry = up.results["hop1/backup/n1"]
+    assert entry["status"] == "running" and entry["attempts"] == 1 and entry["run"] == "r1.hop1.backup.1"
+    assert ("n1", "backup", "cleanup") not in ops.ran and len(ops.starts) == 1
+    assert up.journal.data["status"] == "running"
+    # The link is back and the run finished on the node meanwhile: resume attaches to it.
+    run = ops.runs[("n1", "r1.hop1.backup.1")]
+    run.log += run.mark(b"end backup 0 9.0")
+    run.rc = 0
+    ops.wait = real_wait
+    again = engine.Upgrade(up.cfg, up.steps, up.policies, ops, state.Journal.load(up.journal.path), up.out,
+                           up.log_dir)
+    again.execute()
+    assert again.results["hop1/backup/n1"]["status"] == "ok" and again.results["hop1/backup/n1"]["attempts"] == 1
+    assert len(ops.starts) == 1 and [a for _n, st, a in ops.ran if st == "backup"] == ["run"]
 
 
 def test_failure_line_picks_the_tool_error_not_the_stack():
@@ -375,8 +422,9 @@ def test_resume_reattaches_to_a_chain_midway_and_runs_nothing_twice(tmp_path):
     up.results["hop1/unzip/n1"] = {"status": "ok", "attempts": 1, "run": key}
     up.results["hop1/config/n1"] = {"status": "running", "attempts": 1, "run": key}
     # the chain went on on the node while the controller was dead
-    ops.existing("n1", key, 0, b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
-                                     for s in (b"unzip", b"config", b"install")))
+    log = b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
+                   for s in (b"unzip", b"config", b"install"))
+    ops.existing("n1", key, 0, signed(up, key, log))
     up.execute()
     assert [st for n, st, _a in ops.ran if n == "n1"] == ["dbstart", "migrate", "post"]
     assert up.results["hop1/install/n1"] == dict(up.results["hop1/install/n1"], status="ok", attempts=1,
@@ -440,7 +488,8 @@ def test_resume_reattaches_to_a_run_waiting_at_a_gate_and_opens_it(tmp_path):
     up.results["hop1/post/n1"]["status"] = up.results["hop1/post/n2"]["status"] = "retry"
     log = b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
                    for s in (b"unzip", b"config", b"install")) + b"@@DRUPGRADE@@ gate post 1.3\n"
-    ops.runs[("n3", key)] = FakeRun([(step("post", "upgrade"), True)], None, log)
+    ops.runs[("n3", key)] = FakeRun([(step("post", "upgrade"), True)], None, signed(up, key, log),
+                                    up._nonce(key).encode())
     up.execute()
     assert ("n3", "post") in ops.gates_opened
     assert not [k for n, k, _st in ops.starts if n == "n3"]  # attached to, never started again
@@ -455,3 +504,80 @@ def test_ctrl_c_stops_the_waiting_at_once_and_leaves_the_runs_to_resume(tmp_path
         up.execute()
     assert up.results["hop1/install/n1"]["status"] == "running"  # left to `resume`, not stopped
     assert {r.rc for r in ops.runs.values()} == {None}
+
+
+def test_a_retry_stops_the_earlier_attempt_still_alive_before_the_next_one(tmp_path):
+    """After a controller died (or `upgrade.sh retry`): the journal says the step is to be run
+    again, but its earlier run still lives on the node. That run is stopped and confirmed gone
+    (TERM, grace, KILL: ops.settle) before the new attempt; two never live at once (FakeOps.start
+    asserts it)."""
+    s = step("backup", "backup", roles="db_primary")
+    up, ops, said = make(tmp_path, [s])
+    old = ops.runs[("n1", "r1.hop1.backup.1")] = FakeRun([(s, False)])
+    old.hung = True
+    up.results["hop1/backup/n1"] = {"status": "retry", "attempts": 1, "run": "r1.hop1.backup.1"}
+    up.execute()
+    assert ops.settled == [("n1", "r1.hop1.backup.1", "term")] and old.rc == 143
+    assert [a for n, _st, a in ops.ran if n == "n1"] == ["settle", "run"]
+    assert up.results["hop1/backup/n1"]["attempts"] == 2 and up.results["hop1/backup/n1"]["status"] == "ok"
+    assert any("the earlier run r1.hop1.backup.1 was still alive; it was stopped (term)" in t for _l, t in said)
+
+
+def test_an_automatic_retry_asks_the_node_about_the_lost_attempt_before_its_cleanup(tmp_path):
+    up, ops, _said = make(tmp_path, [step("stop", "backup")])
+    real_wait = ops.wait
+
+    def wait(node, run_key, timeout, sink):
+        if node.name == "n3" and run_key.endswith(".1"):
+            raise engine.RunLost("no trace of it")
+        return real_wait(node, run_key, timeout, sink)
+    ops.wait = wait
+    up.execute()
+    assert [a for n, _st, a in ops.ran if n == "n3"] == ["run", "settle", "cleanup", "run"]
+    assert ops.settled == [("n3", "r1.hop1.stop.1", "none")]
+
+
+def test_an_earlier_attempt_the_node_cannot_account_for_stops_the_command(tmp_path):
+    up, ops, _said = make(tmp_path, [step("backup", "backup", roles="db_primary")])
+    up.results["hop1/backup/n1"] = {"status": "failed", "attempts": 1, "run": "r1.hop1.backup.1"}
+
+    def settle(node, run_key):
+        raise DrupgradeError("connection not recoverable: node n1")
+    ops.settle = settle
+    with pytest.raises(engine.NodeLost) as exc:
+        up.execute()
+    assert "cannot confirm on node n1 that the earlier run r1.hop1.backup.1 has ended" in exc.value.message
+    assert "nothing new was started there" in exc.value.message and ops.starts == []
+
+
+def test_a_cleanup_that_fails_is_a_failed_attempt_with_its_reason_not_an_internal_error(tmp_path):
+    up, ops, _said = make(tmp_path, [step("stop", "backup")])
+    ops.behaviour[("n2", "stop")] = [1]
+
+    def cleanup(node, step):
+        raise DrupgradeError("cleanup of stop failed on node n2: ssh: connect to host n2: No route to host")
+    ops.cleanup = cleanup
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.execute()
+    assert [(f.node.name, f.step.name) for f in exc.value.failures] == [("n2", "stop")]
+    assert "No route to host" in exc.value.failures[0].reason
+    assert "No route to host" in up.results["hop1/stop/n2"]["reason"]
+    assert [k for n, k, _st in ops.starts if n == "n2"] == ["r1.hop1.stop.1"]  # no attempt without its cleanup
+
+
+def test_upgrade_retry_stops_a_live_earlier_attempt_before_the_cleanup(tmp_path):
+    from drupgrade.commands.upgrade import retry
+    s = step("backup", "backup", roles="db_primary")
+    up, ops, _said = make(tmp_path, [s])
+    old = ops.runs[("n1", "r1.hop1.backup.1")] = FakeRun([(s, False)])
+    old.hung = True
+    up.results["hop1/backup/n1"] = {"status": "failed", "attempts": 1, "run": "r1.hop1.backup.1"}
+
+    class Runner:
+        cfg = Cfg(NODES)
+
+        def steps(self):
+            return [s]
+    retry.ops_journal_reset(Runner(), up, s, "hop1", NODES[0], up.policies["direct"], {"backup": s})
+    assert [a for n, _st, a in ops.ran if n == "n1"] == ["settle", "cleanup"] and old.rc == 143
+    assert up.results["hop1/backup/n1"]["status"] == "retry"

@@ -2,6 +2,7 @@
 import logging
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -306,3 +307,81 @@ def test_gates_let_a_run_go_on_through_one_channel_that_comes_back_after_a_loss(
     assert r.wait().stdout == "through one\nthrough two\n"
     with pytest.raises(failures.TransportError):
         DetachedRun(s, "nosuch-%d" % os.getpid(), runs).open_gate("one")
+
+
+# -- stopping a run for good (H3: one attempt of a step at a time) ---------------------
+def _session_members(run_dir):
+    """The live processes of a run's session (its runner's pid is the session id)."""
+    with open(os.path.join(run_dir, "pid")) as f:
+        sid = f.read().strip()
+    out = subprocess.run(["ps", "-e", "-o", "pid=,sid=,stat="], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    return [p for p, s, st in (line.split() for line in out.splitlines()) if s == sid and not st.startswith("Z")]
+
+
+def _started(run, command, marker):
+    run.wait(timeout=0.3, command=command)
+    deadline = time.time() + 10
+    while not os.path.exists(os.path.join(run.dir, marker)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(os.path.join(run.dir, marker)), os.listdir(run.dir) if os.path.isdir(run.dir) else run.dir
+
+
+def test_stop_escalates_term_grace_kill_and_confirms_the_whole_session_is_gone(pool, key_node, sshd):
+    """A run that ignores SIGTERM, with a child that left its process group (like `timeout` does):
+    SIGTERM, the grace period, SIGKILL to every process of the session, and none is left."""
+    runs = os.path.join(sshd.home, "runs")
+    run = DetachedRun(pool.session(key_node), "stubborn-%d" % os.getpid(), runs)
+    script = ('trap "" TERM; set -m; (exec sleep 300) & echo $! > "$DRUPGRADE_RUN_DIR/child"; '
+              ': > "$DRUPGRADE_RUN_DIR/ready"; wait')
+    _started(run, script, "ready")
+    with open(os.path.join(run.dir, "child")) as f:
+        child = int(f.read())
+    assert os.getpgid(child) != os.getpgid(int(open(os.path.join(run.dir, "pid")).read()))
+    t0 = time.time()
+    info = run.stop(grace=1)
+    assert info["signal"] == "kill" and info["state"] == "lost"  # the runner was killed too: no rc
+    assert time.time() - t0 >= 1  # the grace period was given
+    assert _session_members(run.dir) == []
+    try:
+        with open("/proc/%d/stat" % child) as f:
+            assert f.read().rsplit(")", 1)[1].split()[0] == "Z"  # dead, not reaped yet
+    except FileNotFoundError:
+        pass  # dead and reaped
+    assert run.stop(grace=1) == {"state": "lost", "rc": None, "signal": "none"}  # safe to repeat
+
+
+def test_stop_of_a_running_step_is_sigterm_and_the_exit_code_is_recorded(pool, key_node, sshd):
+    runs = os.path.join(sshd.home, "runs")
+    run = DetachedRun(pool.session(key_node), "termable-%d" % os.getpid(), runs)
+    _started(run, ': > "$DRUPGRADE_RUN_DIR/ready"; sleep 300', "ready")
+    assert run.stop(grace=5) == {"state": "done", "rc": 143, "signal": "term"}
+    assert _session_members(run.dir) == []
+
+
+def test_stop_of_a_run_waiting_at_its_gate_is_the_stop_file(pool, key_node, sshd):
+    runs = os.path.join(sshd.home, "runs")
+    run = DetachedRun(pool.session(key_node), "atgate-%d" % os.getpid(), runs)
+    _started(run, ': > "$DRUPGRADE_RUN_DIR/ready"; until [ -e "$DRUPGRADE_RUN_DIR/stop" ]; do sleep 0.05; done; '
+                  'exit 75', "ready")
+    assert run.stop(grace=5) == {"state": "done", "rc": 75, "signal": "stop"}
+    assert run.stop() == {"state": "done", "rc": 75, "signal": "none"}
+    assert DetachedRun(pool.session(key_node), "nosuch-%d" % os.getpid(), runs).stop()["state"] == "missing"
+
+
+def test_the_runs_script_never_appears_in_an_argv(pool, key_node, sshd):
+    """The command travels on stdin into the private run dir (it carries the marker nonce)."""
+    token = "secret-token-%d" % os.getpid()
+    run = DetachedRun(pool.session(key_node), "argv-%d" % os.getpid(), os.path.join(sshd.home, "runs"))
+    res = run.wait(timeout=0.5, command='sleep 2; echo "%s" > /dev/null; echo done' % token)
+    assert res.still_running
+    seen = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if token.encode() in f.read():
+                    seen.append(pid)
+        except OSError:
+            continue
+    assert seen == []
+    assert run.wait().stdout == "done\n"
+    assert oct(os.stat(os.path.join(run.dir, "cmd")).st_mode & 0o777) == "0o600"

@@ -5,7 +5,6 @@ and log files; after a dropped connection the controller re-attaches to the same
 The node needs only bash, coreutils and setsid: the runner below is sent on stdin.
 Run directory <run_dir>/<run_id>/: cmd (the script), pid, log (stdout+stderr), rc.
 """
-import base64
 import logging
 import os
 import re
@@ -17,7 +16,7 @@ import time
 from drupgrade.i18n import _
 
 from . import failures
-from .quoting import check_remote_path
+from .quoting import check_remote_path, join
 from .result import SSH_FAILED, CommandResult
 
 log = logging.getLogger("drupgrade.transport")
@@ -25,20 +24,24 @@ log = logging.getLogger("drupgrade.transport")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
 # Launch the command in its own session; pid, log and rc files in the run dir ($d). The
-# command sees its run dir as $DRUPGRADE_RUN_DIR (gates of `drstep chain` live there). In a
-# shell without job control a background child is no process group leader, so setsid does
-# not fork and $! is the run's own pid (the pid file says the same, for later attaches).
-LAUNCH = r"""base64 -d <<< "$payload" > "$d/cmd"
+# command (a script) arrives on stdin, never in an argv: it may carry the run's marker nonce
+# (see `drstep chain`), and the run dir is private (umask 077). The command sees its run dir as
+# $DRUPGRADE_RUN_DIR (gates of `drstep chain` live there). In a shell without job control a
+# background child is no process group leader, so setsid does not fork and $! is the run's own
+# pid (the pid file says the same, for later attaches); it leads the run's session (sid = pid).
+# The runner outlives a SIGTERM of its session long enough to record the command's exit status.
+LAUNCH = r"""cat > "$d/cmd"
 : > "$d/log"
 setsid bash -c 'echo $$ > "$1/pid"
+  trap : TERM
   DRUPGRADE_RUN_DIR=$1 bash "$1/cmd" >> "$1/log" 2>&1 < /dev/null
   echo $? > "$1/rc.tmp"; mv -f -- "$1/rc.tmp" "$1/rc"' drrun "$d" < /dev/null > /dev/null 2>&1 &
 """
 
 # Start: `mkdir` of the run dir is the once-only guard; a second start reports the
-# existing run instead of running it again. $1 = run dir, $2 = the script in base64.
+# existing run instead of running it again. $1 = run dir; the script on stdin.
 START = r"""set -u
-d=$1 payload=$2
+d=$1
 umask 077
 mkdir -p -- "${d%/*}"
 if ! mkdir -- "$d" 2>/dev/null; then
@@ -48,18 +51,20 @@ fi
 """ + LAUNCH + r"""echo "state=started pid=$!"
 """
 
-# Attach: stream the log from byte $2 until the run ends, then report rc on stderr. With a
-# payload in $3 it first starts the run when it does not exist yet (start and follow in one
-# round trip: the common case costs a single ssh command). No fork in the loops: each wait
-# here is paid once per step.
+# Attach: stream the log from byte $2 until the run ends, then report rc on stderr. With $3 =
+# start it first starts the run (the script on stdin) when it does not exist yet (start and
+# follow in one round trip: the common case costs a single ssh command). No fork in the loops:
+# each wait here is paid once per step.
 ATTACH = r"""set -u
-d=$1 off=$2 payload=${3:-} pid=
-if [ -n "$payload" ]; then
+d=$1 off=$2 start=${3:-} pid=
+if [ -n "$start" ]; then
   umask 077
   mkdir -p -- "${d%/*}"
   if mkdir -- "$d" 2>/dev/null; then
 """ + LAUNCH + r"""    pid=$!
     echo "DRUPGRADE-STARTED" >&2
+  else
+    echo "DRUPGRADE-EXISTS" >&2
   fi
 fi
 [ -d "$d" ] || { echo "DRUPGRADE-STATE=missing" >&2; exit 3; }
@@ -111,12 +116,63 @@ else echo "state=lost"; fi
 echo "size=$(stat -c %s -- "$d/log" 2>/dev/null || echo 0)"
 """
 
-CANCEL = r"""set -u
-d=$1
-pid=$(cat -- "$d/pid" 2>/dev/null || true)
-[ -n "$pid" ] && [ ! -f "$d/rc" ] && kill -TERM -- "-$pid" 2>/dev/null
-exit 0
+# Stop a run for good and confirm it: the processes of its session (sid = the runner's pid,
+# which also catches children that left its process group, e.g. under `timeout`). A chain
+# between steps or at a gate is told to stop (the stop file, its fifo woken) and ends by itself
+# within a second; else SIGTERM to every process of the session, GRACE seconds, then SIGKILL,
+# until none is left. Prints state=done rc=N | lost | missing | alive, and signal=none|stop|
+# term|kill (what it took). A session is taken for the run's own only while its leader runs the
+# run dir's command, or a member has the run dir in its environment (never a reused pid).
+# $1 = run dir, $2 = grace seconds. Also used by the node lock's take-over (drupgrade.nodelock).
+STOP_FN = r"""drstop() {
+  local d=$1 grace=$2 pid sig=none ours=0 p s
+  if [ ! -d "$d" ]; then echo "state=missing signal=none"; return 0; fi
+  pid=$(cat -- "$d/pid" 2>/dev/null || true)
+  if [ -n "$pid" ]; then
+    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; then
+      ours=1
+    else
+      while read -r p s; do
+        if [ "$s" = "$pid" ] && grep -qzxF -- "DRUPGRADE_RUN_DIR=$d" "/proc/$p/environ" 2>/dev/null; then
+          ours=1
+          break
+        fi
+      done < <(ps -e -o pid= -o sid=)
+    fi
+  fi
+  _drmembers() {  # the live (not zombie) processes of the run's session
+    [ "$ours" = 0 ] || ps -e -o pid= -o sid= -o stat= | awk -v s="$pid" '$2 == s && $3 !~ /^Z/ { print $1 }'
+  }
+  _drgone() {  # up to $1 tenths of a second until the session is empty; $2: a signal sent each time
+    local i m
+    for ((i = 0; i <= $1; i++)); do
+      m=$(_drmembers)
+      [ -n "$m" ] || return 0
+      # shellcheck disable=SC2086
+      [ -z "$2" ] || kill "-$2" $m 2>/dev/null || true
+      sleep 0.1
+    done
+    return 1
+  }
+  if [ -n "$(_drmembers)" ]; then
+    sig=stop
+    : > "$d/stop"
+    if [ -p "$d/gate" ]; then echo stop 1<> "$d/gate"; fi
+    if ! _drgone 10 ""; then
+      sig=term
+      # shellcheck disable=SC2046
+      kill -TERM $(_drmembers) 2>/dev/null || true
+      if ! _drgone "$((grace * 10))" ""; then
+        sig="kill"
+        _drgone 50 KILL || { echo "state=alive signal=$sig"; return 0; }
+      fi
+    fi
+  fi
+  if [ -f "$d/rc" ]; then echo "state=done rc=$(cat -- "$d/rc") signal=$sig"; else echo "state=lost signal=$sig"; fi
+}
 """
+STOP = STOP_FN + 'set -u\ndrstop "$1" "$2"\n'
+STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL
 
 
 class DetachedRunLost(failures.TransportError):
@@ -138,9 +194,7 @@ class DetachedRun(object):
 
     def start(self, command):
         """Start the command unless this run id already exists on the node. Safe to repeat."""
-        script = command if isinstance(command, str) else " ".join(_q(w) for w in command)
-        payload = base64.b64encode(script.encode("utf-8")).decode("ascii")
-        res = self.session.run(["bash", "-c", START, "drstart", self.dir, payload], retry=True)
+        res = self.session.run(["bash", "-c", START, "drstart", self.dir], stdin=_script(command), retry=True)
         if res.rc != 0:
             raise failures.TransportError(_("could not start {run} on node {node}: {detail}").format(
                 run=self.run_id, node=self.session.name, detail=failures.last_line(res.stderr)),
@@ -170,16 +224,19 @@ class DetachedRun(object):
         on the node; wait() again later re-attaches)."""
         deadline = None if timeout is None else time.time() + timeout
         chunks = []
-        payload = None
-        if command is not None:
-            script = command if isinstance(command, str) else " ".join(_q(w) for w in command)
-            payload = base64.b64encode(script.encode("utf-8")).decode("ascii")
+        payload = None if command is None else _script(command)
         while True:
             self.attaches += 1
-            argv = ["bash", "-c", ATTACH, "drattach", self.dir, str(self.offset)] + ([payload] if payload else [])
-            proc = self.session.popen(argv)
+            argv = ["bash", "-c", ATTACH, "drattach", self.dir, str(self.offset)] + (["start"] if payload else [])
+            proc = self.session.popen(argv, stdin=subprocess.PIPE if payload else subprocess.DEVNULL)
             try:
-                err, finished = self._read(proc, deadline, chunks, on_output)
+                if payload:  # the script on stdin, never in an argv (it may carry the run's marker nonce)
+                    try:
+                        proc.stdin.write(payload)
+                        proc.stdin.close()
+                    except OSError:  # ssh already gone: its exit status tells
+                        pass
+                err, finished = self._read(proc, deadline, chunks, on_output, starting=bool(payload))
                 if finished:
                     rc = proc.wait()
                 else:  # a silent run must not hold the caller past its deadline
@@ -215,14 +272,18 @@ class DetachedRun(object):
                 run=self.run_id, node=self.session.name, rc=rc, detail=failures.last_line(err)),
                 node=self.session.name)
 
-    def _read(self, proc, deadline, chunks, on_output):
+    def _read(self, proc, deadline, chunks, on_output, starting=False):
         """Log bytes from the attach's stdout, its stderr text, until both close or the deadline.
         Selects on the pipes: with a multiplexed connection the master holds copies of them,
-        so killing our client would not end a blocking read. Returns (stderr text, finished)."""
+        so killing our client would not end a blocking read. Returns (stderr text, finished).
+        `starting`: the attach also starts the run; the deadline counts only once the node said
+        it did (or that it exists), so a short wait never cuts the start off half way."""
         names = {proc.stdout.fileno(): "out", proc.stderr.fileno(): "err"}
         err = []
         while names:
-            wait = None if deadline is None else max(0.0, deadline - time.time())
+            if starting and re.search(b"DRUPGRADE-(STARTED|EXISTS)", b"".join(err)):
+                starting = False
+            wait = None if deadline is None or starting else max(0.0, deadline - time.time())
             ready = select.select(list(names), [], [], wait)[0]
             if not ready:
                 return b"".join(err).decode("utf-8", "replace"), False
@@ -253,9 +314,20 @@ class DetachedRun(object):
             raise failures.TransportError(_("could not open gate {name} of {run} on node {node}: {detail}").format(
                 name=name, run=self.run_id, node=self.session.name, detail=answer), node=self.session.name)
 
-    def cancel(self):
-        """SIGTERM the run's whole session (process group) on the node."""
-        self.session.run(["bash", "-c", CANCEL, "drcancel", self.dir])
+    def stop(self, grace=STOP_GRACE):
+        """End the run for good and confirm it (STOP): a chain at a gate is told to stop, else
+        SIGTERM to its whole session, `grace` seconds, then SIGKILL, until no process of it is
+        left. {'state': 'done'|'lost'|'missing', 'rc': int|None, 'signal': 'none'|'stop'|'term'|
+        'kill'}. Raises TransportError when it cannot tell (no answer) or the run outlives SIGKILL."""
+        res = self.session.run(["bash", "-c", STOP, "drstop", self.dir, str(int(grace))], timeout=grace + 60)
+        info = dict(kv.split("=", 1) for kv in res.stdout.split() if "=" in kv)
+        if res.rc != 0 or info.get("state") not in ("done", "lost", "missing"):
+            detail = _("still running after SIGKILL") if info.get("state") == "alive" else (
+                failures.last_line(res.stderr) or _("exit code {rc}").format(rc=res.rc))
+            raise failures.TransportError(_("could not stop {run} on node {node}: {detail}").format(
+                run=self.run_id, node=self.session.name, detail=detail), node=self.session.name)
+        return {"state": info["state"], "rc": int(info["rc"]) if info.get("rc", "").isdigit() else None,
+                "signal": info.get("signal", "none")}
 
 
 class GateOpener(object):
@@ -319,9 +391,9 @@ class GateOpener(object):
         proc.wait()
 
 
-def _q(word):
-    from .quoting import quote
-    return quote(word)
+def _script(command):
+    """The run's script as bytes: a built line as it is, a list of words quoted."""
+    return (command if isinstance(command, str) else join(command)).encode("utf-8")
 
 
 def run_detached(session, run_id, command, run_dir, on_output=None, timeout=None):

@@ -31,6 +31,7 @@ def run_step(ctx, n):
         with rb.lock("step%d" % n):
             journal = session(rb, _("run a step of"))
             needs_before(rb, journal, n)
+            rb.claim_nodes(journal, "step%d" % n)
             rb.refresh_nodes(journal)
             rb.reverify(journal, [n])
             rb.rerun_from(journal, n, only=True)

@@ -17,6 +17,7 @@ def run(ctx):
     try:
         with rb.lock("auto " + ctx.args.backup):
             journal = rb.unfinished()
+            rb.claim_nodes(journal, "auto " + ctx.args.backup)
             if journal is not None:  # §4.4.3.2: the one-click mode continues the unfinished rollback
                 backup_id = journal.data["backup_id"]
                 if ctx.args.backup not in ("latest", backup_id):

@@ -18,6 +18,7 @@ def run(ctx):
         with rb.lock("auto_continue_from %d" % ctx.args.n):
             journal = session(rb, _("continue"))
             needs_before(rb, journal, ctx.args.n)
+            rb.claim_nodes(journal, "auto_continue_from %d" % ctx.args.n)
             rb.refresh_nodes(journal)
             rb.reverify(journal, range(ctx.args.n, 7))
             rb.rerun_from(journal, ctx.args.n)

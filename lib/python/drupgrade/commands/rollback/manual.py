@@ -23,6 +23,7 @@ def run(ctx):
                     "abandon it?").format(id=d["run_id"], backup=d["backup_id"], n=n),
                     ("continue", "abandon"), "continue")
                 if answer == "continue":
+                    rb.claim_nodes(journal, "manual " + ctx.args.backup)
                     rb.refresh_nodes(journal)
                     rb.reverify(journal, range(n, 7))
                     journal.set(mode="manual")
@@ -33,6 +34,7 @@ def run(ctx):
                 rb.finish(journal, "abandoned")
                 rollback.out("warning", _("rollback {id} abandoned; the nodes are as it left them").format(
                     id=d["run_id"]))
+            rb.claim_nodes(None, "manual " + ctx.args.backup)
             backup_id = rb.resolve(ctx.args.backup)
             rb.start(backup_id, "manual")
             journal = rb.new_session(backup_id, "manual")

@@ -26,6 +26,7 @@ def run(ctx):
             runner.out("info", _("resuming run {run} to {target}").format(
                 run=journal.data["run_id"], target=journal.data["target"]))
             r.verify_packages([tuple(h) for h in journal.data["hops"]], journal)
+            r.claim_nodes(journal.data["run_id"], "upgrade.sh", "resume")
             return r.execute(journal)
         finally:
             r.close()

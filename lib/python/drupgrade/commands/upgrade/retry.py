@@ -16,6 +16,14 @@ def run(ctx):
     with state.RunLock(r.state_dir).acquire("upgrade.sh retry"):
         try:
             journal = r.current_journal()
+            if journal is not None and journal.data.get("status") == "running":
+                # Interrupted, not failed (Ctrl-C, a lost link, a killed controller): a step may still
+                # run on a node, so nothing is cleaned up or started again; the runs are re-attached.
+                runner.out("info", _("run {run} was interrupted, not failed: continuing it like "
+                                     "'bin/upgrade.sh resume' (re-attaching to the steps still running)").format(
+                    run=journal.data["run_id"]))
+                r.claim_nodes(journal.data["run_id"], "upgrade.sh", "retry")
+                return r.execute(journal)
             if journal is None or journal.data.get("status") != "failed":
                 raise DrupgradeError(_("there is no failed run to retry"), code=EXIT_FAILED,
                                      hint=_("'bin/upgrade.sh status' shows the last run"))
@@ -31,6 +39,8 @@ def run(ctx):
             nodes = {n.name: n for n in r.cfg.nodes}
             from drupgrade.engine import ControllerNode
             nodes["controller"] = ControllerNode()
+            r.claim_nodes(journal.data["run_id"], "upgrade.sh", "retry")
+            up = r.upgrade(journal)
             for key in failed:
                 hop, name, node = key.split("/")
                 step = by_name[name]
@@ -42,28 +52,32 @@ def run(ctx):
                     raise DrupgradeError(_("this step's policy is to start the upgrade over"), code=EXIT_FAILED,
                                          hint=_("run: bin/upgrade.sh run --to {target}").format(
                                              target=journal.data["target"]))
-                ops_journal_reset(r, journal, step, hop, nodes[node], policy, by_name)
+                ops_journal_reset(r, up, step, hop, nodes[node], policy, by_name)
             journal.set(status="running")
-            return r.execute(journal)
+            return r.execute(journal, up=up)
         finally:
             r.close()
 
 
-def ops_journal_reset(r, journal, step, hop, node, policy, by_name):
-    """Prepare the journal (and the node) so that the engine redoes the step by its policy."""
-    from drupgrade.nodeops import NodeOps
-    ops = NodeOps(r.cfg, r.transport(), journal, r.ctx.root, runner.out)
+def ops_journal_reset(r, up, step, hop, node, policy, by_name):
+    """Prepare the journal (and the node) so that the engine redoes the step by its policy: the
+    earlier attempts confirmed ended on the node (settle), then the policy's cleanup."""
+    journal = up.journal
     results = journal.data["results"]
     if policy["scope"] == "step":
-        ops.cleanup(node, step)
+        up.settle(hop, node, [step])
+        up.ops.cleanup(node, step)
         results[hop + "/" + step.name + "/" + node.name]["status"] = "retry"
     elif policy["scope"] == "restart_at":
         first = by_name[policy["restart_at"]]
+        phase = [s for s in r.steps() if s.phase == step.phase]
+        names = [s.name for s in phase]
+        later = phase[names.index(first.name):]
         for n in r.cfg.nodes:
             if first.runs_on(n):
-                ops.cleanup(n, first)
-        phase = [s.name for s in r.steps() if s.phase == step.phase]
-        for s in phase[phase.index(first.name):]:
+                up.settle(hop, n, [s for s in later if s.runs_on(n)])
+                up.ops.cleanup(n, first)
+        for s in names[names.index(first.name):]:
             for k in [k for k in results if k.startswith(hop + "/" + s + "/")]:
                 results[k]["status"] = "retry"
     else:  # phase: the whole phase again

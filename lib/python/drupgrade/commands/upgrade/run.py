@@ -33,11 +33,17 @@ def run(ctx):
                 runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
                 return 0
             verified = r.verify_packages(hops)  # exit 2 here: no journal, no node changed
+            previous = state.read_json(r.current_path)
+            journal = r.new_journal(target, hops, kind, found, verified)
+            try:  # journaled first: a kill -9 from here on leaves a run that resume continues
+                r.claim_nodes(journal.data["run_id"], "upgrade.sh", "run --to " + target)
+            except DrupgradeError:
+                r.discard_journal(journal, previous)  # refused: the run never started
+                raise
             if start_over:
                 runner.out("info", _("run {run} failed where the policy is to start over: it is closed, a new run "
                                      "begins").format(run=current.data["run_id"]))
                 current.set(status="restarted")
-            journal = r.new_journal(target, hops, kind, found, verified)
             runner.out("info", _("run {run}: {path} ({mode})").format(
                 run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
             return r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)
