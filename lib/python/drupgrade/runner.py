@@ -206,7 +206,7 @@ class Runner:
             journal.set(status="partial")
         out("info", _("upgrade finished: every node runs {version}").format(version=journal.data["target"]))
         if journal.data.get("status") == "done":
-            self.retention(ops)
+            self.retention(up.ops)
         return EXIT_OK
 
     def retention(self, ops):
