@@ -154,48 +154,41 @@ def cli_module(tool, name):
     return cli.discover(tool)[name]
 
 
-def test_a_full_controller_disk_is_a_clear_error_without_a_traceback(tmp_path):
+def fill(path):
+    """Write zeros to the file at path until its filesystem is full."""
+    with open(path, "ab", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def test_a_full_controller_disk_is_a_clear_error_without_a_traceback(tmp_path, tmpfs):
     """The state dir on a real, full 1 MB tmpfs: retry's journal write fails with ENOSPC."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs")
-    state = tmp_path / "state"
-    state.mkdir()
-    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(state)])
-    try:
-        journal = state / "runs" / "run_1" / "journal.json"
-        journal.parent.mkdir(parents=True)
-        journal.write_text(json.dumps({"run_id": "run_1", "status": "failed", "events": [], "target": "2.2.0",
-                                       "failed_phase": "init", "hops": [["2.1.0", "2.2.0"]],
-                                       "failures": [{"node": "controller", "step": "load_packages", "reason": "x"}],
-                                       "results": {"run/load_packages/controller": {"status": "failed"}}}))
-        (state / "current_run.json").write_text(json.dumps({"run_id": "run_1", "journal": str(journal)}))
-        (state / "logs").mkdir()
-        (state / "run.lock").write_text("x" * 200)  # the lock's own write reuses this block
-        with open(str(state / "filler"), "wb", buffering=0) as f:
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError:
-                pass
-        config = ini(tmp_path, extra=repo(tmp_path))  # retry checks the packages before anything else
-        r = run("upgrade", "--config", config, "--lang", "en", "retry")
-        assert r.returncode == 1, r.stderr
-        assert "no space left on the controller to write %s" % journal in r.stderr
-        assert "df -h %s" % journal.parent in r.stderr and "Traceback" not in r.stderr
-        assert sorted(os.listdir(str(journal.parent))) == ["journal.json"]
-        assert json.loads(journal.read_text())["status"] == "failed"
-        (state / "run.lock").write_text("")  # now the lock's own write meets the full disk
-        with open(str(state / "filler"), "ab", buffering=0) as f:
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError:
-                pass
-        r = run("upgrade", "--config", config, "--lang", "en", "retry")
-        assert r.returncode == 1 and "no space left on the controller in %s" % state in r.stderr
-        assert "Traceback" not in r.stderr and "internal error" not in r.stderr
-    finally:
-        subprocess.check_call(["umount", str(state)])
+    state = tmp_path / os.path.basename(tmpfs("state", "1m"))
+    journal = state / "runs" / "run_1" / "journal.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text(json.dumps({"run_id": "run_1", "status": "failed", "events": [], "target": "2.2.0",
+                                   "failed_phase": "init", "hops": [["2.1.0", "2.2.0"]],
+                                   "failures": [{"node": "controller", "step": "load_packages", "reason": "x"}],
+                                   "results": {"run/load_packages/controller": {"status": "failed"}}}))
+    (state / "current_run.json").write_text(json.dumps({"run_id": "run_1", "journal": str(journal)}))
+    (state / "logs").mkdir()
+    (state / "run.lock").write_text("x" * 200)  # the lock's own write reuses this block
+    fill(str(state / "filler"))
+    config = ini(tmp_path, extra=repo(tmp_path))  # retry checks the packages before anything else
+    r = run("upgrade", "--config", config, "--lang", "en", "retry")
+    assert r.returncode == 1, r.stderr
+    assert "no space left on the controller to write %s" % journal in r.stderr
+    assert "df -h %s" % journal.parent in r.stderr and "Traceback" not in r.stderr
+    assert sorted(os.listdir(str(journal.parent))) == ["journal.json"]
+    assert json.loads(journal.read_text())["status"] == "failed"
+    (state / "run.lock").write_text("")  # now the lock's own write meets the full disk
+    fill(str(state / "filler"))
+    r = run("upgrade", "--config", config, "--lang", "en", "retry")
+    assert r.returncode == 1 and "no space left on the controller in %s" % state in r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
 
 
 def test_any_disk_full_error_is_said_in_words(tmp_path, monkeypatch, capsys):

@@ -252,24 +252,17 @@ def test_patches_script_reads_dpkg_and_rpm_records(tmp_path):
     assert f.severity == "pass"
 
 
-def test_state_dir_space_fails_on_a_full_controller_disk(tmp_path):
+def test_state_dir_space_fails_on_a_full_controller_disk(tmp_path, tmpfs):
     """A real small tmpfs as the state dir: the check fails (inhibitor) and says what to do."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs")
     from drupgrade.checks import state_dir_space
-    small = str(tmp_path / "state")
-    os.mkdir(small)
-    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", small])
-    try:
-        e = precheck.Env(Cfg(small), None, TOP, target="2.2.0")
-        (f,) = state_dir_space.run(e)
-        assert f.severity == "fail" and f.inhibitor and f.node == "controller"
-        assert small in f.message["en"] and "(needed: 64 MB" in f.message["en"]
-        assert "df -h " + small in f.remediation["en"]
-        rep = precheck.Report(e, [f], [(state_dir_space.ID, precheck.both(state_dir_space.SUMMARY))])
-        jsonschema.validate(json.loads(json.dumps(rep.as_dict())), json.load(open(SCHEMA)))
-    finally:
-        subprocess.check_call(["umount", small])
+    small = tmpfs("state", "16m")
+    e = precheck.Env(Cfg(small), None, TOP, target="2.2.0")
+    (f,) = state_dir_space.run(e)
+    assert f.severity == "fail" and f.inhibitor and f.node == "controller"
+    assert small in f.message["en"] and "(needed: 64 MB" in f.message["en"]
+    assert "df -h " + small in f.remediation["en"]
+    rep = precheck.Report(e, [f], [(state_dir_space.ID, precheck.both(state_dir_space.SUMMARY))])
+    jsonschema.validate(json.loads(json.dumps(rep.as_dict())), json.load(open(SCHEMA)))
     (f,) = state_dir_space.run(precheck.Env(Cfg(tmp_path), None, TOP, target="2.2.0"))
     assert f.severity in ("pass", "warn") and str(tmp_path) in f.message["en"]
 

@@ -118,17 +118,9 @@ def test_a_state_dir_owned_by_someone_else_is_refused(tmp_path):
 
 # -- disk full on the controller (audit L9) ----------------------------------------------------------
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(tmpfs):
     """A real 256 KB tmpfs: writes beyond it fail with ENOSPC."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs")
-    d = str(tmp_path / "small")
-    os.mkdir(d)
-    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", d])
-    try:
-        yield d
-    finally:
-        subprocess.check_call(["umount", d])
+    return tmpfs("small", "256k")
 
 
 def test_a_full_disk_is_a_clear_error_and_leaves_no_temp_file(small_disk):

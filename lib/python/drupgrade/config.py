@@ -172,22 +172,34 @@ def _check_parent(path, what):
             raise problem
 
 
+def _unreadable(path, what, e):
+    return _refuse(_("cannot read {what} {file}: {reason}").format(what=what, file=path, reason=e.strerror),
+                   _("check the path and its permissions"))
+
+
+def _check_kind(st, path, what, directory=False):
+    """A regular file (or a directory) that only the invoker or root can change; else exit 2."""
+    if directory and not stat.S_ISDIR(st.st_mode):
+        raise _refuse(_("{what} {file} is not a directory").format(what=what, file=path),
+                      _("give the path of a directory"))
+    if not directory and not stat.S_ISREG(st.st_mode):
+        raise _refuse(_("{what} {file} is not a regular file").format(what=what, file=path),
+                      _("give the path of a regular file"))
+    problem = _trust_problem(st, path, what)
+    if problem is not None:
+        raise problem
+
+
 def _open_checked(path, what, secret=False):
     """(fd, fstat) of a regular file that only the invoker or root can change; else exit 2."""
     try:
         # O_NONBLOCK: a fifo must not block the open; the fstat below refuses it anyway.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        raise _refuse(_("cannot read {what} {file}: {reason}").format(what=what, file=path, reason=e.strerror),
-                      _("check the path and its permissions")) from None
+        raise _unreadable(path, what, e) from None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _refuse(_("{what} {file} is not a regular file").format(what=what, file=path),
-                          _("give the path of a regular file"))
-        problem = _trust_problem(st, path, what)
-        if problem is not None:
-            raise problem
+        _check_kind(st, path, what)
         mode = stat.S_IMODE(st.st_mode)
         if secret and mode & 0o077:
             raise _refuse(_("{what} {file} can be read by other users (mode {mode:04o})").format(
@@ -238,14 +250,8 @@ def check_dir(path, what):
     try:
         st = os.stat(path)
     except OSError as e:
-        raise _refuse(_("cannot read {what} {file}: {reason}").format(what=what, file=path, reason=e.strerror),
-                      _("check the path and its permissions")) from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise _refuse(_("{what} {file} is not a directory").format(what=what, file=path),
-                      _("give the path of a directory"))
-    problem = _trust_problem(st, path, what)
-    if problem is not None:
-        raise problem
+        raise _unreadable(path, what, e) from None
+    _check_kind(st, path, what, directory=True)
     _check_parent(path, what)
     return st
 
