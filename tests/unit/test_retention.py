@@ -70,6 +70,21 @@ def test_never_the_newest_complete_backup_even_with_keep_1_or_0(tmp_path):
         assert "run_3" not in sel.runs  # newer than the newest complete backup: kept
 
 
+def test_a_failed_run_between_kept_backups_stays(tmp_path):
+    """keep 2: the kept backups are run_2's and run_5's; run_1 goes; run_3 (failed in init: no
+    backup) and run_4 (failed, its backup incomplete) lie between them: their journals, logs and
+    backups stay."""
+    d = str(tmp_path)
+    b1 = add_run(d, "run_1", "2026-01-01T10:00:00", [["1.0.0", "1.5.0"]])
+    b2 = add_run(d, "run_2", "2026-01-02T10:00:00", [["1.0.0", "1.5.0"]])
+    add_run(d, "run_3", "2026-01-03T10:00:00", [], status="failed")
+    b4 = add_run(d, "run_4", "2026-01-04T10:00:00", [["1.5.0", "2.0.0"]], complete=False, status="failed")
+    b5 = add_run(d, "run_5", "2026-01-05T10:00:00", [["1.5.0", "2.0.0"]])
+    sel = select(d, 2, current_run="run_5")
+    assert sel.runs == ["run_1"] and sel.backups == b1
+    assert set(sel.kept) == set(b2 + b4 + b5)
+
+
 def test_nothing_goes_while_no_backup_is_complete(tmp_path):
     d = str(tmp_path)
     add_run(d, "run_1", "2026-01-01T10:00:00", [["1.0.0", "1.5.0"]], complete=False)

@@ -30,7 +30,7 @@ KEPT_NEWEST = N_("one of the {keep} newest complete backups")
 KEPT_LATEST = N_("the backup 'auto latest' rolls back to")
 KEPT_SESSION = N_("used by the unfinished rollback session {id}")
 KEPT_RUN = N_("belongs to a kept run ({run})")
-KEPT_NEWER = N_("newer than the newest complete backup")
+KEPT_NEWER = N_("not older than the oldest backup kept")
 
 # On each node: $1 backup root, $2 run root, then KIND=VALUE items. Prints one line per item it
 # acts on: "removed KB PATH", "not-owned PATH" (left: not drupgrade's), "live PATH" (left: a
@@ -120,7 +120,8 @@ def current_id(state_dir, pointer, key):
 def select(catalog, keep, current_run=None, current_rollback=None, rollbacks=None):
     """Which backups, runs and rollback sessions go. Keeps the `keep` newest complete backups (at
     least the newest one), the one `latest` names, those unfinished rollback sessions use, every
-    backup of a kept run, the current run, and whatever is newer than the newest complete backup.
+    backup of a kept run, the current run, and every run from the one that holds the oldest of
+    those newest backups on (a failed run between them keeps its journal and logs).
     Nothing goes while there is no complete backup."""
     sel = Selection(keep)
     rollbacks = rollbacks or {}
@@ -129,7 +130,8 @@ def select(catalog, keep, current_run=None, current_rollback=None, rollbacks=Non
     complete = [b for b in sorted(backups, reverse=True) if catalog.problem(backups[b]) is None]
     if not complete:
         return sel
-    for b in complete[:max(keep, 1)]:
+    newest = complete[:max(keep, 1)]
+    for b in newest:
         sel.kept[b] = (KEPT_NEWEST, {"keep": max(keep, 1)})
     latest = catalog.latest()
     if latest in backups:
@@ -141,15 +143,17 @@ def select(catalog, keep, current_run=None, current_rollback=None, rollbacks=Non
                 sel.kept.setdefault(data["backup_id"], (KEPT_SESSION, {"id": rid}))
             kept_runs.add(data.get("upgrade_run"))
     kept_runs |= {backups[b]["run_id"] for b in sel.kept if backups[b]["run_id"]}
-    # The runs from the one that holds the newest complete backup on are kept (the current one
-    # among them); an orphan backup (no journal) goes when it is older than that backup.
-    newest_run = backups[complete[0]]["run_id"]
+    # The runs from the one that holds the oldest of the newest backups on are kept (the current
+    # one among them, and a failed run between them); an orphan backup (no journal) goes when it
+    # is older than that backup.
+    oldest = newest[-1]
+    window_run = backups[oldest]["run_id"]
     order = [r.get("run_id") for r in runs]
-    cut = order.index(newest_run) if newest_run in order else None
+    cut = order.index(window_run) if window_run in order else None
     for i, run in enumerate(runs):
         rid = run.get("run_id")
         ids = [info.get("backup_id") for info in run.get("hop_info", {}).values()]
-        older = i < cut if cut is not None else bool(ids) and all(b and b < complete[0] for b in ids)
+        older = i < cut if cut is not None else bool(ids) and all(b and b < oldest for b in ids)
         if rid in kept_runs or not older or not _ID_RE.match(rid or ""):
             kept_runs.add(rid)
             for b in ids:
@@ -160,7 +164,7 @@ def select(catalog, keep, current_run=None, current_rollback=None, rollbacks=Non
         sel.backups += [b for b in ids if b and _ID_RE.match(b)]
     for b in sorted(backups):
         if backups[b]["run_id"] is None and b not in sel.kept and _ID_RE.match(b):
-            if b < complete[0]:
+            if b < oldest:
                 sel.backups.append(b)
             else:
                 sel.kept[b] = (KEPT_NEWER, {})
