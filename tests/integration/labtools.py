@@ -61,6 +61,14 @@ class Controller:
             os.path.basename(self.tool), " ".join(args), p.returncode, expect, p.stdout[-6000:])
         return p.stdout
 
+    def json(self, *args, expect=0):
+        """The JSON document a --json command prints on stdout (its log lines go to stderr)."""
+        p = subprocess.run(self.argv("--json", *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=1800)
+        assert p.returncode == expect, "%s --json %s: rc %d, expected %d\n%s" % (
+            os.path.basename(self.tool), " ".join(args), p.returncode, expect, (p.stderr + p.stdout)[-6000:])
+        return json.loads(p.stdout)
+
     def popen(self, *args):
         return subprocess.Popen(self.argv(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -70,7 +78,7 @@ class Controller:
         return json.load(open(cur["journal"]))
 
     def status(self):
-        return json.loads(self("--json", "status"))["version_state"]
+        return self.json("status")["version_state"]
 
 
 def arm(node, step, fault):

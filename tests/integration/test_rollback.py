@@ -522,8 +522,9 @@ def test_one_attempt_at_a_time_two_controllers_and_a_rollback_over_a_crashed_upg
     # again; the rollback takes over and brings every node back exactly.
     proc = background(a, str(tmp_path / "resume.out"), "resume")
     try:
+        # journaled running, and its run live on the node (not just about to be started there)
         wait_for(lambda: a.journal()["results"]["hop1/unzip/node1"]["attempts"] == 2 and
-                 a.journal()["results"]["hop1/unzip/node1"]["status"] == "running")
+                 a.journal()["results"]["hop1/unzip/node1"]["status"] == "running" and live_runs("node1"))
     finally:
         kill(proc)
     out = rb_a("--yes", "--take-over", "auto", "latest")

@@ -53,7 +53,7 @@ def jump(tmp_path_factory):
     """An uninterrupted jump 1.0.0 -> 2.2.0 (the matrix has a direct upgrade)."""
     install("1.0.0")
     ctl = Controller(tmp_path_factory.mktemp("jump"))
-    plan = json.loads(ctl("--json", "plan", "--to", "2.2.0"))["upgrade_plan"]
+    plan = ctl.json("plan", "--to", "2.2.0")["upgrade_plan"]
     ctl("run", "--to", "2.2.0")
     return {"plan": plan, "after": fingerprint(), "ctl": ctl}
 
