@@ -44,7 +44,7 @@ install-test: dist
 	@DRUPGRADE_REQUIRE_DIST=1 python3 -m pytest tests/install -q
 
 integration: build packages lab-up
-	@python3 -m pytest tests/integration -q
+	@python3 -m pytest tests/integration -q --durations=20
 
 test: lint bats unit install-test integration
 
