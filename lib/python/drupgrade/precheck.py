@@ -6,7 +6,6 @@ a controller function `drupgrade/checks/<name>.py`. Every check runs even when a
 Findings are pass / warn / fail / ask; a fail is an inhibitor (exit 3); an ask is a question
 for the whole cluster answered by --yes, --answers FILE or on a terminal (else exit 4).
 """
-import concurrent.futures
 import configparser
 import gettext
 import io
@@ -18,7 +17,7 @@ import tarfile
 import time
 import unicodedata
 
-from drupgrade import config, i18n, safetext, state, steps, versions
+from drupgrade import config, fanout, i18n, safetext, state, steps, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -480,16 +479,13 @@ def run(env, yes=False, answers_path=None):
     given = read_answers(answers_path) if answers_path else {}  # bad input: exit 2 before any node
     nodes = env.cfg.nodes
     env.runs = {n.name: NodeRun(n) for n in nodes}
-    width = max(1, min(env.cfg.run["max_parallel"], len(nodes)))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-        list(pool.map(lambda r: probe(env.transport, r), env.runs.values()))
+    fanout.fan_out(env.cfg, lambda r: probe(env.transport, r), env.runs.values())
     if env.target and env.hops is None:
         env.hops = sorted({h for r in env.runs.values() for h in env.node_paths(r.facts.get("version"))},
                           key=lambda h: versions.key(h[1]))
     bundle = node_bundle(env.root)
     reachable = [r for r in env.runs.values() if r.error is None]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-        list(pool.map(lambda r: run_node_checks(env, r, bundle), reachable))
+    fanout.fan_out(env.cfg, lambda r: run_node_checks(env, r, bundle), reachable)
     findings, rows = [], []
     modules = controller_checks()
     node_decl = node_checks(env.root)

@@ -16,7 +16,7 @@ import threading
 import time
 import unicodedata
 
-from drupgrade import engine, manifest, runner, safetext, state, steps, timeouts
+from drupgrade import engine, fanout, manifest, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -327,12 +327,6 @@ class Rollback:
         ops.holder = self.r.holder
         return ops
 
-    def fan_out(self, fn, nodes=None):
-        nodes = list(self.cfg.nodes if nodes is None else nodes)
-        width = max(1, min(self.cfg.run["max_parallel"], len(nodes)))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-            return dict(zip([n.name for n in nodes], pool.map(fn, nodes)))
-
     def db_checksums(self, backup_id):
         """The tables' checksums taken with the dump (on the DB primary), compact JSON ('' if none):
         every DB node's restore and verification compare with them."""
@@ -364,12 +358,12 @@ class Rollback:
         does not cover a chain a crashed controller left going: it runs from that directory)."""
         from drupgrade import nodelock
         ops = self.ops(None)
-        live = nodelock.live_runs(self.r.transport(), self.cfg.nodes)
+        live = nodelock.live_runs(self.cfg, self.r.transport(), self.cfg.nodes)
         for name, runs in sorted(live.items()):
             if runs:
                 LOG.warning(_("node {node}: runs still live there ({runs}): its tool directory is left as it "
                               "is").format(node=name, runs=", ".join(runs)))
-        self.fan_out(ops.install_tool, [n for n in self.cfg.nodes if not live[n.name]])
+        fanout.by_node(self.cfg, ops.install_tool, [n for n in self.cfg.nodes if not live[n.name]])
 
     def refresh_nodes(self, journal):
         """Before continuing a session: the current tools (unless a step may still run on a node:
@@ -392,7 +386,7 @@ class Rollback:
             if res.rc != 0:
                 raise DrupgradeError(_("cannot write the rollback context on node {node}: {detail}").format(
                     node=node.name, detail=res.stderr.strip()))
-        self.fan_out(one)
+        fanout.by_node(self.cfg, one)
 
     def resolve(self, backup_id):
         """BACKUP_ID or latest -> a backup id the controller knows (else exit 2)."""
@@ -462,7 +456,7 @@ class Rollback:
                              "({entry})").format(node=node.name, entry=name)
             return None
 
-        reasons = [r for r in self.fan_out(one).values() if r]
+        reasons = [r for r in fanout.by_node(self.cfg, one).values() if r]
         return "; ".join(reasons) if reasons else None
 
     def reverify(self, journal, numbers):
@@ -521,7 +515,7 @@ class Rollback:
             found = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
             return None if found.get("sha256") == want else ("other", node.name)
 
-        found = [r for r in self.fan_out(one).values() if r]
+        found = [r for r in fanout.by_node(self.cfg, one).values() if r]
         other = sorted(why for kind, why in found if kind == "other")
         reasons = [why for kind, why in found if kind == "unreachable"]
         if other:
@@ -544,7 +538,7 @@ class Rollback:
                     found[path[len(root) + 1:]] = int(kb) * 1024
             return found if res.rc != 255 else None
 
-        per_node = self.fan_out(one)
+        per_node = fanout.by_node(self.cfg, one)
         sizes = {}
         for b in ids:
             by_node = {n: (found.get(b) if found is not None else None) for n, found in sorted(per_node.items())}

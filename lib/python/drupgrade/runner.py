@@ -1,12 +1,11 @@
 """What the upgrade commands share: state paths, the lock, versions on the nodes, building a run."""
-import concurrent.futures
 import logging
 import os
 import shutil
 import sys
 import time
 
-from drupgrade import engine, state, steps, versions
+from drupgrade import engine, fanout, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, current_lang
 
@@ -90,9 +89,7 @@ class Runner:
                 return node, None, res.stderr.strip()
             return node, (res.stdout.strip() or "none") if res.rc == 0 else "none", None
 
-        width = max(1, min(self.cfg.run["max_parallel"], len(self.cfg.nodes)))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-            results = list(pool.map(one, self.cfg.nodes))
+        results = fanout.fan_out(self.cfg, one, self.cfg.nodes)
         self.connect_s = round(time.time() - t0, 3)
         bad = [(n, why) for n, _v, why in results if why]
         if bad:
