@@ -261,7 +261,7 @@ def test_state_dir_space_fails_on_a_full_controller_disk(tmp_path, tmpfs):
     assert f.severity == "fail" and f.inhibitor and f.node == "controller"
     assert small in f.message["en"] and "(needed: 64 MB" in f.message["en"]
     assert "df -h " + small in f.remediation["en"]
-    rep = precheck.Report(e, [f], [(state_dir_space.ID, precheck.both(state_dir_space.SUMMARY))])
+    rep = precheck.Report(e, [f], [(state_dir_space.ID, i18n.both(state_dir_space.SUMMARY))])
     jsonschema.validate(json.loads(json.dumps(rep.as_dict())), json.load(open(SCHEMA)))
     (f,) = state_dir_space.run(precheck.Env(Cfg(tmp_path), None, TOP, target="2.2.0"))
     assert f.severity in ("pass", "warn") and str(tmp_path) in f.message["en"]

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 
-from drupgrade import manifest, state, timeouts
+from drupgrade import i18n, manifest, state, timeouts
 from drupgrade.engine import RunLost
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
@@ -78,8 +78,8 @@ class NodeOps:
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
         # A step run or cleanup holds the node lock beside the runs (drstep: .lock, .lock.NAME).
-        return ["env", "DRSTEP_LOCK_DIR=" + self.t.settings.node_run_dir, self.tool_dir + "/bin/drstep",
-                step.name, action]
+        return ["env", "DRSTEP_LOCK_DIR=" + self.t.settings.node_run_dir] + [
+            "%s=%s" % kv for kv in sorted(i18n.node_env().items())] + [self.tool_dir + "/bin/drstep", step.name, action]
 
     def _run(self, node, run_key):
         key = (node.name, run_key)
@@ -93,7 +93,7 @@ class NodeOps:
         run's marker nonce and the node-lock holder are in its script (sent on stdin, kept in the
         private run dir), never in an argv; drstep reads them and keeps them from the steps."""
         words = [self.tool_dir + "/bin/drstep", "chain"] + [("+" if s.name in gates else "") + s.name for s in steps]
-        env = [("DRSTEP_NONCE", nonce), ("DRSTEP_HOLDER", self.holder or "")]
+        env = [("DRSTEP_NONCE", nonce), ("DRSTEP_HOLDER", self.holder or "")] + sorted(i18n.node_env().items())
         self.pending[(node.name, run_key)] = "%s exec %s\n" % (
             " ".join("%s=%s" % (k, quote(v)) for k, v in env if v), join(words))
 
@@ -208,7 +208,6 @@ class NodeOps:
             "DR_STATE_DIR": "/var/lib/drupgrade/node-state", "DR_FAULT_INJECTION": self.cfg.run["fault_injection"],
             "DR_PACKAGE_BYTES": str(max([os.path.getsize(self.package_path(d))
                                          for _s, d in self.journal.data["hops"]] or [0])),
-            "DRUPGRADE_LANG": os.environ.get("DRUPGRADE_LANG", "en"),
         }
         text = "".join("%s=%s\n" % (k, v) for k, v in sorted(values.items()))
         res = self.t.run(node, ["bash", "-c", 'mkdir -p "${1%/*}" && cat > "$1.tmp" && mv "$1.tmp" "$1"',

@@ -7,7 +7,6 @@ Findings are pass / warn / fail / ask; a fail is an inhibitor (exit 3); an ask i
 for the whole cluster answered by --yes, --answers FILE or on a terminal (else exit 4).
 """
 import configparser
-import gettext
 import io
 import json
 import logging
@@ -19,7 +18,7 @@ import unicodedata
 
 from drupgrade import config, fanout, i18n, safetext, state, steps, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import N_, _
+from drupgrade.i18n import N_, _, both, pick
 
 log = logging.getLogger("drupgrade.precheck")
 SCHEMA_ID = "drupgrade.precheck/1"
@@ -29,32 +28,7 @@ NO = ("n", "no", "false", "0")
 # The node side: extracted into a private temporary directory, run, removed (read-only checks).
 NODE_SCRIPT = ('d=$(mktemp -d /run/drcheck.XXXXXX 2>/dev/null || mktemp -d) || exit 97; '
                'trap \'rm -rf "$d"\' EXIT; tar -xzf - -C "$d" || exit 98; env "$@" "$d/bin/drcheck" run')
-_zh = {}
 CONN = "status"  # read-only queries: one connection attempt, no automatic reconnects
-
-
-def zh(msgid):
-    """The zh text of a msgid, whatever the current language."""
-    if "tr" not in _zh:
-        path = i18n.find_catalog("zh")
-        if path:
-            with open(path, "rb") as f:
-                _zh["tr"] = gettext.GNUTranslations(f)
-        else:
-            _zh["tr"] = gettext.NullTranslations()
-    return _zh["tr"].gettext(msgid)
-
-
-def both(msgid, **kw):
-    """{'zh': ..., 'en': ...} of a msgid marked with N_(), formatted."""
-    return {"zh": zh(msgid).format(**kw), "en": msgid.format(**kw)}
-
-
-def pick(text):
-    """The operator's language of a {'zh', 'en'} text."""
-    if not text:
-        return ""
-    return text.get("zh") if i18n.current_lang() == "zh" else text.get("en")
 
 
 def _clean_text(text):
@@ -217,7 +191,7 @@ def node_context(env, node, node_version):
     return {"DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_TO": env.target or "",
             "DR_HOPS": str(max(1, len(hops))), "DR_PACKAGE_BYTES": str(size),
             "DR_PACKAGE_DIR": paths["node_package_dir"], "DR_BACKUP_ROOT": paths["node_backup_dir"],
-            "DR_WORK_DIR": "/var/lib/drupgrade/work", "DRUPGRADE_LANG": i18n.current_lang()}
+            "DR_WORK_DIR": "/var/lib/drupgrade/work", **i18n.node_env()}
 
 
 def parse_records(run, text):
@@ -337,11 +311,12 @@ class Report:
                 continue
             lines.append(("error" if f.inhibitor else "warning",
                           "[%s] %s %s: %s" % (f.severity.upper() if not f.refused else "FAIL", f.node, f.check,
-                                              pick(f.message))))
+                                              pick(f.message["en"], f.message["zh"]))))
             for d in f.details:
                 lines.append(("info", "      " + d))
             if f.remediation:
-                lines.append(("info", "      " + _("what to do: {hint}").format(hint=pick(f.remediation))))
+                hint = pick(f.remediation["en"], f.remediation["zh"])
+                lines.append(("info", "      " + _("what to do: {hint}").format(hint=hint)))
         return lines
 
     def summary_line(self):
@@ -462,7 +437,7 @@ def answer_questions(report, yes=False, answers_path=None, interactive=False, as
     if interactive and not report.inhibitors():
         for q in report.unanswered():
             while True:
-                reply = ask(pick(q["question"]) + " ").strip().lower()
+                reply = ask(pick(q["question"]["en"], q["question"]["zh"]) + " ").strip().lower()
                 if reply in YES or reply in NO:
                     q["answer"], q["answered_by"] = reply in YES, "terminal"
                     break

@@ -16,7 +16,7 @@ import threading
 import time
 import unicodedata
 
-from drupgrade import engine, fanout, manifest, runner, safetext, state, steps, timeouts
+from drupgrade import engine, fanout, i18n, manifest, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -434,8 +434,8 @@ class Rollback:
 
         def one(node):
             values = self.context_values(node, backup_id, "check")
-            command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(values.items())] + [
-                tool_dir + "/bin/drstep", CHECK_STEP, "run"]
+            command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(
+                dict(values, **i18n.node_env()).items())] + [tool_dir + "/bin/drstep", CHECK_STEP, "run"]
             res = t.run(node, command, timeout=self.steps()[CHECK_STEP].timeout)
             if res.rc == 255:
                 return _("node {node} cannot be reached: {detail}").format(

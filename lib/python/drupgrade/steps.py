@@ -4,7 +4,7 @@ import re
 
 from drupgrade import config
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import _, current_lang
+from drupgrade.i18n import _, pick
 
 PHASES = ("init", "distribute_tool", "precheck", "distribute_package", "backup", "upgrade",
           "postcheck")
@@ -43,7 +43,7 @@ class Step:
 
     @property
     def summary(self):
-        return self.summary_zh if current_lang() == "zh" and self.summary_zh else self.summary_en
+        return pick(self.summary_en, self.summary_zh)
 
     def runs_on(self, node):
         return "any" in self.roles or bool(set(self.roles) & set(node.roles))

@@ -1,5 +1,5 @@
 """Timeouts that explain themselves (design §4.3): progress, early warnings, the timeout block."""
-from drupgrade.i18n import N_, _, current_lang
+from drupgrade.i18n import N_, _
 
 PHASE_LABELS = {
     "init": N_("initialisation"),
@@ -31,11 +31,10 @@ WARN_AT = (0.85, 0.95)
 
 def duration(seconds):
     """Seconds in the operator's words: 90 -> '1分30秒' / '1 min 30 s'."""
-    seconds = int(round(seconds))
-    m, s = divmod(seconds, 60)
-    if current_lang() == "zh":
-        return ("%d分%d秒" % (m, s) if s else "%d分钟" % m) if m else "%d秒" % s
-    return ("%d min %d s" % (m, s) if s else "%d min" % m) if m else "%d s" % s
+    m, s = divmod(int(round(seconds)), 60)
+    if m and s:
+        return _("{m} min {s} s").format(m=m, s=s)
+    return _("{m} min").format(m=m) if m else _("{s} s").format(s=s)
 
 
 def size(n):

@@ -1,8 +1,8 @@
 """The product version on each node, and whether the compatibility matrix allows the target from it."""
 from drupgrade import versions
 from drupgrade.errors import DrupgradeError
-from drupgrade.i18n import N_
-from drupgrade.precheck import Finding, both
+from drupgrade.i18n import N_, both
+from drupgrade.precheck import Finding
 
 ID = "product_version"
 SUMMARY = N_("the product version of each node, and the matrix allows the target from it")

@@ -1,0 +1,97 @@
+"""drupgrade.nodeops: what the engine's hands send to a node, run here through the real drstep."""
+import os
+import subprocess
+
+import pytest
+
+from drupgrade import i18n, nodeops
+from drupgrade.steps import Step
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+HELLO = """#!/usr/bin/env bash
+# Summary: says hello
+# Summary-zh: 打招呼
+# Phase: backup
+# Timeout: 30
+# Retry: direct
+# Roles: any
+source "${DRSTEP_LIB:?}/step.sh"
+step::check() { msg "检查：你好" "check: hello" >&2; return 1; }
+step::run() { msg "你好" "hello"; echo; }
+step::main "$@"
+"""
+
+
+class Node:
+    name = "n1"
+    roles = ["app"]
+
+
+class Settings:
+    def __init__(self, run_dir):
+        self.node_run_dir = run_dir
+
+
+class Transport:
+    """Runs the node's command here (bash -c of the quoted line): the node is this machine."""
+
+    def __init__(self, run_dir, env):
+        self.settings = Settings(run_dir)
+        self.env = env
+        self.sent = []
+
+    def run(self, node, command, **_kw):
+        from drupgrade.transport.quoting import command_line
+        from drupgrade.transport.result import CommandResult
+        line = command_line(command)
+        self.sent.append(line)
+        p = subprocess.run(["bash", "-c", line], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, env=self.env)
+        return CommandResult(node.name, line, p.returncode, p.stdout, p.stderr)
+
+
+class Cfg:
+    paths = {"node_tool_dir": os.path.join(TOP, "scripts"), "node_package_dir": "/var/lib/drupgrade/packages",
+             "node_backup_dir": "/backup", "state_dir": "/nonexistent"}
+    run = {"max_parallel": 4, "fault_injection": "off"}
+
+
+@pytest.fixture
+def node_env(tmp_path):
+    """A node's environment: the steps of tmp_path, no context file, an English locale of its own."""
+    (tmp_path / "steps" / "backup").mkdir(parents=True)
+    path = tmp_path / "steps" / "backup" / "10-hello.sh"
+    path.write_text(HELLO)
+    os.chmod(str(path), 0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("DRUPGRADE_LANG", "LC_ALL", "LC_MESSAGES")}
+    env.update(LANG="C", DRSTEP_STEPS_DIR=str(tmp_path / "steps"), DRSTEP_CONTEXT="/dev/null",
+               DRSTEP_LIB=os.path.join(TOP, "scripts", "lib"))
+    yield env, str(path)
+    i18n.set_lang("en")
+
+
+@pytest.mark.parametrize("lang, said", [("zh", "你好"), ("en", "hello")])
+def test_a_step_chain_speaks_the_operators_language_not_the_nodes(node_env, tmp_path, lang, said):
+    env, path = node_env
+    i18n.set_lang(lang)
+    ops = nodeops.NodeOps(Cfg(), Transport(str(tmp_path / "runs"), env), None, TOP, None)
+    step = Step(path, 10, "hello", {"Phase": "backup", "Timeout": "30", "Retry": "direct"})
+    ops.start(Node(), [step], "run1-hello", "hop1", None)
+    script = ops.pending[("n1", "run1-hello")]  # what the detached run executes on the node
+    run_dir = tmp_path / "runs" / "run1-hello"
+    run_dir.mkdir(parents=True)
+    p = subprocess.run(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, env=dict(env, DRUPGRADE_RUN_DIR=str(run_dir)))
+    assert p.returncode == 0, p.stdout
+    assert said in p.stdout.splitlines(), p.stdout
+
+
+def test_check_and_cleanup_speak_the_operators_language(node_env, tmp_path):
+    env, path = node_env
+    i18n.set_lang("zh")
+    t = Transport(str(tmp_path / "runs"), env)
+    ops = nodeops.NodeOps(Cfg(), t, None, TOP, None)
+    step = Step(path, 10, "hello", {"Phase": "backup", "Timeout": "30", "Retry": "direct"})
+    assert ops.check(Node(), step) is False
+    assert "DRUPGRADE_LANG=zh" in t.sent[-1]
