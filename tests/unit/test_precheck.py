@@ -193,6 +193,14 @@ def test_product_version_against_the_matrix(tmp_path):
     assert checks.product_version.run(e)[0].severity == "fail"
 
 
+def test_a_version_file_that_holds_no_version_is_a_failed_check_naming_it(tmp_path):
+    e = env(tmp_path)
+    e.runs["node1"].facts.update(version="none", version_text="2.2.0 rm -rf /")
+    found = {f.node: f for f in checks.product_version.run(e)}["node1"]
+    assert found.severity == "fail" and "/opt/drp/VERSION holds '2.2.0 rm -rf /'" in found.message["en"]
+    assert "不是版本号" in found.message["zh"] and "/opt/drp/VERSION" in found.remediation["en"]
+
+
 def test_unanswered_precheck_in_a_run_exits_4():
     class F:
         def __init__(self, rc):

@@ -7,13 +7,13 @@ import logging
 import os
 import time
 
-from drupgrade import i18n, manifest, state, timeouts
+from drupgrade import i18n, manifest, product, state, timeouts
 from drupgrade.engine import RunLost
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
 from drupgrade.steps import Step
-from drupgrade.transport import DetachedRunLost, TransportError, owned
+from drupgrade.transport import DetachedRunLost, owned
 from drupgrade.transport.quoting import join, quote
 
 log = logging.getLogger("drupgrade.nodeops")
@@ -183,10 +183,7 @@ class NodeOps:
         return 0
 
     def step_load_nodes(self, node, hop, versions):
-        res = self.t.run(node, ["cat", "/opt/drp/VERSION"], timeout=60)
-        if res.rc == 255:
-            raise TransportError(res.stderr.strip(), node=node.name)
-        found = res.stdout.strip() or "none"
+        found = product.installed_version(self.t, node) or "none"
         expected = self.journal.data["versions_before"].get(node.name)
         if found != expected:
             raise DrupgradeError(_("node {node} runs {found}, but the run was planned from {expected}").format(

@@ -16,7 +16,7 @@ import tarfile
 import time
 import unicodedata
 
-from drupgrade import config, fanout, i18n, safetext, state, steps, versions
+from drupgrade import config, fanout, i18n, product, safetext, state, steps, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _, both, pick
 
@@ -151,15 +151,17 @@ def tcp_reason(host, port, seconds):
 
 def probe(transport, run):
     """Connect once (reachability and auth: the "status" connection type, no reconnect loop),
-    then the clock and the version, in one command."""
+    then the clock and the product version (facts["version"]: "none" when not installed; a file
+    that holds no version: "none" and facts["version_text"], what it holds)."""
     from drupgrade.transport import Endpoint, TransportError
     from drupgrade.transport.failures import ConnectionNotRecoverable
     try:
         transport.session(run.node, CONN).connect()
         t0 = time.time()
-        res = transport.run(run.node, ["bash", "-c", "date +%s.%N; cat /opt/drp/VERSION 2>/dev/null || echo none"],
-                            conn_type=CONN, timeout=60, retry=False)
+        res = transport.run(run.node, ["date", "+%s.%N"], conn_type=CONN, timeout=60, retry=False)
         t1 = time.time()
+        if res.rc == 0:
+            run.facts["version"] = _version(transport, run)
     except ConnectionNotRecoverable:
         ep = Endpoint.of(run.node)
         run.error = (tcp_reason(ep.host, ep.port, transport.settings.connect_timeout), None)
@@ -170,13 +172,21 @@ def probe(transport, run):
     if res.rc != 0:
         run.error = ((res.stderr or res.stdout).strip()[-300:] or "rc %d" % res.rc, None)
         return
-    lines = res.stdout.split()
     try:
-        run.offset = float(lines[0]) - (t0 + t1) / 2.0
+        run.offset = float(res.stdout.strip()) - (t0 + t1) / 2.0
         run.rtt = t1 - t0
-    except (IndexError, ValueError):
+    except ValueError:
         pass
-    run.facts["version"] = lines[1] if len(lines) > 1 else "none"
+
+
+def _version(transport, run):
+    """The product version of the node, "none" when not installed (a file that holds no version:
+    facts["version_text"] says what it holds)."""
+    try:
+        return product.installed_version(transport, run.node, conn_type=CONN, retry=False) or "none"
+    except product.NotAVersion as e:
+        run.facts["version_text"] = e.text
+        return "none"
 
 
 def node_context(env, node, node_version):

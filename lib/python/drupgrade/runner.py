@@ -5,7 +5,7 @@ import shutil
 import sys
 import time
 
-from drupgrade import engine, fanout, state, steps, versions
+from drupgrade import engine, fanout, product, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, current_lang
 
@@ -74,20 +74,18 @@ class Runner:
 
     # -- the cluster -----------------------------------------------------------------------
     def detect_versions(self):
-        """{node: version} read from every node at once; unreachable nodes fail with their reasons.
-        The first contact: it opens the ssh connections, and says how long that took (connect_s)."""
+        """{node: version, or "none" where the product is not installed} read from every node at once
+        (product.installed_version); unreachable nodes fail with their reasons. The first contact: it
+        opens the ssh connections, and says how long that took (connect_s)."""
         from drupgrade.transport import TransportError
         t0 = time.time()
         t = self.transport()
 
         def one(node):
             try:
-                res = t.run(node, ["cat", "/opt/drp/VERSION"], timeout=60)
+                return node, product.installed_version(t, node) or "none", None
             except TransportError as e:  # its hint too: e.g. how to accept a changed host key
                 return node, None, e.message + (" (%s)" % e.hint if e.hint else "")
-            if res.rc == 255:
-                return node, None, res.stderr.strip()
-            return node, (res.stdout.strip() or "none") if res.rc == 0 else "none", None
 
         results = fanout.fan_out(self.cfg, one, self.cfg.nodes)
         self.connect_s = round(time.time() - t0, 3)

@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 
-from drupgrade import safetext
+from drupgrade import product, safetext
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.transport import Endpoint, Transport, TransportError, TransportSettings, hostkeys
@@ -17,7 +17,6 @@ from drupgrade.transport.sftp import EngineFailure, SftpEngine
 
 SUMMARY = N_("reach every node: address, auth method, host-key fingerprint, latency, product version")
 
-VERSION_FILE = "/opt/drp/VERSION"
 # What the scp check downloads: a small file every Linux node has, readable by anyone. A read-only
 # command writes nothing on a node, so the check copies from the node, never to it.
 PROBE_FILE = "/etc/passwd"
@@ -95,9 +94,10 @@ def probe_node(transport, node):
             raise
         _host_key(row, ep, settings.known_hosts, None)
         row["latency_ms"] = _latency_ms(sess)
-        res = sess.run(["cat", "--", VERSION_FILE], retry=False)
-        version = safetext.clean(res.stdout, one_line=True).strip()  # the node's text: shown as it is
-        row["version"] = version if res.rc == 0 and version else None
+        try:
+            row["version"] = product.installed_version(transport, node, conn_type="status", retry=False)
+        except product.NotAVersion as e:  # shown as the node's text it is (cleaned)
+            row["version"] = e.text
         ok_scp, why_scp = _check_scp(transport, node)
         row["scp"] = ok_scp
         ok_sftp, why_sftp = _check_sftp(settings, ep)
