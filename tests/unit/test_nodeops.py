@@ -41,14 +41,14 @@ class Transport:
         self.env = env
         self.sent = []
 
-    def run(self, node, command, **_kw):
+    def run(self, node, command, stdin=None, **_kw):
         from drupgrade.transport.quoting import command_line
         from drupgrade.transport.result import CommandResult
         line = command_line(command)
         self.sent.append(line)
-        p = subprocess.run(["bash", "-c", line], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True, env=self.env)
-        return CommandResult(node.name, line, p.returncode, p.stdout, p.stderr)
+        p = subprocess.run(["bash", "-c", line], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=self.env)
+        return CommandResult(node.name, line, p.returncode, p.stdout.decode(), p.stderr.decode())
 
 
 class Cfg:
@@ -95,3 +95,40 @@ def test_check_and_cleanup_speak_the_operators_language(node_env, tmp_path):
     step = Step(path, 10, "hello", {"Phase": "backup", "Timeout": "30", "Retry": "direct"})
     assert ops.check(Node(), step) is False
     assert "DRUPGRADE_LANG=zh" in t.sent[-1]
+
+
+def test_an_env_file_is_written_whole_and_read_back_by_drstep(node_env, tmp_path):
+    env, _path = node_env
+    t = Transport(str(tmp_path / "runs"), env)
+    target = str(tmp_path / "tool" / "context.env")
+    nodeops.write_env(t, Node(), target, {"DR_NODE": "n1", "DR_ROLES": "db_primary,app", "DR_EMPTY": ""})
+    with open(target) as f:
+        assert f.read() == "DR_EMPTY=\nDR_NODE=n1\nDR_ROLES=db_primary,app\n"
+    assert os.listdir(str(tmp_path / "tool")) == ["context.env"]  # written through a temporary file, renamed
+    p = subprocess.run(["bash", "-c", 'source "$1/lib/common.sh"; source <(sed -n "/^drstep::load_context()/,/^}/p" '
+                        '"$1/bin/drstep"); CONTEXT=$2; drstep::load_context; echo "$DR_ROLES"', "t",
+                        os.path.join(TOP, "scripts"), target], stdout=subprocess.PIPE, universal_newlines=True)
+    assert p.stdout == "db_primary,app\n"
+
+
+@pytest.mark.parametrize("values", [
+    {"DR_NODE": "n1\nDR_BACKUP_ROOT=/"},  # a newline would forge a key of its own
+    {"DR_NODE": "n1\r"},
+    {"PATH": "/tmp/evil"},  # drstep loads DR_* only: anything else is a mistake
+    {"dr_node": "n1"},
+])
+def test_an_env_file_refuses_a_forged_line_or_a_foreign_key_before_touching_the_node(node_env, tmp_path, values):
+    env, _path = node_env
+    t = Transport(str(tmp_path / "runs"), env)
+    with pytest.raises(nodeops.DrupgradeError) as exc:
+        nodeops.write_env(t, Node(), str(tmp_path / "context.env"), values)
+    assert sorted(values)[0] in exc.value.message and t.sent == []
+
+
+def test_a_failed_write_names_the_file_and_the_node(node_env, tmp_path):
+    env, _path = node_env
+    (tmp_path / "file").write_text("")
+    with pytest.raises(nodeops.DrupgradeError) as exc:
+        nodeops.write_env(Transport(str(tmp_path / "runs"), env), Node(), str(tmp_path / "file" / "context.env"),
+                          {"DR_NODE": "n1"})
+    assert "cannot write %s on node n1" % (tmp_path / "file" / "context.env") in exc.value.message

@@ -5,6 +5,7 @@ same fields as a node step's header, so `steps` lists them and the engine runs t
 """
 import logging
 import os
+import re
 import time
 
 from drupgrade import i18n, manifest, product, state, timeouts
@@ -35,6 +36,30 @@ owned::remove "$d"
 mv -- "$d.new/$top" "$d"
 owned::remove "$d.new"
 """
+
+# Write an env file on the node atomically: the text on stdin into $1.tmp, renamed over $1.
+WRITE_ENV = 'mkdir -p -- "${1%/*}" && cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"'
+ENV_KEY = re.compile(r"^DR_[A-Z0-9_]+$")  # the keys drstep exports (drstep::load_context)
+
+
+def env_text(values):
+    """KEY=VALUE lines of an env file. Only DR_* keys (drstep loads nothing else) and values on one
+    line: a newline in a value would start a line of its own, a key nobody wrote."""
+    bad = sorted(k for k, v in values.items() if not ENV_KEY.match(k) or any(c in str(v) for c in "\n\r\0"))
+    if bad:
+        raise DrupgradeError(_("refusing to write {keys} into a node's env file: a key must be DR_[A-Z0-9_]+ and "
+                               "its value one line").format(keys=", ".join(bad)))
+    return "".join("%s=%s\n" % (k, v) for k, v in sorted(values.items()))
+
+
+def write_env(transport, node, path, values):
+    """The env file `path` on `node` (context.env of a run, rollback.env of a rollback session),
+    replaced atomically with `values`: what the node's steps, and drstep by hand, read."""
+    res = transport.run(node, ["bash", "-c", WRITE_ENV, "drenv", path], stdin=env_text(values).encode("utf-8"))
+    if res.rc != 0:
+        raise DrupgradeError(_("cannot write {file} on node {node}: {detail}").format(
+            file=path, node=node.name, detail=res.stderr.strip()))
+
 
 def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file"):
     step = Step("(controller)", order, name, {
@@ -206,12 +231,7 @@ class NodeOps:
             "DR_PACKAGE_BYTES": str(max([os.path.getsize(self.package_path(d))
                                          for _s, d in self.journal.data["hops"]] or [0])),
         }
-        text = "".join("%s=%s\n" % (k, v) for k, v in sorted(values.items()))
-        res = self.t.run(node, ["bash", "-c", 'mkdir -p "${1%/*}" && cat > "$1.tmp" && mv "$1.tmp" "$1"',
-                                "drctx", self.tool_dir + "/context.env"], stdin=text.encode("utf-8"))
-        if res.rc != 0:
-            raise DrupgradeError(_("cannot write the step context on node {node}: {detail}").format(
-                node=node.name, detail=res.stderr.strip()))
+        write_env(self.t, node, self.tool_dir + "/context.env", values)
 
     def step_upload_tool(self, node, hop, versions):
         self.install_tool(node)

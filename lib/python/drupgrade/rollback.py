@@ -374,19 +374,11 @@ class Rollback:
 
     def write_env(self, journal):
         """The session's rollback.env on every node: what its steps (and drstep by hand) read."""
-        tool_dir = self.cfg.paths["node_tool_dir"]
+        from drupgrade import nodeops
+        path = self.cfg.paths["node_tool_dir"] + "/rollback.env"
         sums = self.db_checksums(journal.data["backup_id"])
-
-        def one(node):
-            values = self.context_values(node, journal.data["backup_id"], journal.data["run_id"], sums)
-            text = "".join("%s=%s\n" % kv for kv in sorted(values.items()))
-            res = self.r.transport().run(node, [
-                "bash", "-c", 'mkdir -p "${1%/*}" && cat > "$1.tmp" && mv "$1.tmp" "$1"', "drctx",
-                tool_dir + "/rollback.env"], stdin=text.encode("utf-8"))
-            if res.rc != 0:
-                raise DrupgradeError(_("cannot write the rollback context on node {node}: {detail}").format(
-                    node=node.name, detail=res.stderr.strip()))
-        fanout.by_node(self.cfg, one)
+        fanout.by_node(self.cfg, lambda node: nodeops.write_env(self.r.transport(), node, path, self.context_values(
+            node, journal.data["backup_id"], journal.data["run_id"], sums)))
 
     def resolve(self, backup_id):
         """BACKUP_ID or latest -> a backup id the controller knows (else exit 2)."""
