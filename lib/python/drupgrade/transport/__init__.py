@@ -5,6 +5,7 @@ The upgrade engine uses one object, Transport:
     res = t.run(node, ["systemctl", "is-active", "drp-app"])      # CommandResult(rc, stdout, stderr)
     res = t.run_detached(node, "run42-backup_db", ["/opt/drupgrade/bin/drstep", "backup_db", "run"])
     r = t.transfer.upload_package("/path/drp-2.2.0.tar.gz", "/var/lib/drupgrade/packages", node)
+    found = t.probe(node)                                          # ProbeResult: auth, host key, latency, scp, SFTP
     t.close()
 """
 from .detached import DetachedRun, DetachedRunLost
@@ -19,6 +20,7 @@ from .failures import (
     TransportError,
 )
 from .policy import CONN_TYPES, Endpoint, Heartbeat, TransportSettings
+from .probe import ProbeResult, probe
 from .progress import Reporter
 from .result import CommandResult
 from .ssh import SessionPool, SshSession
@@ -28,7 +30,7 @@ __all__ = [
     "Transport", "CommandResult", "SshSession", "SessionPool", "DetachedRun", "FileTransferManager",
     "TransferResult", "TransportSettings", "Endpoint", "Heartbeat", "CONN_TYPES", "TransportError",
     "ConnectionNotRecoverable", "AuthenticationFailed", "HostKeyChanged", "HostKeyUnknown",
-    "RemoteDiskFull", "RemotePermissionDenied", "TransferFailed", "DetachedRunLost",
+    "RemoteDiskFull", "RemotePermissionDenied", "TransferFailed", "DetachedRunLost", "ProbeResult",
 ]
 
 
@@ -54,6 +56,11 @@ class Transport(object):
     def run_script(self, node, script, args=(), conn_type="control", timeout=None, retry=True):
         """Run a bash script sent on stdin, with args as $1…"""
         return self.session(node, conn_type).run_script(script, args, timeout=timeout, retry=retry)
+
+    def probe(self, node):
+        """How this controller reaches node (ProbeResult): auth, host key, latency, scp, SFTP.
+        Read-only: nothing is written on the node."""
+        return probe(self, node)
 
     def detached(self, node, run_id, conn_type="control"):
         return DetachedRun(self.session(node, conn_type), run_id, self.settings.node_run_dir)
