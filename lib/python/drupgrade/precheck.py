@@ -234,7 +234,7 @@ def run_node_checks(env, run, bundle):
     except TransportError as e:
         run.error = (e.message, e.hint)
         return
-    if res.rc == 255 and "@@" not in res.stdout:
+    if res.ssh_failed and "@@" not in res.stdout:
         run.error = (res.stderr.strip()[-300:], None)
         return
     parse_records(run, res.stdout)

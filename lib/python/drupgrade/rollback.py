@@ -429,7 +429,7 @@ class Rollback:
             command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(
                 dict(values, **i18n.node_env()).items())] + [tool_dir + "/bin/drstep", CHECK_STEP, "run"]
             res = t.run(node, command, timeout=self.steps()[CHECK_STEP].timeout)
-            if res.rc == 255:
+            if res.ssh_failed:
                 return _("node {node} cannot be reached: {detail}").format(
                     node=node.name, detail=safetext.clean(res.stderr.strip(), one_line=True)[-200:])
             if res.rc != 0:
@@ -501,7 +501,7 @@ class Rollback:
 
         def one(node):
             res = self.r.transport().run(node, ["cat", "--", marker], timeout=60)
-            if res.rc == 255:
+            if res.ssh_failed:
                 return "unreachable", _("node {node} cannot be reached: {detail}").format(
                     node=node.name, detail=res.stderr.strip()[-200:])
             found = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
@@ -528,7 +528,7 @@ class Rollback:
                 kb, _tab, path = line.partition("\t")
                 if kb.isdigit() and path.startswith(root + "/"):
                     found[path[len(root) + 1:]] = int(kb) * 1024
-            return found if res.rc != 255 else None
+            return None if res.ssh_failed else found
 
         per_node = fanout.by_node(self.cfg, one)
         sizes = {}

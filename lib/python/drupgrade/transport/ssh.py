@@ -22,7 +22,7 @@ from drupgrade.i18n import _
 from . import failures, hostkeys
 from .policy import Endpoint, backoff, keepalive_options, preferred_cipher
 from .quoting import check_host, check_user, command_line
-from .result import SSH_FAILED, CommandResult
+from .result import CommandResult
 
 try:  # pragma: no cover - typing only
     from typing import Dict, List, Optional  # noqa: F401
@@ -413,7 +413,7 @@ class SshSession(object):
         while True:
             self.connect()
             res = self._exec(line, data, timeout)
-            if res.rc != SSH_FAILED or not self.lost():
+            if not res.ssh_failed or not self.lost():
                 return res
             rounds += 1
             if not retry or rounds > (self.heartbeat.reconnects or 0):  # a flapping link: give up
