@@ -221,15 +221,12 @@ class Rollback:
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.r = runner.Runner(ctx)
+        # On a terminal the progress box is the display: the transfers (the tool package, a few KB)
+        # log their lines but draw no progress bars of their own.
+        self.r = runner.Runner(ctx, transfer_bars=False)
         self.cfg = self.r.cfg
         self.state_dir = self.r.state_dir
         self.catalog = Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
-        if ctx.console is not None:
-            # On a terminal the progress box is the display: the transfers (the tool package, a few
-            # KB) log their lines but draw no progress bars of their own.
-            from drupgrade.transport import Transport
-            self.r._transport = Transport.from_config(self.cfg, None)
         self.current_path = os.path.join(self.state_dir, "current_rollback.json")
         self._steps = None
 

@@ -21,8 +21,11 @@ def out(level, text):
 class Runner:
     """One command's view of the controller state and the cluster."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, transfer_bars=True):
+        """transfer_bars: transfers draw progress bars on the console (rollback_tool: its progress
+        box is the display, the transfers only log their lines)."""
         self.ctx = ctx
+        self.transfer_bars = transfer_bars
         self.cfg = ctx.config
         self.state_dir = self.cfg.paths["state_dir"]
         self.runs_dir = os.path.join(self.state_dir, "runs")
@@ -48,7 +51,7 @@ class Runner:
     def transport(self):
         if self._transport is None:
             from drupgrade.transport import Transport
-            self._transport = Transport.from_config(self.cfg, self.ctx.console)
+            self._transport = Transport.from_config(self.cfg, self.ctx.console if self.transfer_bars else None)
         return self._transport
 
     def claim_nodes(self, run_id, tool, command):

@@ -300,10 +300,10 @@ def test_gates_let_a_run_go_on_through_one_channel_that_comes_back_after_a_loss(
     res = r.wait(timeout=0.5, command=script)
     assert res.still_running and not res.stdout  # waits at its first gate
     r.open_gate("one")
-    channel = s.gate_opener.proc
+    channel = s.gates().proc
     os.kill(s.master.proc.pid, signal.SIGKILL)  # the link is gone, and the gate channel with it
     r.open_gate("two")
-    assert s.gate_opener.proc is not channel
+    assert s.gates().proc is not channel
     assert r.wait().stdout == "through one\nthrough two\n"
     with pytest.raises(failures.TransportError):
         DetachedRun(s, "nosuch-%d" % os.getpid(), runs).open_gate("one")

@@ -304,7 +304,7 @@ class DetachedRun(object):
         """Let a gated step of the run (`drstep chain ... +NAME`) begin; `stop`: end the run
         before its next step (never in the middle of one). Safe to repeat."""
         line = "%s\t%s\n" % (self.dir, name)
-        answer = GateOpener.of(self.session).open(line)
+        answer = self.session.gates().open(line)
         if answer is None:  # the channel failed: the same loop as a command of its own
             res = self.session.run(["bash", "-c", GATE_LOOP], stdin=line)
             answer = res.stdout.strip() if res.rc == 0 else failures.last_line(res.stderr)
@@ -342,13 +342,6 @@ class GateOpener(object):
         self.proc = None
         self.buf = b""
         self.lock = threading.Lock()
-
-    @classmethod
-    def of(cls, session):
-        with session._lock:
-            if getattr(session, "gate_opener", None) is None:
-                session.gate_opener = cls(session)
-            return session.gate_opener
 
     def open(self, line):
         """Send one GATE_LOOP line: 'ok', 'missing' (no such run dir), or None (the channel failed)."""

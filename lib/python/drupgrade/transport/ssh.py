@@ -20,6 +20,7 @@ import time
 from drupgrade.i18n import _
 
 from . import failures, hostkeys
+from .detached import GateOpener
 from .policy import Endpoint, backoff, keepalive_options, preferred_cipher
 from .quoting import check_host, check_user, command_line
 from .result import CommandResult
@@ -311,7 +312,7 @@ class SshSession(object):
         self._lock = threading.RLock()
         self.reconnects = 0  # over the session's life, for reports and tests
         self._was_up = False
-        self.gate_opener = None  # detached.GateOpener, made on first use
+        self._gates = None  # detached.GateOpener, made on first use (gates())
 
     @property
     def name(self):
@@ -379,14 +380,22 @@ class SshSession(object):
                 last = str(e)
         raise failures.ConnectionNotRecoverable(ep.name, self.conn_type, hb.reconnects, last)
 
+    def gates(self):
+        """The session's one channel that opens the gates of its detached runs (GateOpener),
+        made on first use and closed with the session."""
+        with self._lock:
+            if self._gates is None:
+                self._gates = GateOpener(self)
+            return self._gates
+
     def lost(self):
         """True when the master died (the link was cut or the node went away)."""
         return not self.master.alive(confirm=True)
 
     def close(self):
         with self._lock:
-            if self.gate_opener is not None:
-                self.gate_opener.close()
+            if self._gates is not None:
+                self._gates.close()
             self.master.stop()
             if os.path.exists(self.args.control_path):
                 try:
