@@ -1,16 +1,14 @@
 """upgrade.sh plan: the upgrade path for the cluster (the design's upgrade_plan, §4.7.1.2)."""
 import json
 
-from drupgrade import runner
+from drupgrade import runner, versions
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("upgrade plan: versions on the nodes, the path through the matrix, rollback points")
 
 
 def add_arguments(parser):
-    parser.add_argument("--to", required=True, metavar="VERSION", help=_("target version, e.g. 2.2.0"))
-    parser.add_argument("--mode", choices=("auto", "jump", "progressive"), default="auto",
-                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+    versions.add_target_arguments(parser)
 
 
 def host_keys(r):
@@ -46,7 +44,7 @@ def build_plan(r, hops, kind, found, target):
 
 
 def run(ctx):
-    from drupgrade import packages, versions
+    from drupgrade import packages
     r = runner.Runner(ctx)
     try:
         target = versions.normalize(ctx.args.to)

@@ -10,10 +10,8 @@ SUMMARY = N_("phase 3 alone: every precheck on every node, one report for the cl
 
 
 def add_arguments(parser):
-    parser.add_argument("--to", metavar="VERSION", help=_("target version: also check the upgrade path and "
-                                                          "the packages of every hop"))
-    parser.add_argument("--mode", choices=versions.MODES, default="auto",
-                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+    versions.add_target_arguments(parser, required=False, to_help=_(
+        "target version: also check the upgrade path and the packages of every hop"))
 
 
 def run(ctx):

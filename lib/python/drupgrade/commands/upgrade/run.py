@@ -8,9 +8,7 @@ MUTATES = True  # changes the nodes: takes the run lock, warns when fault inject
 
 
 def add_arguments(parser):
-    parser.add_argument("--to", required=True, metavar="VERSION", help=_("target version, e.g. 2.2.0"))
-    parser.add_argument("--mode", choices=("auto", "jump", "progressive"), default="auto",
-                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+    versions.add_target_arguments(parser)
     parser.add_argument("--only-phase", choices=steps.PHASES, metavar="PHASE", help=_("run this phase alone"))
     parser.add_argument("--from-phase", choices=steps.PHASES, metavar="PHASE", help=_("start at this phase"))
 
