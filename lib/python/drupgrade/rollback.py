@@ -230,8 +230,14 @@ class Rollback:
         self.current_path = os.path.join(self.state_dir, "current_rollback.json")
         self._steps = None
 
-    def close(self):
-        self.r.close()
+    def close(self, error=None):
+        self.r.close(error)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, _type, error, _tb):
+        self.close(error)
 
     def lock(self, what):
         # The same lock as the upgrade: a rollback and an upgrade never run at once.

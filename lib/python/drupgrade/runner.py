@@ -2,7 +2,6 @@
 import logging
 import os
 import shutil
-import sys
 import time
 
 from drupgrade import engine, fanout, product, state, steps, versions
@@ -62,11 +61,12 @@ class Runner:
         lock.claim(take_over=bool(getattr(self.ctx.args, "take_over", False)))
         self._node_lock, self.holder = lock, lock.key
 
-    def close(self):
-        """The end of the command (called from its `finally`): the node lock is given back unless
-        contact with a node was lost (its runs may live: the lock keeps others off them)."""
+    def close(self, error=None):
+        """The end of the command (`with Runner(ctx) as r:`; error: the exception it ends with): the
+        node lock is given back unless contact with a node was lost (its runs may live: the lock
+        keeps others off them)."""
         lock, self._node_lock = self._node_lock, None
-        if lock is not None and not isinstance(sys.exc_info()[1], engine.NodeLost):
+        if lock is not None and not isinstance(error, engine.NodeLost):
             try:
                 lock.release()
             except Exception as e:  # noqa: BLE001 - never hides how the command ended
@@ -74,6 +74,12 @@ class Runner:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, _type, error, _tb):
+        self.close(error)
 
     # -- the cluster -----------------------------------------------------------------------
     def detect_versions(self):

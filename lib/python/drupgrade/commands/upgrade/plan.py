@@ -45,13 +45,10 @@ def build_plan(r, hops, kind, found, target):
 
 def run(ctx):
     from drupgrade import packages
-    r = runner.Runner(ctx)
-    try:
+    with runner.Runner(ctx) as r:
         target = versions.normalize(ctx.args.to)
         hops, kind, found = r.plan(target, ctx.args.mode)
         plan = build_plan(r, hops, kind, found, target)
-    finally:
-        r.close()
     # How `run` would authenticate the packages, and whether it would refuse one (exit 2, after the plan).
     plan["upgrade_plan"]["package_authentication"], refused = packages.report(ctx.config, hops)
     if ctx.json:

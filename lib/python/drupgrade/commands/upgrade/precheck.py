@@ -15,11 +15,8 @@ def add_arguments(parser):
 
 
 def run(ctx):
-    r = runner.Runner(ctx)
     target = versions.normalize(ctx.args.to) if ctx.args.to else None
-    try:
+    with runner.Runner(ctx) as r:
         env = precheck.Env(r.cfg, r.transport(), ctx.root, target=target, mode=ctx.args.mode)
         report = precheck.run(env, yes=ctx.yes, answers_path=ctx.args.answers)
-    finally:
-        r.close()
     return precheck.finish(report, ctx, runner.out, to_json=ctx.json)
