@@ -119,10 +119,3 @@ def _check(step, phase, policies, names):
             _("step declaration {file} is invalid: {problems}").format(
                 file=step.path, problems="; ".join(problems)),
             code=EXIT_USAGE, hint=_("fix the header of the step file (see scripts/lib/step.sh)"))
-
-
-def by_phase(steps):
-    out = {p: [] for p in PHASES}
-    for s in steps:
-        out[s.phase].append(s)
-    return out

@@ -146,11 +146,10 @@ class SshArgs(object):
 
 
 class _Drain(object):
-    """Reads a child's output in a thread (a full pipe or pty would block the master)."""
+    """Reads and drops a child's output in a thread (a full pipe or pty would block the master)."""
 
     def __init__(self, read):
         self._read = read
-        self.chunks = []
         self.done = threading.Event()
         t = threading.Thread(target=self._run, name="ssh-drain")
         t.daemon = True
@@ -159,19 +158,12 @@ class _Drain(object):
     def _run(self):
         try:
             while True:
-                data = self._read()
-                if not data:
+                if not self._read():
                     break
-                self.chunks.append(data if isinstance(data, str) else data.decode("utf-8", "replace"))
-                if len(self.chunks) > 200:
-                    del self.chunks[:100]
         except Exception as e:  # noqa: BLE001 - EOF/EIO/closed: the child is gone
             log.debug("ssh output closed: %s", type(e).__name__)
         finally:
             self.done.set()
-
-    def text(self):
-        return "".join(self.chunks)
 
 
 class Master(object):
@@ -271,9 +263,6 @@ class Master(object):
         if kind == failures.AUTH:
             raise _Auth(failures.last_line(text))
         raise _Network(failures.last_line(text) or _("ssh exited"))
-
-    def output(self):
-        return self.drain.text() if self.drain else ""
 
     def stop(self):
         proc, self.proc = self.proc, None
@@ -428,10 +417,6 @@ class SshSession(object):
             if not retry or rounds > (self.heartbeat.reconnects or 0):  # a flapping link: give up
                 return res
             self.reconnect(failures.last_line(res.stderr))
-
-    def run_script(self, script, args=(), timeout=None, retry=True):
-        """Run a bash script sent on stdin; args arrive as $1, $2… (quoted words)."""
-        return self.run(["bash", "-s", "--"] + [str(a) for a in args], stdin=script, timeout=timeout, retry=retry)
 
     def check(self, command, **kw):
         """run() that raises a TransportError unless rc is 0."""
