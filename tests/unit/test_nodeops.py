@@ -1,11 +1,17 @@
-"""drupgrade.nodeops: what the engine's hands send to a node, run here through the real drstep."""
+"""drupgrade.nodeops: what the engine's hands send to a node (run here through the real drstep), the
+env files it writes there, and the controller's own steps."""
+import json
 import os
 import subprocess
 
 import pytest
+from test_rollback import manifest
 
-from drupgrade import i18n, nodeops
+from drupgrade import i18n, nodeops, state
+from drupgrade import manifest as manifests
+from drupgrade.errors import DrupgradeError
 from drupgrade.steps import Step
+from drupgrade.transport.result import CommandResult
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -120,7 +126,7 @@ def test_an_env_file_is_written_whole_and_read_back_by_drstep(node_env, tmp_path
 def test_an_env_file_refuses_a_forged_line_or_a_foreign_key_before_touching_the_node(node_env, tmp_path, values):
     env, _path = node_env
     t = Transport(str(tmp_path / "runs"), env)
-    with pytest.raises(nodeops.DrupgradeError) as exc:
+    with pytest.raises(DrupgradeError) as exc:
         nodeops.write_env(t, Node(), str(tmp_path / "context.env"), values)
     assert sorted(values)[0] in exc.value.message and t.sent == []
 
@@ -128,7 +134,58 @@ def test_an_env_file_refuses_a_forged_line_or_a_foreign_key_before_touching_the_
 def test_a_failed_write_names_the_file_and_the_node(node_env, tmp_path):
     env, _path = node_env
     (tmp_path / "file").write_text("")
-    with pytest.raises(nodeops.DrupgradeError) as exc:
+    with pytest.raises(DrupgradeError) as exc:
         nodeops.write_env(Transport(str(tmp_path / "runs"), env), Node(), str(tmp_path / "file" / "context.env"),
                           {"DR_NODE": "n1"})
     assert "cannot write %s on node n1" % (tmp_path / "file" / "context.env") in exc.value.message
+
+
+# -- the controller's own steps: collect_manifest ---------------------------------------------
+class ManifestTransport:
+    """What collect_manifest and read_remote ask of the transport: one command, one answer."""
+
+    def __init__(self, stdout, rc=0):
+        self.stdout, self.rc, self.commands = stdout, rc, []
+
+    def run(self, node, command, timeout=None, **_kw):
+        self.commands.append(command)
+        return CommandResult(node.name, command, self.rc, self.stdout, "")
+
+
+class Node1:
+    name = "node1"
+    roles = ["app"]
+
+
+class ManifestCfg:
+    def __init__(self, d):
+        self.paths = {"node_tool_dir": "/opt/drupgrade", "node_backup_dir": "/backup", "state_dir": d}
+
+
+def _collect(d, text):
+    backup_id = "backup_20261128_100001"
+    journal = state.Journal.create(os.path.join(d, "runs"), "run_1", hop_info={"hop1": {"backup_id": backup_id}})
+    t = ManifestTransport(text)
+    ops = nodeops.NodeOps(ManifestCfg(d), t, journal, d, lambda *a: None)
+    return ops, t, backup_id
+
+
+@pytest.mark.parametrize("text", ['["not", "an", "object"]', '"completed"', "{", "",
+                                  json.dumps(manifest("backup_20261128_100001", "1.0.0", "2.2.0", "running")),
+                                  " " * (manifests.MAX_BYTES + 1)])
+def test_collect_manifest_refuses_what_is_not_a_usable_manifest(tmp_path, text):
+    ops, t, backup_id = _collect(str(tmp_path), text)
+    with pytest.raises(DrupgradeError) as e:
+        ops.step_collect_manifest(Node1(), "hop1", None)
+    assert "backup_manifest.json on node node1 is missing or invalid: " in e.value.message
+    assert t.commands == [["head", "-c", str(manifests.MAX_BYTES + 1), "--",
+                           "/backup/%s/backup_manifest.json" % backup_id]]
+    assert not os.path.exists(os.path.join(str(tmp_path), "backups", backup_id))
+
+
+def test_collect_manifest_stores_a_good_one(tmp_path):
+    d = str(tmp_path)
+    ops, _t, backup_id = _collect(d, json.dumps(manifest("backup_20261128_100001", "1.0.0", "2.2.0")))
+    assert ops.step_collect_manifest(Node1(), "hop1", None) == 0
+    stored = state.read_json(os.path.join(d, "backups", backup_id, "node1.json"))
+    assert stored == manifest(backup_id, "1.0.0", "2.2.0")
