@@ -16,7 +16,7 @@ import threading
 import time
 import unicodedata
 
-from drupgrade import engine, fanout, i18n, manifest, runner, safetext, state, steps, timeouts
+from drupgrade import engine, fanout, i18n, manifest, procs, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -582,7 +582,7 @@ class Rollback:
         d = journal.data
         status = {"running": "in_progress", "done": "completed"}.get(d["status"], d["status"])
         mid_step = any(v.get("status") == "running" for v in d.get("steps", {}).values())
-        if d["status"] == "running" and mid_step and not alive(d.get("pid")):
+        if d["status"] == "running" and mid_step and not procs.running(d.get("pid"), d.get("pid_started")):
             status = "interrupted"  # the tool died during a step: 'auto latest' continues it
         info = {"rollback_id": d["run_id"], "backup_id": d["backup_id"], "mode": d["mode"],
                 "to_version": "v" + (d.get("to_version") or "?"), "status": status,
@@ -633,7 +633,7 @@ class Rollback:
     def run_steps(self, journal, numbers, parallel=False):
         """Steps in order (the one-click mode runs 2, 3 and 4 at the same time); stops at a failure."""
         up = self.engine(journal)
-        journal.set(status="running", pid=os.getpid())
+        journal.set(status="running", **procs.identity())
         todo = list(numbers)
         while todo:
             n = todo.pop(0)
@@ -719,19 +719,6 @@ class Rollback:
             answer = sys.stdin.readline().strip()
             if answer in choices:
                 return answer
-
-
-def alive(pid):
-    """True if a process with this pid runs (the session's rollback_tool)."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def read_answers(path):

@@ -121,8 +121,9 @@ def resources_line(facts):
 
 
 def timeout_block(node, phase, summary, kind, subject, timeout, actual, facts, context_path,
-                  latency_ms=None):
-    """The block of §4.3.2, as lines in the operator's language."""
+                  latency_ms=None, controller=None):
+    """The block of §4.3.2, as lines in the operator's language; controller: the controller's own
+    figures (procs.usage), so that a controller short of CPU or memory is seen too."""
     reason_fmt, advice = KINDS.get(kind, KINDS["file"])
     reason = _(reason_fmt).format(
         latency="%s ms" % latency_ms if latency_ms is not None else "?",
@@ -137,6 +138,9 @@ def timeout_block(node, phase, summary, kind, subject, timeout, actual, facts, c
         _("exceeded by: {secs}s ({human})").format(secs=int(actual - timeout),
                                                     human=duration(actual - timeout)),
         _("current environment: {resources}").format(resources=resources_line(facts)),
+    ] + ([_("controller: load {load} on {cpus} CPUs, memory {mem}% in use; drupgrade: {rss} resident, {threads} "
+            "threads").format(load=controller["load"], cpus=controller["cpus"], mem=controller["mem"],
+                              rss=size(controller["rss"]), threads=controller["threads"])] if controller else []) + [
         _("suggestion: {advice}").format(advice=_(advice)),
         _("context saved in: {path}").format(path=context_path),
     ]

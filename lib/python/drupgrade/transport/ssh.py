@@ -11,7 +11,6 @@ import logging
 import os
 import pty
 import re
-import select
 import subprocess
 import termios
 import threading
@@ -34,15 +33,16 @@ log = logging.getLogger("drupgrade.transport")
 
 AUTH_TRIES = 3  # §4.1.4: authentication failure -> 3 tries, no fallback
 # OpenSSH's own password prompts: "user@host's password: " (password auth), "(user@host) Password: "
-# and "Password: " (keyboard-interactive, PAM's wording). Matched only as the whole last line.
-_PROMPT_RE = re.compile(rb"^(?:\S+@\S+'s password|(?:\(\S+@\S+\) )?Password): ?$")
+# and "Password: " (keyboard-interactive, PAM's wording). Matched only as the whole last line of
+# what ssh wrote: at the end of the text, after its start or a newline (and any carriage returns).
+PROMPT_RE = re.compile(rb"(?:\A|\n)\r*(?:\S+@\S+'s password|(?:\(\S+@\S+\) )?Password): ?\Z")
 
 
 def is_password_prompt(seen):
     """True when what ssh wrote so far ends with its password prompt: the last, unfinished line is
     the prompt itself. A banner, a PAM message or any line that merely contains "password:" is not
     (typed there, the password would be flushed by ssh's prompt and then look refused)."""
-    return bool(_PROMPT_RE.match(seen.rsplit(b"\n", 1)[-1].lstrip(b"\r")))
+    return bool(PROMPT_RE.search(seen))
 
 
 def _child_env():
@@ -213,8 +213,10 @@ class Master(object):
         SIGHUP and no master outlives a run. (Not PR_SET_PDEATHSIG: that fires when the
         *thread* that started the child exits, and masters are started from the engine's
         worker threads.) subprocess (fork+exec, the pty made the controlling terminal in
-        preexec) rather than forkpty(), which is unsafe and warned about (Python 3.12+) in a
-        multi-threaded process."""
+        preexec) rather than forkpty() (pexpect.spawn), which is unsafe and warned about (Python
+        3.12+) in a multi-threaded process; pexpect drives the prompt on our end of the pty
+        (fdspawn: expect, EOF/EIO, timeouts)."""
+        from pexpect import EOF, TIMEOUT, fdpexpect
         master, slave = pty.openpty()
         attrs = termios.tcgetattr(slave)
         attrs[3] &= ~(termios.ECHO | termios.ECHONL)  # lflag: nothing typed is echoed back
@@ -228,28 +230,23 @@ class Master(object):
         finally:
             os.close(slave)
         self._pty = master
-        seen, asked = b"", False
+        tty = fdpexpect.fdspawn(master, maxread=4096)  # never closes the fd: stop() does
+        seen, asked = [], False
         while time.time() < deadline and not os.path.exists(self.args.control_path):
-            ready = select.select([master], [], [], 0.01)[0]  # the socket appears: go on within 10 ms
-            data = b""
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:  # EIO: ssh exited and closed the terminal
-                    data = b""
-                if not data:
-                    self.proc.wait()
-                    text = seen.decode("utf-8", "replace")
-                    self.stop()
-                    return self._failed(text)
-                seen += data
-            elif self.proc.poll() is not None:
-                continue  # read what is left, then EIO ends it
-            if password is not None and data and is_password_prompt(seen):
+            # The socket appears once ssh is in: go on within 10 ms of it.
+            found = tty.expect([PROMPT_RE, EOF, TIMEOUT], timeout=0.01)
+            if found == 2:
+                continue
+            seen.append(tty.before + (tty.after if found == 0 else b""))
+            if found == 1:  # EOF or EIO: ssh exited and closed the terminal
+                self.proc.wait()
+                self.stop()
+                return self._failed(b"".join(seen).decode("utf-8", "replace"))
+            if password is not None:
                 if asked:  # asked again: the password was refused
                     self.stop()
                     return self._failed("Permission denied (password)")
-                os.write(master, password.encode("utf-8") + b"\n")
+                tty.send(password.encode("utf-8") + b"\n")  # pexpect logs nothing: no logfile is set
                 asked = True
         self.drain = _Drain(lambda: os.read(master, 4096))
 
