@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared bash library for node-side scripts: strict mode, stack traces, logging, messages, guards.
+# Shared bash library for node-side scripts: strict mode, stack traces, logging, messages.
 # Sourced, never executed. Functions are named common::*, with short aliases for the hot ones.
 
 set -euo pipefail
@@ -59,25 +59,3 @@ common::die() {
 }
 die() { common::die "$@"; }
 
-#######################################
-# Run a block once: true if MARKER is not set yet (then the caller does the work and calls
-# common::done MARKER). Markers live in DR_STATE_DIR (default /var/lib/drupgrade/node-state).
-#######################################
-common::once() {
-  [[ ! -e "${DR_STATE_DIR:-/var/lib/drupgrade/node-state}/$1.done" ]]
-}
-common::done() {
-  local dir=${DR_STATE_DIR:-/var/lib/drupgrade/node-state}
-  mkdir -p "$dir"
-  date '+%F %T' > "$dir/$1.done.tmp"
-  mv "$dir/$1.done.tmp" "$dir/$1.done"
-}
-
-#######################################
-# Make sure FILE contains LINE exactly once (appends when missing).
-#######################################
-common::ensure_line() {
-  local file=$1 line=$2
-  touch "$file"
-  grep -qxF -- "$line" "$file" || printf '%s\n' "$line" >> "$file"
-}

@@ -18,10 +18,14 @@ setup() {
   mkdir -p "$DRP_ROOT"
 }
 
-@test "build: five packages, each with a matching .sha256" {
-  for v in 1.0.0 1.5.0 2.0.0 2.1.0 2.2.0; do
+@test "build: a package for every release of VERSIONS, each with a matching .sha256" {
+  local v n=0
+  while read -r v; do
     (cd "$PKGS" && sha256sum --quiet -c "drp-$v.tar.gz.sha256")
-  done
+    n=$((n + 1))
+  done < <(grep -Ev '^\s*(#|$)' "$TOP/packaging/drp/VERSIONS")
+  ((n > 0))
+  [ "$(find "$PKGS" -name 'drp-*.tar.gz' | wc -l)" -eq "$n" ]
 }
 
 @test "build: the same sources give the same sha256 (umask and time do not matter)" {

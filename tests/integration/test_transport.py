@@ -238,9 +238,9 @@ def test_detached_run_survives_a_cut_and_runs_once(tlab, settings):
                                              tlab.fault("restore", node.name))).start()
     with SessionPool(settings) as pool:
         s = pool.session(node, "control")
-        run = DetachedRun(s, run_id, "/var/lib/drupgrade/runs").start(script)
+        run = DetachedRun(s, run_id, "/var/lib/drupgrade/runs")
         try:
-            res = run.wait(on_output=on_output)
+            res = run.wait(on_output=on_output, command=script)
         finally:
             tlab.fault("restore", node.name)
         assert run.attaches >= 2 and s.reconnects >= 1

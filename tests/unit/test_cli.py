@@ -212,3 +212,19 @@ def test_any_disk_full_error_is_said_in_words(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "no space left on the controller to write /var/lib/drupgrade/logs/run_1/node1/unzip.log" in err
     assert "df -h /var/lib/drupgrade/logs/run_1/node1" in err and "internal error" not in err
+
+
+def test_to_and_mode_are_declared_once_for_plan_run_and_precheck():
+    from drupgrade import cli, versions
+    parser = cli.build_parser("upgrade")
+    for command, required in (("plan", True), ("run", True), ("precheck", False)):
+        argv = [command] + (["--to", "2.2.0"] if required else [])
+        assert parser.parse_args(argv).mode == "auto"
+        for mode in versions.MODES:
+            assert parser.parse_args(argv + ["--mode", mode]).mode == mode
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(argv + ["--mode", "sideways"])
+        assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["plan"])  # --to is required there
+    assert parser.parse_args(["precheck"]).to is None

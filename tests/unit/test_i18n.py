@@ -54,3 +54,36 @@ def test_both_catalogs_are_compiled_and_used():
     i18n.set_lang("en")
     assert i18n._("the file is empty") == "the file is empty"
     assert os.environ["DRUPGRADE_LANG"] == "en"
+
+
+def test_pick_chooses_the_operators_language_and_falls_back_to_english():
+    i18n.set_lang("zh")
+    assert i18n.pick("stop the services", "停止服务") == "停止服务"
+    assert i18n.pick("stop the services", "") == "stop the services"  # no zh text: the English one
+    i18n.set_lang("en")
+    assert i18n.pick("stop the services", "停止服务") == "stop the services"
+
+
+def test_zh_and_both_use_the_one_catalog_read_once(monkeypatch):
+    reads = []
+    real = i18n.gettext.GNUTranslations
+
+    def counting(f):
+        reads.append(f.name)
+        return real(f)
+    monkeypatch.setattr(i18n, "_catalogs", {})
+    monkeypatch.setattr(i18n.gettext, "GNUTranslations", counting)
+    i18n.set_lang("en")
+    assert i18n.zh("the file is empty") == "文件为空"  # whatever the current language
+    assert i18n.both("the file is empty") == {"zh": "文件为空", "en": "the file is empty"}
+    i18n.set_lang("zh")
+    assert i18n._("the file is empty") == "文件为空"
+    i18n.set_lang("en")
+    assert sorted(reads) == sorted({i18n.find_catalog("zh"), i18n.find_catalog("en")})
+
+
+def test_node_scripts_get_the_operators_language():
+    i18n.set_lang("zh")
+    assert i18n.node_env() == {"DRUPGRADE_LANG": "zh"}
+    i18n.set_lang("en")
+    assert i18n.node_env() == {"DRUPGRADE_LANG": "en"}

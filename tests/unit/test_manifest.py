@@ -1,6 +1,5 @@
 """Backup manifests against the schema: a corrupt or incomplete one, or anything stray in
 <state_dir>/backups, shows as corrupt (with the file named) and never breaks the catalogue (M4)."""
-import json
 import os
 
 import pytest
@@ -8,9 +7,6 @@ from test_rollback import NODES, add_run, manifest
 
 from drupgrade import manifest as manifests
 from drupgrade import rollback, state
-from drupgrade.errors import DrupgradeError
-from drupgrade.nodeops import NodeOps
-from drupgrade.transport.result import CommandResult
 
 
 def test_a_manifest_as_the_backup_step_writes_it_passes():
@@ -133,53 +129,3 @@ def test_a_journal_whose_hops_do_not_name_backups_is_left_out(tmp_path):
         "hop_info": {"hop1": {"backup_id": "../../etc", "from": "1.0.0", "to": "2.2.0"}, "hop2": "x", "x": {}}})
     assert _catalogue_survives(d) == {}
     assert rollback.Catalog(d, NODES).latest() is None
-
-
-class FakeTransport:
-    """What collect_manifest and read_remote ask of the transport: one command, one answer."""
-
-    def __init__(self, stdout, rc=0):
-        self.stdout, self.rc, self.commands = stdout, rc, []
-
-    def run(self, node, command, timeout=None, **_kw):
-        self.commands.append(command)
-        return CommandResult(node.name, command, self.rc, self.stdout, "")
-
-
-class Node:
-    name = "node1"
-    roles = ["app"]
-
-
-class Cfg:
-    def __init__(self, d):
-        self.paths = {"node_tool_dir": "/opt/drupgrade", "node_backup_dir": "/backup", "state_dir": d}
-
-
-def _collect(d, text):
-    backup_id = "backup_20261128_100001"
-    journal = state.Journal.create(os.path.join(d, "runs"), "run_1", hop_info={"hop1": {"backup_id": backup_id}})
-    t = FakeTransport(text)
-    ops = NodeOps(Cfg(d), t, journal, d, lambda *a: None)
-    return ops, t, backup_id
-
-
-@pytest.mark.parametrize("text", ['["not", "an", "object"]', '"completed"', "{", "",
-                                  json.dumps(manifest("backup_20261128_100001", "1.0.0", "2.2.0", "running")),
-                                  " " * (manifests.MAX_BYTES + 1)])
-def test_collect_manifest_refuses_what_is_not_a_usable_manifest(tmp_path, text):
-    ops, t, backup_id = _collect(str(tmp_path), text)
-    with pytest.raises(DrupgradeError) as e:
-        ops.step_collect_manifest(Node(), "hop1", None)
-    assert "backup_manifest.json on node node1 is missing or invalid: " in e.value.message
-    assert t.commands == [["head", "-c", str(manifests.MAX_BYTES + 1), "--",
-                           "/backup/%s/backup_manifest.json" % backup_id]]
-    assert not os.path.exists(os.path.join(str(tmp_path), "backups", backup_id))
-
-
-def test_collect_manifest_stores_a_good_one(tmp_path):
-    d = str(tmp_path)
-    ops, _t, backup_id = _collect(d, json.dumps(manifest("backup_20261128_100001", "1.0.0", "2.2.0")))
-    assert ops.step_collect_manifest(Node(), "hop1", None) == 0
-    stored = state.read_json(os.path.join(d, "backups", backup_id, "node1.json"))
-    assert stored == manifest(backup_id, "1.0.0", "2.2.0")

@@ -193,6 +193,14 @@ def test_product_version_against_the_matrix(tmp_path):
     assert checks.product_version.run(e)[0].severity == "fail"
 
 
+def test_a_version_file_that_holds_no_version_is_a_failed_check_naming_it(tmp_path):
+    e = env(tmp_path)
+    e.runs["node1"].facts.update(version="none", version_text="2.2.0 rm -rf /")
+    found = {f.node: f for f in checks.product_version.run(e)}["node1"]
+    assert found.severity == "fail" and "/opt/drp/VERSION holds '2.2.0 rm -rf /'" in found.message["en"]
+    assert "不是版本号" in found.message["zh"] and "/opt/drp/VERSION" in found.remediation["en"]
+
+
 def test_unanswered_precheck_in_a_run_exits_4():
     class F:
         def __init__(self, rc):
@@ -261,7 +269,7 @@ def test_state_dir_space_fails_on_a_full_controller_disk(tmp_path, tmpfs):
     assert f.severity == "fail" and f.inhibitor and f.node == "controller"
     assert small in f.message["en"] and "(needed: 64 MB" in f.message["en"]
     assert "df -h " + small in f.remediation["en"]
-    rep = precheck.Report(e, [f], [(state_dir_space.ID, precheck.both(state_dir_space.SUMMARY))])
+    rep = precheck.Report(e, [f], [(state_dir_space.ID, i18n.both(state_dir_space.SUMMARY))])
     jsonschema.validate(json.loads(json.dumps(rep.as_dict())), json.load(open(SCHEMA)))
     (f,) = state_dir_space.run(precheck.Env(Cfg(tmp_path), None, TOP, target="2.2.0"))
     assert f.severity in ("pass", "warn") and str(tmp_path) in f.message["en"]

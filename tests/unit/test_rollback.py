@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from drupgrade import i18n, rollback, state
+from drupgrade import i18n, procs, rollback, state
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 
 NODES = ("node1", "node2", "node3")
@@ -202,6 +202,10 @@ def test_status_tells_an_idle_manual_session_from_an_interrupted_one(tmp_path):
     info = rb.session_info(j)
     assert info["status"] == "interrupted" and info["steps"][0]["status"] == "failed"
     assert info["next_step"] == 1
+    j.set(**procs.identity())  # the tool that runs the session, by pid and start time
+    assert rb.session_info(j)["status"] == "in_progress"
+    j.set(pid_started=j.data["pid_started"] - 3600)  # the pid was reused: the session's tool is gone
+    assert rb.session_info(j)["status"] == "interrupted"
 
 
 def test_a_continued_session_verifies_the_backup_again_before_it_restores(tmp_path, monkeypatch):

@@ -51,6 +51,8 @@ def test_second_run_is_refused_with_exit_5_naming_the_holder(tmp_path):
             state.RunLock(str(tmp_path)).acquire("second")
         assert exc.value.code == EXIT_LOCKED
         assert "pid %d" % proc.pid in exc.value.message and "test holder" in exc.value.message
+        # what that process is now (procs.describe: by pid and start time): its command line
+        assert "running for " in exc.value.message and "RunLock(" in exc.value.message
     finally:
         proc.kill()
         proc.wait()

@@ -51,6 +51,14 @@ def test_timeout_block_has_every_field_of_the_design():
         assert part in text
 
 
+def test_timeout_block_shows_the_controllers_own_figures():
+    facts = {"cpu": "5", "mem": "40", "io": "1"}
+    controller = {"load": 3.5, "cpus": 2, "mem": 91, "rss": 83886080, "threads": 14}
+    lines = timeouts.timeout_block("node1", "backup", "dump", "db", "", 60, 90, facts, "/x", controller=controller)
+    assert "controller: load 3.5 on 2 CPUs, memory 91% in use; drupgrade: 80.0MB resident, 14 threads" in lines
+    assert len(lines) == len(timeouts.timeout_block("node1", "backup", "dump", "db", "", 60, 90, facts, "/x")) + 1
+
+
 def test_timeout_block_in_chinese():
     i18n.set_lang("zh")
     facts = {"cpu": "85", "mem": "78", "io": "92", "port": "3306"}

@@ -59,3 +59,19 @@ def test_matrix_naming_an_unlisted_version_is_a_config_error():
         versions.Matrix({"versions": ["1.0.0", "2.0.0"], "version_compatibility": {
             "1.0.0": {"supported_targets": ["9.0.0"], "direct_upgrade": [], "progressive_upgrade": []}}})
     assert exc.value.code == 2 and "9.0.0" in exc.value.message
+
+
+def _releases():
+    with open(os.path.join(TOP, "packaging", "drp", "VERSIONS")) as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+
+def test_the_releases_file_is_the_one_list_the_matrix_and_the_expected_states_follow(matrix):
+    """packaging/drp/VERSIONS is the list of releases: oldest first, every version of the matrix is one
+    of them, and every release has the state a fresh install must reach (tests/infra/expected.json)."""
+    import json
+    releases = _releases()
+    assert releases and releases == sorted(releases, key=versions.key)
+    assert set(matrix.versions) <= set(releases)
+    with open(os.path.join(TOP, "tests", "infra", "expected.json")) as f:
+        assert sorted(json.load(f)["versions"], key=versions.key) == releases

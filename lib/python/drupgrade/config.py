@@ -71,7 +71,7 @@ PATH_RULES = {
 NODE_FIXED_DIRS = ("/var/lib/drupgrade/work", "/var/lib/drupgrade/node-state")
 
 
-def _expected(error):
+def expected(error):
     """What the schema expected, in the operator's language."""
     v, arg = error.validator, error.validator_value
     rule = error.schema.get("x-rule") if isinstance(error.schema, dict) else None
@@ -114,7 +114,7 @@ def validate(data, schema, path, key_style="json"):
         where = " ".join(parts[:1]) + ("" if len(parts) == 1 else " " + ".".join(parts[1:]))
     else:
         where = "/" + "/".join(parts)
-    problem = _expected(err)
+    problem = expected(err)
     if parts and parts[-1] == "password":  # never echo a secret (the redactor does not know it yet)
         problem = _("the value has a character that is not allowed (a line break or another control "
                     "character)") if err.validator == "pattern" else problem

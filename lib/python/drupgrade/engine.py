@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 
-from drupgrade import safetext, state, timeouts
+from drupgrade import procs, safetext, state, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_LOCKED, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.steps import PHASES
@@ -439,7 +439,7 @@ class Upgrade:
         with open(context, "w", encoding="utf-8") as f:
             f.write(self.ops.context(node, step, run_key))
         block = timeouts.timeout_block(node.name, step.phase, step.summary, step.kind, step.subject,
-                                       timeout, elapsed, facts, context, self.ops.latency_ms(node))
+                                       timeout, elapsed, facts, context, self.ops.latency_ms(node), procs.usage())
         for line in block:
             self.out("error", line)
         self.ops.settle(node, run_key)  # TERM, grace, KILL, confirmed gone: only then is it failed

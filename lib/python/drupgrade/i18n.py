@@ -1,4 +1,7 @@
-"""Message catalogs: zh_CN or en, chosen by --lang, then LC_ALL/LC_MESSAGES/LANG."""
+"""The operator's language, zh or en (--lang, then LC_ALL/LC_MESSAGES/LANG), and the one place that
+picks a text by it: gettext catalogs for msgids (`_`), `pick` for texts that come in both languages
+(a step header's Summary/Summary-zh, a retry policy's summary/summary_zh), `both` for a msgid in both
+(the precheck report), `node_env` for the node scripts' own `msg`."""
 import gettext
 import os
 
@@ -11,6 +14,8 @@ LOCALE_DIRS = (
 )
 
 _state = {"lang": "en", "tr": gettext.NullTranslations()}
+_catalogs = {}  # path of a compiled catalog -> its translations, each file read once per process
+NODE_LANG = "DRUPGRADE_LANG"  # what the node scripts' msg (scripts/lib/common.sh) reads
 
 
 def lang_from_env(environ=None):
@@ -34,18 +39,24 @@ def find_catalog(lang):
     return None
 
 
+def _catalog(lang):
+    """The translations of lang (none found: msgids as they are)."""
+    path = find_catalog(lang)
+    if not path:
+        return gettext.NullTranslations()
+    if path not in _catalogs:
+        with open(path, "rb") as f:
+            _catalogs[path] = gettext.GNUTranslations(f)
+    return _catalogs[path]
+
+
 def set_lang(lang=None):
     """Select the language ('zh' or 'en'; None: from the environment). Returns it."""
     lang = lang or lang_from_env()
-    path = find_catalog(lang)
-    if path:
-        with open(path, "rb") as f:
-            _state["tr"] = gettext.GNUTranslations(f)
-    else:
-        _state["tr"] = gettext.NullTranslations()
+    _state["tr"] = _catalog(lang)
     _state["lang"] = lang
-    # Node scripts and child tools speak the same language.
-    os.environ["DRUPGRADE_LANG"] = lang
+    # Child tools on the controller speak the same language (node scripts: node_env).
+    os.environ[NODE_LANG] = lang
     return lang
 
 
@@ -61,3 +72,24 @@ def _(msgid):
 def N_(msgid):
     """Mark msgid for translation without translating it now."""
     return msgid
+
+
+def pick(en, zh):
+    """The operator's language of a text given in both (zh empty or missing: the English one)."""
+    return zh if _state["lang"] == "zh" and zh else en
+
+
+def zh(msgid):
+    """The zh text of a msgid, whatever the current language."""
+    return _catalog("zh").gettext(msgid)
+
+
+def both(msgid, **kw):
+    """{'zh': ..., 'en': ...} of a msgid marked with N_(), formatted (a report that keeps both)."""
+    return {"zh": zh(msgid).format(**kw), "en": msgid.format(**kw)}
+
+
+def node_env():
+    """What a node script needs to speak the operator's language: {variable: zh|en}, for the
+    environment of every drstep and drcheck the controller starts."""
+    return {NODE_LANG: _state["lang"]}

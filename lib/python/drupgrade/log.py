@@ -80,10 +80,6 @@ class _FileHandler(logging.FileHandler):
         super().handleError(record)
 
 
-def redactor():
-    return _redactor
-
-
 def add_secrets(secrets):
     _redactor.add(secrets)
 

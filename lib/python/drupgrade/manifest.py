@@ -31,7 +31,7 @@ def problem(data, backup_id=None):
     errors = sorted(_schema().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
-        what = config._expected(err)
+        what = config.expected(err)
         if err.validator not in ("required", "additionalProperties", "propertyNames"):
             what = _("bad value {value!r}: {expected}").format(value=err.instance, expected=what)
         where = "/" + "/".join(str(p) for p in err.absolute_path)

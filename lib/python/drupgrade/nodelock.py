@@ -19,14 +19,13 @@ The lock is released when the command ends and none of its runs lives on the nod
 while they do (Ctrl-C, a lost link), which is what keeps a rollback off a live upgrade chain.
 Read-only commands never claim, release or take over.
 """
-import concurrent.futures
 import hashlib
 import logging
 import os
 import re
 import socket
 
-from drupgrade import state
+from drupgrade import fanout, state
 from drupgrade.errors import EXIT_FAILED, EXIT_LOCKED, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.transport import TransportError
@@ -184,9 +183,9 @@ class NodeLock(object):
     """The node lock of one command (claim at its start, release at its end)."""
 
     def __init__(self, cfg, transport, state_dir, run_id, tool, command, out):
+        self.cfg = cfg
         self.t = transport
         self.nodes = list(cfg.nodes)
-        self.width = max(1, min(cfg.run["max_parallel"], len(self.nodes)))
         self.dir = transport.settings.node_run_dir
         self.tool, self.command = tool, command
         host = socket.gethostname()
@@ -210,8 +209,7 @@ class NodeLock(object):
         return node, info, None
 
     def _fan_out(self, mode, nodes):
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.width) as pool:
-            return list(pool.map(lambda n: self._ask(n, mode), nodes))
+        return fanout.fan_out(self.cfg, lambda n: self._ask(n, mode), nodes)
 
     def claim(self, take_over=False):
         """Every node, or none: exit 5 naming the holders (or exit 1 for a node out of reach)."""
@@ -263,11 +261,10 @@ class NodeLock(object):
 LIVE = LIVE_FN + 'dir=$1\nlive_runs\n'
 
 
-def live_runs(transport, nodes):
+def live_runs(cfg, transport, nodes):
     """{node name: [run ids]} of the detached runs still alive on each node (read only: a
     reinstall of the tool directory must never pull it from under one of them)."""
     def one(node):
         res = transport.run(node, ["bash", "-c", LIVE, "drlive", transport.settings.node_run_dir], timeout=60)
-        return node.name, [v for k, _s, v in (line.partition("=") for line in res.stdout.splitlines()) if k == "live"]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-        return dict(pool.map(one, nodes))
+        return [v for k, _s, v in (line.partition("=") for line in res.stdout.splitlines()) if k == "live"]
+    return fanout.by_node(cfg, one, nodes)

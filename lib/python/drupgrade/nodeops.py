@@ -5,15 +5,16 @@ same fields as a node step's header, so `steps` lists them and the engine runs t
 """
 import logging
 import os
+import re
 import time
 
-from drupgrade import manifest, state, timeouts
+from drupgrade import i18n, manifest, product, state, timeouts
 from drupgrade.engine import RunLost
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
 from drupgrade.steps import Step
-from drupgrade.transport import DetachedRunLost, TransportError, owned
+from drupgrade.transport import DetachedRunLost, owned
 from drupgrade.transport.quoting import join, quote
 
 log = logging.getLogger("drupgrade.nodeops")
@@ -35,6 +36,30 @@ owned::remove "$d"
 mv -- "$d.new/$top" "$d"
 owned::remove "$d.new"
 """
+
+# Write an env file on the node atomically: the text on stdin into $1.tmp, renamed over $1.
+WRITE_ENV = 'mkdir -p -- "${1%/*}" && cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"'
+ENV_KEY = re.compile(r"^DR_[A-Z0-9_]+$")  # the keys drstep exports (drstep::load_context)
+
+
+def env_text(values):
+    """KEY=VALUE lines of an env file. Only DR_* keys (drstep loads nothing else) and values on one
+    line: a newline in a value would start a line of its own, a key nobody wrote."""
+    bad = sorted(k for k, v in values.items() if not ENV_KEY.match(k) or any(c in str(v) for c in "\n\r\0"))
+    if bad:
+        raise DrupgradeError(_("refusing to write {keys} into a node's env file: a key must be DR_[A-Z0-9_]+ and "
+                               "its value one line").format(keys=", ".join(bad)))
+    return "".join("%s=%s\n" % (k, v) for k, v in sorted(values.items()))
+
+
+def write_env(transport, node, path, values):
+    """The env file `path` on `node` (context.env of a run, rollback.env of a rollback session),
+    replaced atomically with `values`: what the node's steps, and drstep by hand, read."""
+    res = transport.run(node, ["bash", "-c", WRITE_ENV, "drenv", path], stdin=env_text(values).encode("utf-8"))
+    if res.rc != 0:
+        raise DrupgradeError(_("cannot write {file} on node {node}: {detail}").format(
+            file=path, node=node.name, detail=res.stderr.strip()))
+
 
 def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file"):
     step = Step("(controller)", order, name, {
@@ -78,8 +103,8 @@ class NodeOps:
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
         # A step run or cleanup holds the node lock beside the runs (drstep: .lock, .lock.NAME).
-        return ["env", "DRSTEP_LOCK_DIR=" + self.t.settings.node_run_dir, self.tool_dir + "/bin/drstep",
-                step.name, action]
+        return ["env", "DRSTEP_LOCK_DIR=" + self.t.settings.node_run_dir] + [
+            "%s=%s" % kv for kv in sorted(i18n.node_env().items())] + [self.tool_dir + "/bin/drstep", step.name, action]
 
     def _run(self, node, run_key):
         key = (node.name, run_key)
@@ -93,7 +118,7 @@ class NodeOps:
         run's marker nonce and the node-lock holder are in its script (sent on stdin, kept in the
         private run dir), never in an argv; drstep reads them and keeps them from the steps."""
         words = [self.tool_dir + "/bin/drstep", "chain"] + [("+" if s.name in gates else "") + s.name for s in steps]
-        env = [("DRSTEP_NONCE", nonce), ("DRSTEP_HOLDER", self.holder or "")]
+        env = [("DRSTEP_NONCE", nonce), ("DRSTEP_HOLDER", self.holder or "")] + sorted(i18n.node_env().items())
         self.pending[(node.name, run_key)] = "%s exec %s\n" % (
             " ".join("%s=%s" % (k, quote(v)) for k, v in env if v), join(words))
 
@@ -183,10 +208,7 @@ class NodeOps:
         return 0
 
     def step_load_nodes(self, node, hop, versions):
-        res = self.t.run(node, ["cat", "/opt/drp/VERSION"], timeout=60)
-        if res.rc == 255:
-            raise TransportError(res.stderr.strip(), node=node.name)
-        found = res.stdout.strip() or "none"
+        found = product.installed_version(self.t, node) or "none"
         expected = self.journal.data["versions_before"].get(node.name)
         if found != expected:
             raise DrupgradeError(_("node {node} runs {found}, but the run was planned from {expected}").format(
@@ -208,14 +230,8 @@ class NodeOps:
             "DR_STATE_DIR": "/var/lib/drupgrade/node-state", "DR_FAULT_INJECTION": self.cfg.run["fault_injection"],
             "DR_PACKAGE_BYTES": str(max([os.path.getsize(self.package_path(d))
                                          for _s, d in self.journal.data["hops"]] or [0])),
-            "DRUPGRADE_LANG": os.environ.get("DRUPGRADE_LANG", "en"),
         }
-        text = "".join("%s=%s\n" % (k, v) for k, v in sorted(values.items()))
-        res = self.t.run(node, ["bash", "-c", 'mkdir -p "${1%/*}" && cat > "$1.tmp" && mv "$1.tmp" "$1"',
-                                "drctx", self.tool_dir + "/context.env"], stdin=text.encode("utf-8"))
-        if res.rc != 0:
-            raise DrupgradeError(_("cannot write the step context on node {node}: {detail}").format(
-                node=node.name, detail=res.stderr.strip()))
+        write_env(self.t, node, self.tool_dir + "/context.env", values)
 
     def step_upload_tool(self, node, hop, versions):
         self.install_tool(node)

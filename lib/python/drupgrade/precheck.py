@@ -6,9 +6,7 @@ a controller function `drupgrade/checks/<name>.py`. Every check runs even when a
 Findings are pass / warn / fail / ask; a fail is an inhibitor (exit 3); an ask is a question
 for the whole cluster answered by --yes, --answers FILE or on a terminal (else exit 4).
 """
-import concurrent.futures
 import configparser
-import gettext
 import io
 import json
 import logging
@@ -18,9 +16,9 @@ import tarfile
 import time
 import unicodedata
 
-from drupgrade import config, i18n, safetext, state, steps, versions
+from drupgrade import config, fanout, i18n, product, safetext, state, steps, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import N_, _
+from drupgrade.i18n import N_, _, both, pick
 
 log = logging.getLogger("drupgrade.precheck")
 SCHEMA_ID = "drupgrade.precheck/1"
@@ -30,32 +28,7 @@ NO = ("n", "no", "false", "0")
 # The node side: extracted into a private temporary directory, run, removed (read-only checks).
 NODE_SCRIPT = ('d=$(mktemp -d /run/drcheck.XXXXXX 2>/dev/null || mktemp -d) || exit 97; '
                'trap \'rm -rf "$d"\' EXIT; tar -xzf - -C "$d" || exit 98; env "$@" "$d/bin/drcheck" run')
-_zh = {}
 CONN = "status"  # read-only queries: one connection attempt, no automatic reconnects
-
-
-def zh(msgid):
-    """The zh text of a msgid, whatever the current language."""
-    if "tr" not in _zh:
-        path = i18n.find_catalog("zh")
-        if path:
-            with open(path, "rb") as f:
-                _zh["tr"] = gettext.GNUTranslations(f)
-        else:
-            _zh["tr"] = gettext.NullTranslations()
-    return _zh["tr"].gettext(msgid)
-
-
-def both(msgid, **kw):
-    """{'zh': ..., 'en': ...} of a msgid marked with N_(), formatted."""
-    return {"zh": zh(msgid).format(**kw), "en": msgid.format(**kw)}
-
-
-def pick(text):
-    """The operator's language of a {'zh', 'en'} text."""
-    if not text:
-        return ""
-    return text.get("zh") if i18n.current_lang() == "zh" else text.get("en")
 
 
 def _clean_text(text):
@@ -178,15 +151,17 @@ def tcp_reason(host, port, seconds):
 
 def probe(transport, run):
     """Connect once (reachability and auth: the "status" connection type, no reconnect loop),
-    then the clock and the version, in one command."""
+    then the clock and the product version (facts["version"]: "none" when not installed; a file
+    that holds no version: "none" and facts["version_text"], what it holds)."""
     from drupgrade.transport import Endpoint, TransportError
     from drupgrade.transport.failures import ConnectionNotRecoverable
     try:
         transport.session(run.node, CONN).connect()
         t0 = time.time()
-        res = transport.run(run.node, ["bash", "-c", "date +%s.%N; cat /opt/drp/VERSION 2>/dev/null || echo none"],
-                            conn_type=CONN, timeout=60, retry=False)
+        res = transport.run(run.node, ["date", "+%s.%N"], conn_type=CONN, timeout=60, retry=False)
         t1 = time.time()
+        if res.rc == 0:
+            run.facts["version"] = _version(transport, run)
     except ConnectionNotRecoverable:
         ep = Endpoint.of(run.node)
         run.error = (tcp_reason(ep.host, ep.port, transport.settings.connect_timeout), None)
@@ -197,13 +172,21 @@ def probe(transport, run):
     if res.rc != 0:
         run.error = ((res.stderr or res.stdout).strip()[-300:] or "rc %d" % res.rc, None)
         return
-    lines = res.stdout.split()
     try:
-        run.offset = float(lines[0]) - (t0 + t1) / 2.0
+        run.offset = float(res.stdout.strip()) - (t0 + t1) / 2.0
         run.rtt = t1 - t0
-    except (IndexError, ValueError):
+    except ValueError:
         pass
-    run.facts["version"] = lines[1] if len(lines) > 1 else "none"
+
+
+def _version(transport, run):
+    """The product version of the node, "none" when not installed (a file that holds no version:
+    facts["version_text"] says what it holds)."""
+    try:
+        return product.installed_version(transport, run.node, conn_type=CONN, retry=False) or "none"
+    except product.NotAVersion as e:
+        run.facts["version_text"] = e.text
+        return "none"
 
 
 def node_context(env, node, node_version):
@@ -218,7 +201,7 @@ def node_context(env, node, node_version):
     return {"DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_TO": env.target or "",
             "DR_HOPS": str(max(1, len(hops))), "DR_PACKAGE_BYTES": str(size),
             "DR_PACKAGE_DIR": paths["node_package_dir"], "DR_BACKUP_ROOT": paths["node_backup_dir"],
-            "DR_WORK_DIR": "/var/lib/drupgrade/work", "DRUPGRADE_LANG": i18n.current_lang()}
+            "DR_WORK_DIR": "/var/lib/drupgrade/work", **i18n.node_env()}
 
 
 def parse_records(run, text):
@@ -251,7 +234,7 @@ def run_node_checks(env, run, bundle):
     except TransportError as e:
         run.error = (e.message, e.hint)
         return
-    if res.rc == 255 and "@@" not in res.stdout:
+    if res.ssh_failed and "@@" not in res.stdout:
         run.error = (res.stderr.strip()[-300:], None)
         return
     parse_records(run, res.stdout)
@@ -338,11 +321,12 @@ class Report:
                 continue
             lines.append(("error" if f.inhibitor else "warning",
                           "[%s] %s %s: %s" % (f.severity.upper() if not f.refused else "FAIL", f.node, f.check,
-                                              pick(f.message))))
+                                              pick(f.message["en"], f.message["zh"]))))
             for d in f.details:
                 lines.append(("info", "      " + d))
             if f.remediation:
-                lines.append(("info", "      " + _("what to do: {hint}").format(hint=pick(f.remediation))))
+                hint = pick(f.remediation["en"], f.remediation["zh"])
+                lines.append(("info", "      " + _("what to do: {hint}").format(hint=hint)))
         return lines
 
     def summary_line(self):
@@ -463,7 +447,7 @@ def answer_questions(report, yes=False, answers_path=None, interactive=False, as
     if interactive and not report.inhibitors():
         for q in report.unanswered():
             while True:
-                reply = ask(pick(q["question"]) + " ").strip().lower()
+                reply = ask(pick(q["question"]["en"], q["question"]["zh"]) + " ").strip().lower()
                 if reply in YES or reply in NO:
                     q["answer"], q["answered_by"] = reply in YES, "terminal"
                     break
@@ -480,16 +464,13 @@ def run(env, yes=False, answers_path=None):
     given = read_answers(answers_path) if answers_path else {}  # bad input: exit 2 before any node
     nodes = env.cfg.nodes
     env.runs = {n.name: NodeRun(n) for n in nodes}
-    width = max(1, min(env.cfg.run["max_parallel"], len(nodes)))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-        list(pool.map(lambda r: probe(env.transport, r), env.runs.values()))
+    fanout.fan_out(env.cfg, lambda r: probe(env.transport, r), env.runs.values())
     if env.target and env.hops is None:
         env.hops = sorted({h for r in env.runs.values() for h in env.node_paths(r.facts.get("version"))},
                           key=lambda h: versions.key(h[1]))
     bundle = node_bundle(env.root)
     reachable = [r for r in env.runs.values() if r.error is None]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-        list(pool.map(lambda r: run_node_checks(env, r, bundle), reachable))
+    fanout.fan_out(env.cfg, lambda r: run_node_checks(env, r, bundle), reachable)
     findings, rows = [], []
     modules = controller_checks()
     node_decl = node_checks(env.root)

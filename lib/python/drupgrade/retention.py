@@ -10,12 +10,11 @@ and the rollback sessions that used its backups. Never removed: the newest compl
 backup `latest` names, a backup that an unfinished rollback session uses, the current upgrade
 run and the current rollback session.
 """
-import concurrent.futures
 import os
 import re
 import shutil
 
-from drupgrade import state
+from drupgrade import fanout, state
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.transport import owned
@@ -192,12 +191,6 @@ class Pruner:
         self.catalog = Catalog(self.state_dir, [n.name for n in cfg.nodes])
         self.ops = ops  # NodeOps: the names of the package files and unpacked packages
 
-    def fan_out(self, fn):
-        nodes = list(self.cfg.nodes)
-        width = max(1, min(self.cfg.run["max_parallel"], len(nodes)))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-            return dict(zip([n.name for n in nodes], pool.map(fn, nodes)))
-
     def select(self, keep):
         return select(self.catalog, keep, current_id(self.state_dir, "current_run.json", "run_id"),
                       current_id(self.state_dir, "current_rollback.json", "rollback_id"), sessions(self.state_dir))
@@ -236,7 +229,7 @@ class Pruner:
             if res.rc != 0:
                 report["error"] = (res.stderr.strip().splitlines() or ["rc %d" % res.rc])[-1]
             return report
-        return self.fan_out(one)
+        return fanout.by_node(self.cfg, one)
 
     def on_controller(self, sel):
         """The records of what is gone (history entries keep their run's start time, so that

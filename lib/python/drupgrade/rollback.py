@@ -16,7 +16,7 @@ import threading
 import time
 import unicodedata
 
-from drupgrade import engine, manifest, runner, safetext, state, steps, timeouts
+from drupgrade import engine, fanout, i18n, manifest, procs, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -221,20 +221,23 @@ class Rollback:
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.r = runner.Runner(ctx)
+        # On a terminal the progress box is the display: the transfers (the tool package, a few KB)
+        # log their lines but draw no progress bars of their own.
+        self.r = runner.Runner(ctx, transfer_bars=False)
         self.cfg = self.r.cfg
         self.state_dir = self.r.state_dir
         self.catalog = Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
-        if ctx.console is not None:
-            # On a terminal the progress box is the display: the transfers (the tool package, a few
-            # KB) log their lines but draw no progress bars of their own.
-            from drupgrade.transport import Transport
-            self.r._transport = Transport.from_config(self.cfg, None)
         self.current_path = os.path.join(self.state_dir, "current_rollback.json")
         self._steps = None
 
-    def close(self):
-        self.r.close()
+    def close(self, error=None):
+        self.r.close(error)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, _type, error, _tb):
+        self.close(error)
 
     def lock(self, what):
         # The same lock as the upgrade: a rollback and an upgrade never run at once.
@@ -327,12 +330,6 @@ class Rollback:
         ops.holder = self.r.holder
         return ops
 
-    def fan_out(self, fn, nodes=None):
-        nodes = list(self.cfg.nodes if nodes is None else nodes)
-        width = max(1, min(self.cfg.run["max_parallel"], len(nodes)))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-            return dict(zip([n.name for n in nodes], pool.map(fn, nodes)))
-
     def db_checksums(self, backup_id):
         """The tables' checksums taken with the dump (on the DB primary), compact JSON ('' if none):
         every DB node's restore and verification compare with them."""
@@ -364,12 +361,12 @@ class Rollback:
         does not cover a chain a crashed controller left going: it runs from that directory)."""
         from drupgrade import nodelock
         ops = self.ops(None)
-        live = nodelock.live_runs(self.r.transport(), self.cfg.nodes)
+        live = nodelock.live_runs(self.cfg, self.r.transport(), self.cfg.nodes)
         for name, runs in sorted(live.items()):
             if runs:
                 LOG.warning(_("node {node}: runs still live there ({runs}): its tool directory is left as it "
                               "is").format(node=name, runs=", ".join(runs)))
-        self.fan_out(ops.install_tool, [n for n in self.cfg.nodes if not live[n.name]])
+        fanout.by_node(self.cfg, ops.install_tool, [n for n in self.cfg.nodes if not live[n.name]])
 
     def refresh_nodes(self, journal):
         """Before continuing a session: the current tools (unless a step may still run on a node:
@@ -380,19 +377,11 @@ class Rollback:
 
     def write_env(self, journal):
         """The session's rollback.env on every node: what its steps (and drstep by hand) read."""
-        tool_dir = self.cfg.paths["node_tool_dir"]
+        from drupgrade import nodeops
+        path = self.cfg.paths["node_tool_dir"] + "/rollback.env"
         sums = self.db_checksums(journal.data["backup_id"])
-
-        def one(node):
-            values = self.context_values(node, journal.data["backup_id"], journal.data["run_id"], sums)
-            text = "".join("%s=%s\n" % kv for kv in sorted(values.items()))
-            res = self.r.transport().run(node, [
-                "bash", "-c", 'mkdir -p "${1%/*}" && cat > "$1.tmp" && mv "$1.tmp" "$1"', "drctx",
-                tool_dir + "/rollback.env"], stdin=text.encode("utf-8"))
-            if res.rc != 0:
-                raise DrupgradeError(_("cannot write the rollback context on node {node}: {detail}").format(
-                    node=node.name, detail=res.stderr.strip()))
-        self.fan_out(one)
+        fanout.by_node(self.cfg, lambda node: nodeops.write_env(self.r.transport(), node, path, self.context_values(
+            node, journal.data["backup_id"], journal.data["run_id"], sums)))
 
     def resolve(self, backup_id):
         """BACKUP_ID or latest -> a backup id the controller knows (else exit 2)."""
@@ -440,10 +429,10 @@ class Rollback:
 
         def one(node):
             values = self.context_values(node, backup_id, "check")
-            command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(values.items())] + [
-                tool_dir + "/bin/drstep", CHECK_STEP, "run"]
+            command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(
+                dict(values, **i18n.node_env()).items())] + [tool_dir + "/bin/drstep", CHECK_STEP, "run"]
             res = t.run(node, command, timeout=self.steps()[CHECK_STEP].timeout)
-            if res.rc == 255:
+            if res.ssh_failed:
                 return _("node {node} cannot be reached: {detail}").format(
                     node=node.name, detail=safetext.clean(res.stderr.strip(), one_line=True)[-200:])
             if res.rc != 0:
@@ -462,7 +451,7 @@ class Rollback:
                              "({entry})").format(node=node.name, entry=name)
             return None
 
-        reasons = [r for r in self.fan_out(one).values() if r]
+        reasons = [r for r in fanout.by_node(self.cfg, one).values() if r]
         return "; ".join(reasons) if reasons else None
 
     def reverify(self, journal, numbers):
@@ -515,13 +504,13 @@ class Rollback:
 
         def one(node):
             res = self.r.transport().run(node, ["cat", "--", marker], timeout=60)
-            if res.rc == 255:
+            if res.ssh_failed:
                 return "unreachable", _("node {node} cannot be reached: {detail}").format(
                     node=node.name, detail=res.stderr.strip()[-200:])
             found = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
             return None if found.get("sha256") == want else ("other", node.name)
 
-        found = [r for r in self.fan_out(one).values() if r]
+        found = [r for r in fanout.by_node(self.cfg, one).values() if r]
         other = sorted(why for kind, why in found if kind == "other")
         reasons = [why for kind, why in found if kind == "unreachable"]
         if other:
@@ -542,9 +531,9 @@ class Rollback:
                 kb, _tab, path = line.partition("\t")
                 if kb.isdigit() and path.startswith(root + "/"):
                     found[path[len(root) + 1:]] = int(kb) * 1024
-            return found if res.rc != 255 else None
+            return None if res.ssh_failed else found
 
-        per_node = self.fan_out(one)
+        per_node = fanout.by_node(self.cfg, one)
         sizes = {}
         for b in ids:
             by_node = {n: (found.get(b) if found is not None else None) for n, found in sorted(per_node.items())}
@@ -593,7 +582,7 @@ class Rollback:
         d = journal.data
         status = {"running": "in_progress", "done": "completed"}.get(d["status"], d["status"])
         mid_step = any(v.get("status") == "running" for v in d.get("steps", {}).values())
-        if d["status"] == "running" and mid_step and not alive(d.get("pid")):
+        if d["status"] == "running" and mid_step and not procs.running(d.get("pid"), d.get("pid_started")):
             status = "interrupted"  # the tool died during a step: 'auto latest' continues it
         info = {"rollback_id": d["run_id"], "backup_id": d["backup_id"], "mode": d["mode"],
                 "to_version": "v" + (d.get("to_version") or "?"), "status": status,
@@ -644,7 +633,7 @@ class Rollback:
     def run_steps(self, journal, numbers, parallel=False):
         """Steps in order (the one-click mode runs 2, 3 and 4 at the same time); stops at a failure."""
         up = self.engine(journal)
-        journal.set(status="running", pid=os.getpid())
+        journal.set(status="running", **procs.identity())
         todo = list(numbers)
         while todo:
             n = todo.pop(0)
@@ -730,19 +719,6 @@ class Rollback:
             answer = sys.stdin.readline().strip()
             if answer in choices:
                 return answer
-
-
-def alive(pid):
-    """True if a process with this pid runs (the session's rollback_tool)."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def read_answers(path):

@@ -1,12 +1,10 @@
 """What the upgrade commands share: state paths, the lock, versions on the nodes, building a run."""
-import concurrent.futures
 import logging
 import os
 import shutil
-import sys
 import time
 
-from drupgrade import engine, state, steps, versions
+from drupgrade import engine, fanout, product, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, current_lang
 
@@ -22,8 +20,11 @@ def out(level, text):
 class Runner:
     """One command's view of the controller state and the cluster."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, transfer_bars=True):
+        """transfer_bars: transfers draw progress bars on the console (rollback_tool: its progress
+        box is the display, the transfers only log their lines)."""
         self.ctx = ctx
+        self.transfer_bars = transfer_bars
         self.cfg = ctx.config
         self.state_dir = self.cfg.paths["state_dir"]
         self.runs_dir = os.path.join(self.state_dir, "runs")
@@ -49,7 +50,7 @@ class Runner:
     def transport(self):
         if self._transport is None:
             from drupgrade.transport import Transport
-            self._transport = Transport.from_config(self.cfg, self.ctx.console)
+            self._transport = Transport.from_config(self.cfg, self.ctx.console if self.transfer_bars else None)
         return self._transport
 
     def claim_nodes(self, run_id, tool, command):
@@ -60,11 +61,12 @@ class Runner:
         lock.claim(take_over=bool(getattr(self.ctx.args, "take_over", False)))
         self._node_lock, self.holder = lock, lock.key
 
-    def close(self):
-        """The end of the command (called from its `finally`): the node lock is given back unless
-        contact with a node was lost (its runs may live: the lock keeps others off them)."""
+    def close(self, error=None):
+        """The end of the command (`with Runner(ctx) as r:`; error: the exception it ends with): the
+        node lock is given back unless contact with a node was lost (its runs may live: the lock
+        keeps others off them)."""
         lock, self._node_lock = self._node_lock, None
-        if lock is not None and not isinstance(sys.exc_info()[1], engine.NodeLost):
+        if lock is not None and not isinstance(error, engine.NodeLost):
             try:
                 lock.release()
             except Exception as e:  # noqa: BLE001 - never hides how the command ended
@@ -73,26 +75,28 @@ class Runner:
             self._transport.close()
             self._transport = None
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, _type, error, _tb):
+        self.close(error)
+
     # -- the cluster -----------------------------------------------------------------------
     def detect_versions(self):
-        """{node: version} read from every node at once; unreachable nodes fail with their reasons.
-        The first contact: it opens the ssh connections, and says how long that took (connect_s)."""
+        """{node: version, or "none" where the product is not installed} read from every node at once
+        (product.installed_version); unreachable nodes fail with their reasons. The first contact: it
+        opens the ssh connections, and says how long that took (connect_s)."""
         from drupgrade.transport import TransportError
         t0 = time.time()
         t = self.transport()
 
         def one(node):
             try:
-                res = t.run(node, ["cat", "/opt/drp/VERSION"], timeout=60)
+                return node, product.installed_version(t, node) or "none", None
             except TransportError as e:  # its hint too: e.g. how to accept a changed host key
                 return node, None, e.message + (" (%s)" % e.hint if e.hint else "")
-            if res.rc == 255:
-                return node, None, res.stderr.strip()
-            return node, (res.stdout.strip() or "none") if res.rc == 0 else "none", None
 
-        width = max(1, min(self.cfg.run["max_parallel"], len(self.cfg.nodes)))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
-            results = list(pool.map(one, self.cfg.nodes))
+        results = fanout.fan_out(self.cfg, one, self.cfg.nodes)
         self.connect_s = round(time.time() - t0, 3)
         bad = [(n, why) for n, _v, why in results if why]
         if bad:

@@ -4,6 +4,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import socket
 import stat
 import sys
@@ -11,7 +12,7 @@ import threading
 
 import jsonschema
 
-from drupgrade import config, versions
+from drupgrade import config, procs, versions
 from drupgrade.errors import EXIT_LOCKED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 
@@ -119,7 +120,9 @@ def read_json(path, default=None, schema=None):
 
 
 class RunLock:
-    """One run at a time per state dir. flock dies with its process, so kill -9 never leaves it stale."""
+    """One run at a time per state dir. flock dies with its process, so kill -9 never leaves it stale.
+    The file names the holder (pid, its start time, host, since when, what): a refused command says
+    what that process is and how long it has run (procs.describe)."""
 
     def __init__(self, state_dir, name="run.lock"):
         self.path = os.path.join(state_dir, name)
@@ -135,12 +138,14 @@ class RunLock:
             os.close(fd)
             raise DrupgradeError(
                 _("another drupgrade run holds the lock {file}: {holder}").format(
-                    file=self.path, holder=holder),
+                    file=self.path, holder=_holder_now(holder)),
                 code=EXIT_LOCKED,
                 hint=_("wait for it to finish, or stop that process; the lock is released when it "
                        "exits (even by kill -9)")) from None
         os.ftruncate(fd, 0)
-        info = "pid %d on %s since %s: %s" % (os.getpid(), socket.gethostname(), now_iso(), what)
+        me = procs.identity()
+        info = "pid %d (started %.2f) on %s since %s: %s" % (me["pid"], me["pid_started"], socket.gethostname(),
+                                                             now_iso(), what)
         os.write(fd, info.encode("utf-8"))
         os.fsync(fd)
         self.fd = fd
@@ -158,6 +163,13 @@ class RunLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def _holder_now(holder):
+    """The lock file's holder, and what that process is now when it runs on this host."""
+    m = re.match(r"^pid ([0-9]+) \(started ([0-9.]+)\) on (\S+) since", holder)
+    now = procs.describe(m.group(1), m.group(2)) if m and m.group(3) == socket.gethostname() else None
+    return "%s (%s)" % (holder, now) if now else holder
 
 
 class Journal:

@@ -4,7 +4,7 @@ import re
 
 from drupgrade import config
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import _, current_lang
+from drupgrade.i18n import _, pick
 
 PHASES = ("init", "distribute_tool", "precheck", "distribute_package", "backup", "upgrade",
           "postcheck")
@@ -43,7 +43,7 @@ class Step:
 
     @property
     def summary(self):
-        return self.summary_zh if current_lang() == "zh" and self.summary_zh else self.summary_en
+        return pick(self.summary_en, self.summary_zh)
 
     def runs_on(self, node):
         return "any" in self.roles or bool(set(self.roles) & set(node.roles))
@@ -119,10 +119,3 @@ def _check(step, phase, policies, names):
             _("step declaration {file} is invalid: {problems}").format(
                 file=step.path, problems="; ".join(problems)),
             code=EXIT_USAGE, hint=_("fix the header of the step file (see scripts/lib/step.sh)"))
-
-
-def by_phase(steps):
-    out = {p: [] for p in PHASES}
-    for s in steps:
-        out[s.phase].append(s)
-    return out

@@ -1,5 +1,5 @@
 """Timeouts that explain themselves (design §4.3): progress, early warnings, the timeout block."""
-from drupgrade.i18n import N_, _, current_lang
+from drupgrade.i18n import N_, _
 
 PHASE_LABELS = {
     "init": N_("initialisation"),
@@ -31,11 +31,10 @@ WARN_AT = (0.85, 0.95)
 
 def duration(seconds):
     """Seconds in the operator's words: 90 -> '1分30秒' / '1 min 30 s'."""
-    seconds = int(round(seconds))
-    m, s = divmod(seconds, 60)
-    if current_lang() == "zh":
-        return ("%d分%d秒" % (m, s) if s else "%d分钟" % m) if m else "%d秒" % s
-    return ("%d min %d s" % (m, s) if s else "%d min" % m) if m else "%d s" % s
+    m, s = divmod(int(round(seconds)), 60)
+    if m and s:
+        return _("{m} min {s} s").format(m=m, s=s)
+    return _("{m} min").format(m=m) if m else _("{s} s").format(s=s)
 
 
 def size(n):
@@ -122,8 +121,9 @@ def resources_line(facts):
 
 
 def timeout_block(node, phase, summary, kind, subject, timeout, actual, facts, context_path,
-                  latency_ms=None):
-    """The block of §4.3.2, as lines in the operator's language."""
+                  latency_ms=None, controller=None):
+    """The block of §4.3.2, as lines in the operator's language; controller: the controller's own
+    figures (procs.usage), so that a controller short of CPU or memory is seen too."""
     reason_fmt, advice = KINDS.get(kind, KINDS["file"])
     reason = _(reason_fmt).format(
         latency="%s ms" % latency_ms if latency_ms is not None else "?",
@@ -138,6 +138,9 @@ def timeout_block(node, phase, summary, kind, subject, timeout, actual, facts, c
         _("exceeded by: {secs}s ({human})").format(secs=int(actual - timeout),
                                                     human=duration(actual - timeout)),
         _("current environment: {resources}").format(resources=resources_line(facts)),
+    ] + ([_("controller: load {load} on {cpus} CPUs, memory {mem}% in use; drupgrade: {rss} resident, {threads} "
+            "threads").format(load=controller["load"], cpus=controller["cpus"], mem=controller["mem"],
+                              rss=size(controller["rss"]), threads=controller["threads"])] if controller else []) + [
         _("suggestion: {advice}").format(advice=_(advice)),
         _("context saved in: {path}").format(path=context_path),
     ]

@@ -9,6 +9,13 @@ _VERSION = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)$")
 MODES = ("auto", "jump", "progressive")
 
 
+def add_target_arguments(parser, required=True, to_help=None):
+    """--to VERSION and --mode auto|jump|progressive, declared once for plan, run and precheck."""
+    parser.add_argument("--to", required=required, metavar="VERSION", help=to_help or _("target version, e.g. 2.2.0"))
+    parser.add_argument("--mode", choices=MODES, default="auto",
+                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+
+
 def normalize(text):
     """'v2.2.0' or '2.2.0' -> '2.2.0'; anything else is a usage error."""
     m = _VERSION.match((text or "").strip())

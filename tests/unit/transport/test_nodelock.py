@@ -125,7 +125,7 @@ def test_the_lock_stays_while_a_run_of_the_holder_lives_and_a_resume_renews_it(c
     ta = controllers()
     a = lock(ta, key_node, "/srv/state-a", "run_a").claim()
     run = live_run(ta, key_node, remote_dir, "a-run")
-    assert nodelock.live_runs(ta, [key_node]) == {"nk": ["a-run"]}  # what a tool reinstall leaves alone
+    assert nodelock.live_runs(Cfg(key_node), ta, [key_node]) == {"nk": ["a-run"]}  # what a tool reinstall leaves alone
     a.claimed = [key_node]
     a.release()  # Ctrl-C while a run lives: the lock is kept
     assert holder(remote_dir)["run_id"] == "run_a"
@@ -138,6 +138,6 @@ def test_the_lock_stays_while_a_run_of_the_holder_lives_and_a_resume_renews_it(c
     again = lock(ta, key_node, "/srv/state-a", "run_a").claim()
     assert holder(remote_dir)["pid"] == str(os.getpid()) and again.key == a.key
     run.stop()
-    assert nodelock.live_runs(ta, [key_node]) == {"nk": []}
+    assert nodelock.live_runs(Cfg(key_node), ta, [key_node]) == {"nk": []}
     again.release()
     assert not os.path.exists(os.path.join(remote_dir, ".holder"))

@@ -137,3 +137,22 @@ def test_known_hosts_pattern_and_fingerprints(tmp_path):
                         universal_newlines=True).stdout.split()[1]
     assert hostkeys.known_fingerprints(str(kh), "10.0.0.1", 2222) == [("ssh-ed25519", fp)]
     assert hostkeys.known_fingerprints(str(kh), "10.0.0.1", 22) == []
+
+
+def test_callers_ask_a_result_whether_ssh_failed_instead_of_comparing_its_rc():
+    """rc 255 means "ssh itself failed" in one place (CommandResult.ssh_failed)."""
+    import os
+    import re
+
+    from drupgrade.transport.result import CommandResult
+    assert CommandResult("n", "true", 255).ssh_failed and not CommandResult("n", "true", 1).ssh_failed
+    code = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__))))), "lib", "python", "drupgrade")
+    by_hand = re.compile(r"\.rc\s*[!=]=\s*(255|SSH_FAILED)\b")
+    found = []
+    for dirpath, _dirs, files in os.walk(code):
+        for name in files:
+            if name.endswith(".py") and name != "result.py":  # where ssh_failed says it
+                with open(os.path.join(dirpath, name), encoding="utf-8") as f:
+                    found += ["%s:%d" % (name, i) for i, line in enumerate(f, 1) if by_hand.search(line)]
+    assert found == []

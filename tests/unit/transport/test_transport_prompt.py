@@ -57,3 +57,60 @@ def test_a_banner_saying_password_does_not_get_the_password(banner_sshd, setting
         assert master.alive()
     finally:
         master.stop()
+
+
+# A stand-in for ssh on PATH: it writes what a real ssh writes on its terminal, in pieces, reads
+# what is typed there (no echo) into $RECORD, and "connects" by creating the ControlPath socket file.
+FAKE_SSH = r"""#!/bin/bash
+for a in "$@"; do case $a in ControlPath=*) cp=${a#ControlPath=} ;; esac; done
+printf 'Warning: Permanently added the host key.\r\n'
+for n in $(seq "$PROMPTS"); do
+  printf 'root@node1'"'"'s pass'
+  sleep 0.2  # the prompt arrives in two reads: the first ends in the middle of it
+  printf 'word: '
+  IFS= read -r typed || exit 255
+  printf '%s\n' "$typed" >> "$RECORD"
+  printf '\r\n'
+  [ "$n" = "$PROMPTS" ] || printf 'Permission denied, please try again.\r\n'
+done
+: > "$cp"
+exec sleep 60
+"""
+
+
+@pytest.fixture
+def fake_ssh(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "ssh").write_text(FAKE_SSH)
+    os.chmod(str(bindir / "ssh"), 0o755)
+    record = tmp_path / "typed"
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+    monkeypatch.setenv("RECORD", str(record))
+    return record
+
+
+def test_a_prompt_that_arrives_in_pieces_gets_the_password_once(fake_ssh, settings, monkeypatch):
+    monkeypatch.setenv("PROMPTS", "1")
+    node = Endpoint("nf", "127.0.0.1", 22, TEST_USER, password=TEST_PASSWORD)
+    master = ssh.Master(ssh.SshArgs(node, settings, "control"))
+    try:
+        master.start()
+        assert master.alive()
+    finally:
+        master.stop()
+    assert fake_ssh.read_text() == TEST_PASSWORD + "\n"
+
+
+def test_a_second_prompt_means_the_password_was_refused(fake_ssh, settings, monkeypatch):
+    from drupgrade.transport import failures
+    monkeypatch.setenv("PROMPTS", "2")
+    node = Endpoint("nf", "127.0.0.1", 22, TEST_USER, password=TEST_PASSWORD)
+    s = ssh.SshSession(node, settings)
+    try:
+        with pytest.raises(failures.AuthenticationFailed) as exc:
+            s.connect()
+    finally:
+        s.close()
+    assert "Permission denied" in exc.value.message
+    assert fake_ssh.read_text() == (TEST_PASSWORD + "\n") * ssh.AUTH_TRIES  # once per try, never twice in one

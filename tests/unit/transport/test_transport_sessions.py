@@ -52,7 +52,7 @@ def test_hostile_words_stay_data(pool, key_node, sshd):
     for word in ["$(touch %s)" % marker, "`touch %s`" % marker, "; touch %s" % marker]:
         res = s.run(["echo", word])
         assert res.stdout == word + "\n"
-    res = s.run_script('printf "%s" "$1"', ["$(touch %s)" % marker])
+    res = s.run(["bash", "-c", 'printf "%s" "$1"', "drtest", "$(touch %s)" % marker])  # data as $1
     assert res.stdout == "$(touch %s)" % marker
     assert not os.path.exists(marker)
 
@@ -214,12 +214,12 @@ def test_detached_run_reports_output_and_rc_and_never_runs_twice(pool, node, ssh
     runs = os.path.join(sshd.home, "runs")
     script = 'echo ran >> %s; for i in 1 2 3; do echo "line $i"; sleep 0.2; done; exit 7' % counter
     got = []
-    r = DetachedRun(s, "run1-%s-%d" % (node.name, os.getpid()), runs).start(script)
+    r = DetachedRun(s, "run1-%s-%d" % (node.name, os.getpid()), runs)
+    res = r.wait(on_output=got.append, command=script)
     assert r.started_here
-    res = r.wait(on_output=got.append)
     assert res.rc == 7 and res.stdout == "line 1\nline 2\nline 3\n" and b"".join(got) == res.stdout.encode()
-    again = DetachedRun(s, r.run_id, runs).start(script)
-    assert not again.started_here and again.wait().rc == 7
+    again = DetachedRun(s, r.run_id, runs)
+    assert again.wait(command=script).rc == 7 and again.started_here is False
     assert open(counter).read() == "ran\n"
 
 
@@ -229,7 +229,7 @@ def test_detached_run_survives_a_lost_connection_and_is_reattached(pool, key_nod
     if os.path.exists(counter):
         os.unlink(counter)
     script = 'echo ran >> %s; for i in $(seq 1 12); do echo "line $i"; sleep 0.25; done; exit 0' % counter
-    run = DetachedRun(s, "cut-%d" % os.getpid(), os.path.join(sshd.home, "runs")).start(script)
+    run = DetachedRun(s, "cut-%d" % os.getpid(), os.path.join(sshd.home, "runs"))
 
     killed = []
 
@@ -237,22 +237,11 @@ def test_detached_run_survives_a_lost_connection_and_is_reattached(pool, key_nod
         if b"line 3" in data and not killed:
             killed.append(s.master.proc.pid)
             os.kill(s.master.proc.pid, signal.SIGKILL)  # the link is gone
-    res = run.wait(on_output=on_output)
+    res = run.wait(on_output=on_output, command=script)
     assert killed and run.attaches >= 2 and s.reconnects >= 1
     assert res.rc == 0
     assert res.stdout == "".join("line %d\n" % i for i in range(1, 13))  # every byte exactly once
     assert open(counter).read() == "ran\n"
-
-
-def test_detached_run_status(pool, key_node, sshd):
-    s = pool.session(key_node)
-    run = DetachedRun(s, "st-%d" % os.getpid(), os.path.join(sshd.home, "runs"))
-    assert run.status()["state"] == "missing"
-    run.start("sleep 0.5; echo hi")
-    assert run.status()["state"] in ("running", "done")
-    assert run.wait().stdout == "hi\n"
-    st = run.status()
-    assert st == {"state": "done", "rc": 0, "size": 3}
 
 
 def test_detached_wait_returns_at_its_deadline_even_when_the_run_is_silent(pool, key_node, sshd):
@@ -300,10 +289,10 @@ def test_gates_let_a_run_go_on_through_one_channel_that_comes_back_after_a_loss(
     res = r.wait(timeout=0.5, command=script)
     assert res.still_running and not res.stdout  # waits at its first gate
     r.open_gate("one")
-    channel = s.gate_opener.proc
+    channel = s.gates().proc
     os.kill(s.master.proc.pid, signal.SIGKILL)  # the link is gone, and the gate channel with it
     r.open_gate("two")
-    assert s.gate_opener.proc is not channel
+    assert s.gates().proc is not channel
     assert r.wait().stdout == "through one\nthrough two\n"
     with pytest.raises(failures.TransportError):
         DetachedRun(s, "nosuch-%d" % os.getpid(), runs).open_gate("one")

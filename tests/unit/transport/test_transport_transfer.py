@@ -315,8 +315,7 @@ def test_transport_facade(settings, key_node, remote_dir, payload, sshd):
     settings.node_run_dir = sshd.home + "/runs"
     with Transport(settings) as t:
         assert t.run(key_node, ["echo", "hi"]).stdout == "hi\n"
-        assert t.run_script(key_node, 'echo "$1"', ["a b"]).stdout == "a b\n"
-        res = t.run_detached(key_node, "facade-%d" % os.getpid(), ["bash", "-c", "echo step; exit 4"])
+        res = t.detached(key_node, "facade-%d" % os.getpid()).wait(command=["bash", "-c", "echo step; exit 4"])
         assert (res.rc, res.stdout) == (4, "step\n")
         r = t.transfer.upload_package(payload, remote_dir + "/pkgs", key_node)
         assert r.action == "uploaded" and os.path.exists(remote_dir + "/pkgs/" + os.path.basename(payload))

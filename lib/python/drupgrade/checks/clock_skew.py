@@ -1,8 +1,8 @@
 """The nodes' clocks agree: each node's offset to the controller, compared with the nodes' median."""
 import statistics
 
-from drupgrade.i18n import N_
-from drupgrade.precheck import Finding, both
+from drupgrade.i18n import N_, both
+from drupgrade.precheck import Finding
 
 ID = "clock_skew"
 SUMMARY = N_("the clocks of the nodes agree (skew between nodes)")

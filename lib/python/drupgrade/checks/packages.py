@@ -3,8 +3,8 @@ public_key) or matching its .sha256 (without), and holds only plain files under 
 import os
 
 from drupgrade import packages
-from drupgrade.i18n import N_
-from drupgrade.precheck import Finding, both
+from drupgrade.i18n import N_, both
+from drupgrade.precheck import Finding
 from drupgrade.signing import Refused
 
 ID = "packages"

@@ -1,8 +1,8 @@
 """The product version on each node, and whether the compatibility matrix allows the target from it."""
-from drupgrade import versions
+from drupgrade import product, versions
 from drupgrade.errors import DrupgradeError
-from drupgrade.i18n import N_
-from drupgrade.precheck import Finding, both
+from drupgrade.i18n import N_, both
+from drupgrade.precheck import Finding
 
 ID = "product_version"
 SUMMARY = N_("the product version of each node, and the matrix allows the target from it")
@@ -17,9 +17,15 @@ def run(env):
         if r.error is not None:
             continue
         v = r.facts.get("version", "none")
+        if "version_text" in r.facts:
+            found.append(Finding(ID, node.name, "fail", both(
+                product.NOT_A_VERSION, node=node.name, file=product.VERSION_FILE, text=r.facts["version_text"]),
+                both(product.NOT_A_VERSION_HINT, file=product.VERSION_FILE)))
+            continue
         if v == "none":
             found.append(Finding(ID, node.name, "fail", both(
-                N_("no installed drp found on node {node} (/opt/drp/VERSION is missing)"), node=node.name),
+                N_("no installed drp found on node {node} ({file} is missing)"), node=node.name,
+                file=product.VERSION_FILE),
                 both(N_("install the product on this node first"))))
             continue
         planned = (env.versions_before or {}).get(node.name)

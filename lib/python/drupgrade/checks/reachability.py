@@ -1,6 +1,6 @@
 """Every node answers ssh with the configured credentials (and a known host key)."""
-from drupgrade.i18n import N_
-from drupgrade.precheck import Finding, both
+from drupgrade.i18n import N_, both
+from drupgrade.precheck import Finding
 
 ID = "reachability"
 SUMMARY = N_("every node is reachable over ssh and accepts the credentials")

@@ -2,8 +2,8 @@
 there stops the run halfway: every step start and end is written before the run goes on)."""
 import os
 
-from drupgrade.i18n import N_
-from drupgrade.precheck import Finding, both
+from drupgrade.i18n import N_, both
+from drupgrade.precheck import Finding
 
 ID = "state_dir_space"
 SUMMARY = N_("free space in the controller's state directory")

@@ -3,8 +3,9 @@
 The upgrade engine uses one object, Transport:
     t = Transport.from_config(config)
     res = t.run(node, ["systemctl", "is-active", "drp-app"])      # CommandResult(rc, stdout, stderr)
-    res = t.run_detached(node, "run42-backup_db", ["/opt/drupgrade/bin/drstep", "backup_db", "run"])
+    res = t.detached(node, "run42-backup_db").wait(command=["/opt/drupgrade/bin/drstep", "backup_db", "run"])
     r = t.transfer.upload_package("/path/drp-2.2.0.tar.gz", "/var/lib/drupgrade/packages", node)
+    found = t.probe(node)                                          # ProbeResult: auth, host key, latency, scp, SFTP
     t.close()
 """
 from .detached import DetachedRun, DetachedRunLost
@@ -19,6 +20,7 @@ from .failures import (
     TransportError,
 )
 from .policy import CONN_TYPES, Endpoint, Heartbeat, TransportSettings
+from .probe import ProbeResult, probe
 from .progress import Reporter
 from .result import CommandResult
 from .ssh import SessionPool, SshSession
@@ -28,7 +30,7 @@ __all__ = [
     "Transport", "CommandResult", "SshSession", "SessionPool", "DetachedRun", "FileTransferManager",
     "TransferResult", "TransportSettings", "Endpoint", "Heartbeat", "CONN_TYPES", "TransportError",
     "ConnectionNotRecoverable", "AuthenticationFailed", "HostKeyChanged", "HostKeyUnknown",
-    "RemoteDiskFull", "RemotePermissionDenied", "TransferFailed", "DetachedRunLost",
+    "RemoteDiskFull", "RemotePermissionDenied", "TransferFailed", "DetachedRunLost", "ProbeResult",
 ]
 
 
@@ -51,20 +53,16 @@ class Transport(object):
         """Run quoted words (or a built line) on node; rc 255 = ssh itself failed."""
         return self.session(node, conn_type).run(command, stdin=stdin, timeout=timeout, retry=retry)
 
-    def run_script(self, node, script, args=(), conn_type="control", timeout=None, retry=True):
-        """Run a bash script sent on stdin, with args as $1…"""
-        return self.session(node, conn_type).run_script(script, args, timeout=timeout, retry=retry)
+    def probe(self, node):
+        """How this controller reaches node (ProbeResult): auth, host key, latency, scp, SFTP.
+        Read-only: nothing is written on the node."""
+        return probe(self, node)
 
     def detached(self, node, run_id, conn_type="control"):
+        """The detached run run_id on node: wait(command=…) starts it once (its own session,
+        pid/rc/log files) and follows it, re-attaching after lost connections; for the same run_id
+        again (e.g. after a controller crash) it attaches to the existing run, never starts it twice."""
         return DetachedRun(self.session(node, conn_type), run_id, self.settings.node_run_dir)
-
-    def run_detached(self, node, run_id, command, on_output=None, timeout=None, conn_type="control"):
-        """Start run_id once on the node (its own session, pid/rc/log files) and follow it,
-        re-attaching after lost connections. Calling it again for the same run_id (e.g. after
-        a controller crash) attaches to the existing run instead of starting it twice."""
-        run = self.detached(node, run_id, conn_type)
-        run.start(command)
-        return run.wait(on_output=on_output, timeout=timeout)
 
     def close(self):
         self.transfer.close()

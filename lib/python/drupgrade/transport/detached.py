@@ -38,19 +38,6 @@ setsid bash -c 'echo $$ > "$1/pid"
   echo $? > "$1/rc.tmp"; mv -f -- "$1/rc.tmp" "$1/rc"' drrun "$d" < /dev/null > /dev/null 2>&1 &
 """
 
-# Start: `mkdir` of the run dir is the once-only guard; a second start reports the
-# existing run instead of running it again. $1 = run dir; the script on stdin.
-START = r"""set -u
-d=$1
-umask 077
-mkdir -p -- "${d%/*}"
-if ! mkdir -- "$d" 2>/dev/null; then
-  echo "state=exists"
-  exit 0
-fi
-""" + LAUNCH + r"""echo "state=started pid=$!"
-"""
-
 # Attach: stream the log from byte $2 until the run ends, then report rc on stderr. With $3 =
 # start it first starts the run (the script on stdin) when it does not exist yet (start and
 # follow in one round trip: the common case costs a single ssh command). No fork in the loops:
@@ -103,17 +90,6 @@ GATE_LOOP = r"""while IFS=$'\t' read -r d name; do
     echo missing
   fi
 done
-"""
-
-STATUS = r"""set -u
-d=$1
-[ -d "$d" ] || { echo "state=missing"; exit 0; }
-pid=$(cat -- "$d/pid" 2>/dev/null || true)
-if [ -f "$d/rc" ]; then echo "state=done rc=$(cat -- "$d/rc")"
-elif [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$d"; then
-  echo "state=running pid=$pid"
-else echo "state=lost"; fi
-echo "size=$(stat -c %s -- "$d/log" 2>/dev/null || echo 0)"
 """
 
 # Stop a run for good and confirm it: the processes of its session (sid = the runner's pid,
@@ -192,26 +168,6 @@ class DetachedRun(object):
         self.attaches = 0        # how many times we (re)attached
         self.started_here = None  # True: this call started it; False: it already existed
 
-    def start(self, command):
-        """Start the command unless this run id already exists on the node. Safe to repeat."""
-        res = self.session.run(["bash", "-c", START, "drstart", self.dir], stdin=_script(command), retry=True)
-        if res.rc != 0:
-            raise failures.TransportError(_("could not start {run} on node {node}: {detail}").format(
-                run=self.run_id, node=self.session.name, detail=failures.last_line(res.stderr)),
-                node=self.session.name)
-        self.started_here = "state=started" in res.stdout
-        if not self.started_here:
-            log.info(_("run {run} already exists on node {node}: attaching to it instead of starting it again")
-                     .format(run=self.run_id, node=self.session.name))
-        return self
-
-    def status(self):
-        """{'state': 'missing'|'running'|'done'|'lost', 'rc': int|None, 'size': int}"""
-        res = self.session.run(["bash", "-c", STATUS, "drstatus", self.dir])
-        info = dict(kv.split("=", 1) for kv in res.stdout.split() if "=" in kv)
-        return {"state": info.get("state", "missing"), "rc": int(info["rc"]) if "rc" in info else None,
-                "size": int(info.get("size", 0) or 0)}
-
     def wait(self, on_output=None, timeout=None, command=None):
         # type: (...) -> CommandResult
         """Follow the log until the run ends; reconnect and re-attach after a lost link.
@@ -245,8 +201,8 @@ class DetachedRun(object):
             finally:
                 proc.stdout.close()
                 proc.stderr.close()
-            if payload and "DRUPGRADE-STARTED" in err:
-                self.started_here = True
+            if payload and re.search("DRUPGRADE-(STARTED|EXISTS)", err):
+                self.started_here = "DRUPGRADE-STARTED" in err
             payload = None  # started (or it existed): later attaches only follow
             m = re.search(r"DRUPGRADE-RC=(\d+)", err)
             text = b"".join(chunks).decode("utf-8", "replace")
@@ -304,7 +260,7 @@ class DetachedRun(object):
         """Let a gated step of the run (`drstep chain ... +NAME`) begin; `stop`: end the run
         before its next step (never in the middle of one). Safe to repeat."""
         line = "%s\t%s\n" % (self.dir, name)
-        answer = GateOpener.of(self.session).open(line)
+        answer = self.session.gates().open(line)
         if answer is None:  # the channel failed: the same loop as a command of its own
             res = self.session.run(["bash", "-c", GATE_LOOP], stdin=line)
             answer = res.stdout.strip() if res.rc == 0 else failures.last_line(res.stderr)
@@ -342,13 +298,6 @@ class GateOpener(object):
         self.proc = None
         self.buf = b""
         self.lock = threading.Lock()
-
-    @classmethod
-    def of(cls, session):
-        with session._lock:
-            if getattr(session, "gate_opener", None) is None:
-                session.gate_opener = cls(session)
-            return session.gate_opener
 
     def open(self, line):
         """Send one GATE_LOOP line: 'ok', 'missing' (no such run dir), or None (the channel failed)."""
@@ -395,9 +344,3 @@ def _script(command):
     """The run's script as bytes: a built line as it is, a list of words quoted."""
     return (command if isinstance(command, str) else join(command)).encode("utf-8")
 
-
-def run_detached(session, run_id, command, run_dir, on_output=None, timeout=None):
-    """Start (once) and follow a detached run: the call a long step uses."""
-    run = DetachedRun(session, run_id, run_dir)
-    run.start(command)
-    return run.wait(on_output=on_output, timeout=timeout)

@@ -161,6 +161,3 @@ class TransferFailed(TransportError):
         self.kind = kind
         self.partial = partial
 
-
-class CommandNotFound(TransportError):
-    kind = MISSING

@@ -17,19 +17,8 @@ class CommandResult(object):
         self.still_running = False  # a detached run that outlived the wait's timeout
 
     @property
-    def ok(self):
-        return self.rc == 0
-
-    @property
-    def succeeded(self):
-        return self.rc == 0
-
-    @property
-    def failed(self):
-        return self.rc != 0
-
-    @property
     def ssh_failed(self):
+        """ssh itself failed (rc 255): the connection, auth or host key, not the remote command."""
         return self.rc == SSH_FAILED
 
     def __repr__(self):

@@ -17,7 +17,6 @@ import threading
 
 from . import failures
 from .quoting import HASHER, SHA_FN, bash_c
-from .result import SSH_FAILED
 from .sftp import EngineFailure
 from .ssh import _child_env, _own_terminal
 
@@ -81,13 +80,13 @@ class ScpEngine(object):
         pass  # the pool owns the master
 
     def _fail(self, rc, stderr):
-        if rc == SSH_FAILED and self.session.lost() or self.session.lost():
+        if self.session.lost():  # rc 255 or not: a dead master is a network failure
             raise EngineFailure(failures.NETWORK, failures.last_line(stderr) or "connection lost")
         raise EngineFailure(failures.classify(stderr, rc), failures.last_line(stderr) or "rc %d" % rc)
 
     def execute(self, line, stdin=None):
         res = self.session.run(line, stdin=stdin, retry=False)
-        if res.rc == SSH_FAILED and self.session.lost():
+        if res.ssh_failed and self.session.lost():
             raise EngineFailure(failures.NETWORK, failures.last_line(res.stderr) or "connection lost")
         return res
 

@@ -11,7 +11,6 @@ import logging
 import os
 import pty
 import re
-import select
 import subprocess
 import termios
 import threading
@@ -20,9 +19,10 @@ import time
 from drupgrade.i18n import _
 
 from . import failures, hostkeys
+from .detached import GateOpener
 from .policy import Endpoint, backoff, keepalive_options, preferred_cipher
 from .quoting import check_host, check_user, command_line
-from .result import SSH_FAILED, CommandResult
+from .result import CommandResult
 
 try:  # pragma: no cover - typing only
     from typing import Dict, List, Optional  # noqa: F401
@@ -33,15 +33,16 @@ log = logging.getLogger("drupgrade.transport")
 
 AUTH_TRIES = 3  # §4.1.4: authentication failure -> 3 tries, no fallback
 # OpenSSH's own password prompts: "user@host's password: " (password auth), "(user@host) Password: "
-# and "Password: " (keyboard-interactive, PAM's wording). Matched only as the whole last line.
-_PROMPT_RE = re.compile(rb"^(?:\S+@\S+'s password|(?:\(\S+@\S+\) )?Password): ?$")
+# and "Password: " (keyboard-interactive, PAM's wording). Matched only as the whole last line of
+# what ssh wrote: at the end of the text, after its start or a newline (and any carriage returns).
+PROMPT_RE = re.compile(rb"(?:\A|\n)\r*(?:\S+@\S+'s password|(?:\(\S+@\S+\) )?Password): ?\Z")
 
 
 def is_password_prompt(seen):
     """True when what ssh wrote so far ends with its password prompt: the last, unfinished line is
     the prompt itself. A banner, a PAM message or any line that merely contains "password:" is not
     (typed there, the password would be flushed by ssh's prompt and then look refused)."""
-    return bool(_PROMPT_RE.match(seen.rsplit(b"\n", 1)[-1].lstrip(b"\r")))
+    return bool(PROMPT_RE.search(seen))
 
 
 def _child_env():
@@ -145,11 +146,10 @@ class SshArgs(object):
 
 
 class _Drain(object):
-    """Reads a child's output in a thread (a full pipe or pty would block the master)."""
+    """Reads and drops a child's output in a thread (a full pipe or pty would block the master)."""
 
     def __init__(self, read):
         self._read = read
-        self.chunks = []
         self.done = threading.Event()
         t = threading.Thread(target=self._run, name="ssh-drain")
         t.daemon = True
@@ -158,19 +158,12 @@ class _Drain(object):
     def _run(self):
         try:
             while True:
-                data = self._read()
-                if not data:
+                if not self._read():
                     break
-                self.chunks.append(data if isinstance(data, str) else data.decode("utf-8", "replace"))
-                if len(self.chunks) > 200:
-                    del self.chunks[:100]
         except Exception as e:  # noqa: BLE001 - EOF/EIO/closed: the child is gone
             log.debug("ssh output closed: %s", type(e).__name__)
         finally:
             self.done.set()
-
-    def text(self):
-        return "".join(self.chunks)
 
 
 class Master(object):
@@ -220,8 +213,10 @@ class Master(object):
         SIGHUP and no master outlives a run. (Not PR_SET_PDEATHSIG: that fires when the
         *thread* that started the child exits, and masters are started from the engine's
         worker threads.) subprocess (fork+exec, the pty made the controlling terminal in
-        preexec) rather than forkpty(), which is unsafe and warned about (Python 3.12+) in a
-        multi-threaded process."""
+        preexec) rather than forkpty() (pexpect.spawn), which is unsafe and warned about (Python
+        3.12+) in a multi-threaded process; pexpect drives the prompt on our end of the pty
+        (fdspawn: expect, EOF/EIO, timeouts)."""
+        from pexpect import EOF, TIMEOUT, fdpexpect
         master, slave = pty.openpty()
         attrs = termios.tcgetattr(slave)
         attrs[3] &= ~(termios.ECHO | termios.ECHONL)  # lflag: nothing typed is echoed back
@@ -235,28 +230,23 @@ class Master(object):
         finally:
             os.close(slave)
         self._pty = master
-        seen, asked = b"", False
+        tty = fdpexpect.fdspawn(master, maxread=4096)  # never closes the fd: stop() does
+        seen, asked = [], False
         while time.time() < deadline and not os.path.exists(self.args.control_path):
-            ready = select.select([master], [], [], 0.01)[0]  # the socket appears: go on within 10 ms
-            data = b""
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:  # EIO: ssh exited and closed the terminal
-                    data = b""
-                if not data:
-                    self.proc.wait()
-                    text = seen.decode("utf-8", "replace")
-                    self.stop()
-                    return self._failed(text)
-                seen += data
-            elif self.proc.poll() is not None:
-                continue  # read what is left, then EIO ends it
-            if password is not None and data and is_password_prompt(seen):
+            # The socket appears once ssh is in: go on within 10 ms of it.
+            found = tty.expect([PROMPT_RE, EOF, TIMEOUT], timeout=0.01)
+            if found == 2:
+                continue
+            seen.append(tty.before + (tty.after if found == 0 else b""))
+            if found == 1:  # EOF or EIO: ssh exited and closed the terminal
+                self.proc.wait()
+                self.stop()
+                return self._failed(b"".join(seen).decode("utf-8", "replace"))
+            if password is not None:
                 if asked:  # asked again: the password was refused
                     self.stop()
                     return self._failed("Permission denied (password)")
-                os.write(master, password.encode("utf-8") + b"\n")
+                tty.send(password.encode("utf-8") + b"\n")  # pexpect logs nothing: no logfile is set
                 asked = True
         self.drain = _Drain(lambda: os.read(master, 4096))
 
@@ -270,9 +260,6 @@ class Master(object):
         if kind == failures.AUTH:
             raise _Auth(failures.last_line(text))
         raise _Network(failures.last_line(text) or _("ssh exited"))
-
-    def output(self):
-        return self.drain.text() if self.drain else ""
 
     def stop(self):
         proc, self.proc = self.proc, None
@@ -311,7 +298,7 @@ class SshSession(object):
         self._lock = threading.RLock()
         self.reconnects = 0  # over the session's life, for reports and tests
         self._was_up = False
-        self.gate_opener = None  # detached.GateOpener, made on first use
+        self._gates = None  # detached.GateOpener, made on first use (gates())
 
     @property
     def name(self):
@@ -379,14 +366,22 @@ class SshSession(object):
                 last = str(e)
         raise failures.ConnectionNotRecoverable(ep.name, self.conn_type, hb.reconnects, last)
 
+    def gates(self):
+        """The session's one channel that opens the gates of its detached runs (GateOpener),
+        made on first use and closed with the session."""
+        with self._lock:
+            if self._gates is None:
+                self._gates = GateOpener(self)
+            return self._gates
+
     def lost(self):
         """True when the master died (the link was cut or the node went away)."""
         return not self.master.alive(confirm=True)
 
     def close(self):
         with self._lock:
-            if self.gate_opener is not None:
-                self.gate_opener.close()
+            if self._gates is not None:
+                self._gates.close()
             self.master.stop()
             if os.path.exists(self.args.control_path):
                 try:
@@ -413,16 +408,12 @@ class SshSession(object):
         while True:
             self.connect()
             res = self._exec(line, data, timeout)
-            if res.rc != SSH_FAILED or not self.lost():
+            if not res.ssh_failed or not self.lost():
                 return res
             rounds += 1
             if not retry or rounds > (self.heartbeat.reconnects or 0):  # a flapping link: give up
                 return res
             self.reconnect(failures.last_line(res.stderr))
-
-    def run_script(self, script, args=(), timeout=None, retry=True):
-        """Run a bash script sent on stdin; args arrive as $1, $2… (quoted words)."""
-        return self.run(["bash", "-s", "--"] + [str(a) for a in args], stdin=script, timeout=timeout, retry=retry)
 
     def check(self, command, **kw):
         """run() that raises a TransportError unless rc is 0."""

@@ -26,24 +26,20 @@ def needs_before(rb, journal, n):
 
 def run_step(ctx, n):
     """rollback_tool stepN: one step of the session, on every node it concerns."""
-    rb = rollback.Rollback(ctx)
-    try:
-        with rb.lock("step%d" % n):
-            journal = session(rb, _("run a step of"))
-            needs_before(rb, journal, n)
-            rb.claim_nodes(journal, "step%d" % n)
-            rb.refresh_nodes(journal)
-            rb.reverify(journal, [n])
-            rb.rerun_from(journal, n, only=True)
-            rb.progress = rollback.Progress(journal, rb, _("manual rollback"), ctx.console)
-            with rb.progress:
-                rc = rb.run_steps(journal, [n])
-            if rc:
-                return rc
-            if n == 6:
-                return rb.complete(journal)
-            rollback.out("info", _("step {n} done; next: bin/rollback_tool step{next} ({label})").format(
-                n=n, next=n + 1, label=rollback.label(n + 1)))
-            return 0
-    finally:
-        rb.close()
+    with rollback.Rollback(ctx) as rb, rb.lock("step%d" % n):
+        journal = session(rb, _("run a step of"))
+        needs_before(rb, journal, n)
+        rb.claim_nodes(journal, "step%d" % n)
+        rb.refresh_nodes(journal)
+        rb.reverify(journal, [n])
+        rb.rerun_from(journal, n, only=True)
+        rb.progress = rollback.Progress(journal, rb, _("manual rollback"), ctx.console)
+        with rb.progress:
+            rc = rb.run_steps(journal, [n])
+        if rc:
+            return rc
+        if n == 6:
+            return rb.complete(journal)
+        rollback.out("info", _("step {n} done; next: bin/rollback_tool step{next} ({label})").format(
+            n=n, next=n + 1, label=rollback.label(n + 1)))
+        return 0

@@ -13,37 +13,33 @@ def add_arguments(parser):
 
 
 def run(ctx):
-    rb = rollback.Rollback(ctx)
-    try:
-        with rb.lock("auto " + ctx.args.backup):
-            journal = rb.unfinished()
-            rb.claim_nodes(journal, "auto " + ctx.args.backup)
-            if journal is not None:  # §4.4.3.2: the one-click mode continues the unfinished rollback
-                backup_id = journal.data["backup_id"]
-                if ctx.args.backup not in ("latest", backup_id):
-                    raise DrupgradeError(
-                        _("rollback {id} to backup {backup} is not finished").format(
-                            id=journal.data["run_id"], backup=backup_id), code=EXIT_USAGE,
-                        hint=_("finish it with 'bin/rollback_tool auto latest', or abandon it with "
-                               "'bin/rollback_tool manual {backup}'").format(backup=ctx.args.backup))
-                first = rb.next_step(journal) or 6
-                rollback.out("info", _("continuing the unfinished rollback {id} to backup {backup} at step "
-                                       "{n}").format(id=journal.data["run_id"], backup=backup_id, n=first))
-                rb.refresh_nodes(journal)
-                rb.reverify(journal, range(first, 7))
-                return rb.auto(journal, first)
-            backup_id = rb.resolve(ctx.args.backup)
-            b = rb.start(backup_id, "auto")
-            if not ctx.yes:
-                rollback.out("info", _("about to roll every node back to {version} (backup {id})").format(
-                    version=b["version"], id=backup_id))
-                try:
-                    rollback.countdown(ctx.console)
-                except KeyboardInterrupt:
-                    rollback.out("warning", _("rollback cancelled: nothing was changed"))
-                    return EXIT_INTERRUPTED
-            journal = rb.new_session(backup_id, "auto")
-            rb.write_env(journal)
-            return rb.auto(journal)
-    finally:
-        rb.close()
+    with rollback.Rollback(ctx) as rb, rb.lock("auto " + ctx.args.backup):
+        journal = rb.unfinished()
+        rb.claim_nodes(journal, "auto " + ctx.args.backup)
+        if journal is not None:  # §4.4.3.2: the one-click mode continues the unfinished rollback
+            backup_id = journal.data["backup_id"]
+            if ctx.args.backup not in ("latest", backup_id):
+                raise DrupgradeError(
+                    _("rollback {id} to backup {backup} is not finished").format(
+                        id=journal.data["run_id"], backup=backup_id), code=EXIT_USAGE,
+                    hint=_("finish it with 'bin/rollback_tool auto latest', or abandon it with "
+                           "'bin/rollback_tool manual {backup}'").format(backup=ctx.args.backup))
+            first = rb.next_step(journal) or 6
+            rollback.out("info", _("continuing the unfinished rollback {id} to backup {backup} at step "
+                                   "{n}").format(id=journal.data["run_id"], backup=backup_id, n=first))
+            rb.refresh_nodes(journal)
+            rb.reverify(journal, range(first, 7))
+            return rb.auto(journal, first)
+        backup_id = rb.resolve(ctx.args.backup)
+        b = rb.start(backup_id, "auto")
+        if not ctx.yes:
+            rollback.out("info", _("about to roll every node back to {version} (backup {id})").format(
+                version=b["version"], id=backup_id))
+            try:
+                rollback.countdown(ctx.console)
+            except KeyboardInterrupt:
+                rollback.out("warning", _("rollback cancelled: nothing was changed"))
+                return EXIT_INTERRUPTED
+        journal = rb.new_session(backup_id, "auto")
+        rb.write_env(journal)
+        return rb.auto(journal)

@@ -13,15 +13,11 @@ def add_arguments(parser):
 
 
 def run(ctx):
-    rb = rollback.Rollback(ctx)
-    try:
-        with rb.lock("auto_continue_from %d" % ctx.args.n):
-            journal = session(rb, _("continue"))
-            needs_before(rb, journal, ctx.args.n)
-            rb.claim_nodes(journal, "auto_continue_from %d" % ctx.args.n)
-            rb.refresh_nodes(journal)
-            rb.reverify(journal, range(ctx.args.n, 7))
-            rb.rerun_from(journal, ctx.args.n)
-            return rb.auto(journal, ctx.args.n)
-    finally:
-        rb.close()
+    with rollback.Rollback(ctx) as rb, rb.lock("auto_continue_from %d" % ctx.args.n):
+        journal = session(rb, _("continue"))
+        needs_before(rb, journal, ctx.args.n)
+        rb.claim_nodes(journal, "auto_continue_from %d" % ctx.args.n)
+        rb.refresh_nodes(journal)
+        rb.reverify(journal, range(ctx.args.n, 7))
+        rb.rerun_from(journal, ctx.args.n)
+        return rb.auto(journal, ctx.args.n)

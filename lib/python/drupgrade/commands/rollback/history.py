@@ -12,12 +12,9 @@ def add_arguments(parser):
 
 
 def run(ctx):
-    rb = rollback.Rollback(ctx)
-    try:
+    with rollback.Rollback(ctx) as rb:
         data = rb.catalog.history()
         data["available_backups"] = rb.known_rows()
-    finally:
-        rb.close()
     if ctx.json:
         print(json.dumps({"rollback_history": data["rollback_history"],
                           "available_backups": data["available_backups"]}, ensure_ascii=False, indent=2))

@@ -17,8 +17,7 @@ def add_arguments(parser):
 
 
 def run(ctx):
-    rb = rollback.Rollback(ctx)
-    try:
+    with rollback.Rollback(ctx) as rb:
         try:
             lock = rb.lock("list")
         except DrupgradeError as e:
@@ -34,8 +33,6 @@ def run(ctx):
             if lock is not None:
                 lock.release()
         latest = rb.catalog.latest()
-    finally:
-        rb.close()
     if ctx.json:
         print(json.dumps({"available_backups": rows, "latest": latest}, ensure_ascii=False, indent=2))
         return 0

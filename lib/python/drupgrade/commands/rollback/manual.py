@@ -11,39 +11,35 @@ def add_arguments(parser):
 
 
 def run(ctx):
-    rb = rollback.Rollback(ctx)
-    try:
-        with rb.lock("manual " + ctx.args.backup):
-            journal = rb.unfinished()
-            if journal is not None:  # §4.4.3.2: the manual mode asks
-                d = journal.data
-                n = rb.next_step(journal) or 6
-                answer = rb.ask(rollback.UNFINISHED_QUESTION, _(
-                    "rollback {id} to backup {backup} is not finished (next: step {n}); continue it or "
-                    "abandon it?").format(id=d["run_id"], backup=d["backup_id"], n=n),
-                    ("continue", "abandon"), "continue")
-                if answer == "continue":
-                    rb.claim_nodes(journal, "manual " + ctx.args.backup)
-                    rb.refresh_nodes(journal)
-                    rb.reverify(journal, range(n, 7))
-                    journal.set(mode="manual")
-                    rollback.out("info", _("continuing rollback {id}: run 'bin/rollback_tool step{n}' ({label}) "
-                                           "or 'bin/rollback_tool auto_continue_from {n}'").format(
-                        id=d["run_id"], n=n, label=rollback.label(n)))
-                    return 0
-                rb.finish(journal, "abandoned")
-                rollback.out("warning", _("rollback {id} abandoned; the nodes are as it left them").format(
-                    id=d["run_id"]))
-            rb.claim_nodes(None, "manual " + ctx.args.backup)
-            backup_id = rb.resolve(ctx.args.backup)
-            rb.start(backup_id, "manual")
-            journal = rb.new_session(backup_id, "manual")
-            rb.write_env(journal)
-            rollback.out("info", _("manual rollback {id} to backup {backup} started").format(
-                id=journal.data["run_id"], backup=backup_id))
-            for n, _name, _l, _e in rollback.STEPS:
-                rollback.out("info", "  bin/rollback_tool step%d  %s" % (n, rollback.label(n)))
-            rollback.out("info", _("or finish automatically from a step: bin/rollback_tool auto_continue_from N"))
-            return 0
-    finally:
-        rb.close()
+    with rollback.Rollback(ctx) as rb, rb.lock("manual " + ctx.args.backup):
+        journal = rb.unfinished()
+        if journal is not None:  # §4.4.3.2: the manual mode asks
+            d = journal.data
+            n = rb.next_step(journal) or 6
+            answer = rb.ask(rollback.UNFINISHED_QUESTION, _(
+                "rollback {id} to backup {backup} is not finished (next: step {n}); continue it or "
+                "abandon it?").format(id=d["run_id"], backup=d["backup_id"], n=n),
+                ("continue", "abandon"), "continue")
+            if answer == "continue":
+                rb.claim_nodes(journal, "manual " + ctx.args.backup)
+                rb.refresh_nodes(journal)
+                rb.reverify(journal, range(n, 7))
+                journal.set(mode="manual")
+                rollback.out("info", _("continuing rollback {id}: run 'bin/rollback_tool step{n}' ({label}) "
+                                       "or 'bin/rollback_tool auto_continue_from {n}'").format(
+                    id=d["run_id"], n=n, label=rollback.label(n)))
+                return 0
+            rb.finish(journal, "abandoned")
+            rollback.out("warning", _("rollback {id} abandoned; the nodes are as it left them").format(
+                id=d["run_id"]))
+        rb.claim_nodes(None, "manual " + ctx.args.backup)
+        backup_id = rb.resolve(ctx.args.backup)
+        rb.start(backup_id, "manual")
+        journal = rb.new_session(backup_id, "manual")
+        rb.write_env(journal)
+        rollback.out("info", _("manual rollback {id} to backup {backup} started").format(
+            id=journal.data["run_id"], backup=backup_id))
+        for n, _name, _l, _e in rollback.STEPS:
+            rollback.out("info", "  bin/rollback_tool step%d  %s" % (n, rollback.label(n)))
+        rollback.out("info", _("or finish automatically from a step: bin/rollback_tool auto_continue_from N"))
+        return 0

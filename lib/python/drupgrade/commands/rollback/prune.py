@@ -32,14 +32,11 @@ def run(ctx):
     if keep < 1:
         raise DrupgradeError(_("[backup] keep = 0 turns retention off: say how many backups to keep"),
                              code=EXIT_USAGE, hint=_("run 'bin/rollback_tool prune --keep N'"))
-    rb = rollback.Rollback(ctx)
-    try:
+    with rollback.Rollback(ctx) as rb:
         # One run at a time: the controller's run lock (the nodes' own lock joins it here once the
         # nodes have one, issue 12 point 3).
         with rb.lock("prune --keep %d" % keep):
             report = retention.Pruner(rb.cfg, rb.r.transport(), rb.ops(None)).prune(keep, dry_run=ctx.args.dry_run)
-    finally:
-        rb.close()
     if ctx.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:

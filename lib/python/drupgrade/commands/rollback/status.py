@@ -12,12 +12,9 @@ def add_arguments(parser):
 
 
 def run(ctx):
-    rb = rollback.Rollback(ctx)
-    try:
+    with rollback.Rollback(ctx) as rb:
         journal = rb.current()
         info = rb.session_info(journal) if journal is not None else None
-    finally:
-        rb.close()
     if ctx.json:
         print(json.dumps({"rollback_session": info}, ensure_ascii=False, indent=2))
         return 0

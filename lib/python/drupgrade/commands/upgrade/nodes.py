@@ -1,26 +1,15 @@
 """`upgrade.sh nodes`: reach every node and say how (address, auth, host key, latency,
-scp/SFTP, product version); exit 1 if any node fails, with the reason per node."""
+scp/SFTP, product version); exit 1 if any node fails, with the reason per node. The probing is the
+transport's (Transport.probe, read-only); this command only shows it."""
 import json
-import os
-import shutil
 import sys
-import tempfile
-import threading
-import time
 
-from drupgrade import safetext
+from drupgrade import fanout, product, safetext
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.transport import Endpoint, Transport, TransportError, TransportSettings, hostkeys
-from drupgrade.transport.quoting import UnsafeValue
-from drupgrade.transport.sftp import EngineFailure, SftpEngine
 
 SUMMARY = N_("reach every node: address, auth method, host-key fingerprint, latency, product version")
-
-VERSION_FILE = "/opt/drp/VERSION"
-# What the scp check downloads: a small file every Linux node has, readable by anyone. A read-only
-# command writes nothing on a node, so the check copies from the node, never to it.
-PROBE_FILE = "/etc/passwd"
 
 
 def add_arguments(parser):
@@ -32,94 +21,30 @@ def add_arguments(parser):
                         help=_("with --accept-new-key: the fingerprint you read on the node itself"))
 
 
-def _latency_ms(session, samples=3):
-    times = []
-    for _i in range(samples):
-        t0 = time.time()
-        res = session.run(["true"], retry=False)
-        if res.rc != 0:
-            raise TransportError(res.stderr.strip() or "rc %d" % res.rc, node=session.name)
-        times.append((time.time() - t0) * 1000.0)
-    times.sort()
-    return round(times[len(times) // 2], 1)
-
-
-def _check_scp(transport, node):
-    """Copy a small file from the node with scp through the transfer master (nothing is written
-    on the node; the copy goes to a private temporary directory here and is removed)."""
-    local = tempfile.mkdtemp(prefix="drupgrade-probe-")
+def node_row(transport, node):
+    """One node's report (also its JSON row): what the transport's probe found, and the product
+    version (product.installed_version) on a node that answers."""
+    found = transport.probe(node)
+    row = {k: v for k, v in found.as_dict().items() if k not in ("scp_error", "sftp_error", "hint")}
+    row.update(version=None, ok=False, error=safetext.clean(found.error))
+    if found.hint:
+        row["hint"] = found.hint
+    if not found.reachable:
+        return row
     try:
-        sess = transport.session(node, "transfer")
-        sess.connect()
-        argv = sess.args.scp_argv([sess.args.remote(PROBE_FILE)], os.path.join(local, "probe"))
-        import subprocess
-
-        from drupgrade.transport.ssh import _child_env
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env=_child_env(), universal_newlines=True)
-        if p.returncode != 0:
-            return False, p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "rc %d" % p.returncode
-        return True, ""
-    finally:
-        shutil.rmtree(local, ignore_errors=True)
-
-
-def _check_sftp(settings, ep):
-    eng = SftpEngine(ep, settings, "status")
-    try:
-        eng.connect()
-        eng.sftp.stat("/")
-        return True, ""
-    except EngineFailure as e:
-        return False, e.detail
-    except TransportError as e:
-        return False, e.message
-    finally:
-        eng.close()
-
-
-def probe_node(transport, node):
-    """One node's report: a dict (also the JSON row)."""
-    ep = Endpoint.of(node)
-    settings = transport.settings
-    row = {"node": ep.name, "address": "%s:%d" % (ep.host, ep.port), "user": ep.username,
-           "auth_method": ep.auth_method, "host_key_policy": ep.host_key_policy, "host_key": None,
-           "host_key_state": None, "host_key_offered": None,
-           "latency_ms": None, "scp": None, "sftp": None, "version": None, "ok": False, "error": None}
-    try:
-        sess = transport.session(node, "status")
-        try:
-            sess.connect()
-        except TransportError as e:
-            _host_key(row, ep, settings.known_hosts, e)
-            raise
-        _host_key(row, ep, settings.known_hosts, None)
-        row["latency_ms"] = _latency_ms(sess)
-        res = sess.run(["cat", "--", VERSION_FILE], retry=False)
-        version = safetext.clean(res.stdout, one_line=True).strip()  # the node's text: shown as it is
-        row["version"] = version if res.rc == 0 and version else None
-        ok_scp, why_scp = _check_scp(transport, node)
-        row["scp"] = ok_scp
-        ok_sftp, why_sftp = _check_sftp(settings, ep)
-        row["sftp"] = ok_sftp
-        problems = []
-        if not ok_scp:
-            problems.append(_("scp does not work: {reason}").format(reason=why_scp))
-        if not ok_sftp:
-            problems.append(_("SFTP does not work: {reason}").format(reason=why_sftp))
-        row["ok"] = ok_scp or ok_sftp
-        row["error"] = "; ".join(problems) or None
-    except (TransportError, UnsafeValue) as e:
-        row["error"] = safetext.clean(getattr(e, "message", None) or str(e))
-        if getattr(e, "hint", None):
-            row["hint"] = e.hint
+        row["version"] = product.installed_version(transport, node, conn_type="status", retry=False)
+    except product.NotAVersion as e:  # shown as the node's text it is (cleaned)
+        row["version"] = e.text
+    except TransportError as e:  # the link went after the probe
+        row.update(error=safetext.clean(e.message))
+        return row
+    problems = []
+    if not found.scp:
+        problems.append(_("scp does not work: {reason}").format(reason=found.scp_error))
+    if not found.sftp:
+        problems.append(_("SFTP does not work: {reason}").format(reason=found.sftp_error))
+    row.update(ok=found.transfers, error="; ".join(problems) or None)
     return row
-
-
-def _host_key(row, ep, known_hosts, error):
-    """The node's host key, its state (new, recorded, changed, unchecked) and what it offers."""
-    key = hostkeys.describe(ep, known_hosts, error)
-    row.update(host_key=key["fingerprint"], host_key_state=key["state"], host_key_offered=key["offered"])
 
 
 def _key_cell(r):
@@ -206,18 +131,8 @@ def run(ctx):
     if ctx.args.accept_new_key:
         return accept_new_key(ctx)
     config = ctx.config
-    transport = Transport.from_config(config, ctx.console)
-    rows = [None] * len(config.nodes)
-    try:
-        def work(i, n):
-            rows[i] = probe_node(transport, n)
-        threads = [threading.Thread(target=work, args=(i, n)) for i, n in enumerate(config.nodes)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        transport.close()
+    with Transport.from_config(config, ctx.console) as transport:
+        rows = fanout.fan_out(config, lambda n: node_row(transport, n), config.nodes)
     if ctx.json or ctx.args.nodes_json:
         print(json.dumps({"nodes": rows, "ok": all(r["ok"] and not r["error"] for r in rows)},
                          ensure_ascii=False, indent=2))

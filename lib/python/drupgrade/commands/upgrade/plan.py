@@ -1,16 +1,14 @@
 """upgrade.sh plan: the upgrade path for the cluster (the design's upgrade_plan, §4.7.1.2)."""
 import json
 
-from drupgrade import runner
+from drupgrade import runner, versions
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("upgrade plan: versions on the nodes, the path through the matrix, rollback points")
 
 
 def add_arguments(parser):
-    parser.add_argument("--to", required=True, metavar="VERSION", help=_("target version, e.g. 2.2.0"))
-    parser.add_argument("--mode", choices=("auto", "jump", "progressive"), default="auto",
-                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+    versions.add_target_arguments(parser)
 
 
 def host_keys(r):
@@ -46,14 +44,11 @@ def build_plan(r, hops, kind, found, target):
 
 
 def run(ctx):
-    from drupgrade import packages, versions
-    r = runner.Runner(ctx)
-    try:
+    from drupgrade import packages
+    with runner.Runner(ctx) as r:
         target = versions.normalize(ctx.args.to)
         hops, kind, found = r.plan(target, ctx.args.mode)
         plan = build_plan(r, hops, kind, found, target)
-    finally:
-        r.close()
     # How `run` would authenticate the packages, and whether it would refuse one (exit 2, after the plan).
     plan["upgrade_plan"]["package_authentication"], refused = packages.report(ctx.config, hops)
     if ctx.json:

@@ -10,18 +10,13 @@ SUMMARY = N_("phase 3 alone: every precheck on every node, one report for the cl
 
 
 def add_arguments(parser):
-    parser.add_argument("--to", metavar="VERSION", help=_("target version: also check the upgrade path and "
-                                                          "the packages of every hop"))
-    parser.add_argument("--mode", choices=versions.MODES, default="auto",
-                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+    versions.add_target_arguments(parser, required=False, to_help=_(
+        "target version: also check the upgrade path and the packages of every hop"))
 
 
 def run(ctx):
-    r = runner.Runner(ctx)
     target = versions.normalize(ctx.args.to) if ctx.args.to else None
-    try:
+    with runner.Runner(ctx) as r:
         env = precheck.Env(r.cfg, r.transport(), ctx.root, target=target, mode=ctx.args.mode)
         report = precheck.run(env, yes=ctx.yes, answers_path=ctx.args.answers)
-    finally:
-        r.close()
     return precheck.finish(report, ctx, runner.out, to_json=ctx.json)

@@ -8,9 +8,7 @@ MUTATES = True  # changes the nodes: takes the run lock, warns when fault inject
 
 
 def add_arguments(parser):
-    parser.add_argument("--to", required=True, metavar="VERSION", help=_("target version, e.g. 2.2.0"))
-    parser.add_argument("--mode", choices=("auto", "jump", "progressive"), default="auto",
-                        help=_("jump, progressive, or auto (jump where the matrix allows it)"))
+    versions.add_target_arguments(parser)
     parser.add_argument("--only-phase", choices=steps.PHASES, metavar="PHASE", help=_("run this phase alone"))
     parser.add_argument("--from-phase", choices=steps.PHASES, metavar="PHASE", help=_("start at this phase"))
 
@@ -18,34 +16,31 @@ def add_arguments(parser):
 def run(ctx):
     r = runner.Runner(ctx)
     target = versions.normalize(ctx.args.to)
-    with state.RunLock(r.state_dir).acquire("upgrade.sh run --to " + target):
-        try:
-            current = r.current_journal()
-            start_over = current is not None and r.starts_over(current)
-            if current and not start_over and current.data.get("status") in ("running", "failed"):
-                raise DrupgradeError(
-                    _("run {run} to {target} is not finished (status {status})").format(
-                        run=current.data["run_id"], target=current.data["target"], status=current.data["status"]),
-                    code=EXIT_FAILED,
-                    hint=_("continue it with 'bin/upgrade.sh resume' or 'bin/upgrade.sh retry'"))
-            hops, kind, found = r.plan(target, ctx.args.mode)
-            if not hops:
-                runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
-                return 0
-            verified = r.verify_packages(hops)  # exit 2 here: no journal, no node changed
-            previous = state.read_json(r.current_path)
-            journal = r.new_journal(target, hops, kind, found, verified)
-            try:  # journaled first: a kill -9 from here on leaves a run that resume continues
-                r.claim_nodes(journal.data["run_id"], "upgrade.sh", "run --to " + target)
-            except DrupgradeError:
-                r.discard_journal(journal, previous)  # refused: the run never started
-                raise
-            if start_over:
-                runner.out("info", _("run {run} failed where the policy is to start over: it is closed, a new run "
-                                     "begins").format(run=current.data["run_id"]))
-                current.set(status="restarted")
-            runner.out("info", _("run {run}: {path} ({mode})").format(
-                run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
-            return r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)
-        finally:
-            r.close()
+    with state.RunLock(r.state_dir).acquire("upgrade.sh run --to " + target), r:
+        current = r.current_journal()
+        start_over = current is not None and r.starts_over(current)
+        if current and not start_over and current.data.get("status") in ("running", "failed"):
+            raise DrupgradeError(
+                _("run {run} to {target} is not finished (status {status})").format(
+                    run=current.data["run_id"], target=current.data["target"], status=current.data["status"]),
+                code=EXIT_FAILED,
+                hint=_("continue it with 'bin/upgrade.sh resume' or 'bin/upgrade.sh retry'"))
+        hops, kind, found = r.plan(target, ctx.args.mode)
+        if not hops:
+            runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
+            return 0
+        verified = r.verify_packages(hops)  # exit 2 here: no journal, no node changed
+        previous = state.read_json(r.current_path)
+        journal = r.new_journal(target, hops, kind, found, verified)
+        try:  # journaled first: a kill -9 from here on leaves a run that resume continues
+            r.claim_nodes(journal.data["run_id"], "upgrade.sh", "run --to " + target)
+        except DrupgradeError:
+            r.discard_journal(journal, previous)  # refused: the run never started
+            raise
+        if start_over:
+            runner.out("info", _("run {run} failed where the policy is to start over: it is closed, a new run "
+                                 "begins").format(run=current.data["run_id"]))
+            current.set(status="restarted")
+        runner.out("info", _("run {run}: {path} ({mode})").format(
+            run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
+        return r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)

@@ -1,0 +1,191 @@
+"""drupgrade.nodeops: what the engine's hands send to a node (run here through the real drstep), the
+env files it writes there, and the controller's own steps."""
+import json
+import os
+import subprocess
+
+import pytest
+from test_rollback import manifest
+
+from drupgrade import i18n, nodeops, state
+from drupgrade import manifest as manifests
+from drupgrade.errors import DrupgradeError
+from drupgrade.steps import Step
+from drupgrade.transport.result import CommandResult
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+HELLO = """#!/usr/bin/env bash
+# Summary: says hello
+# Summary-zh: 打招呼
+# Phase: backup
+# Timeout: 30
+# Retry: direct
+# Roles: any
+source "${DRSTEP_LIB:?}/step.sh"
+step::check() { msg "检查：你好" "check: hello" >&2; return 1; }
+step::run() { msg "你好" "hello"; echo; }
+step::main "$@"
+"""
+
+
+class Node:
+    name = "n1"
+    roles = ["app"]
+
+
+class Settings:
+    def __init__(self, run_dir):
+        self.node_run_dir = run_dir
+
+
+class Transport:
+    """Runs the node's command here (bash -c of the quoted line): the node is this machine."""
+
+    def __init__(self, run_dir, env):
+        self.settings = Settings(run_dir)
+        self.env = env
+        self.sent = []
+
+    def run(self, node, command, stdin=None, **_kw):
+        from drupgrade.transport.quoting import command_line
+        from drupgrade.transport.result import CommandResult
+        line = command_line(command)
+        self.sent.append(line)
+        p = subprocess.run(["bash", "-c", line], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=self.env)
+        return CommandResult(node.name, line, p.returncode, p.stdout.decode(), p.stderr.decode())
+
+
+class Cfg:
+    paths = {"node_tool_dir": os.path.join(TOP, "scripts"), "node_package_dir": "/var/lib/drupgrade/packages",
+             "node_backup_dir": "/backup", "state_dir": "/nonexistent"}
+    run = {"max_parallel": 4, "fault_injection": "off"}
+
+
+@pytest.fixture
+def node_env(tmp_path):
+    """A node's environment: the steps of tmp_path, no context file, an English locale of its own."""
+    (tmp_path / "steps" / "backup").mkdir(parents=True)
+    path = tmp_path / "steps" / "backup" / "10-hello.sh"
+    path.write_text(HELLO)
+    os.chmod(str(path), 0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("DRUPGRADE_LANG", "LC_ALL", "LC_MESSAGES")}
+    env.update(LANG="C", DRSTEP_STEPS_DIR=str(tmp_path / "steps"), DRSTEP_CONTEXT="/dev/null",
+               DRSTEP_LIB=os.path.join(TOP, "scripts", "lib"))
+    yield env, str(path)
+    i18n.set_lang("en")
+
+
+@pytest.mark.parametrize("lang, said", [("zh", "你好"), ("en", "hello")])
+def test_a_step_chain_speaks_the_operators_language_not_the_nodes(node_env, tmp_path, lang, said):
+    env, path = node_env
+    i18n.set_lang(lang)
+    ops = nodeops.NodeOps(Cfg(), Transport(str(tmp_path / "runs"), env), None, TOP, None)
+    step = Step(path, 10, "hello", {"Phase": "backup", "Timeout": "30", "Retry": "direct"})
+    ops.start(Node(), [step], "run1-hello", "hop1", None)
+    script = ops.pending[("n1", "run1-hello")]  # what the detached run executes on the node
+    run_dir = tmp_path / "runs" / "run1-hello"
+    run_dir.mkdir(parents=True)
+    p = subprocess.run(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, env=dict(env, DRUPGRADE_RUN_DIR=str(run_dir)))
+    assert p.returncode == 0, p.stdout
+    assert said in p.stdout.splitlines(), p.stdout
+
+
+def test_check_and_cleanup_speak_the_operators_language(node_env, tmp_path):
+    env, path = node_env
+    i18n.set_lang("zh")
+    t = Transport(str(tmp_path / "runs"), env)
+    ops = nodeops.NodeOps(Cfg(), t, None, TOP, None)
+    step = Step(path, 10, "hello", {"Phase": "backup", "Timeout": "30", "Retry": "direct"})
+    assert ops.check(Node(), step) is False
+    assert "DRUPGRADE_LANG=zh" in t.sent[-1]
+
+
+def test_an_env_file_is_written_whole_and_read_back_by_drstep(node_env, tmp_path):
+    env, _path = node_env
+    t = Transport(str(tmp_path / "runs"), env)
+    target = str(tmp_path / "tool" / "context.env")
+    nodeops.write_env(t, Node(), target, {"DR_NODE": "n1", "DR_ROLES": "db_primary,app", "DR_EMPTY": ""})
+    with open(target) as f:
+        assert f.read() == "DR_EMPTY=\nDR_NODE=n1\nDR_ROLES=db_primary,app\n"
+    assert os.listdir(str(tmp_path / "tool")) == ["context.env"]  # written through a temporary file, renamed
+    p = subprocess.run(["bash", "-c", 'source "$1/lib/common.sh"; source <(sed -n "/^drstep::load_context()/,/^}/p" '
+                        '"$1/bin/drstep"); CONTEXT=$2; drstep::load_context; echo "$DR_ROLES"', "t",
+                        os.path.join(TOP, "scripts"), target], stdout=subprocess.PIPE, universal_newlines=True)
+    assert p.stdout == "db_primary,app\n"
+
+
+@pytest.mark.parametrize("values", [
+    {"DR_NODE": "n1\nDR_BACKUP_ROOT=/"},  # a newline would forge a key of its own
+    {"DR_NODE": "n1\r"},
+    {"PATH": "/tmp/evil"},  # drstep loads DR_* only: anything else is a mistake
+    {"dr_node": "n1"},
+])
+def test_an_env_file_refuses_a_forged_line_or_a_foreign_key_before_touching_the_node(node_env, tmp_path, values):
+    env, _path = node_env
+    t = Transport(str(tmp_path / "runs"), env)
+    with pytest.raises(DrupgradeError) as exc:
+        nodeops.write_env(t, Node(), str(tmp_path / "context.env"), values)
+    assert sorted(values)[0] in exc.value.message and t.sent == []
+
+
+def test_a_failed_write_names_the_file_and_the_node(node_env, tmp_path):
+    env, _path = node_env
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DrupgradeError) as exc:
+        nodeops.write_env(Transport(str(tmp_path / "runs"), env), Node(), str(tmp_path / "file" / "context.env"),
+                          {"DR_NODE": "n1"})
+    assert "cannot write %s on node n1" % (tmp_path / "file" / "context.env") in exc.value.message
+
+
+# -- the controller's own steps: collect_manifest ---------------------------------------------
+class ManifestTransport:
+    """What collect_manifest and read_remote ask of the transport: one command, one answer."""
+
+    def __init__(self, stdout, rc=0):
+        self.stdout, self.rc, self.commands = stdout, rc, []
+
+    def run(self, node, command, timeout=None, **_kw):
+        self.commands.append(command)
+        return CommandResult(node.name, command, self.rc, self.stdout, "")
+
+
+class Node1:
+    name = "node1"
+    roles = ["app"]
+
+
+class ManifestCfg:
+    def __init__(self, d):
+        self.paths = {"node_tool_dir": "/opt/drupgrade", "node_backup_dir": "/backup", "state_dir": d}
+
+
+def _collect(d, text):
+    backup_id = "backup_20261128_100001"
+    journal = state.Journal.create(os.path.join(d, "runs"), "run_1", hop_info={"hop1": {"backup_id": backup_id}})
+    t = ManifestTransport(text)
+    ops = nodeops.NodeOps(ManifestCfg(d), t, journal, d, lambda *a: None)
+    return ops, t, backup_id
+
+
+@pytest.mark.parametrize("text", ['["not", "an", "object"]', '"completed"', "{", "",
+                                  json.dumps(manifest("backup_20261128_100001", "1.0.0", "2.2.0", "running")),
+                                  " " * (manifests.MAX_BYTES + 1)])
+def test_collect_manifest_refuses_what_is_not_a_usable_manifest(tmp_path, text):
+    ops, t, backup_id = _collect(str(tmp_path), text)
+    with pytest.raises(DrupgradeError) as e:
+        ops.step_collect_manifest(Node1(), "hop1", None)
+    assert "backup_manifest.json on node node1 is missing or invalid: " in e.value.message
+    assert t.commands == [["head", "-c", str(manifests.MAX_BYTES + 1), "--",
+                           "/backup/%s/backup_manifest.json" % backup_id]]
+    assert not os.path.exists(os.path.join(str(tmp_path), "backups", backup_id))
+
+
+def test_collect_manifest_stores_a_good_one(tmp_path):
+    d = str(tmp_path)
+    ops, _t, backup_id = _collect(d, json.dumps(manifest("backup_20261128_100001", "1.0.0", "2.2.0")))
+    assert ops.step_collect_manifest(Node1(), "hop1", None) == 0
+    stored = state.read_json(os.path.join(d, "backups", backup_id, "node1.json"))
+    assert stored == manifest(backup_id, "1.0.0", "2.2.0")

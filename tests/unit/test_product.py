@@ -1,0 +1,66 @@
+"""drupgrade.product: the one reader of the installed product version."""
+import os
+
+import pytest
+
+from drupgrade import product
+from drupgrade.transport import TransportError
+from drupgrade.transport.result import CommandResult
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Node:
+    name = "node1"
+
+
+class Transport:
+    def __init__(self, rc, stdout="", stderr=""):
+        self.answer = (rc, stdout, stderr)
+        self.calls = []
+
+    def run(self, node, command, **kw):
+        self.calls.append((command, kw))
+        return CommandResult(node.name, " ".join(command), *self.answer)
+
+
+@pytest.mark.parametrize("rc, stdout, version", [
+    (0, "2.2.0\n", "2.2.0"),
+    (0, " v2.1.0 \n", "2.1.0"),  # normalised: what plans, journals and comparisons use
+    (0, "", None),  # empty: not installed
+    (1, "", None),  # no such file
+])
+def test_the_installed_version_normalised_or_none(rc, stdout, version):
+    t = Transport(rc, stdout)
+    assert product.installed_version(t, Node(), conn_type="status", retry=False) == version
+    command, kw = t.calls[0]
+    assert command == ["cat", "--", product.VERSION_FILE]
+    assert kw["conn_type"] == "status" and kw["retry"] is False
+
+
+def test_ssh_failing_is_a_transport_error_with_its_reason():
+    with pytest.raises(TransportError) as exc:
+        product.installed_version(Transport(255, "", "ssh: connect to host n1 port 22: Connection refused\n"), Node())
+    assert "Connection refused" in exc.value.message and exc.value.node == "node1"
+
+
+def test_text_that_is_no_version_names_the_node_and_file_and_is_cleaned():
+    with pytest.raises(product.NotAVersion) as exc:
+        product.installed_version(Transport(0, "2.2.0\x1b]0;owned\x07\nrm -rf /\n"), Node())
+    e = exc.value
+    assert e.code == 1 and "node1" in e.message and product.VERSION_FILE in e.message
+    assert "\x1b" not in e.text and "\x07" not in e.text and "\n" not in e.text
+    assert product.VERSION_FILE in e.hint
+
+
+def test_the_version_file_is_named_in_one_place():
+    code = os.path.join(TOP, "lib", "python", "drupgrade")
+    found = []
+    for dirpath, _dirs, files in os.walk(code):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                with open(path, encoding="utf-8") as f:
+                    if product.VERSION_FILE in f.read():
+                        found.append(os.path.relpath(path, code))
+    assert found == ["product.py"]

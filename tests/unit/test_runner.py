@@ -1,0 +1,123 @@
+"""drupgrade.runner: what the upgrade commands share (the cluster's versions, the plan, the end of a
+command), against fakes of the transport and the node lock."""
+import pytest
+
+from drupgrade import engine, nodelock, product, runner
+from drupgrade import transport as transport_mod
+from drupgrade.errors import DrupgradeError
+from drupgrade.transport.result import CommandResult
+
+
+class Node:
+    def __init__(self, name):
+        self.name, self.host, self.roles = name, "10.0.0.%s" % name[-1], ["app"]
+
+
+class Cfg:
+    def __init__(self, tmp_path, names=("node1", "node2", "node3")):
+        self.nodes = [Node(n) for n in names]
+        self.run = {"max_parallel": 2}
+        self.paths = {"state_dir": str(tmp_path)}
+
+
+class Ctx:
+    def __init__(self, cfg):
+        self.config = cfg
+        self.console = None
+        self.root = "/nonexistent"
+        self.args = None
+
+
+class Transport:
+    """Each node's VERSION file (None: ssh fails to reach it)."""
+
+    def __init__(self, files):
+        self.files = files
+        self.closed = 0
+
+    def run(self, node, command, **_kw):
+        assert command == ["cat", "--", product.VERSION_FILE]
+        text = self.files[node.name]
+        if text is None:
+            why = "ssh: connect to host %s port 22: No route to host" % node.host
+            return CommandResult(node.name, "cat", 255, "", why)
+        return CommandResult(node.name, "cat", 0 if text else 1, text, "")
+
+    def close(self):
+        self.closed += 1
+
+
+def make(tmp_path, monkeypatch, files):
+    t = Transport(files)
+    monkeypatch.setattr(transport_mod.Transport, "from_config", lambda cfg, console=None: t)
+    return runner.Runner(Ctx(Cfg(tmp_path))), t
+
+
+def test_detect_versions_reads_every_node_through_the_one_reader(tmp_path, monkeypatch):
+    r, _t = make(tmp_path, monkeypatch, {"node1": "2.1.0\n", "node2": "v2.1.0\n", "node3": ""})
+    assert r.detect_versions() == {"node1": "2.1.0", "node2": "2.1.0", "node3": "none"}
+    assert r.connect_s is not None
+
+
+def test_unreachable_nodes_are_named_with_their_reasons(tmp_path, monkeypatch):
+    r, _t = make(tmp_path, monkeypatch, {"node1": "2.1.0\n", "node2": None, "node3": None})
+    with pytest.raises(DrupgradeError) as exc:
+        r.detect_versions()
+    assert exc.value.code == 1 and "node2 (10.0.0.2): ssh: connect to host 10.0.0.2" in exc.value.message
+    assert "node3 (10.0.0.3)" in exc.value.message and "node1" not in exc.value.message
+
+
+def test_a_version_file_that_holds_no_version_stops_the_plan_naming_the_node(tmp_path, monkeypatch):
+    r, _t = make(tmp_path, monkeypatch, {"node1": "2.1.0\n", "node2": "2.1.0; reboot\n", "node3": "2.1.0\n"})
+    with pytest.raises(product.NotAVersion) as exc:
+        r.plan("2.2.0", "auto")
+    assert exc.value.code == 1 and "node node2: /opt/drp/VERSION holds '2.1.0; reboot'" in exc.value.message
+
+
+def test_mixed_versions_and_missing_installs_are_refused_before_any_plan(tmp_path, monkeypatch):
+    r, _t = make(tmp_path, monkeypatch, {"node1": "2.1.0\n", "node2": "2.0.0\n", "node3": "2.1.0\n"})
+    with pytest.raises(DrupgradeError, match="different versions: node1=2.1.0, node2=2.0.0"):
+        r.plan("2.2.0", "auto")
+    r, _t = make(tmp_path, monkeypatch, {"node1": "2.1.0\n", "node2": "", "node3": "2.1.0\n"})
+    with pytest.raises(DrupgradeError, match="no installed drp found on: node2"):
+        r.plan("2.2.0", "auto")
+
+
+class Lock:
+    released = 0
+
+    def __init__(self, *_a, **_kw):
+        self.key = "holder-key"
+
+    def claim(self, take_over=False):
+        return self
+
+    def release(self):
+        Lock.released += 1
+
+
+@pytest.mark.parametrize("error, released", [
+    (None, 1),  # the command ended: the nodes are given back
+    (DrupgradeError("a step failed"), 1),
+    (KeyboardInterrupt(), 1),
+    (engine.NodeLost("node1 is out of reach"), 0),  # its runs may live there: the lock keeps others off
+])
+def test_a_command_ends_its_node_lock_and_transport_as_a_context_manager(tmp_path, monkeypatch, error, released):
+    monkeypatch.setattr(nodelock, "NodeLock", Lock)
+    Lock.released = 0
+    r, t = make(tmp_path, monkeypatch, {})
+    with pytest.raises(type(error)) if error else _nothing():
+        with r:
+            r.claim_nodes("run_1", "upgrade.sh", "run --to 2.2.0")
+            assert r.holder == "holder-key"
+            if error:
+                raise error
+    assert Lock.released == released and t.closed == 1
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
