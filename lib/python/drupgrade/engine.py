@@ -21,6 +21,7 @@ import time
 from drupgrade import safetext, state, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_LOCKED, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _
+from drupgrade.ops import RunLost
 from drupgrade.steps import PHASES
 
 log = logging.getLogger("drupgrade.engine")
@@ -33,10 +34,6 @@ class ControllerNode:
 
     name = "controller"
     roles = ["controller"]
-
-
-class RunLost(Exception):
-    """The node has no trace of a detached run (rebooted, wiped): re-verify instead of trusting."""
 
 
 class NodeLost(DrupgradeError):

@@ -171,11 +171,12 @@ class Runner:
         return journal
 
     def upgrade(self, journal):
-        """The engine over the journal's run, with this command's NodeOps (context, node lock)."""
+        """The engine over the journal's run, with this command's NodeOps (the precheck's options,
+        the node lock)."""
         from drupgrade.nodeops import NodeOps
+        from drupgrade.precheck import PrecheckOptions
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
-        ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out)
-        ops.ctx = self.ctx  # the precheck's answers (--yes, --answers) and console
+        ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out, precheck=PrecheckOptions.of(self.ctx))
         ops.holder = self.holder
         return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
 

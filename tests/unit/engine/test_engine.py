@@ -7,6 +7,7 @@ import pytest
 
 from drupgrade import engine, i18n, state, steps
 from drupgrade.errors import DrupgradeError
+from drupgrade.ops import NodeOpsBase, RunLost
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 POLICIES = os.path.join(TOP, "conf", "retry_policy.json")
@@ -48,9 +49,10 @@ class FakeRun:
         return b"@@DRUPGRADE@@ " + self.nonce + b" " + text + b"\n"
 
 
-class FakeOps:
+class FakeOps(NodeOpsBase):
     """Nodes whose steps are Python callables; records what ran where, in order. A run is a
-    chain of steps (gates included), its log has the marker lines `drstep chain` prints."""
+    chain of steps (gates included), its log has the marker lines `drstep chain` prints. It
+    follows the interface the real NodeOps follows (NodeOpsBase)."""
 
     def __init__(self):
         self.ran = []  # (node, step, action)
@@ -123,9 +125,9 @@ class FakeOps:
             run.stopped = True
             self._advance(node, run)
 
-    def wait(self, node, run_key, timeout, sink):
+    def wait(self, node, run_key, seconds, sink):
         if run_key in self.lost or (node.name, run_key) not in self.runs:
-            raise engine.RunLost(run_key)
+            raise RunLost(run_key)
         with self.lock:
             run = self.runs[(node.name, run_key)]
             data, run.sent, rc = run.log[run.sent:], len(run.log), run.rc
@@ -357,7 +359,7 @@ def test_a_run_lost_on_the_node_is_a_failure_its_policy_retries(tmp_path):
     def wait(node, run_key, timeout, sink):
         if node.name == "n3" and not lost_once:
             lost_once.append(run_key)
-            raise engine.RunLost("node rebooted")
+            raise RunLost("node rebooted")
         return real_wait(node, run_key, timeout, sink)
     ops.wait = wait
     up.execute()
@@ -529,7 +531,7 @@ def test_an_automatic_retry_asks_the_node_about_the_lost_attempt_before_its_clea
 
     def wait(node, run_key, timeout, sink):
         if node.name == "n3" and run_key.endswith(".1"):
-            raise engine.RunLost("no trace of it")
+            raise RunLost("no trace of it")
         return real_wait(node, run_key, timeout, sink)
     ops.wait = wait
     up.execute()

@@ -19,9 +19,10 @@ def add_arguments(parser):
 def run(ctx):
     r = runner.Runner(ctx)
     target = versions.normalize(ctx.args.to) if ctx.args.to else None
+    options = precheck.PrecheckOptions.of(ctx)
     try:
         env = precheck.Env(r.cfg, r.transport(), ctx.root, target=target, mode=ctx.args.mode)
-        report = precheck.run(env, yes=ctx.yes, answers_path=ctx.args.answers)
+        report = precheck.run(env, yes=options.yes, answers_path=options.answers_path)
     finally:
         r.close()
-    return precheck.finish(report, ctx, runner.out, to_json=ctx.json)
+    return precheck.finish(report, options, runner.out, to_json=ctx.json)
