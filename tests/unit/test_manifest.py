@@ -9,6 +9,7 @@ from test_rollback import NODES, add_run, manifest
 from drupgrade import manifest as manifests
 from drupgrade import rollback, state
 from drupgrade.errors import DrupgradeError
+from drupgrade.journal import Journal
 from drupgrade.nodeops import NodeOps
 from drupgrade.transport.result import CommandResult
 
@@ -158,7 +159,7 @@ class Cfg:
 
 def _collect(d, text):
     backup_id = "backup_20261128_100001"
-    journal = state.Journal.create(os.path.join(d, "runs"), "run_1", hop_info={"hop1": {"backup_id": backup_id}})
+    journal = Journal.create(os.path.join(d, "runs"), "run_1", hop_info={"hop1": {"backup_id": backup_id}})
     t = FakeTransport(text)
     ops = NodeOps(Cfg(d), t, journal, d, lambda *a: None)
     return ops, t, backup_id
