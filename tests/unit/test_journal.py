@@ -188,9 +188,10 @@ class Cfg:
     timeouts = {}
 
 
-def test_re_reading_a_runs_log_on_resume_skips_the_steps_already_journaled(j, tmp_path):
+def test_re_reading_a_runs_log_on_resume_skips_the_steps_already_journaled(j, tmp_path, caplog):
     """A re-attach streams the run's log from its first byte: the steps journaled from it before
-    are not begun or ended again (no new attempt, no new event), the next ones are."""
+    are not begun or ended again (no new attempt, no new event), the next ones are; the markers
+    of the steps done before are theirs, not malformed lines (no warning, the nonce not logged)."""
     up = engine.Upgrade(Cfg(), [A, B, C], retry_policy.load(os.path.join(TOP, "conf", "retry_policy.json")), None, j,
                         lambda level, text: None, str(tmp_path / "logs"))
     run_key = up.begin("hop1", N1, A, queued=[B, C]).run
@@ -204,6 +205,7 @@ def test_re_reading_a_runs_log_on_resume_skips_the_steps_already_journaled(j, tm
     again = engine.RunLog(up, "hop1", N1, run_key, [B, C], resumed.nonce(run_key))
     again.feed(first + b"b's output\n" + mark + b"end b 0 3.0\n" + mark + b"begin c 3.0\n" + mark + b"end c 0 4.0\n")
     assert again.close(0) is None
+    assert "marker" not in caplog.text and j.nonce(run_key) not in caplog.text
     assert [(r.step, r.status, r.attempts) for r in resumed.results()] == [("a", OK, 1), ("b", OK, 1), ("c", OK, 1)]
     new = [e for e in resumed.data["events"][events:] if "key" in e]
     assert [(e["key"], e["status"]) for e in new] == [("hop1/b/n1", OK), ("hop1/c/n1", RUNNING), ("hop1/c/n1", OK)]

@@ -588,7 +588,8 @@ _MARKERS = {b"begin": ("name", "epoch"), b"end": ("name", "rc", "epoch"), b"gate
 class RunLog:
     """A run's log as it streams in: `drstep chain` marker lines journal each step's start and
     end; the bytes between them go to that step's log file. A re-attach streams the log again
-    from its first byte: steps already journaled are skipped, their log files rewritten alike.
+    from its first byte: what the journal has already is not journaled again; the steps done
+    before `pending` (their logs complete already) are passed over in silence.
 
     A marker counts only at the start of a line and with this run's secret nonce (H2): a step's
     output can print anything, but it cannot learn the nonce. Anything else that looks like a
@@ -599,6 +600,8 @@ class RunLog:
         self.journal = up.journal
         self.nonce = nonce.encode("ascii")
         self.by_name = {s.name: s for s in pending}
+        self.done_before = {s.name: s for s in up.steps if not s.local and s.runs_on(node) and s.name not in
+                            self.by_name and self.journal.result(hop, s, node).status == OK}  # of this hop
         self.buf = b""
         self.partial = False  # the buffer continues a line already written out (too long): no marker
         self.sink = None
@@ -651,7 +654,8 @@ class RunLog:
         if kind == b"locked":
             return "locked", None, b" ".join(fields).decode("utf-8", "replace")
         names = _MARKERS.get(kind)
-        step = self.by_name.get(fields[0].decode("utf-8", "replace")) if fields else None
+        name = fields[0].decode("utf-8", "replace") if fields else None
+        step = self.by_name.get(name) or self.done_before.get(name)
         values = {}
         try:
             if names is None or len(fields) != len(names) or step is None:
@@ -675,6 +679,11 @@ class RunLog:
         if kind == "locked":
             self.locked = values
             self.sink.write(values.encode("utf-8") + b"\n")
+            return
+        if step.name in self.done_before:
+            if kind == "begin":  # its output went to its log when it ran
+                self.sink.close()
+                self.sink = open(os.devnull, "wb")
             return
         entry = self.journal.result(self.hop, step, self.node)
         if kind == "begin":
