@@ -47,13 +47,14 @@ for round in $(seq "$ROUNDS"); do
 done
 
 PYTHONPATH=lib/python:bench python3 - "$work/rounds.txt" "$FROM" "$TO" "$ROUNDS" "$DATA_MB" <<'PY'
-import json, os, statistics, sys, time
-from drupgrade import engine, steps
+import os, statistics, sys, time
+from drupgrade import engine, retry_policy, steps
+from drupgrade.journal import Journal
 from drupgrade.nodeops import LOCAL_STEPS
 from benchmd import write_section
 
 rounds_file, src, dst, n_rounds, data_mb = sys.argv[1:]
-policies = steps.load_policies("conf/retry_policy.json")
+policies = retry_policy.load("conf/retry_policy.json")
 order = {p: i for i, p in enumerate(steps.PHASES)}
 all_steps = sorted(steps.discover("scripts/steps", policies) + LOCAL_STEPS, key=lambda s: (order[s.phase], s.order))
 
@@ -65,12 +66,11 @@ class Cfg:
 up = engine.Upgrade(Cfg(), all_steps, policies, None, None, None, None)
 
 
-def critical(results, hop, phase_steps):
+def critical(journal, hop, phase_steps):
     """(node seconds, controller seconds) on the critical path of one phase."""
     def t(step, node, field):
-        r = results.get("%s/%s/%s" % (hop, step.name, node), {})
-        return r.get(field) or 0.0
-    nodes = sorted({k.split("/")[2] for k in results})
+        return journal.result(hop, step, node).get(field) or 0.0
+    nodes = sorted({r.node for r in journal.results()})
     node_s = local_s = 0.0
     for group in up.groups(phase_steps):
         if group[0].local:
@@ -87,14 +87,13 @@ def critical(results, hop, phase_steps):
 rows = []
 for line in open(rounds_file):
     state_dir, start, end, load = line.split()
-    cur = json.load(open(os.path.join(state_dir, "current_run.json")))
-    j = json.load(open(cur["journal"]))
-    results = j["results"]
+    journal = Journal.current(os.path.join(state_dir, "current_run.json"), os.path.join(state_dir, "runs"))
+    j = journal.data
     node_s = local_s = 0.0
     for phase in steps.PHASES:
         phase_steps = [s for s in all_steps if s.phase == phase]
         hop = "run" if phase in engine.ONCE_PHASES else "hop1"
-        a, b = critical(results, hop, phase_steps)
+        a, b = critical(journal, hop, phase_steps)
         node_s, local_s = node_s + a, local_s + b
     wall = float(end) - float(start)
     connect = j["connect_s"]

@@ -179,7 +179,9 @@ def wait_for_result(ctl, key, status="ok", seconds=300):
 
 def test_precheck_then_lock_then_disk_full_then_retry(tmp_path):
     """Precheck collects every failure (exit 3, nothing touched); while the retry runs a second
-    run is refused (exit 5); a disk that fills during the backup fails that step cleanly (R4)."""
+    run is refused (exit 5); a disk that fills during the backup fails that step cleanly (R4); a
+    from_unzip failure that its automatic restart does not cure is retried by hand through the
+    same interpreter (full environment cleanup, restart at unzip)."""
     install("2.1.0")
     # stop_db hangs on node2 (and times out: the window in which the disk fills up).
     ctl = Controller(tmp_path, run={"fault_injection": "on"}, timeouts={"stop_db": 20})
@@ -217,6 +219,17 @@ def test_precheck_then_lock_then_disk_full_then_retry(tmp_path):
         assert "hop1/unzip/node2" not in j["results"]
     finally:
         sh(LAB, "fault", "unfill-disk", "node2", "/backup")
-    ctl("retry")
+    arm("node1", "db_migrate", "crash 2")  # the first attempt and the automatic restart at unzip
+    out = ctl("retry", expect=1)
+    assert "full environment cleanup before restarting at unzip" in out
+    j = ctl.journal()
+    assert (j["status"], j["failed_phase"]) == ("failed", "upgrade")
+    assert j["results"]["hop1/db_migrate/node1"]["attempts"] == 2
+    out = ctl("retry")  # by hand: the same cleanup on every node, the same restart, as the automatic one
+    assert "retrying db_migrate on node1: full environment cleanup" in out
+    assert "[upgrade] node3: full environment cleanup before restarting at unzip" in out
+    j = ctl.journal()
+    assert [e["step"] for e in j["events"] if e.get("event") == "restart_at"] == ["unzip", "unzip"]
+    assert j["results"]["hop1/db_migrate/node1"]["attempts"] == 3 and j["results"]["hop1/unzip/node3"]["attempts"] == 3
     state_check("2.2.0")
-    backups_verify(ctl.journal())
+    backups_verify(j)

@@ -10,6 +10,7 @@ from test_rollback import manifest
 from drupgrade import i18n, nodeops, state
 from drupgrade import manifest as manifests
 from drupgrade.errors import DrupgradeError
+from drupgrade.journal import Journal
 from drupgrade.steps import Step
 from drupgrade.transport.result import CommandResult
 
@@ -164,7 +165,7 @@ class ManifestCfg:
 
 def _collect(d, text):
     backup_id = "backup_20261128_100001"
-    journal = state.Journal.create(os.path.join(d, "runs"), "run_1", hop_info={"hop1": {"backup_id": backup_id}})
+    journal = Journal.create(os.path.join(d, "runs"), "run_1", hop_info={"hop1": {"backup_id": backup_id}})
     t = ManifestTransport(text)
     ops = nodeops.NodeOps(ManifestCfg(d), t, journal, d, lambda *a: None)
     return ops, t, backup_id

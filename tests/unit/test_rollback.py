@@ -8,6 +8,7 @@ import pytest
 
 from drupgrade import i18n, procs, rollback, state
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
+from drupgrade.journal import Journal
 
 NODES = ("node1", "node2", "node3")
 
@@ -140,26 +141,26 @@ def test_a_question_on_a_non_tty_needs_yes_or_an_answer(tmp_path, monkeypatch):
 
 
 def test_session_steps_next_and_rerun(tmp_path):
-    j = state.Journal.create(str(tmp_path), "rollback_001", backup_id="backup_20261128_100000", mode="manual",
+    j = Journal.create(str(tmp_path), "rollback_001", backup_id="backup_20261128_100000", mode="manual",
                              to_version="2.1.0", steps={})
     rb = bare()
     assert rb.next_step(j) == 1
     for n in (1, 2, 3):
-        rb.set_step(j, n, status="done")
+        j.set_session_step(n, status="done")
     j.data["results"] = {"rollback/rollback_db/node1": {"status": "ok"},
                          "rollback/rollback_program/node1": {"status": "ok"},
                          "rollback/rollback_program/node2": {"status": "running"},
                          "rollback/rollback_stop/node1": {"status": "ok"}}
     assert rb.next_step(j) == 4
     rb.rerun_from(j, 2)
-    r = state.Journal.load(j.path).data["results"]
+    r = Journal.load(j.path).data["results"]
     assert r["rollback/rollback_db/node1"]["status"] == "retry"
     assert r["rollback/rollback_program/node1"]["status"] == "retry"
     assert r["rollback/rollback_program/node2"]["status"] == "running"  # re-attached, never started twice
     assert r["rollback/rollback_stop/node1"]["status"] == "ok"
     assert rb.next_step(j) == 2
-    rb.set_step(j, 2, status="done")
-    rb.set_step(j, 3, status="done")
+    j.set_session_step(2, status="done")
+    j.set_session_step(3, status="done")
     rb.rerun_from(j, 2, only=True)
     assert rb.step_state(j, 2) == "pending" and rb.step_state(j, 3) == "done"
 
@@ -190,11 +191,11 @@ def test_progress_box(lang):
 
 
 def test_status_tells_an_idle_manual_session_from_an_interrupted_one(tmp_path):
-    j = state.Journal.create(str(tmp_path), "r1", backup_id="backup_20261128_100000", mode="manual",
+    j = Journal.create(str(tmp_path), "r1", backup_id="backup_20261128_100000", mode="manual",
                              to_version="1.0.0", steps={})
     rb = bare()
     assert rb.session_info(j)["status"] == "in_progress"  # between two steps: nobody runs one
-    rb.set_step(j, 1, status="running")
+    j.set_session_step(1, status="running")
     j.set(pid=os.getpid())
     assert rb.session_info(j)["status"] == "in_progress"
     assert rb.session_info(j)["current_step"] == 1
@@ -210,7 +211,7 @@ def test_status_tells_an_idle_manual_session_from_an_interrupted_one(tmp_path):
 
 def test_a_continued_session_verifies_the_backup_again_before_it_restores(tmp_path, monkeypatch):
     """Only before steps 2-4 (they restore from the backup); a backup that changed is refused."""
-    j = state.Journal.create(str(tmp_path), "rollback_001", backup_id="backup_20261128_100001", mode="manual",
+    j = Journal.create(str(tmp_path), "rollback_001", backup_id="backup_20261128_100001", mode="manual",
                              to_version="1.0.0", steps={})
     rb = bare()
     asked = []

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from drupgrade import i18n, steps
+from drupgrade import i18n, retry_policy, steps
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,7 +38,7 @@ def english():
 
 
 def test_every_shipped_step_declares_itself_validly_in_run_order():
-    found = steps.discover(os.path.join(TOP, "scripts", "steps"), steps.load_policies(POLICIES))
+    found = steps.discover(os.path.join(TOP, "scripts", "steps"), retry_policy.load(POLICIES))
     assert found, "no steps found"
     order = [(steps.PHASES.index(s.phase), s.order) for s in found]
     assert order == sorted(order)

@@ -8,19 +8,19 @@ is in the journal before the run moves on, so `resume` after a crash re-attaches
 going (or waiting at a gate) on a node, or re-verifies a step that was lost.
 """
 import concurrent.futures
-import hashlib
 import hmac
 import logging
 import math
 import os
 import re
-import secrets
 import threading
 import time
 
 from drupgrade import procs, safetext, state, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_LOCKED, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _
+from drupgrade.journal import DONE, FAILED, OK, QUEUED, RUNNING
+from drupgrade.ops import RunLost
 from drupgrade.steps import PHASES
 
 log = logging.getLogger("drupgrade.engine")
@@ -33,10 +33,6 @@ class ControllerNode:
 
     name = "controller"
     roles = ["controller"]
-
-
-class RunLost(Exception):
-    """The node has no trace of a detached run (rebooted, wiped): re-verify instead of trusting."""
 
 
 class NodeLost(DrupgradeError):
@@ -78,45 +74,23 @@ class PhaseFailed(Exception):
 
 
 class Upgrade:
-    """One run of the upgrade over the cluster, driven by its journal."""
+    """One run of the upgrade over the cluster, driven by its journal (drupgrade.journal)."""
 
     def __init__(self, cfg, steps, policies, ops, journal, out, log_dir):
         self.cfg = cfg
         self.steps = steps
-        self.policies = policies
-        self.ops = ops
+        self.policies = policies  # {name: retry_policy.RetryPolicy}
+        self.ops = ops  # ops.NodeOpsBase
         self.journal = journal
         self.out = out  # callable(level, text): the console
         self.log_dir = log_dir
         self.max_parallel = cfg.run["max_parallel"]
-        self._changed = threading.Condition(journal.lock) if journal else None  # a result changed
-        self._runs = None  # the hop's node runs (_NodeRuns) while a hop runs
-        self._interrupted = threading.Event()  # Ctrl-C: stop waiting, the runs go on detached
+        self.runs = None  # the hop's node runs (_NodeRuns) while a hop runs
+        self.interrupted = threading.Event()  # Ctrl-C: stop waiting, the runs go on detached
         self._ended = set()  # (node, run key) of runs known ended (rc seen, or stopped and confirmed)
         # What the operator does after a lost link (the rollback tool says its own command).
         self.resume_hint = _("run 'bin/upgrade.sh resume' when the link is back: it re-attaches to the "
                              "step instead of starting it again")
-
-    # -- journal ------------------------------------------------------------------------
-    @property
-    def results(self):
-        return self.journal.data.setdefault("results", {})
-
-    def _key(self, hop, step, node):
-        return "%s/%s/%s" % (hop, step.name, node.name)
-
-    def _record(self, key, **fields):
-        with self.journal.lock:
-            entry = self.results.setdefault(key, {"attempts": 0})
-            entry.update(fields)
-            self.journal.record(key=key, **fields)
-            self._changed.notify_all()
-
-    def _note(self, key, **fields):
-        """Update a result without an event (saved with the next one)."""
-        with self.journal.lock:
-            self.results.setdefault(key, {"attempts": 0}).update(fields)
-            self._changed.notify_all()
 
     # -- the run --------------------------------------------------------------------------
     def execute(self, only_phase=None, from_phase=None):
@@ -129,10 +103,10 @@ class Upgrade:
                 self.run_phase(phase, "run", None)
         for i, (src, dst) in enumerate(hops):
             hop = "hop%d" % (i + 1)
-            self.hop_info(hop, src, dst)
+            self.journal.hop_info(hop, src, dst)
             hop_phases = [p for p in phases if p not in ONCE_PHASES]
             # One run per node for all of the hop's node steps: a phase boundary is one more gate.
-            runs = self._runs = _NodeRuns(self, hop, (src, dst), [s for s in self.steps if s.phase in hop_phases])
+            runs = self.runs = _NodeRuns(self, hop, (src, dst), [s for s in self.steps if s.phase in hop_phases])
             try:
                 for phase in hop_phases:
                     self.journal.set(position={"hop": hop, "from": src, "to": dst, "phase": phase})
@@ -141,25 +115,9 @@ class Upgrade:
                 runs.close()  # nothing left waiting at a gate: retry and rollback start afresh
                 raise
             finally:
-                self._runs = None
+                self.runs = None
             runs.close()  # a partial run (--only-phase) leaves nothing waiting either
-        self.journal.set(status="done", ended=state.now_iso())
-
-    def hop_info(self, hop, src, dst):
-        """Per hop, once: its backup id (the rollback point taken before the hop)."""
-        with self.journal.lock:
-            info = self.journal.data.setdefault("hop_info", {})
-            if hop not in info:
-                used = {i["backup_id"] for i in info.values()}
-                t = time.time()
-                while True:
-                    backup_id = time.strftime("backup_%Y%m%d_%H%M%S", time.localtime(t))
-                    if backup_id not in used:
-                        break
-                    t += 1
-                info[hop] = {"backup_id": backup_id, "from": src, "to": dst}
-                self.journal.save()
-        return info[hop]
+        self.journal.set(status=DONE, ended=state.now_iso())
 
     def run_phase(self, phase, hop, versions):
         steps = [s for s in self.steps if s.phase == phase]
@@ -168,7 +126,7 @@ class Upgrade:
         for step in steps:
             failures = self.run_step_everywhere(step, hop, versions)
             policy = self.policies[step.retry]
-            if failures and policy["scope"] == "phase":
+            if failures and policy.collects:
                 collected += failures  # precheck: collect everything, then fail the phase as a whole
                 continue
             while failures:
@@ -192,8 +150,7 @@ class Upgrade:
         return groups
 
     def _chainable(self, step):
-        return not step.local and step.fanout == "parallel" and \
-            self.policies[step.retry]["scope"] in ("step", "restart_at")
+        return not step.local and step.fanout == "parallel" and self.policies[step.retry].retries_alone
 
     def nodes_for(self, step):
         if "controller" in step.roles:
@@ -213,7 +170,7 @@ class Upgrade:
             waves = [nodes]
         failures = []
         for wave in waves:
-            wave = [n for n in wave if self.results.get(self._key(hop, step, n), {}).get("status") != "ok"]
+            wave = [n for n in wave if self.journal.result(hop, step, n).status != OK]
             if not wave:
                 continue
             width = min(self.max_parallel, len(wave))
@@ -222,10 +179,8 @@ class Upgrade:
                 try:
                     failures += [f.result() for f in futures if f.result() is not None]
                 except BaseException:  # Ctrl-C: the waits end now, the runs go on on the nodes
-                    self._interrupted.set()
-                    if self._changed is not None:
-                        with self._changed:
-                            self._changed.notify_all()
+                    self.interrupted.set()
+                    self.journal.notify()
                     raise
             if failures and fanout != "parallel":
                 break  # a later wave depends on this one
@@ -233,56 +188,46 @@ class Upgrade:
 
     def run_on_node(self, step, hop, versions, node):
         """One step on one node, resuming what the journal says; None when it succeeded."""
-        if self.results.get(self._key(hop, step, node), {}).get("status") == "ok":
+        if self.journal.result(hop, step, node).status == OK:
             return None
         if step.local:
             return self._run_local(step, hop, versions, node)
-        if self._runs is not None:
-            return self._runs.run(node, step)
+        if self.runs is not None:
+            return self.runs.run(node, step)
         return self.run_steps(hop, versions, node, [step])  # outside a phase (rollback): a run of its own
 
     def _run_local(self, step, hop, versions, node):
         """A controller step (uploads, manifests): idempotent, simply run again."""
-        key = self._key(hop, step, node)
-        attempt = self.results.get(key, {}).get("attempts", 0) + 1
-        self._record(key, status="running", attempts=attempt, node=node.name, step=step.name,
-                     hop=hop, started=state.now_iso())
+        self.journal.begin(hop, node, step, local=True)
         t0 = time.time()
         try:
             rc = self.ops.local(node, step, hop, versions)
         except DrupgradeError as e:
-            self._note(key, reason=e.message)
+            self.journal.note(hop, step, node, reason=e.message)
             rc = EXIT_FAILED
-        self._note(key, elapsed=round(time.time() - t0, 3))
-        return self._finish(step, node, key, attempt, rc)
-
-    def _pending(self, hop, node, steps):
-        """The steps from the first one not done on the node."""
-        for i, step in enumerate(steps):
-            if self.results.get(self._key(hop, step, node), {}).get("status") != "ok":
-                return steps[i:]
-        return []
+        self.journal.note(hop, step, node, elapsed=round(time.time() - t0, 3))
+        return self.finish(hop, step, node, rc)
 
     def run_steps(self, hop, versions, node, steps, gates=()):
         """Node steps in order as one detached run (`drstep chain`, a gate before each step named
         in `gates`), or the re-attach to the run the journal saw start; the first failure, or None.
         A new run starts only once every earlier attempt of its steps is confirmed ended (settle)."""
         while True:
-            pending = self._pending(hop, node, steps)
+            pending = self.journal.pending(hop, node, steps)
             if not pending:
                 return None
             first = pending[0]
-            key = self._key(hop, first, node)
-            entry = self.results.get(key, {})
-            started_here = not (entry.get("status") in ("running", "queued") and entry.get("run"))
+            entry = self.journal.result(hop, first, node)
+            started_here = not (entry.status in (RUNNING, QUEUED) and entry.run)
             try:
                 if started_here:  # the steps after the first are journaled queued, in the same write
                     self.settle(hop, node, pending)
-                    run_key = self._begin(hop, node, first, None, queued=pending[1:])
+                    run_key = self.begin(hop, node, first, queued=pending[1:]).run
                     self.ops.start(node, pending, run_key, hop, versions,
-                                   gates=[s.name for s in pending[1:] if s.name in gates], nonce=self._nonce(run_key))
+                                   gates=[s.name for s in pending[1:] if s.name in gates],
+                                   nonce=self.journal.nonce(run_key))
                 else:
-                    run_key = entry["run"]
+                    run_key = entry.run
                     self.out("info", _("[{phase}] {node} {step}: re-attaching to the run started before the "
                                        "interruption").format(phase=first.phase, node=node.name, step=first.name))
                 return self._follow(hop, node, run_key, pending)
@@ -294,14 +239,13 @@ class Upgrade:
             except (NodeLost, NodeLocked):
                 raise
             except DrupgradeError as e:  # the link is gone past its reconnect budget: the run's state is unknown
-                step = self._current(hop, node, pending)
+                step = self.journal.running_step(hop, node, pending)
                 raise NodeLost(_("lost contact with node {node} during step {step}; the step may still be "
                                  "running there ({detail})").format(node=node.name, step=step.name, detail=e.message),
                                hint=self.resume_hint) from None
-            step = self._current(hop, node, pending)
-            key = self._key(hop, step, node)
-            self._note(key, reason=reason)
-            return self._finish(step, node, key, self.results[key]["attempts"], EXIT_FAILED)
+            step = self.journal.running_step(hop, node, pending)
+            self.journal.note(hop, step, node, reason=reason)
+            return self.finish(hop, step, node, EXIT_FAILED)
 
     def settle(self, hop, node, steps):
         """One attempt of a step at a time (H3): every earlier run of these steps on the node that
@@ -310,7 +254,7 @@ class Upgrade:
         the node cannot tell: nothing new starts there then."""
         keys = []
         for s in steps:
-            run_key = self.results.get(self._key(hop, s, node), {}).get("run")
+            run_key = self.journal.result(hop, s, node).run
             if run_key and (node.name, run_key) not in self._ended and run_key not in keys:
                 keys.append(run_key)
         for run_key in keys:
@@ -326,66 +270,29 @@ class Upgrade:
                                                                          how=info["signal"]))
             self._ended.add((node.name, run_key))
 
-    def _nonce(self, run_key):
-        """The secret nonce of a run's marker lines: an HMAC of the run key under the journal's
-        own random secret (the journal lives in the private state dir), so every resume finds it."""
-        with self.journal.lock:
-            secret = self.journal.data.get("marker_secret")
-            if not secret:
-                secret = self.journal.data["marker_secret"] = secrets.token_hex(32)
-                self.journal.save()
-        return hmac.new(secret.encode("ascii"), run_key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-    def _begin(self, hop, node, step, run_key, queued=()):
-        """Journal a new attempt of the step (in run `run_key`, or a new run named after it); the
-        `queued` steps that follow it in a new run are journaled with it (status queued)."""
-        key = self._key(hop, step, node)
-        attempt = self.results.get(key, {}).get("attempts", 0) + 1
-        run_key = run_key or "%s.%s.%s.%d" % (self.journal.data["run_id"], hop, step.name, attempt)
-        logfile = self._log_path(node, step)
-        if attempt > 1 and os.path.exists(logfile):  # keep the earlier attempt's log beside it
-            os.replace(logfile, self._log_path(node, step, ".attempt%d.log" % (attempt - 1)))
-        with self.journal.lock:
-            for later in queued:
-                entry = self.results.setdefault(self._key(hop, later, node), {"attempts": 0})
-                if entry.get("status") != "ok":
-                    entry.update(status="queued", run=run_key, node=node.name, step=later.name, hop=hop)
-            self._record(key, status="running", attempts=attempt, node=node.name, step=step.name, hop=hop,
-                         started=state.now_iso(), run=run_key)
-        return run_key
-
-    def _unqueue(self, hop, node, run_key, steps):
-        """The run ended: its steps that never began are not queued any more."""
-        with self.journal.lock:
-            for step in steps:
-                key = self._key(hop, step, node)
-                entry = self.results.get(key)
-                if entry and entry.get("status") == "queued" and entry.get("run") == run_key:
-                    if entry.get("attempts"):
-                        entry.update(status="retry", run=None)
-                    else:
-                        del self.results[key]
-            self._changed.notify_all()
-
-    def _current(self, hop, node, pending):
-        """The step of a run that is (or was last) running: the first one not done."""
-        return (self._pending(hop, node, pending) or pending)[0]
+    def begin(self, hop, node, step, run_key=None, queued=()):
+        """A new attempt of a node step, journaled (Journal.begin); the earlier attempt's log is
+        kept beside it. Its journal.Result."""
+        result = self.journal.begin(hop, node, step, run_key, queued)
+        logfile = self.log_path(node, step)
+        if result.attempts > 1 and os.path.exists(logfile):
+            os.replace(logfile, self.log_path(node, step, ".attempt%d.log" % (result.attempts - 1)))
+        return result
 
     def _lost(self, hop, node, pending):
         """The node has no trace of the run the journal saw start: re-verify, never trust."""
-        step = self._current(hop, node, pending)
-        key = self._key(hop, step, node)
+        step = self.journal.running_step(hop, node, pending)
         if self.ops.check(node, step):
             self.out("info", _("[{phase}] {node} {step}: the earlier run is gone, but the step "
                                "is already done").format(phase=step.phase, node=node.name, step=step.name))
-            self._finish(step, node, key, self.results[key]["attempts"], 0)
+            self.finish(hop, step, node, 0)
         else:
-            self._note(key, status="retry")
+            self.journal.mark_retry(hop, [step], [node])
 
     def _follow(self, hop, node, run_key, pending):
         """Follow a run of `pending` (in order) with the timeout watch of §4.3 for the step
         running; its marker lines journal each step's start and end. The first failure or None."""
-        run = _RunLog(self, hop, node, run_key, pending, self._nonce(run_key))
+        run = RunLog(self, hop, node, run_key, pending, self.journal.nonce(run_key))
         try:
             return self._follow_run(hop, node, run_key, run)
         finally:
@@ -409,33 +316,34 @@ class Upgrade:
                 self.out("info", "[%s] %s: %s" % (step.phase, node.name, timeouts.resources_line(
                     self.ops.resources(node, step))))
             if elapsed >= watch.timeout:
-                key = self._key(hop, step, node)
-                self._timed_out(step, node, run_key, key, watch.timeout, elapsed, self._log_path(node, step))
+                self._timed_out(hop, step, node, run_key, watch.timeout, elapsed)
                 run.close(None)
-                return self._finish(step, node, key, self.results[key]["attempts"], 124)
+                return self.finish(hop, step, node, 124)
 
-    def _finish(self, step, node, key, attempt, rc, **fields):
-        status = "ok" if rc == 0 else "failed"
-        self._record(key, status=status, rc=rc, attempts=attempt, ended=state.now_iso(), **fields)
+    def finish(self, hop, step, node, rc, **fields):
+        """The step's current attempt on the node ended with exit code rc: journaled
+        (Journal.finish) and said; its StepFailure (the reason: the journal's, else the best
+        line of its log), or None when it succeeded."""
+        result = self.journal.finish(hop, step, node, rc, **fields)
         mark = "✓" if rc == 0 else "✗"
         self.out("info" if rc == 0 else "error", "[%s] %s %s: %s %s" % (
             step.phase, node.name, step.name, step.summary, mark))
         if rc == 0:
             return None
-        reason = self.results[key].get("reason")
+        reason = result.reason
         if not reason:
             try:
-                with open(self._log_path(node, step), encoding="utf-8", errors="replace") as f:
+                with open(self.log_path(node, step), encoding="utf-8", errors="replace") as f:
                     reason = failure_line(f.read())
             except OSError:
                 reason = ""
             reason = _("exit code {rc}").format(rc=rc) + (": " + reason if reason else "")
-            self._note(key, reason=reason)
+            self.journal.note(hop, step, node, reason=reason)
         return StepFailure(node, step, rc, reason)
 
-    def _timed_out(self, step, node, run_key, key, timeout, elapsed, logfile):
+    def _timed_out(self, hop, step, node, run_key, timeout, elapsed):
         facts = self.ops.resources(node, step)
-        context = self._log_path(node, step, ".timeout-context.txt")
+        context = self.log_path(node, step, ".timeout-context.txt")
         with open(context, "w", encoding="utf-8") as f:
             f.write(self.ops.context(node, step, run_key))
         block = timeouts.timeout_block(node.name, step.phase, step.summary, step.kind, step.subject,
@@ -444,110 +352,120 @@ class Upgrade:
             self.out("error", line)
         self.ops.settle(node, run_key)  # TERM, grace, KILL, confirmed gone: only then is it failed
         self._ended.add((node.name, run_key))
-        self._note(key, reason=_("timed out after {secs}s (timeout {timeout}s)").format(
+        self.journal.note(hop, step, node, reason=_("timed out after {secs}s (timeout {timeout}s)").format(
             secs=int(elapsed), timeout=int(timeout)))
 
-    def _log_path(self, node, step, suffix=".log"):
+    def log_path(self, node, step, suffix=".log"):
+        """Where the step's log on the node is kept on the controller (made on first use)."""
         d = os.path.join(self.log_dir, node.name)
         os.makedirs(d, exist_ok=True)
         return os.path.join(d, step.name + suffix)
 
-    # -- retry policies (design §4.2.2) ---------------------------------------------------
+    # -- retry policies (design §4.2.2; drupgrade.retry_policy) ------------------------------------
     def apply_policy(self, step, hop, versions, failures, policy):
         """Automatic retries by the policy's data; the failures that remain are returned."""
-        for n in range(policy["auto_retries"]):
+        for n in range(policy.auto_retries):
             self.out("warning", _("[{phase}] {step} failed on {nodes}; policy {policy}: {summary} "
                                   "(automatic retry {n}/{total} in {delay}s)").format(
                 phase=step.phase, step=step.name, nodes=", ".join(f.node.name for f in failures),
-                policy=step.retry, summary=self.policy_summary(policy), n=n + 1,
-                total=policy["auto_retries"], delay=policy["delay"]))
-            time.sleep(policy["delay"])
+                policy=policy.name, summary=policy.summary, n=n + 1, total=policy.auto_retries,
+                delay=policy.delay))
+            time.sleep(policy.delay)
             failures = self.retry(step, hop, versions, failures, policy)
             if not failures:
                 return []
         return failures
 
-    def policy_summary(self, policy):
-        from drupgrade.i18n import current_lang
-        return policy["summary_zh"] if current_lang() == "zh" else policy["summary"]
-
     def retry(self, step, hop, versions, failures, policy):
-        """One retry of the failed step by its policy."""
-        if policy["scope"] == "step":
-            ready, blocked = [], []
-            for f in failures:
-                failure = self._prepare(hop, f.node, f.step, [f.step])
-                if failure:
-                    blocked.append(failure)
-                else:
-                    ready.append(f.node)
+        """One automatic retry of the failed step: prepared by its policy (prepare_retry), then
+        the steps it says run again, up to the failed step; the failures that remain."""
+        plan, blocked = self.prepare_retry(step, hop, [f.node for f in failures], policy)
+        if not plan.together:
+            ready = [n for n in plan.nodes if n.name not in {f.node.name for f in blocked}]
             return blocked + (self.run_step_everywhere(step, hop, versions, ready) if ready else [])
-        if policy["scope"] == "restart_at":
-            return self.restart_at(policy["restart_at"], step, hop, versions)
-        return failures  # run and phase scopes are never retried automatically
+        if blocked:
+            return blocked  # no restart while a node could not be cleaned up: the operator decides
+        for s in plan.redo:
+            failures = self.run_step_everywhere(s, hop, versions)
+            inner = self.policies[s.retry]
+            if failures and not inner.restarts:
+                failures = self.apply_policy(s, hop, versions, failures, inner)
+            if failures:
+                return failures  # a restart inside a restart is not tried: the operator decides
+            if s is step:
+                break
+        return []
 
-    def _prepare(self, hop, node, step, steps):
-        """Before a new attempt: the earlier runs of `steps` confirmed ended (settle), then the
-        step's cleanup. A failed cleanup is a failure of the attempt (its reason said), never an
-        internal error; a node that cannot tell ends the command (NodeLost)."""
-        self.settle(hop, node, steps)
+    def retry_failed(self, failed):
+        """'upgrade.sh retry': each failed result (journal.Result) prepared by its step's policy
+        exactly as an automatic retry is (prepare_retry); execute() then runs what the journal
+        says is left. A cleanup that fails ends it as the failed phase it is (PhaseFailed)."""
+        by_name = {s.name: s for s in self.steps}
+        todo = []  # (hop, step name, [node names]) in the journal's order
+        for r in failed:
+            if not todo or todo[-1][:2] != (r.hop, r.step):
+                todo.append((r.hop, r.step, []))
+            todo[-1][2].append(r.node)
+        for hop, name, names in todo:
+            step = by_name[name]
+            policy = self.policies[step.retry]
+            nodes = [n for n in self.nodes_for(step) if n.name in names]
+            for node in nodes:
+                self.out("info", _("retrying {step} on {node}: {summary}").format(
+                    step=name, node=node.name, summary=policy.summary))
+            _plan, blocked = self.prepare_retry(step, hop, nodes, policy)
+            if blocked:
+                raise PhaseFailed(step.phase, blocked, policy)
+
+    def prepare_retry(self, step, hop, failed_nodes, policy):
+        """The one interpreter of a retry policy (retry_policy.RetryPlan), for the automatic retries and
+        'upgrade.sh retry' alike: on each node the retry touches, every earlier attempt of the
+        steps to run again confirmed ended (settle; a node that cannot tell ends the command,
+        NodeLost), then the cleanup the policy names; then those steps marked in the journal to run
+        again as new attempts. (plan, blocked): a cleanup that fails is a failed attempt (its
+        reason said), never an internal error; when the nodes restart together it holds the
+        restart back everywhere (nothing marked)."""
+        plan = policy.plan(step, [s for s in self.steps if s.phase == step.phase], failed_nodes, self.nodes_for)
+        if plan.together and self.runs is not None:
+            self.runs.close()  # the other nodes' runs wait at a gate: the restart starts new ones
+        blocked = []
+        for node in plan.nodes:
+            if plan.cleans(node) and plan.environment:
+                self.out("warning", _("[{phase}] {node}: full environment cleanup before restarting at "
+                                      "{step}").format(phase=step.phase, node=node.name, step=plan.cleanup.name))
+            self.settle(hop, node, [s for s in plan.redo if s.runs_on(node)])
+            failure = self._cleanup(hop, node, plan.cleanup) if plan.cleans(node) else None
+            if failure:
+                blocked.append(failure)
+        if blocked and plan.together:
+            return plan, blocked
+        if plan.together:
+            self.journal.mark_retry(hop, plan.redo)
+        else:
+            held = {f.node.name for f in blocked}
+            self.journal.mark_retry(hop, [step], [n for n in plan.nodes if n.name not in held])
+        if policy.restarts:
+            self.journal.record(event="restart_at", hop=hop, step=plan.redo[0].name)
+        return plan, blocked
+
+    def _cleanup(self, hop, node, step):
+        """The step's cleanup on the node; a failure of the attempt when it fails (its reason
+        journaled), else None."""
         try:
             self.ops.cleanup(node, step)
         except DrupgradeError as e:
-            key = self._key(hop, step, node)
-            if key in self.results:
-                self._note(key, reason=e.message)
+            if self.journal.result(hop, step, node).exists:
+                self.journal.note(hop, step, node, reason=e.message)
             return StepFailure(node, step, EXIT_FAILED, e.message)
         return None
-
-    def restart_at(self, first, failed_step, hop, versions):
-        """Full environment cleanup (§4.2.5, the first step's cleanup) then the phase from there."""
-        phase_steps = [s for s in self.steps if s.phase == failed_step.phase]
-        names = [s.name for s in phase_steps]
-        start = names.index(first)
-        first_step = phase_steps[start]
-        nodes = self.nodes_for(first_step)
-        if self._runs is not None:
-            self._runs.close()  # the other nodes' runs wait at a gate: the restart starts new ones
-        blocked = []
-        for node in nodes:
-            self.out("warning", _("[{phase}] {node}: full environment cleanup before restarting at "
-                                  "{step}").format(phase=failed_step.phase, node=node.name, step=first))
-            failure = self._prepare(hop, node, first_step, [s for s in phase_steps[start:] if s.runs_on(node)])
-            if failure:
-                blocked.append(failure)
-        if blocked:
-            return blocked  # no restart while a node could not be cleaned up: the operator decides
-        with self.journal.lock:
-            for s in phase_steps[start:]:
-                for node in self.nodes_for(s):
-                    entry = self.results.get(self._key(hop, s, node))
-                    if entry:  # run again as a new attempt (a new run key: never the old run's rc)
-                        entry["status"] = "retry"
-        self.journal.record(event="restart_at", hop=hop, step=first)
-        for s in phase_steps[start:]:
-            failures = self.run_step_everywhere(s, hop, versions)
-            policy = self.policies[s.retry]
-            if failures and policy["scope"] == "step":
-                failures = self.apply_policy(s, hop, versions, failures, policy)
-            if failures:
-                return failures  # a restart inside a restart is not tried: the operator decides
-            if s is failed_step:
-                break
-        return []
 
 
 class _NodeRun:
     """One node's run in a hop, as the controller follows it."""
 
-    def __init__(self, up, hop, node, steps, gates):
+    def __init__(self, journal, hop, node, steps, gates):
         self.node, self.names, self.gates, self.future = node, [s.name for s in steps], gates, None
-        # Attempts of each step before this run: a higher count means it began in this run.
-        self.base = {}
-        for s in steps:
-            entry = up.results.get(up._key(hop, s, node), {})
-            began = entry.get("status") == "running"  # a re-attach: it began before the interruption
-            self.base[s.name] = entry.get("attempts", 0) - (1 if began else 0)
+        self.attempts = journal.attempts(hop, node, steps)  # which attempts began in this run
 
 
 class _NodeRuns:
@@ -559,6 +477,7 @@ class _NodeRuns:
 
     def __init__(self, up, hop, versions, steps):
         self.up, self.hop, self.versions = up, hop, versions
+        self.journal = up.journal
         self.steps = [s for s in steps if not s.local]
         self.groups = [g for phase in PHASES for g in up.groups([s for s in self.steps if s.phase == phase])]
         # Fan-out bound below the node count: every step waits for its gate, so at most
@@ -574,42 +493,35 @@ class _NodeRuns:
             names.update(mine if self.strict else mine[:1])
         return names
 
-    def _entry(self, node, step):
-        return self.up.results.get(self.up._key(self.hop, step, node), {})
-
-    def _began(self, run, step):
-        return self._entry(run.node, step).get("attempts", 0) > run.base[step.name]
-
     def run(self, node, step):
         """The step on the node (inside the node's run); its failure, or None."""
         for _again in range(3):
             run = self.live.get(node.name)
-            if run is None or step.name not in run.names or (run.future.done() and not self._began(run, step)):
+            if run is None or step.name not in run.names or (run.future.done() and not run.attempts.began(step)):
                 run = self._start(node, step)
-            elif step.name in run.gates and not self._began(run, step):
+            elif step.name in run.gates and not run.attempts.began(step):
                 self._open(node, step)
             ended, failure = self._await(step, run)
             if ended:
-                run.base[step.name] = self._entry(node, step).get("attempts", 0)  # reported once
+                run.attempts.reported(step)
                 return failure
         # Three runs ended without reaching the step (lost, stopped): say so instead of looping.
-        key = self.up._key(self.hop, step, node)
-        self.up._note(key, reason=_("the step's run ended on node {node} before the step began").format(
-            node=node.name))
-        return self.up._finish(step, node, key, self._entry(node, step).get("attempts", 0), EXIT_FAILED)
+        self.journal.note(self.hop, step, node, reason=_(
+            "the step's run ended on node {node} before the step began").format(node=node.name))
+        return self.up.finish(self.hop, step, node, EXIT_FAILED)
 
     def _start(self, node, step):
         """A run of the node's steps from `step` (or the re-attach to the run the journal names)."""
         mine = [s for s in self.steps if s.runs_on(node)]
         steps = mine[mine.index(step):]
-        entry = self._entry(node, step)
-        reattach = entry.get("status") in ("running", "queued") and entry.get("run")
+        entry = self.journal.result(self.hop, step, node)
+        reattach = entry.status in (RUNNING, QUEUED) and entry.run
         gates = {s.name for s in steps} if reattach else self.gates(node)
         if reattach:  # it may wait at this step's gate (harmless if it does not)
             self._open(node, step)
-        run = self.live[node.name] = _NodeRun(self.up, self.hop, node, steps, gates)
+        run = self.live[node.name] = _NodeRun(self.journal, self.hop, node, steps, gates)
         run.future = concurrent.futures.Future()
-        run.future.add_done_callback(self._notify)
+        run.future.add_done_callback(lambda _future: self.journal.notify())
 
         def follow():
             try:
@@ -620,33 +532,29 @@ class _NodeRuns:
         threading.Thread(target=follow, name="follow-%s" % node.name, daemon=True).start()
         return run
 
-    def _notify(self, _future):
-        with self.up._changed:
-            self.up._changed.notify_all()
-
     def _open(self, node, step):
         """Open the step's gate in the run the journal says it is queued in."""
-        entry = self._entry(node, step)
-        if entry.get("run") and entry.get("status") in ("queued", "running"):
+        entry = self.journal.result(self.hop, step, node)
+        if entry.run and entry.status in (QUEUED, RUNNING):
             try:
-                self.up.ops.open_gate(node, entry["run"], step.name)
+                self.up.ops.open_gate(node, entry.run, step.name)
             except DrupgradeError as e:  # the follower meets the same link: it reconnects or fails
                 log.warning("%s", e.message)
 
     def _await(self, step, run):
         """Wait until the step ended in the run, or the run ended first: (ended, failure)."""
-        with self.up._changed:
-            while self._entry(run.node, step).get("status") != "ok" and not run.future.done():
-                if self.up._interrupted.is_set():
+        with self.journal.changed:
+            while self.journal.result(self.hop, step, run.node).status != OK and not run.future.done():
+                if self.up.interrupted.is_set():
                     raise KeyboardInterrupt
-                self.up._changed.wait(1.0)
-        entry = self._entry(run.node, step)
-        if entry.get("status") == "ok":
+                self.journal.changed.wait(1.0)
+        entry = self.journal.result(self.hop, step, run.node)
+        if entry.status == OK:
             return True, None
         failure = run.future.result()  # the run's first failure (its exception, if it raised)
         if failure is not None and failure.step is step:
             return True, failure
-        if entry.get("status") == "failed" and self._began(run, step):
+        if entry.status == FAILED and run.attempts.began(step):
             return True, StepFailure(run.node, step, entry.get("rc", EXIT_FAILED), entry.get("reason", ""))
         return False, None
 
@@ -655,7 +563,7 @@ class _NodeRuns:
         for run in self.live.values():
             if run.future.done():
                 continue
-            keys = {self._entry(run.node, s).get("run") for s in self.steps if s.name in run.names}
+            keys = {self.journal.result(self.hop, s, run.node).run for s in self.steps if s.name in run.names}
             for run_key in keys - {None}:
                 try:
                     self.up.ops.stop_run(run.node, run_key)
@@ -677,10 +585,11 @@ _MARKERS = {b"begin": ("name", "epoch"), b"end": ("name", "rc", "epoch"), b"gate
             b"stopped": ("name", "epoch")}
 
 
-class _RunLog:
+class RunLog:
     """A run's log as it streams in: `drstep chain` marker lines journal each step's start and
     end; the bytes between them go to that step's log file. A re-attach streams the log again
-    from its first byte: steps already journaled are skipped, their log files rewritten alike.
+    from its first byte: what the journal has already is not journaled again; the steps done
+    before `pending` (their logs complete already) are passed over in silence.
 
     A marker counts only at the start of a line and with this run's secret nonce (H2): a step's
     output can print anything, but it cannot learn the nonce. Anything else that looks like a
@@ -688,8 +597,11 @@ class _RunLog:
 
     def __init__(self, up, hop, node, run_key, pending, nonce):
         self.up, self.hop, self.node, self.run_key = up, hop, node, run_key
+        self.journal = up.journal
         self.nonce = nonce.encode("ascii")
         self.by_name = {s.name: s for s in pending}
+        self.done_before = {s.name: s for s in up.steps if not s.local and s.runs_on(node) and s.name not in
+                            self.by_name and self.journal.result(hop, s, node).status == OK}  # of this hop
         self.buf = b""
         self.partial = False  # the buffer continues a line already written out (too long): no marker
         self.sink = None
@@ -699,12 +611,11 @@ class _RunLog:
         self.locked = None  # the node lock's refusal (a `locked` marker)
         self.forged = 0
         self.pending = pending
-        self._enter(up._current(hop, node, pending))
+        self._enter(self.journal.running_step(hop, node, pending))
 
     def waiting(self):
         """True while no step of the run is running: between steps, or at a gate."""
-        entry = self.up.results.get(self.up._key(self.hop, self.step, self.node), {})
-        return not (entry.get("status") == "running" and entry.get("run") == self.run_key)
+        return not self.journal.result(self.hop, self.step, self.node).in_run(self.run_key, RUNNING)
 
     def _enter(self, step):
         """The step the next log bytes belong to; its own timeout watch starts now."""
@@ -713,7 +624,7 @@ class _RunLog:
         self.started = time.time()
         if self.sink:
             self.sink.close()
-        self.sink = open(self.up._log_path(self.node, step), "wb")
+        self.sink = open(self.up.log_path(self.node, step), "wb")
 
     def feed(self, data):
         lines = (self.buf + data).split(b"\n")
@@ -743,7 +654,8 @@ class _RunLog:
         if kind == b"locked":
             return "locked", None, b" ".join(fields).decode("utf-8", "replace")
         names = _MARKERS.get(kind)
-        step = self.by_name.get(fields[0].decode("utf-8", "replace")) if fields else None
+        name = fields[0].decode("utf-8", "replace") if fields else None
+        step = self.by_name.get(name) or self.done_before.get(name)
         values = {}
         try:
             if names is None or len(fields) != len(names) or step is None:
@@ -768,21 +680,23 @@ class _RunLog:
             self.locked = values
             self.sink.write(values.encode("utf-8") + b"\n")
             return
-        key = self.up._key(self.hop, step, self.node)
-        entry = self.up.results.get(key, {})
-        this_run = entry.get("run") == self.run_key and entry.get("status") in ("running", "failed")
+        if step.name in self.done_before:
+            if kind == "begin":  # its output went to its log when it ran
+                self.sink.close()
+                self.sink = open(os.devnull, "wb")
+            return
+        entry = self.journal.result(self.hop, step, self.node)
         if kind == "begin":
             self.begun[step.name] = values["epoch"]
             self.last = step
-            if entry.get("status") != "ok" and not this_run:  # else: journaled already (a re-attach)
-                self.up._begin(self.hop, self.node, step, self.run_key)
+            if entry.status != OK and not entry.in_run(self.run_key, RUNNING, FAILED):
+                self.up.begin(self.hop, self.node, step, self.run_key)  # else: journaled already (a re-attach)
             self._enter(step)
-        elif kind == "end" and entry.get("status") == "running" and entry.get("run") == self.run_key:
+        elif kind == "end" and entry.in_run(self.run_key, RUNNING):
             self.sink.flush()
             node_elapsed = values["epoch"] - self.begun.get(step.name, values["epoch"])
-            self.up._note(key, elapsed=round(time.time() - self.started, 3))
-            failure = self.up._finish(step, self.node, key, entry["attempts"], values["rc"],
-                                      node_elapsed=round(node_elapsed, 3))
+            self.journal.note(self.hop, step, self.node, elapsed=round(time.time() - self.started, 3))
+            failure = self.up.finish(self.hop, step, self.node, values["rc"], node_elapsed=round(node_elapsed, 3))
             self.failure = self.failure or failure
 
     def close(self, rc):
@@ -795,28 +709,26 @@ class _RunLog:
             self.sink.write(self.buf)
             self.buf = b""
         self.sink.close()
-        key = self.up._key(self.hop, self.step, self.node)
-        entry = self.up.results.get(key, {})
+        entry = self.journal.result(self.hop, self.step, self.node)
         if self.locked is not None and rc is not None:
-            return self._refused(key, entry)
-        if rc is not None and entry.get("status") == "running" and entry.get("run") == self.run_key:
-            self.up._note(key, elapsed=round(time.time() - self.started, 3))
-            self.failure = self.failure or self.up._finish(self.step, self.node, key, entry["attempts"], rc or 1)
+            return self._refused(entry)
+        if rc is not None and entry.in_run(self.run_key, RUNNING):
+            self.journal.note(self.hop, self.step, self.node, elapsed=round(time.time() - self.started, 3))
+            self.failure = self.failure or self.up.finish(self.hop, self.step, self.node, rc or 1)
         elif rc not in (None, 0, STOPPED) and rc < 128 and self.failure is None and self.last is not None:
-            last_key = self.up._key(self.hop, self.last, self.node)
-            last = self.up.results.get(last_key, {})
-            if last.get("run") == self.run_key and last.get("status") == "ok":
-                self.up._note(last_key, reason=_("the run ended with exit code {rc} although step {step} "
-                                                 "reported success").format(rc=rc, step=self.last.name))
-                self.failure = self.up._finish(self.last, self.node, last_key, last["attempts"], rc)
-        self.up._unqueue(self.hop, self.node, self.run_key, self.pending)
+            if self.journal.result(self.hop, self.last, self.node).in_run(self.run_key, OK):
+                self.journal.note(self.hop, self.last, self.node, reason=_(
+                    "the run ended with exit code {rc} although step {step} reported success").format(
+                    rc=rc, step=self.last.name))
+                self.failure = self.up.finish(self.hop, self.last, self.node, rc)
+        self.journal.unqueue(self.hop, self.node, self.run_key, self.pending)
         return self.failure
 
-    def _refused(self, key, entry):
+    def _refused(self, entry):
         """The node lock refused the run before its step began: not an attempt of the step."""
-        if entry.get("status") == "running" and entry.get("run") == self.run_key:
-            self.up._note(key, status="retry", reason=self.locked)
-        self.up._unqueue(self.hop, self.node, self.run_key, self.pending)
+        if entry.in_run(self.run_key, RUNNING):
+            self.journal.mark_retry(self.hop, [self.step], [self.node], reason=self.locked)
+        self.journal.unqueue(self.hop, self.node, self.run_key, self.pending)
         raise NodeLocked(_("node {node} refused run {run}: {detail}").format(
             node=self.node.name, run=self.run_key, detail=self.locked),
             hint=_("another drupgrade run holds the node, or the step still runs there from an earlier "

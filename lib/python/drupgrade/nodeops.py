@@ -9,10 +9,10 @@ import re
 import time
 
 from drupgrade import i18n, manifest, product, state, timeouts
-from drupgrade.engine import RunLost
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
+from drupgrade.ops import NodeOpsBase, RunLost
 from drupgrade.steps import Step
 from drupgrade.transport import DetachedRunLost, owned
 from drupgrade.transport.quoting import join, quote
@@ -85,10 +85,10 @@ LOCAL_STEPS = [
 ]
 
 
-class NodeOps:
-    """Runs steps on nodes over the transport; one instance per run."""
+class NodeOps(NodeOpsBase):
+    """Runs steps on nodes over the transport; one instance per run (the interface: ops.NodeOpsBase)."""
 
-    def __init__(self, cfg, transport, journal, root, out):
+    def __init__(self, cfg, transport, journal, root, out, precheck=None):
         self.cfg = cfg
         self.t = transport
         self.journal = journal
@@ -97,7 +97,7 @@ class NodeOps:
         self.tool_dir = cfg.paths["node_tool_dir"]
         self.runs = {}  # (node, run_key) -> DetachedRun (keeps the log offset between waits)
         self.pending = {}  # (node, run_key) -> the command its first wait starts
-        self.ctx = None  # the command's context (set by Runner.execute): the precheck's answers and console
+        self.precheck = precheck  # precheck.PrecheckOptions of the command (--yes, --answers, console)
         self.holder = None  # the node-lock holder key this command claimed (drupgrade.nodelock)
 
     # -- node steps -------------------------------------------------------------------------
@@ -257,13 +257,12 @@ class NodeOps:
     def step_precheck(self, node, hop, versions):
         """Phase 3 (design §4.2.4): the report of drupgrade.precheck; rc 0, 3 (inhibitor) or 4 (answer)."""
         from drupgrade import precheck
-        ctx = self.ctx
-        answers = getattr(ctx.args, "answers", None) if ctx else None
+        options = self.precheck or precheck.PrecheckOptions()
         data = self.journal.data
         env = precheck.Env(self.cfg, self.t, self.root, target=data["target"],
                            versions_before=data.get("versions_before"), hops=[tuple(h) for h in data["hops"]])
-        report = precheck.run(env, yes=bool(ctx and ctx.yes), answers_path=answers)
-        code = precheck.finish(report, ctx, self.out)
+        report = precheck.run(env, yes=options.yes, answers_path=options.answers_path)
+        code = precheck.finish(report, self.precheck, self.out)
         log_dir = os.path.join(self.cfg.paths["state_dir"], "logs", data["run_id"], node.name)
         os.makedirs(log_dir, exist_ok=True)
         with open(os.path.join(log_dir, "precheck.log"), "w", encoding="utf-8") as f:

@@ -507,21 +507,35 @@ def _safe(mod, env):
                                                            detail=e), both(N_("see the controller log")))]
 
 
-def interactive_ok(ctx):
-    return sys.stdin.isatty() and sys.stdout.isatty() and not ctx.json
+class PrecheckOptions:
+    """What a precheck takes from the command that runs it (`upgrade.sh precheck`, or the run's
+    precheck phase through NodeOps), never the command's context itself: --yes, --answers FILE,
+    the console, and whether the command prints JSON."""
+
+    def __init__(self, yes=False, answers_path=None, console=None, json=False):
+        self.yes, self.answers_path, self.console, self.json = bool(yes), answers_path, console, bool(json)
+
+    @classmethod
+    def of(cls, ctx):
+        return cls(ctx.yes, getattr(ctx.args, "answers", None), ctx.console, ctx.json)
+
+
+def interactive_ok(options):
+    return sys.stdin.isatty() and sys.stdout.isatty() and not options.json
 
 
 def report_dir(cfg):
     return os.path.join(cfg.paths["state_dir"], "precheck")
 
 
-def finish(report, ctx, out, to_json=False):
+def finish(report, options, out, to_json=False):
     """Show the report (table and problems, or JSON on stdout), ask the open questions on a
-    terminal, keep report.json (and the answers skeleton) and say where; the exit code."""
-    answers = getattr(ctx.args, "answers", None) if ctx else None
+    terminal, keep report.json (and the answers skeleton) and say where; the exit code.
+    options: PrecheckOptions (None: no console, no questions)."""
+    answers = options.answers_path if options else None
     if not to_json:
-        report.print(ctx.console if ctx else None, out)
-    if ctx is not None and interactive_ok(ctx):
+        report.print(options.console if options else None, out)
+    if options is not None and interactive_ok(options):
         answer_questions(report, interactive=True, given={})
     path, skeleton = report.write(report_dir(report.env.cfg), answers)
     if to_json:

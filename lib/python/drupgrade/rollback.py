@@ -19,6 +19,7 @@ import unicodedata
 from drupgrade import engine, fanout, i18n, manifest, procs, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
+from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, UNFINISHED, Journal
 
 LOG = logging.getLogger("drupgrade.rollback")
 HOP = "rollback"  # the journal key prefix of the rollback's steps (the engine's "hop")
@@ -67,7 +68,7 @@ class Catalog:
         for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
             path = os.path.join(runs_dir, name, "journal.json")
             try:  # a stray file in runs/ is no run; a damaged journal is skipped, never fatal here
-                data = state.Journal.load(path).data
+                data = Journal.load(path).data
             except FileNotFoundError:
                 continue
             except (OSError, ValueError, DrupgradeError) as e:  # a corrupt journal
@@ -261,11 +262,11 @@ class Rollback:
 
     # -- session journal -------------------------------------------------------------------------
     def current(self):
-        return state.Journal.current(self.current_path, os.path.join(self.state_dir, "rollbacks"))
+        return Journal.current(self.current_path, os.path.join(self.state_dir, "rollbacks"))
 
     def unfinished(self):
         j = self.current()
-        return j if j is not None and j.data.get("status") in ("running", "failed") else None
+        return j if j is not None and j.status in UNFINISHED else None
 
     def next_id(self):
         """The id a new session gets (chosen once: the node lock is claimed under it first)."""
@@ -294,7 +295,7 @@ class Rollback:
             found = self.r.detect_versions()
         except DrupgradeError:
             found = {}
-        journal = state.Journal.create(rollbacks, rollback_id, backup_id=backup_id, mode=mode,
+        journal = Journal.create(rollbacks, rollback_id, backup_id=backup_id, mode=mode,
                                        to_version=b["version"], upgrade_run=b["run_id"],
                                        versions_before=found, started=state.now_iso(), steps={})
         state.atomic_write_json(self.current_path, {"rollback_id": rollback_id, "journal": journal.path})
@@ -312,7 +313,7 @@ class Rollback:
             t1 = time.mktime(time.strptime(ended, "%Y-%m-%dT%H:%M:%SZ")) if ended else t0
             secs = int(t1 - t0)
             duration = "%dm%02ds" % divmod(secs, 60)
-        status = {"running": "in_progress", "done": "completed"}.get(d["status"], d["status"])
+        status = {RUNNING: "in_progress", DONE: "completed"}.get(d["status"], d["status"])
         self.catalog.record({
             "rollback_id": d["run_id"], "timestamp": started, "backup_used": d["backup_id"],
             "from_version": ", ".join("v" + v for v in before) or None,
@@ -371,7 +372,7 @@ class Rollback:
     def refresh_nodes(self, journal):
         """Before continuing a session: the current tools (unless a step may still run on a node:
         its script must stay in place) and the session's context on every node."""
-        if not any(e.get("status") == "running" for e in journal.data.get("results", {}).values()):
+        if not journal.results(status=RUNNING):
             self.install_tools()
         self.write_env(journal)
 
@@ -558,44 +559,34 @@ class Rollback:
     progress = None
 
     def step_state(self, journal, n):
-        return journal.data.get("steps", {}).get(str(n), {}).get("status", "pending")
-
-    def set_step(self, journal, n, **fields):
-        with journal.lock:
-            journal.data.setdefault("steps", {}).setdefault(str(n), {}).update(fields)
-            journal.save()
+        return journal.session_step(n)["status"]
 
     def rerun_from(self, journal, n, only=False):
         """Step n (and the later ones unless only) run again as new attempts; a run the journal
         saw start and never end is still re-attached, never started twice."""
         numbers = [n] if only else list(range(n, 7))
-        names = {STEPS[k - 1][1] for k in numbers}
-        with journal.lock:
-            for key, entry in journal.data.get("results", {}).items():
-                if key.split("/")[1] in names and entry.get("status") in ("ok", "failed"):
-                    entry["status"] = "retry"
-            for k in numbers:
-                journal.data.setdefault("steps", {}).pop(str(k), None)
-            journal.save()
+        with journal.lock:  # one write: the session's steps and their results agree
+            journal.forget_session_steps(numbers)
+            journal.mark_retry(HOP, [STEPS[k - 1][1] for k in numbers], only=(OK, FAILED))
 
     def session_info(self, journal):
         d = journal.data
-        status = {"running": "in_progress", "done": "completed"}.get(d["status"], d["status"])
-        mid_step = any(v.get("status") == "running" for v in d.get("steps", {}).values())
-        if d["status"] == "running" and mid_step and not procs.running(d.get("pid"), d.get("pid_started")):
+        status = {RUNNING: "in_progress", DONE: "completed"}.get(d["status"], d["status"])
+        mid_step = any(self.step_state(journal, n) == RUNNING for n, _s, _l, _e in STEPS)
+        if d["status"] == RUNNING and mid_step and not procs.running(d.get("pid"), d.get("pid_started")):
             status = "interrupted"  # the tool died during a step: 'auto latest' continues it
         info = {"rollback_id": d["run_id"], "backup_id": d["backup_id"], "mode": d["mode"],
                 "to_version": "v" + (d.get("to_version") or "?"), "status": status,
                 "versions_before": d.get("versions_before", {}), "started": d.get("started"),
                 "ended": d.get("ended"), "next_step": self.next_step(journal), "steps": []}
         for n, _name, _l, _e in STEPS:
-            s = d.get("steps", {}).get(str(n), {})
-            st = s.get("status", "pending")
-            if st == "running" and status != "in_progress":
-                st = "failed"  # the tool died during it: the next auto or stepN continues it
+            s = journal.session_step(n)
+            st = s["status"]
+            if st == RUNNING and status != "in_progress":
+                st = FAILED  # the tool died during it: the next auto or stepN continues it
             info["steps"].append({"step": n, "label": label(n), "status": st, "elapsed": s.get("elapsed"),
                                   "failures": s.get("failures", [])})
-        running = [s for s in info["steps"] if s["status"] == "running"]
+        running = [s for s in info["steps"] if s["status"] == RUNNING]
         info["current_step"] = running[0]["step"] if running else None
         return info
 
@@ -616,16 +607,16 @@ class Rollback:
     def run_step(self, journal, up, n):
         """Step n on every node it concerns; the failures (empty when it succeeded)."""
         t0 = time.time()
-        self.set_step(journal, n, status="running", started=state.now_iso())
+        journal.set_session_step(n, status=RUNNING, started=state.now_iso())
         if self.progress:
             self.progress.update(n, "running")
         failures = up.run_step_everywhere(self.step(n), HOP, None)
         elapsed = round(time.time() - t0, 1)
         if failures:
-            self.set_step(journal, n, status="failed", elapsed=elapsed, failures=[
+            journal.set_session_step(n, status=FAILED, elapsed=elapsed, failures=[
                 {"node": f.node.name, "reason": f.reason} for f in failures])
         else:
-            self.set_step(journal, n, status="done", elapsed=elapsed, failures=[])
+            journal.set_session_step(n, status=DONE, elapsed=elapsed, failures=[])
         if self.progress:
             self.progress.update(n, "failed" if failures else "done")
         return failures
@@ -633,7 +624,7 @@ class Rollback:
     def run_steps(self, journal, numbers, parallel=False):
         """Steps in order (the one-click mode runs 2, 3 and 4 at the same time); stops at a failure."""
         up = self.engine(journal)
-        journal.set(status="running", **procs.identity())
+        journal.set(status=RUNNING, **procs.identity())
         todo = list(numbers)
         while todo:
             n = todo.pop(0)
@@ -649,7 +640,7 @@ class Rollback:
                     results = {k: f.result() for k, f in futures.items()}
             failed = {k: f for k, f in results.items() if f}
             if failed:
-                journal.set(status="failed")
+                journal.set(status=FAILED)
                 self.record_history(journal)
                 self.report_failure(journal, failed)
                 return EXIT_FAILED
@@ -672,18 +663,18 @@ class Rollback:
 
     def next_step(self, journal):
         for n, _name, _l, _e in STEPS:
-            if self.step_state(journal, n) != "done":
+            if self.step_state(journal, n) != DONE:
                 return n
         return None
 
     def complete(self, journal):
         """After step 6: the session is done, the history says so, and the upgrade run the backup
         belongs to is closed (rolled back: a new upgrade may start)."""
-        self.finish(journal, "done")
+        self.finish(journal, DONE)
         run = self.r.current_journal()
         if run is not None and run.data.get("run_id") == journal.data.get("upgrade_run") and \
-                run.data.get("status") in ("running", "failed", "done", "partial"):
-            run.set(status="rolled_back", rolled_back_by=journal.data["run_id"])
+                run.status in (RUNNING, FAILED, DONE, PARTIAL):
+            run.set(status=ROLLED_BACK, rolled_back_by=journal.data["run_id"])
         out("info", _("rollback {id} complete: every node is back at {version} (backup {backup})").format(
             id=journal.data["run_id"], version=journal.data["to_version"], backup=journal.data["backup_id"]))
         return 0
@@ -876,11 +867,12 @@ def estimates(catalog):
     root = os.path.join(catalog.state_dir, "rollbacks")
     for name in os.listdir(root) if os.path.isdir(root) else []:
         try:
-            data = state.read_json(os.path.join(root, name, "journal.json"), {}, schema="journal")
-        except DrupgradeError:  # an estimate does without a damaged session
+            journal = Journal.load(os.path.join(root, name, "journal.json"))
+        except (FileNotFoundError, DrupgradeError):  # an estimate does without a damaged session
             continue
-        for k, s in data.get("steps", {}).items():
-            if s.get("status") == "done" and s.get("elapsed") and int(k) in found:
-                found[int(k)].append(float(s["elapsed"]))
+        for n in found:
+            s = journal.session_step(n)
+            if s["status"] == DONE and s.get("elapsed"):
+                found[n].append(float(s["elapsed"]))
     return {n: (sum(found[n]) / len(found[n]) if found[n] else est) for n, _s, _l, est in STEPS}
 

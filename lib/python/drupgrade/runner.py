@@ -4,9 +4,10 @@ import os
 import shutil
 import time
 
-from drupgrade import engine, fanout, product, state, steps, versions
+from drupgrade import engine, fanout, product, retry_policy, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import _, current_lang
+from drupgrade.i18n import _
+from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, Journal
 
 LOG = logging.getLogger("drupgrade.run")
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL,
@@ -36,7 +37,8 @@ class Runner:
 
     # -- data ------------------------------------------------------------------------------
     def policies(self):
-        return steps.load_policies(os.path.join(self.ctx.root, "conf", "retry_policy.json"))
+        """{name: retry_policy.RetryPolicy} of conf/retry_policy.json."""
+        return retry_policy.load(os.path.join(self.ctx.root, "conf", "retry_policy.json"))
 
     def steps(self):
         from drupgrade.nodeops import LOCAL_STEPS
@@ -126,16 +128,16 @@ class Runner:
 
     # -- runs ------------------------------------------------------------------------------
     def current_journal(self):
-        return state.Journal.current(self.current_path, self.runs_dir)
+        return Journal.current(self.current_path, self.runs_dir)
 
     def starts_over(self, journal):
         """A failed run whose failed steps all have a scope "run" policy (restart: the init phase)
         is finished for good: 'run' starts a new one, as the failure message says."""
-        if journal.data.get("status") != "failed" or not journal.data.get("failures"):
+        if journal.status != FAILED or not journal.data.get("failures"):
             return False
         retry = {s.name: s.retry for s in self.steps()}
         policies = self.policies()
-        return all(policies.get(retry.get(f.get("step")), {}).get("scope") == "run"
+        return all(retry.get(f.get("step")) in policies and policies[retry[f["step"]]].starts_over
                    for f in journal.data["failures"])
 
     def verify_packages(self, hops, journal=None):
@@ -168,18 +170,19 @@ class Runner:
             if not os.path.exists(os.path.join(self.runs_dir, run_id)):
                 break
             t += 1
-        journal = state.Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
+        journal = Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
                                        upgrade_mode=kind, versions_before=found, started=state.now_iso(),
                                        connect_s=self.connect_s, packages=packages)
         state.atomic_write_json(self.current_path, {"run_id": run_id, "journal": journal.path})
         return journal
 
     def upgrade(self, journal):
-        """The engine over the journal's run, with this command's NodeOps (context, node lock)."""
+        """The engine over the journal's run, with this command's NodeOps (the precheck's options,
+        the node lock)."""
         from drupgrade.nodeops import NodeOps
+        from drupgrade.precheck import PrecheckOptions
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
-        ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out)
-        ops.ctx = self.ctx  # the precheck's answers (--yes, --answers) and console
+        ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out, precheck=PrecheckOptions.of(self.ctx))
         ops.holder = self.holder
         return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
 
@@ -192,14 +195,16 @@ class Runner:
         elif os.path.exists(self.current_path):
             os.unlink(self.current_path)
 
-    def execute(self, journal, only_phase=None, from_phase=None, up=None):
-        """Run (or continue) the journal's upgrade; the exit code of the command."""
-        up = up or self.upgrade(journal)
-        journal.set(status="running", pid=os.getpid())
+    def execute(self, journal, only_phase=None, from_phase=None, retry=()):
+        """Run (or continue) the journal's upgrade; the exit code of the command. retry: failed
+        results (journal.Result) that 'upgrade.sh retry' prepares first by their policies."""
+        up = self.upgrade(journal)
         try:
+            up.retry_failed(retry)  # the run says failed until every failure is prepared: a kill -9 here
+            journal.set(status=RUNNING, pid=os.getpid())  # leaves it to 'retry' again, never to 'resume'
             up.execute(only_phase=only_phase, from_phase=from_phase)
         except engine.PhaseFailed as e:
-            journal.set(status="failed", failed_phase=e.phase,
+            journal.set(status=FAILED, failed_phase=e.phase,
                         failures=[{"node": f.node.name, "step": f.step.name, "reason": f.reason}
                                   for f in e.failures])
             self.report_failure(e, journal)
@@ -207,9 +212,9 @@ class Runner:
         finally:
             self.write_version_state(journal)
         if only_phase or from_phase:
-            journal.set(status="partial")
+            journal.set(status=PARTIAL)
         out("info", _("upgrade finished: every node runs {version}").format(version=journal.data["target"]))
-        if journal.data.get("status") == "done":
+        if journal.status == DONE:
             self.retention(up.ops)
         return EXIT_OK
 
@@ -240,11 +245,8 @@ class Runner:
             out("error", _("log: {path}").format(path=os.path.join(
                 self.state_dir, "logs", journal.data["run_id"], f.node.name, f.step.name + ".log")))
         for name in sorted({f.step.retry for f in e.failures}):
-            policy = policies[name]
-            summary = policy["summary_zh"] if current_lang() == "zh" else policy["summary"]
-            out("error", _("retry policy {policy}: {summary}").format(policy=name, summary=summary))
-        policy = e.policy
-        if policy["scope"] == "run":
+            out("error", _("retry policy {policy}: {summary}").format(policy=name, summary=policies[name].summary))
+        if e.policy.starts_over:
             out("error", _("what to do: fix the cause, then start over with: bin/upgrade.sh run --to {target}").format(
                 target=journal.data["target"]))
         elif e.phase == "precheck":
@@ -256,28 +258,25 @@ class Runner:
     def version_state(self, journal):
         data = journal.data
         hops = data.get("hops", [])
-        results = data.get("results", {})
         all_steps = self.steps()
         completed, current = [], None
         for i, s in enumerate(all_steps, 1):
-            keys = [k for k in results if k.split("/")[1] == s.name]
-            for k in sorted(keys):
-                r = results[k]
-                item = {"step_id": i, "step": s.name, "node": r.get("node"), "hop": r.get("hop"),
-                        "description": s.summary, "status": {"ok": "completed"}.get(r.get("status"), r.get("status")),
+            for r in journal.results(steps=[s]):
+                item = {"step_id": i, "step": s.name, "node": r.node, "hop": r.hop,
+                        "description": s.summary, "status": {OK: "completed"}.get(r.status, r.status),
                         "duration": "%ss" % r.get("elapsed", 0), "attempts": r.get("attempts")}
-                if r.get("status") == "running" and current is None:
+                if r.status == RUNNING and current is None:
                     current = dict(item, elapsed_time="%ss" % r.get("elapsed", 0))
-                elif r.get("status") in ("ok", "failed"):
+                elif r.status in (OK, FAILED):
                     completed.append(item)
         hop_info = data.get("hop_info", {})
-        post = [s.name for s in all_steps if s.phase == "postcheck"]
+        post = [s for s in all_steps if s.phase == "postcheck"]
         done_hops = set()
         for h in hop_info:
-            checks = [r for k, r in results.items() if k.split("/")[0] == h and k.split("/")[1] in post]
-            if checks and all(r.get("status") == "ok" for r in checks):
+            checks = journal.results(hop=h, steps=post)
+            if checks and all(r.status == OK for r in checks):
                 done_hops.add(h)
-        if data.get("status") == "rolled_back":  # rollback_tool took the nodes back before the run
+        if journal.status == ROLLED_BACK:  # rollback_tool took the nodes back before the run
             done_hops = set()
         nodes = {}
         for name, before in sorted(data.get("versions_before", {}).items()):
@@ -286,8 +285,8 @@ class Runner:
                 if "hop%d" % (i + 1) in done_hops:
                     cur = dst
             nodes[name] = {"current_version": "v" + cur, "target_version": "v" + data.get("target", "")}
-        status = {"done": "completed", "running": "in_progress", "failed": "failed",
-                  "partial": "in_progress"}.get(data.get("status"), data.get("status"))
+        status = {DONE: "completed", RUNNING: "in_progress", FAILED: "failed",
+                  PARTIAL: "in_progress"}.get(journal.status, journal.status)
         return {"version_state": {
             "run_id": data.get("run_id"),
             "current_version": "v" + hops[0][0] if hops else None,
@@ -299,7 +298,7 @@ class Runner:
             "end_time": data.get("ended"),
             "completed_steps": completed,
             "current_step": current,
-            "failures": data.get("failures", []) if data.get("status") == "failed" else [],
+            "failures": data.get("failures", []) if journal.status == FAILED else [],
             "rollback_available": bool(hop_info),
             "rollback_points": [{"point_id": info["backup_id"], "version": "v" + info["from"],
                                  "description": _("full backup before {src} -> {dst}").format(

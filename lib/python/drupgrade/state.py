@@ -1,4 +1,4 @@
-"""Durable controller state: atomic JSON files, the run lock, and the run journal."""
+"""Durable controller state: the state dir, atomic JSON files, and the run lock (the journal: journal.py)."""
 import datetime
 import errno
 import fcntl
@@ -7,12 +7,10 @@ import os
 import re
 import socket
 import stat
-import sys
-import threading
 
 import jsonschema
 
-from drupgrade import config, procs, versions
+from drupgrade import config, procs
 from drupgrade.errors import EXIT_LOCKED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 
@@ -90,7 +88,8 @@ def atomic_write_json(path, obj):
                 pass
 
 
-def _corrupt(path, reason):
+def corrupt(path, reason):
+    """A state file that cannot be used: exit 2, naming it, nothing changed on a node."""
     return DrupgradeError(
         _("the controller state file {file} is damaged: {reason}").format(file=path, reason=reason), code=EXIT_USAGE,
         hint=_("nothing was changed on any node. Restore the file from a backup of the state directory, or move it "
@@ -109,13 +108,13 @@ def read_json(path, default=None, schema=None):
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise _corrupt(path, _("not valid JSON ({detail})").format(detail=str(e).splitlines()[0])) from None
+        raise corrupt(path, _("not valid JSON ({detail})").format(detail=str(e).splitlines()[0])) from None
     if schema is not None:
         error = jsonschema.exceptions.best_match(
             jsonschema.Draft7Validator(config.load_schema(schema)).iter_errors(data))
         if error is not None:
             where = "/" + "/".join(str(p) for p in error.absolute_path)
-            raise _corrupt(path, _("{where}: {detail}").format(where=where, detail=error.message[:300]))
+            raise corrupt(path, _("{where}: {detail}").format(where=where, detail=error.message[:300]))
     return data
 
 
@@ -171,76 +170,3 @@ def _holder_now(holder):
     now = procs.describe(m.group(1), m.group(2)) if m and m.group(3) == socket.gethostname() else None
     return "%s (%s)" % (holder, now) if now else holder
 
-
-class Journal:
-    """The run's record: every step start and end per node, written durably before moving on."""
-
-    def __init__(self, path, data):
-        self.path = path
-        self.data = data
-        self.lock = threading.RLock()  # nodes run in threads; one writer at a time
-
-    @classmethod
-    def create(cls, runs_dir, run_id, **info):
-        path = os.path.join(runs_dir, run_id, "journal.json")
-        data = dict(info, run_id=run_id, created=now_iso(), status="running", events=[],
-                    argv=sys.argv[1:])
-        journal = cls(path, data)
-        journal.save()
-        return journal
-
-    @classmethod
-    def current(cls, pointer, within):
-        """The journal a pointer file ({"journal": path}) names, or None when there is none. The
-        journal must be <within>/<id>/journal.json (within: <state_dir>/runs or rollbacks)."""
-        info = read_json(pointer, schema="state_pointer")
-        if not info:
-            return None
-        path = os.path.realpath(info["journal"])
-        if os.path.dirname(os.path.dirname(path)) != os.path.realpath(within):
-            raise _corrupt(pointer, _("it names {path}, which is not a journal in {dir}").format(
-                path=info["journal"], dir=within))
-        try:
-            return cls.load(path)
-        except FileNotFoundError:
-            return None
-
-    @classmethod
-    def load(cls, path):
-        """A journal, checked (schemas/journal.json) and its versions normalised again: its values
-        become paths and commands on the nodes."""
-        data = read_json(path, schema="journal")
-        if data is None:
-            raise FileNotFoundError(path)
-        try:
-            if "target" in data:
-                data["target"] = versions.normalize(data["target"])
-            data["hops"] = [[versions.normalize(a), versions.normalize(b)] for a, b in data.get("hops", [])]
-            for info in data.get("hop_info", {}).values():
-                info["from"], info["to"] = versions.normalize(info["from"]), versions.normalize(info["to"])
-        except DrupgradeError as e:
-            raise _corrupt(path, e.message) from None
-        return cls(path, data)
-
-    def save(self):
-        with self.lock:
-            atomic_write_json(self.path, self.data)
-
-    def record(self, **event):
-        """Append an event (node, step, hop, event=start|end|…, …) and make it durable."""
-        event.setdefault("time", now_iso())
-        with self.lock:
-            self.data["events"].append(event)
-            self.save()
-
-    def set(self, **fields):
-        with self.lock:
-            self.data.update(fields)
-            self.save()
-
-    def last(self, **match):
-        """The most recent event whose fields equal match, or None."""
-        for event in reversed(self.data["events"]):
-            if all(event.get(k) == v for k, v in match.items()):
-                return event
-        return None

@@ -2,7 +2,6 @@
 import os
 import re
 
-from drupgrade import config
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, pick
 
@@ -71,12 +70,9 @@ def read_header(path):
     return header
 
 
-def load_policies(path):
-    return config.load_json(path, "retry_policy")["policies"]
-
-
 def discover(steps_dir, policies, phases=PHASES):
-    """Every step under steps_dir/<phase>/NN-name.sh, in run order; bad declarations are exit 2."""
+    """Every step under steps_dir/<phase>/NN-name.sh, in run order; bad declarations are exit 2.
+    policies: the retry policies by name (retry_policy.load)."""
     found, names = [], {}
     for phase in phases:
         pdir = os.path.join(steps_dir, phase)

@@ -5,8 +5,10 @@ import threading
 
 import pytest
 
-from drupgrade import engine, i18n, state, steps
+from drupgrade import engine, i18n, retry_policy, steps
 from drupgrade.errors import DrupgradeError
+from drupgrade.journal import FAILED, Journal
+from drupgrade.ops import NodeOpsBase, RunLost
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 POLICIES = os.path.join(TOP, "conf", "retry_policy.json")
@@ -48,9 +50,10 @@ class FakeRun:
         return b"@@DRUPGRADE@@ " + self.nonce + b" " + text + b"\n"
 
 
-class FakeOps:
+class FakeOps(NodeOpsBase):
     """Nodes whose steps are Python callables; records what ran where, in order. A run is a
-    chain of steps (gates included), its log has the marker lines `drstep chain` prints."""
+    chain of steps (gates included), its log has the marker lines `drstep chain` prints. It
+    follows the interface the real NodeOps follows (NodeOpsBase)."""
 
     def __init__(self):
         self.ran = []  # (node, step, action)
@@ -123,9 +126,9 @@ class FakeOps:
             run.stopped = True
             self._advance(node, run)
 
-    def wait(self, node, run_key, timeout, sink):
+    def wait(self, node, run_key, seconds, sink):
         if run_key in self.lost or (node.name, run_key) not in self.runs:
-            raise engine.RunLost(run_key)
+            raise RunLost(run_key)
         with self.lock:
             run = self.runs[(node.name, run_key)]
             data, run.sent, rc = run.log[run.sent:], len(run.log), run.rc
@@ -179,16 +182,21 @@ def fast(monkeypatch):
 
 def make(tmp_path, step_list, ops=None, cfg=None):
     ops = ops or FakeOps()
-    journal = state.Journal.create(str(tmp_path / "runs"), "r1", hops=[["1.0.0", "1.5.0"]])
+    journal = Journal.create(str(tmp_path / "runs"), "r1", hops=[["1.0.0", "1.5.0"]])
     said = []
-    up = engine.Upgrade(cfg or Cfg(NODES), step_list, steps.load_policies(POLICIES), ops, journal,
+    up = engine.Upgrade(cfg or Cfg(NODES), step_list, retry_policy.load(POLICIES), ops, journal,
                         lambda level, text: said.append((level, text)), str(tmp_path / "logs"))
     return up, ops, said
 
 
+def results(up):
+    """The journal's results as its file keeps them (keys hop/step/node): what a resume reads back."""
+    return up.journal.data.setdefault("results", {})
+
+
 def signed(up, run_key, log):
     """A log as `drstep chain` prints it for run_key: its marker lines carry the run's nonce."""
-    return log.replace(b"@@DRUPGRADE@@ ", b"@@DRUPGRADE@@ " + up._nonce(run_key).encode() + b" ")
+    return log.replace(b"@@DRUPGRADE@@ ", b"@@DRUPGRADE@@ " + up.journal.nonce(run_key).encode() + b" ")
 
 
 def test_step_major_order_and_roles(tmp_path):
@@ -222,7 +230,7 @@ def test_direct_retry_cleans_up_then_succeeds(tmp_path):
     up.execute()
     assert ("n2", "stop", "cleanup") in ops.ran
     assert [a for n, st, a in ops.ran if n == "n2"] == ["run", "cleanup", "run"]
-    assert up.results["hop1/stop/n2"]["attempts"] == 2
+    assert results(up)["hop1/stop/n2"]["attempts"] == 2
     assert any("automatic retry 1/2" in t for _l, t in said)
 
 
@@ -256,7 +264,7 @@ def test_from_unzip_cleans_the_environment_and_restarts_at_unzip(tmp_path):
     n1 = [(st, a) for n, st, a in ops.ran if n == "n1"]
     assert n1 == [("unzip", "run"), ("install", "run"), ("unzip", "cleanup"), ("unzip", "run"),
                   ("install", "run"), ("start", "run")]
-    assert up.results["hop1/install/n1"]["attempts"] == 2  # a new run key, not the failed run's rc
+    assert results(up)["hop1/install/n1"]["attempts"] == 2  # a new run key, not the failed run's rc
     assert ("n2", "unzip", "cleanup") in ops.ran  # the whole cluster restarts at unzip
     assert any(e.get("event") == "restart_at" for e in up.journal.data["events"])
 
@@ -265,27 +273,27 @@ def test_resume_reattaches_to_a_running_step_and_never_starts_it_twice(tmp_path)
     s = [step("a", "backup", order=10), step("b", "backup", order=20)]
     up, ops, _said = make(tmp_path, s)
     # A controller that died while b was running on n1: the journal says running, the node has the run.
-    up.results["hop1/a/n1"] = {"status": "ok", "attempts": 1}
-    up.results["hop1/a/n2"] = {"status": "ok", "attempts": 1}
-    up.results["hop1/a/n3"] = {"status": "ok", "attempts": 1}
-    up.results["hop1/b/n1"] = {"status": "running", "attempts": 1, "run": "r1.hop1.b.1"}
+    results(up)["hop1/a/n1"] = {"status": "ok", "attempts": 1}
+    results(up)["hop1/a/n2"] = {"status": "ok", "attempts": 1}
+    results(up)["hop1/a/n3"] = {"status": "ok", "attempts": 1}
+    results(up)["hop1/b/n1"] = {"status": "running", "attempts": 1, "run": "r1.hop1.b.1"}
     log = b"@@DRUPGRADE@@ begin b 1.0\n@@DRUPGRADE@@ end b 0 2.0\n"
     ops.existing("n1", "r1.hop1.b.1", 0, signed(up, "r1.hop1.b.1", log))
     up.execute()
     assert ("n1", "b", "run") not in ops.ran
     assert ("n2", "b", "run") in ops.ran
-    assert up.results["hop1/b/n1"]["status"] == "ok"
+    assert results(up)["hop1/b/n1"]["status"] == "ok"
 
 
 def test_resume_reverifies_a_lost_run(tmp_path):
     up, ops, _said = make(tmp_path, [step("b", "backup")])
     for n in ("n1", "n2"):
-        up.results["hop1/b/%s" % n] = {"status": "running", "attempts": 1, "run": "r1.hop1.b.1"}
+        results(up)["hop1/b/%s" % n] = {"status": "running", "attempts": 1, "run": "r1.hop1.b.1"}
     ops.done.add(("n1", "b"))  # n1 finished before the node lost the run record
     up.execute()
     assert ("n1", "b", "run") not in ops.ran  # check said done: trusted only after checking
     assert ("n2", "b", "run") in ops.ran  # not done: run again as attempt 2
-    assert up.results["hop1/b/n2"]["attempts"] == 2
+    assert results(up)["hop1/b/n2"]["attempts"] == 2
 
 
 def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatch):
@@ -306,7 +314,7 @@ def test_timeout_prints_the_block_saves_context_and_cancels(tmp_path, monkeypatc
     assert os.path.exists(str(tmp_path / "logs" / "n1" / "migrate.timeout-context.txt"))
     assert [r.rc for r in ops.runs.values()] == [143, 143, 143]  # each attempt stopped before the next began
     assert [took for _n, _k, took in ops.settled] == ["term", "term", "term"]
-    assert up.results["hop1/migrate/n1"]["attempts"] == 3
+    assert results(up)["hop1/migrate/n1"]["attempts"] == 3
 
 
 def test_a_lost_link_is_unknown_the_step_stays_running_and_resume_reattaches(tmp_path):
@@ -325,7 +333,7 @@ def test_a_lost_link_is_unknown_the_step_stays_running_and_resume_reattaches(tmp
         up.execute()
     assert "lost contact with node n1 during step backup; the step may still be running there" in exc.value.message
     assert "bin/upgrade.sh resume" in exc.value.hint and exc.value.code == 1
-    entry = up.results["hop1/backup/n1"]
+    entry = results(up)["hop1/backup/n1"]
     assert entry["status"] == "running" and entry["attempts"] == 1 and entry["run"] == "r1.hop1.backup.1"
     assert ("n1", "backup", "cleanup") not in ops.ran and len(ops.starts) == 1
     assert up.journal.data["status"] == "running"
@@ -334,10 +342,10 @@ def test_a_lost_link_is_unknown_the_step_stays_running_and_resume_reattaches(tmp
     run.log += run.mark(b"end backup 0 9.0")
     run.rc = 0
     ops.wait = real_wait
-    again = engine.Upgrade(up.cfg, up.steps, up.policies, ops, state.Journal.load(up.journal.path), up.out,
+    again = engine.Upgrade(up.cfg, up.steps, up.policies, ops, Journal.load(up.journal.path), up.out,
                            up.log_dir)
     again.execute()
-    assert again.results["hop1/backup/n1"]["status"] == "ok" and again.results["hop1/backup/n1"]["attempts"] == 1
+    assert results(again)["hop1/backup/n1"]["status"] == "ok" and results(again)["hop1/backup/n1"]["attempts"] == 1
     assert len(ops.starts) == 1 and [a for _n, st, a in ops.ran if st == "backup"] == ["run"]
 
 
@@ -357,11 +365,11 @@ def test_a_run_lost_on_the_node_is_a_failure_its_policy_retries(tmp_path):
     def wait(node, run_key, timeout, sink):
         if node.name == "n3" and not lost_once:
             lost_once.append(run_key)
-            raise engine.RunLost("node rebooted")
+            raise RunLost("node rebooted")
         return real_wait(node, run_key, timeout, sink)
     ops.wait = wait
     up.execute()
-    assert up.results["hop1/stop/n3"]["attempts"] == 2 and up.results["hop1/stop/n3"]["status"] == "ok"
+    assert results(up)["hop1/stop/n3"]["attempts"] == 2 and results(up)["hop1/stop/n3"]["status"] == "ok"
 
 
 def chained(tmp_path):
@@ -388,9 +396,9 @@ def test_a_phase_is_one_run_per_node_with_a_gate_at_each_cluster_barrier(tmp_pat
     # a cluster barrier: nobody migrates or posts before every node installed and started its DB
     last = max(ran.index((n, "install")) for n in ("n1", "n2", "n3"))
     assert min(ran.index((n, "post")) for n in ("n1", "n2", "n3")) > max(last, ran.index(("n2", "dbstart")))
-    for key, entry in up.results.items():
+    for key, entry in results(up).items():
         assert entry["status"] == "ok" and entry["attempts"] == 1, key
-    assert up.results["hop1/config/n2"]["node_elapsed"] == 0.5
+    assert results(up)["hop1/config/n2"]["node_elapsed"] == 0.5
     with open(str(tmp_path / "logs" / "n2" / "config.log")) as f:
         assert f.read() == "log of config\n"  # each step's own part of the run's log
 
@@ -402,8 +410,8 @@ def test_a_failure_inside_a_chain_gets_its_policy_then_the_rest_runs(tmp_path):
     n2 = [(st, a) for n, st, a in ops.ran if n == "n2"]
     assert n2[:5] == [("unzip", "run"), ("config", "run"), ("config", "cleanup"), ("config", "run"),
                       ("install", "run")]
-    assert up.results["hop1/config/n2"]["attempts"] == 2
-    assert up.results["hop1/install/n2"]["attempts"] == 1
+    assert results(up)["hop1/config/n2"]["attempts"] == 2
+    assert results(up)["hop1/install/n2"]["attempts"] == 1
     assert up.journal.data["status"] == "done"
 
 
@@ -412,22 +420,22 @@ def test_from_unzip_inside_a_chain_restarts_the_cluster_at_unzip(tmp_path):
     ops.behaviour[("n1", "install")] = [1]
     up.execute()
     assert [a for n, st, a in ops.ran if n == "n3" and st == "unzip"] == ["run", "cleanup", "run"]
-    assert up.results["hop1/install/n1"]["attempts"] == 2
+    assert results(up)["hop1/install/n1"]["attempts"] == 2
     assert up.journal.data["status"] == "done"
 
 
 def test_resume_reattaches_to_a_chain_midway_and_runs_nothing_twice(tmp_path):
     up, ops, _said = chained(tmp_path)
     key = "r1.hop1.unzip.1"
-    up.results["hop1/unzip/n1"] = {"status": "ok", "attempts": 1, "run": key}
-    up.results["hop1/config/n1"] = {"status": "running", "attempts": 1, "run": key}
+    results(up)["hop1/unzip/n1"] = {"status": "ok", "attempts": 1, "run": key}
+    results(up)["hop1/config/n1"] = {"status": "running", "attempts": 1, "run": key}
     # the chain went on on the node while the controller was dead
     log = b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
                    for s in (b"unzip", b"config", b"install"))
     ops.existing("n1", key, 0, signed(up, key, log))
     up.execute()
     assert [st for n, st, _a in ops.ran if n == "n1"] == ["dbstart", "migrate", "post"]
-    assert up.results["hop1/install/n1"] == dict(up.results["hop1/install/n1"], status="ok", attempts=1,
+    assert results(up)["hop1/install/n1"] == dict(results(up)["hop1/install/n1"], status="ok", attempts=1,
                                                    run=key, node_elapsed=0.25)
 
 
@@ -445,8 +453,8 @@ def test_a_hang_inside_a_chain_times_out_that_step_alone(tmp_path, monkeypatch):
     with pytest.raises(engine.PhaseFailed) as exc:
         up.execute()
     assert [(f.node.name, f.step.name, f.rc) for f in exc.value.failures] == [("n3", "config", 124)]
-    assert up.results["hop1/unzip/n3"]["status"] == "ok"
-    assert "hop1/install/n3" not in up.results  # never started: the chain stopped at the hang
+    assert results(up)["hop1/unzip/n3"]["status"] == "ok"
+    assert "hop1/install/n3" not in results(up)  # never started: the chain stopped at the hang
 
 
 def test_a_bound_below_the_node_count_gates_every_step(tmp_path):
@@ -462,7 +470,7 @@ def test_a_primary_first_step_retried_on_the_primary_then_runs_on_the_replica(tm
     up.execute()
     assert [a for n, st, a in ops.ran if st == "dbstart"] == ["run", "cleanup", "run", "run"]
     assert [n for n, st, a in ops.ran if st == "dbstart" and a == "run"] == ["n1", "n1", "n2"]
-    assert up.results["hop1/dbstart/n2"]["status"] == "ok"
+    assert results(up)["hop1/dbstart/n2"]["status"] == "ok"
 
 
 def test_a_failed_phase_winds_down_the_runs_waiting_at_a_gate(tmp_path):
@@ -471,29 +479,29 @@ def test_a_failed_phase_winds_down_the_runs_waiting_at_a_gate(tmp_path):
     with pytest.raises(engine.PhaseFailed):
         up.execute()
     assert {r.rc for (n, _k), r in ops.runs.items() if n in ("n1", "n3")} == {75}  # stopped at their gate
-    assert not [k for k, e in up.results.items() if e["status"] in ("queued", "running")]
-    assert "hop1/post/n3" not in up.results  # never began: not in the journal
+    assert not [k for k, e in results(up).items() if e["status"] in ("queued", "running")]
+    assert "hop1/post/n3" not in results(up)  # never began: not in the journal
 
 
 def test_resume_reattaches_to_a_run_waiting_at_a_gate_and_opens_it(tmp_path):
     up, ops, _said = chained(tmp_path)
     key = "r1.hop1.unzip.1"
     for s in ("unzip", "config", "install"):
-        up.results["hop1/%s/n3" % s] = {"status": "ok", "attempts": 1, "run": key}
-    up.results["hop1/post/n3"] = {"status": "queued", "attempts": 0, "run": key}
+        results(up)["hop1/%s/n3" % s] = {"status": "ok", "attempts": 1, "run": key}
+    results(up)["hop1/post/n3"] = {"status": "queued", "attempts": 0, "run": key}
     for n in ("n1", "n2"):
         for s in ("unzip", "config", "install", "dbstart", "migrate", "post"):
             if s != "migrate" or n == "n1":
-                up.results["hop1/%s/%s" % (s, n)] = {"status": "ok", "attempts": 1}
-    up.results["hop1/post/n1"]["status"] = up.results["hop1/post/n2"]["status"] = "retry"
+                results(up)["hop1/%s/%s" % (s, n)] = {"status": "ok", "attempts": 1}
+    results(up)["hop1/post/n1"]["status"] = results(up)["hop1/post/n2"]["status"] = "retry"
     log = b"".join(b"@@DRUPGRADE@@ begin %s 1.0\n@@DRUPGRADE@@ end %s 0 1.25\n" % (s, s)
                    for s in (b"unzip", b"config", b"install")) + b"@@DRUPGRADE@@ gate post 1.3\n"
     ops.runs[("n3", key)] = FakeRun([(step("post", "upgrade"), True)], None, signed(up, key, log),
-                                    up._nonce(key).encode())
+                                    up.journal.nonce(key).encode())
     up.execute()
     assert ("n3", "post") in ops.gates_opened
     assert not [k for n, k, _st in ops.starts if n == "n3"]  # attached to, never started again
-    assert up.results["hop1/post/n3"]["status"] == "ok" and up.results["hop1/post/n3"]["run"] == key
+    assert results(up)["hop1/post/n3"]["status"] == "ok" and results(up)["hop1/post/n3"]["run"] == key
 
 
 def test_ctrl_c_stops_the_waiting_at_once_and_leaves_the_runs_to_resume(tmp_path):
@@ -502,7 +510,7 @@ def test_ctrl_c_stops_the_waiting_at_once_and_leaves_the_runs_to_resume(tmp_path
     threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
     with pytest.raises(KeyboardInterrupt):
         up.execute()
-    assert up.results["hop1/install/n1"]["status"] == "running"  # left to `resume`, not stopped
+    assert results(up)["hop1/install/n1"]["status"] == "running"  # left to `resume`, not stopped
     assert {r.rc for r in ops.runs.values()} == {None}
 
 
@@ -515,11 +523,11 @@ def test_a_retry_stops_the_earlier_attempt_still_alive_before_the_next_one(tmp_p
     up, ops, said = make(tmp_path, [s])
     old = ops.runs[("n1", "r1.hop1.backup.1")] = FakeRun([(s, False)])
     old.hung = True
-    up.results["hop1/backup/n1"] = {"status": "retry", "attempts": 1, "run": "r1.hop1.backup.1"}
+    results(up)["hop1/backup/n1"] = {"status": "retry", "attempts": 1, "run": "r1.hop1.backup.1"}
     up.execute()
     assert ops.settled == [("n1", "r1.hop1.backup.1", "term")] and old.rc == 143
     assert [a for n, _st, a in ops.ran if n == "n1"] == ["settle", "run"]
-    assert up.results["hop1/backup/n1"]["attempts"] == 2 and up.results["hop1/backup/n1"]["status"] == "ok"
+    assert results(up)["hop1/backup/n1"]["attempts"] == 2 and results(up)["hop1/backup/n1"]["status"] == "ok"
     assert any("the earlier run r1.hop1.backup.1 was still alive; it was stopped (term)" in t for _l, t in said)
 
 
@@ -529,7 +537,7 @@ def test_an_automatic_retry_asks_the_node_about_the_lost_attempt_before_its_clea
 
     def wait(node, run_key, timeout, sink):
         if node.name == "n3" and run_key.endswith(".1"):
-            raise engine.RunLost("no trace of it")
+            raise RunLost("no trace of it")
         return real_wait(node, run_key, timeout, sink)
     ops.wait = wait
     up.execute()
@@ -539,7 +547,7 @@ def test_an_automatic_retry_asks_the_node_about_the_lost_attempt_before_its_clea
 
 def test_an_earlier_attempt_the_node_cannot_account_for_stops_the_command(tmp_path):
     up, ops, _said = make(tmp_path, [step("backup", "backup", roles="db_primary")])
-    up.results["hop1/backup/n1"] = {"status": "failed", "attempts": 1, "run": "r1.hop1.backup.1"}
+    results(up)["hop1/backup/n1"] = {"status": "failed", "attempts": 1, "run": "r1.hop1.backup.1"}
 
     def settle(node, run_key):
         raise DrupgradeError("connection not recoverable: node n1")
@@ -561,23 +569,81 @@ def test_a_cleanup_that_fails_is_a_failed_attempt_with_its_reason_not_an_interna
         up.execute()
     assert [(f.node.name, f.step.name) for f in exc.value.failures] == [("n2", "stop")]
     assert "No route to host" in exc.value.failures[0].reason
-    assert "No route to host" in up.results["hop1/stop/n2"]["reason"]
+    assert "No route to host" in results(up)["hop1/stop/n2"]["reason"]
     assert [k for n, k, _st in ops.starts if n == "n2"] == ["r1.hop1.stop.1"]  # no attempt without its cleanup
 
 
 def test_upgrade_retry_stops_a_live_earlier_attempt_before_the_cleanup(tmp_path):
-    from drupgrade.commands.upgrade import retry
     s = step("backup", "backup", roles="db_primary")
     up, ops, _said = make(tmp_path, [s])
     old = ops.runs[("n1", "r1.hop1.backup.1")] = FakeRun([(s, False)])
     old.hung = True
-    up.results["hop1/backup/n1"] = {"status": "failed", "attempts": 1, "run": "r1.hop1.backup.1"}
+    results(up)["hop1/backup/n1"] = {"status": "failed", "attempts": 1, "run": "r1.hop1.backup.1"}
 
-    class Runner:
-        cfg = Cfg(NODES)
-
-        def steps(self):
-            return [s]
-    retry.ops_journal_reset(Runner(), up, s, "hop1", NODES[0], up.policies["direct"], {"backup": s})
+    up.retry_failed(up.journal.results(status=FAILED))
     assert [a for n, _st, a in ops.ran if n == "n1"] == ["settle", "cleanup"] and old.rc == 143
-    assert up.results["hop1/backup/n1"]["status"] == "retry"
+    assert results(up)["hop1/backup/n1"]["status"] == "retry"
+
+
+def test_upgrade_retry_of_a_restart_does_what_the_automatic_restart_does(tmp_path):
+    """One interpreter (Upgrade.prepare_retry): 'upgrade.sh retry' of a from_unzip failure cleans
+    up the same nodes with the same step's cleanup, marks the same results and journals the same
+    restart as the automatic retry did before it gave up."""
+    up, ops, _said = chained(tmp_path)
+    ops.behaviour[("n1", "install")] = [1, 1]  # the first run and the automatic restart
+    with pytest.raises(engine.PhaseFailed):
+        up.execute()
+    automatic = [(n, st) for n, st, a in ops.ran if a == "cleanup"]
+    assert automatic == [("n1", "unzip"), ("n2", "unzip"), ("n3", "unzip")]
+    del ops.ran[:]
+    again = engine.Upgrade(up.cfg, up.steps, up.policies, ops, Journal.load(up.journal.path), up.out, up.log_dir)
+    failed = again.journal.results(status=FAILED)
+    assert [r.key for r in failed] == ["hop1/install/n1"]
+    again.retry_failed(failed)
+    assert [(n, st) for n, st, a in ops.ran if a == "cleanup"] == automatic
+    assert {r.status for r in again.journal.results(steps=["unzip", "config", "install"])} == {"retry"}
+    assert [e["step"] for e in again.journal.data["events"] if e.get("event") == "restart_at"] == ["unzip", "unzip"]
+    again.execute()
+    assert again.journal.result("hop1", "install", "n1").attempts == 3
+    assert again.journal.result("hop1", "unzip", "n3").attempts == 3
+    assert {r.status for r in again.journal.results()} == {"ok"}
+
+
+def test_upgrade_retry_of_a_phase_runs_the_whole_phase_again_without_a_cleanup(tmp_path):
+    s = [step("disk", "precheck", retry="phase"), step("version", "precheck", retry="phase", order=20)]
+    up, ops, _said = make(tmp_path, s)
+    ops.behaviour[("n1", "disk")] = [1]
+    ops.behaviour[("n3", "version")] = [1]
+    with pytest.raises(engine.PhaseFailed):
+        up.execute()
+    up.retry_failed(up.journal.results(status=FAILED))
+    assert {r.status for r in up.journal.results()} == {"retry"}
+    up.execute()
+    assert not [a for _n, _st, a in ops.ran if a == "cleanup"]
+    assert {(r.status, r.attempts) for r in up.journal.results()} == {("ok", 2)}
+
+
+def test_a_policy_whose_cleanup_is_none_retries_without_a_cleanup(tmp_path):
+    up, ops, _said = make(tmp_path, [step("stop", "backup")])
+    up.policies["direct"] = retry_policy.RetryPolicy("direct", dict(up.policies["direct"].data, cleanup="none"))
+    ops.behaviour[("n2", "stop")] = [1]
+    up.execute()
+    assert [a for n, _st, a in ops.ran if n == "n2"] == ["run", "run"]
+    assert up.journal.result("hop1", "stop", "n2").attempts == 2
+
+
+def test_upgrade_retry_whose_cleanup_fails_is_the_failed_phase_and_starts_nothing(tmp_path):
+    up, ops, _said = make(tmp_path, [step("stop", "backup")])
+    ops.behaviour[("n2", "stop")] = [1, 1, 1]
+    with pytest.raises(engine.PhaseFailed):
+        up.execute()
+    starts = len(ops.starts)
+
+    def cleanup(node, step):
+        raise DrupgradeError("cleanup of stop failed on node n2: disk full")
+    ops.cleanup = cleanup
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.retry_failed(up.journal.results(status=FAILED))
+    assert [(f.node.name, f.step.name, f.reason) for f in exc.value.failures] == [
+        ("n2", "stop", "cleanup of stop failed on node n2: disk full")]
+    assert up.journal.result("hop1", "stop", "n2").status == "failed" and len(ops.starts) == starts

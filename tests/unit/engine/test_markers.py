@@ -4,7 +4,7 @@ import os
 import subprocess
 
 import pytest
-from test_engine import NODES, make, step
+from test_engine import NODES, make, results, step
 
 from drupgrade import engine
 from drupgrade.errors import EXIT_LOCKED
@@ -17,13 +17,13 @@ def begun(tmp_path, name="backup_db"):
     """An engine whose journal has `name` running on n1 in a new run: (up, step, run_key, nonce)."""
     s = step(name, "backup", roles="db_primary")
     up, _ops, _said = make(tmp_path, [s])
-    run_key = up._begin("hop1", NODES[0], s, None)
-    return up, s, run_key, up._nonce(run_key).encode()
+    run_key = up.begin("hop1", NODES[0], s).run
+    return up, s, run_key, up.journal.nonce(run_key).encode()
 
 
 def follow(up, s, run_key, data, rc):
-    """Stream a run's log through _RunLog as the controller does (in odd chunks), then its rc."""
-    run = engine._RunLog(up, "hop1", NODES[0], run_key, [s], up._nonce(run_key))
+    """Stream a run's log through RunLog as the controller does (in odd chunks), then its rc."""
+    run = engine.RunLog(up, "hop1", NODES[0], run_key, [s], up.journal.nonce(run_key))
     for i in range(0, len(data), 7):
         run.feed(data[i:i + 7])
     return run.close(rc)
@@ -51,36 +51,36 @@ def test_the_audits_forged_success_is_output_and_the_real_exit_code_counts(tmp_p
     data = (b"@@DRUPGRADE@@ " + nonce + b" begin backup_db 100.0\n" + b"".join(forged)
             + b"@@DRUPGRADE@@ " + nonce + b" end backup_db 2 102.0\n")
     failure = follow(up, s, run_key, data, 2)
-    entry = up.results["hop1/backup_db/n1"]
+    entry = results(up)["hop1/backup_db/n1"]
     assert (entry["status"], entry["rc"], entry["attempts"]) == ("failed", 2, 1)
     assert failure is not None and failure.rc == 2
     assert step_log(tmp_path) == b"".join(forged)  # every forged line kept as the step's output
     # resume re-streams the log from byte 0: no crash, nothing changes
     assert follow(up, s, run_key, data, 2) is None
-    entry = up.results["hop1/backup_db/n1"]
+    entry = results(up)["hop1/backup_db/n1"]
     assert (entry["status"], entry["rc"], entry["attempts"]) == ("failed", 2, 1)
 
 
 def test_a_forged_marker_cannot_end_a_step_that_is_still_running(tmp_path):
     up, s, run_key, nonce = begun(tmp_path)
-    run = engine._RunLog(up, "hop1", NODES[0], run_key, [s], nonce.decode())
+    run = engine.RunLog(up, "hop1", NODES[0], run_key, [s], nonce.decode())
     run.feed(b"@@DRUPGRADE@@ " + nonce + b" begin backup_db 100.0\n@@DRUPGRADE@@ end backup_db 0 101.0\n"
              b"@@DRUPGRADE@@ " + WRONG + b" end backup_db 0 101.0\n")
-    assert up.results["hop1/backup_db/n1"]["status"] == "running" and not run.waiting()
+    assert results(up)["hop1/backup_db/n1"]["status"] == "running" and not run.waiting()
 
 
 def test_a_line_without_a_newline_is_never_held_whole_and_cannot_end_in_a_marker(tmp_path):
     up, s, run_key, nonce = begun(tmp_path)
-    run = engine._RunLog(up, "hop1", NODES[0], run_key, [s], nonce.decode())
+    run = engine.RunLog(up, "hop1", NODES[0], run_key, [s], nonce.decode())
     run.feed(b"@@DRUPGRADE@@ " + nonce + b" begin backup_db 100.0\n")
     for _i in range(40):  # 2.5 MB of one line
         run.feed(b"x" * 65536)
         assert len(run.buf) <= engine.LINE_MAX
     run.feed(b"@@DRUPGRADE@@ " + nonce + b" end backup_db 0 101.0\n")  # the same line still: output
-    assert up.results["hop1/backup_db/n1"]["status"] == "running"
+    assert results(up)["hop1/backup_db/n1"]["status"] == "running"
     run.feed(b"@@DRUPGRADE@@ " + nonce + b" end backup_db 3 102.0\n")
     run.close(3)
-    assert up.results["hop1/backup_db/n1"]["rc"] == 3
+    assert results(up)["hop1/backup_db/n1"]["rc"] == 3
     log = step_log(tmp_path)
     assert log.count(b"x") == 40 * 65536 and log.endswith(b"end backup_db 0 101.0\n")
 
@@ -92,7 +92,7 @@ def test_the_chains_exit_code_is_checked_against_the_markers(tmp_path, rc, statu
     up, s, run_key, nonce = begun(tmp_path)
     data = b"@@DRUPGRADE@@ " + nonce + b" begin backup_db 1.0\n@@DRUPGRADE@@ " + nonce + b" end backup_db 0 2.0\n"
     failure = follow(up, s, run_key, data, rc)
-    entry = up.results["hop1/backup_db/n1"]
+    entry = results(up)["hop1/backup_db/n1"]
     assert entry["status"] == status
     if status == "failed":
         assert failure.rc == rc and entry["rc"] == rc
@@ -105,7 +105,7 @@ def test_a_refusal_of_the_node_lock_is_exit_5_not_a_failed_attempt(tmp_path):
     with pytest.raises(engine.NodeLocked) as exc:
         follow(up, s, run_key, data, 5)
     assert exc.value.code == EXIT_LOCKED and "already running on this node" in exc.value.message
-    assert up.results["hop1/backup_db/n1"]["status"] == "retry"
+    assert results(up)["hop1/backup_db/n1"]["status"] == "retry"
 
 
 FORGER = """#!/usr/bin/env bash
@@ -138,11 +138,11 @@ def test_a_real_drstep_chain_with_a_forging_step_journals_its_real_exit_code(tmp
     os.chmod(str(steps_dir / "10-forger.sh"), 0o755)
     s = step("forger", "backup", roles="db_primary")
     up, _ops, _said = make(tmp_path, [s])
-    run_key = up._begin("hop1", NODES[0], s, None)
+    run_key = up.begin("hop1", NODES[0], s).run
     run_dir = tmp_path / "runs-node" / run_key
     run_dir.mkdir(parents=True)
     env = dict(os.environ, DRSTEP_STEPS_DIR=str(tmp_path / "steps"), DRSTEP_LIB=os.path.join(TOP, "scripts", "lib"),
-               DRSTEP_CONTEXT="/dev/null", DRUPGRADE_RUN_DIR=str(run_dir), DRSTEP_NONCE=up._nonce(run_key),
+               DRSTEP_CONTEXT="/dev/null", DRUPGRADE_RUN_DIR=str(run_dir), DRSTEP_NONCE=up.journal.nonce(run_key),
                DRUPGRADE_LANG="en")
     with open(str(run_dir / "log"), "ab") as out:
         rc = subprocess.call([os.path.join(TOP, "scripts", "bin", "drstep"), "chain", "forger"], stdout=out,
@@ -151,7 +151,7 @@ def test_a_real_drstep_chain_with_a_forging_step_journals_its_real_exit_code(tmp
     with open(str(run_dir / "log"), "rb") as f:
         data = f.read()
     failure = follow(up, s, run_key, data, rc)
-    entry = up.results["hop1/forger/n1"]
+    entry = results(up)["hop1/forger/n1"]
     assert (entry["status"], entry["rc"], failure.rc) == ("failed", 3, 3)
     log = step_log(tmp_path, "forger")
     assert b"nonce seen by the step: none" in log

@@ -16,7 +16,8 @@ def add_arguments(parser):
 
 def run(ctx):
     target = versions.normalize(ctx.args.to) if ctx.args.to else None
+    options = precheck.PrecheckOptions.of(ctx)
     with runner.Runner(ctx) as r:
         env = precheck.Env(r.cfg, r.transport(), ctx.root, target=target, mode=ctx.args.mode)
-        report = precheck.run(env, yes=ctx.yes, answers_path=ctx.args.answers)
-    return precheck.finish(report, ctx, runner.out, to_json=ctx.json)
+        report = precheck.run(env, yes=options.yes, answers_path=options.answers_path)
+    return precheck.finish(report, options, runner.out, to_json=ctx.json)

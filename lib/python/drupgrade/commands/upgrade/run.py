@@ -2,6 +2,7 @@
 from drupgrade import runner, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
+from drupgrade.journal import RESTARTED, UNFINISHED
 
 SUMMARY = N_("the whole upgrade (7 phases) to a target version")
 MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
@@ -19,7 +20,7 @@ def run(ctx):
     with state.RunLock(r.state_dir).acquire("upgrade.sh run --to " + target), r:
         current = r.current_journal()
         start_over = current is not None and r.starts_over(current)
-        if current and not start_over and current.data.get("status") in ("running", "failed"):
+        if current and not start_over and current.status in UNFINISHED:
             raise DrupgradeError(
                 _("run {run} to {target} is not finished (status {status})").format(
                     run=current.data["run_id"], target=current.data["target"], status=current.data["status"]),
@@ -40,7 +41,7 @@ def run(ctx):
         if start_over:
             runner.out("info", _("run {run} failed where the policy is to start over: it is closed, a new run "
                                  "begins").format(run=current.data["run_id"]))
-            current.set(status="restarted")
+            current.set(status=RESTARTED)
         runner.out("info", _("run {run}: {path} ({mode})").format(
             run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
         return r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)

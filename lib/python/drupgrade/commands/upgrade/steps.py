@@ -2,6 +2,7 @@
 import json
 import os
 
+from drupgrade import retry_policy
 from drupgrade import steps as steps_mod
 from drupgrade.i18n import N_, _
 
@@ -14,7 +15,7 @@ def add_arguments(parser):
 
 def run(ctx):
     from drupgrade.nodeops import LOCAL_STEPS
-    policies = steps_mod.load_policies(os.path.join(ctx.root, "conf", "retry_policy.json"))
+    policies = retry_policy.load(os.path.join(ctx.root, "conf", "retry_policy.json"))
     found = steps_mod.discover(os.path.join(ctx.root, "scripts", "steps"), policies)
     order = {p: i for i, p in enumerate(steps_mod.PHASES)}
     all_steps = sorted(found + LOCAL_STEPS, key=lambda s: (order[s.phase], s.order))
@@ -23,7 +24,8 @@ def run(ctx):
         overrides = ctx.config.timeouts
     if ctx.json:
         rows = [dict(s.as_dict(), timeout=overrides.get(s.name, s.timeout)) for s in all_steps]
-        print(json.dumps({"steps": rows, "policies": policies}, ensure_ascii=False, indent=2))
+        print(json.dumps({"steps": rows, "policies": {n: p.data for n, p in policies.items()}}, ensure_ascii=False,
+                         indent=2))
         return 0
     print("%-20s %-18s %8s  %-11s %-8s %s" % (_("phase"), _("step"), _("timeout"), _("retry"), _("barrier"),
                                               _("summary")))
