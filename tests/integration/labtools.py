@@ -70,7 +70,12 @@ class Controller:
         return json.load(open(cur["journal"]))
 
     def status(self):
-        return json.loads(self("--json", "status"))["version_state"]
+        return as_json(self("--json", "status"))["version_state"]
+
+
+def as_json(out):
+    """The JSON document of a --json command (its log lines on stderr come first)."""
+    return json.loads(out if out.startswith("{") else out[out.index("\n{") + 1:])
 
 
 def arm(node, step, fault):

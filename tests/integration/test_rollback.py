@@ -16,6 +16,7 @@ from labtools import (
     TOP,
     Controller,
     arm,
+    as_json,
     changes,
     fingerprint,
     install,
@@ -79,11 +80,6 @@ def assert_back_to(before, version):
     now = snapshot()
     assert now == before, "the nodes differ from the state before the upgrade:\n" + diff(before, now)
     state_check(version)
-
-
-def as_json(out):
-    """The JSON document of a --json command (its log lines on stderr come first)."""
-    return json.loads(out if out.startswith("{") else out[out.index("\n{") + 1:])
 
 
 def current_session(rb):

@@ -13,7 +13,7 @@ import signal
 import time
 
 import pytest
-from labtools import LAB, TOP, Controller, arm, backups_verify, fingerprint, install, sh, ssh, state_check
+from labtools import LAB, TOP, Controller, arm, as_json, backups_verify, fingerprint, install, sh, ssh, state_check
 
 pytestmark = pytest.mark.usefixtures("lab")
 
@@ -53,7 +53,7 @@ def jump(tmp_path_factory):
     """An uninterrupted jump 1.0.0 -> 2.2.0 (the matrix has a direct upgrade)."""
     install("1.0.0")
     ctl = Controller(tmp_path_factory.mktemp("jump"))
-    plan = json.loads(ctl("--json", "plan", "--to", "2.2.0"))["upgrade_plan"]
+    plan = as_json(ctl("--json", "plan", "--to", "2.2.0"))["upgrade_plan"]  # host keys learned: logged first
     ctl("run", "--to", "2.2.0")
     return {"plan": plan, "after": fingerprint(), "ctl": ctl}
 
