@@ -56,7 +56,8 @@ def diff(a, b):
 # that fails plus a rollback (about a minute): CI runs two that cover the kinds of failure (a
 # step of a chain and its from_unzip restart; an etcd member that does not start);
 # DRUPGRADE_FAULT_STEPS=all runs every upgrade-phase step (or name the steps, space-separated).
-UPGRADE_STEPS = sorted(f.split("-", 1)[1][:-3] for f in os.listdir(os.path.join(TOP, "scripts", "steps", "upgrade")))
+UPGRADE_STEPS = sorted(f.split("-", 1)[1][:-3] for f in os.listdir(os.path.join(TOP, "scripts", "steps", "6-upgrade"))
+                       if f.endswith(".sh"))  # the phase's steps (its declaration PHASE aside)
 _chosen = os.environ.get("DRUPGRADE_FAULT_STEPS", "db_migrate start_etcd")
 FAULT_STEPS = UPGRADE_STEPS if _chosen == "all" else _chosen.split()
 

@@ -197,8 +197,9 @@ def test_unanswered_precheck_in_a_run_exits_4():
     class F:
         def __init__(self, rc):
             self.rc = rc
-    assert engine.exit_for(engine.PhaseFailed("precheck", [F(4)], {})) == EXIT_CONFIRM
-    assert engine.exit_for(engine.PhaseFailed("precheck", [F(3)], {})) == EXIT_PRECHECK
+    collected = {"scope": "phase"}  # the precheck's policy
+    assert engine.exit_for(engine.PhaseFailed("precheck", [F(4)], collected)) == EXIT_CONFIRM
+    assert engine.exit_for(engine.PhaseFailed("precheck", [F(3)], collected)) == EXIT_PRECHECK
 
 
 # -- node check scripts, run locally against fake inputs ----------------------------------

@@ -38,10 +38,7 @@ class Runner:
         return steps.load_policies(os.path.join(self.ctx.root, "conf", "retry_policy.json"))
 
     def steps(self):
-        from drupgrade.nodeops import LOCAL_STEPS
-        found = steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies())
-        order = {p: i for i, p in enumerate(steps.PHASES)}
-        return sorted(found + LOCAL_STEPS, key=lambda s: (order[s.phase], s.order))
+        return steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies())
 
     def matrix(self):
         return versions.Matrix.load(os.path.join(self.ctx.root, "conf", "version_matrix.json"))
@@ -243,7 +240,7 @@ class Runner:
         if policy["scope"] == "run":
             out("error", _("what to do: fix the cause, then start over with: bin/upgrade.sh run --to {target}").format(
                 target=journal.data["target"]))
-        elif e.phase == "precheck":
+        elif policy["scope"] == "phase":  # every failure was collected (the precheck)
             out("error", _("what to do: fix every failure listed above, then: bin/upgrade.sh retry"))
         else:
             out("error", _("what to do: fix the cause, then: bin/upgrade.sh retry (the state is kept)"))
@@ -267,7 +264,7 @@ class Runner:
                 elif r.get("status") in ("ok", "failed"):
                     completed.append(item)
         hop_info = data.get("hop_info", {})
-        post = [s.name for s in all_steps if s.phase == "postcheck"]
+        post = [s.name for s in all_steps if s.phase == steps.phase_names()[-1]]  # a hop's last phase
         done_hops = set()
         for h in hop_info:
             checks = [r for k, r in results.items() if k.split("/")[0] == h and k.split("/")[1] in post]

@@ -11,8 +11,8 @@ def add_arguments(parser):
     parser.add_argument("--to", required=True, metavar="VERSION", help=_("target version, e.g. 2.2.0"))
     parser.add_argument("--mode", choices=("auto", "jump", "progressive"), default="auto",
                         help=_("jump, progressive, or auto (jump where the matrix allows it)"))
-    parser.add_argument("--only-phase", choices=steps.PHASES, metavar="PHASE", help=_("run this phase alone"))
-    parser.add_argument("--from-phase", choices=steps.PHASES, metavar="PHASE", help=_("start at this phase"))
+    parser.add_argument("--only-phase", choices=steps.phase_names(), metavar="PHASE", help=_("run this phase alone"))
+    parser.add_argument("--from-phase", choices=steps.phase_names(), metavar="PHASE", help=_("start at this phase"))
 
 
 def run(ctx):
