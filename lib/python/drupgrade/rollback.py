@@ -18,7 +18,7 @@ import threading
 import time
 import unicodedata
 
-from drupgrade import engine, manifest, runner, safetext, state, steps, timeouts
+from drupgrade import answers, engine, manifest, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 
@@ -28,7 +28,6 @@ CHECK_STEP = "rollback_check_backup"  # the check before a session starts (not a
 # The Parallel-group of the steps that restore from the backup (database, program, config: at the
 # same time in one-click mode, §4.4.2.1): a continued session verifies the backup again first.
 RESTORE_GROUP = "restore"
-UNFINISHED_QUESTION = "rollback.unfinished"
 COUNTDOWN = 5
 _UNREADABLE = set()  # run journals already warned about in this process
 
@@ -713,13 +712,9 @@ class Rollback:
 
     # -- questions (non-tty: --yes, --answers FILE, else exit 4) -----------------------------------
     def ask(self, question_id, text, choices, default_yes):
-        answers = read_answers(getattr(self.ctx.args, "answers", None))
-        if question_id in answers:
-            answer = answers[question_id]
-            if answer not in choices:
-                raise DrupgradeError(_("answer file: {id} = {answer} is not one of {choices}").format(
-                    id=question_id, answer=answer, choices=", ".join(choices)), code=EXIT_USAGE)
-            return answer
+        given = answers.read(getattr(self.ctx.args, "answers", None))  # checked: one of the choices
+        if question_id in given:
+            return given[question_id]
         if self.ctx.yes:
             return default_yes
         if not sys.stdin.isatty():
@@ -745,22 +740,6 @@ def alive(pid):
     except OSError:
         return True  # exists, owned by someone else
     return True
-
-
-def read_answers(path):
-    """An answer file: lines 'question_id = answer' ('#' comments and [sections] ignored)."""
-    if not path:
-        return {}
-    from drupgrade import config
-    lines = config.read_text(path, _("answers file"))[0].splitlines()
-    found = {}
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith(("#", ";", "[")) or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        found[key.strip()] = value.strip()
-    return found
 
 
 def countdown(console, seconds=COUNTDOWN):

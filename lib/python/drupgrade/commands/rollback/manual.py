@@ -1,5 +1,5 @@
 """rollback_tool manual BACKUP_ID: start a manual (step-by-step) rollback session (§4.4.2.2)."""
-from drupgrade import rollback
+from drupgrade import answers, rollback
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("start a manual rollback session (then its steps one by one: step1, step2, …)")
@@ -18,10 +18,10 @@ def run(ctx):
             if journal is not None:  # §4.4.3.2: the manual mode asks
                 d = journal.data
                 n = rb.next_step(journal) or rollback.numbers()[-1]
-                answer = rb.ask(rollback.UNFINISHED_QUESTION, _(
+                answer = rb.ask(answers.ROLLBACK_UNFINISHED, _(
                     "rollback {id} to backup {backup} is not finished (next: step {n}); continue it or "
                     "abandon it?").format(id=d["run_id"], backup=d["backup_id"], n=n),
-                    ("continue", "abandon"), "continue")
+                    answers.CHOICES[answers.ROLLBACK_UNFINISHED], "continue")
                 if answer == "continue":
                     rb.claim_nodes(journal, "manual " + ctx.args.backup)
                     rb.refresh_nodes(journal)
