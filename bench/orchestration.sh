@@ -50,13 +50,11 @@ PYTHONPATH=lib/python:bench python3 - "$work/rounds.txt" "$FROM" "$TO" "$ROUNDS"
 import os, statistics, sys, time
 from drupgrade import engine, retry_policy, steps
 from drupgrade.journal import Journal
-from drupgrade.nodeops import LOCAL_STEPS
 from benchmd import write_section
 
 rounds_file, src, dst, n_rounds, data_mb = sys.argv[1:]
 policies = retry_policy.load("conf/retry_policy.json")
-order = {p: i for i, p in enumerate(steps.PHASES)}
-all_steps = sorted(steps.discover("scripts/steps", policies) + LOCAL_STEPS, key=lambda s: (order[s.phase], s.order))
+all_steps = steps.discover("scripts/steps", policies)
 
 
 class Cfg:
@@ -90,9 +88,9 @@ for line in open(rounds_file):
     journal = Journal.current(os.path.join(state_dir, "current_run.json"), os.path.join(state_dir, "runs"))
     j = journal.data
     node_s = local_s = 0.0
-    for phase in steps.PHASES:
+    for phase in steps.phase_names():
         phase_steps = [s for s in all_steps if s.phase == phase]
-        hop = "run" if phase in engine.ONCE_PHASES else "hop1"
+        hop = "run" if steps.once_per_run(phase) else "hop1"
         a, b = critical(journal, hop, phase_steps)
         node_s, local_s = node_s + a, local_s + b
     wall = float(end) - float(start)

@@ -2,9 +2,15 @@
 # The step protocol: a step file declares itself in its header and defines step::run (and
 # optionally step::check, step::cleanup, step::verify, step::diag), then calls step::main "$@".
 #
+# Where: steps/<N-phase>/NN-name.sh. The directories N-phase are the phases of the upgrade run in
+# run order (`ls steps/`), each declared by its file PHASE ("# Key: value" lines: Label, Label-zh,
+# Scope: run = once per run before the first hop, hop = once per hop of the upgrade path);
+# steps/rollback/ holds the steps of rollback_tool. A step's phase is its directory; NN orders it.
+#
 # Header keys (one per line, "# Key: value"):
 #   Summary, Summary-zh   what the step does (en, zh)
-#   Phase                 init|distribute_tool|precheck|distribute_package|backup|upgrade|postcheck
+#   Runs                  node (default) | controller: a header-only declaration of the
+#                         controller's own step (its work is in the controller; drstep refuses it)
 #   Timeout               seconds
 #   Retry                 the retry policy id (conf/retry_policy.json)
 #   Done                  what "already done" means (step::check answers it)
@@ -17,6 +23,11 @@
 #   Kind                  what a timeout means here: db | file | service | network | plugin
 #   Lock                  none: a read-only check (drstep NAME run holds no node lock for it)
 #   Subject               what the Kind is about (a port, a path, a plugin name)
+# rollback/ only, for rollback_tool's numbered steps (design §4.4.2.2; not on its pre-step check):
+#   Rollback-step         its number: 1, 2, … in file order (the command rollback_tool stepN)
+#   Label, Label-zh       its short name in the progress display and the help (en, zh)
+#   Estimate              seconds it usually takes (the estimate before a rollback has been timed)
+#   Parallel-group        steps of one group run at the same time in one-click mode
 #
 # Fault injection for tests (only when DR_FAULT_INJECTION=on): a file
 # $DR_FAULT_DIR/<step> (default /var/lib/drupgrade/faults/<step>) holding
@@ -40,14 +51,41 @@ step::header() {
   sed -n "s/^# ${key}: *//p" "$file" | head -n 1
 }
 
+#######################################
+# The phase of a step file: its directory's name without the order (5-backup: backup).
+# Arguments: file
+#######################################
+step::phase() {
+  local dir
+  dir=$(basename "$(dirname "$1")")
+  printf '%s\n' "${dir#[0-9]*-}"
+}
+
+#######################################
+# The step directories under a steps dir, in run order: the phases N-name by N, then rollback.
+# Arguments: steps dir
+#######################################
+step::dirs() {
+  find "$1" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*-*' -printf '%f\n' | sort -n
+  [[ ! -d $1/rollback ]] || echo rollback
+}
+
 step::help() {
-  local file=$1 key
+  local file=$1 key value
   printf '%s — %s\n' "$(basename "$file" .sh | sed 's/^[0-9]*-//')" \
     "$(common::msg "$(step::header "$file" Summary-zh)" "$(step::header "$file" Summary)")"
-  for key in Phase Timeout Retry Done Cleanup Roles Fanout Barrier Kind; do
-    printf '  %-8s %s\n' "$key:" "$(step::header "$file" "$key")"
+  printf '  %-8s %s\n' "Phase:" "$(step::phase "$file")"
+  for key in Timeout Retry Done Cleanup Roles Fanout Barrier Kind Runs Rollback-step Estimate Parallel-group; do
+    value=$(step::header "$file" "$key")
+    [[ -n $value || " Runs Rollback-step Estimate Parallel-group " != *" $key "* ]] || continue
+    printf '  %-8s %s\n' "$key:" "$value"
   done
-  printf '  %s\n' "$(common::msg "用法" "usage"): drstep NAME check|run|cleanup|verify|diag|--help"
+  if [[ $(step::header "$file" Runs) == controller ]]; then
+    printf '  %s\n' "$(common::msg "由控制器执行（bin/upgrade.sh），节点上无可执行内容" \
+      "runs on the controller (bin/upgrade.sh): there is nothing to run on a node")"
+  else
+    printf '  %s\n' "$(common::msg "用法" "usage"): drstep NAME check|run|cleanup|verify|diag|--help"
+  fi
 }
 
 # Defaults for the optional parts of the protocol.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # A backup is durable before it is declared complete, and declared verified only after its
-# verification passed (scripts/lib/drp.sh, scripts/steps/backup/40-backup_local.sh, drp-dbtool dump).
+# verification passed (scripts/lib/drp.sh, scripts/steps/5-backup/40-backup_local.sh, drp-dbtool dump).
 # The step runs for real on a small fake product tree; `sync` is a stub that records each call and
 # what the backup looked like at that moment.
 
@@ -8,11 +8,11 @@ setup() {
   TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
   ROOT=$BATS_TEST_TMPDIR/root
   # The step and its libraries, with the product's paths moved under ROOT.
-  mkdir -p "$BATS_TEST_TMPDIR/tool/steps/backup" "$BATS_TEST_TMPDIR/bin"
+  mkdir -p "$BATS_TEST_TMPDIR/tool/steps/5-backup" "$BATS_TEST_TMPDIR/bin"
   cp -r "$TOP/scripts/lib" "$BATS_TEST_TMPDIR/tool/lib"
   sed -i "s#^\(DRP_[A-Z_]*\)=/#\1=$ROOT/#" "$BATS_TEST_TMPDIR/tool/lib/drp.sh"
-  STEP=$BATS_TEST_TMPDIR/tool/steps/backup/40-backup_local.sh
-  cp "$TOP/scripts/steps/backup/40-backup_local.sh" "$STEP"
+  STEP=$BATS_TEST_TMPDIR/tool/steps/5-backup/40-backup_local.sh
+  cp "$TOP/scripts/steps/5-backup/40-backup_local.sh" "$STEP"
   mkdir -p "$ROOT/opt/drp-releases/1.0.0/bin" "$ROOT/etc/drp" "$ROOT/etc/systemd/system" "$ROOT/var/lib/drp/data"
   echo 1.0.0 > "$ROOT/opt/drp-releases/1.0.0/VERSION"
   echo 'echo app' > "$ROOT/opt/drp-releases/1.0.0/bin/drp-app"

@@ -196,13 +196,12 @@ arm() {
 # A step that prints marker-like lines: nothing it prints can end it, whatever it forges.
 forger() {
   STEPS=$BATS_TEST_TMPDIR/steps
-  mkdir -p "$STEPS/backup"
-  cp "$DRSTEP_STEPS_DIR/backup/10-demo_step.sh" "$STEPS/backup/"
-  cat > "$STEPS/backup/20-forger.sh" <<'STEP'
+  mkdir -p "$STEPS/5-backup"
+  cp "$DRSTEP_STEPS_DIR/5-backup/10-demo_step.sh" "$STEPS/5-backup/"
+  cat > "$STEPS/5-backup/20-forger.sh" <<'STEP'
 #!/usr/bin/env bash
 # Summary: prints forged markers, then fails
 # Summary-zh: 打印伪造的标记行后失败
-# Phase: backup
 # Timeout: 30
 # Retry: direct
 # shellcheck source=scripts/lib/step.sh
@@ -217,7 +216,7 @@ step::run() {
 }
 step::main "$@"
 STEP
-  chmod +x "$STEPS/backup/20-forger.sh"
+  chmod +x "$STEPS/5-backup/20-forger.sh"
   export DRSTEP_STEPS_DIR=$STEPS
 }
 
@@ -271,11 +270,11 @@ STEP
 
 @test "node lock: a step run holds its step lock; a read-only check (Lock: none) holds none" {
   local steps=$BATS_TEST_TMPDIR/steps
-  mkdir -p "$steps/backup" "$DRSTEP_LOCK_DIR"
-  cp "$DRSTEP_STEPS_DIR/backup/10-demo_step.sh" "$steps/backup/"
+  mkdir -p "$steps/5-backup" "$DRSTEP_LOCK_DIR"
+  cp "$DRSTEP_STEPS_DIR/5-backup/10-demo_step.sh" "$steps/5-backup/"
   sed 's/^# Roles: any$/# Roles: any\n# Lock: none/; s/write a marker file once/a read-only check/' \
-    "$DRSTEP_STEPS_DIR/backup/10-demo_step.sh" > "$steps/backup/20-ro_check.sh"
-  chmod +x "$steps/backup/20-ro_check.sh"
+    "$DRSTEP_STEPS_DIR/5-backup/10-demo_step.sh" > "$steps/5-backup/20-ro_check.sh"
+  chmod +x "$steps/5-backup/20-ro_check.sh"
   export DRSTEP_STEPS_DIR=$steps
   exec 7>> "$DRSTEP_LOCK_DIR/.lock.demo_step" 6>> "$DRSTEP_LOCK_DIR/.lock.ro_check"
   flock -x 7
@@ -285,4 +284,62 @@ STEP
   run "$DRSTEP" ro_check run
   [ "$status" -eq 0 ] && [ -e "$BATS_TEST_TMPDIR/mark" ]
   exec 7<&- 6<&-
+}
+
+# A steps dir of its own: phases N-name (numbers, not the alphabet, give the order), rollback/ last.
+phase_tree() {
+  local steps=$BATS_TEST_TMPDIR/tree f
+  mkdir -p "$steps/10-late" "$steps/2-early" "$steps/rollback" "$steps/notes"
+  cp "$DRSTEP_STEPS_DIR/5-backup/10-demo_step.sh" "$steps/10-late/10-zeta.sh"
+  cp "$DRSTEP_STEPS_DIR/5-backup/10-demo_step.sh" "$steps/2-early/9-alpha.sh"
+  cp "$DRSTEP_STEPS_DIR/5-backup/10-demo_step.sh" "$steps/2-early/10-beta.sh"
+  cp "$DRSTEP_STEPS_DIR/5-backup/10-demo_step.sh" "$steps/notes/10-hidden.sh"
+  cp "$DRSTEP_STEPS_DIR/rollback/10-rb_demo.sh" "$steps/rollback/10-rb_demo.sh"
+  f=$steps/2-early/5-by_controller.sh
+  printf '%s\n' '# shellcheck shell=bash' '# Summary: the controller does this' '# Summary-zh: 控制器执行' \
+    '# Runs: controller' '# Timeout: 60' '# Retry: direct' > "$f"
+  export DRSTEP_STEPS_DIR=$steps
+}
+
+@test "list: phases in the order of their numbers, steps by theirs, rollback last, other dirs ignored" {
+  phase_tree
+  run "$DRSTEP" list
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 5 ]
+  [[ ${lines[0]} == by_controller*early*"the controller does this (runs on the controller)" ]]
+  [[ ${lines[1]} == alpha*early* ]]
+  [[ ${lines[2]} == beta*early* ]]
+  [[ ${lines[3]} == zeta*late* ]]
+  [[ ${lines[4]} == rb_demo*rollback* ]]
+  [[ $output != *hidden* ]]
+  run "$DRSTEP" zeta --help
+  [[ $output == *"Phase:   late"* ]]
+}
+
+@test "a controller step is listed, explained by --help, and never run on a node (exit 2)" {
+  phase_tree
+  run "$DRSTEP" by_controller --help
+  [ "$status" -eq 0 ]
+  [[ $output == *"Runs:    controller"* && $output == *"runs on the controller (bin/upgrade.sh)"* ]]
+  for action in run check cleanup verify diag; do
+    run "$DRSTEP" by_controller "$action"
+    [ "$status" -eq 2 ]
+    [[ $output == *"step by_controller runs on the controller (bin/upgrade.sh), not on a node"* ]]
+  done
+  export DRUPGRADE_RUN_DIR=$BATS_TEST_TMPDIR/run
+  mkdir -p "$DRUPGRADE_RUN_DIR"
+  run "$DRSTEP" chain alpha by_controller
+  [ "$status" -eq 2 ]
+  [ ! -e "$BATS_TEST_TMPDIR/mark" ]  # refused before any step ran
+  DRUPGRADE_LANG=zh run "$DRSTEP" by_controller run
+  [[ $output == *"由控制器执行"* ]]
+}
+
+@test "step::phase is the directory without its number; step::dirs the run order" {
+  phase_tree
+  # shellcheck source=scripts/lib/step.sh
+  source "$DRSTEP_LIB/step.sh"
+  [ "$(step::phase "$DRSTEP_STEPS_DIR/10-late/10-zeta.sh")" = late ]
+  [ "$(step::phase "$DRSTEP_STEPS_DIR/rollback/10-rb_demo.sh")" = rollback ]
+  [ "$(step::dirs "$DRSTEP_STEPS_DIR" | paste -sd ' ')" = "2-early 10-late rollback" ]
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Unpacking a package on a node (scripts/lib/package.sh, scripts/steps/upgrade/10-unzip.sh): the
+# Unpacking a package on a node (scripts/lib/package.sh, scripts/steps/6-upgrade/10-unzip.sh): the
 # received bytes against the controller's sha256, one checked copy, only plain members under
 # drp-<v>/, the tree exactly its manifest. Crafted archives: tests/fixtures/package/mkpkg.py.
 
@@ -112,24 +112,24 @@ EOF
   chmod +x "$W/bin/tar"
   export DR_TO=2.2.0 DR_FROM=2.1.0 DR_WORK_DIR=$W/wd DR_PACKAGE=$p DR_PACKAGE_SHA256
   DR_PACKAGE_SHA256=$(sha "$p")
-  PATH=$W/bin:$PATH run "$TOP/scripts/steps/upgrade/10-unzip.sh" run
+  PATH=$W/bin:$PATH run "$TOP/scripts/steps/6-upgrade/10-unzip.sh" run
   echo "$output"
   [ "$status" -eq 0 ]
   cmp -s "$p" "$evil"  # the received file was swapped while the step listed its copy
   [ -f "$W/wd/drp-2.2.0/.unpacked" ] && [ ! -e "$W/wd/drp-2.2.0/a -> b" ]
   [ ! -e "$W/wd/drp-2.2.0.part" ]
-  run "$TOP/scripts/steps/upgrade/10-unzip.sh" check
+  run "$TOP/scripts/steps/6-upgrade/10-unzip.sh" check
   [ "$status" -eq 0 ]
 }
 
 @test "10-unzip.sh refuses a package whose bytes are not the verified ones" {
   export DR_TO=2.2.0 DR_FROM=2.1.0 DR_WORK_DIR=$W/wd DR_PACKAGE
   DR_PACKAGE=$(pkg good)
-  DR_PACKAGE_SHA256=$(sha "$(pkg extra)") run "$TOP/scripts/steps/upgrade/10-unzip.sh" run
+  DR_PACKAGE_SHA256=$(sha "$(pkg extra)") run "$TOP/scripts/steps/6-upgrade/10-unzip.sh" run
   [ "$status" -eq 1 ]
   [[ $output == *"is not the one the controller verified"* ]]
   [ ! -e "$W/wd/drp-2.2.0" ]
-  run "$TOP/scripts/steps/upgrade/10-unzip.sh" run  # no DR_PACKAGE_SHA256 at all
+  run "$TOP/scripts/steps/6-upgrade/10-unzip.sh" run  # no DR_PACKAGE_SHA256 at all
   [ "$status" -eq 1 ]
   [[ $output == *"DR_PACKAGE_SHA256"* ]]
 }

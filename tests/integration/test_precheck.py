@@ -199,7 +199,7 @@ def test_recorded_patch_is_a_question(ctl, tmp_path):
         assert "drp-hotfix-kb1001" in out and "--answers" in out and "--yes" in out
         skeleton = str(ctl.report_dir / "answers.ini")
         text = open(skeleton, encoding="utf-8").read()
-        assert "[patches.confirm]" in text and "confirm = \n" in text
+        assert "\npatches.confirm = \n" in text
         assert ("发现节点[node2]已安装补丁[node2: drp-hotfix-kb1001 1.0-1]，可能影响升级兼容性，"
                 "是否继续升级？(Y/N)") in text
         report = json.load(open(str(ctl.report_dir / "report.json")))
@@ -219,9 +219,15 @@ def test_recorded_patch_is_a_question(ctl, tmp_path):
 
         answers = str(tmp_path / "bad.ini")
         with open(answers, "w") as f:
-            f.write("[patches.confirm]\nconfirm = maybe\n")
+            f.write("rollback.unfinished = continue\npatches.confirm = maybe\n")
         p = ctl("--answers", answers, "precheck", "--to", TO, expect=2)
-        assert "patches.confirm" in p.stderr and "maybe" in p.stderr
+        assert "line 2: patches.confirm = 'maybe' is not an answer" in p.stderr and answers in p.stderr
+
+        # One answers file for both tools: the rollback's answer beside the precheck's.
+        with open(answers, "w") as f:
+            f.write("rollback.unfinished = continue\npatches.confirm = yes\n")
+        report = ctl.report("--answers", answers, expect=0)
+        assert report["questions"][0]["answered_by"] == "answers_file"
 
         # Phase 3 of run: the same question stops the run before anything is changed.
         p = ctl("run", "--to", TO, expect=4)

@@ -55,7 +55,8 @@ def diff(a, b):
 # that fails plus a rollback (about a minute): CI runs two that cover the kinds of failure (a
 # step of a chain and its from_unzip restart; an etcd member that does not start);
 # DRUPGRADE_FAULT_STEPS=all runs every upgrade-phase step (or name the steps, space-separated).
-UPGRADE_STEPS = sorted(f.split("-", 1)[1][:-3] for f in os.listdir(os.path.join(TOP, "scripts", "steps", "upgrade")))
+UPGRADE_STEPS = sorted(f.split("-", 1)[1][:-3] for f in os.listdir(os.path.join(TOP, "scripts", "steps", "6-upgrade"))
+                       if f.endswith(".sh"))  # the phase's steps (its declaration PHASE aside)
 _chosen = os.environ.get("DRUPGRADE_FAULT_STEPS", "db_migrate start_etcd")
 FAULT_STEPS = UPGRADE_STEPS if _chosen == "all" else _chosen.split()
 
@@ -81,13 +82,8 @@ def assert_back_to(before, version):
     state_check(version)
 
 
-def as_json(out):
-    """The JSON document of a --json command (its log lines on stderr come first)."""
-    return json.loads(out if out.startswith("{") else out[out.index("\n{") + 1:])
-
-
 def current_session(rb):
-    return as_json(rb("--json", "status"))["rollback_session"]
+    return rb.json("status")["rollback_session"]
 
 
 def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
@@ -108,7 +104,7 @@ def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
         assert "nothing was changed" in out
         assert snapshot() == after, "a refused rollback changed the nodes"
         assert current_session(rb) is None
-        listed = as_json(rb("--json", "list"))
+        listed = rb.json("list")
         row = [r for r in listed["available_backups"] if r["backup_id"] == backup][0]
         assert row["status"] == "not_usable" and "local_data.tar.gz" in row["reason"]
     finally:
@@ -118,7 +114,7 @@ def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
     with open(stray, "w", encoding="utf-8") as fh:
         fh.write("notes\n")
     try:
-        listed = as_json(rb("--json", "list"))
+        listed = rb.json("list")
     finally:
         os.unlink(stray)
     assert listed["latest"] == backup
@@ -152,7 +148,7 @@ def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
     out = rb("--yes", "auto", "latest")
     assert "complete: every node is back at 1.0.0" in out
     assert_back_to(cluster["before"], "1.0.0")
-    hist = as_json(rb("--json", "history"))["rollback_history"]
+    hist = rb.json("history")["rollback_history"]
     assert [(e["from_version"], e["to_version"], e["status"], e["rollback_type"]) for e in hist] == [
         ("v2.2.0", "v1.5.0", "completed", "auto"), ("v1.5.0", "v1.0.0", "completed", "auto")]
     assert hist[0]["backup_used"] == backup
@@ -348,12 +344,12 @@ def test_prune_keeps_the_newest_complete_backup_and_its_rollback_works(cluster):
     runs = sorted(os.listdir(os.path.join(up.state, "runs")))
     older = [b for b in backups_known(up.state) if b != kept]
     assert len(runs) >= 2 and older, "the module's earlier tests make the runs this test prunes"
-    hist = as_json(rb("--json", "history"))["rollback_history"]
-    dry = as_json(rb("--json", "prune", "--keep", "1", "--dry-run"))
+    hist = rb.json("history")["rollback_history"]
+    dry = rb.json("prune", "--keep", "1", "--dry-run")
     assert sorted(dry["removed"]["backups"]) == older and dry["nodes"] == {}
     assert backups_known(up.state) == sorted(older + [kept])  # a dry run removes nothing
 
-    report = as_json(rb("--json", "prune", "--keep", "1"))
+    report = rb.json("prune", "--keep", "1")
     assert report["ok"] and sorted(report["removed"]["runs"]) == [r for r in runs if r != current["run_id"]]
     assert [k["backup_id"] for k in report["kept"]] == [kept] and report["freed_bytes"] > 0
     assert backups_known(up.state) == [kept]
@@ -364,10 +360,10 @@ def test_prune_keeps_the_newest_complete_backup_and_its_rollback_works(cluster):
         entries = left.split()
         assert kept in entries and not set(older) & set(entries), (node, entries)
         assert not [e for e in entries if e.split(".")[0] in gone], (node, entries)
-    after = as_json(rb("--json", "history"))["rollback_history"]
+    after = rb.json("history")["rollback_history"]
     assert [dict(e, upgrade_run_created=None) for e in after] == [dict(e, upgrade_run_created=None) for e in hist]
     assert all(e.get("upgrade_run_created") for e in after if e["upgrade_run"] in report["removed"]["runs"])
-    listed = as_json(rb("--json", "list"))
+    listed = rb.json("list")
     assert [(r["backup_id"], r["status"]) for r in listed["available_backups"]] == [(kept, "ready")]
     assert listed["latest"] is None  # every run was rolled back: still nothing to undo
     out = rb("prune", "--keep", "1")
@@ -387,16 +383,16 @@ def test_read_only_commands_change_nothing_on_any_node(cluster):
     the prune and its rollback, the nodes hold a backup, its runs and a finished session."""
     up, rb = cluster["upgrade"], cluster["rollback"]
     before = node_state()
-    listed = as_json(rb("--json", "list"))
+    listed = rb.json("list")
     assert listed["available_backups"] and all(r["status"] == "ready" for r in listed["available_backups"])
     for row in listed["available_backups"]:  # the space each backup holds, per node and in all
         assert set(row["size_by_node"]) == set(node_names()) and all(row["size_by_node"].values())
         assert row["size_bytes"] == sum(row["size_by_node"].values())
     assert current_session(rb)["status"] == "completed"  # rollback_tool status
-    assert as_json(rb("--json", "history"))["rollback_history"]
+    assert rb.json("history")["rollback_history"]
     assert up.status()["upgrade_status"] == "rolled_back"  # upgrade.sh status
-    assert as_json(up("--json", "plan", "--to", "2.2.0"))["upgrade_plan"]["source_version"] == "v1.0.0"
-    nodes = as_json(up("--json", "nodes"))
+    assert up.json("plan", "--to", "2.2.0")["upgrade_plan"]["source_version"] == "v1.0.0"
+    nodes = up.json("nodes")
     assert all(r["ok"] and r["scp"] and r["sftp"] and r["version"] == "1.0.0" for r in nodes["nodes"])
     up("steps")
     diff = changes(before, node_state())

@@ -62,6 +62,15 @@ def test_jump_upgrade(jump):
     assert jump["plan"]["upgrade_mode"] == "jump_upgrade" and jump["plan"]["path"] == ["v1.0.0", "v2.2.0"]
     assert jump["ctl"].journal()["hops"] == [["1.0.0", "2.2.0"]]
     state_check("2.2.0")
+    # The node tool reads the same phase directories as the controller: drstep lists the hop's
+    # steps as the plan has them, the controller's own marked as such, and never runs one of those.
+    listed = ssh("node1", "DRUPGRADE_LANG=en /opt/drupgrade/bin/drstep list").stdout.splitlines()
+    hop = [[s["step"], s["phase"]] for s in jump["plan"]["steps"]]
+    assert [line.split()[:2] for line in listed if line.split()[1] in {p for _s, p in hop}] == hop
+    assert [line.split()[0] for line in listed if "(runs on the controller)" in line] == [
+        "load_packages", "load_nodes", "upload_tool", "precheck", "upload_package", "collect_manifest"]
+    p = ssh("node1", "/opt/drupgrade/bin/drstep upload_package run", check=False)
+    assert p.returncode == 2 and "runs on the controller" in p.stdout
 
 
 def journal_events(ctl):

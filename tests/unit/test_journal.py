@@ -19,8 +19,8 @@ class Node:
 
 
 def step(name, phase="backup"):
-    return steps.Step("/x/%s.sh" % name, 10, name, {"Summary": name, "Summary-zh": name, "Phase": phase,
-                                                    "Timeout": "60", "Retry": "direct"})
+    return steps.Step("/x/%s.sh" % name, 10, name, {"Summary": name, "Summary-zh": name, "Timeout": "60",
+                                                    "Retry": "direct"}, phase)
 
 
 N1, N2 = Node("n1"), Node("n2")

@@ -19,7 +19,6 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 HELLO = """#!/usr/bin/env bash
 # Summary: says hello
 # Summary-zh: 打招呼
-# Phase: backup
 # Timeout: 30
 # Retry: direct
 # Roles: any
@@ -67,8 +66,8 @@ class Cfg:
 @pytest.fixture
 def node_env(tmp_path):
     """A node's environment: the steps of tmp_path, no context file, an English locale of its own."""
-    (tmp_path / "steps" / "backup").mkdir(parents=True)
-    path = tmp_path / "steps" / "backup" / "10-hello.sh"
+    (tmp_path / "steps" / "5-backup").mkdir(parents=True)
+    path = tmp_path / "steps" / "5-backup" / "10-hello.sh"
     path.write_text(HELLO)
     os.chmod(str(path), 0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("DRUPGRADE_LANG", "LC_ALL", "LC_MESSAGES")}
@@ -83,7 +82,7 @@ def test_a_step_chain_speaks_the_operators_language_not_the_nodes(node_env, tmp_
     env, path = node_env
     i18n.set_lang(lang)
     ops = nodeops.NodeOps(Cfg(), Transport(str(tmp_path / "runs"), env), None, TOP, None)
-    step = Step(path, 10, "hello", {"Phase": "backup", "Timeout": "30", "Retry": "direct"})
+    step = Step(path, 10, "hello", {"Timeout": "30", "Retry": "direct"}, "backup")
     ops.start(Node(), [step], "run1-hello", "hop1", None)
     script = ops.pending[("n1", "run1-hello")]  # what the detached run executes on the node
     run_dir = tmp_path / "runs" / "run1-hello"
@@ -99,7 +98,7 @@ def test_check_and_cleanup_speak_the_operators_language(node_env, tmp_path):
     i18n.set_lang("zh")
     t = Transport(str(tmp_path / "runs"), env)
     ops = nodeops.NodeOps(Cfg(), t, None, TOP, None)
-    step = Step(path, 10, "hello", {"Phase": "backup", "Timeout": "30", "Retry": "direct"})
+    step = Step(path, 10, "hello", {"Timeout": "30", "Retry": "direct"}, "backup")
     assert ops.check(Node(), step) is False
     assert "DRUPGRADE_LANG=zh" in t.sent[-1]
 

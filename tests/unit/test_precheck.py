@@ -8,8 +8,8 @@ import subprocess
 import jsonschema
 import pytest
 
-from drupgrade import checks, engine, i18n, precheck
-from drupgrade.errors import EXIT_CONFIRM, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
+from drupgrade import answers, checks, engine, i18n, precheck, retry_policy
+from drupgrade.errors import EXIT_CONFIRM, EXIT_PRECHECK
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = os.path.join(TOP, "lib", "python", "drupgrade", "schemas", "precheck_report.json")
@@ -109,29 +109,19 @@ def test_the_patch_question_is_the_designs(tmp_path):
                                        "可能影响升级兼容性，是否继续升级？(Y/N)")
 
 
-def test_answers_file_skeleton_round_trip_and_bad_input(tmp_path):
+def test_answers_file_skeleton_round_trip(tmp_path):
+    """The skeleton is an answers file (drupgrade.answers) with the question open; filled in, it
+    answers the question. The format's own rules: tests/unit/test_answers.py."""
     rep = report_for(tmp_path, RECORDS.replace("\tfail\t", "\tpass\t"))
     path, skeleton = rep.write(str(tmp_path / "out"))
     text = open(skeleton, encoding="utf-8").read()
-    assert "[patches.confirm]" in text and "confirm = \n" in text
-    assert precheck.read_answers(skeleton) == {}
+    assert "\npatches.confirm = \n" in text
+    assert answers.read(skeleton) == {}
     with open(skeleton, "w") as f:
         f.write(text.replace("confirm = \n", "confirm = Y\n"))
-    assert precheck.read_answers(skeleton) == {"patches.confirm": True}
+    assert answers.read(skeleton) == {"patches.confirm": True}
     precheck.answer_questions(rep, answers_path=skeleton)
     assert rep.exit_code == 0 and rep.questions[0]["answered_by"] == "answers_file"
-    bad = tmp_path / "bad.ini"
-    bad.write_text("[patches.confirm]\nconfirm = perhaps\n")
-    with pytest.raises(DrupgradeError) as e:
-        precheck.read_answers(str(bad))
-    assert e.value.code == EXIT_USAGE and "patches.confirm" in e.value.message
-    bad.write_text("confirm = yes\n")
-    with pytest.raises(DrupgradeError) as e:
-        precheck.read_answers(str(bad))
-    assert e.value.code == EXIT_USAGE
-    with pytest.raises(DrupgradeError) as e:
-        precheck.read_answers(str(tmp_path / "missing.ini"))
-    assert e.value.code == EXIT_USAGE
 
 
 def test_report_json_follows_its_schema(tmp_path):
@@ -205,8 +195,9 @@ def test_unanswered_precheck_in_a_run_exits_4():
     class F:
         def __init__(self, rc):
             self.rc = rc
-    assert engine.exit_for(engine.PhaseFailed("precheck", [F(4)], {})) == EXIT_CONFIRM
-    assert engine.exit_for(engine.PhaseFailed("precheck", [F(3)], {})) == EXIT_PRECHECK
+    collected = retry_policy.load(os.path.join(TOP, "conf", "retry_policy.json"))["phase"]  # the precheck's policy
+    assert engine.exit_for(engine.PhaseFailed("precheck", [F(4)], collected)) == EXIT_CONFIRM
+    assert engine.exit_for(engine.PhaseFailed("precheck", [F(3)], collected)) == EXIT_PRECHECK
 
 
 # -- node check scripts, run locally against fake inputs ----------------------------------

@@ -21,8 +21,8 @@ N1, N2, N3 = Node("n1", ["db_primary"]), Node("n2", ["app"]), Node("n3", ["app"]
 
 
 def step(name, retry, roles="any"):
-    return steps.Step("/x/%s.sh" % name, 10, name, {"Summary": name, "Summary-zh": name, "Phase": "upgrade",
-                                                    "Timeout": "60", "Retry": retry, "Roles": roles})
+    return steps.Step("/x/%s.sh" % name, 10, name, {"Summary": name, "Summary-zh": name, "Timeout": "60",
+                                                    "Retry": retry, "Roles": roles}, "upgrade")
 
 
 UNZIP, CONFIG, MIGRATE = step("unzip", "direct"), step("config", "direct"), step("migrate", "from_unzip", "db_primary")

@@ -98,16 +98,6 @@ def test_a_rollback_past_a_later_run_undoes_that_run_too(tmp_path):
     assert cat.latest() == c["hop1"]["backup_id"]
 
 
-def test_answers_file(tmp_path):
-    p = tmp_path / "answers"
-    p.write_text("# comment\n[rollback]\nrollback.unfinished = abandon\n", encoding="utf-8")
-    assert rollback.read_answers(str(p)) == {"rollback.unfinished": "abandon"}
-    assert rollback.read_answers(None) == {}
-    with pytest.raises(DrupgradeError) as e:
-        rollback.read_answers(str(tmp_path / "missing"))
-    assert e.value.code == EXIT_USAGE
-
-
 class Args:
     answers = None
 

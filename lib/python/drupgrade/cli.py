@@ -45,14 +45,18 @@ class Parser(argparse.ArgumentParser):
 
 
 def discover(tool):
-    """Command modules of a tool, by name: the folder listing is the feature list."""
+    """Command modules of a tool, by name: the folder listing is the feature list. A module with
+    commands() names several commands (rollback_tool's stepN, one per declared step)."""
     package = "drupgrade.commands." + TOOLS[tool][1]
     mod = importlib.import_module(package)
     found = {}
     for info in pkgutil.iter_modules(mod.__path__):
         if not info.name.startswith("_"):
             module = importlib.import_module(package + "." + info.name)
-            found[getattr(module, "NAME", info.name.replace("_", "-"))] = module
+            if hasattr(module, "commands"):
+                found.update(module.commands())
+            else:
+                found[getattr(module, "NAME", info.name.replace("_", "-"))] = module
     return found
 
 
@@ -144,6 +148,14 @@ def _utf8_streams():
                                                 line_buffering=stream.line_buffering))
 
 
+def _failed(e):
+    """The operator's error message and what to do; the exit code."""
+    sys.stderr.write(_("error: {detail}").format(detail=log.safe(e.message)) + "\n")
+    if e.hint:
+        sys.stderr.write(_("what to do: {hint}").format(hint=log.safe(e.hint)) + "\n")
+    return e.code
+
+
 def main(argv):
     if not argv or argv[0] not in TOOLS:
         sys.stderr.write("usage: python -m drupgrade {upgrade|rollback} ...\n")
@@ -153,7 +165,10 @@ def main(argv):
     _utf8_streams()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `upgrade.sh steps | head` ends quietly
     i18n.set_lang(_lang_from_argv(argv))
-    parser = build_parser(tool)
+    try:
+        parser = build_parser(tool)  # reads the step declarations (rollback_tool's stepN)
+    except DrupgradeError as e:
+        return _failed(e)
     args = parser.parse_args(argv)
     if args.lang:
         i18n.set_lang(args.lang)
@@ -166,10 +181,7 @@ def main(argv):
         return args.module.run(ctx) or 0
     except DrupgradeError as e:
         LOG.debug("error", exc_info=True)
-        sys.stderr.write(_("error: {detail}").format(detail=log.safe(e.message)) + "\n")
-        if e.hint:
-            sys.stderr.write(_("what to do: {hint}").format(hint=log.safe(e.hint)) + "\n")
-        return e.code
+        return _failed(e)
     except KeyboardInterrupt:
         sys.stderr.write(_("interrupted by the operator; the state is kept, run 'resume' or "
                            "'rollback_tool' to continue") + "\n")

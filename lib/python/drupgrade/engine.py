@@ -21,10 +21,9 @@ from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_LOCKED, EXIT_PRECHE
 from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, QUEUED, RUNNING
 from drupgrade.ops import RunLost
-from drupgrade.steps import PHASES
+from drupgrade.steps import once_per_run, phase_label, phase_names
 
 log = logging.getLogger("drupgrade.engine")
-ONCE_PHASES = ("init", "distribute_tool", "precheck")  # once per run; the others once per hop
 WAIT_SLICE = 5  # seconds between progress checks of a running step
 
 
@@ -96,15 +95,16 @@ class Upgrade:
     def execute(self, only_phase=None, from_phase=None):
         """Run every phase (each hop's phases for the hop phases); raises PhaseFailed."""
         hops = self.journal.data["hops"]
-        start = PHASES.index(from_phase) if from_phase else 0
-        phases = [p for p in PHASES[start:] if not only_phase or p == only_phase]
+        names = phase_names()
+        start = names.index(from_phase) if from_phase else 0
+        phases = [p for p in names[start:] if not only_phase or p == only_phase]
         for phase in phases:
-            if phase in ONCE_PHASES:
+            if once_per_run(phase):
                 self.run_phase(phase, "run", None)
         for i, (src, dst) in enumerate(hops):
             hop = "hop%d" % (i + 1)
             self.journal.hop_info(hop, src, dst)
-            hop_phases = [p for p in phases if p not in ONCE_PHASES]
+            hop_phases = [p for p in phases if not once_per_run(p)]
             # One run per node for all of the hop's node steps: a phase boundary is one more gate.
             runs = self.runs = _NodeRuns(self, hop, (src, dst), [s for s in self.steps if s.phase in hop_phases])
             try:
@@ -121,7 +121,7 @@ class Upgrade:
 
     def run_phase(self, phase, hop, versions):
         steps = [s for s in self.steps if s.phase == phase]
-        self.out("info", "[%s] %s" % (phase, _(timeouts.PHASE_LABELS[phase])))
+        self.out("info", "[%s] %s" % (phase, phase_label(phase)))
         collected = []
         for step in steps:
             failures = self.run_step_everywhere(step, hop, versions)
@@ -479,7 +479,7 @@ class _NodeRuns:
         self.up, self.hop, self.versions = up, hop, versions
         self.journal = up.journal
         self.steps = [s for s in steps if not s.local]
-        self.groups = [g for phase in PHASES for g in up.groups([s for s in self.steps if s.phase == phase])]
+        self.groups = [g for phase in phase_names() for g in up.groups([s for s in self.steps if s.phase == phase])]
         # Fan-out bound below the node count: every step waits for its gate, so at most
         # max_parallel nodes work at once even inside a group.
         self.strict = up.max_parallel < len(up.cfg.nodes)
@@ -736,7 +736,9 @@ class RunLog:
 
 
 def exit_for(failure):
-    """The exit code a failed phase ends the command with (a precheck waiting for an answer: 4)."""
-    if failure.phase == "precheck" and all(f.rc == EXIT_CONFIRM for f in failure.failures):
+    """The exit code a failed phase ends the command with: 3 when its policy collected every
+    failure (the precheck's `phase` policy: docs/upgrade.md), 4 when each waits for an answer."""
+    collected = failure.policy.collects
+    if collected and all(f.rc == EXIT_CONFIRM for f in failure.failures):
         return EXIT_CONFIRM
-    return EXIT_PRECHECK if failure.phase == "precheck" else EXIT_FAILED
+    return EXIT_PRECHECK if collected else EXIT_FAILED

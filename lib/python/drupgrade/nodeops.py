@@ -1,7 +1,8 @@
 """The engine's hands: node steps through drstep (detached runs), and the controller's own steps.
 
-The controller's own steps (packages, uploads, manifests) are declared here, once, with the
-same fields as a node step's header, so `steps` lists them and the engine runs them alike.
+The controller's own steps (packages, uploads, manifests) are declared beside the node steps,
+by a header-only file each (scripts/steps/<phase>/NN-name.sh, `Runs: controller`); their work
+is the method step_<name> here.
 """
 import logging
 import os
@@ -13,12 +14,10 @@ from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
 from drupgrade.ops import NodeOpsBase, RunLost
-from drupgrade.steps import Step
 from drupgrade.transport import DetachedRunLost, owned
 from drupgrade.transport.quoting import join, quote
 
 log = logging.getLogger("drupgrade.nodeops")
-CONTROLLER_ROLE = "controller"
 WORK_DIR = "/var/lib/drupgrade/work"  # where the node steps unpack a package (DR_WORK_DIR)
 # What an upload did, in the operator's language (TransferResult.action).
 UPLOAD_ACTIONS = {"uploaded": N_("uploaded"), "replaced": N_("replaced"), "resumed": N_("resumed"),
@@ -60,29 +59,6 @@ def write_env(transport, node, path, values):
         raise DrupgradeError(_("cannot write {file} on node {node}: {detail}").format(
             file=path, node=node.name, detail=res.stderr.strip()))
 
-
-def _local(name, phase, order, timeout, retry, en, zh, roles="any", kind="file"):
-    step = Step("(controller)", order, name, {
-        "Summary": en, "Summary-zh": zh, "Phase": phase, "Timeout": str(timeout), "Retry": retry,
-        "Roles": roles, "Kind": kind})
-    step.local = True
-    return step
-
-
-LOCAL_STEPS = [
-    _local("load_packages", "init", 10, 600, "restart", "load and verify the product packages of every hop",
-           "加载并校验每一跳的软件包", roles=CONTROLLER_ROLE),
-    _local("load_nodes", "init", 20, 120, "restart", "load node SSH information: connect, check the version",
-           "加载节点SSH信息（连接节点，确认版本）", kind="network"),
-    _local("upload_tool", "distribute_tool", 10, 600, "direct", "upload the upgrade tool package",
-           "上传升级工具包", kind="network"),
-    _local("precheck", "precheck", 10, 1800, "phase", "every precheck on every node, one report for the cluster",
-           "升级前检查：所有节点的全部检查项，统一报告", roles=CONTROLLER_ROLE, kind="network"),
-    _local("upload_package", "distribute_package", 10, 3600, "direct", "upload the product package",
-           "上传软件包", kind="network"),
-    _local("collect_manifest", "backup", 45, 120, "direct", "collect and check the backup manifest",
-           "收集并校验备份清单", kind="network"),
-]
 
 
 class NodeOps(NodeOpsBase):

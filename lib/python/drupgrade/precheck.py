@@ -6,7 +6,6 @@ a controller function `drupgrade/checks/<name>.py`. Every check runs even when a
 Findings are pass / warn / fail / ask; a fail is an inhibitor (exit 3); an ask is a question
 for the whole cluster answered by --yes, --answers FILE or on a terminal (else exit 4).
 """
-import configparser
 import io
 import json
 import logging
@@ -16,15 +15,13 @@ import tarfile
 import time
 import unicodedata
 
-from drupgrade import config, fanout, i18n, product, safetext, state, steps, versions
-from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
+from drupgrade import answers, fanout, i18n, product, safetext, state, steps, versions
+from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import N_, _, both, pick
 
 log = logging.getLogger("drupgrade.precheck")
 SCHEMA_ID = "drupgrade.precheck/1"
 SEVERITIES = ("pass", "warn", "fail", "ask")
-YES = ("y", "yes", "true", "1")
-NO = ("n", "no", "false", "0")
 # The node side: extracted into a private temporary directory, run, removed (read-only checks).
 NODE_SCRIPT = ('d=$(mktemp -d /run/drcheck.XXXXXX 2>/dev/null || mktemp -d) || exit 97; '
                'trap \'rm -rf "$d"\' EXIT; tar -xzf - -C "$d" || exit 98; env "$@" "$d/bin/drcheck" run')
@@ -399,38 +396,14 @@ def make_questions(findings):
     return questions
 
 
-def read_answers(path):
-    """{question id: True|False} from an answers file; bad input is exit 2, naming the place."""
-    parser = configparser.RawConfigParser()
-    text, _st = config.read_text(path, _("answers file"))
-    try:
-        parser.read_string(text, source=path)
-    except configparser.Error as e:
-        raise DrupgradeError(_("the answers file {file} is not valid: {detail}").format(
-            file=path, detail=str(e).splitlines()[0]), code=EXIT_USAGE,
-            hint=_("see docs/precheck.md for its format")) from None
-    answers = {}
-    for section in parser.sections():
-        value = parser.get(section, "confirm", fallback="").strip().lower()
-        if value in YES:
-            answers[section] = True
-        elif value in NO:
-            answers[section] = False
-        elif value:
-            raise DrupgradeError(_("{file}: [{section}] confirm = {value!r} is not an answer").format(
-                file=path, section=section, value=value), code=EXIT_USAGE,
-                hint=_("write confirm = yes or confirm = no"))
-    return answers
-
-
 def answers_skeleton(questions):
-    lines = ["# " + _("drupgrade answers file: fill in every 'confirm =' with yes or no, then run the "
+    """An answers file (drupgrade.answers) with every question, to fill in."""
+    lines = ["# " + _("drupgrade answers file: write yes or no after each question's '=', then run the "
                       "command again with --answers FILE (docs/precheck.md)"), ""]
     for q in questions:
-        lines.append("[%s]" % q["id"])
         lines.append("# " + q["question"]["zh"])
         lines.append("# " + q["question"]["en"])
-        lines.append("confirm = " + ("" if q["answer"] is None else ("yes" if q["answer"] else "no")))
+        lines.append("%s = %s" % (q["id"], "" if q["answer"] is None else ("yes" if q["answer"] else "no")))
         lines.append("")
     return "\n".join(lines)
 
@@ -438,7 +411,7 @@ def answers_skeleton(questions):
 def answer_questions(report, yes=False, answers_path=None, interactive=False, ask=input, given=None):
     """Answers from the file, then --yes, then the terminal (only when nothing else blocks)."""
     if given is None:
-        given = read_answers(answers_path) if answers_path else {}
+        given = answers.read(answers_path)
     for q in report.questions:
         if q["id"] in given:
             q["answer"], q["answered_by"] = given[q["id"]], "answers_file"
@@ -448,8 +421,8 @@ def answer_questions(report, yes=False, answers_path=None, interactive=False, as
         for q in report.unanswered():
             while True:
                 reply = ask(pick(q["question"]["en"], q["question"]["zh"]) + " ").strip().lower()
-                if reply in YES or reply in NO:
-                    q["answer"], q["answered_by"] = reply in YES, "terminal"
+                if reply in answers.YES + answers.NO:
+                    q["answer"], q["answered_by"] = reply in answers.YES, "terminal"
                     break
     for q in report.questions:
         if q["answer"] is False:
@@ -461,7 +434,7 @@ def answer_questions(report, yes=False, answers_path=None, interactive=False, as
 # -- the whole precheck --------------------------------------------------------------------
 def run(env, yes=False, answers_path=None):
     """Every check on every node; the report (questions answered by the file or --yes)."""
-    given = read_answers(answers_path) if answers_path else {}  # bad input: exit 2 before any node
+    given = answers.read(answers_path)  # bad input: exit 2 before any node
     nodes = env.cfg.nodes
     env.runs = {n.name: NodeRun(n) for n in nodes}
     fanout.fan_out(env.cfg, lambda r: probe(env.transport, r), env.runs.values())

@@ -12,7 +12,7 @@ Every earlier attempt on a node is confirmed ended (settled) before any cleanup 
 """
 from drupgrade import config
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import _, current_lang
+from drupgrade.i18n import _, pick
 
 # scope
 RUN, STEP, PHASE, RESTART_AT = "run", "step", "phase", "restart_at"
@@ -37,7 +37,7 @@ class RetryPolicy:
     @property
     def summary(self):
         """What the policy does, in the operator's language."""
-        return self.summary_zh if current_lang() == "zh" else self.summary_en
+        return pick(self.summary_en, self.summary_zh)
 
     @property
     def starts_over(self):

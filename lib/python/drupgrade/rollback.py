@@ -3,8 +3,10 @@
 The backups are the ones the upgrade's backup phase makes on every node; the controller knows
 them from its copies of their manifests (<state_dir>/backups/<id>/<node>.json) and from the
 runs' journals. A rollback is a session with its own journal (<state_dir>/rollbacks/<id>/) and
-six steps, each a node step file (scripts/steps/rollback/) run by the upgrade engine's own
-fan-out, detached runs, timeouts and journal: a killed rollback_tool is continued from there.
+the numbered steps of design §4.4.2.2, each a node step file (scripts/steps/rollback/) that
+declares its number, label, estimate and parallel group in its header, run by the upgrade
+engine's own fan-out, detached runs, timeouts and journal: a killed rollback_tool is continued
+from there.
 """
 import concurrent.futures
 import json
@@ -16,32 +18,33 @@ import threading
 import time
 import unicodedata
 
-from drupgrade import engine, fanout, i18n, manifest, procs, runner, safetext, state, steps, timeouts
+from drupgrade import answers, engine, fanout, i18n, manifest, procs, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import N_, _
+from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, UNFINISHED, Journal
 
 LOG = logging.getLogger("drupgrade.rollback")
 HOP = "rollback"  # the journal key prefix of the rollback's steps (the engine's "hop")
-CHECK_STEP = "rollback_check_backup"
-# The six steps of design §4.4.2.2: number, node step, label, estimate in seconds (its table).
-STEPS = (
-    (1, "rollback_stop", N_("stop the current services"), 30),
-    (2, "rollback_db", N_("restore the database"), 180),
-    (3, "rollback_program", N_("restore the program directory"), 60),
-    (4, "rollback_config", N_("restore the system config"), 30),
-    (5, "rollback_start", N_("start the services"), 90),
-    (6, "rollback_verify", N_("verify the result"), 60),
-)
-PARALLEL = (2, 3, 4)  # one-click: database, program and config restored at the same time (§4.4.2.1)
-RESTORES = (2, 3, 4)  # the steps that restore from the backup: a continued session verifies it again first
-UNFINISHED_QUESTION = "rollback.unfinished"
+CHECK_STEP = "rollback_check_backup"  # the check before a session starts (not a numbered step)
+# The Parallel-group of the steps that restore from the backup (database, program, config: at the
+# same time in one-click mode, §4.4.2.1): a continued session verifies the backup again first.
+RESTORE_GROUP = "restore"
 COUNTDOWN = 5
 _UNREADABLE = set()  # run journals already warned about in this process
 
 
+def declared():
+    """The numbered steps as their headers declare them (steps.rollback_steps): {n: Step}."""
+    return {s.number: s for s in steps.rollback_steps()}
+
+
+def numbers(first=1):
+    """first … N: the numbers of the declared steps from `first` on."""
+    return [n for n in sorted(declared()) if n >= first]
+
+
 def label(n):
-    return _(STEPS[n - 1][2])
+    return declared()[n].label
 
 
 def out(level, text):
@@ -249,16 +252,13 @@ class Rollback:
             found = steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.r.policies(),
                                    phases=(steps.ROLLBACK_PHASE,))
             self._steps = {s.name: s for s in found}
-            missing = [name for _n, name, _l, _e in STEPS if name not in self._steps] + (
-                [] if CHECK_STEP in self._steps else [CHECK_STEP])
-            if missing:
+            if CHECK_STEP not in self._steps:
                 raise DrupgradeError(_("rollback step files are missing: {steps}").format(
-                    steps=", ".join(missing)), code=EXIT_USAGE,
-                    hint=_("unpack the complete drupgrade tarball again"))
+                    steps=CHECK_STEP), code=EXIT_USAGE, hint=_("unpack the complete drupgrade tarball again"))
         return self._steps
 
     def step(self, n):
-        return self.steps()[STEPS[n - 1][1]]
+        return self.steps()[declared()[n].name]
 
     # -- session journal -------------------------------------------------------------------------
     def current(self):
@@ -460,7 +460,7 @@ class Rollback:
         backup again before a step that restores from it (2-4) runs: the node re-hashes every file
         and its manifest is compared with the controller's copy, as when the session started. A
         backup changed since then is refused (exit 1) before anything more is restored."""
-        if not set(numbers) & set(RESTORES):
+        if not any(declared()[n].group == RESTORE_GROUP for n in numbers):
             return
         backup_id = journal.data["backup_id"]
         out("info", _("verifying backup {id} on every node again before restoring from it").format(id=backup_id))
@@ -564,22 +564,22 @@ class Rollback:
     def rerun_from(self, journal, n, only=False):
         """Step n (and the later ones unless only) run again as new attempts; a run the journal
         saw start and never end is still re-attached, never started twice."""
-        numbers = [n] if only else list(range(n, 7))
+        again = [n] if only else numbers(n)
         with journal.lock:  # one write: the session's steps and their results agree
-            journal.forget_session_steps(numbers)
-            journal.mark_retry(HOP, [STEPS[k - 1][1] for k in numbers], only=(OK, FAILED))
+            journal.forget_session_steps(again)
+            journal.mark_retry(HOP, [declared()[k].name for k in again], only=(OK, FAILED))
 
     def session_info(self, journal):
         d = journal.data
         status = {RUNNING: "in_progress", DONE: "completed"}.get(d["status"], d["status"])
-        mid_step = any(self.step_state(journal, n) == RUNNING for n, _s, _l, _e in STEPS)
+        mid_step = any(self.step_state(journal, n) == RUNNING for n in numbers())
         if d["status"] == RUNNING and mid_step and not procs.running(d.get("pid"), d.get("pid_started")):
             status = "interrupted"  # the tool died during a step: 'auto latest' continues it
         info = {"rollback_id": d["run_id"], "backup_id": d["backup_id"], "mode": d["mode"],
                 "to_version": "v" + (d.get("to_version") or "?"), "status": status,
                 "versions_before": d.get("versions_before", {}), "started": d.get("started"),
                 "ended": d.get("ended"), "next_step": self.next_step(journal), "steps": []}
-        for n, _name, _l, _e in STEPS:
+        for n in numbers():
             s = journal.session_step(n)
             st = s["status"]
             if st == RUNNING and status != "in_progress":
@@ -629,8 +629,9 @@ class Rollback:
         while todo:
             n = todo.pop(0)
             group = [n]
-            if parallel and n in PARALLEL:
-                group += [k for k in todo if k in PARALLEL]
+            together = declared()[n].group if parallel else ""
+            if together:
+                group += [k for k in todo if declared()[k].group == together]
                 todo = [k for k in todo if k not in group]
             if len(group) == 1:
                 results = {n: self.run_step(journal, up, n)}
@@ -659,16 +660,16 @@ class Rollback:
         out("error", _("what to do: fix the cause shown above (on the node: {tool}/bin/drstep {step} "
                        "diag|check|run), then re-run the step with 'bin/rollback_tool step{n}' or continue "
                        "with 'bin/rollback_tool auto_continue_from {n}'").format(
-            tool=self.cfg.paths["node_tool_dir"], step=STEPS[first - 1][1], n=first))
+            tool=self.cfg.paths["node_tool_dir"], step=declared()[first].name, n=first))
 
     def next_step(self, journal):
-        for n, _name, _l, _e in STEPS:
+        for n in numbers():
             if self.step_state(journal, n) != DONE:
                 return n
         return None
 
     def complete(self, journal):
-        """After step 6: the session is done, the history says so, and the upgrade run the backup
+        """After the last step: the session is done, the history says so, and the upgrade run the backup
         belongs to is closed (rolled back: a new upgrade may start)."""
         self.finish(journal, DONE)
         run = self.r.current_journal()
@@ -684,20 +685,16 @@ class Rollback:
         self.progress = Progress(journal, self, _("one-click rollback") if journal.data["mode"] == "auto"
                                  else _("manual rollback"), self.ctx.console)
         with self.progress:
-            rc = self.run_steps(journal, [n for n, _s, _l, _e in STEPS if n >= first], parallel=True)
+            rc = self.run_steps(journal, numbers(first), parallel=True)
         if rc:
             return rc
         return self.complete(journal)
 
     # -- questions (non-tty: --yes, --answers FILE, else exit 4) -----------------------------------
     def ask(self, question_id, text, choices, default_yes):
-        answers = read_answers(getattr(self.ctx.args, "answers", None))
-        if question_id in answers:
-            answer = answers[question_id]
-            if answer not in choices:
-                raise DrupgradeError(_("answer file: {id} = {answer} is not one of {choices}").format(
-                    id=question_id, answer=answer, choices=", ".join(choices)), code=EXIT_USAGE)
-            return answer
+        given = answers.read(getattr(self.ctx.args, "answers", None))  # checked: one of the choices
+        if question_id in given:
+            return given[question_id]
         if self.ctx.yes:
             return default_yes
         if not sys.stdin.isatty():
@@ -712,20 +709,6 @@ class Rollback:
                 return answer
 
 
-def read_answers(path):
-    """An answer file: lines 'question_id = answer' ('#' comments and [sections] ignored)."""
-    if not path:
-        return {}
-    from drupgrade import config
-    lines = config.read_text(path, _("answers file"))[0].splitlines()
-    found = {}
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith(("#", ";", "[")) or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        found[key.strip()] = value.strip()
-    return found
 
 
 def countdown(console, seconds=COUNTDOWN):
@@ -779,10 +762,10 @@ def box_lines(title, states, started, now, estimates, elapsed_running, width=52)
             bar=bar, pct=pct, done=done, total=total),
         "",
     ]
-    numbers = sorted(states)
-    col = max(cells(label(n)) for n in numbers) + 4
-    for i in range(0, len(numbers), 2):
-        pair = numbers[i:i + 2]
+    shown = sorted(states)
+    col = max(cells(label(n)) for n in shown) + 4
+    for i in range(0, len(shown), 2):
+        pair = shown[i:i + 2]
         body.append("".join(pad("%s %s" % (MARKS[states[n]], label(n)), col) for n in pair).rstrip())
     body += ["", _("estimated time left: {left}").format(left=timeouts.duration(left if done < total else 0)),
              _("started: {time}").format(time=started)]
@@ -811,7 +794,7 @@ class Progress:
 
     def states(self):
         return {n: {"done": "done", "running": "running", "failed": "failed"}.get(
-            self.rb.step_state(self.journal, n), "pending") for n, _s, _l, _e in STEPS}
+            self.rb.step_state(self.journal, n), "pending") for n in numbers()}
 
     def lines(self):
         now = time.time()
@@ -825,13 +808,13 @@ class Progress:
             self.refresh()
             return
         states = self.states()
-        done = sum(1 for s in states.values() if s == "done")
+        done, total = sum(1 for s in states.values() if s == "done"), len(states)
         if status == "running":
-            out("info", _("[rollback] step {n}/6 {label}: started").format(n=n, label=label(n)))
+            out("info", _("[rollback] step {n}/{total} {label}: started").format(n=n, total=total, label=label(n)))
         else:
-            out("info" if status == "done" else "error", _("[rollback] step {n}/6 {label}: {mark} ({pct}%, "
-                                                           "{done}/6 steps done)").format(
-                n=n, label=label(n), mark=MARKS[status], pct=int(100 * done / 6), done=done))
+            out("info" if status == "done" else "error", _("[rollback] step {n}/{total} {label}: {mark} ({pct}%, "
+                                                           "{done}/{total} steps done)").format(
+                n=n, total=total, label=label(n), mark=MARKS[status], pct=int(100 * done / total), done=done))
 
     def refresh(self):
         from rich.text import Text
@@ -862,8 +845,8 @@ class Progress:
 
 
 def estimates(catalog):
-    """Seconds per step: the mean of the earlier rollbacks' durations, else the design's table."""
-    found = {n: [] for n, _s, _l, _e in STEPS}
+    """Seconds per step: the mean of the earlier rollbacks' durations, else the step's Estimate."""
+    found = {n: [] for n in numbers()}
     root = os.path.join(catalog.state_dir, "rollbacks")
     for name in os.listdir(root) if os.path.isdir(root) else []:
         try:
@@ -874,5 +857,5 @@ def estimates(catalog):
             s = journal.session_step(n)
             if s["status"] == DONE and s.get("elapsed"):
                 found[n].append(float(s["elapsed"]))
-    return {n: (sum(found[n]) / len(found[n]) if found[n] else est) for n, _s, _l, est in STEPS}
+    return {n: (sum(found[n]) / len(found[n]) if found[n] else s.estimate) for n, s in declared().items()}
 

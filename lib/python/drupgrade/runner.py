@@ -41,10 +41,7 @@ class Runner:
         return retry_policy.load(os.path.join(self.ctx.root, "conf", "retry_policy.json"))
 
     def steps(self):
-        from drupgrade.nodeops import LOCAL_STEPS
-        found = steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies())
-        order = {p: i for i, p in enumerate(steps.PHASES)}
-        return sorted(found + LOCAL_STEPS, key=lambda s: (order[s.phase], s.order))
+        return steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies())
 
     def matrix(self):
         return versions.Matrix.load(os.path.join(self.ctx.root, "conf", "version_matrix.json"))
@@ -249,7 +246,7 @@ class Runner:
         if e.policy.starts_over:
             out("error", _("what to do: fix the cause, then start over with: bin/upgrade.sh run --to {target}").format(
                 target=journal.data["target"]))
-        elif e.phase == "precheck":
+        elif e.policy.collects:  # every failure was collected (the precheck)
             out("error", _("what to do: fix every failure listed above, then: bin/upgrade.sh retry"))
         else:
             out("error", _("what to do: fix the cause, then: bin/upgrade.sh retry (the state is kept)"))
@@ -270,7 +267,7 @@ class Runner:
                 elif r.status in (OK, FAILED):
                     completed.append(item)
         hop_info = data.get("hop_info", {})
-        post = [s for s in all_steps if s.phase == "postcheck"]
+        post = [s for s in all_steps if s.phase == steps.phase_names()[-1]]  # a hop's last phase
         done_hops = set()
         for h in hop_info:
             checks = journal.results(hop=h, steps=post)

@@ -1,15 +1,7 @@
 """Timeouts that explain themselves (design §4.3): progress, early warnings, the timeout block."""
 from drupgrade.i18n import N_, _
+from drupgrade.steps import phase_label
 
-PHASE_LABELS = {
-    "init": N_("initialisation"),
-    "distribute_tool": N_("tool distribution"),
-    "precheck": N_("pre-upgrade checks"),
-    "distribute_package": N_("package distribution"),
-    "backup": N_("backup"),
-    "upgrade": N_("upgrade"),
-    "postcheck": N_("post-upgrade checks"),
-}
 # Timeout classes of §4.3.4: what the reason says and what to do.
 KINDS = {
     "network": (N_("network operation timed out, connection latency: {latency}"),
@@ -50,7 +42,7 @@ def size(n):
 
 
 def step_label(phase, summary):
-    return "[%s] %s" % (_(PHASE_LABELS.get(phase, phase)), summary)
+    return "[%s] %s" % (phase_label(phase), summary)
 
 
 class Watch:

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Summary: check the backup before anything is touched: manifest, sha256 of every file, archives, dump
 # Summary-zh: 回滚前校验备份（清单、每个文件的 sha256、压缩包、数据库导出）
-# Phase: rollback
 # Timeout: 1800
 # Retry: direct
 # Done: never (a check; it changes nothing)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Summary: stop the current services
 # Summary-zh: 停止当前服务
-# Phase: rollback
+# Rollback-step: 1
+# Label: stop the current services
+# Label-zh: 停止当前服务
+# Estimate: 30
 # Timeout: 300
 # Retry: direct
 # Done: no drp service runs on the node

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Summary: restore the database from the backup's dump (primary first; the replica re-syncs from it)
 # Summary-zh: 恢复数据库（先主库；备库从恢复后的主库重新同步）
-# Phase: rollback
+# Rollback-step: 2
+# Label: restore the database
+# Label-zh: 恢复数据库
+# Estimate: 180
+# Parallel-group: restore
 # Timeout: 1800
 # Retry: direct
 # Done: the restore's DB server answers and its tables' checksums equal the backup's

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Summary: restore the system config (L1: /etc/drp, units) and the local data (L4)
 # Summary-zh: 恢复系统配置（/etc/drp、服务单元）与本地业务数据
-# Phase: rollback
+# Rollback-step: 4
+# Label: restore the system config
+# Label-zh: 恢复系统配置
+# Estimate: 30
+# Parallel-group: restore
 # Timeout: 900
 # Retry: direct
 # Done: /etc/drp and the local data have the manifest's content hashes, and the units are the backup's

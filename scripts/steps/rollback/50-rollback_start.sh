@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Summary: start the services of the restored version (etcd keys put back before the applications start)
 # Summary-zh: 启动服务（应用启动前先恢复 Etcd 中的产品键值）
-# Phase: rollback
+# Rollback-step: 5
+# Label: start the services
+# Label-zh: 启动服务
+# Estimate: 90
 # Timeout: 600
 # Retry: direct
 # Done: every unit of the node runs and drp-app answers /health with the backup's version

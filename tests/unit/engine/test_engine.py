@@ -28,8 +28,8 @@ class Cfg:
 
 def step(name, phase, retry="direct", roles="any", fanout="parallel", timeout=60, order=10, barrier="cluster"):
     return steps.Step("/x/%s.sh" % name, order, name, {
-        "Summary": name, "Summary-zh": name, "Phase": phase, "Timeout": str(timeout), "Retry": retry,
-        "Roles": roles, "Fanout": fanout, "Barrier": barrier})
+        "Summary": name, "Summary-zh": name, "Timeout": str(timeout), "Retry": retry,
+        "Roles": roles, "Fanout": fanout, "Barrier": barrier}, phase)
 
 
 class FakeRun:

@@ -111,7 +111,6 @@ def test_a_refusal_of_the_node_lock_is_exit_5_not_a_failed_attempt(tmp_path):
 FORGER = """#!/usr/bin/env bash
 # Summary: prints forged markers, then fails
 # Summary-zh: 打印伪造的标记行后失败
-# Phase: backup
 # Timeout: 30
 # Retry: direct
 # Roles: any
@@ -132,7 +131,7 @@ def test_a_real_drstep_chain_with_a_forging_step_journals_its_real_exit_code(tmp
     """The real `drstep chain` (as the detached launcher starts it: the nonce in its environment,
     its output into the run's log file) and the real parser: the step cannot see the nonce, its
     forged lines are output, its last line without a newline does not swallow the end marker."""
-    steps_dir = tmp_path / "steps" / "backup"
+    steps_dir = tmp_path / "steps" / "5-backup"
     steps_dir.mkdir(parents=True)
     (steps_dir / "10-forger.sh").write_text(FORGER)
     os.chmod(str(steps_dir / "10-forger.sh"), 0o755)

@@ -1,4 +1,4 @@
-"""What the rollback commands share: the session checks and the step commands."""
+"""What the rollback commands share: the session checks and the step commands (step.py)."""
 from drupgrade import rollback
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
@@ -38,7 +38,7 @@ def run_step(ctx, n):
             rc = rb.run_steps(journal, [n])
         if rc:
             return rc
-        if n == 6:
+        if n == rollback.numbers()[-1]:
             return rb.complete(journal)
         rollback.out("info", _("step {n} done; next: bin/rollback_tool step{next} ({label})").format(
             n=n, next=n + 1, label=rollback.label(n + 1)))

@@ -9,7 +9,9 @@ MUTATES = True  # changes the nodes: takes the run lock, warns when fault inject
 
 
 def add_arguments(parser):
-    parser.add_argument("n", metavar="N", type=int, choices=range(1, 7), help=_("the step to start at (1-6)"))
+    numbers = rollback.numbers()
+    parser.add_argument("n", metavar="N", type=int, choices=numbers,
+                        help=_("the step to start at ({first}-{last})").format(first=numbers[0], last=numbers[-1]))
 
 
 def run(ctx):
@@ -18,6 +20,6 @@ def run(ctx):
         needs_before(rb, journal, ctx.args.n)
         rb.claim_nodes(journal, "auto_continue_from %d" % ctx.args.n)
         rb.refresh_nodes(journal)
-        rb.reverify(journal, range(ctx.args.n, 7))
+        rb.reverify(journal, rollback.numbers(ctx.args.n))
         rb.rerun_from(journal, ctx.args.n)
         return rb.auto(journal, ctx.args.n)

@@ -1,8 +1,8 @@
 """rollback_tool manual BACKUP_ID: start a manual (step-by-step) rollback session (§4.4.2.2)."""
-from drupgrade import rollback
+from drupgrade import answers, rollback
 from drupgrade.i18n import N_, _
 
-SUMMARY = N_("start a manual rollback session (then step1 … step6)")
+SUMMARY = N_("start a manual rollback session (then its steps one by one: step1, step2, …)")
 MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
@@ -15,15 +15,15 @@ def run(ctx):
         journal = rb.unfinished()
         if journal is not None:  # §4.4.3.2: the manual mode asks
             d = journal.data
-            n = rb.next_step(journal) or 6
-            answer = rb.ask(rollback.UNFINISHED_QUESTION, _(
+            n = rb.next_step(journal) or rollback.numbers()[-1]
+            answer = rb.ask(answers.ROLLBACK_UNFINISHED, _(
                 "rollback {id} to backup {backup} is not finished (next: step {n}); continue it or "
                 "abandon it?").format(id=d["run_id"], backup=d["backup_id"], n=n),
-                ("continue", "abandon"), "continue")
+                answers.CHOICES[answers.ROLLBACK_UNFINISHED], "continue")
             if answer == "continue":
                 rb.claim_nodes(journal, "manual " + ctx.args.backup)
                 rb.refresh_nodes(journal)
-                rb.reverify(journal, range(n, 7))
+                rb.reverify(journal, rollback.numbers(n))
                 journal.set(mode="manual")
                 rollback.out("info", _("continuing rollback {id}: run 'bin/rollback_tool step{n}' ({label}) "
                                        "or 'bin/rollback_tool auto_continue_from {n}'").format(
@@ -39,7 +39,7 @@ def run(ctx):
         rb.write_env(journal)
         rollback.out("info", _("manual rollback {id} to backup {backup} started").format(
             id=journal.data["run_id"], backup=backup_id))
-        for n, _name, _l, _e in rollback.STEPS:
+        for n in rollback.numbers():
             rollback.out("info", "  bin/rollback_tool step%d  %s" % (n, rollback.label(n)))
         rollback.out("info", _("or finish automatically from a step: bin/rollback_tool auto_continue_from N"))
         return 0

@@ -1,7 +1,7 @@
 """upgrade.sh plan: the upgrade path for the cluster (the design's upgrade_plan, §4.7.1.2)."""
 import json
 
-from drupgrade import runner, versions
+from drupgrade import runner, steps, versions
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("upgrade plan: versions on the nodes, the path through the matrix, rollback points")
@@ -19,7 +19,7 @@ def host_keys(r):
 
 
 def build_plan(r, hops, kind, found, target):
-    all_steps = [s for s in r.steps() if s.phase not in ("init", "distribute_tool", "precheck")]
+    all_steps = [s for s in r.steps() if not steps.once_per_run(s.phase)]  # the steps of every hop
     plan_steps, i = [], 1
     for src, dst in hops:
         for s in all_steps:

@@ -10,8 +10,8 @@ MUTATES = True  # changes the nodes: takes the run lock, warns when fault inject
 
 def add_arguments(parser):
     versions.add_target_arguments(parser)
-    parser.add_argument("--only-phase", choices=steps.PHASES, metavar="PHASE", help=_("run this phase alone"))
-    parser.add_argument("--from-phase", choices=steps.PHASES, metavar="PHASE", help=_("start at this phase"))
+    parser.add_argument("--only-phase", choices=steps.phase_names(), metavar="PHASE", help=_("run this phase alone"))
+    parser.add_argument("--from-phase", choices=steps.phase_names(), metavar="PHASE", help=_("start at this phase"))
 
 
 def run(ctx):

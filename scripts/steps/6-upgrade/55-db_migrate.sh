@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Summary: migrate the database schema
+# Summary-zh: 执行数据库migrate
+# Timeout: 1800
+# Retry: from_unzip
+# Done: every schema migration up to the new version is recorded
+# Cleanup: restart at unzip after the full environment cleanup
+# Roles: db_primary
+# Barrier: node
+# Kind: db
+# shellcheck source=scripts/lib/step.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
+# shellcheck source=scripts/lib/drp.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
+
+step::run() {
+  step::point "before migrating"
+  "$DRP_LINK/bin/drp-migrate" --kind schema
+}
+step::main "$@"
