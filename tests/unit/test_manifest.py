@@ -5,8 +5,8 @@ import os
 import pytest
 from test_rollback import NODES, add_run, manifest
 
+from drupgrade import catalog, rollback, state
 from drupgrade import manifest as manifests
-from drupgrade import rollback, state
 
 
 def test_a_manifest_as_the_backup_step_writes_it_passes():
@@ -53,7 +53,7 @@ def test_each_kind_of_bad_manifest_is_refused_with_where(kind):
 
 def _catalogue_survives(d, backup_id=None):
     """Every catalogue method and the rows of list/history: no exception; the rows."""
-    cat = rollback.Catalog(d, NODES)
+    cat = catalog.Catalog(d, NODES)
     backups = cat.backups()
     ids = cat.backup_ids()
     rows = [rollback.available_row(backups[i], cat.problem(backups[i])) for i in ids]
@@ -93,7 +93,7 @@ def test_a_corrupt_manifest_shows_as_corrupt_and_breaks_nothing(tmp_path, kind):
     row = rows[backup_id]
     assert row["status"] == "corrupt" and path in row["reason"], row
     assert rows[good]["status"] == "ready"
-    assert rollback.Catalog(d, NODES).latest() == backup_id  # still the run to undo: start() refuses it
+    assert catalog.Catalog(d, NODES).latest() == backup_id  # still the run to undo: start() refuses it
     if kind == "too_large":
         assert "larger than" in row["reason"]
 
@@ -128,4 +128,4 @@ def test_a_journal_whose_hops_do_not_name_backups_is_left_out(tmp_path):
         "run_id": "run_1", "created": "2026-11-28T10:00:00",
         "hop_info": {"hop1": {"backup_id": "../../etc", "from": "1.0.0", "to": "2.2.0"}, "hop2": "x", "x": {}}})
     assert _catalogue_survives(d) == {}
-    assert rollback.Catalog(d, NODES).latest() is None
+    assert catalog.Catalog(d, NODES).latest() is None

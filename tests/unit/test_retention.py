@@ -5,7 +5,8 @@ import os
 import pytest
 from test_rollback import manifest
 
-from drupgrade import i18n, retention, rollback, state
+from drupgrade import i18n, retention, state
+from drupgrade.catalog import Catalog
 
 NODES = ("node1", "node2")
 
@@ -38,7 +39,7 @@ def add_session(d, rid, backup_id, upgrade_run, status):
 
 
 def catalog(d):
-    return rollback.Catalog(d, NODES)
+    return Catalog(d, NODES)
 
 
 def select(d, keep, **kw):

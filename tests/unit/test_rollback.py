@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from drupgrade import i18n, procs, rollback, state
+from drupgrade import catalog, i18n, procs, rollback, state
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.journal import Journal
 
@@ -47,7 +47,7 @@ def add_run(state_dir, run_id, created, hops, collected=True):
 def test_backups_from_journals_and_manifests(tmp_path):
     d = str(tmp_path)
     info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.0.0", "2.1.0"]])
-    cat = rollback.Catalog(d, NODES)
+    cat = catalog.Catalog(d, NODES)
     b = cat.backups()[info["hop1"]["backup_id"]]
     assert (b["version"], b["version_to"], b["run_id"], b["hop"]) == ("2.0.0", "2.1.0", "run_1", "hop1")
     assert sorted(b["manifests"]) == list(NODES)
@@ -59,7 +59,7 @@ def test_a_backup_is_not_usable_when_a_node_or_its_completion_is_missing(tmp_pat
     info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.0.0", "2.1.0"]])
     backup_id = info["hop1"]["backup_id"]
     os.remove(os.path.join(d, "backups", backup_id, "node3.json"))
-    cat = rollback.Catalog(d, NODES)
+    cat = catalog.Catalog(d, NODES)
     assert "node3" in cat.problem(cat.backups()[backup_id])
     state.atomic_write_json(os.path.join(d, "backups", backup_id, "node3.json"),
                             manifest(backup_id, "2.0.0", "2.1.0", status="running"))
@@ -72,7 +72,7 @@ def test_latest_undoes_the_last_run_not_rolled_back_from_before_its_first_hop(tm
     d = str(tmp_path)
     a = add_run(d, "run_a", "2026-11-28T10:00:00", [["1.0.0", "1.5.0"], ["1.5.0", "2.0.0"]])
     b = add_run(d, "run_b", "2026-11-28T11:00:00", [["2.0.0", "2.2.0"]])
-    cat = rollback.Catalog(d, NODES)
+    cat = catalog.Catalog(d, NODES)
     assert cat.latest() == b["hop1"]["backup_id"]
     cat.record({"rollback_id": "rollback_001", "status": "failed", "upgrade_run": "run_b",
                 "timestamp": "2026-11-28T12:00:00Z"})
@@ -90,7 +90,7 @@ def test_a_rollback_past_a_later_run_undoes_that_run_too(tmp_path):
     d = str(tmp_path)
     add_run(d, "run_a", "2026-11-28T10:00:00", [["1.0.0", "1.5.0"]])
     add_run(d, "run_b", "2026-11-28T11:00:00", [["1.5.0", "2.2.0"]])
-    cat = rollback.Catalog(d, NODES)
+    cat = catalog.Catalog(d, NODES)
     cat.record({"rollback_id": "r1", "status": "completed", "upgrade_run": "run_a",
                 "timestamp": "2026-11-28T12:00:00Z"})
     assert cat.latest() is None  # back before run_a: run_b is undone as well
@@ -229,7 +229,7 @@ def test_a_stray_file_or_a_damaged_journal_in_runs_never_breaks_the_catalogue(tm
     bad = json.load(open(os.path.join(d, "runs", "run_3", "journal.json")))
     bad["hop_info"]["hop1"]["backup_id"] = "../../etc"  # would become a path here and on the nodes
     state.atomic_write_json(os.path.join(d, "runs", "run_3", "journal.json"), bad)
-    cat = rollback.Catalog(d, NODES)
+    cat = catalog.Catalog(d, NODES)
     assert [r["run_id"] for r in cat.runs()] == ["run_1"]
     assert info["hop1"]["backup_id"] in cat.backups()
     assert "run_2" in caplog.text and "run_3" in caplog.text
@@ -238,5 +238,5 @@ def test_a_stray_file_or_a_damaged_journal_in_runs_never_breaks_the_catalogue(tm
 def test_a_damaged_history_is_a_clear_error(tmp_path):
     (tmp_path / "rollback_history.json").write_text('{"rollback_history": [')
     with pytest.raises(DrupgradeError) as e:
-        rollback.Catalog(str(tmp_path), NODES).history()
+        catalog.Catalog(str(tmp_path), NODES).history()
     assert e.value.code == EXIT_USAGE and "rollback_history.json" in e.value.message

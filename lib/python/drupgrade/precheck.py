@@ -111,7 +111,7 @@ def node_checks(root):
     d = os.path.join(root, "scripts", "checks")
     found = []
     for fname in sorted(os.listdir(d)):
-        m = steps._FILE.match(fname)
+        m = steps.STEP_FILE.match(fname)
         if m:
             found.append((m.group(2), steps.read_header(os.path.join(d, fname))))
     return found

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 
-from drupgrade import fanout, state
+from drupgrade import catalog, fanout, state
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.transport import owned
@@ -184,11 +184,10 @@ class Pruner:
     caller holds the run lock (state.RunLock)."""
 
     def __init__(self, cfg, transport, ops):
-        from drupgrade.rollback import Catalog
         self.cfg = cfg
         self.t = transport
         self.state_dir = cfg.paths["state_dir"]
-        self.catalog = Catalog(self.state_dir, [n.name for n in cfg.nodes])
+        self.catalog = catalog.Catalog(self.state_dir, [n.name for n in cfg.nodes])
         self.ops = ops  # NodeOps: the names of the package files and unpacked packages
 
     def select(self, keep):

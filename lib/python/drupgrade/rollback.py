@@ -12,13 +12,12 @@ import concurrent.futures
 import json
 import logging
 import os
-import re
 import sys
 import threading
 import time
 import unicodedata
 
-from drupgrade import answers, engine, fanout, i18n, manifest, procs, runner, safetext, state, steps, timeouts
+from drupgrade import answers, catalog, engine, fanout, i18n, manifest, procs, runner, safetext, state, steps, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, UNFINISHED, Journal
@@ -30,7 +29,6 @@ CHECK_STEP = "rollback_check_backup"  # the check before a session starts (not a
 # same time in one-click mode, §4.4.2.1): a continued session verifies the backup again first.
 RESTORE_GROUP = "restore"
 COUNTDOWN = 5
-_UNREADABLE = set()  # run journals already warned about in this process
 
 
 def declared():
@@ -49,153 +47,6 @@ def label(n):
 
 def out(level, text):
     runner.out(level, text)
-
-
-def vstrip(v):
-    return (v or "").lstrip("v")
-
-
-# -- the backups the controller knows -----------------------------------------------------------
-class Catalog:
-    """Backups (from the collected manifests and the runs' journals) and the rollback history."""
-
-    def __init__(self, state_dir, node_names):
-        self.state_dir = state_dir
-        self.node_names = list(node_names)
-        self.history_path = os.path.join(state_dir, "rollback_history.json")
-
-    def runs(self):
-        """Upgrade journals, oldest first (one that cannot be read is left out, with a warning)."""
-        found = []
-        runs_dir = os.path.join(self.state_dir, "runs")
-        for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
-            path = os.path.join(runs_dir, name, "journal.json")
-            try:  # a stray file in runs/ is no run; a damaged journal is skipped, never fatal here
-                data = Journal.load(path).data
-            except FileNotFoundError:
-                continue
-            except (OSError, ValueError, DrupgradeError) as e:  # a corrupt journal
-                if path in _UNREADABLE:
-                    continue
-                _UNREADABLE.add(path)
-                LOG.warning(_("run journal {file} cannot be read, its backups are known from their manifests "
-                              "only: {detail}").format(file=path, detail=getattr(e, "message", None) or e))
-                continue
-            if isinstance(data, dict):
-                found.append(data)
-        return sorted(found, key=lambda d: (str(d.get("created", "")), str(d.get("run_id", ""))))
-
-    @staticmethod
-    def hops(run):
-        """(hop, info) of a run's backups, in hop order; entries that do not name a backup are left out."""
-        info = run.get("hop_info")
-        found = []
-        for hop, i in (info.items() if isinstance(info, dict) else ()):
-            if re.match(r"^hop[0-9]+$", str(hop)) and isinstance(i, dict) and \
-                    manifest.BACKUP_ID.match(str(i.get("backup_id", ""))):
-                found.append((hop, i))
-        return sorted(found, key=lambda kv: int(kv[0][3:]))
-
-    def backups(self):
-        """{backup_id: info}, newest first in backup_ids(). Every manifest is checked against the schema
-        (manifest.py): a backup with a bad one, and anything in <state_dir>/backups that is not a backup
-        directory, is listed as corrupt (info["corrupt"]: why, naming the file) and never used."""
-        def entry(backup_id, **fields):
-            return dict({"backup_id": backup_id, "version": None, "version_to": None, "run_id": None, "hop": None,
-                         "timestamp": None, "manifests": {}, "corrupt": []}, **fields)
-
-        out_ = {}
-        for run in self.runs():
-            for hop, info in self.hops(run):
-                out_[info["backup_id"]] = entry(
-                    info["backup_id"], version=vstrip(str(info.get("from") or "")) or None,
-                    version_to=vstrip(str(info.get("to") or "")) or None, run_id=run.get("run_id"), hop=hop)
-        root = os.path.join(self.state_dir, "backups")
-        for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-            path = os.path.join(root, name)
-            if not manifest.BACKUP_ID.match(name) or os.path.islink(path) or not os.path.isdir(path):
-                shown = safetext.clean(name, one_line=True)
-                out_[shown] = entry(shown, corrupt=[_("{file}: not a backup directory").format(
-                    file=safetext.clean(path, one_line=True))])
-                continue
-            b = out_.setdefault(name, entry(name))
-            for f in sorted(os.listdir(path)):
-                if not f.endswith(".json"):
-                    continue  # e.g. the temporary file of a write that was cut short
-                m, why = manifest.load(os.path.join(path, f), name)
-                if why:
-                    b["corrupt"].append("%s: %s" % (safetext.clean(os.path.join(path, f), one_line=True), why))
-                    continue
-                b["manifests"][f[:-5]] = m
-            for m in b["manifests"].values():
-                b["version"] = b["version"] or vstrip(m["version_from"])
-                b["version_to"] = b["version_to"] or vstrip(m["version_to"])
-                b["timestamp"] = min(t for t in (b["timestamp"], m["timestamp"]) if t)
-        return out_
-
-    def backup_ids(self):
-        """Newest first (ids are backup_YYYYmmdd_HHMMSS)."""
-        return sorted(self.backups(), reverse=True)
-
-    def problem(self, b):
-        """Why the controller's own records say a backup cannot be used (None: it looks usable)."""
-        if b["corrupt"]:
-            return "; ".join(b["corrupt"])
-        missing = [n for n in self.node_names if n not in b["manifests"]]
-        if len(missing) == len(self.node_names):
-            return _("the backup phase did not finish: no manifest was collected")
-        if missing:
-            return _("no manifest of node(s) {nodes}").format(nodes=", ".join(missing))
-        for node, m in sorted(b["manifests"].items()):
-            if m.get("backup_status") != "completed" or not m.get("verification_passed"):
-                return _("node {node}: the backup is not complete").format(node=node)
-        return None
-
-    # -- history (design §4.4.3.1) --------------------------------------------------------------
-    def history(self):
-        data = state.read_json(self.history_path) or {}
-        data.setdefault("rollback_history", [])
-        data.setdefault("available_backups", [])
-        return data
-
-    def save_history(self, data):
-        state.atomic_write_json(self.history_path, data)
-
-    def record(self, entry):
-        data = self.history()
-        items = [e for e in data["rollback_history"] if e["rollback_id"] != entry["rollback_id"]]
-        data["rollback_history"] = items + [entry]
-        self.save_history(data)
-
-    def remember_available(self, rows):
-        data = self.history()
-        data["available_backups"] = rows
-        self.save_history(data)
-
-    def latest(self):
-        """The backup that undoes the most recent upgrade run not rolled back yet: the one taken
-        before its first hop (the version the cluster had before that run). A completed rollback
-        to a backup of run X undoes X and every run made after X before that rollback."""
-        runs = self.runs()
-        index = {r.get("run_id"): i for i, r in enumerate(runs)}
-        undone = set()
-        for e in self.history()["rollback_history"]:
-            if e.get("status") != "completed":
-                continue
-            if e.get("upgrade_run") in index:
-                later = runs[index[e["upgrade_run"]]:]
-            elif e.get("upgrade_run_created"):  # its run was pruned (retention keeps its start time)
-                later = [r for r in runs if (r.get("created") or "") >= e["upgrade_run_created"]]
-            else:
-                continue
-            for r in later:
-                if (r.get("created") or "") <= (e.get("timestamp") or ""):
-                    undone.add(r.get("run_id"))
-        for run in reversed(runs):
-            info = dict(self.hops(run)).get("hop1")
-            if info and run.get("run_id") not in undone:
-                return info["backup_id"]
-        return None
 
 
 def status_text(row):
@@ -230,7 +81,7 @@ class Rollback:
         self.r = runner.Runner(ctx, transfer_bars=False)
         self.cfg = self.r.cfg
         self.state_dir = self.r.state_dir
-        self.catalog = Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
+        self.catalog = catalog.Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
         self.current_path = os.path.join(self.state_dir, "current_rollback.json")
         self._steps = None
 
@@ -844,10 +695,10 @@ class Progress:
             self.live = None
 
 
-def estimates(catalog):
+def estimates(known):
     """Seconds per step: the mean of the earlier rollbacks' durations, else the step's Estimate."""
     found = {n: [] for n in numbers()}
-    root = os.path.join(catalog.state_dir, "rollbacks")
+    root = os.path.join(known.state_dir, "rollbacks")
     for name in os.listdir(root) if os.path.isdir(root) else []:
         try:
             journal = Journal.load(os.path.join(root, name, "journal.json"))

@@ -29,7 +29,7 @@ FANOUTS = ("parallel", "serial", "primary-first")
 BARRIERS = ("cluster", "node")
 KINDS = ("db", "file", "service", "network", "plugin")
 _HEADER = re.compile(r"^# ([A-Za-z-]+): *(.*)$")
-_FILE = re.compile(r"^([0-9]+)-([a-z0-9_]+)\.sh$")
+STEP_FILE = re.compile(r"^([0-9]+)-([a-z0-9_]+)\.sh$")  # NN-name.sh: a step (and a check) file
 _PHASE_DIR = re.compile(r"^([0-9]+)-([a-z0-9_]+)$")
 
 
@@ -191,7 +191,7 @@ def _declared(steps_dir, names):
     for d in _dirs(steps_dir):
         if d.name not in names:
             continue
-        files = [(int(m.group(1)), m.group(2), f) for f in os.listdir(d.path) for m in [_FILE.match(f)] if m]
+        files = [(int(m.group(1)), m.group(2), f) for f in os.listdir(d.path) for m in [STEP_FILE.match(f)] if m]
         for order, name, fname in sorted(files):
             path = os.path.join(d.path, fname)
             found.append(Step(path, order, name, read_header(path), d.name))
