@@ -50,6 +50,11 @@ drp::wait_for() {
 }
 
 drp::unit_active() { systemctl is-active --quiet "$1"; }
+# A unit stopped, and said so when it is not: the backup's stop steps.
+drp::stop_unit() {
+  systemctl stop "$1"
+  ! drp::unit_active "$1" || die "$1 仍在运行" "$1 is still running"
+}
 drp::health() { curl -fsS --max-time 5 http://127.0.0.1:8080/health; }
 drp::health_ok() {
   local h

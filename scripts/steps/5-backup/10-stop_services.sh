@@ -14,8 +14,5 @@ source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
 source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
 
 step::check() { ! drp::unit_active drp-app.service; }
-step::run() {
-  systemctl stop drp-app.service
-  step::check || die "drp-app 仍在运行" "drp-app is still running"
-}
+step::run() { drp::stop_unit drp-app.service; }
 step::main "$@"

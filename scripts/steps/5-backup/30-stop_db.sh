@@ -15,8 +15,5 @@ source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
 source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
 
 step::check() { ! drp::unit_active drp-db.service; }
-step::run() {
-  systemctl stop drp-db.service
-  step::check || die "drp-db 仍在运行" "drp-db is still running"
-}
+step::run() { drp::stop_unit drp-db.service; }
 step::main "$@"
