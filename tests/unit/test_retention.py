@@ -86,6 +86,18 @@ def test_a_failed_run_between_kept_backups_stays(tmp_path):
     assert set(sel.kept) == set(b2 + b4 + b5)
 
 
+def test_the_newest_runs_keep_their_logs_even_without_a_backup(tmp_path):
+    """A run that failed in init (no backup) and the run that started over after it: with keep 3
+    both stay (the failure's journal and logs are what the operator reads next); with keep 1 only
+    the newest run is among the newest runs, and the failed one goes."""
+    d = str(tmp_path)
+    add_run(d, "run_1", "2026-01-01T10:00:00", [], status="restarted")
+    b2 = add_run(d, "run_2", "2026-01-01T10:05:00", [["2.1.0", "2.2.0"]])
+    assert select(d, 3, current_run="run_2").runs == []
+    sel = select(d, 1, current_run="run_2")
+    assert sel.runs == ["run_1"] and sel.backups == [] and set(sel.kept) == set(b2)
+
+
 def test_nothing_goes_while_no_backup_is_complete(tmp_path):
     d = str(tmp_path)
     add_run(d, "run_1", "2026-01-01T10:00:00", [["1.0.0", "1.5.0"]], complete=False)

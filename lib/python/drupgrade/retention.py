@@ -119,8 +119,9 @@ def current_id(state_dir, pointer, key):
 def select(catalog, keep, current_run=None, current_rollback=None, rollbacks=None):
     """Which backups, runs and rollback sessions go. Keeps the `keep` newest complete backups (at
     least the newest one), the one `latest` names, those unfinished rollback sessions use, every
-    backup of a kept run, the current run, and every run from the one that holds the oldest of
-    those newest backups on (a failed run between them keeps its journal and logs).
+    backup of a kept run, the current run, the `keep` newest runs (at least the newest one: a run
+    that failed before its backup keeps its journal and logs for a while), and every run from the
+    one that holds the oldest of those newest backups on (a failed run between them too).
     Nothing goes while there is no complete backup."""
     sel = Selection(keep)
     rollbacks = rollbacks or {}
@@ -135,7 +136,9 @@ def select(catalog, keep, current_run=None, current_rollback=None, rollbacks=Non
     latest = catalog.latest()
     if latest in backups:
         sel.kept.setdefault(latest, (KEPT_LATEST, {}))
-    kept_runs = {current_run} if current_run else set()
+    kept_runs = {r.get("run_id") for r in runs[-max(keep, 1):]}  # runs: oldest first
+    if current_run:
+        kept_runs.add(current_run)
     for rid, data in sorted(rollbacks.items()):
         if data.get("status") in UNFINISHED:
             if data.get("backup_id") in backups:
