@@ -1,5 +1,6 @@
 """drupgrade.product: the one reader of the installed product version."""
 import os
+import subprocess
 
 import pytest
 
@@ -34,8 +35,35 @@ def test_the_installed_version_normalised_or_none(rc, stdout, version):
     t = Transport(rc, stdout)
     assert product.installed_version(t, Node(), conn_type="status", retry=False) == version
     command, kw = t.calls[0]
-    assert command == ["cat", "--", product.VERSION_FILE]
+    assert command == ["bash", "-c", product.READ, "drversion", product.VERSION_FILE]
     assert kw["conn_type"] == "status" and kw["retry"] is False
+
+
+class LocalBash:
+    """The command as a node runs it, with the VERSION file at `path` (a real bash)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def run(self, node, command, **_kw):
+        argv = [self.path if a == product.VERSION_FILE else a for a in command]
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        return CommandResult(node.name, " ".join(argv), p.returncode, p.stdout, p.stderr)
+
+
+def test_the_read_on_a_real_shell_with_and_without_a_command_before(tmp_path):
+    path = tmp_path / "VERSION"
+    t = LocalBash(str(path))
+    assert product.installed_version(t, Node()) is None  # no file: not installed
+    assert product.installed_version(t, Node(), before="echo 12.5") == ("12.5", None)
+    path.write_text("2.1.0\n")
+    assert product.installed_version(t, Node()) == "2.1.0"
+    clock, version = product.installed_version(t, Node(), before="date +%s.%N")  # one round trip
+    assert float(clock) > 0 and version == "2.1.0"
+    path.write_text("garbage\n")
+    with pytest.raises(product.NotAVersion) as exc:
+        product.installed_version(t, Node(), before="echo 7")
+    assert exc.value.first == "7" and exc.value.text == "garbage"
 
 
 def test_ssh_failing_is_a_transport_error_with_its_reason():

@@ -155,10 +155,14 @@ def probe(transport, run):
     try:
         transport.session(run.node, CONN).connect()
         t0 = time.time()
-        res = transport.run(run.node, ["date", "+%s.%N"], conn_type=CONN, timeout=60, retry=False)
+        try:  # one round trip: the clock, then the version
+            clock, version = product.installed_version(transport, run.node, conn_type=CONN, retry=False,
+                                                       before="date +%s.%N")
+        except product.NotAVersion as e:
+            clock, version = e.first, None
+            run.facts["version_text"] = e.text
         t1 = time.time()
-        if res.rc == 0:
-            run.facts["version"] = _version(transport, run)
+        run.facts["version"] = version or "none"
     except ConnectionNotRecoverable:
         ep = Endpoint.of(run.node)
         run.error = (tcp_reason(ep.host, ep.port, transport.settings.connect_timeout), None)
@@ -166,24 +170,11 @@ def probe(transport, run):
     except TransportError as e:
         run.error = (e.message, e.hint)
         return
-    if res.rc != 0:
-        run.error = ((res.stderr or res.stdout).strip()[-300:] or "rc %d" % res.rc, None)
-        return
     try:
-        run.offset = float(res.stdout.strip()) - (t0 + t1) / 2.0
+        run.offset = float(clock.strip()) - (t0 + t1) / 2.0
         run.rtt = t1 - t0
     except ValueError:
         pass
-
-
-def _version(transport, run):
-    """The product version of the node, "none" when not installed (a file that holds no version:
-    facts["version_text"] says what it holds)."""
-    try:
-        return product.installed_version(transport, run.node, conn_type=CONN, retry=False) or "none"
-    except product.NotAVersion as e:
-        run.facts["version_text"] = e.text
-        return "none"
 
 
 def node_context(env, node, node_version):
