@@ -57,8 +57,9 @@ def write_env(transport, node, path, values):
     res = transport.run(node, ["bash", "-c", WRITE_ENV, "drenv", path], stdin=env_text(values).encode("utf-8"))
     if res.rc != 0:
         raise DrupgradeError(_("cannot write {file} on node {node}: {detail}").format(
-            file=path, node=node.name, detail=res.stderr.strip()))
-
+            file=path, node=node.name, detail=res.stderr.strip()), hint=_(
+            "check on the node that its directory is writable and its filesystem not full (df -h), then run "
+            "the command again"))
 
 
 class NodeOps(NodeOpsBase):
