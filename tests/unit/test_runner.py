@@ -18,6 +18,7 @@ class Cfg:
         self.nodes = [Node(n) for n in names]
         self.run = {"max_parallel": 2}
         self.paths = {"state_dir": str(tmp_path)}
+        self.product_name = "drp"
 
 
 class Ctx:
@@ -36,7 +37,7 @@ class Transport:
         self.closed = 0
 
     def run(self, node, command, **_kw):
-        assert command == ["cat", "--", product.VERSION_FILE]
+        assert command == ["cat", "--", product.load("drp").version_file]
         text = self.files[node.name]
         if text is None:
             why = "ssh: connect to host %s port 22: No route to host" % node.host

@@ -94,6 +94,14 @@ class Context:
         return self._config
 
     @property
+    def product_name(self):
+        """The product the configuration names ([product] name); the default without a configuration file."""
+        if self.args.config or os.path.exists(self.config_path):
+            return self.config.product_name
+        from drupgrade import config
+        return config.DEFAULT_PRODUCT
+
+    @property
     def state_dir(self):
         return self.config.paths["state_dir"]
 
