@@ -66,7 +66,7 @@ component::param() {
 # A list parameter (words separated by spaces) into the array named by $2. Arguments: name, array, [default]
 component::words() {
   local value
-  value=$(component::param "$1" "${3-}")
+  if (($# > 2)); then value=$(component::param "$1" "$3"); else value=$(component::param "$1"); fi
   # shellcheck disable=SC2034  # the caller's array
   read -ra "$2" <<< "$value"
 }

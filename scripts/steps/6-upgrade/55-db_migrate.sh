@@ -10,11 +10,8 @@
 # Kind: db
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
-# shellcheck source=scripts/lib/drp.sh
-source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
+# shellcheck source=scripts/lib/component.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/component.sh"
 
-step::run() {
-  step::point "before migrating"
-  "$DRP_LINK/bin/drp-migrate" --kind schema
-}
+component::use_binding
 step::main "$@"
