@@ -7,13 +7,14 @@ import os
 
 import pytest
 
-from drupgrade import product, retry_policy, steps, strategies, templates
+from drupgrade import product, strategies, templates
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STEPS = steps.discover(steps.STEPS_DIR, retry_policy.load(os.path.join(TOP, "conf", "retry_policy.json")))
+STEPS = strategies.engine_steps(TOP)
 PRODUCT = {"name": "toy", "label": "toy", "label_zh": "玩具", "version_file": "/opt/toy/VERSION",
-           "package": "toy-{version}.tar.gz", "roles": {"web": {"min": 1}},
+           "package": "toy-{version}.tar.gz", "start_command": "systemctl start toy.target",
+           "roles": {"web": {"min": 1}}, "steps": {"stop_services": {"roles": ["web"]}},
            "parameters": {"unit": "toy-web.service", "units": ["toy-web.service", "toy.target"]}}
 MATRIX = {"versions": ["1.0.0", "1.1.0", "2.0.0"],
           "version_compatibility": {"1.0.0": {"supported_targets": ["1.1.0", "2.0.0"],
@@ -86,6 +87,19 @@ def test_no_match_is_exit_2_naming_the_hop_and_the_known_strategies(tmp_path):
     cat = make(tmp_path, [strategy("one", ("1.0.0", "1.0.0"), ("1.1.0", "1.1.0"))])
     e = usage_error(cat.select, "1.1.0", "2.0.0")
     assert "v1.1.0 -> v2.0.0" in e.message and "one (one.json, source 1.0.0..1.0.0" in e.hint
+
+
+def test_the_product_gives_each_step_its_roles_and_they_are_checked(tmp_path):
+    cat = make(tmp_path, [])
+    assert cat.product.step_roles == {"stop_services": ["web"]}
+    bad = dict(PRODUCT, steps={"stop_services": {"roles": ["db"]}})
+    write(str(tmp_path / "bad" / "products" / "toy" / "product.json"), bad)
+    e = usage_error(strategies.Catalog, product.Product("toy", str(tmp_path / "bad" / "products")), STEPS)
+    assert "product.json: /steps/stop_services/roles" in e.message and "'db'" in e.message
+    bad = dict(PRODUCT, steps={"no_such": {"roles": ["web"]}})
+    write(str(tmp_path / "bad2" / "products" / "toy" / "product.json"), bad)
+    e = usage_error(strategies.Catalog, product.Product("toy", str(tmp_path / "bad2" / "products")), STEPS)
+    assert "/steps/no_such" in e.message and "no node step no_such" in e.message
 
 
 def test_a_range_upside_down_names_the_file_and_the_path(tmp_path):

@@ -111,8 +111,8 @@ class Context:
 
 def build_parser(tool):
     prog = TOOLS[tool][0]
-    parser = Parser(prog=prog, description=_("drupgrade {version}: upgrade and roll back the drp "
-                                             "cluster").format(version=__version__))
+    parser = Parser(prog=prog, description=_("drupgrade {version}: upgrade and roll back a product's "
+                                             "cluster (bin/upgrade.sh products)").format(version=__version__))
     parser.add_argument("--version", action="version", version="drupgrade " + __version__,
                         help=_("show program's version number and exit"))
     parser.add_argument("--config", metavar="FILE",

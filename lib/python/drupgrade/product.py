@@ -1,4 +1,4 @@
-"""The product the configuration names ([product] name, default drp): its declaration
+"""The product the configuration names ([product] name, default config.DEFAULT_PRODUCT): its declaration
 products/<name>/product.json (roles, version file, package name, parameters), its compatibility
 matrix products/<name>/version_matrix.json, and the one reader of the version installed on a node
 (plan, run, precheck, nodes, rollback). Everything product-specific lives in products/<name>/;
@@ -32,10 +32,13 @@ class Product:
     def __init__(self, name, products_dir=None):
         self.name = name
         self.dir = os.path.join(products_dir or config.PRODUCTS_DIR, name)
+        self.declaration = os.path.join(self.dir, "product.json")
         self.data = config.product_declaration(name, products_dir)
         self.version_file = self.data["version_file"]  # one line such as 2.2.0 (SPEC §4)
         self.roles = self.data["roles"]
         self.parameters = self.data["parameters"]
+        # {step: [roles]}: the nodes each engine step runs on (a step not named: every node)
+        self.step_roles = {name: s["roles"] for name, s in self.data.get("steps", {}).items()}
 
     @property
     def label(self):
@@ -47,7 +50,7 @@ class Product:
         return next((r for r, rule in sorted(self.roles.items()) if rule.get("first")), None)
 
     def package_name(self, version):
-        """The package file of a version (drp-2.2.0.tar.gz)."""
+        """The package file of a version (its declaration's package with {version} replaced)."""
         return self.data["package"].replace("{version}", version)
 
     @property

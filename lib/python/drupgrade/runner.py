@@ -41,7 +41,9 @@ class Runner:
         return retry_policy.load(os.path.join(self.ctx.root, "conf", "retry_policy.json"))
 
     def steps(self):
-        return steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies())
+        """The engine's steps, on the nodes of the roles the product gives each (product.json steps)."""
+        return steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies(),
+                              roles=product.of(self.cfg).step_roles)
 
     def strategies(self, hops):
         """{(src, dst): (strategy, {step: Binding})} for every hop: the product's strategy of each
@@ -195,7 +197,8 @@ class Runner:
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
         ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out, precheck=PrecheckOptions.of(self.ctx))
         ops.holder = self.holder
-        return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
+        return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir,
+                              first_role=product.of(self.cfg).first_role)
 
     def discard_journal(self, journal, previous):
         """A run that never started (its nodes were refused): its journal goes, and the pointer

@@ -103,6 +103,18 @@ class Catalog:
         self.product = prod
         self.steps = {s.name: s for s in step_list}
         self.library = templates.Library(prod.dir, generic_dir)
+        node_steps = {s.name for s in step_list if not s.local}
+        for name, roles in sorted(prod.step_roles.items()):
+            where = "/steps/%s" % name
+            if name not in node_steps:
+                raise config.file_error(prod.declaration, where, _(
+                    "the engine has no node step {step} (its node steps: {known})").format(
+                    step=name, known=", ".join(sorted(node_steps))))
+            unknown = [r for r in roles if r not in prod.roles]
+            if unknown:
+                raise config.file_error(prod.declaration, where + "/roles", _(
+                    "bad value {value!r}: not a role of the product {product} (its roles: {known})").format(
+                    value=unknown[0], product=prod.name, known=", ".join(sorted(prod.roles))))
         self.strategies = []
         d = os.path.join(prod.dir, STRATEGIES)
         seen = {}
@@ -216,9 +228,11 @@ class Catalog:
 
 
 def engine_steps(root):
-    """The engine's steps (scripts/steps/, their retry policies checked): what strategies fill."""
-    return steps.discover(os.path.join(root, "scripts", "steps"),
-                          retry_policy.load(os.path.join(root, "conf", "retry_policy.json")))
+    """The engine's steps (scripts/steps/, their retry policies checked): those of the upgrade run,
+    which strategies fill, and rollback_tool's (a product gives the roles of both)."""
+    d = os.path.join(root, "scripts", "steps")
+    policies = retry_policy.load(os.path.join(root, "conf", "retry_policy.json"))
+    return steps.discover(d, policies) + steps.discover(d, policies, phases=(steps.ROLLBACK_PHASE,))
 
 
 @functools.lru_cache(maxsize=None)

@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: the business services the strategy names are stopped
 # Cleanup: nothing
-# Roles: app
+# Roles: any
 # Kind: service
 # Subject: 8080
 # shellcheck source=scripts/lib/step.sh

@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: database_backup.sql exists and ends with "-- Dump completed" (§4.2.3.3), beside the table checksums
 # Cleanup: delete an incomplete dump
-# Roles: db_primary
+# Roles: any
 # Kind: db
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"

@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: the database service is stopped
 # Cleanup: nothing
-# Roles: db_primary, db_replica
+# Roles: any
 # Barrier: node
 # Kind: service
 # Subject: 3306

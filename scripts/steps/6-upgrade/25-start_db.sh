@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: the database service runs and answers
 # Cleanup: nothing
-# Roles: db_primary, db_replica
+# Roles: any
 # Fanout: primary-first
 # Kind: service
 # Subject: 3306

@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: the key service runs and answers over HTTP
 # Cleanup: nothing
-# Roles: kmc
+# Roles: any
 # Kind: service
 # Subject: 8700
 # shellcheck source=scripts/lib/step.sh

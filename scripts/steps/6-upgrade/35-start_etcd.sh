@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: this node's peer URL is a cluster member and the cluster is healthy (§4.2.3.6)
 # Cleanup: nothing
-# Roles: etcd
+# Roles: any
 # Barrier: node
 # Kind: service
 # Subject: 2379

@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: the admin user logs in on this node (§4.2.3.7)
 # Cleanup: nothing
-# Roles: db_primary, db_replica
+# Roles: any
 # Fanout: primary-first
 # Kind: db
 # shellcheck source=scripts/lib/step.sh

@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: never (a re-import replaces the tables with the dump's)
 # Cleanup: nothing
-# Roles: db_primary, db_replica
+# Roles: any
 # Fanout: primary-first
 # Kind: db
 # shellcheck source=scripts/lib/step.sh

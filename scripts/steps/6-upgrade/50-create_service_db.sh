@@ -5,7 +5,7 @@
 # Retry: direct
 # Done: never (creation is re-runnable)
 # Cleanup: nothing
-# Roles: db_primary
+# Roles: any
 # Kind: db
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"

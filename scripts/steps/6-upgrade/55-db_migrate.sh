@@ -5,7 +5,7 @@
 # Retry: from_unzip
 # Done: every schema migration up to the new version is recorded
 # Cleanup: restart at unzip after the full environment cleanup
-# Roles: db_primary
+# Roles: any
 # Barrier: node
 # Kind: db
 # shellcheck source=scripts/lib/step.sh
