@@ -133,3 +133,25 @@ bind() {  # bind STEP COMPONENT KEY=VALUE... into the context
   run "$DRSTEP" db_data_upgrade check
   [ "$status" -eq 0 ]
 }
+
+@test "service/config installs the mapped file under the target name, keeping owner and mode" {
+  printf '[a]\nb = 1\n' > "$T/app.ini"
+  chmod 0640 "$T/app.ini"
+  printf '{"a": {"b": 1}}\n' > "$T/mapped.json"
+  bind config_pre service/config "P_FILE=$T/app.ini" "P_TARGET=$T/app.json" "P_MAPPED=$T/mapped.json" \
+    P_MAPPING=config/demo.json
+  run "$DRSTEP" config_pre check
+  [ "$status" -ne 0 ]
+  run "$DRSTEP" config_pre run
+  [ "$status" -eq 0 ]
+  [ ! -e "$T/app.ini" ]
+  cmp "$T/app.json" "$T/mapped.json"
+  [ "$(stat -c %a "$T/app.json")" = 640 ]
+  run "$DRSTEP" config_pre check
+  [ "$status" -eq 0 ]
+  rm "$T/mapped.json"
+  bind config_pre service/config "P_FILE=$T/x.ini" "P_MAPPED=$T/mapped.json"
+  run "$DRSTEP" config_pre run
+  [ "$status" -eq 1 ]
+  [[ $output == *"the mapped config $T/mapped.json is missing"* ]]
+}

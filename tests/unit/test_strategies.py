@@ -237,3 +237,19 @@ def test_every_generic_template_is_one_of_the_five_types():
     lib = templates.Library()
     kinds = {lib.resolve(t)["type"] for t in lib.ids()}
     assert kinds == set(templates.TYPES)
+
+
+def test_a_config_mapping_step_gets_its_mapping_checked_and_the_node_path_of_the_mapped_file(tmp_path):
+    entry = {"step": "config_pre", "component": "service/config",
+             "config": {"file": "/etc/toy/app.ini", "target": "/etc/toy/app.json",
+                        "mapping": "config/ini-to-json.json"}}
+    cat = make(tmp_path, [strategy("s", ("1.0.0", "1.9.9"), ("1.0.0", "2.9.9"),
+                                   [{"phase": "upgrade", "components": [entry]}])])
+    e = usage_error(cat.bindings, cat.strategies[0], "1.0.0", "1.1.0")
+    assert "ini-to-json.json" in e.message  # the mapping file is missing
+    write(os.path.join(cat.product.dir, "config", "ini-to-json.json"),
+          {"source": {"format": "ini"}, "target": {"format": "json"}, "rename": {"a.b": "a.c"}})
+    os.chmod(os.path.join(cat.product.dir, "config", "ini-to-json.json"), 0o600)
+    b = cat.bindings(cat.strategies[0], "1.0.0", "1.1.0")["config_pre"]
+    assert b.params["mapped"] == "/var/lib/drupgrade/work/toy-1.1.0.config/config_pre-app.json"
+    assert b.mapping["rename"] == {"a.b": "a.c"}

@@ -9,7 +9,7 @@ import os
 import re
 import time
 
-from drupgrade import i18n, manifest, product, state, strategies, timeouts
+from drupgrade import configmap, i18n, manifest, product, state, strategies, timeouts
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
@@ -160,7 +160,8 @@ class NodeOps(NodeOpsBase):
         package files and the unpacked package (named as write_context tells the node steps)."""
         pkg = self.cfg.paths["node_package_dir"] + "/" + os.path.basename(self.package_path(version))
         files = [pkg, pkg + ".part", pkg + ".sha256", pkg + ".sha256.part"]
-        return files, [strategies.unpack_dir(product.of(self.cfg), version)]
+        unpacked = strategies.unpack_dir(product.of(self.cfg), version)
+        return files, [unpacked, unpacked + ".config"]  # .config: the mapped config files (configmap)
 
     def tool_package(self):
         from drupgrade import __version__
@@ -264,8 +265,21 @@ class NodeOps(NodeOpsBase):
         self.out("info", _("{node}: {file} {action} ({method})").format(
             node=node.name, file=os.path.basename(path), action=_(UPLOAD_ACTIONS.get(result.action, result.action)),
             method=result.method))
+        self.map_configs(node, versions)
         self.write_context(node, hop, versions)
         return 0
+
+    def map_configs(self, node, versions):
+        """The config files the hop's strategy maps (component service/config) mapped here, on the
+        controller, and put on the node for its step (configmap.prepare)."""
+        prod = product.of(self.cfg)
+        _strategy, bound = strategies.for_hop(prod.name, self.root, versions[0], versions[1])
+        for b in bound.values():
+            roles = prod.step_roles.get(b.step, ["any"])
+            if b.component == configmap.COMPONENT and ("any" in roles or set(roles) & set(node.roles)):
+                if configmap.prepare(self.t, node, b):
+                    self.out("info", _("{node}: {file} mapped for {step} ({mapping})").format(
+                        node=node.name, file=b.params["file"], step=b.step, mapping=b.params["mapping"]))
 
     def step_collect_manifest(self, node, hop, versions):
         backup_id = self.journal.data["hop_info"][hop]["backup_id"]

@@ -11,7 +11,7 @@ engine step for the hops it applies to (docs/framework.md).
 import functools
 import os
 
-from drupgrade import config, product, retry_policy, steps, templates, versions
+from drupgrade import config, configmap, product, retry_policy, steps, templates, versions
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, pick
 
@@ -174,6 +174,8 @@ class Catalog:
                 at = "%s/components/%d" % (where, j)
                 for b in self._entry(entry, phase["phase"], scope, path, at, used):
                     self._check(b, found, path, at)
+                    if b.component == configmap.COMPONENT:  # the controller maps the file first (nodeops)
+                        configmap.bind(b, self.product, dst, WORK_DIR, path, at)
                     found[b.step] = b
         for tid, (at, names) in sorted(used.items()):
             left = [n for n in names if n not in found]
