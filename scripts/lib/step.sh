@@ -122,7 +122,8 @@ step::take_fault() {
 step::point() {
   if [[ ${DR_ARMED_FAULT:-} == crash ]]; then
     common::log "故障注入: 在 $1 处崩溃" "fault injection: crash at $1"
-    kill -9 $$
+    # The step's process, then this one when the point is in a subshell (a component's execute).
+    kill -9 "$$" "$BASHPID"
   fi
 }
 

@@ -155,3 +155,13 @@ bind() {  # bind STEP COMPONENT KEY=VALUE... into the context
   [ "$status" -eq 1 ]
   [[ $output == *"the mapped config $T/mapped.json is missing"* ]]
 }
+
+@test "a crash point inside execute kills the whole step, nothing after it runs" {
+  mkdir -p "$T/faults"
+  echo crash > "$T/faults/db_migrate"
+  bind db_migrate base/command "P_RUN=touch $T/ran" "P_POINT=before migrating"
+  DR_FAULT_INJECTION=on DR_FAULT_DIR=$T/faults run "$DRSTEP" db_migrate run
+  [ "$status" -eq 137 ]
+  sleep 1
+  [ ! -e "$T/ran" ]
+}

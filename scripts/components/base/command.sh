@@ -8,6 +8,7 @@
 #   needs   a command that must succeed before (pre_check; optional)
 #   undo    a command that undoes a failed run before a retry (rollback; optional)
 #   point   a name for the fault-injection crash point before the command (optional)
+#   point_after  a name for the crash point right after the command (optional)
 #   prepare a command the nodes with one of prepare_roles (words) run first, every time (optional)
 #   skip_when_done  true: execute does nothing when check already succeeds after prepare
 
@@ -28,6 +29,7 @@ execute() {
   fi
   [[ -z $(component::param point "") ]] || step::point "$(component::param point)"
   component::command run
+  [[ -z $(component::param point_after "") ]] || step::point "$(component::param point_after)"
 }
 post_check() {
   if [[ -n $(component::param check "") ]]; then component::command check; else component::executed; fi
