@@ -4,6 +4,8 @@ ${param} substitution, typed parameters, and every product's data checked (upgra
 --check)."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -253,3 +255,45 @@ def test_a_config_mapping_step_gets_its_mapping_checked_and_the_node_path_of_the
     b = cat.bindings(cat.strategies[0], "1.0.0", "1.1.0")["config_pre"]
     assert b.params["mapped"] == "/var/lib/drupgrade/work/toy-1.1.0.config/config_pre-app.json"
     assert b.mapping["rename"] == {"a.b": "a.c"}
+
+
+# -- the commands -------------------------------------------------------------------------------
+def run_cli(*args, config):
+    env = dict(os.environ, PYTHONPATH=os.path.join(TOP, "lib", "python"), LANG="C")
+    env.pop("LC_ALL", None)
+    return subprocess.run([sys.executable, "-m", "drupgrade", "upgrade", "--lang", "en", "--config", config]
+                          + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+
+
+def test_products_lists_the_products_and_marks_the_configured_one(tmp_path):
+    r = run_cli("--json", "products", config=example_config(tmp_path))
+    drp = [p for p in json.loads(r.stdout)["products"] if p["name"] == "drp"][0]
+    assert r.returncode == 0 and drp["configured"] and drp["versions"][0] == "v1.0.0"
+    assert "drp_to_v2" in drp["strategies"] and "db_primary" in drp["roles"]
+
+
+def test_strategies_check_resolves_every_hop_and_strategies_shows_ranges(tmp_path):
+    cfg = example_config(tmp_path)
+    r = run_cli("strategies", "--check", config=cfg)
+    assert r.returncode == 0 and "drp        v1.0.0    -> v2.2.0    drp_to_v2" in r.stdout
+    r = run_cli("--json", "strategies", config=cfg)
+    rows = {s["strategy_id"]: s for s in json.loads(r.stdout)["strategies"]}
+    assert rows["drp_v1_minor"]["target_range"] == ["v1.0.0", "v1.9.9"]
+    assert rows["drp_to_v2"]["phases"] == ["backup", "upgrade", "postcheck"]
+
+
+def test_an_unknown_product_is_exit_2_naming_the_known_ones(tmp_path):
+    cfg = example_config(tmp_path, "nothere")
+    r = run_cli("strategies", config=cfg)
+    assert r.returncode == 2 and "unknown product nothere" in r.stderr and "drp" in r.stderr
+
+
+def example_config(tmp_path, product="drp"):
+    """conf/upgrade.ini.example, its [product] name set."""
+    text = open(os.path.join(TOP, "conf", "upgrade.ini.example"), encoding="utf-8").read()
+    assert "\nname = drp\n" in text
+    path = tmp_path / "upgrade.ini"
+    path.write_text(text.replace("\nname = drp\n", "\nname = %s\n" % product), encoding="utf-8")
+    path.chmod(0o600)
+    return str(path)
