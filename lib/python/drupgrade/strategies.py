@@ -78,6 +78,7 @@ class Binding:
         self.timeout = timeout
         self.retry_count = retry_count
         self.template = template
+        self.mapping = None  # service/config: the loaded mapping file (configmap.bind)
 
     def env(self):
         """The DR_* lines of context.env that hand this binding to the step on the node."""
