@@ -49,12 +49,7 @@ class Runner:
         """{(src, dst): (strategy, {step: Binding})} for every hop: the product's strategy of each
         (strategies.Catalog.select) and what it fills the engine's steps with; exit 2 naming the hop
         and the candidates when none or no single one applies."""
-        cat = strategies.Catalog(product.of(self.cfg), self.steps())
-        found = {}
-        for src, dst in hops:
-            s = cat.select(src, dst)
-            found[(src, dst)] = (s, cat.bindings(s, src, dst))
-        return found
+        return {(src, dst): strategies.for_hop(self.cfg.product_name, self.ctx.root, src, dst) for src, dst in hops}
 
     def matrix(self):
         return product.of(self.cfg).matrix()
