@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# What the steps know about the product drp: its paths, units, tools and the backup layout.
+# What the steps not on the framework yet (backup_local, the rollback steps) know about the product
+# drp: its paths, units, tools and the backup layout (docs/framework.md).
 # Sourced by step files after step.sh. Context (from the controller's context.env):
 #   DR_NODE DR_ROLES DR_FROM DR_TO DR_PACKAGE DR_BACKUP_ID DR_BACKUP_ROOT DR_WORK_DIR DR_STATE_DIR
 
@@ -9,16 +10,13 @@ DRP_RELEASES=/opt/drp-releases
 DRP_ETC=/etc/drp
 DRP_DATA=/var/lib/drp/data
 DRP_DATADIR=/var/lib/drp/mysql
-DRP_DATADIR_KEPT=/var/lib/drp/mysql.pre-upgrade
 DRP_UNIT_DIR=/etc/systemd/system
-DRP_UNITS=(drp-app.service drp-kmc.service drp-etcd.service drp-db.service drp.target)
 
 # shellcheck source=scripts/components/base/files.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../components/base/files.sh"
 # shellcheck source=scripts/components/base/wait.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../components/base/wait.sh"
 
-drp::unpack_dir() { printf '%s/drp-%s' "${DR_WORK_DIR:-/var/lib/drupgrade/work}" "${DR_TO:?}"; }
 drp::state_file() { printf '%s/backup_state.json' "${DR_STATE_DIR:-/var/lib/drupgrade/node-state}"; }
 
 #######################################
@@ -37,22 +35,6 @@ drp::health_ok() {
   [[ $h == *'"status": "ok"'* && $h == *"\"version\": \"${1:-$DR_TO}\""* ]]
 }
 drp::etcd_healthy() { ETCDCTL_API=3 etcdctl --command-timeout=3s endpoint health; }
-
-#######################################
-# Stop and delete every drp unit of this node (the design's "delete services").
-#######################################
-drp::remove_units() {
-  local u present=()
-  for u in "${DRP_UNITS[@]}"; do
-    [[ -e $DRP_UNIT_DIR/$u ]] && present+=("$u")
-  done
-  ((${#present[@]})) || return 0
-  systemctl stop "${present[@]}" || true
-  systemctl disable "${present[@]}" >/dev/null 2>&1 || true
-  for u in "${present[@]}"; do rm -f "${DRP_UNIT_DIR:?}/$u"; done
-  systemctl daemon-reload
-  systemctl reset-failed "${present[@]}" >/dev/null 2>&1 || true
-}
 
 #######################################
 # The node-local JSON that marks finished local backups (design §4.2.3.4). Mark a backup only once
@@ -76,36 +58,4 @@ drp::mark_backup() {
   files::fsync "$f.tmp"
   mv "$f.tmp" "$f"
   files::fsync "$(dirname "$f")"
-}
-
-#######################################
-# The full environment cleanup of design §4.2.5, before the upgrade phase restarts at unzip:
-# stop the new services, drop the new program, bring back the old config and database,
-# remove temporary files. Safe to run more than once.
-#######################################
-drp::env_cleanup() {
-  local backup unpack
-  backup=$(files::backup_dir)
-  unpack=$(drp::unpack_dir)
-  log "停止新服务" "stopping the new services"
-  drp::remove_units
-  if [[ -d $DRP_RELEASES/$DR_FROM ]]; then
-    log "恢复旧程序目录 $DR_FROM" "switching the program back to $DR_FROM"
-    "$DRP_RELEASES/$DR_FROM/bin/drp-release" activate "$DR_FROM"
-  fi
-  if [[ $DR_TO != "$DR_FROM" && -d $DRP_RELEASES/$DR_TO ]]; then
-    rm -rf "${DRP_RELEASES:?}/$DR_TO"
-  fi
-  if [[ -f $backup/system_config.tar.gz ]]; then
-    log "从备份恢复旧配置" "restoring the old configuration from the backup"
-    rm -rf "${DRP_ETC:?}"
-    tar -C / -xzf "$backup/system_config.tar.gz"
-    systemctl daemon-reload
-  fi
-  if [[ -d $DRP_DATADIR_KEPT ]]; then
-    log "恢复旧数据库目录" "putting the old database directory back"
-    rm -rf "${DRP_DATADIR:?}"
-    mv "$DRP_DATADIR_KEPT" "$DRP_DATADIR"
-  fi
-  rm -rf "${unpack:?}" "${unpack:?}.part"
 }

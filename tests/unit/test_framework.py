@@ -12,12 +12,11 @@ SCANNED = ("lib/python/drupgrade", "scripts", "templates")
 # The one place that names the default product ([product] name when the configuration says none).
 ALLOWED = {("lib/python/drupgrade/config.py", 'DEFAULT_PRODUCT = "drp"')}
 # Node-side files not moved onto the framework yet: the product library scripts/lib/drp.sh and
-# what still uses it (unzip, install, backup_local, the rollback steps), and drp's precheck
-# checks. docs/framework.md, "What is not on the framework yet", says what each needs.
+# what still uses it (backup_local, the rollback steps), and drp's precheck checks.
+# docs/framework.md, "What is not on the framework yet", says what each needs.
 NOT_MOVED_YET = {
     "scripts/lib/drp.sh", "scripts/lib/rollback.sh",
-    "scripts/steps/5-backup/40-backup_local.sh", "scripts/steps/6-upgrade/10-unzip.sh",
-    "scripts/steps/6-upgrade/20-install.sh",
+    "scripts/steps/5-backup/40-backup_local.sh",
     "scripts/steps/rollback/05-rollback_check_backup.sh", "scripts/steps/rollback/10-rollback_stop.sh",
     "scripts/steps/rollback/20-rollback_db.sh", "scripts/steps/rollback/30-rollback_program.sh",
     "scripts/steps/rollback/40-rollback_config.sh", "scripts/steps/rollback/50-rollback_start.sh",

@@ -60,7 +60,7 @@ def file_error(path, where, problem):
 
 
 def load_schema(name):
-    with open(os.path.join(SCHEMA_DIR, name + ".json")) as f:
+    with open(os.path.join(SCHEMA_DIR, name + ".json"), encoding="utf-8") as f:  # LANG=C on Python 3.6: ASCII
         return json.load(f)
 
 
