@@ -67,6 +67,8 @@ dist::controller() {
   cp "$TOP/lib/launch.sh" "$TOP/lib/bootstrap.sh" "$stage/lib/"
   dist::copy "$TOP/scripts" "$stage/scripts"
   dist::copy "$TOP/conf" "$stage/conf"
+  dist::copy "$TOP/products" "$stage/products"  # the products' data (docs/framework.md)
+  dist::copy "$TOP/templates" "$stage/templates"
   dist::copy "$TOP/docs" "$stage/docs"
   cp "$TOP/README.md" "$stage/"
   dist::copy "$build/locale" "$stage/share/locale"

@@ -7,7 +7,7 @@
 RB_DB_UNIT=drp-db-restore.service  # the DB server a restore runs, from the backup's own config
 RB_STAGE_ROOT=${RB_STAGE_ROOT:-/run/drupgrade-rollback}  # the private copies (rb::stage)
 
-rb::dir() { drp::backup_dir; }
+rb::dir() { files::backup_dir; }
 rb::manifest() { printf '%s/backup_manifest.json' "$(rb::dir)"; }
 
 #######################################

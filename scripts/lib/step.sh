@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # The step protocol: a step file declares itself in its header and defines step::run (and
-# optionally step::check, step::cleanup, step::verify, step::diag), then calls step::main "$@".
+# optionally step::check, step::cleanup, step::verify, step::progress, step::diag), then calls
+# step::main "$@". A step that runs the component its hop's strategy binds to it calls
+# component::use_binding first (scripts/lib/component.sh).
 #
 # Where: steps/<N-phase>/NN-name.sh. The directories N-phase are the phases of the upgrade run in
 # run order (`ls steps/`), each declared by its file PHASE ("# Key: value" lines: Label, Label-zh,
@@ -84,7 +86,7 @@ step::help() {
     printf '  %s\n' "$(common::msg "由控制器执行（bin/upgrade.sh），节点上无可执行内容" \
       "runs on the controller (bin/upgrade.sh): there is nothing to run on a node")"
   else
-    printf '  %s\n' "$(common::msg "用法" "usage"): drstep NAME check|run|cleanup|verify|diag|--help"
+    printf '  %s\n' "$(common::msg "用法" "usage"): drstep NAME check|run|cleanup|verify|progress|diag|--help"
   fi
 }
 
@@ -92,6 +94,7 @@ step::help() {
 step::check() { return 1; }
 step::cleanup() { :; }
 step::verify() { step::check; }
+step::progress() { :; }
 step::diag() {
   echo "== ps"; ps -eo pid,ppid,etimes,pcpu,rss,args --sort=-pcpu 2>/dev/null | head -n 25 || true
   echo "== df"; df -hP 2>/dev/null || true
@@ -119,7 +122,8 @@ step::take_fault() {
 step::point() {
   if [[ ${DR_ARMED_FAULT:-} == crash ]]; then
     common::log "故障注入: 在 $1 处崩溃" "fault injection: crash at $1"
-    kill -9 $$
+    # The step's process, then this one when the point is in a subshell (a component's execute).
+    kill -9 "$$" "$BASHPID"
   fi
 }
 
@@ -155,7 +159,7 @@ step::main() {
   DR_STEP=${DR_STEP:-$(basename "$file" .sh | sed 's/^[0-9]*-//')}
   export DR_STEP
   case $action in
-    check | cleanup | verify | diag) "step::$action" ;;
+    check | cleanup | verify | progress | diag) "step::$action" ;;
     run)
       common::log "开始" "start"
       step::fire_fault

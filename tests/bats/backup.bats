@@ -10,6 +10,7 @@ setup() {
   # The step and its libraries, with the product's paths moved under ROOT.
   mkdir -p "$BATS_TEST_TMPDIR/tool/steps/5-backup" "$BATS_TEST_TMPDIR/bin"
   cp -r "$TOP/scripts/lib" "$BATS_TEST_TMPDIR/tool/lib"
+  cp -r "$TOP/scripts/components" "$BATS_TEST_TMPDIR/tool/components"
   sed -i "s#^\(DRP_[A-Z_]*\)=/#\1=$ROOT/#" "$BATS_TEST_TMPDIR/tool/lib/drp.sh"
   STEP=$BATS_TEST_TMPDIR/tool/steps/5-backup/40-backup_local.sh
   cp "$TOP/scripts/steps/5-backup/40-backup_local.sh" "$STEP"
@@ -40,12 +41,12 @@ SH
 # The line number of the first sync.log line matching an extended regex (fails when there is none).
 first() { grep -nE -m1 -- "$1" "$SYNC_LOG" | cut -d: -f1 | grep .; }
 
-@test "drp::archive: the archive is fsynced before it gets its name" {
+@test "files::archive: the archive is fsynced before it gets its name" {
   # shellcheck disable=SC1091
   source "$BATS_TEST_TMPDIR/tool/lib/step.sh"
   # shellcheck disable=SC1091
   source "$BATS_TEST_TMPDIR/tool/lib/drp.sh"
-  drp::archive "$BATS_TEST_TMPDIR/a.tar.gz" "$ROOT/etc/drp"
+  files::archive "$BATS_TEST_TMPDIR/a.tar.gz" "$ROOT/etc/drp"
   [ -f "$BATS_TEST_TMPDIR/a.tar.gz" ] && [ ! -e "$BATS_TEST_TMPDIR/a.tar.gz.part" ]
   [ "$(cat "$SYNC_LOG")" = "none sync -- $BATS_TEST_TMPDIR/a.tar.gz.part" ]
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# Unpacking a package on a node (scripts/lib/package.sh, scripts/steps/6-upgrade/10-unzip.sh): the
+# Unpacking a package on a node (scripts/lib/package.sh, scripts/steps/6-upgrade/10-unzip.sh running
+# the component service/release as a strategy binds it): the
 # received bytes against the controller's sha256, one checked copy, only plain members under
 # drp-<v>/, the tree exactly its manifest. Crafted archives: tests/fixtures/package/mkpkg.py.
 
@@ -17,6 +18,12 @@ pkg() {
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# The unzip step's binding, as the controller writes it into context.env for drp 2.1.0 -> 2.2.0.
+bind_unzip() {
+  export DR_B_UNZIP_COMPONENT=service/release DR_B_UNZIP_P_ACTION=unpack DR_B_UNZIP_P_DIR=$W/wd/drp-2.2.0 \
+    DR_B_UNZIP_P_VERSION=2.2.0
+}
 
 # extract PACKAGE [SHA256]: package::extract in a subshell, as a step would call it.
 extract() {
@@ -112,6 +119,7 @@ EOF
   chmod +x "$W/bin/tar"
   export DR_TO=2.2.0 DR_FROM=2.1.0 DR_WORK_DIR=$W/wd DR_PACKAGE=$p DR_PACKAGE_SHA256
   DR_PACKAGE_SHA256=$(sha "$p")
+  bind_unzip
   PATH=$W/bin:$PATH run "$TOP/scripts/steps/6-upgrade/10-unzip.sh" run
   echo "$output"
   [ "$status" -eq 0 ]
@@ -125,6 +133,7 @@ EOF
 @test "10-unzip.sh refuses a package whose bytes are not the verified ones" {
   export DR_TO=2.2.0 DR_FROM=2.1.0 DR_WORK_DIR=$W/wd DR_PACKAGE
   DR_PACKAGE=$(pkg good)
+  bind_unzip
   DR_PACKAGE_SHA256=$(sha "$(pkg extra)") run "$TOP/scripts/steps/6-upgrade/10-unzip.sh" run
   [ "$status" -eq 1 ]
   [[ $output == *"is not the one the controller verified"* ]]

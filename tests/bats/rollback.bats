@@ -58,10 +58,10 @@ lib() {
   mkdir -p "$d/bin"
   printf 'a' > "$d/bin/x"
   touch -d @1000 "$d/bin/x" "$d/bin" "$d"
-  h1=$(drp::tree_meta_hash "$d")
-  [ "$h1" = "$(drp::tree_meta_hash "$d")" ]
+  h1=$(files::tree_meta_hash "$d")
+  [ "$h1" = "$(files::tree_meta_hash "$d")" ]
   chmod +x "$d/bin/x"
-  [ "$h1" != "$(drp::tree_meta_hash "$d")" ]
+  [ "$h1" != "$(files::tree_meta_hash "$d")" ]
 }
 
 @test "drstep gives rollback steps rollback.env, not context.env" {
@@ -86,7 +86,7 @@ lib() {
   tar -C "$BATS_TEST_TMPDIR" -czf "$BATS_TEST_TMPDIR/a.tgz" src
   mkdir "$BATS_TEST_TMPDIR/out"
   tar -C "$BATS_TEST_TMPDIR/out" -xzf "$BATS_TEST_TMPDIR/a.tgz"
-  [ "$(drp::tree_meta_hash "$d")" = "$(drp::tree_meta_hash "$BATS_TEST_TMPDIR/out/src")" ]
+  [ "$(files::tree_meta_hash "$d")" = "$(files::tree_meta_hash "$BATS_TEST_TMPDIR/out/src")" ]
 }
 
 manifest_with() {

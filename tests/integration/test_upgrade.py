@@ -71,6 +71,17 @@ def test_jump_upgrade(jump):
         "load_packages", "load_nodes", "upload_tool", "precheck", "upload_package", "collect_manifest"]
     p = ssh("node1", "/opt/drupgrade/bin/drstep upload_package run", check=False)
     assert p.returncode == 2 and "runs on the controller" in p.stdout
+    # The hop's strategy (products/drp/strategies/) filled the steps: the plan names it and each
+    # step's component, the node lists the same components and runs one by hand (docs/framework.md).
+    assert [h["strategy_id"] for h in jump["plan"]["hops"]] == ["drp_to_v2"]
+    bound = {s["step"]: s["component"] for s in jump["plan"]["steps"]}
+    assert bound["start_services"] == "service/systemd" and bound["backup_db"] == "service/mariadb"
+    assert all("[%s]" % bound[line.split()[0]] in line for line in listed if bound.get(line.split()[0]))
+    p = ssh("node1", "/opt/drupgrade/bin/drstep component service/systemd post_check action=start "
+                     "units=drp.target ready_url=http://127.0.0.1:8080/health ready_expect=version=2.2.0")
+    assert p.returncode == 0
+    p = ssh("node1", "/opt/drupgrade/bin/drstep check_services verify")
+    assert p.returncode == 0
 
 
 def journal_events(ctl):

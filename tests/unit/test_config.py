@@ -301,8 +301,7 @@ def test_json_data_files_are_checked_like_the_config(tmp_path):
     with pytest.raises(DrupgradeError) as exc:
         config.load_json(path, "retry_policy")
     assert exc.value.code == EXIT_USAGE and "can be changed by other users" in exc.value.message
-    matrix = open(os.path.join(os.path.dirname(config.SCHEMA_DIR), "..", "..", "..", "conf", "version_matrix.json"),
-                  "rb").read()
+    matrix = open(os.path.join(config.PRODUCTS_DIR, "drp", "version_matrix.json"), "rb").read()
     bom = write(tmp_path, b"\xef\xbb\xbf" + matrix, name="m.json")
     assert config.load_json(bom, "version_matrix")["versions"][0] == "v1.0.0"
 

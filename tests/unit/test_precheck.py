@@ -26,6 +26,7 @@ class Cfg:
         self.nodes = [Node(n) for n in names]
         self.run = {"max_parallel": 4}
         self.paths = {"state_dir": str(tmp_path), "node_package_dir": "/p", "node_backup_dir": "/backup"}
+        self.product_name = "drp"
 
     def section(self, name):
         return {"repo": "/nonexistent"}

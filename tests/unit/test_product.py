@@ -8,6 +8,7 @@ from drupgrade import product
 from drupgrade.transport import TransportError
 from drupgrade.transport.result import CommandResult
 
+DRP = product.load("drp")
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -33,9 +34,9 @@ class Transport:
 ])
 def test_the_installed_version_normalised_or_none(rc, stdout, version):
     t = Transport(rc, stdout)
-    assert product.installed_version(t, Node(), conn_type="status", retry=False) == version
+    assert DRP.installed_version(t, Node(), conn_type="status", retry=False) == version
     command, kw = t.calls[0]
-    assert command == ["bash", "-c", product.READ, "drversion", product.VERSION_FILE]
+    assert command == ["bash", "-c", product.READ, "drversion", DRP.version_file]
     assert kw["conn_type"] == "status" and kw["retry"] is False
 
 
@@ -46,7 +47,7 @@ class LocalBash:
         self.path = path
 
     def run(self, node, command, **_kw):
-        argv = [self.path if a == product.VERSION_FILE else a for a in command]
+        argv = [self.path if a == DRP.version_file else a for a in command]
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
         return CommandResult(node.name, " ".join(argv), p.returncode, p.stdout, p.stderr)
 
@@ -54,34 +55,35 @@ class LocalBash:
 def test_the_read_on_a_real_shell_with_and_without_a_command_before(tmp_path):
     path = tmp_path / "VERSION"
     t = LocalBash(str(path))
-    assert product.installed_version(t, Node()) is None  # no file: not installed
-    assert product.installed_version(t, Node(), before="echo 12.5") == ("12.5", None)
+    assert DRP.installed_version(t, Node()) is None  # no file: not installed
+    assert DRP.installed_version(t, Node(), before="echo 12.5") == ("12.5", None)
     path.write_text("2.1.0\n")
-    assert product.installed_version(t, Node()) == "2.1.0"
-    clock, version = product.installed_version(t, Node(), before="date +%s.%N")  # one round trip
+    assert DRP.installed_version(t, Node()) == "2.1.0"
+    clock, version = DRP.installed_version(t, Node(), before="date +%s.%N")  # one round trip
     assert float(clock) > 0 and version == "2.1.0"
     path.write_text("garbage\n")
     with pytest.raises(product.NotAVersion) as exc:
-        product.installed_version(t, Node(), before="echo 7")
+        DRP.installed_version(t, Node(), before="echo 7")
     assert exc.value.first == "7" and exc.value.text == "garbage"
 
 
 def test_ssh_failing_is_a_transport_error_with_its_reason():
     with pytest.raises(TransportError) as exc:
-        product.installed_version(Transport(255, "", "ssh: connect to host n1 port 22: Connection refused\n"), Node())
+        DRP.installed_version(Transport(255, "", "ssh: connect to host n1 port 22: Connection refused\n"), Node())
     assert "Connection refused" in exc.value.message and exc.value.node == "node1"
 
 
 def test_text_that_is_no_version_names_the_node_and_file_and_is_cleaned():
     with pytest.raises(product.NotAVersion) as exc:
-        product.installed_version(Transport(0, "2.2.0\x1b]0;owned\x07\nrm -rf /\n"), Node())
+        DRP.installed_version(Transport(0, "2.2.0\x1b]0;owned\x07\nrm -rf /\n"), Node())
     e = exc.value
-    assert e.code == 1 and "node1" in e.message and product.VERSION_FILE in e.message
+    assert e.code == 1 and "node1" in e.message and DRP.version_file in e.message
     assert "\x1b" not in e.text and "\x07" not in e.text and "\n" not in e.text
-    assert product.VERSION_FILE in e.hint
+    assert DRP.version_file in e.hint
 
 
-def test_the_version_file_is_named_in_one_place():
+def test_the_version_file_is_named_only_by_the_product():
+    """products/drp/product.json names it; no code of the tool does."""
     code = os.path.join(TOP, "lib", "python", "drupgrade")
     found = []
     for dirpath, _dirs, files in os.walk(code):
@@ -89,6 +91,6 @@ def test_the_version_file_is_named_in_one_place():
             if name.endswith(".py"):
                 path = os.path.join(dirpath, name)
                 with open(path, encoding="utf-8") as f:
-                    if product.VERSION_FILE in f.read():
+                    if DRP.version_file in f.read():
                         found.append(os.path.relpath(path, code))
-    assert found == ["product.py"]
+    assert found == []

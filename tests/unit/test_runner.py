@@ -1,5 +1,7 @@
 """drupgrade.runner: what the upgrade commands share (the cluster's versions, the plan, the end of a
 command), against fakes of the transport and the node lock."""
+import os
+
 import pytest
 
 from drupgrade import engine, nodelock, product, runner
@@ -18,6 +20,7 @@ class Cfg:
         self.nodes = [Node(n) for n in names]
         self.run = {"max_parallel": 2}
         self.paths = {"state_dir": str(tmp_path)}
+        self.product_name = "drp"
 
 
 class Ctx:
@@ -36,7 +39,7 @@ class Transport:
         self.closed = 0
 
     def run(self, node, command, **_kw):
-        assert command == ["bash", "-c", product.READ, "drversion", product.VERSION_FILE]
+        assert command == ["bash", "-c", product.READ, "drversion", product.load("drp").version_file]
         text = self.files[node.name]
         if text is None:
             why = "ssh: connect to host %s port 22: No route to host" % node.host
@@ -121,3 +124,13 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_the_plan_resolves_every_hops_strategy_before_anything_runs(tmp_path, monkeypatch):
+    r, _t = make(tmp_path, monkeypatch, {"node1": "1.0.0\n", "node2": "1.0.0\n", "node3": "1.0.0\n"})
+    r.ctx.root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    hops, kind, _found = r.plan("2.2.0", "progressive")
+    assert kind == "progressive_upgrade" and hops[0] == ("1.0.0", "1.5.0")
+    chosen = r.strategies(hops)
+    assert [chosen[h][0].id for h in hops] == ["drp_v1_minor"] + ["drp_to_v2"] * (len(hops) - 1)
+    assert "create_service_db" not in chosen[hops[0]][1] and "create_service_db" in chosen[hops[1]][1]

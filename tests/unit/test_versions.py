@@ -12,7 +12,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 @pytest.fixture(scope="module")
 def matrix():
     i18n.set_lang("en")
-    return versions.Matrix.load(os.path.join(TOP, "conf", "version_matrix.json"))
+    return versions.Matrix.load(os.path.join(TOP, "products", "drp", "version_matrix.json"))
 
 
 @pytest.mark.parametrize("src, dst, mode, hops, kind", [

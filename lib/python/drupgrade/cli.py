@@ -94,6 +94,14 @@ class Context:
         return self._config
 
     @property
+    def product_name(self):
+        """The product the configuration names ([product] name); the default without a configuration file."""
+        if self.args.config or os.path.exists(self.config_path):
+            return self.config.product_name
+        from drupgrade import config
+        return config.DEFAULT_PRODUCT
+
+    @property
     def state_dir(self):
         return self.config.paths["state_dir"]
 
@@ -103,8 +111,8 @@ class Context:
 
 def build_parser(tool):
     prog = TOOLS[tool][0]
-    parser = Parser(prog=prog, description=_("drupgrade {version}: upgrade and roll back the drp "
-                                             "cluster").format(version=__version__))
+    parser = Parser(prog=prog, description=_("drupgrade {version}: upgrade and roll back a product's "
+                                             "cluster (bin/upgrade.sh products)").format(version=__version__))
     parser.add_argument("--version", action="version", version="drupgrade " + __version__,
                         help=_("show program's version number and exit"))
     parser.add_argument("--config", metavar="FILE",

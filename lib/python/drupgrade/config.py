@@ -10,8 +10,11 @@ import jsonschema
 
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
+from drupgrade.steps import ROOT
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
+PRODUCTS_DIR = os.path.join(ROOT, "products")  # one directory per product: products/<name>/product.json
+DEFAULT_PRODUCT = "drp"
 
 DEFAULTS = {
     "ssh_config": {"username": "root", "port": 22, "host_key_policy": "accept-new"},
@@ -36,6 +39,7 @@ DEFAULTS = {
     "plugins": {},
     "packages": {},
     "backup": {"keep": 3},
+    "product": {"name": DEFAULT_PRODUCT},
 }
 CONN_TYPES = ("control", "transfer", "plugin", "status")
 LIST_KEYS = ("roles",)
@@ -50,8 +54,13 @@ def _config_error(path, where, problem):
         hint=_("fix the file and run the command again; nothing was changed on any node"))
 
 
+def file_error(path, where, problem):
+    """The exit-2 error for a bad data file: the file, the JSON path (or INI key) and the problem."""
+    return _config_error(path, where, problem)
+
+
 def load_schema(name):
-    with open(os.path.join(SCHEMA_DIR, name + ".json")) as f:
+    with open(os.path.join(SCHEMA_DIR, name + ".json"), encoding="utf-8") as f:  # LANG=C on Python 3.6: ASCII
         return json.load(f)
 
 
@@ -334,35 +343,50 @@ def check_secret_file(path, data, st):
             code=EXIT_USAGE, hint=_("run: chmod 600 {file}").format(file=shlex.quote(path)))
 
 
-# -- the product's cluster rules (drp) -----------------------------------------------------------
-# Kept here for now; a later issue moves product knowledge into products/<name>/.
-# role -> (fewest, most) nodes that may have it (None: no limit).
-ROLE_COUNTS = {"db_primary": (0, 1), "etcd": (1, None)}
-# role -> the role some other node must have when a node has it.
-ROLE_NEEDS = {"db_replica": "db_primary"}
+# -- the product's declaration and its cluster rules -----------------------------------------------
+def product_names(products_dir=None):
+    """The products this tool knows: the directories of products/ that hold a product.json."""
+    d = products_dir or PRODUCTS_DIR
+    return sorted(e for e in os.listdir(d) if os.path.isfile(os.path.join(d, e, "product.json"))) \
+        if os.path.isdir(d) else []
 
 
-def cluster_problems(nodes, ssh):
-    """What makes this set of nodes a cluster the upgrade cannot work on ([] when none): role
-    counts and dependencies (ROLE_COUNTS, ROLE_NEEDS), two nodes on one host:port, node names
-    that differ only in case (they share log and state paths on a case-insensitive disk)."""
+def product_declaration(name, products_dir=None):
+    """products/<name>/product.json, validated (schemas/product.json); exit 2 naming file and key."""
+    path = os.path.join(products_dir or PRODUCTS_DIR, name, "product.json")
+    if not os.path.isfile(path):
+        raise DrupgradeError(_("unknown product {name}: {file} does not exist").format(name=name, file=path),
+                             code=EXIT_USAGE, hint=_("set [product] name to one of: {names}").format(
+                                 names=", ".join(product_names(products_dir)) or "-"))
+    data = load_json(path, "product")
+    if data["name"] != name:
+        raise _config_error(path, "/name", _("bad value {value!r}: expected {name} (the directory's name)").format(
+            value=data["name"], name=name))
+    return data
+
+
+def cluster_problems(nodes, ssh, roles):
+    """What makes this set of nodes a cluster the upgrade cannot work on ([] when none): the
+    product's role rules (`roles` of its product.json: min, max, needs), two nodes on one
+    host:port, node names that differ only in case (they share log and state paths on a
+    case-insensitive disk)."""
     problems = []
     with_role = {}
     for name, entry in sorted(nodes.items()):
         for role in entry["roles"]:
             with_role.setdefault(role, []).append(name)
-    for role, (least, most) in sorted(ROLE_COUNTS.items()):
-        have = with_role.get(role, [])
+    for role, rule in sorted(roles.items()):
+        have, least, most = with_role.get(role, []), rule.get("min", 0), rule.get("max")
         if most is not None and len(have) > most:
             problems.append(_("{n} nodes have the role {role} ({nodes}); at most {most} may have it").format(
                 n=len(have), role=role, nodes=", ".join(have), most=most))
         if len(have) < least:
             problems.append(_("{n} node(s) have the role {role}; at least {least} must have it").format(
                 n=len(have), role=role, least=least))
-    for role, needs in sorted(ROLE_NEEDS.items()):
-        if with_role.get(role) and not with_role.get(needs):
+        needs = rule.get("needs")
+        if needs and have and not with_role.get(needs):
             problems.append(_("node(s) {nodes} have the role {role}, which needs a node with the role {needs}, "
-                              "and no node has it").format(nodes=", ".join(with_role[role]), role=role, needs=needs))
+                              "and no node has it").format(nodes=", ".join(have), role=role, needs=needs))
     endpoints, folded = {}, {}
     for name, entry in sorted(nodes.items()):
         port = entry.get("port", ssh.get("port", DEFAULTS["ssh_config"]["port"]))
@@ -378,8 +402,18 @@ def cluster_problems(nodes, ssh):
     return problems
 
 
-def check_cluster(path, data):
-    problems = cluster_problems(data["nodes"], data.get("ssh_config", {}))
+def check_roles(path, data, product):
+    """Every node's roles are roles of the product (its product.json)."""
+    for name, entry in sorted(data["nodes"].items()):
+        unknown = [r for r in entry["roles"] if r not in product["roles"]]
+        if unknown:
+            raise _config_error(path, "[node:%s] roles" % name, _(
+                "bad value {value!r}: not a role of the product {product} (its roles: {known})").format(
+                value=unknown[0], product=product["name"], known=", ".join(sorted(product["roles"]))))
+
+
+def check_cluster(path, data, product):
+    problems = cluster_problems(data["nodes"], data.get("ssh_config", {}), product["roles"])
     if problems:
         raise DrupgradeError(
             _("the nodes in {file} do not make a cluster this tool can upgrade: {problems}").format(
@@ -449,6 +483,11 @@ class Config:
     def timeouts(self):
         return self.data["timeouts"]
 
+    @property
+    def product_name(self):
+        """The product this configuration upgrades ([product] name): products/<name>/."""
+        return self.data["product"]["name"]
+
     def heartbeat(self, conn_type):
         if conn_type not in CONN_TYPES:
             raise ValueError(conn_type)
@@ -515,7 +554,9 @@ def load(path):
     validate(data, schema, path, key_style="ini")
     check_node_dirs(data, path)
     check_secret_file(path, data, st)
-    check_cluster(path, data)
+    product = product_declaration(data.get("product", {}).get("name", DEFAULT_PRODUCT))
+    check_roles(path, data, product)
+    check_cluster(path, data, product)
     cfg = Config(path, data)
     check_files(cfg)
     return cfg

@@ -75,8 +75,9 @@ class PhaseFailed(Exception):
 class Upgrade:
     """One run of the upgrade over the cluster, driven by its journal (drupgrade.journal)."""
 
-    def __init__(self, cfg, steps, policies, ops, journal, out, log_dir):
+    def __init__(self, cfg, steps, policies, ops, journal, out, log_dir, first_role=None):
         self.cfg = cfg
+        self.first_role = first_role  # where a primary-first step starts (the product's role marked first)
         self.steps = steps
         self.policies = policies  # {name: retry_policy.RetryPolicy}
         self.ops = ops  # ops.NodeOpsBase
@@ -164,7 +165,7 @@ class Upgrade:
         if fanout == "serial":
             waves = [[n] for n in nodes]
         elif fanout == "primary-first":
-            first = [n for n in nodes if "db_primary" in n.roles]
+            first = [n for n in nodes if self.first_role in n.roles]
             waves = [first, [n for n in nodes if n not in first]]
         else:
             waves = [nodes]

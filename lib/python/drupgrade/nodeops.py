@@ -9,7 +9,7 @@ import os
 import re
 import time
 
-from drupgrade import i18n, manifest, product, state, timeouts
+from drupgrade import configmap, i18n, manifest, product, state, strategies, timeouts
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
@@ -18,7 +18,6 @@ from drupgrade.transport import DetachedRunLost, owned
 from drupgrade.transport.quoting import join, quote
 
 log = logging.getLogger("drupgrade.nodeops")
-WORK_DIR = "/var/lib/drupgrade/work"  # where the node steps unpack a package (DR_WORK_DIR)
 # What an upload did, in the operator's language (TransferResult.action).
 UPLOAD_ACTIONS = {"uploaded": N_("uploaded"), "replaced": N_("replaced"), "resumed": N_("resumed"),
                   "skipped": N_("skipped: the node already has the same sha256")}
@@ -162,7 +161,8 @@ class NodeOps(NodeOpsBase):
         package files and the unpacked package (named as write_context tells the node steps)."""
         pkg = self.cfg.paths["node_package_dir"] + "/" + os.path.basename(self.package_path(version))
         files = [pkg, pkg + ".part", pkg + ".sha256", pkg + ".sha256.part"]
-        return files, [WORK_DIR + "/" + os.path.basename(pkg)[:-len(".tar.gz")]]
+        unpacked = strategies.unpack_dir(product.of(self.cfg), version)
+        return files, [unpacked, unpacked + ".config"]  # .config: the mapped config files (configmap)
 
     def tool_package(self):
         from drupgrade import __version__
@@ -185,7 +185,7 @@ class NodeOps(NodeOpsBase):
         return 0
 
     def step_load_nodes(self, node, hop, versions):
-        found = product.installed_version(self.t, node) or "none"
+        found = product.of(self.cfg).installed_version(self.t, node) or "none"
         expected = self.journal.data["versions_before"].get(node.name)
         if found != expected:
             raise DrupgradeError(_("node {node} runs {found}, but the run was planned from {expected}").format(
@@ -195,19 +195,26 @@ class NodeOps(NodeOpsBase):
     def write_context(self, node, hop, versions):
         """The node-local context.env: what the steps (and an operator with drstep) need to know."""
         src, dst = versions or self.journal.data["hops"][0]
+        prod = product.of(self.cfg)
         info = self.journal.data.get("hop_info", {}).get(hop, {})
         pkg_dir = self.cfg.paths["node_package_dir"]
         values = {
             "DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_RUN_ID": self.journal.data["run_id"],
             "DR_HOP": hop, "DR_FROM": src, "DR_TO": dst, "DR_TOOL_DIR": self.tool_dir,
-            "DR_PACKAGE": "%s/drp-%s.tar.gz" % (pkg_dir, dst), "DR_BACKUP_ROOT": self.cfg.paths["node_backup_dir"],
+            "DR_PACKAGE": "%s/%s" % (pkg_dir, prod.package_name(dst)),
+            "DR_BACKUP_ROOT": self.cfg.paths["node_backup_dir"],
             # what the node checks the bytes it received against: the hash of the verified file
             "DR_PACKAGE_SHA256": (self.journal.data.get("packages") or {}).get(dst, {}).get("sha256", ""),
-            "DR_BACKUP_ID": info.get("backup_id", ""), "DR_WORK_DIR": WORK_DIR,
+            "DR_BACKUP_ID": info.get("backup_id", ""), "DR_WORK_DIR": strategies.WORK_DIR,
             "DR_STATE_DIR": "/var/lib/drupgrade/node-state", "DR_FAULT_INJECTION": self.cfg.run["fault_injection"],
             "DR_PACKAGE_BYTES": str(max([os.path.getsize(self.package_path(d))
                                          for _s, d in self.journal.data["hops"]] or [0])),
         }
+        # What the hop's strategy fills the steps with (scripts/lib/component.sh reads it).
+        strategy, bound = strategies.for_hop(prod.name, self.root, src, dst)
+        values["DR_STRATEGY"] = strategy.id
+        for b in bound.values():
+            values.update(b.env())
         write_env(self.t, node, self.tool_dir + "/context.env", values)
 
     def step_upload_tool(self, node, hop, versions):
@@ -259,8 +266,21 @@ class NodeOps(NodeOpsBase):
         self.out("info", _("{node}: {file} {action} ({method})").format(
             node=node.name, file=os.path.basename(path), action=_(UPLOAD_ACTIONS.get(result.action, result.action)),
             method=result.method))
+        self.map_configs(node, versions)
         self.write_context(node, hop, versions)
         return 0
+
+    def map_configs(self, node, versions):
+        """The config files the hop's strategy maps (component service/config) mapped here, on the
+        controller, and put on the node for its step (configmap.prepare)."""
+        prod = product.of(self.cfg)
+        _strategy, bound = strategies.for_hop(prod.name, self.root, versions[0], versions[1])
+        for b in bound.values():
+            roles = prod.step_roles.get(b.step, ["any"])
+            if b.component == configmap.COMPONENT and ("any" in roles or set(roles) & set(node.roles)):
+                if configmap.prepare(self.t, node, b):
+                    self.out("info", _("{node}: {file} mapped for {step} ({mapping})").format(
+                        node=node.name, file=b.params["file"], step=b.step, mapping=b.params["mapping"]))
 
     def step_collect_manifest(self, node, hop, versions):
         backup_id = self.journal.data["hop_info"][hop]["backup_id"]

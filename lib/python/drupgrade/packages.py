@@ -12,7 +12,7 @@ import re
 import tarfile
 import zlib
 
-from drupgrade import signing, versions
+from drupgrade import product, signing, versions
 from drupgrade.i18n import N_, _
 from drupgrade.signing import Refused
 
@@ -42,7 +42,7 @@ UNSAFE = {
 
 
 def package_path(cfg, version):
-    return os.path.join(cfg.section("packages").get("repo", ""), "drp-%s.tar.gz" % version)
+    return os.path.join(cfg.section("packages").get("repo", ""), product.of(cfg).package_name(version))
 
 
 def public_key(cfg):
@@ -145,7 +145,7 @@ def verify_hops(cfg, hops):
         if hops and not cfg.section("packages").get("repo"):
             raise Refused(N_("[packages] repo is not set: the run needs the product package of every hop"),
                           N_("set [packages] repo in the configuration to the directory that holds the "
-                             "packages (drp-<version>.tar.gz)"))
+                             "packages ({file})"), file=product.of(cfg).package_name("<version>"))
         key = public_key(cfg)
         for _src, dst in hops:
             if dst not in found:

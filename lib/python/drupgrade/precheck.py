@@ -15,7 +15,7 @@ import tarfile
 import time
 import unicodedata
 
-from drupgrade import answers, fanout, i18n, product, safetext, state, steps, versions
+from drupgrade import answers, fanout, i18n, packages, product, safetext, state, steps, strategies, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import N_, _, both, pick
 
@@ -89,11 +89,11 @@ class Env:
     @property
     def matrix(self):
         if self._matrix is None:
-            self._matrix = versions.Matrix.load(os.path.join(self.root, "conf", "version_matrix.json"))
+            self._matrix = product.of(self.cfg).matrix()
         return self._matrix
 
     def package_path(self, version):
-        return os.path.join(self.cfg.section("packages").get("repo", ""), "drp-%s.tar.gz" % version)
+        return packages.package_path(self.cfg, version)
 
     def node_paths(self, node_version):
         """Hops for a node at node_version (empty when no target or no path)."""
@@ -146,7 +146,7 @@ def tcp_reason(host, port, seconds):
     return _("{host}:{port} answers, but no ssh session could be made").format(host=host, port=port)
 
 
-def probe(transport, run):
+def probe(transport, run, prod):
     """Connect once (reachability and auth: the "status" connection type, no reconnect loop),
     then the clock and the product version (facts["version"]: "none" when not installed; a file
     that holds no version: "none" and facts["version_text"], what it holds)."""
@@ -156,8 +156,8 @@ def probe(transport, run):
         transport.session(run.node, CONN).connect()
         t0 = time.time()
         try:  # one round trip: the clock, then the version
-            clock, version = product.installed_version(transport, run.node, conn_type=CONN, retry=False,
-                                                       before="date +%s.%N")
+            clock, version = prod.installed_version(transport, run.node, conn_type=CONN, retry=False,
+                                                    before="date +%s.%N")
         except product.NotAVersion as e:
             clock, version = e.first, None
             run.facts["version_text"] = e.text
@@ -189,7 +189,7 @@ def node_context(env, node, node_version):
     return {"DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_TO": env.target or "",
             "DR_HOPS": str(max(1, len(hops))), "DR_PACKAGE_BYTES": str(size),
             "DR_PACKAGE_DIR": paths["node_package_dir"], "DR_BACKUP_ROOT": paths["node_backup_dir"],
-            "DR_WORK_DIR": "/var/lib/drupgrade/work", **i18n.node_env()}
+            "DR_WORK_DIR": strategies.WORK_DIR, **i18n.node_env()}
 
 
 def parse_records(run, text):
@@ -428,7 +428,7 @@ def run(env, yes=False, answers_path=None):
     given = answers.read(answers_path)  # bad input: exit 2 before any node
     nodes = env.cfg.nodes
     env.runs = {n.name: NodeRun(n) for n in nodes}
-    fanout.fan_out(env.cfg, lambda r: probe(env.transport, r), env.runs.values())
+    fanout.fan_out(env.cfg, lambda r: probe(env.transport, r, product.of(env.cfg)), env.runs.values())
     if env.target and env.hops is None:
         env.hops = sorted({h for r in env.runs.values() for h in env.node_paths(r.facts.get("version"))},
                           key=lambda h: versions.key(h[1]))

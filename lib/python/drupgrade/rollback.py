@@ -17,7 +17,21 @@ import threading
 import time
 import unicodedata
 
-from drupgrade import answers, catalog, engine, fanout, i18n, manifest, procs, runner, safetext, state, steps, timeouts
+from drupgrade import (
+    answers,
+    catalog,
+    engine,
+    fanout,
+    i18n,
+    manifest,
+    procs,
+    product,
+    runner,
+    safetext,
+    state,
+    steps,
+    timeouts,
+)
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, UNFINISHED, Journal
@@ -101,7 +115,7 @@ class Rollback:
     def steps(self):
         if self._steps is None:
             found = steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.r.policies(),
-                                   phases=(steps.ROLLBACK_PHASE,))
+                                   phases=(steps.ROLLBACK_PHASE,), roles=product.of(self.cfg).step_roles)
             self._steps = {s.name: s for s in found}
             if CHECK_STEP not in self._steps:
                 raise DrupgradeError(_("rollback step files are missing: {steps}").format(
@@ -183,10 +197,11 @@ class Rollback:
         return ops
 
     def db_checksums(self, backup_id):
-        """The tables' checksums taken with the dump (on the DB primary), compact JSON ('' if none):
-        every DB node's restore and verification compare with them."""
+        """The tables' checksums taken with the dump (on the nodes of the product's backup_db step),
+        compact JSON ('' if none): every DB node's restore and verification compare with them."""
+        dumped = product.of(self.cfg).step_roles.get("backup_db", [])
         for node in self.cfg.nodes:
-            if "db_primary" in node.roles:
+            if set(dumped) & set(node.roles):
                 path = "%s/%s/database_checksums.json" % (self.cfg.paths["node_backup_dir"], backup_id)
                 text, why = manifest.read_remote(self.r.transport(), node, path)  # capped: manifest.MAX_BYTES
                 if why == manifest.too_large():
@@ -261,7 +276,7 @@ class Rollback:
             if not b["manifests"] and not b["corrupt"]:
                 hint = _("the upgrade stopped before its backup was complete: it changed nothing but stopped "
                          "the services; continue it with 'bin/upgrade.sh retry', or start the services on "
-                         "every node with 'systemctl start drp.target'")
+                         "every node with '{command}'").format(command=product.of(self.cfg).data["start_command"])
             raise DrupgradeError(_("backup {id} cannot be used: {reason}").format(id=backup_id, reason=reason),
                                  code=EXIT_FAILED, hint=hint)
         out("info", _("backup {id} verifies: version {version}, taken {time}").format(
@@ -396,7 +411,7 @@ class Rollback:
     def engine(self, journal):
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
         up = engine.Upgrade(self.cfg, list(self.steps().values()), self.r.policies(), self.ops(journal),
-                            journal, self.node_out, log_dir)
+                            journal, self.node_out, log_dir, first_role=product.of(self.cfg).first_role)
         up.resume_hint = _("run the same rollback_tool command again when the link is back: it re-attaches to "
                            "the step instead of starting it again")
         return up

@@ -4,7 +4,7 @@ import os
 import shutil
 import time
 
-from drupgrade import engine, fanout, product, retry_policy, state, steps, versions
+from drupgrade import engine, fanout, product, retry_policy, state, steps, strategies, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, Journal
@@ -41,10 +41,18 @@ class Runner:
         return retry_policy.load(os.path.join(self.ctx.root, "conf", "retry_policy.json"))
 
     def steps(self):
-        return steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies())
+        """The engine's steps, on the nodes of the roles the product gives each (product.json steps)."""
+        return steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies(),
+                              roles=product.of(self.cfg).step_roles)
+
+    def strategies(self, hops):
+        """{(src, dst): (strategy, {step: Binding})} for every hop: the product's strategy of each
+        (strategies.Catalog.select) and what it fills the engine's steps with; exit 2 naming the hop
+        and the candidates when none or no single one applies."""
+        return {(src, dst): strategies.for_hop(self.cfg.product_name, self.ctx.root, src, dst) for src, dst in hops}
 
     def matrix(self):
-        return versions.Matrix.load(os.path.join(self.ctx.root, "conf", "version_matrix.json"))
+        return product.of(self.cfg).matrix()
 
     def transport(self):
         if self._transport is None:
@@ -83,15 +91,16 @@ class Runner:
     # -- the cluster -----------------------------------------------------------------------
     def detect_versions(self):
         """{node: version, or "none" where the product is not installed} read from every node at once
-        (product.installed_version); unreachable nodes fail with their reasons. The first contact: it
+        (Product.installed_version); unreachable nodes fail with their reasons. The first contact: it
         opens the ssh connections, and says how long that took (connect_s)."""
         from drupgrade.transport import TransportError
         t0 = time.time()
         t = self.transport()
+        prod = product.of(self.cfg)
 
         def one(node):
             try:
-                return node, product.installed_version(t, node) or "none", None
+                return node, prod.installed_version(t, node) or "none", None
             except TransportError as e:  # its hint too: e.g. how to accept a changed host key
                 return node, None, e.message + (" (%s)" % e.hint if e.hint else "")
 
@@ -111,7 +120,8 @@ class Runner:
         found = self.detect_versions()
         missing = sorted(n for n, v in found.items() if v == "none")
         if missing:
-            raise DrupgradeError(_("no installed drp found on: {nodes}").format(nodes=", ".join(missing)),
+            raise DrupgradeError(_("no installed {product} found on: {nodes}").format(
+                product=self.cfg.product_name, nodes=", ".join(missing)),
                                  code=EXIT_FAILED, hint=_("install the product on every node first"))
         distinct = sorted(set(found.values()), key=versions.key)
         if len(distinct) > 1:
@@ -121,6 +131,7 @@ class Runner:
                 code=EXIT_FAILED,
                 hint=_("upgrading a mixed cluster is not supported yet; bring every node to the same version"))
         hops, kind = versions.plan_path(self.matrix(), distinct[0], target, mode)
+        self.strategies(hops)  # every hop has its strategy, or exit 2 before any run
         return hops, kind, found
 
     # -- runs ------------------------------------------------------------------------------
@@ -181,7 +192,8 @@ class Runner:
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
         ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out, precheck=PrecheckOptions.of(self.ctx))
         ops.holder = self.holder
-        return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir)
+        return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir,
+                              first_role=product.of(self.cfg).first_role)
 
     def discard_journal(self, journal, previous):
         """A run that never started (its nodes were refused): its journal goes, and the pointer

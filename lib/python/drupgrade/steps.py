@@ -198,11 +198,15 @@ def _declared(steps_dir, names):
     return found
 
 
-def discover(steps_dir, policies, phases=None):
+def discover(steps_dir, policies, phases=None, roles=None):
     """Every step of the given phases (default: every phase of the upgrade run; ROLLBACK_PHASE for
-    rollback_tool's), in run order, the controller's own included; bad declarations are exit 2."""
+    rollback_tool's), in run order, the controller's own included; bad declarations are exit 2.
+    roles: {step name: [roles]}, the product's (product.json steps): the nodes a step runs on,
+    where the step's own header says any."""
     found, names = _declared(steps_dir, phases or phase_names(steps_dir)), {}
     for step in found:
+        if roles and step.name in roles:
+            step.roles = list(roles[step.name])
         _check(step, policies, names)
         names[step.name] = step.path
     _check_rollback(found)

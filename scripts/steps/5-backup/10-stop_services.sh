@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
-# Summary: stop the business services
+# Summary: stop the business services (the strategy names them)
 # Summary-zh: 停止业务服务
 # Timeout: 120
 # Retry: direct
-# Done: drp-app is not running
+# Done: the business services the strategy names are stopped
 # Cleanup: nothing
-# Roles: app
+# Roles: any
 # Kind: service
 # Subject: 8080
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
-# shellcheck source=scripts/lib/drp.sh
-source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
+# shellcheck source=scripts/lib/component.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/component.sh"
 
-step::check() { ! drp::unit_active drp-app.service; }
-step::run() { drp::stop_unit drp-app.service; }
+component::use_binding
 step::main "$@"

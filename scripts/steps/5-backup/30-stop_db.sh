@@ -3,17 +3,16 @@
 # Summary-zh: 停止数据库服务
 # Timeout: 300
 # Retry: direct
-# Done: drp-db is not running
+# Done: the database service is stopped
 # Cleanup: nothing
-# Roles: db_primary, db_replica
+# Roles: any
 # Barrier: node
 # Kind: service
 # Subject: 3306
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
-# shellcheck source=scripts/lib/drp.sh
-source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
+# shellcheck source=scripts/lib/component.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/component.sh"
 
-step::check() { ! drp::unit_active drp-db.service; }
-step::run() { drp::stop_unit drp-db.service; }
+component::use_binding
 step::main "$@"

@@ -53,11 +53,11 @@ manifest_parses() {
   fi
 }
 
-step::check() { drp::backup_marked && verify "$(drp::backup_dir)"; }
+step::check() { drp::backup_marked && verify "$(files::backup_dir)"; }
 
 step::cleanup() {
   local dir f
-  dir=$(drp::backup_dir)
+  dir=$(files::backup_dir)
   drp::backup_marked && return 0
   for f in "${LOCAL_FILES[@]}"; do rm -f "$dir/$f" "$dir/$f.part"; done
 }
@@ -65,7 +65,7 @@ step::cleanup() {
 # One backup_files entry: name file [extra json]
 entry() {
   local name=$1 file=$2 extra=${3:-} dir
-  dir=$(drp::backup_dir)
+  dir=$(files::backup_dir)
   printf '    "%s": {"file": "%s", "size": %s, "sha256": "%s", "md5": "%s"%s}' "$name" "$file" \
     "$(stat -c %s "$dir/$file")" "$(sha256sum "$dir/$file" | cut -d' ' -f1)" \
     "$(md5sum "$dir/$file" | cut -d' ' -f1)" "$extra"
@@ -107,18 +107,18 @@ step::run() {
     return 0
   fi
   step::cleanup
-  dir=$(drp::backup_dir)
-  drp::make_backup_dir
+  dir=$(files::backup_dir)
+  files::make_backup_dir
   release=$(readlink -f "$DRP_LINK")
   mapfile -t paths < <(config_paths)
 
   log "L2 程序目录 $release" "L2 program directory $release"
-  drp::archive "$dir/program_directory.tar.gz" "$release"
+  files::archive "$dir/program_directory.tar.gz" "$release"
   log "L1 系统配置" "L1 system configuration"
-  drp::archive "$dir/system_config.tar.gz" "${paths[@]}"
+  files::archive "$dir/system_config.tar.gz" "${paths[@]}"
   step::point "after L1 and L2"
   log "L4 本地业务数据 $DRP_DATA" "L4 local data $DRP_DATA"
-  drp::archive "$dir/local_data.tar.gz" "$DRP_DATA"
+  files::archive "$dir/local_data.tar.gz" "$DRP_DATA"
   if drp::has_role etcd; then
     ETCDCTL_API=3 etcdctl --command-timeout=10s get --prefix /drp/ -w json > "$dir/etcd_keys.json.part"
     mv "$dir/etcd_keys.json.part" "$dir/etcd_keys.json"
@@ -128,17 +128,17 @@ step::run() {
   [[ -f $dir/database_backup.sql ]] && sums+=(database_backup.sql)
   [[ -f $dir/database_checksums.json ]] && sums+=(database_checksums.json)
   [[ -f $dir/etcd_keys.json ]] && sums+=(etcd_keys.json)
-  (cd "$dir" && sha256sum -- "${sums[@]}" > SHA256SUMS.part && drp::fsync SHA256SUMS.part && mv SHA256SUMS.part SHA256SUMS)
+  (cd "$dir" && sha256sum -- "${sums[@]}" > SHA256SUMS.part && files::fsync SHA256SUMS.part && mv SHA256SUMS.part SHA256SUMS)
 
   entries+=("$(entry program_directory program_directory.tar.gz \
     "$(printf ', "source_path": "%s/", "release": "%s", "link": "%s", "tree_sha256": "%s", "meta_sha256": "%s"' \
-      "$release" "$(cat "$release/VERSION")" "$DRP_LINK" "$(drp::tree_hash "$release")" \
-      "$(drp::tree_meta_hash "$release")")")")
+      "$release" "$(cat "$release/VERSION")" "$DRP_LINK" "$(files::tree_hash "$release")" \
+      "$(files::tree_meta_hash "$release")")")")
   entries+=("$(entry system_config system_config.tar.gz \
     "$(printf ', "config_paths": %s, "tree_sha256": "%s"' \
-      "$(printf '%s\n' "${paths[@]}" | json_list)" "$(drp::tree_hash "$DRP_ETC")")")")
+      "$(printf '%s\n' "${paths[@]}" | json_list)" "$(files::tree_hash "$DRP_ETC")")")")
   entries+=("$(entry local_data local_data.tar.gz \
-    "$(printf ', "source_path": "%s/", "tree_sha256": "%s"' "$DRP_DATA" "$(drp::tree_hash "$DRP_DATA")")")")
+    "$(printf ', "source_path": "%s/", "tree_sha256": "%s"' "$DRP_DATA" "$(files::tree_hash "$DRP_DATA")")")")
   for f in "${sums[@]:3}"; do
     case $f in
       database_backup.sql) entries+=("$(entry database_backup "$f" ', "dump_completed": true')") ;;
@@ -154,10 +154,10 @@ step::run() {
     die "备份校验失败，已删除不完整备份，请重试" "the backup failed verification; run the step again"
   manifest completed true "$stamp" > "$dir/backup_manifest.json.part"
   manifest_parses "$dir/backup_manifest.json.part" || die "备份清单无法解析" "the backup manifest does not parse"
-  drp::fsync "$dir/backup_manifest.json.part"
-  drp::sync_fs "$dir"
+  files::fsync "$dir/backup_manifest.json.part"
+  files::sync_fs "$dir"
   mv "$dir/backup_manifest.json.part" "$dir/backup_manifest.json"
-  drp::fsync "$dir"
+  files::fsync "$dir"
   drp::mark_backup
   log "本地备份完成: $dir" "local backup complete: $dir"
 }

@@ -10,8 +10,6 @@
 # Subject: backup
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
-# shellcheck source=scripts/lib/drp.sh
-source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
 
 step::run() {
   local dir=${DR_TOOL_DIR:-/opt/drupgrade}/plugins/backup p n=0

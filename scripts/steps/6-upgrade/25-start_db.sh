@@ -3,20 +3,16 @@
 # Summary-zh: 启动数据库服务
 # Timeout: 300
 # Retry: direct
-# Done: drp-db answers
+# Done: the database service runs and answers
 # Cleanup: nothing
-# Roles: db_primary, db_replica
+# Roles: any
 # Fanout: primary-first
 # Kind: service
 # Subject: 3306
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
-# shellcheck source=scripts/lib/drp.sh
-source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
+# shellcheck source=scripts/lib/component.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/component.sh"
 
-step::check() { drp::unit_active drp-db.service && "$DRP_LINK/bin/drp-dbtool" wait-ready 1; }
-step::run() {
-  systemctl start drp-db.service
-  "$DRP_LINK/bin/drp-dbtool" wait-ready 120
-}
+component::use_binding
 step::main "$@"

@@ -5,16 +5,13 @@
 # Retry: from_unzip
 # Done: every schema migration up to the new version is recorded
 # Cleanup: restart at unzip after the full environment cleanup
-# Roles: db_primary
+# Roles: any
 # Barrier: node
 # Kind: db
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
-# shellcheck source=scripts/lib/drp.sh
-source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
+# shellcheck source=scripts/lib/component.sh
+source "$(dirname "$(readlink -f "$0")")/../../lib/component.sh"
 
-step::run() {
-  step::point "before migrating"
-  "$DRP_LINK/bin/drp-migrate" --kind schema
-}
+component::use_binding
 step::main "$@"

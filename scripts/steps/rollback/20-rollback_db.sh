@@ -10,7 +10,7 @@
 # Retry: direct
 # Done: the restore's DB server answers and its tables' checksums equal the backup's
 # Cleanup: nothing (a restore starts from a fresh database directory)
-# Roles: db_primary, db_replica
+# Roles: any
 # Fanout: primary-first
 # Kind: db
 # Subject: 3306

@@ -30,9 +30,9 @@ intact() {
   [[ -d $DRP_RELEASES/$1 && ! -e $(rb::suspect_mark) ]] || return 1
   meta=$(rb::field program_directory meta_sha256)
   if [[ -n $meta ]]; then
-    [[ $(drp::tree_meta_hash "$DRP_RELEASES/$1") == "$meta" ]]
+    [[ $(files::tree_meta_hash "$DRP_RELEASES/$1") == "$meta" ]]
   else
-    [[ $(drp::tree_hash "$DRP_RELEASES/$1") == "$(rb::field program_directory tree_sha256)" ]]
+    [[ $(files::tree_hash "$DRP_RELEASES/$1") == "$(rb::field program_directory tree_sha256)" ]]
   fi
 }
 switch() {
@@ -59,7 +59,7 @@ step::run() {
     mkdir -p "$stage"
     tar -C "$stage" -xzf "$(rb::dir)/program_directory.tar.gz"
     step::point "after extracting the program directory"
-    [[ $(drp::tree_hash "$stage/${DRP_RELEASES#/}/$v") == "$(rb::field program_directory tree_sha256)" ]] ||
+    [[ $(files::tree_hash "$stage/${DRP_RELEASES#/}/$v") == "$(rb::field program_directory tree_sha256)" ]] ||
       die "解压出的程序目录与备份清单不符" "the extracted program directory differs from the manifest"
     rm -rf "${DRP_RELEASES:?}/$v"
     mv -T "$stage/${DRP_RELEASES#/}/$v" "$DRP_RELEASES/$v"

@@ -25,9 +25,9 @@ units_now() {
 }
 units_backup() { tar -tzf "$(rb::dir)/system_config.tar.gz" | grep "^${DRP_UNIT_DIR#/}/" | grep -v '/$' | LC_ALL=C sort; }
 step::check() {
-  [[ -d $DRP_ETC && $(drp::tree_hash "$DRP_ETC") == "$(rb::field system_config tree_sha256)" ]] &&
+  [[ -d $DRP_ETC && $(files::tree_hash "$DRP_ETC") == "$(rb::field system_config tree_sha256)" ]] &&
     [[ $(units_now) == "$(units_backup)" ]] &&
-    [[ -d $DRP_DATA && $(drp::tree_hash "$DRP_DATA") == "$(rb::field local_data tree_sha256)" ]]
+    [[ -d $DRP_DATA && $(files::tree_hash "$DRP_DATA") == "$(rb::field local_data tree_sha256)" ]]
 }
 step::run() {
   local f
@@ -41,9 +41,9 @@ step::run() {
   log "恢复本地业务数据 $DRP_DATA" "restoring the local data $DRP_DATA"
   rm -rf "${DRP_DATA:?}"
   tar -C / --numeric-owner -xzpf "$(rb::dir)/local_data.tar.gz"
-  [[ $(drp::tree_hash "$DRP_ETC") == "$(rb::field system_config tree_sha256)" ]] ||
+  [[ $(files::tree_hash "$DRP_ETC") == "$(rb::field system_config tree_sha256)" ]] ||
     die "恢复后的 $DRP_ETC 与备份清单不符" "the restored $DRP_ETC differs from the manifest"
-  [[ $(drp::tree_hash "$DRP_DATA") == "$(rb::field local_data tree_sha256)" ]] ||
+  [[ $(files::tree_hash "$DRP_DATA") == "$(rb::field local_data tree_sha256)" ]] ||
     die "恢复后的 $DRP_DATA 与备份清单不符" "the restored $DRP_DATA differs from the manifest"
   log "系统配置与本地数据已恢复" "the configuration and the local data are restored"
 }

@@ -44,7 +44,7 @@ step::run() {
     "$DRP_LINK/bin/drp-dbtool" wait-ready 180
   fi
   if drp::has_role etcd; then
-    drp::wait_for 240 "Etcd 集群恢复" "the etcd cluster" drp::etcd_healthy || die "Etcd 集群不健康" "the etcd cluster is not healthy"
+    wait::until 240 "Etcd 集群恢复" "the etcd cluster" drp::etcd_healthy || die "Etcd 集群不健康" "the etcd cluster is not healthy"
     if [[ -f $(rb::dir)/etcd_keys.json ]]; then
       log "恢复 Etcd 中的产品键值" "putting the product's etcd keys back"
       rb::etcd_restore
@@ -52,12 +52,12 @@ step::run() {
   fi
   if drp::has_role app; then
     # The keys of the other etcd members' backups are the same cluster-wide: wait for the config.
-    drp::wait_for 120 "Etcd 中的版本键" "the version key in etcd" etcd_version_is "$v" || true
+    wait::until 120 "Etcd 中的版本键" "the version key in etcd" etcd_version_is "$v" || true
   fi
   systemctl start drp.target
   if drp::has_role app; then
     systemctl start drp-app.service
-    drp::wait_for 180 "drp-app 健康检查" "drp-app /health" drp::health_ok "$v" || {
+    wait::until 180 "drp-app 健康检查" "drp-app /health" drp::health_ok "$v" || {
       drp::health >&2 || true
       die "drp-app 未以版本 $v 正常启动" "drp-app does not answer healthy at version $v"
     }

@@ -24,13 +24,13 @@ step::run() {
   v=$(rb::version)
   [[ $(drp::active_version) == "$v" ]] || bad+=("$(msg "版本" "version"): $(drp::active_version) != $v")
   [[ $(readlink "$DRP_LINK") == "${DRP_RELEASES##*/}/$v" ]] || bad+=("$DRP_LINK -> $(readlink "$DRP_LINK")")
-  if [[ $(drp::tree_hash "$(readlink -f "$DRP_LINK")") != "$(rb::field program_directory tree_sha256)" ]]; then
+  if [[ $(files::tree_hash "$(readlink -f "$DRP_LINK")") != "$(rb::field program_directory tree_sha256)" ]]; then
     rb::mark_suspect
     bad+=("$(msg "程序目录内容与清单不符（重新执行 auto_continue_from 1 将从备份解压）" \
       "program directory content differs from the manifest (auto_continue_from 1 extracts it from the backup)")")
   fi
   [[ -z $(rb::newer_releases "$v") ]] || bad+=("$(msg "残留的新版本" "releases left behind"): $(rb::newer_releases "$v" | tr '\n' ' ')")
-  [[ $(drp::tree_hash "$DRP_ETC") == "$(rb::field system_config tree_sha256)" ]] ||
+  [[ $(files::tree_hash "$DRP_ETC") == "$(rb::field system_config tree_sha256)" ]] ||
     bad+=("$(msg "配置目录哈希与清单不符" "config hash differs from the manifest") ($DRP_ETC)")
   "$DRP_LINK/bin/drp-seed" verify-files > /dev/null 2>&1 || bad+=("$(msg "本地数据校验失败" "local data fails its checksums") ($DRP_DATA)")
   for u in drp-db drp-etcd drp-kmc drp-app; do
@@ -41,12 +41,12 @@ step::run() {
   if drp::is_db; then
     "$DRP_LINK/bin/drp-dbtool" verify-sdba > /dev/null 2>&1 || bad+=(sdba)
     # A replica's threads may still be connecting to the restored primary: give them a moment.
-    drp::wait_for 30 "数据库复制" "replication" "$DRP_LINK/bin/drp-dbtool" repl-status ||
+    wait::until 30 "数据库复制" "replication" "$DRP_LINK/bin/drp-dbtool" repl-status ||
       bad+=("$(msg "数据库复制" "replication"): $("$DRP_LINK/bin/drp-dbtool" repl-status 2>&1 |
         grep -E '^(io_running|sql_running|last_error):' | tr '\n' ' ')")
     [[ $("$DRP_LINK/bin/drp-dbtool" schema-version 2>/dev/null) == "$v" ]] || bad+=("$(msg "数据库结构版本" "schema version") != $v")
     # A replica may still apply the last events: give it a moment.
-    drp::wait_for 30 "数据表校验和" "the tables' checksums" rb::db_checksums_equal "$DRP_LINK/bin" ||
+    wait::until 30 "数据表校验和" "the tables' checksums" rb::db_checksums_equal "$DRP_LINK/bin" ||
       bad+=("$(msg "数据表校验和与备份不一致" "table checksums differ from the backup's")")
   fi
   if drp::has_role etcd && [[ -f $(rb::dir)/etcd_keys.json ]]; then

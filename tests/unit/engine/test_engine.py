@@ -185,7 +185,8 @@ def make(tmp_path, step_list, ops=None, cfg=None):
     journal = Journal.create(str(tmp_path / "runs"), "r1", hops=[["1.0.0", "1.5.0"]])
     said = []
     up = engine.Upgrade(cfg or Cfg(NODES), step_list, retry_policy.load(POLICIES), ops, journal,
-                        lambda level, text: said.append((level, text)), str(tmp_path / "logs"))
+                        lambda level, text: said.append((level, text)), str(tmp_path / "logs"),
+                        first_role="db_primary")
     return up, ops, said
 
 
@@ -343,7 +344,7 @@ def test_a_lost_link_is_unknown_the_step_stays_running_and_resume_reattaches(tmp
     run.rc = 0
     ops.wait = real_wait
     again = engine.Upgrade(up.cfg, up.steps, up.policies, ops, Journal.load(up.journal.path), up.out,
-                           up.log_dir)
+                           up.log_dir, first_role=up.first_role)
     again.execute()
     assert results(again)["hop1/backup/n1"]["status"] == "ok" and results(again)["hop1/backup/n1"]["attempts"] == 1
     assert len(ops.starts) == 1 and [a for _n, st, a in ops.ran if st == "backup"] == ["run"]
@@ -596,7 +597,8 @@ def test_upgrade_retry_of_a_restart_does_what_the_automatic_restart_does(tmp_pat
     automatic = [(n, st) for n, st, a in ops.ran if a == "cleanup"]
     assert automatic == [("n1", "unzip"), ("n2", "unzip"), ("n3", "unzip")]
     del ops.ran[:]
-    again = engine.Upgrade(up.cfg, up.steps, up.policies, ops, Journal.load(up.journal.path), up.out, up.log_dir)
+    again = engine.Upgrade(up.cfg, up.steps, up.policies, ops, Journal.load(up.journal.path), up.out, up.log_dir,
+                           first_role=up.first_role)
     failed = again.journal.results(status=FAILED)
     assert [r.key for r in failed] == ["hop1/install/n1"]
     again.retry_failed(failed)

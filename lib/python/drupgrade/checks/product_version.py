@@ -11,7 +11,7 @@ STAGE = "cluster"
 
 
 def run(env):
-    found = []
+    found, prod = [], product.of(env.cfg)
     for node in env.cfg.nodes:
         r = env.runs[node.name]
         if r.error is not None:
@@ -19,13 +19,13 @@ def run(env):
         v = r.facts.get("version", "none")
         if "version_text" in r.facts:
             found.append(Finding(ID, node.name, "fail", both(
-                product.NOT_A_VERSION, node=node.name, file=product.VERSION_FILE, text=r.facts["version_text"]),
-                both(product.NOT_A_VERSION_HINT, file=product.VERSION_FILE)))
+                product.NOT_A_VERSION, node=node.name, file=prod.version_file, text=r.facts["version_text"]),
+                both(product.NOT_A_VERSION_HINT, file=prod.version_file)))
             continue
         if v == "none":
             found.append(Finding(ID, node.name, "fail", both(
-                N_("no installed drp found on node {node} ({file} is missing)"), node=node.name,
-                file=product.VERSION_FILE),
+                N_("no installed {product} found on node {node} ({file} is missing)"), product=prod.name,
+                node=node.name, file=prod.version_file),
                 both(N_("install the product on this node first"))))
             continue
         planned = (env.versions_before or {}).get(node.name)
@@ -36,16 +36,19 @@ def run(env):
             continue
         if not env.target:
             found.append(Finding(ID, node.name, "pass", both(
-                N_("drp {version} (no --to given: the upgrade path is not checked)"), version=v)))
+                N_("{product} {version} (no --to given: the upgrade path is not checked)"), product=prod.name,
+                version=v)))
             continue
         try:
             hops, kind = versions.plan_path(env.matrix, v, env.target, env.mode)
         except DrupgradeError as e:
             found.append(Finding(ID, node.name, "fail", both(
-                N_("drp {version} on node {node} cannot be upgraded to {target}"), version=v, node=node.name,
+                N_("{product} {version} on node {node} cannot be upgraded to {target}"), product=prod.name,
+                version=v, node=node.name,
                 target=env.target), {"zh": e.hint or e.message, "en": e.hint or e.message}, [e.message]))
             continue
         path = " -> ".join([v] + [d for _s, d in hops]) if hops else v
         found.append(Finding(ID, node.name, "pass", both(
-            N_("drp {version}; path to {target}: {path}"), version=v, target=env.target, path=path)))
+            N_("{product} {version}; path to {target}: {path}"), product=prod.name, version=v,
+            target=env.target, path=path)))
     return found

@@ -2,9 +2,9 @@
 
 The upgrade engine uses one object, Transport:
     t = Transport.from_config(config)
-    res = t.run(node, ["systemctl", "is-active", "drp-app"])      # CommandResult(rc, stdout, stderr)
+    res = t.run(node, ["systemctl", "is-active", "sshd"])      # CommandResult(rc, stdout, stderr)
     res = t.detached(node, "run42-backup_db").wait(command=["/opt/drupgrade/bin/drstep", "backup_db", "run"])
-    r = t.transfer.upload_package("/path/drp-2.2.0.tar.gz", "/var/lib/drupgrade/packages", node)
+    r = t.transfer.upload_package("/path/product-2.2.0.tar.gz", "/var/lib/drupgrade/packages", node)
     found = t.probe(node)                                          # ProbeResult: auth, host key, latency, scp, SFTP
     t.close()
 """

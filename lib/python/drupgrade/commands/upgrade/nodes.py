@@ -21,9 +21,9 @@ def add_arguments(parser):
                         help=_("with --accept-new-key: the fingerprint you read on the node itself"))
 
 
-def node_row(transport, node):
+def node_row(transport, node, prod):
     """One node's report (also its JSON row): what the transport's probe found, and the product
-    version (product.installed_version) on a node that answers."""
+    version (Product.installed_version) on a node that answers."""
     found = transport.probe(node)
     row = {k: v for k, v in found.as_dict().items() if k not in ("scp_error", "sftp_error", "hint")}
     row.update(version=None, ok=False, error=safetext.clean(found.error))
@@ -32,7 +32,7 @@ def node_row(transport, node):
     if not found.reachable:
         return row
     try:
-        row["version"] = product.installed_version(transport, node, conn_type="status", retry=False)
+        row["version"] = prod.installed_version(transport, node, conn_type="status", retry=False)
     except product.NotAVersion as e:  # shown as the node's text it is (cleaned)
         row["version"] = e.text
     except TransportError as e:  # the link went after the probe
@@ -132,7 +132,7 @@ def run(ctx):
         return accept_new_key(ctx)
     config = ctx.config
     with Transport.from_config(config, ctx.console) as transport:
-        rows = fanout.fan_out(config, lambda n: node_row(transport, n), config.nodes)
+        rows = fanout.fan_out(config, lambda n: node_row(transport, n, product.of(config)), config.nodes)
     if ctx.json or ctx.args.nodes_json:
         print(json.dumps({"nodes": rows, "ok": all(r["ok"] and not r["error"] for r in rows)},
                          ensure_ascii=False, indent=2))

@@ -20,11 +20,15 @@ def host_keys(r):
 
 def build_plan(r, hops, kind, found, target):
     all_steps = [s for s in r.steps() if not steps.once_per_run(s.phase)]  # the steps of every hop
+    chosen = r.strategies(hops)
     plan_steps, i = [], 1
     for src, dst in hops:
+        strategy, bound = chosen[(src, dst)]
         for s in all_steps:
             plan_steps.append({"step_id": i, "hop": "v%s -> v%s" % (src, dst), "phase": s.phase, "step": s.name,
-                               "description": s.summary, "timeout": r.cfg.timeouts.get(s.name, s.timeout)})
+                               "description": s.summary, "timeout": r.cfg.timeouts.get(s.name, s.timeout),
+                               "strategy_id": strategy.id,
+                               "component": bound[s.name].component if s.name in bound else None})
             i += 1
     src = hops[0][0] if hops else target
     keys = host_keys(r)
@@ -33,6 +37,9 @@ def build_plan(r, hops, kind, found, target):
         "target_version": "v" + target,
         "upgrade_mode": kind,
         "path": ["v" + src] + ["v" + d for _s, d in hops],
+        "hops": [{"from": "v" + s, "to": "v" + d, "strategy_id": chosen[(s, d)][0].id,
+                  "strategy_file": chosen[(s, d)][0].path,
+                  "bindings": [b.as_dict() for b in chosen[(s, d)][1].values()]} for s, d in hops],
         "nodes": [{"name": n.name, "host": n.host, "roles": n.roles, "version": "v" + found[n.name],
                    "auth": n.auth_method, "host_key": keys[n.name]["fingerprint"],
                    "host_key_state": keys[n.name]["state"]} for n in r.cfg.nodes],
@@ -60,6 +67,9 @@ def run(ctx):
     print(_("upgrade plan: {src} -> {dst} ({mode})").format(src=p["source_version"], dst=p["target_version"],
                                                           mode=p["upgrade_mode"]))
     print(_("path: {path}").format(path=" -> ".join(p["path"])))
+    for h in p["hops"]:
+        print("  " + _("hop {src} -> {dst}: strategy {strategy}").format(src=h["from"], dst=h["to"],
+                                                                        strategy=h["strategy_id"]))
     states = {"new": _("new: learned now"), "recorded": _("recorded"), "unchecked": _("not checked")}
     for n in p["nodes"]:
         print("  %-10s %-15s %-6s %-8s %s" % (n["name"], n["host"], n["version"], n["auth"], ",".join(n["roles"])))

@@ -3,7 +3,7 @@ retry policy, barrier and summary; --markdown writes the table of docs/upgrade.m
 import json
 import os
 
-from drupgrade import retry_policy
+from drupgrade import product, retry_policy
 from drupgrade import steps as steps_mod
 from drupgrade.i18n import N_, _
 
@@ -34,7 +34,8 @@ def markdown(all_steps):
 
 def run(ctx):
     policies = retry_policy.load(os.path.join(ctx.root, "conf", "retry_policy.json"))
-    all_steps = steps_mod.discover(os.path.join(ctx.root, "scripts", "steps"), policies)
+    all_steps = steps_mod.discover(os.path.join(ctx.root, "scripts", "steps"), policies,
+                                   roles=product.load(ctx.product_name).step_roles)
     phases = [p for p in steps_mod.phases() if p.name == (ctx.args.phase or p.name)]
     all_steps = [s for s in all_steps if s.phase in {p.name for p in phases}]
     if ctx.args.markdown:

@@ -1,0 +1,167 @@
+#!/usr/bin/env bats
+# The component protocol (scripts/lib/component.sh): a step runs the component its hop's strategy
+# binds to it (DR_B_<STEP>_* in context.env), the interface mapped onto the step protocol, and
+# drstep runs a component by hand. Components that need systemd, MariaDB or etcd are proven on
+# the lab (tests/integration).
+
+setup() {
+  TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+  export DRSTEP_STEPS_DIR=$TOP/scripts/steps
+  export DRSTEP_CONTEXT=$BATS_TEST_TMPDIR/context.env
+  export DRSTEP_LOCK_DIR=$BATS_TEST_TMPDIR/locks
+  export DRUPGRADE_LANG=en
+  DRSTEP=$TOP/scripts/bin/drstep
+  T=$BATS_TEST_TMPDIR
+  : > "$DRSTEP_CONTEXT"
+}
+
+bind() {  # bind STEP COMPONENT KEY=VALUE... into the context
+  local step=${1^^} comp=$2 kv key
+  shift 2
+  printf 'DR_B_%s_COMPONENT=%s\n' "$step" "$comp" >> "$DRSTEP_CONTEXT"
+  for kv in "$@"; do
+    key=${kv%%=*}
+    printf 'DR_B_%s_%s=%s\n' "$step" "${key^^}" "${kv#*=}" >> "$DRSTEP_CONTEXT"
+  done
+}
+
+@test "a bound step runs its component: check is post_check, run does the work, list names it" {
+  bind db_migrate base/command "P_RUN=touch $T/done" "P_CHECK=test -e $T/done"
+  run "$DRSTEP" db_migrate check
+  [ "$status" -ne 0 ]
+  run "$DRSTEP" db_migrate run
+  [ "$status" -eq 0 ]
+  [ -e "$T/done" ]
+  run "$DRSTEP" db_migrate check
+  [ "$status" -eq 0 ]
+  run "$DRSTEP" list
+  [[ $output == *db_migrate*"[base/command]"* ]]
+}
+
+@test "a step the hop's strategy leaves empty has nothing to do" {
+  echo DR_STRATEGY=demo_strategy >> "$DRSTEP_CONTEXT"
+  run "$DRSTEP" db_migrate run
+  [ "$status" -eq 0 ]
+  [[ $output == *"strategy (demo_strategy) fills this step with no component: nothing to do"* ]]
+  run "$DRSTEP" db_migrate check
+  [ "$status" -eq 0 ]
+}
+
+@test "without a check command the work is done only right after it succeeded" {
+  bind db_migrate base/command "P_RUN=true"
+  run "$DRSTEP" db_migrate run
+  [ "$status" -eq 0 ]
+  run "$DRSTEP" db_migrate check
+  [ "$status" -ne 0 ]
+}
+
+@test "RETRIES attempts, the component's rollback between them; cleanup is rollback" {
+  printf '#!/bin/sh\n[ -e %s/once ] && exit 0\ntouch %s/once\nexit 1\n' "$T" "$T" > "$T/flaky"
+  printf '#!/bin/sh\necho undone >> %s/undo.log\n' "$T" > "$T/undo"
+  chmod +x "$T/flaky" "$T/undo"
+  bind db_migrate base/command "P_RUN=$T/flaky" "P_UNDO=$T/undo" RETRIES=2
+  run "$DRSTEP" db_migrate run
+  [ "$status" -eq 0 ]
+  [[ $output == *"failed (attempt 1): undoing, then again"* ]]
+  [ "$(cat "$T/undo.log")" = undone ]
+  run "$DRSTEP" db_migrate cleanup
+  [ "$status" -eq 0 ]
+  [ "$(wc -l < "$T/undo.log")" -eq 2 ]
+}
+
+@test "one attempt and it fails: the step fails naming the component" {
+  bind db_migrate base/command "P_RUN=false"
+  run "$DRSTEP" db_migrate run
+  [ "$status" -eq 1 ]
+  [[ $output == *"the component base/command failed (1 attempts)"* ]]
+}
+
+@test "TIMEOUT stops an attempt that runs over" {
+  bind db_migrate base/command "P_RUN=sleep 30" TIMEOUT=1
+  run "$DRSTEP" db_migrate run
+  [ "$status" -eq 1 ]
+  [[ $output == *"ran over 1s: stopped"* ]]
+}
+
+@test "set -e holds inside execute: a failing command stops it" {
+  run bash -c 'source "$1/scripts/lib/step.sh"; source "$1/scripts/lib/component.sh"
+    DR_COMPONENT=test
+    execute() { false; touch "$2/after"; }
+    component::run 1 ""' _ "$TOP" "$T"
+  [ "$status" -eq 1 ]
+  [ ! -e "$T/after" ]
+}
+
+@test "drstep component runs a component by hand with KEY=VALUE parameters" {
+  run "$DRSTEP" component base/command execute "run=touch $T/by-hand"
+  [ "$status" -eq 0 ]
+  [ -e "$T/by-hand" ]
+  run "$DRSTEP" component base/command post_check "check=test -e $T/by-hand"
+  [ "$status" -eq 0 ]
+  run "$DRSTEP" component base/nope execute
+  [ "$status" -eq 2 ]
+  [[ $output == *"unknown component: base/nope"* ]]
+  run "$DRSTEP" component base/command execute
+  [ "$status" -eq 2 ]
+  [[ $output == *"needs the parameter run (DR_P_RUN)"* ]]
+  run "$DRSTEP" component base/command execute "bad key=1"
+  [ "$status" -eq 2 ]
+}
+
+@test "service/monitor: the checks of this node's roles, each failing one named" {
+  echo 2.2.0 > "$T/VERSION"
+  echo DR_ROLES=web,db >> "$DRSTEP_CONTEXT"
+  bind check_services service/monitor "P_CHECK_VERSION=any: file_is $T/VERSION 2.2.0" \
+    "P_CHECK_OTHER=cache: run false" "P_CHECK_ECHO=db: equals hello echo hello"
+  run "$DRSTEP" check_services run
+  [ "$status" -eq 0 ]
+  bind check_services service/monitor "P_CHECK_BAD=web: file_is $T/VERSION 2.3.0"
+  run "$DRSTEP" check_services run
+  [ "$status" -eq 1 ]
+  [[ $output == *"these services or checks failed: bad (file_is $T/VERSION 2.3.0)"* ]]
+}
+
+@test "adapter/schema_version: the migration, then the recorded version must be the target" {
+  echo 2.1.0 > "$T/schema"
+  printf '#!/bin/sh\necho 2.2.0 > %s/schema\n' "$T" > "$T/migrate"
+  chmod +x "$T/migrate"
+  bind db_data_upgrade adapter/schema_version "P_RUN=$T/migrate" P_VERSION=2.2.0 "P_SCHEMA_VERSION=cat $T/schema"
+  run "$DRSTEP" db_data_upgrade check
+  [ "$status" -ne 0 ]
+  run "$DRSTEP" db_data_upgrade run
+  [ "$status" -eq 0 ]
+  run "$DRSTEP" db_data_upgrade check
+  [ "$status" -eq 0 ]
+}
+
+@test "service/config installs the mapped file under the target name, keeping owner and mode" {
+  printf '[a]\nb = 1\n' > "$T/app.ini"
+  chmod 0640 "$T/app.ini"
+  printf '{"a": {"b": 1}}\n' > "$T/mapped.json"
+  bind config_pre service/config "P_FILE=$T/app.ini" "P_TARGET=$T/app.json" "P_MAPPED=$T/mapped.json" \
+    P_MAPPING=config/demo.json
+  run "$DRSTEP" config_pre check
+  [ "$status" -ne 0 ]
+  run "$DRSTEP" config_pre run
+  [ "$status" -eq 0 ]
+  [ ! -e "$T/app.ini" ]
+  cmp "$T/app.json" "$T/mapped.json"
+  [ "$(stat -c %a "$T/app.json")" = 640 ]
+  run "$DRSTEP" config_pre check
+  [ "$status" -eq 0 ]
+  rm "$T/mapped.json"
+  bind config_pre service/config "P_FILE=$T/x.ini" "P_MAPPED=$T/mapped.json"
+  run "$DRSTEP" config_pre run
+  [ "$status" -eq 1 ]
+  [[ $output == *"the mapped config $T/mapped.json is missing"* ]]
+}
+
+@test "a crash point inside execute kills the whole step, nothing after it runs" {
+  mkdir -p "$T/faults"
+  echo crash > "$T/faults/db_migrate"
+  bind db_migrate base/command "P_RUN=touch $T/ran" "P_POINT=before migrating"
+  DR_FAULT_INJECTION=on DR_FAULT_DIR=$T/faults run "$DRSTEP" db_migrate run
+  [ "$status" -eq 137 ]
+  sleep 1
+  [ ! -e "$T/ran" ]
+}

@@ -1,0 +1,70 @@
+"""drupgrade.configmap: a config file mapped key by key (INI <-> JSON, renames, removals, set,
+defaults, types) from a mapping file checked by its schema."""
+import json
+
+import pytest
+
+from drupgrade import configmap
+from drupgrade.errors import EXIT_USAGE, DrupgradeError
+
+INI = """[node]
+name = node1
+roles = db_primary, app
+
+[database]
+host = 10.0.0.1
+port = 3306
+legacy_cache = on
+"""
+
+
+def test_ini_to_json_renames_removes_defaults_and_types():
+    mapping = {"source": {"format": "ini"}, "target": {"format": "json"},
+               "rename": {"database.host": "database.primary.host", "database.port": "database.primary.port"},
+               "remove": ["database.legacy_cache"],
+               "defaults": {"app.port": 8080, "node.name": "never"},
+               "set": {"product_version": "2.3.0"},
+               "types": {"node.roles": "list", "database.primary.port": "integer"}}
+    out = json.loads(configmap.convert(INI, mapping))
+    assert out == {"node": {"name": "node1", "roles": ["db_primary", "app"]},
+                   "database": {"primary": {"host": "10.0.0.1", "port": 3306}},
+                   "product_version": "2.3.0", "app": {"port": 8080}}
+
+
+def test_json_to_ini_and_back_keeps_the_keys():
+    data = {"node": {"name": "n1", "roles": ["a", "b"]}, "app": {"port": 8080, "debug": False}}
+    mapping = {"source": {"format": "json"}, "target": {"format": "ini"}}
+    text = configmap.convert(json.dumps(data), mapping)
+    assert text == "[node]\nname = n1\nroles = a, b\n\n[app]\nport = 8080\ndebug = false\n\n"
+    back = {"source": {"format": "ini"}, "target": {"format": "json"},
+            "types": {"node.roles": "list", "app.port": "integer", "app.debug": "boolean"}}
+    assert json.loads(configmap.convert(text, back)) == data
+
+
+def test_json_to_json_rename_of_a_missing_key_is_nothing_and_defaults_do_not_overwrite():
+    mapping = {"source": {"format": "json"}, "target": {"format": "json"},
+               "rename": {"old.key": "new.key"}, "defaults": {"a.b": 1}}
+    assert json.loads(configmap.convert('{"a": {"b": 2}}', mapping)) == {"a": {"b": 2}}
+
+
+@pytest.mark.parametrize("text, mapping, what", [
+    ('{"a": {"b": {"c": 1}}}', {"source": {"format": "json"}, "target": {"format": "ini"}}, "two levels"),
+    ('{"a": 1}', {"source": {"format": "json"}, "target": {"format": "ini"}}, "sections of keys"),
+    ("[s]\nport = eighty\n", {"source": {"format": "ini"}, "target": {"format": "json"},
+                              "types": {"s.port": "integer"}}, "expected a value of type integer"),
+    ("not ini", {"source": {"format": "ini"}, "target": {"format": "json"}}, "no section headers"),
+    ("{", {"source": {"format": "json"}, "target": {"format": "ini"}}, "not valid JSON"),
+])
+def test_what_cannot_be_mapped_is_exit_2_naming_the_key(text, mapping, what):
+    with pytest.raises(DrupgradeError) as exc:
+        configmap.convert(text, mapping, where="/etc/x/app.ini")
+    assert exc.value.code == EXIT_USAGE and "/etc/x/app.ini" in exc.value.message and what in exc.value.message
+
+
+def test_a_mapping_file_is_checked_by_its_schema(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"source": {"format": "yaml"}, "target": {"format": "json"}}))
+    path.chmod(0o600)
+    with pytest.raises(DrupgradeError) as exc:
+        configmap.load(str(path))
+    assert "m.json" in exc.value.message and "/source/format" in exc.value.message and "ini, json" in exc.value.message
