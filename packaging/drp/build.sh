@@ -3,8 +3,10 @@
 # Usage: packaging/drp/build.sh OUTDIR [VERSION...]
 #   Reproducible: fixed mtimes (SOURCE_DATE_EPOCH, default 2026-01-01), owner 0:0, sorted
 #   members, normalised modes, gzip -n; the same sources give the same sha256.
-#   A release's package holds the common sources plus what that release defines: its
-#   VERSION, the migrations and config defaults of every release up to it.
+#   A release's package holds the common sources (src/) plus what that release defines: its
+#   VERSION, the migrations (and their rollbacks) and config defaults of every release up to
+#   it, and the source changes of every release up to it (changes/<v>.patch, applied oldest
+#   first: a release's package never changes when a later release is added).
 #   DRP_SIGN_KEY=private.pem (Ed25519 or RSA) also writes drp-<v>.tar.gz.sig with
 #   packaging/sign.sh (an Ed25519 signature is deterministic too). `make packages` signs with
 #   the TEST-ONLY key of packaging/drp/test-keys (never for production).
@@ -29,10 +31,17 @@ stage_release() {
   cp "${SRC}/install.sh" "${dir}/"
   cp -R "${SRC}/share/seed" "${dir}/share/"
   cp "${SRC}/share/config/ini-map.json" "${dir}/share/config/"
-  for m in "${SRC}"/share/migrations/*.sql; do
+  for m in "${SRC}"/share/migrations/*.sql "${SRC}"/share/migrations/rollback/*.sql; do
+    [[ -e "${m}" ]] || continue
     base="$(basename "${m}")"
     mv="$(cut -d_ -f2 <<<"${base}")"
-    if vle "${mv}" "${v}"; then cp "${m}" "${dir}/share/migrations/"; fi
+    vle "${mv}" "${v}" || continue
+    if [[ "${m}" == */rollback/* ]]; then
+      mkdir -p "${dir}/share/migrations/rollback"
+      cp "${m}" "${dir}/share/migrations/rollback/"
+    else
+      cp "${m}" "${dir}/share/migrations/"
+    fi
   done
   python3 - "${SRC}/share/config/defaults.json" "${dir}/share/config/defaults.json" "${v}" <<'PY'
 import json, sys
@@ -42,6 +51,14 @@ d = json.load(open(src))
 out = {k: val for k, val in d.items() if k == "_comment" or t(k) <= t(v)}
 open(dst, "w").write(json.dumps(out, indent=2, sort_keys=True) + "\n")
 PY
+  local p
+  while read -r p; do
+    [[ -n "${p}" ]] || continue
+    vle "$(basename "${p}" .patch)" "${v}" || continue
+    patch --batch --fuzz=0 --no-backup-if-mismatch --quiet -p1 -d "${dir}" <"${p}" >&2 \
+      || { err "changes/$(basename "${p}") does not apply to the sources of ${v}"; return 1; }
+  done < <(find "${HERE}/changes" -maxdepth 1 -name '*.patch' -printf '%f\n' 2>/dev/null | sort -V |
+           sed "s|^|${HERE}/changes/|")
   sed -i "s/^VERSION = \".*\"$/VERSION = \"${v}\"/" "${dir}/lib/drp/version.py"
   grep -q "^VERSION = \"${v}\"$" "${dir}/lib/drp/version.py"
   printf '%s\n' "${v}" >"${dir}/VERSION"
@@ -56,9 +73,10 @@ PY
 }
 
 build_one() {
-  local v="$1" out="$2" work name
+  local v="$1" out="$2" name
   name="drp-${v}"
-  work="$(mktemp -d)"
+  WORK="$(mktemp -d)"
+  local work="${WORK}"
   stage_release "${v}" "${work}/${name}"
   LC_ALL=C tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@${EPOCH}" \
     --format=gnu -C "${work}" -cf - "${name}" | gzip -n -9 >"${out}/${name}.tar.gz.part"
@@ -79,6 +97,7 @@ main() {
   shift
   mkdir -p "${out}"
   out="$(cd "${out}" && pwd)"
+  trap 'rm -rf "${WORK:-}"' EXIT  # a release that fails to stage leaves nothing behind
   local want=("$@")
   ((${#want[@]})) || mapfile -t want < <(versions)
   for v in "${want[@]}"; do

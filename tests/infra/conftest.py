@@ -123,7 +123,15 @@ def expected(version):
         data = json.load(f)
     if version not in data["versions"]:
         raise pytest.UsageError("no expected state for drp %s in %s" % (version, EXPECTED))
-    return {"tables": data["versions"][version], "manifest": data["local_manifest_sha256"]}
+    vt = lambda v: tuple(int(p) for p in v.split("."))  # noqa: E731
+    since = {"units": {}, "config_present": [], "config_absent": []}
+    for release in sorted((r for r in data["since"] if not r.startswith("_")), key=vt):
+        if vt(release) <= vt(version):
+            for role, units in data["since"][release].get("units", {}).items():
+                since["units"].setdefault(role, []).extend(units)
+            for key in ("config_present", "config_absent"):
+                since[key].extend(data["since"][release].get(key, []))
+    return dict(since, tables=data["versions"][version], manifest=data["local_manifest_sha256"])
 
 
 @pytest.fixture(scope="session")
