@@ -14,97 +14,26 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 SRC="${HERE}/src"
-EPOCH="${SOURCE_DATE_EPOCH:-1767225600}"
-
-err() { printf '[%s] [drp-build] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-
-versions() { grep -Ev '^\s*(#|$)' "${HERE}/VERSIONS"; }
-
-vle() {  # vle A B: A <= B as versions
-  [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" == "$1" ]]
-}
+PKG_LOG=drp-build
+# shellcheck source=packaging/lib.sh
+source "${HERE}/../lib.sh"
 
 stage_release() {
-  local v="$1" dir="$2" m base mv
-  mkdir -p "${dir}/share/migrations" "${dir}/share/config"
+  local v="$1" dir="$2"
+  mkdir -p "${dir}/share/config"
   cp -R "${SRC}/bin" "${SRC}/lib" "${dir}/"
   cp "${SRC}/install.sh" "${dir}/"
   cp -R "${SRC}/share/seed" "${dir}/share/"
   cp "${SRC}/share/config/ini-map.json" "${dir}/share/config/"
-  for m in "${SRC}"/share/migrations/*.sql "${SRC}"/share/migrations/rollback/*.sql; do
-    [[ -e "${m}" ]] || continue
-    base="$(basename "${m}")"
-    mv="$(cut -d_ -f2 <<<"${base}")"
-    vle "${mv}" "${v}" || continue
-    if [[ "${m}" == */rollback/* ]]; then
-      mkdir -p "${dir}/share/migrations/rollback"
-      cp "${m}" "${dir}/share/migrations/rollback/"
-    else
-      cp "${m}" "${dir}/share/migrations/"
-    fi
-  done
-  python3 - "${SRC}/share/config/defaults.json" "${dir}/share/config/defaults.json" "${v}" <<'PY'
-import json, sys
-src, dst, v = sys.argv[1:]
-t = lambda s: tuple(int(x) for x in s.split("."))
-d = json.load(open(src))
-out = {k: val for k, val in d.items() if k == "_comment" or t(k) <= t(v)}
-open(dst, "w").write(json.dumps(out, indent=2, sort_keys=True) + "\n")
-PY
-  local p
-  while read -r p; do
-    [[ -n "${p}" ]] || continue
-    vle "$(basename "${p}" .patch)" "${v}" || continue
-    patch --batch --fuzz=0 --no-backup-if-mismatch --quiet -p1 -d "${dir}" <"${p}" >&2 \
-      || { err "changes/$(basename "${p}") does not apply to the sources of ${v}"; return 1; }
-  done < <(find "${HERE}/changes" -maxdepth 1 -name '*.patch' -printf '%f\n' 2>/dev/null | sort -V |
-           sed "s|^|${HERE}/changes/|")
+  pkg::copy_migrations "${SRC}/share/migrations" "${dir}/share/migrations" "${v}"
+  pkg::filter_releases "${SRC}/share/config/defaults.json" "${dir}/share/config/defaults.json" "${v}"
+  pkg::apply_changes "${HERE}/changes" "${dir}" "${v}"
   sed -i "s/^VERSION = \".*\"$/VERSION = \"${v}\"/" "${dir}/lib/drp/version.py"
   grep -q "^VERSION = \"${v}\"$" "${dir}/lib/drp/version.py"
   printf '%s\n' "${v}" >"${dir}/VERSION"
-  find "${dir}" -name '__pycache__' -prune -exec rm -rf {} +
-  find "${dir}" -type d -exec chmod 0755 {} +
-  find "${dir}" -type f -exec chmod 0644 {} +
-  chmod 0755 "${dir}/install.sh" "${dir}"/bin/*
-  local manifest
-  manifest="$(cd "${dir}" && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum)"
-  printf '%s\n' "${manifest}" >"${dir}/MANIFEST.sha256"
-  chmod 0644 "${dir}/MANIFEST.sha256"
+  pkg::finish "${dir}" install.sh 'bin/*'
 }
 
-build_one() {
-  local v="$1" out="$2" name
-  name="drp-${v}"
-  WORK="$(mktemp -d)"
-  local work="${WORK}"
-  stage_release "${v}" "${work}/${name}"
-  LC_ALL=C tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@${EPOCH}" \
-    --format=gnu -C "${work}" -cf - "${name}" | gzip -n -9 >"${out}/${name}.tar.gz.part"
-  mv -f "${out}/${name}.tar.gz.part" "${out}/${name}.tar.gz"
-  (cd "${out}" && sha256sum "${name}.tar.gz" >"${name}.tar.gz.sha256")
-  if [[ -n "${DRP_SIGN_KEY:-}" ]]; then
-    "${HERE}/../sign.sh" "${DRP_SIGN_KEY}" "${out}/${name}.tar.gz"
-  else
-    rm -f "${out}/${name}.tar.gz.sig"
-  fi
-  rm -rf "${work}"
-  err "$(cut -c1-16 "${out}/${name}.tar.gz.sha256")…  ${out}/${name}.tar.gz"
-}
+usage() { sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
-main() {
-  local out="${1:-}" v
-  [[ -n "${out}" ]] || { sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; return 2; }
-  shift
-  mkdir -p "${out}"
-  out="$(cd "${out}" && pwd)"
-  trap 'rm -rf "${WORK:-}"' EXIT  # a release that fails to stage leaves nothing behind
-  local want=("$@")
-  ((${#want[@]})) || mapfile -t want < <(versions)
-  for v in "${want[@]}"; do
-    v="${v#v}"
-    versions | grep -qx "${v}" || { err "unknown version ${v}"; return 2; }
-    build_one "${v}" "${out}"
-  done
-}
-
-main "$@"
+pkg::main "${HERE}" drp "${DRP_SIGN_KEY:-}" "$@"

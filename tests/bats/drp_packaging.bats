@@ -69,10 +69,11 @@ setup() {
 }
 
 @test "build: a patch that no longer applies fails the build and names it" {
-  cp -R "$TOP/packaging/drp" "$BATS_TEST_TMPDIR/drp"
-  printf '# moved\n' >>"$BATS_TEST_TMPDIR/drp/src/bin/drp-units"
-  sed -i 's/^UNITS=(drp-app.service drp-kmc.service/UNITS=(drp-kmc.service drp-app.service/' "$BATS_TEST_TMPDIR/drp/src/bin/drp-units"
-  run "$BATS_TEST_TMPDIR/drp/build.sh" "$BATS_TEST_TMPDIR/o" 2.3.0
+  mkdir "$BATS_TEST_TMPDIR/p"
+  cp -R "$TOP/packaging/drp" "$TOP/packaging/lib.sh" "$TOP/packaging/sign.sh" "$BATS_TEST_TMPDIR/p/"
+  sed -i 's/^UNITS=(drp-app.service drp-kmc.service/UNITS=(drp-kmc.service drp-app.service/' \
+    "$BATS_TEST_TMPDIR/p/drp/src/bin/drp-units"
+  run "$BATS_TEST_TMPDIR/p/drp/build.sh" "$BATS_TEST_TMPDIR/o" 2.3.0
   [ "$status" -ne 0 ]
   [[ $output == *"changes/2.3.0.patch does not apply to the sources of 2.3.0"* ]]
   [ ! -e "$BATS_TEST_TMPDIR/o/drp-2.3.0.tar.gz" ]
