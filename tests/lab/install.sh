@@ -2,6 +2,7 @@
 # Summary: fresh install of a product VERSION on every lab node (make lab-install [PRODUCT=arc] VERSION=X).
 # Usage: tests/lab/install.sh [--product NAME] [--no-build] VERSION   (VERSION like 2.2.0 or v2.2.0)
 #        tests/lab/install.sh --product NAME --uninstall           remove the product from every node
+#        tests/lab/install.sh --product NAME --point-only          only point upgrade.ini at the product
 #   The product (default drp, or $PRODUCT) is packaging/NAME: its lab.json says the roles of the
 #   lab's nodes, the topology's secrets, the order of its install.sh steps across the cluster and
 #   its health endpoints. Points the lab's upgrade.ini (and upgrade-key.ini) at the product:
@@ -29,7 +30,7 @@ DEFAULT_PRODUCT=drp
 
 log() { printf '[%s] [lab-install] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 SSH_OPTS=()
 # The remote command is a string run by the node's shell: only fixed words and node names.
@@ -229,12 +230,13 @@ PY
 }
 
 main() {
-  local build=1 uninstall=0 i start role steps targets
+  local build=1 uninstall=0 point_only=0 i start role steps targets
   PRODUCT="${PRODUCT:-${DEFAULT_PRODUCT}}"
   while (($#)); do
     case "$1" in
       --no-build) build=0; shift ;;
       --uninstall) uninstall=1; shift ;;
+      --point-only) point_only=1; shift ;;
       --product) PRODUCT="${2:?--product needs a name}"; shift 2 ;;
       -h|--help) usage; return 0 ;;
       -*) usage >&2; return 2 ;;
@@ -243,6 +245,13 @@ main() {
   done
   [[ "${PRODUCT}" =~ ^[a-z][a-z0-9_-]*$ && -f "${REPO}/packaging/${PRODUCT}/lab.json" ]] \
     || { log "no product '${PRODUCT}' (no packaging/${PRODUCT}/lab.json)"; return 2; }
+  if ((point_only)); then
+    (($# == 0)) || { usage >&2; return 2; }
+    [[ -f "${LAB_DIR}/upgrade.ini" ]] || die "no lab at ${LAB_DIR} (run: tests/lab/lab.sh up)"
+    load_plan "${PRODUCT}"
+    point_config
+    return 0
+  fi
   if ((uninstall)); then
     (($# == 0)) || { usage >&2; return 2; }
     VERSION="$(grep -Ev '^\s*(#|$)' "${REPO}/packaging/${PRODUCT}/VERSIONS" | tail -n 1)"
