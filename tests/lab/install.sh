@@ -211,7 +211,7 @@ summary() {
     read -r role url <<<"${h}"
     while read -r n; do
       [[ -n "${n}" ]] || continue
-      out="$(ssh_node "${n}" "curl -sS --max-time 5 ${url}" 2>/dev/null || true)"
+      out="$(ssh_node "${n}" "curl -sS --max-time 5 ${url}" </dev/null 2>/dev/null || true)"
       python3 - "${n}" "${role}" "${out}" <<'PY' || rc=1
 import json, sys
 n, role, raw = sys.argv[1:]
@@ -220,7 +220,7 @@ try:
 except ValueError:
     print("%-8s %-8s %-8s %-9s" % (n, role, "-", "no answer")); sys.exit(1)
 links = " ".join("%s=%s" % (k, "ok" if v == "ok" else "ERR") for k, v in sorted(h.items())
-                 if isinstance(v, str) and (v == "ok" or v.startswith("error")))
+                 if k != "status" and isinstance(v, str) and (v == "ok" or v.startswith("error")))
 print("%-8s %-8s %-8s %-9s %s" % (n, role, h.get("version"), h.get("status"), links))
 sys.exit(0 if h.get("status") == "ok" else 1)
 PY
