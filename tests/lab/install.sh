@@ -40,6 +40,7 @@ ssh_node() { ssh "${SSH_OPTS[@]}" "$1" "${@:2}"; }
 #######################################
 # The product's lab plan from packaging/PRODUCT/lab.json and the lab's upgrade.ini, one line each:
 #   node NAME ADDRESS ROLES | require ROLE | step STEPS|ROLE | health ROLE URL | secret NAME BYTES | key FILE
+#   | units GLOB
 # Arguments: product
 #######################################
 plan() {
@@ -62,17 +63,18 @@ for h in desc.get("health", []):
 for name, size in sorted(desc.get("secrets", {}).items()):
     print("secret", name, size)
 print("key", os.path.join(os.path.dirname(sys.argv[1]), desc["public_key"]))
+print("units", desc["units"])
 PY
 }
 
 #######################################
 # Read the plan of a product into NODES ADDRS ROLES (same index), REQUIRE, STEPS ("STEPS|ROLE"),
-# HEALTH ("ROLE URL"), SECRETS ("NAME BYTES") and PUBKEY.
+# HEALTH ("ROLE URL"), SECRETS ("NAME BYTES"), PUBKEY and UNIT_GLOB.
 # Arguments: product
 #######################################
 load_plan() {
   local kind a b c
-  NODES=() ADDRS=() ROLES=() STEPS=() HEALTH=() SECRETS=() REQUIRE=() PUBKEY=""
+  NODES=() ADDRS=() ROLES=() STEPS=() HEALTH=() SECRETS=() REQUIRE=() PUBKEY="" UNIT_GLOB=""
   while read -r kind a b c; do
     case "${kind}" in
       node) NODES+=("${a}") ADDRS+=("${b}") ROLES+=("${c}") ;;
@@ -81,6 +83,7 @@ load_plan() {
       health) HEALTH+=("${a} ${b}") ;;
       secret) SECRETS+=("${a} ${b}") ;;
       key) PUBKEY="${a}" ;;
+      units) UNIT_GLOB="${a}" ;;
     esac
   done < <(plan "$1")
 }
@@ -185,6 +188,9 @@ nodes_with() {
 
 upload() {
   local n="$1" pkg="${PRODUCT}-${VERSION}.tar.gz"
+  # What a wipe by unit files misses: units of the product still running after their file went
+  # (e.g. a rollback that deleted a newer release's unit without stopping it).
+  ssh_node "${n}" "systemctl stop '${UNIT_GLOB}'; systemctl reset-failed '${UNIT_GLOB}'" >/dev/null 2>&1 || true
   ssh_node "${n}" "rm -rf ${REMOTE_DIR} && mkdir -p -m 0700 ${REMOTE_DIR}"
   scp -q "${SSH_OPTS[@]}" "${PACKAGES}/${pkg}" "${PACKAGES}/${pkg}.sha256" "${TOPO}" "${n}:${REMOTE_DIR}/"
   ssh_node "${n}" "cd ${REMOTE_DIR} && mv $(basename "${TOPO}") topology.json && sha256sum --quiet -c ${pkg}.sha256 \
