@@ -67,6 +67,11 @@ fresh_catalog() {
   [ "${#lines[@]}" -eq 1 ] && [[ ${lines[0]} == "0/0 2026-01-01 00:00" ]]
 }
 
+@test "build: a released package never changes (packaging/arc/RELEASED.sha256)" {
+  (($(grep -Evc '^\s*(#|$)' "$TOP/packaging/arc/RELEASED.sha256") >= 3))
+  (cd "$PKGS" && grep -Ev '^\s*(#|$)' "$TOP/packaging/arc/RELEASED.sha256" | sha256sum --strict -c -)
+}
+
 @test "build: a release carries the migrations, rollbacks and config keys up to its version only" {
   [ "$(ls "$X/arc-1.0.0/share/migrations/"*.sql | wc -l)" -eq 1 ] && [ ! -e "$X/arc-1.0.0/share/migrations/rollback" ]
   [ "$(ls "$X/arc-2.0.0/share/migrations/"*.sql | wc -l)" -eq 3 ]
