@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 NODES ?= 3
 VERSION ?= 1.0.0
+PRODUCT ?= drp
 PY_VERSIONS ?= 3.6 3.13
 BUILD := build
 CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
@@ -62,7 +63,7 @@ lab-up: prereqs
 	@tests/lab/lab.sh up --nodes $(NODES)
 
 lab-install: packages
-	@tests/lab/install.sh $(VERSION)
+	@tests/lab/install.sh --product $(PRODUCT) $(VERSION)
 
 lab-down:
 	@tests/lab/lab.sh down

@@ -20,13 +20,27 @@ lint::bash_files() {
   done < <(git ls-files --cached --others --exclude-standard)
 }
 
+#######################################
+# Python files ruff does not find by itself: extension-less programs with a python shebang
+# (the products' tools under packaging/).
+#######################################
+lint::python_scripts() {
+  local f
+  while IFS= read -r f; do
+    [[ -f $f && $f != *.* ]] || continue
+    head -n 1 "$f" 2>/dev/null | grep -qE '^#!.*\bpython3?\b' && printf '%s\n' "$f"
+  done < <(git ls-files --cached --others --exclude-standard)
+  return 0
+}
+
 main() {
-  local files
+  local files scripts
   mapfile -t files < <(lint::bash_files)
   echo "shellcheck: ${#files[@]} files"
   shellcheck -x "${files[@]}"
-  echo "ruff"
-  ruff check lib/python tests po bench
+  mapfile -t scripts < <(lint::python_scripts)
+  echo "ruff (+ ${#scripts[@]} python programs without an extension)"
+  ruff check lib/python tests po bench packaging "${scripts[@]}"
   echo "catalogs"
   python3 po/msgids.py
 }

@@ -7,7 +7,7 @@ setup_file() {
   export PKGS="$BATS_FILE_TMPDIR/pkgs"
   "$TOP/packaging/drp/build.sh" "$PKGS" 2>/dev/null
   mkdir -p "$BATS_FILE_TMPDIR/x"
-  for v in 1.0.0 2.2.0; do tar -C "$BATS_FILE_TMPDIR/x" -xzf "$PKGS/drp-$v.tar.gz"; done
+  for v in 1.0.0 2.2.0 2.3.0; do tar -C "$BATS_FILE_TMPDIR/x" -xzf "$PKGS/drp-$v.tar.gz"; done
 }
 
 setup() {
@@ -49,6 +49,50 @@ setup() {
   run grep -q '"2.0.0"' "$X/drp-1.0.0/share/config/defaults.json"
   [ "$status" -ne 0 ]
   (cd "$X/drp-2.2.0" && sha256sum --quiet --strict -c MANIFEST.sha256)
+}
+
+@test "build: a released package never changes (packaging/drp/RELEASED.sha256): a new release is its own patch" {
+  local n
+  n=$(grep -Evc '^\s*(#|$)' "$TOP/packaging/drp/RELEASED.sha256")
+  ((n >= 5))
+  (cd "$PKGS" && grep -Ev '^\s*(#|$)' "$TOP/packaging/drp/RELEASED.sha256" | sha256sum --strict -c -)
+}
+
+@test "build: 2.3.0 is 2.2.0 plus changes/2.3.0.patch, its migration and its rollback" {
+  [ "$(ls "$X/drp-2.3.0/share/migrations/"*.sql | wc -l)" -eq 6 ]
+  [ -f "$X/drp-2.3.0/share/migrations/rollback/0006_2.3.0_schema_job_events.sql" ]
+  [ ! -e "$X/drp-2.2.0/share/migrations/rollback" ] && [ ! -e "$X/drp-2.2.0/share/config/changes.json" ]
+  [ -x "$X/drp-2.3.0/bin/drp-events" ] && [ ! -e "$X/drp-2.2.0/bin/drp-events" ]
+  grep -q '"kmc.url": "kmc.endpoint"' "$X/drp-2.3.0/share/config/changes.json"
+  grep -q '"2.3.0"' "$X/drp-2.3.0/share/config/defaults.json"
+  (cd "$X/drp-2.3.0" && sha256sum --quiet --strict -c MANIFEST.sha256)
+}
+
+@test "build: a patch that no longer applies fails the build and names it" {
+  mkdir "$BATS_TEST_TMPDIR/p"
+  cp -R "$TOP/packaging/drp" "$TOP/packaging/lib.sh" "$TOP/packaging/sign.sh" "$BATS_TEST_TMPDIR/p/"
+  sed -i 's/^UNITS=(drp-app.service drp-kmc.service/UNITS=(drp-kmc.service drp-app.service/' \
+    "$BATS_TEST_TMPDIR/p/drp/src/bin/drp-units"
+  run "$BATS_TEST_TMPDIR/p/drp/build.sh" "$BATS_TEST_TMPDIR/o" 2.3.0
+  [ "$status" -ne 0 ]
+  [[ $output == *"changes/2.3.0.patch does not apply to the sources of 2.3.0"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/o/drp-2.3.0.tar.gz" ]
+}
+
+@test "build: the newest release's programs, patches applied, pass ShellCheck and ruff (make lint sees only src/)" {
+  local newest dir f bash=() py=()
+  newest=$(grep -Ev '^\s*(#|$)' "$TOP/packaging/drp/VERSIONS" | tail -n 1)
+  tar -C "$BATS_TEST_TMPDIR" -xzf "$PKGS/drp-$newest.tar.gz"
+  dir="$BATS_TEST_TMPDIR/drp-$newest"
+  for f in "$dir/install.sh" "$dir"/bin/*; do
+    case $(head -n 1 "$f") in
+      *bash*) bash+=("$f") ;;
+      *python3*) py+=("$f") ;;
+    esac
+  done
+  ((${#bash[@]} >= 3 && ${#py[@]} >= 10))
+  shellcheck "${bash[@]}"
+  ruff check --no-cache --config "$TOP/ruff.toml" "${py[@]}" "$dir/lib"
 }
 
 @test "build: an unknown version is a usage error" {
@@ -109,6 +153,24 @@ setup() {
   run "$X/drp-2.2.0/bin/drp-units" install etcd,app
   [[ $output == *unchanged* ]]
   "$X/drp-2.2.0/bin/drp-units" remove
+  [ -z "$(ls -A "$DRP_UNIT_DIR")" ]
+}
+
+@test "drp-units 2.3.0: the app Requires= and is ordered After= the new drp-events on every app node" {
+  "$X/drp-2.3.0/bin/drp-units" install db_primary,etcd,kmc,app
+  [ -f "$DRP_UNIT_DIR/drp-events.service" ]
+  grep -q '^ExecStart=/opt/drp/bin/drp-events$' "$DRP_UNIT_DIR/drp-events.service"
+  grep -q '^Requires=drp-kmc.service drp-events.service$' "$DRP_UNIT_DIR/drp-app.service"
+  grep -q '^After=network.target drp-db.service drp-etcd.service drp-kmc.service drp-events.service$' \
+    "$DRP_UNIT_DIR/drp-app.service"
+  grep -q '^Wants=drp-db.service drp-etcd.service drp-kmc.service drp-events.service drp-app.service$' \
+    "$DRP_UNIT_DIR/drp.target"
+  "$X/drp-2.3.0/bin/drp-units" install etcd,app
+  grep -q '^Requires=drp-events.service$' "$DRP_UNIT_DIR/drp-app.service"
+  "$X/drp-2.3.0/bin/drp-units" install db_replica,etcd
+  [ ! -e "$DRP_UNIT_DIR/drp-events.service" ] && [ ! -e "$DRP_UNIT_DIR/drp-app.service" ]
+  "$X/drp-2.3.0/bin/drp-units" install app
+  "$X/drp-2.3.0/bin/drp-units" remove
   [ -z "$(ls -A "$DRP_UNIT_DIR")" ]
 }
 

@@ -5,9 +5,9 @@ setup_file() {
   TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
   export TOP
   export PKGS="$BATS_FILE_TMPDIR/pkgs"
-  "$TOP/packaging/drp/build.sh" "$PKGS" 1.0.0 1.5.0 2.2.0 2>/dev/null
+  "$TOP/packaging/drp/build.sh" "$PKGS" 1.0.0 1.5.0 2.2.0 2.3.0 2>/dev/null
   mkdir -p "$BATS_FILE_TMPDIR/x"
-  for v in 1.0.0 1.5.0 2.2.0; do tar -C "$BATS_FILE_TMPDIR/x" -xzf "$PKGS/drp-$v.tar.gz"; done
+  for v in 1.0.0 1.5.0 2.2.0 2.3.0; do tar -C "$BATS_FILE_TMPDIR/x" -xzf "$PKGS/drp-$v.tar.gz"; done
   cat >"$BATS_FILE_TMPDIR/topology.json" <<'JSON'
 {"cluster": "t", "nodes": {
   "node1": {"address": "10.9.9.11", "roles": ["db_primary", "etcd", "kmc", "app"]},
@@ -88,6 +88,63 @@ PY
   [ "$fresh" = "$("$X/drp-2.2.0/bin/drp-config" dump)" ]
 }
 
+@test "2.2.0 -> 2.3.0: post renames kmc.url to kmc.endpoint (value kept), removes app.max_threads, adds events.*" {
+  write_config 2.2.0 node4
+  url=$("$X/drp-2.2.0/bin/drp-config" get kmc.url)
+  [ "$("$X/drp-2.2.0/bin/drp-config" get app.max_threads)" = 16 ]
+  "$X/drp-2.3.0/bin/drp-config-upgrade" --phase pre
+  run "$X/drp-2.3.0/bin/drp-config-upgrade" --phase post --check
+  [ "$status" -eq 1 ]
+  run "$X/drp-2.3.0/bin/drp-config-upgrade" --phase post
+  [[ $output == *"kmc.url -> kmc.endpoint"*"-app.max_threads"*"events.keep"*"events.port"* ]]
+  [ "$("$X/drp-2.3.0/bin/drp-config" get kmc.endpoint)" = "$url" ]
+  run "$X/drp-2.3.0/bin/drp-config" get kmc.url
+  [ "$status" -eq 1 ]
+  run "$X/drp-2.3.0/bin/drp-config" get app.max_threads
+  [ "$status" -eq 1 ]
+  [ "$("$X/drp-2.3.0/bin/drp-config" get events.port)" = 8091 ]
+  [ "$("$X/drp-2.3.0/bin/drp-config" get product_version)" = 2.3.0 ]
+  "$X/drp-2.3.0/bin/drp-config-upgrade" --phase post --check
+  run "$X/drp-2.3.0/bin/drp-config-upgrade" --phase post
+  [[ $output == *"already at 2.3.0"* ]]
+}
+
+@test "2.3.0: a renamed key keeps an operator's value; the new key wins over a stale old one" {
+  write_config 2.2.0 node4
+  python3 - "$DRP_ETC/drp.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["kmc"]["url"] = "http://10.9.9.99:8700"
+open(sys.argv[1], "w").write(json.dumps(d))
+PY
+  "$X/drp-2.3.0/bin/drp-config-upgrade" --phase post
+  [ "$("$X/drp-2.3.0/bin/drp-config" get kmc.endpoint)" = http://10.9.9.99:8700 ]
+  python3 - "$DRP_ETC/drp.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["kmc"]["url"] = "http://stale:8700"
+open(sys.argv[1], "w").write(json.dumps(d))
+PY
+  "$X/drp-2.3.0/bin/drp-config-upgrade" --phase post
+  [ "$("$X/drp-2.3.0/bin/drp-config" get kmc.endpoint)" = http://10.9.9.99:8700 ]
+  run "$X/drp-2.3.0/bin/drp-config" get kmc.url
+  [ "$status" -eq 1 ]
+}
+
+@test "a fresh 2.3.0 config is exactly a 1.0.0 or a 2.2.0 config upgraded to 2.3.0" {
+  local from
+  write_config 2.3.0 node4
+  fresh=$("$X/drp-2.3.0/bin/drp-config" dump)
+  [[ $fresh == *'"endpoint"'* && $fresh != *'"url"'* && $fresh != *max_threads* ]]
+  for from in 1.0.0 2.2.0; do
+    rm -f "$DRP_ETC"/*
+    write_config "$from" node4
+    "$X/drp-2.3.0/bin/drp-config-upgrade" --phase pre
+    "$X/drp-2.3.0/bin/drp-config-upgrade" --phase post
+    [ "$fresh" = "$("$X/drp-2.3.0/bin/drp-config" dump)" ]
+  done
+}
+
 @test "a half-written drp.json is an error, not 'done'" {
   write_config 1.0.0 node4
   echo '{"node": ' >"$DRP_ETC/drp.json"
@@ -119,6 +176,9 @@ PY
 
 @test "drp-migrate without a database fails cleanly (exit 1, one line)" {
   DRP_DB_SOCKET="$BATS_TEST_TMPDIR/none.sock" run "$X/drp-2.2.0/bin/drp-migrate" --status
+  [ "$status" -eq 1 ]
+  [[ $output == drp-migrate:* ]]
+  DRP_DB_SOCKET="$BATS_TEST_TMPDIR/none.sock" run "$X/drp-2.3.0/bin/drp-migrate" --rollback-to 2.2.0
   [ "$status" -eq 1 ]
   [[ $output == drp-migrate:* ]]
 }

@@ -1,9 +1,13 @@
-"""State checks for a drp install on the lab: options, lab nodes and their roles.
+"""State checks for a product's install on the lab: options, lab nodes and their roles.
 
 Run: python3 -m pytest tests/infra --drp-version 2.2.0 [--lab-dir DIR] [--hosts node1,node2]
-The version may also come from DRP_VERSION, the lab dir from LAB_DIR (default build/lab,
-or build/lab-$LAB_NAME). Nodes and roles come from $LAB_DIR/upgrade.ini, ssh from
-$LAB_DIR/ssh_config (testinfra's ssh backend, multiplexed).
+     python3 -m pytest tests/infra --product arc --product-version 2.0.0
+A product's checks are tests/infra/test_<product>_state.py with the expected state in
+expected.json (drp) or <product>_expected.json; only the chosen product's file is collected.
+The product may also come from PRODUCT (default drp), the version from PRODUCT_VERSION (or
+DRP_VERSION), the lab dir from LAB_DIR (default build/lab, or build/lab-$LAB_NAME). Nodes and
+roles come from $LAB_DIR/upgrade.ini, ssh from $LAB_DIR/ssh_config (testinfra's ssh backend,
+multiplexed).
 """
 import configparser
 import hashlib
@@ -20,14 +24,29 @@ except ImportError:  # tests/prereqs.sh installs it; say so instead of a traceba
                             "(or tests/prereqs.sh)") from None
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXPECTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "expected.json")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def expected_file(product):
+    return os.path.join(HERE, "expected.json" if product == "drp" else product + "_expected.json")
 
 
 def pytest_addoption(parser):
-    g = parser.getgroup("drp", "drp state checks")
+    g = parser.getgroup("product", "product state checks")
+    g.addoption("--product", default=os.environ.get("PRODUCT", "drp"),
+                help="the product whose state to check: tests/infra/test_<product>_state.py (env PRODUCT)")
+    g.addoption("--product-version", default=os.environ.get("PRODUCT_VERSION"),
+                help="the version every node must run (env PRODUCT_VERSION)")
     g.addoption("--drp-version", default=os.environ.get("DRP_VERSION"),
                 help="the drp version every node must run (env DRP_VERSION)")
     g.addoption("--lab-dir", default=None, help="lab dir with upgrade.ini and ssh_config (env LAB_DIR)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Only the chosen product's test_<product>_state.py."""
+    name = os.path.basename(str(collection_path))
+    return name.startswith("test_") and name.endswith("_state.py") and \
+        name != "test_%s_state.py" % config.getoption("product")
 
 
 def pytest_configure(config):
@@ -105,9 +124,10 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def version(pytestconfig):
-    v = pytestconfig.getoption("drp_version")
+    v = pytestconfig.getoption("product_version") or (
+        pytestconfig.getoption("drp_version") if pytestconfig.getoption("product") == "drp" else None)
     if not v:
-        raise pytest.UsageError("give the expected version: --drp-version X or DRP_VERSION=X")
+        raise pytest.UsageError("give the expected version: --product-version X (or --drp-version X for drp)")
     return v.lstrip("v")
 
 
@@ -117,13 +137,34 @@ def nodes(pytestconfig):
     return lab_nodes(pytestconfig, selected=False)
 
 
+def vt(v):
+    return tuple(int(p) for p in v.split("."))
+
+
 @pytest.fixture(scope="session")
-def expected(version):
-    with open(EXPECTED) as f:
+def expected(pytestconfig, version):
+    """The expected state of the version: its tables, the data manifest, and what every release up
+    to it changed ("since": units added to a role, unit lines, config keys present and absent)."""
+    path = expected_file(pytestconfig.getoption("product"))
+    with open(path) as f:
         data = json.load(f)
     if version not in data["versions"]:
-        raise pytest.UsageError("no expected state for drp %s in %s" % (version, EXPECTED))
-    return {"tables": data["versions"][version], "manifest": data["local_manifest_sha256"]}
+        raise pytest.UsageError("no expected state for %s %s in %s" % (
+            pytestconfig.getoption("product"), version, path))
+    units, lines, present, absent = {}, {}, set(), set()
+    for release in sorted((r for r in data.get("since", {}) if not r.startswith("_")), key=vt):
+        if vt(release) > vt(version):
+            continue
+        change = data["since"][release]
+        for role, names in change.get("units", {}).items():
+            units.setdefault(role, []).extend(names)
+        for unit, text in change.get("unit_lines", {}).items():
+            lines.setdefault(unit, []).extend(text)
+        present = (present | set(change.get("config_present", []))) - set(change.get("config_absent", []))
+        absent = (absent | set(change.get("config_absent", []))) - set(change.get("config_present", []))
+    manifest = data.get("local_manifest_sha256") or data.get("store_manifest_sha256")
+    return {"tables": data["versions"][version], "manifest": manifest, "units": units, "unit_lines": lines,
+            "config_present": sorted(present), "config_absent": sorted(absent)}
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,20 @@ def vt(v):
     return tuple(int(p) for p in v.split("."))
 
 
+def units_of(node, expected):
+    """The node's drp units: those of its roles, those its version added to a role, drp.target."""
+    units = {UNITS[r] for r in node.roles if r in UNITS}
+    for r in node.roles:
+        units.update(expected["units"].get(r, []))
+    return sorted(units) + ["drp.target"]
+
+
 def test_program_dir(node, version):
     out = node.run_ok("readlink /opt/drp && cat /opt/drp/VERSION && " + BIN + "drp-release verify").split()
     assert out == ["drp-releases/" + version, version]
 
 
-def test_config(node, version):
+def test_config(node, version, expected):
     new, old = "/etc/drp/drp.json", "/etc/drp/drp.ini"
     if vt(version) < (2, 0, 0):
         new, old = old, new
@@ -26,17 +34,22 @@ def test_config(node, version):
     assert node.host.run("test -e " + old).rc == 1, "%s: %s should not exist at %s" % (node.name, old, version)
     assert node.run_ok(BIN + "drp-config get product_version").strip() == version
     assert node.run_ok(BIN + "drp-config get node.name").strip() == node.name
+    for key in expected["config_present"]:  # renamed and new keys
+        node.run_ok(BIN + "drp-config get " + key)
+    for key in expected["config_absent"]:  # renamed and removed keys
+        assert node.host.run(BIN + "drp-config get " + key).rc == 1, "%s: %s still in the config" % (node.name, key)
 
 
-def test_units_active(node):
-    units = sorted({UNITS[r] for r in node.roles if r in UNITS}) + ["drp.target"]
+def test_units_active(node, expected):
+    units = units_of(node, expected)
     # one systemctl call per question (testinfra's service module costs 2-3 round trips a unit)
     active = node.host.run("systemctl is-active " + " ".join(units)).stdout.split()
     enabled = node.host.run("systemctl is-enabled " + " ".join(units)).stdout.split()
     assert dict(zip(units, active)) == {u: "active" for u in units}
     assert dict(zip(units, enabled)) == {u: "enabled" for u in units}
     present = node.host.run("ls /etc/systemd/system/").stdout.split()
-    extra = sorted(set(UNITS.values()) - set(units) & set(present))
+    known = set(UNITS.values()) | {u for us in expected["units"].values() for u in us}
+    extra = sorted(known - set(units) & set(present))
     assert not extra, "%s: units of roles it does not have: %s" % (node.name, extra)
 
 
@@ -46,12 +59,14 @@ def test_health(node, version):
     h = json.loads(raw)
     assert h["version"] == version and h["node"] == node.name
     assert (h["db"], h["kmc"], h["etcd"], h["status"]) == ("ok", "ok", "ok", "ok"), raw
+    links = {k: v for k, v in h.items() if k not in ("version", "node", "status", "schema_version")}
+    assert set(links.values()) == {"ok"}, raw  # every link the app has (drp-events from 2.3.0)
     assert node.host.socket("tcp://0.0.0.0:8080").is_listening
 
 
 @pytest.mark.roles("app")
-def test_app_does_work(node, version, primary):
-    """The app's worker wrote its heartbeat to the DB, etcd and its local data file."""
+def test_app_does_work(node, version, primary, expected):
+    """The app's worker wrote its heartbeat to the DB, etcd, its local data file (and drp-events)."""
     row = primary.run_ok("mariadb -N -B -e %s" % (
         "\"SELECT version, beats FROM drp.app_heartbeat WHERE node='%s'\"" % node.name)).split()
     assert row and row[0] == version and int(row[1]) >= 1
@@ -60,6 +75,11 @@ def test_app_does_work(node, version, primary):
     if node.has("etcd"):
         got = json.loads(node.run_ok("etcdctl get --print-value-only /drp/nodes/%s" % node.name))
         assert got["version"] == version
+    if "drp-events.service" in units_of(node, expected):
+        port = node.run_ok(BIN + "drp-config get events.port").strip()
+        events = json.loads(node.run_ok("curl -sS --max-time 5 http://127.0.0.1:%s/events" % port))
+        assert any(e.get("node") == node.name and e.get("version") == version for e in events), events
+        assert not node.host.socket("tcp://0.0.0.0:%s" % port).is_listening  # local to the node
 
 
 @pytest.mark.roles("db_primary", "db_replica")

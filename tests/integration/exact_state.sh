@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Summary: print what a rollback must give back exactly on this node (tests/integration/test_rollback.py)
-# Every release dir and the link, the content (and modes, owners) of the config, the units and their
-# enablement, the local data (the app's own heartbeat file aside), the databases' tables, columns,
+# Every release dir and the link, the content (and modes, owners) of the config, the units, their
+# enablement and which of them run, the local data (the app's own heartbeat file aside), the databases' tables, columns,
 # indexes, users and migrations, and the product's etcd keys.
 set -u
 tree() {
@@ -21,6 +21,9 @@ for u in /etc/systemd/system/drp* /etc/systemd/system/*.wants/drp*; do
   echo "unit $u $(readlink "$u" || sha256sum < "$u" | cut -c1-16)"
 done
 echo "enabled $(systemctl is-enabled drp.target 2>/dev/null)"
+# every drp unit systemd still runs, its file there or not: a rollback must stop the units only newer
+# releases have (2.3.0's drp-events), not just delete their files
+echo "running $(systemctl list-units --all --state=active --plain --no-legend 'drp*' | awk '{print $1}' | LC_ALL=C sort | tr '\n' ' ')"
 echo "data $(cd /var/lib/drp/data && find . -path ./app -prune -o -printf '%y %m %P\n' | LC_ALL=C sort |
   sha256sum | cut -c1-16) $(sha256sum /var/lib/drp/data/MANIFEST.sha256 | cut -c1-16)"
 if [[ -S /run/mysqld/mysqld.sock ]]; then

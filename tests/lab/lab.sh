@@ -103,13 +103,14 @@ lab::nodes() {
   for ((i = 1; i <= LAB_NODES; i++)); do echo "node$i"; done
 }
 
+# A node's roles in the default product's lab layout (packaging/drp/lab.json; tests/lab/install.sh
+# --product NAME rewrites them for another product).
 lab::roles() {
-  case "$1" in
-    node1) echo "db_primary, etcd, kmc, app" ;;
-    node2) echo "db_replica, etcd, kmc, app" ;;
-    node3) echo "etcd, app" ;;
-    *) echo "app" ;;
-  esac
+  python3 - "$REPO/packaging/drp/lab.json" "$1" <<'PY'
+import json, sys
+roles = json.load(open(sys.argv[1]))["roles"]
+print(", ".join(roles.get(sys.argv[2], roles["*"])))
+PY
 }
 
 #######################################

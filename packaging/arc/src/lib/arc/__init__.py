@@ -1,0 +1,1 @@
+"""arc: a small archive service (gateway + workers, SQLite catalog), the second product drupgrade upgrades."""
