@@ -281,6 +281,21 @@ def test_steps_shows_one_phase_and_the_cli_takes_the_phases_of_the_table():
         assert r.returncode == 2 and "invalid choice: 'teardown'" in r.stderr and "'postcheck'" in r.stderr
 
 
+def test_the_steps_table_lines_up_in_chinese_too():
+    """The columns are terminal cells: a zh header (two cells per character) keeps the rows aligned."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(TOP, "lib", "python"), LANG="C")
+    env.pop("LC_ALL", None)
+    for lang in ("en", "zh"):
+        r = subprocess.run([sys.executable, "-m", "drupgrade", "upgrade", "--lang", lang, "steps"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        lines = r.stdout.splitlines()
+        assert r.returncode == 0 and len(lines) > 20
+        # where each row's retry column starts, in terminal cells: the same for the header and every row
+        starts = {i18n.cells(line[:line.index(word, 40)]) for line, word in
+                  zip(lines, [lines[0].split()[3]] + [row.split()[3] for row in lines[1:]])}
+        assert starts == {50}, (lang, starts)
+
+
 def test_the_step_table_of_docs_upgrade_md_is_the_declarations():
     """Fails when a step declaration changes and the docs do not: run 'make docs'."""
     text = open(os.path.join(TOP, "docs", "upgrade.md"), encoding="utf-8").read()

@@ -4,6 +4,7 @@ picks a text by it: gettext catalogs for msgids (`_`), `pick` for texts that com
 (the precheck report), `node_env` for the node scripts' own `msg`."""
 import gettext
 import os
+import unicodedata
 
 DOMAIN = "drupgrade"
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -93,3 +94,13 @@ def node_env():
     """What a node script needs to speak the operator's language: {variable: zh|en}, for the
     environment of every drstep and drcheck the controller starts."""
     return {NODE_LANG: _state["lang"]}
+
+
+def cells(text):
+    """Terminal columns of text (CJK characters take two): what lines up zh and en tables."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text, width):
+    """text filled with spaces to `width` terminal columns."""
+    return text + " " * max(0, width - cells(text))

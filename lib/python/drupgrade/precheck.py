@@ -13,7 +13,6 @@ import os
 import sys
 import tarfile
 import time
-import unicodedata
 
 from drupgrade import answers, fanout, i18n, packages, product, safetext, state, steps, strategies, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, DrupgradeError
@@ -339,9 +338,9 @@ class Report:
                 table.add_row(r[0], *["[%s]%s[/]" % (colour[c], c) if c in colour else c for c in r[1:]])
             console.print(table)
         else:
-            widths = [max(_width(r[i]) for r in [head] + rows) for i in range(len(head))]
+            widths = [max(i18n.cells(r[i]) for r in [head] + rows) for i in range(len(head))]
             for r in [head] + rows:
-                out("info", "  ".join(c + " " * (w - _width(c)) for c, w in zip(r, widths)).rstrip())
+                out("info", "  ".join(i18n.pad(c, w) for c, w in zip(r, widths)).rstrip())
         for level, line in self.problem_lines():
             out(level, line)
 
@@ -360,11 +359,6 @@ class Report:
                     f.write(answers_skeleton(self.questions))
                 os.replace(skeleton + ".tmp", skeleton)
         return report, skeleton
-
-
-def _width(text):
-    """Terminal columns of text (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 # -- questions and answers ----------------------------------------------------------------

@@ -15,7 +15,6 @@ import os
 import sys
 import threading
 import time
-import unicodedata
 
 from drupgrade import (
     answers,
@@ -33,7 +32,7 @@ from drupgrade import (
     timeouts,
 )
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import _
+from drupgrade.i18n import _, cells, pad
 from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, UNFINISHED, Journal
 
 LOG = logging.getLogger("drupgrade.rollback")
@@ -592,14 +591,6 @@ def countdown(console, seconds=COUNTDOWN):
 
 
 # -- the progress display (design §4.4.4.1) ----------------------------------------------------
-def cells(text):
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def pad(text, width):
-    return text + " " * max(0, width - cells(text))
-
-
 MARKS = {"done": "✓", "running": "▶", "failed": "✗", "pending": "○"}
 
 

@@ -5,7 +5,7 @@ import os
 
 from drupgrade import product, retry_policy
 from drupgrade import steps as steps_mod
-from drupgrade.i18n import N_, _
+from drupgrade.i18n import N_, _, cells, pad
 
 SUMMARY = N_("every step: phase, timeout, retry policy, summary")
 DOC_START = "<!-- generated from scripts/steps/ by: make docs (bin/upgrade.sh steps --markdown) -->"
@@ -49,10 +49,12 @@ def run(ctx):
         print(json.dumps({"phases": [p.as_dict() for p in phases], "steps": rows,
                           "policies": {n: p.data for n, p in policies.items()}}, ensure_ascii=False, indent=2))
         return 0
-    print("%-20s %-18s %8s  %-11s %-8s %s" % (_("phase"), _("step"), _("timeout"), _("retry"), _("barrier"),
-                                              _("summary")))
-    for s in all_steps:
-        where = _("controller") if s.local else _("node")
-        print("%-20s %-18s %7ss  %-11s %-8s %s (%s)" % (s.phase, s.name, overrides.get(s.name, s.timeout), s.retry,
-                                                        s.barrier, s.summary, where))
+    widths = (20, 18, 8, 11, 8)  # terminal columns: the zh headers take two per character
+    rows = [(_("phase"), _("step"), _("timeout"), _("retry"), _("barrier"), _("summary"))]
+    rows += [(s.phase, s.name, "%ss" % overrides.get(s.name, s.timeout), s.retry, s.barrier,
+              "%s (%s)" % (s.summary, _("controller") if s.local else _("node"))) for s in all_steps]
+    for r in rows:
+        timeout = " " * max(0, widths[2] - cells(r[2])) + r[2]  # right-aligned
+        print(" ".join([pad(r[0], widths[0]), pad(r[1], widths[1]), timeout + " ", pad(r[3], widths[3]),
+                        pad(r[4], widths[4]), r[5]]))
     return 0
