@@ -26,10 +26,10 @@
 #   installed_unit
 # shellcheck source=scripts/lib/package.sh
 source "$COMPONENTS_DIR/../lib/package.sh"
-# shellcheck source=scripts/components/base/files.sh
-source "$COMPONENTS_DIR/base/files.sh"
 # shellcheck source=scripts/components/base/units.sh
 source "$COMPONENTS_DIR/base/units.sh"
+# shellcheck source=scripts/components/base/files.sh
+source "$COMPONENTS_DIR/base/files.sh"
 
 release::has_role() {
   local roles=() r
