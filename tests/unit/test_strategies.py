@@ -370,6 +370,8 @@ def test_the_2_3_0_strategies_map_the_config_start_and_check_drp_events_and_remo
         assert checks["check_health"].endswith("version=2.3.0 events=ok") and "check_replication" in checks
         units = b["delete_services"].params["units"]  # stopped and removed in this order
         assert units[:2] == ["drp-app.service", "drp-events.service"] and b["unzip"].params["units"] == units
+        assert b["backup_local"].component == "service/backup"  # the backup and the rollback from it
+        assert b["rollback_stop"].params["units"] == units and b["rollback_db"].template == "drp_db_recover"
         assert "create_service_db" in b and b["db_migrate"].params["run"] == "/opt/drp/bin/drp-migrate --kind schema"
 
 
