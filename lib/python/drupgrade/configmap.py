@@ -215,7 +215,8 @@ def bind(binding, prod, scope, work_dir, path, where):
     if not isinstance(binding.params.get("file"), str) or not binding.params["file"] or not all(files):
         raise config.file_error(path, where, _("the component {component} needs the parameter {name}").format(
             component=COMPONENT, name="mapping" if binding.params.get("file") else "file"))
-    binding.params.setdefault("target", binding.params["file"])
+    if not binding.params.get("target"):
+        binding.params["target"] = binding.params["file"]
     binding.mapping = []
     for name in files:
         file = os.path.join(prod.dir, name)
