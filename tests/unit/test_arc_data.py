@@ -45,7 +45,8 @@ def test_each_hop_fills_only_the_steps_arc_needs(src, dst):
     b = bindings(src, dst)
     assert sorted(b) == ["check_services", "config_post", "config_pre", "db_migrate", "delete_services", "install",
                          "start_services", "stop_services", "unzip"]
-    assert b["install"].params["link"] == "/opt/arc" and b["install"].params["new_release"] == "/opt/arc-releases/" + dst
+    assert b["install"].params["link"] == "/opt/arc"
+    assert b["install"].params["new_release"] == "/opt/arc-releases/" + dst
     assert b["db_migrate"].params["run"] == "/opt/arc/bin/arc-migrate"
     assert product.load("arc").step_roles == {"db_migrate": ["gateway"]}  # the catalog is on the gateway only
     assert [m["set"]["ARC_VERSION"] for m in b["config_pre"].mapping][-1] == dst
@@ -55,8 +56,9 @@ def test_each_hop_fills_only_the_steps_arc_needs(src, dst):
 def packages(tmp_path_factory):
     """arc's packages of every release, unpacked (packaging/arc/build.sh)."""
     out = tmp_path_factory.mktemp("arc")
-    r = subprocess.run([os.path.join(TOP, "packaging", "arc", "build.sh"), str(out / "pkgs"), "1.0.0", "1.1.0", "2.0.0"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    build = os.path.join(TOP, "packaging", "arc", "build.sh")
+    r = subprocess.run([build, str(out / "pkgs"), "1.0.0", "1.1.0", "2.0.0"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True)
     assert r.returncode == 0, r.stdout
     for v in ("1.0.0", "1.1.0", "2.0.0"):
         subprocess.run(["tar", "-C", str(out), "-xzf", str(out / "pkgs" / ("arc-%s.tar.gz" % v))], check=True)

@@ -67,7 +67,8 @@ def test_a_mapping_file_is_checked_by_its_schema(tmp_path):
     path.chmod(0o600)
     with pytest.raises(DrupgradeError) as exc:
         configmap.load(str(path))
-    assert "m.json" in exc.value.message and "/source/format" in exc.value.message and "ini, json, env" in exc.value.message
+    assert "m.json" in exc.value.message and "/source/format" in exc.value.message
+    assert "ini, json, env" in exc.value.message
 
 
 # -- env: KEY=value lines (systemd EnvironmentFile syntax) ---------------------------------------
@@ -112,7 +113,8 @@ def test_what_an_env_file_cannot_hold_is_exit_2_naming_the_line_or_key(text, tar
 
 def test_header_set_and_defaults_take_the_hops_references(tmp_path):
     path = tmp_path / "m.json"
-    path.write_text(json.dumps({"source": {"format": "env"}, "target": {"format": "env", "header": "# v${target_version}"},
+    path.write_text(json.dumps({"source": {"format": "env"},
+                                "target": {"format": "env", "header": "# v${target_version}"},
                                 "set": {"V": "${target_version}"}, "defaults": {"FROM": "${source_version}"}}))
     path.chmod(0o600)
     m = configmap.substitute(configmap.load(str(path)), {"target_version": "2.0.0", "source_version": "1.0.0"},

@@ -263,7 +263,8 @@ def test_a_config_step_chains_mapping_files_with_the_hops_references_and_checks_
     cat = make(tmp_path, [strategy("s", ("1.0.0", "1.9.9"), ("1.0.0", "2.9.9"),
                                    [{"phase": "upgrade", "components": [entry]}])])
     for name, data in (("a", {"source": {"format": "env"}, "target": {"format": "env"}, "rename": {"A": "B"}}),
-                       ("b", {"source": {"format": "env"}, "target": {"format": "env", "header": "# toy ${target_version}"},
+                       ("b", {"source": {"format": "env"},
+                              "target": {"format": "env", "header": "# toy ${target_version}"},
                               "set": {"V": "${target_version}"}, "defaults": {"D": "${product.unit}"}})):
         os.chmod(write(os.path.join(cat.product.dir, "config", name + ".json"), data), 0o600)
     b = cat.bindings(cat.strategies[0], "1.0.0", "1.1.0")["config_pre"]

@@ -83,7 +83,8 @@ def render(data, fmt, where, header="", sort_keys=False):
         for k, v in data.items():
             value = _ini_text(v, " ")
             if isinstance(v, dict) or "\n" in value:
-                raise config.file_error(where, k, _("an env file holds KEY=value lines; {key} holds more").format(key=k))
+                raise config.file_error(where, k, _("an env file holds KEY=value lines; {key} holds more").format(
+                    key=k))
             out.write("%s=%s\n" % (k, value))
         return out.getvalue()
     for section, keys in data.items():

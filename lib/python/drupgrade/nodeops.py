@@ -280,7 +280,8 @@ class NodeOps(NodeOpsBase):
             if b.component == configmap.COMPONENT and ("any" in roles or set(roles) & set(node.roles)):
                 if configmap.prepare(self.t, node, b):
                     self.out("info", _("{node}: {file} mapped for {step} ({mapping})").format(
-                        node=node.name, file=b.params["file"], step=b.step, mapping=templates.text(b.params["mapping"])))
+                        node=node.name, file=b.params["file"], step=b.step,
+                        mapping=templates.text(b.params["mapping"])))
 
     def step_collect_manifest(self, node, hop, versions):
         backup_id = self.journal.data["hop_info"][hop]["backup_id"]
