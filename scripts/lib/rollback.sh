@@ -1,10 +1,14 @@
 # shellcheck shell=bash
-# What the rollback steps share: the backup being restored and its manifest, a private staging
-# area, and the etcd keys. Sourced by the rollback step files after step.sh and drp.sh.
+# What a rollback from a backup made by service/backup needs (the library of service/restore,
+# service/mariadb's recover and the rollback's backup check): the backup being restored and its
+# manifest, a private staging area, and the etcd keys. Knows no product: paths, prefixes and
+# commands come from the caller (its component's parameters).
 # Context (rollback.env, written by rollback_tool): DR_NODE DR_ROLES DR_BACKUP_ROOT DR_BACKUP_ID
+# shellcheck source=scripts/components/base/files.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../components/base/files.sh"
+# shellcheck source=scripts/components/base/wait.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../components/base/wait.sh"
 
-# shellcheck disable=SC2034  # used by the step files that source this library
-RB_DB_UNIT=drp-db-restore.service  # the DB server a restore runs, from the backup's own config
 RB_STAGE_ROOT=${RB_STAGE_ROOT:-/run/drupgrade-rollback}  # the private copies (rb::stage)
 
 rb::dir() { files::backup_dir; }
@@ -59,37 +63,37 @@ rb::stage_dir() {
 }
 
 #######################################
-# A private copy (0700: it holds the product's secrets) of the backup's config, outside /etc/drp,
-# so that the database restore never depends on the live config another restore rewrites in
-# parallel. Removed when the rollback's verification passes on this node (rb::unstage).
-# Outputs: the staging directory (holds etc/drp/…).
+# A private copy (0700: it holds the product's secrets) of the backup's config directory, outside
+# the live one, so that the database restore never depends on the live config another restore
+# rewrites in parallel. Removed when the rollback's verification passes on this node (rb::unstage).
+# Arguments: the config directory (absolute). Outputs: the staging directory (holds it, e.g. etc/<p>/…).
 #######################################
 rb::stage() {
-  local stage
+  local stage config=${1:?the config directory}
   stage=$(rb::stage_dir) || return
   if [[ ! -f $stage/.complete ]]; then
     rm -rf "${RB_STAGE_ROOT:?}/${DR_BACKUP_ID:?}"
     mkdir -p "$RB_STAGE_ROOT"
     chmod 0755 "$RB_STAGE_ROOT"
     mkdir -m 0700 "$stage"
-    tar -C "$stage" -xzf "$(rb::dir)/system_config.tar.gz" etc/drp
+    tar -C "$stage" -xzf "$(rb::dir)/system_config.tar.gz" "${config#/}"
     touch "$stage/.complete"
   fi
   printf '%s' "$stage"
 }
 
 #######################################
-# The restore DB server's config: mariadbd runs as user mysql, which cannot enter the private
-# stage, so it reads a copy of the backup's mariadb.cnf (which holds no secret) beside it.
-# Outputs: the config file.
+# The restore DB server's config: the server runs as its own user, which cannot enter the private
+# stage, so it reads a copy of the backup's server config (which holds no secret) beside it.
+# Arguments: the config directory, the server config's name in it. Outputs: the config file.
 #######################################
 rb::db_config() {
-  local stage dir
-  stage=$(rb::stage) || return
+  local stage dir name=${2:?the server config}
+  stage=$(rb::stage "$1") || return
   dir=$stage.db
   [[ -d $dir ]] || mkdir -m 0755 "$dir"
-  install -m 0644 "$stage/etc/drp/mariadb.cnf" "$dir/mariadb.cnf"
-  printf '%s/mariadb.cnf' "$dir"
+  install -m 0644 "$stage/${1#/}/$name" "$dir/${name##*/}"
+  printf '%s/%s' "$dir" "${name##*/}"
 }
 
 #######################################
@@ -114,37 +118,40 @@ rb::mark_suspect() {
 }
 
 #######################################
-# The product tools of the backup's version when that release is intact, else the active ones.
+# The release whose tools a restore runs: the backup's own (RELEASES/<version>) when it holds the
+# tool and its MANIFEST.sha256 verifies, else the active one (LINK).
+# Arguments: releases dir, link, the tool's path inside a release. Outputs: the release directory.
 #######################################
 rb::tools() {
-  local v
+  local releases=$1 link=$2 tool=$3 v
   v=$(rb::version)
-  if [[ -x $DRP_RELEASES/$v/bin/drp-dbtool ]] && (cd "$DRP_RELEASES/$v" && sha256sum --quiet --strict -c MANIFEST.sha256) 2>/dev/null; then
-    printf '%s/%s/bin' "$DRP_RELEASES" "$v"
+  if [[ -x $releases/$v/$tool ]] && (cd "$releases/$v" && sha256sum --quiet --strict -c MANIFEST.sha256) 2>/dev/null; then
+    printf '%s/%s' "$releases" "$v"
   else
-    printf '%s/bin' "$DRP_LINK"
+    printf '%s' "$link"
   fi
 }
 
 #######################################
 # True if this node's tables have the checksums taken with the dump: DR_DB_CHECKSUMS (compact
 # JSON, from the controller), else the dump's own file (on the primary, by hand).
-# Arguments: the product tools' directory
+# Arguments: the command that prints the tables' checksums (JSON)
 #######################################
 rb::db_checksums_equal() {
   local want=${DR_DB_CHECKSUMS:-} f
   f=$(rb::dir)/database_checksums.json
   [[ -n $want || ! -f $f ]] || want=$(tr -d ' \n' < "$f")
   [[ -n $want ]] || return 0  # a backup made before the checksums were kept
-  [[ $("$1/drp-dbtool" checksum --json 2>/dev/null | tr -d ' \n') == "$want" ]]
+  [[ $("$@" 2>/dev/null | tr -d ' \n') == "$want" ]]
 }
 
 #######################################
 # Releases installed after the backup's (upgrades made them; the state before had none of them).
+# Arguments: releases dir, the backup's version
 #######################################
 rb::newer_releases() {
-  local v=$1 d r
-  for d in "$DRP_RELEASES"/*/; do
+  local releases=$1 v=$2 d r
+  for d in "$releases"/*/; do
     [[ -d $d ]] || continue
     r=$(basename "$d")
     [[ $r == "$v" ]] && continue
@@ -180,12 +187,13 @@ rb::etcd_live_keys() {
 }
 
 #######################################
-# Put the product's etcd keys back as they were: the backup's values, no key the backup lacks.
+# Put the product's etcd keys back as they were: the backup's values, no key under the prefix the
+# backup lacks. Arguments: the prefix (the manifest's etcd_keys prefix)
 #######################################
 rb::etcd_restore() {
   local want have key value
   want=$(rb::etcd_backup_keys | LC_ALL=C sort)
-  have=$(rb::etcd_live_keys /drp/ | LC_ALL=C sort)
+  have=$(rb::etcd_live_keys "${1:?the etcd prefix}" | LC_ALL=C sort)
   while IFS=$'\t' read -r key _; do
     [[ -n $key ]] || continue
     grep -q "^$(printf '%s' "$key" | sed 's/[][\.*^$/]/\\&/g')"$'\t' <<<"$want" || rb::etcdctl del "$key" > /dev/null

@@ -1,17 +1,20 @@
 #!/usr/bin/env bats
 # A backup is durable before it is declared complete, and declared verified only after its
-# verification passed (scripts/lib/drp.sh, scripts/steps/5-backup/40-backup_local.sh, drp-dbtool dump).
-# The step runs for real on a small fake product tree; `sync` is a stub that records each call and
-# what the backup looked like at that moment.
+# verification passed (scripts/components/service/backup.sh bound to the step
+# scripts/steps/5-backup/40-backup_local.sh, drp-dbtool dump).
+# The step runs for real on a small fake product tree, bound as drp's strategy binds it but with the
+# paths under ROOT; `sync` is a stub that records each call and what the backup looked like then.
 
 setup() {
   TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
   ROOT=$BATS_TEST_TMPDIR/root
-  # The step and its libraries, with the product's paths moved under ROOT.
+  # The step, its libraries and components, bound to the product's paths under ROOT.
   mkdir -p "$BATS_TEST_TMPDIR/tool/steps/5-backup" "$BATS_TEST_TMPDIR/bin"
   cp -r "$TOP/scripts/lib" "$BATS_TEST_TMPDIR/tool/lib"
   cp -r "$TOP/scripts/components" "$BATS_TEST_TMPDIR/tool/components"
-  sed -i "s#^\(DRP_[A-Z_]*\)=/#\1=$ROOT/#" "$BATS_TEST_TMPDIR/tool/lib/drp.sh"
+  export DR_B_BACKUP_LOCAL_COMPONENT=service/backup DR_B_BACKUP_LOCAL_P_LINK=$ROOT/opt/drp
+  export DR_B_BACKUP_LOCAL_P_CONFIG_DIR=$ROOT/etc/drp DR_B_BACKUP_LOCAL_P_UNIT_DIR=$ROOT/etc/systemd/system
+  export DR_B_BACKUP_LOCAL_P_UNIT_MATCH="drp-*.service drp.target" DR_B_BACKUP_LOCAL_P_DATA_DIR=$ROOT/var/lib/drp/data
   STEP=$BATS_TEST_TMPDIR/tool/steps/5-backup/40-backup_local.sh
   cp "$TOP/scripts/steps/5-backup/40-backup_local.sh" "$STEP"
   mkdir -p "$ROOT/opt/drp-releases/1.0.0/bin" "$ROOT/etc/drp" "$ROOT/etc/systemd/system" "$ROOT/var/lib/drp/data"
@@ -45,7 +48,7 @@ first() { grep -nE -m1 -- "$1" "$SYNC_LOG" | cut -d: -f1 | grep .; }
   # shellcheck disable=SC1091
   source "$BATS_TEST_TMPDIR/tool/lib/step.sh"
   # shellcheck disable=SC1091
-  source "$BATS_TEST_TMPDIR/tool/lib/drp.sh"
+  source "$BATS_TEST_TMPDIR/tool/components/base/files.sh"
   files::archive "$BATS_TEST_TMPDIR/a.tar.gz" "$ROOT/etc/drp"
   [ -f "$BATS_TEST_TMPDIR/a.tar.gz" ] && [ ! -e "$BATS_TEST_TMPDIR/a.tar.gz.part" ]
   [ "$(cat "$SYNC_LOG")" = "none sync -- $BATS_TEST_TMPDIR/a.tar.gz.part" ]

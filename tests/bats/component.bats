@@ -121,6 +121,24 @@ bind() {  # bind STEP COMPONENT KEY=VALUE... into the context
   [[ $output == *"these services or checks failed: bad (file_is $T/VERSION 2.3.0)"* ]]
 }
 
+@test "service/monitor: wait SECONDS KIND holds once the check does within the time; an unknown kind is exit 2" {
+  echo DR_ROLES=web >> "$DRSTEP_CONTEXT"
+  (sleep 1; echo 2.2.0 > "$T/LATE") &
+  bind check_services service/monitor "P_CHECK_LATE=web: wait 20 file_is $T/LATE 2.2.0"
+  run "$DRSTEP" check_services run
+  [ "$status" -eq 0 ]
+  wait
+  bind check_services service/monitor "P_CHECK_NEVER=any: wait 1 file_is $T/NEVER 1"
+  run "$DRSTEP" check_services run
+  [ "$status" -eq 1 ]
+  [[ $output == *"never (wait 1 file_is $T/NEVER 1)"* ]]
+  : > "$DRSTEP_CONTEXT"
+  bind check_services service/monitor "P_CHECK_ODD=any: no_such_kind x"
+  run "$DRSTEP" check_services run
+  [ "$status" -ne 0 ]
+  [[ $output == *"unknown kind of check: no_such_kind"* ]]
+}
+
 @test "adapter/schema_version: the migration, then the recorded version must be the target" {
   echo 2.1.0 > "$T/schema"
   printf '#!/bin/sh\necho 2.2.0 > %s/schema\n' "$T" > "$T/migrate"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# The rollback steps' library (scripts/lib/rollback.sh) and drstep's rollback context.
+# The rollback's library (scripts/lib/rollback.sh: service/restore, service/mariadb recover, the
+# backup check) and drstep's rollback context.
 
 setup() {
   TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
@@ -21,7 +22,6 @@ JSON
 lib() {
   # shellcheck disable=SC1090,SC1091
   source "$TOP/scripts/lib/step.sh"
-  source "$TOP/scripts/lib/drp.sh"
   source "$TOP/scripts/lib/rollback.sh"
 }
 
@@ -37,9 +37,9 @@ lib() {
 
 @test "releases newer than the backup's are the ones to remove" {
   lib
-  DRP_RELEASES=$BATS_TEST_TMPDIR/releases
-  mkdir -p "$DRP_RELEASES"/{1.0.0,2.1.0,2.2.0,10.0.0}
-  [ "$(rb::newer_releases 2.1.0 | sort -V | tr '\n' ' ')" = "2.2.0 10.0.0 " ]
+  releases=$BATS_TEST_TMPDIR/releases
+  mkdir -p "$releases"/{1.0.0,2.1.0,2.2.0,10.0.0}
+  [ "$(rb::newer_releases "$releases" 2.1.0 | sort -V | tr '\n' ' ')" = "2.2.0 10.0.0 " ]
 }
 
 @test "etcd keys of the backup decode to key and base64 value" {
@@ -139,11 +139,11 @@ manifest_with() {
   mkdir -p "$BATS_TEST_TMPDIR/src/etc/drp"
   printf 'secret\n' > "$BATS_TEST_TMPDIR/src/etc/drp/drp.ini" && printf '[mysqld]\n' > "$BATS_TEST_TMPDIR/src/etc/drp/mariadb.cnf"
   tar -C "$BATS_TEST_TMPDIR/src" -czf "$DR_BACKUP_ROOT/$DR_BACKUP_ID/system_config.tar.gz" etc/drp
-  stage=$(rb::stage)
+  stage=$(rb::stage /etc/drp)
   [ "$stage" = "$RB_STAGE_ROOT/$DR_BACKUP_ID" ]
   [ "$(stat -c %a "$stage")" = 700 ]
   [ "$(cat "$stage/etc/drp/drp.ini")" = secret ]
-  cnf=$(rb::db_config)
+  cnf=$(rb::db_config /etc/drp mariadb.cnf)
   [ "$cnf" = "$stage.db/mariadb.cnf" ] && [ "$(stat -c %a "$cnf")" = 644 ] && [ "$(stat -c %a "$stage.db")" = 755 ]
   rb::mark_suspect
   [ -f "$stage/program.suspect" ]
@@ -158,7 +158,7 @@ manifest_with() {
   DR_BACKUP_ID='' run rb::unstage
   [ "$status" -ne 0 ]
   for id in .. . "a/../.."; do
-    DR_BACKUP_ID=$id run rb::stage
+    DR_BACKUP_ID=$id run rb::stage /etc/drp
     [ "$status" -ne 0 ]
     DR_BACKUP_ID=$id run rb::unstage
     [ "$status" -ne 0 ]

@@ -11,19 +11,6 @@ PRODUCT_NAME = re.compile(r"\bdrp\b|drp[-_]|/opt/drp", re.I)
 SCANNED = ("lib/python/drupgrade", "scripts", "templates")
 # The one place that names the default product ([product] name when the configuration says none).
 ALLOWED = {("lib/python/drupgrade/config.py", 'DEFAULT_PRODUCT = "drp"')}
-# Node-side files not moved onto the framework yet: the product library scripts/lib/drp.sh and
-# what still uses it (backup_local, the rollback steps), and drp's precheck checks.
-# docs/framework.md, "What is not on the framework yet", says what each needs.
-NOT_MOVED_YET = {
-    "scripts/lib/drp.sh", "scripts/lib/rollback.sh",
-    "scripts/steps/5-backup/40-backup_local.sh",
-    "scripts/steps/rollback/05-rollback_check_backup.sh", "scripts/steps/rollback/10-rollback_stop.sh",
-    "scripts/steps/rollback/20-rollback_db.sh", "scripts/steps/rollback/30-rollback_program.sh",
-    "scripts/steps/rollback/40-rollback_config.sh", "scripts/steps/rollback/50-rollback_start.sh",
-    "scripts/steps/rollback/60-rollback_verify.sh",
-    "scripts/checks/50-disk_backup.sh", "scripts/checks/60-services.sh", "scripts/checks/70-db_replication.sh",
-    "scripts/checks/80-etcd_health.sh",
-}
 
 
 def files():
@@ -38,21 +25,11 @@ def files():
 def test_no_engine_component_or_template_file_names_a_product():
     found = []
     for rel in files():
-        if rel in NOT_MOVED_YET:
-            continue
         with open(os.path.join(TOP, rel), encoding="utf-8", errors="replace") as f:
             for n, line in enumerate(f, 1):
                 if PRODUCT_NAME.search(line) and not any(rel == a and text in line for a, text in ALLOWED):
                     found.append("%s:%d: %s" % (rel, n, line.strip()))
     assert found == [], "product names belong in products/<name>/:\n" + "\n".join(found)
-
-
-def test_the_list_of_files_not_moved_yet_only_shrinks():
-    """Each file listed as not moved yet still exists and still names the product: a file moved
-    onto the framework leaves the list."""
-    for rel in sorted(NOT_MOVED_YET):
-        with open(os.path.join(TOP, rel), encoding="utf-8") as f:
-            assert PRODUCT_NAME.search(f.read()), "%s no longer names the product: remove it from NOT_MOVED_YET" % rel
 
 
 def test_the_check_finds_a_product_name():

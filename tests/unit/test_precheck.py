@@ -9,11 +9,12 @@ import jsonschema
 import pytest
 
 from drupgrade import answers, checks, engine, i18n, precheck, retry_policy
-from drupgrade.errors import EXIT_CONFIRM, EXIT_PRECHECK
+from drupgrade.errors import EXIT_CONFIRM, EXIT_PRECHECK, DrupgradeError
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = os.path.join(TOP, "lib", "python", "drupgrade", "schemas", "precheck_report.json")
 CHECKS = os.path.join(TOP, "scripts", "checks")
+DRP = os.path.join(TOP, "products", "drp")
 
 
 class Node:
@@ -147,15 +148,38 @@ def test_table_is_check_by_node(tmp_path):
 
 
 def test_every_check_is_declared_once():
-    node = [n for n, _h in precheck.node_checks(TOP)]
+    node = [n for n, _h in precheck.node_checks(TOP, DRP)]
     ctrl = [m.ID for m in checks.discover()]
     assert len(set(node + ctrl)) == len(node + ctrl)
     for design in ("network_manager", "patches", "selinux", "uid_2048"):
         assert design in node
-    for name, header in precheck.node_checks(TOP):
+    for name, header in precheck.node_checks(TOP, DRP):
         assert header.get("Summary") and header.get("Summary-zh") and header.get("Roles"), name
     for m in checks.discover():
         assert m.STAGE in ("connect", "cluster") and m.SUMMARY
+
+
+def test_a_products_checks_run_beside_the_tools_in_one_order(tmp_path):
+    """products/<name>/checks/ (what names the product's services, paths, databases) join the
+    generic scripts/checks/ in the node bundle and the report, in one NN- order; the tool's own
+    checks name no product, and a product check reusing a name is exit 2."""
+    names = [n for n, _h in precheck.node_checks(TOP, DRP)]
+    assert names == sorted(names, key=lambda n: [f for f in precheck.check_files(TOP, DRP) if f.endswith(
+        "-%s.sh" % n)][0])
+    for own in ("disk_backup", "services", "db_replication", "etcd_health"):
+        assert own in names and own not in [n for n, _h in precheck.node_checks(TOP)]
+    import io
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(precheck.node_bundle(TOP, DRP)), mode="r:gz") as tar:
+        got = tar.getnames()
+    assert "checks/60-services.sh" in got and "checks/10-network_manager.sh" in got and "bin/drcheck" in got
+    assert "lib/check.sh" in got
+    clash = tmp_path / "checks"
+    clash.mkdir()
+    (clash / "99-selinux.sh").write_text("# Summary: x\n")
+    with pytest.raises(DrupgradeError) as e:
+        precheck.node_checks(TOP, str(tmp_path))
+    assert e.value.code == 2 and "selinux" in str(e.value)
 
 
 def test_clock_skew_names_the_node_off_the_others(tmp_path):

@@ -240,3 +240,26 @@ def test_a_damaged_history_is_a_clear_error(tmp_path):
     with pytest.raises(DrupgradeError) as e:
         catalog.Catalog(str(tmp_path), NODES).history()
     assert e.value.code == EXIT_USAGE and "rollback_history.json" in e.value.message
+
+
+def test_a_backup_is_restored_with_the_rollback_bindings_of_the_hop_that_made_it(tmp_path):
+    """rollback.env gets the components the strategy of the backup's hop fills rollback_tool's steps
+    with (DR_B_ROLLBACK_*), the restored version substituted; a backup whose hop is unknown is exit 2."""
+    d = str(tmp_path)
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.1.0", "2.2.0"]])
+    ctx = Ctx()
+    ctx.root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    rb = bare(ctx)
+    rb.cfg = type("Cfg", (), {"product_name": "drp"})()
+    rb.catalog = catalog.Catalog(d, NODES)
+    values = rb.bindings(info["hop1"]["backup_id"])
+    assert values["DR_STRATEGY"] == "drp_to_v2"
+    assert values["DR_B_ROLLBACK_STOP_COMPONENT"] == "service/systemd"
+    assert values["DR_B_ROLLBACK_STOP_P_MATCH"] == "drp-*.service drp.target"
+    assert values["DR_B_ROLLBACK_PROGRAM_P_ACTION"] == "program"
+    assert "version=2.1.0" in values["DR_B_ROLLBACK_VERIFY_P_CHECK_HEALTH"]
+    assert not [k for k in values if k.startswith("DR_B_") and not k.startswith("DR_B_ROLLBACK_")]
+    rb.catalog.backups = lambda: {"backup_x": {"version": "2.1.0", "version_to": None}}
+    with pytest.raises(DrupgradeError) as e:
+        rb.bindings("backup_x")
+    assert e.value.code == EXIT_USAGE and "backup_x" in e.value.message

@@ -119,6 +119,47 @@ def test_a_component_entry_binds_its_step_with_product_parameters(tmp_path):
                                         "DR_B_STOP_SERVICES_P_UNITS": "toy-web.service"}
 
 
+def test_the_rollback_phase_gives_rollback_tool_its_bindings_of_the_backups_hop(tmp_path):
+    """A strategy fills rollback_tool's steps in its phase rollback: for a backup of the hop src -> dst
+    (${source_version}: the version the backup holds); a strategy that fills none is exit 2."""
+    rb_stop = {"step": "rollback_stop", "component": "service/systemd",
+               "config": {"action": "stop", "units": "${product.units}", "match": ["toy-*.service", "toy.target"]}}
+    rb_verify = {"step": "rollback_verify", "component": "service/restore",
+                 "config": {"action": "verify", "check_health": "web: http http://x/health version=${source_version}"}}
+    cat = make(tmp_path, [strategy("s", ("1.0.0", "1.9.9"), ("1.0.0", "2.9.9"), plan=[
+        {"phase": "backup", "components": [STOP]}, {"phase": "rollback", "components": [rb_stop, rb_verify]}])])
+    s, found = strategies.rollback_bindings(cat, "1.0.0", "1.1.0")
+    assert s.id == "s" and sorted(found) == ["rollback_stop", "rollback_verify"]
+    assert found["rollback_stop"].env() == {
+        "DR_B_ROLLBACK_STOP_COMPONENT": "service/systemd", "DR_B_ROLLBACK_STOP_P_ACTION": "stop",
+        "DR_B_ROLLBACK_STOP_P_UNITS": "toy-web.service toy.target",
+        "DR_B_ROLLBACK_STOP_P_MATCH": "toy-*.service toy.target"}
+    assert found["rollback_verify"].params["check_health"] == "web: http http://x/health version=1.0.0"
+    assert cat.bindings(s, "1.0.0", "1.1.0")["stop_services"].phase == "backup"  # the run's own stay apart
+    cat = make(tmp_path / "other", [strategy("bare", ("1.0.0", "1.9.9"), ("1.0.0", "2.9.9"))])
+    e = usage_error(strategies.rollback_bindings, cat, "1.0.0", "1.1.0")
+    assert "bare" in e.message and "fills no rollback step" in e.message and "v1.0.0 -> v1.1.0" in e.message
+
+
+def test_drp_rolls_back_with_its_backups_hop_and_stops_every_unit_of_its_name():
+    """drp's data: the rollback of a backup made by 2.1.0 -> 2.2.0 restores 2.1.0 with the generic
+    components, every drp unit stopped and removed by name, whatever version added it."""
+    s, found = strategies.for_rollback("drp", TOP, "2.1.0", "2.2.0")
+    assert s.id == "drp_to_v2"
+    assert {k: b.component for k, b in found.items()} == {
+        "rollback_stop": "service/systemd", "rollback_db": "service/mariadb", "rollback_program": "service/restore",
+        "rollback_config": "service/restore", "rollback_start": "service/restore", "rollback_verify": "service/restore"}
+    assert found["rollback_stop"].params["units"][0] == "drp-app.service"  # the product.json order
+    assert found["rollback_stop"].params["match"] == found["rollback_config"].params["unit_match"] == [
+        "drp-*.service", "drp.target"]
+    assert found["rollback_db"].params["action"] == "recover"
+    assert "version=2.1.0" in found["rollback_verify"].params["check_health"]
+    _s, bound = strategies.for_hop("drp", TOP, "2.1.0", "2.2.0")
+    assert bound["delete_services"].params["match"] == ["drp-*.service", "drp.target"]
+    assert bound["unzip"].params["unit_match"] == ["drp-*.service", "drp.target"]
+    assert bound["backup_local"].component == "service/backup"
+
+
 @pytest.mark.parametrize("entry, phase, where, what", [
     (dict(STOP, step="no_such_step"), "backup", "/upgrade_strategy/execution_plan/0/components/0", "no node step"),
     (dict(STOP, step="start_services"), "backup", "/components/0", "no node step start_services in the phase backup"),
@@ -299,7 +340,7 @@ def test_strategies_check_resolves_every_hop_and_strategies_shows_ranges(tmp_pat
     r = run_cli("--json", "strategies", config=cfg)
     rows = {s["strategy_id"]: s for s in json.loads(r.stdout)["strategies"]}
     assert rows["drp_v1_minor"]["target_range"] == ["v1.0.0", "v1.9.9"]
-    assert rows["drp_to_v2"]["phases"] == ["backup", "upgrade", "postcheck"]
+    assert rows["drp_to_v2"]["phases"] == ["backup", "upgrade", "postcheck", "rollback"]
 
 
 def test_an_unknown_product_is_exit_2_naming_the_known_ones(tmp_path):

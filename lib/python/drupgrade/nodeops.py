@@ -9,7 +9,7 @@ import os
 import re
 import time
 
-from drupgrade import configmap, i18n, manifest, product, state, strategies, templates, timeouts
+from drupgrade import configmap, i18n, manifest, product, state, steps, strategies, templates, timeouts
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
@@ -214,7 +214,8 @@ class NodeOps(NodeOpsBase):
         strategy, bound = strategies.for_hop(prod.name, self.root, src, dst)
         values["DR_STRATEGY"] = strategy.id
         for b in bound.values():
-            values.update(b.env())
+            if b.phase != steps.ROLLBACK_PHASE:  # rollback_tool's (rollback.env)
+                values.update(b.env())
         write_env(self.t, node, self.tool_dir + "/context.env", values)
 
     def step_upload_tool(self, node, hop, versions):

@@ -16,7 +16,7 @@ import time
 import unicodedata
 
 from drupgrade import answers, fanout, i18n, packages, product, safetext, state, steps, strategies, versions
-from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, DrupgradeError
+from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _, both, pick
 
 log = logging.getLogger("drupgrade.precheck")
@@ -106,15 +106,30 @@ class Env:
 
 
 # -- the checks, as declared ---------------------------------------------------------------
-def node_checks(root):
-    """[(name, header)] of scripts/checks/NN-name.sh, in order."""
-    d = os.path.join(root, "scripts", "checks")
-    found = []
-    for fname in sorted(os.listdir(d)):
-        m = steps.STEP_FILE.match(fname)
-        if m:
-            found.append((m.group(2), steps.read_header(os.path.join(d, fname))))
+def check_files(root, product_dir=None):
+    """{file name: path} of the node checks: the generic ones (scripts/checks/NN-name.sh) and the
+    product's own (products/<name>/checks/NN-name.sh: what they check names its services, paths and
+    databases), which run beside them in one NN- order. A product's check may not reuse a name."""
+    found, names = {}, {}
+    for d in [os.path.join(root, "scripts", "checks")] + ([os.path.join(product_dir, "checks")] if product_dir else []):
+        for fname in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            m = steps.STEP_FILE.match(fname)
+            if not m:
+                continue
+            path = os.path.join(d, fname)
+            if m.group(2) in names:
+                raise DrupgradeError(_("the node check {name} is declared twice: {one} and {other}").format(
+                    name=m.group(2), one=names[m.group(2)], other=path), code=EXIT_USAGE,
+                    hint=_("rename one of them (a product's checks may not reuse a name of the tool's)"))
+            names[m.group(2)] = path
+            found[fname] = path
     return found
+
+
+def node_checks(root, product_dir=None):
+    """[(name, header)] of the node checks (check_files), in their NN- order."""
+    return [(steps.STEP_FILE.match(f).group(2), steps.read_header(p))
+            for f, p in sorted(check_files(root, product_dir).items())]
 
 
 def controller_checks():
@@ -123,13 +138,15 @@ def controller_checks():
     return checks.discover()
 
 
-def node_bundle(root):
-    """The node side as a tar.gz: lib/, checks/, bin/drcheck."""
+def node_bundle(root, product_dir=None):
+    """The node side as a tar.gz: lib/, checks/ (the tool's and the product's checks), bin/drcheck."""
     buf = io.BytesIO()
     scripts = os.path.join(root, "scripts")
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for rel in ("lib", "checks", os.path.join("bin", "drcheck")):
+        for rel in ("lib", os.path.join("bin", "drcheck")):
             tar.add(os.path.join(scripts, rel), arcname=rel)
+        for fname, path in sorted(check_files(root, product_dir).items()):
+            tar.add(path, arcname="checks/" + fname)
     return buf.getvalue()
 
 
@@ -432,12 +449,13 @@ def run(env, yes=False, answers_path=None):
     if env.target and env.hops is None:
         env.hops = sorted({h for r in env.runs.values() for h in env.node_paths(r.facts.get("version"))},
                           key=lambda h: versions.key(h[1]))
-    bundle = node_bundle(env.root)
+    product_dir = product.of(env.cfg).dir
+    bundle = node_bundle(env.root, product_dir)
     reachable = [r for r in env.runs.values() if r.error is None]
     fanout.fan_out(env.cfg, lambda r: run_node_checks(env, r, bundle), reachable)
     findings, rows = [], []
     modules = controller_checks()
-    node_decl = node_checks(env.root)
+    node_decl = node_checks(env.root, product_dir)
     for mod in [m for m in modules if m.STAGE == "connect"]:
         rows.append((mod.ID, both(mod.SUMMARY)))
         findings += _safe(mod, env)

@@ -30,6 +30,7 @@ from drupgrade import (
     safetext,
     state,
     steps,
+    strategies,
     timeouts,
 )
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
@@ -242,13 +243,28 @@ class Rollback:
             self.install_tools()
         self.write_env(journal)
 
+    def bindings(self, backup_id):
+        """The DR_* lines that give rollback_tool's steps their components: those the strategy of the
+        hop that made the backup fills its phase rollback with (strategies.for_rollback; exit 2 when
+        there is none), so that a backup is restored as its own hop's data says."""
+        b = self.catalog.backups()[backup_id]
+        if not b["version"] or not b["version_to"]:
+            raise DrupgradeError(_("backup {id} does not say which hop made it").format(id=backup_id), code=EXIT_USAGE,
+                                 hint=_("choose another backup ('bin/rollback_tool list')"))
+        strategy, bound = strategies.for_rollback(self.cfg.product_name, self.ctx.root, b["version"], b["version_to"])
+        values = {"DR_STRATEGY": strategy.id}
+        for binding in bound.values():
+            values.update(binding.env())
+        return values
+
     def write_env(self, journal):
         """The session's rollback.env on every node: what its steps (and drstep by hand) read."""
         from drupgrade import nodeops
         path = self.cfg.paths["node_tool_dir"] + "/rollback.env"
         sums = self.db_checksums(journal.data["backup_id"])
-        fanout.by_node(self.cfg, lambda node: nodeops.write_env(self.r.transport(), node, path, self.context_values(
-            node, journal.data["backup_id"], journal.data["run_id"], sums)))
+        bound = self.bindings(journal.data["backup_id"])
+        fanout.by_node(self.cfg, lambda node: nodeops.write_env(self.r.transport(), node, path, dict(
+            self.context_values(node, journal.data["backup_id"], journal.data["run_id"], sums), **bound)))
 
     def resolve(self, backup_id):
         """BACKUP_ID or latest -> a backup id the controller knows (else exit 2)."""
@@ -279,6 +295,7 @@ class Rollback:
                          "every node with '{command}'").format(command=product.of(self.cfg).data["start_command"])
             raise DrupgradeError(_("backup {id} cannot be used: {reason}").format(id=backup_id, reason=reason),
                                  code=EXIT_FAILED, hint=hint)
+        self.bindings(backup_id)  # the backup's hop has a strategy that says how to restore it, else exit 2
         out("info", _("backup {id} verifies: version {version}, taken {time}").format(
             id=backup_id, version=b["version"], time=b["timestamp"]))
         return b

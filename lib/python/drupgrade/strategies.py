@@ -164,7 +164,8 @@ class Catalog:
         scope.update({"product." + k: v for k, v in self.product.parameters.items()})
         found, used = {}, {}
         path = strategy.path
-        hop_phases = [p.name for p in steps.phases() if not p.once_per_run]
+        # The phases run per hop, and rollback_tool's steps: the way back to this hop's backup.
+        hop_phases = [p.name for p in steps.phases() if not p.once_per_run] + [steps.ROLLBACK_PHASE]
         for i, phase in enumerate(strategy.data["execution_plan"]):
             where = "/upgrade_strategy/execution_plan/%d" % i
             if phase["phase"] not in hop_phases:
@@ -245,10 +246,30 @@ def catalog(name, root):
 
 
 def for_hop(name, root, src, dst):
-    """(strategy, {step: Binding}) of the hop src -> dst of the product `name`."""
+    """(strategy, {step: Binding}) of the hop src -> dst of the product `name` (its upgrade run's
+    steps and rollback_tool's: Binding.phase says which)."""
     cat = catalog(name, root)
     s = cat.select(src, dst)
     return s, cat.bindings(s, src, dst)
+
+
+def for_rollback(name, root, src, dst):
+    """(strategy, {step: Binding}) of rollback_tool's steps for a backup the hop src -> dst made:
+    that hop's strategy fills them (its phase rollback), with ${source_version} the version the
+    backup holds. A strategy that fills none of them is exit 2 (the rollback would restore nothing)."""
+    return rollback_bindings(catalog(name, root), src, dst)
+
+
+def rollback_bindings(cat, src, dst):
+    """for_rollback with the product's Catalog `cat`."""
+    s = cat.select(src, dst)
+    found = {k: b for k, b in cat.bindings(s, src, dst).items() if b.phase == steps.ROLLBACK_PHASE}
+    if not found:
+        raise DrupgradeError(_("the strategy {id} ({file}) of the hop v{src} -> v{dst} fills no rollback step").format(
+            id=s.id, file=s.path, src=src, dst=dst), code=EXIT_USAGE, hint=_(
+            "list the product's backup and restore templates under the phase rollback of its execution_plan "
+            "(docs/framework.md, Backup and rollback components)"))
+    return s, found
 
 
 def check(step_list, products_dir=None):

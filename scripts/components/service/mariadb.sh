@@ -3,7 +3,7 @@
 # hop's backup dir and its restore from there, as root over the server's socket. A dump counts
 # only with mysqldump's closing "-- Dump completed" line (design §4.2.3.3).
 # Parameters:
-#   action             dump | restore
+#   action             dump | restore | recover
 #   dump_file          the dump's name in the backup dir (default database_backup.sql)
 #   databases          dump: the databases (words)
 #   optional_databases dump: databases dumped too when they exist (words)
@@ -12,8 +12,30 @@
 #                      compares the database with
 #   primary_role       restore: nodes with this role import the dump; the others re-sync
 #   resync             restore: a command (words) that re-syncs a replica from the primary
+# recover (the rollback's database, from a backup made by dump and service/backup): a fresh
+# database directory, a server of its own started with the backup's config, the dump imported on
+# the primary role (replicas re-sync from it), the tables' checksums compared with the dump's.
+#   db_unit            the database's unit (stopped first)
+#   recover_unit       the transient unit the recover's server runs as (service/restore's start
+#                      stops it: its stop_first)
+#   data_dir           the database directory (made anew)
+#   config_dir         the product's config directory: its backup copy (service/backup's L1) is
+#                      staged privately and given to the tool in the environment variable config_env
+#   config_env
+#   server_config      the server's config file inside config_dir (a readable copy is the server's)
+#   server, server_user  the server binary (default /usr/sbin/mariadbd) and its user (default mysql)
+#   link, releases, tool  the product's database tool (tool: its path inside a release dir), from
+#                      the backup's release when it holds it intact (releases/<version>), else link's
+#   init, ready, prepare, admin_create, import, resync, admin_check, checksums, replica_check
+#                      the tool's arguments (words) to: initialise the database directory, wait
+#                      until the server answers, prepare the primary (its users), create the admin
+#                      user, import a dump (its path appended), re-sync a replica, check the admin
+#                      user, print the tables' checksums (JSON), check the replication
+#   primary_role, replica_role  the roles that import the dump, and that re-sync
 # shellcheck source=scripts/components/base/files.sh
 source "$COMPONENTS_DIR/base/files.sh"
+# shellcheck source=scripts/lib/rollback.sh
+source "$COMPONENTS_DIR/../lib/rollback.sh"
 
 mariadb::dump() { printf '%s/%s' "$(files::backup_dir)" "$(component::param dump_file database_backup.sql)"; }
 mariadb::sums() { printf '%s/%s' "$(files::backup_dir)" "$(component::param checksums_file database_checksums.json)"; }
@@ -26,8 +48,8 @@ mariadb::primary() { [[ ",${DR_ROLES:-}," == *",$(component::param primary_role)
 
 pre_check() {
   case $(component::param action) in
-    dump | restore) ;;
-    *) common::die 2 "action 参数应为 dump 或 restore" "the parameter action must be dump or restore" ;;
+    dump | restore | recover) ;;
+    *) common::die 2 "action 参数应为 dump、restore 或 recover" "the parameter action must be dump, restore or recover" ;;
   esac
 }
 
@@ -35,6 +57,7 @@ post_check() {
   case $(component::param action) in
     dump) mariadb::complete "$(mariadb::dump)" && [[ -s $(mariadb::sums) ]] ;;
     restore) component::executed ;;  # a re-import replaces the tables with the dump's: never "already done"
+    recover) mariadb::recovered ;;
   esac
 }
 
@@ -84,6 +107,65 @@ mariadb::run_restore() {
   else
     component::command resync
   fi
+}
+
+# -- recover ------------------------------------------------------------------------------------
+mariadb::has_role() { [[ ",${DR_ROLES:-}," == *",$(component::param "$1"),"* ]]; }
+# The database tool of the restore with the arguments of parameter $1 (more arguments appended).
+mariadb::tool() {
+  local args=() name=$1
+  shift
+  component::words "$name" args
+  "$(rb::tools "$(component::param releases)" "$(component::param link)" "$(component::param tool)")/$(component::param tool)" \
+    "${args[@]}" "$@"
+}
+mariadb::recovered() {
+  systemctl is-active --quiet "$(component::param recover_unit)" || systemctl is-active --quiet "$(component::param db_unit)" ||
+    return 1
+  if mariadb::has_role replica_role; then mariadb::tool replica_check > /dev/null 2>&1 || return 1; fi
+  rb::db_checksums_equal mariadb::tool checksums
+}
+mariadb::run_recover() {
+  local stage dump cnf unit data config
+  unit=$(component::param recover_unit)
+  data=$(component::param data_dir)
+  config=$(component::param config_dir)
+  stage=$(rb::stage "$config")
+  cnf=$(rb::db_config "$config" "$(component::param server_config)")
+  # The tool reads the backup's config, not the live one (another restore may be rewriting it now).
+  export "$(component::param config_env)=$stage/${config#/}"
+  dump=$(mariadb::dump)
+  if mariadb::primary; then
+    [[ -f $dump ]] || die "本节点上没有数据库备份 $dump" "no database dump $dump on this node"
+  fi
+  log "停止数据库并重建数据目录" "stopping the database and making a fresh database directory"
+  systemctl stop "$(component::param db_unit)" "$unit" 2>/dev/null || true
+  systemctl reset-failed "$unit" 2>/dev/null || true
+  rm -rf "${data:?}"
+  mariadb::tool init
+  step::point "after the fresh database directory"
+  systemd-run --quiet --unit="$unit" --property=Type=notify --property=User="$(component::param server_user mysql)" \
+    --property=Group="$(component::param server_user mysql)" --property=RuntimeDirectory=mysqld \
+    --property=RuntimeDirectoryMode=0755 --property=TimeoutStartSec=180 \
+    "$(component::param server /usr/sbin/mariadbd)" --defaults-file="$cnf" || {
+    journalctl -u "$unit" -n 5 --no-pager >&2 || true
+    die "无法启动用于恢复的数据库服务 $unit" "cannot start the database server of the restore ($unit)"
+  }
+  mariadb::tool ready
+  if mariadb::primary; then
+    mariadb::tool prepare
+    mariadb::tool admin_create
+    log "导入数据库备份 $dump" "importing the database dump $dump"
+    mariadb::tool import "$dump"
+    mariadb::recovered || die "恢复后的数据表校验和与备份不一致" "the restored tables' checksums differ from the backup's"
+  else
+    mariadb::tool admin_create
+    log "备库从恢复后的主库重新同步" "the replica re-syncs from the restored primary"
+    mariadb::tool resync
+    mariadb::recovered || die "备库同步后的数据表校验和与备份不一致" "the replica's tables' checksums differ from the backup's after the re-sync"
+  fi
+  mariadb::tool admin_check > /dev/null
+  log "数据库已恢复" "the database is restored"
 }
 
 execute() { "mariadb::run_$(component::param action)"; }

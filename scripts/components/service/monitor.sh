@@ -9,8 +9,12 @@
 #   file_is PATH VALUE       the file holds VALUE (one line)
 #   equals VALUE COMMAND...  the command prints VALUE
 #   run COMMAND...           the command succeeds
+#   wait SECONDS KIND ARGS... the check KIND ARGS holds within SECONDS
+# and the kinds a component that sources this one adds (a function monitor::kind_<KIND> ARGS...).
 # shellcheck source=scripts/components/base/http.sh
 source "$COMPONENTS_DIR/base/http.sh"
+# shellcheck source=scripts/components/base/wait.sh
+source "$COMPONENTS_DIR/base/wait.sh"
 
 monitor::applies() {
   local roles=$1 r
@@ -36,23 +40,30 @@ monitor::check() {
     file_is) [[ $(cat "$1" 2> /dev/null) == "$2" ]] ;;
     equals) [[ $("${@:2}" 2> /dev/null) == "$1" ]] ;;
     run) "$@" > /dev/null 2>&1 ;;
-    *) common::die 2 "未知的检查类型: $kind" "unknown kind of check: $kind" ;;
+    wait) wait::until "$1" "检查 ${*:2}" "the check ${*:2}" monitor::check "${@:2}" ;;
+    *)
+      if declare -F "monitor::kind_$kind" > /dev/null; then
+        "monitor::kind_$kind" "$@"
+        return
+      fi
+      common::die 2 "未知的检查类型: $kind" "unknown kind of check: $kind" ;;
   esac
 }
 
 #######################################
-# The failing checks, one per line (none: every check holds).
+# The failing checks, one per line (none: every check holds). MONITOR_PREFIX: the parameters'
+# variables that hold them (default DR_P_CHECK_).
 #######################################
 monitor::failing() {
-  local var name value roles words=()
+  local var name value roles words=() prefix=${MONITOR_PREFIX:-DR_P_CHECK_}
   while IFS= read -r var; do
-    name=${var#DR_P_CHECK_}
+    name=${var#"$prefix"}
     value=${!var}
     roles=${value%%:*}
     monitor::applies "$roles" || continue
     read -ra words <<< "${value#*:}"
     monitor::check "${words[@]}" > /dev/null || printf '%s (%s)\n' "${name,,}" "${words[*]}"
-  done < <(compgen -v DR_P_CHECK_ || true)
+  done < <(compgen -v "$prefix" || true)
 }
 
 post_check() { [[ -z $(monitor::failing) ]]; }

@@ -11,6 +11,8 @@
 #   activate_old    unpack's cleanup: the command that switches the program back to the old release
 #   new_release     unpack's cleanup: the new version's release directory (removed)
 #   units           unpack's cleanup: the units removed (words); unit_dir (default /etc/systemd/system)
+#   unit_match      unpack's cleanup: the product's unit names, globs (words): every unit matching is
+#                   stopped and removed too (base/units), those of a version the units never named
 #   config_dir      unpack's cleanup: the config directory restored from the hop's backup
 #                   (system_config.tar.gz of the backup dir)
 #   data_dir, data_kept  the database directory and where install keeps the old one (cleanup puts it back;
@@ -31,6 +33,8 @@
 #                   verify checks the active release against its MANIFEST.sha256.
 # shellcheck source=scripts/lib/package.sh
 source "$COMPONENTS_DIR/../lib/package.sh"
+# shellcheck source=scripts/components/base/units.sh
+source "$COMPONENTS_DIR/base/units.sh"
 # shellcheck source=scripts/components/base/files.sh
 source "$COMPONENTS_DIR/base/files.sh"
 
@@ -122,11 +126,15 @@ post_check() {
 # old config and database directory, remove the unpacked package. Safe to run more than once.
 #######################################
 release::cleanup() {
-  local units=() present=() u unit_dir backup old new data kept dir
+  local units=() globs=() present=() u unit_dir backup old new data kept dir
   unit_dir=$(component::param unit_dir /etc/systemd/system)
   component::words units units
+  component::words unit_match globs ""
+  mapfile -t -O "${#units[@]}" units < <(units::matching "$unit_dir" ${globs[@]+"${globs[@]}"})
   log "停止新服务" "stopping the new services"
-  for u in "${units[@]}"; do [[ ! -e $unit_dir/$u ]] || present+=("$u"); done
+  for u in "${units[@]}"; do
+    if [[ -e $unit_dir/$u ]] || units::running "$u"; then [[ " ${present[*]} " == *" $u "* ]] || present+=("$u"); fi
+  done
   if ((${#present[@]})); then
     systemctl stop "${present[@]}" || true
     systemctl disable "${present[@]}" > /dev/null 2>&1 || true

@@ -7,6 +7,10 @@
 #   present_only  true: act only on the units installed on this node (default false)
 #   no_block      true: start without waiting for the start job (members that need each other)
 #   unit_dir      where remove deletes the unit files (default /etc/systemd/system)
+#   match         stop, remove: the product's unit names, globs (words, e.g. "<p>-*.service <p>.target"):
+#                 after the units (in their order), every loaded unit matching is stopped too
+#                 (also one whose unit file is gone), and remove deletes every unit file matching
+#                 in unit_dir: units of a version this list never named do not outlive it
 #   ready_url     start: an HTTP endpoint that must answer (base/http), with ready_expect (KEY=VALUE
 #                 words) and only on nodes with one of ready_roles (words; default every node)
 #   ready_command start: a command (words) that succeeds once the service is ready
@@ -15,6 +19,8 @@
 source "$COMPONENTS_DIR/base/http.sh"
 # shellcheck source=scripts/components/base/wait.sh
 source "$COMPONENTS_DIR/base/wait.sh"
+# shellcheck source=scripts/components/base/units.sh
+source "$COMPONENTS_DIR/base/units.sh"
 
 systemd::units() {
   local all=() u dir
@@ -26,6 +32,19 @@ systemd::units() {
   done
 }
 systemd::active() { systemctl is-active --quiet "$1"; }
+#######################################
+# The units matching the match globs (base/units) that the units list does not name.
+#######################################
+systemd::matching() {
+  local globs=() named=() u
+  component::words match globs ""
+  ((${#globs[@]})) || return 0
+  component::words units named ""
+  while IFS= read -r u; do
+    if [[ " ${named[*]} " != *" $u "* ]]; then printf '%s\n' "$u"; fi
+  done < <(units::matching "$(component::param unit_dir /etc/systemd/system)" "${globs[@]}")
+}
+systemd::running() { units::running "$1"; }
 
 # This node takes part in the ready check (ready_roles empty: every node).
 systemd::ready_here() {
@@ -53,17 +72,22 @@ pre_check() {
 }
 
 execute() {
-  local units=() u dir seconds fields=()
+  local units=() running=() u dir seconds fields=()
   mapfile -t units < <(systemd::units)
   case $(component::param action) in
     stop)
+      mapfile -t -O "${#units[@]}" units < <(systemd::matching)
       for u in "${units[@]}"; do
+        systemd::running "$u" || continue
         systemctl stop "$u"
         ! systemd::active "$u" || die "$u 仍在运行" "$u is still running"
       done
       ;;
     remove)
       dir=$(component::param unit_dir /etc/systemd/system)
+      mapfile -t -O "${#units[@]}" units < <(systemd::matching)
+      mapfile -t running < <(for u in "${units[@]}"; do ! systemd::running "$u" || echo "$u"; done)
+      ((${#running[@]} == 0)) || systemctl stop "${running[@]}" || true
       mapfile -t units < <(for u in "${units[@]}"; do [[ ! -e $dir/$u ]] || echo "$u"; done)
       ((${#units[@]})) || return 0
       systemctl stop "${units[@]}" || true
@@ -95,10 +119,14 @@ post_check() {
   local units=() u dir
   mapfile -t units < <(systemd::units)
   case $(component::param action) in
-    stop) for u in "${units[@]}"; do ! systemd::active "$u" || return 1; done ;;
+    stop)
+      mapfile -t -O "${#units[@]}" units < <(systemd::matching)
+      for u in "${units[@]}"; do ! systemd::running "$u" || return 1; done
+      ;;
     remove)
       dir=$(component::param unit_dir /etc/systemd/system)
-      for u in "${units[@]}"; do [[ ! -e $dir/$u ]] || return 1; done
+      mapfile -t -O "${#units[@]}" units < <(systemd::matching)
+      for u in "${units[@]}"; do [[ ! -e $dir/$u ]] && ! systemd::running "$u" || return 1; done
       ;;
     start)
       for u in "${units[@]}"; do systemd::active "$u" || return 1; done

@@ -11,8 +11,6 @@
 # Lock: none
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
-# shellcheck source=scripts/lib/drp.sh
-source "$(dirname "$(readlink -f "$0")")/../../lib/drp.sh"
 # shellcheck source=scripts/lib/rollback.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/rollback.sh"
 
