@@ -1,6 +1,6 @@
 """The second product arc as data (products/arc/): every hop of its matrix resolves to its own
-strategy (upgrade.sh strategies --check), each strategy fills the engine's steps it needs and
-leaves the others empty (no MariaDB, no etcd, no key service), and its config mapping (env format)
+strategy (upgrade.sh strategies --check), each strategy fills the engine's steps it needs (and
+rollback_tool's) and leaves the others empty (no MariaDB, no etcd, no key service), and its config mapping (env format)
 takes arc's real 1.0.0 file, as a fresh install of the 1.0.0 package writes it, to exactly what a
 fresh 2.0.0 install writes: in one hop and through 1.1.0, which arc-config of the target agrees
 with."""
@@ -43,8 +43,11 @@ def test_strategies_check_resolves_every_arc_hop_to_its_strategy():
 @pytest.mark.parametrize("src, dst", sorted(HOPS))
 def test_each_hop_fills_only_the_steps_arc_needs(src, dst):
     b = bindings(src, dst)
-    assert sorted(b) == ["check_services", "config_post", "config_pre", "db_migrate", "delete_services", "install",
-                         "start_services", "stop_services", "unzip"]
+    assert sorted(k for k in b if b[k].phase != "rollback") == [
+        "backup_local", "check_services", "config_post", "config_pre", "db_migrate", "delete_services", "install",
+        "start_services", "stop_services", "unzip"]
+    assert sorted(k for k in b if b[k].phase == "rollback") == [  # no rollback_db: no database server
+        "rollback_config", "rollback_program", "rollback_start", "rollback_stop", "rollback_verify"]
     assert b["install"].params["link"] == "/opt/arc"
     assert b["install"].params["new_release"] == "/opt/arc-releases/" + dst
     assert b["db_migrate"].params["run"] == "/opt/arc/bin/arc-migrate"
