@@ -1,7 +1,7 @@
 """The second product arc upgraded and rolled back on the lab by its data alone (products/arc/,
 issue 14): arc 1.0.0 installed by tests/lab/install.sh --product arc (the lab's upgrade.ini then
-names arc), upgraded progressively to 2.0.0 through 1.1.0 (the plan names arc's strategies, its
-state checks pass at 2.0.0), rolled back by rollback_tool to exactly the state of 1.0.0, then
+names arc), its own precheck checks run, upgraded progressively to 2.0.0 through 1.1.0 (the plan
+names arc's strategies, its state checks pass at 2.0.0), rolled back by rollback_tool to exactly the state of 1.0.0, then
 upgraded again in one hop. At the end arc leaves the lab and its upgrade.ini points at drp again
 (install.sh --product arc --uninstall), so the other modules find drp's lab."""
 import os
@@ -73,6 +73,20 @@ def arc(lab, tmp_path_factory):
         yield {"before": snapshot(), "upgrade": upgrade, "rollback": rollback}
     finally:
         sh(INSTALL, "--product", "arc", "--uninstall", env=lab.env)
+
+
+def test_the_precheck_runs_arcs_own_checks(arc):
+    """products/arc/checks/ run beside the tool's: a catalog 2.0.0 would not find stops the upgrade
+    before anything is touched (ARC_DB other than the default on one node)."""
+    ssh("node3", "cp -p /etc/arc/arc.env /root/arc.env.saved && "
+                 "sed -i 's|^ARC_DB=.*|ARC_DB=/srv/elsewhere.db|' /etc/arc/arc.env")
+    try:
+        out = arc["upgrade"]("precheck", "--to", "2.0.0", expect=3)
+    finally:
+        ssh("node3", "mv /root/arc.env.saved /etc/arc/arc.env")
+    assert "[FAIL] node3 layout: arc's layout does not allow the upgrade: ARC_DB=/srv/elsewhere.db" in out
+    assert "nothing was changed on any node" in out and "FAIL] node1" not in out and "FAIL] node2" not in out
+    assert arc["upgrade"]("precheck", "--to", "2.0.0").count("layout ") == 1
 
 
 def test_progressive_upgrade_to_2_0_0_then_rollback_to_exactly_1_0_0(lab, arc):
