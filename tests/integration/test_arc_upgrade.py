@@ -1,9 +1,10 @@
 """The second product arc upgraded and rolled back on the lab by its data alone (products/arc/,
 issue 14): arc 1.0.0 installed by tests/lab/install.sh --product arc (the lab's upgrade.ini then
 names arc), its own precheck checks run, upgraded progressively to 2.0.0 through 1.1.0 (the plan
-names arc's strategies, its state checks pass at 2.0.0), rolled back by rollback_tool to exactly the state of 1.0.0, then
-upgraded again in one hop. At the end arc leaves the lab and its upgrade.ini points at drp again
-(install.sh --product arc --uninstall), so the other modules find drp's lab."""
+names arc's strategies, its state checks pass at 2.0.0), rolled back by rollback_tool to exactly
+the state of 1.0.0, then upgraded again in one hop. At the end arc leaves the lab and its
+upgrade.ini points at drp again (install.sh --product arc --uninstall), so the other modules find
+drp's lab."""
 import os
 import sys
 
