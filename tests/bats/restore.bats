@@ -31,7 +31,7 @@ S=$FAKE_SYSTEMD
 echo "$*" >> "$S/log"
 case $1 in
   show) cat "$S/state/${*: -1}" 2> /dev/null || echo inactive ;;
-  is-active) [[ $2 == --quiet ]] && shift; [[ $(cat "$S/state/$2" 2> /dev/null) == active ]] ;;
+  is-active) [[ $2 == --quiet ]] && shift; [[ $(cat "$S/state/$2" 2> /dev/null) == active ]]; exit ;;
   stop) shift; for u; do echo inactive > "$S/state/$u"; done ;;
   list-units)
     while [[ $1 != -- ]]; do shift; done
@@ -97,7 +97,7 @@ PY
   run "$STEPS/rollback/10-rollback_stop.sh" check
   [ "$status" -ne 0 ]
   run "$STEPS/rollback/10-rollback_stop.sh" run
-  [ "$status" -eq 0 ]
+    [ "$status" -eq 0 ] || { echo "$s: $output"; false; }
   # The listed unit first, then what matches, also the one without a unit file; not other.service.
   [ "$(grep '^stop ' "$FAKE_SYSTEMD/log" | tr '\n' ' ')" = "stop xyz-a.service stop xyz-gone.service " ]
   [ "$(cat "$FAKE_SYSTEMD/state/other.service")" = active ]
