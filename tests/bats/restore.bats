@@ -33,6 +33,7 @@ case $1 in
   show) cat "$S/state/${*: -1}" 2> /dev/null || echo inactive ;;
   is-active) [[ $2 == --quiet ]] && shift; [[ $(cat "$S/state/$2" 2> /dev/null) == active ]]; exit ;;
   stop) shift; for u; do echo inactive > "$S/state/$u"; done ;;
+  start) shift; [[ $1 == --no-block ]] && shift; for u; do echo active > "$S/state/$u"; done ;;
   list-units)
     while [[ $1 != -- ]]; do shift; done
     shift
@@ -124,4 +125,21 @@ PY
   [ "$status" -eq 0 ]
   [[ $output == *"extracting it from the backup"* ]]
   [ "$(snapshot)" = "$before" ]
+}
+
+@test "service/restore start: units together, then in order (those installed), then its await checks of this node's roles" {
+  run "$STEPS/5-backup/40-backup_local.sh" run
+  [ "$status" -eq 0 ]
+  export DR_B_ROLLBACK_START_COMPONENT=service/restore DR_B_ROLLBACK_START_P_ACTION=start
+  export DR_B_ROLLBACK_START_P_UNIT_DIR=$U DR_B_ROLLBACK_START_P_UNITS="xyz-a.service xyz-absent.service"
+  export DR_B_ROLLBACK_START_P_THEN_UNITS="xyz.target" DR_B_ROLLBACK_START_P_HEALTH_SECONDS=20
+  export DR_B_ROLLBACK_START_P_AWAIT_READY="app: file_is $T/ready yes" DR_B_ROLLBACK_START_P_AWAIT_OTHER="db: run false"
+  (sleep 1; echo yes > "$T/ready") &
+  run "$STEPS/rollback/50-rollback_start.sh" run
+  wait
+  [ "$status" -eq 0 ]
+  [ "$(grep '^start ' "$FAKE_SYSTEMD/log" | tr '\n' ' ')" = "start --no-block xyz-a.service start xyz.target " ]
+  rm "$T/ready"
+  run "$STEPS/rollback/50-rollback_start.sh" check
+  [ "$status" -ne 0 ]
 }

@@ -187,3 +187,25 @@ def changes(before, after):
         out += ["%s: - %s" % (node, x) for x in a if x not in sb]
         out += ["%s: + %s" % (node, x) for x in b if x not in sa]
     return "\n".join(out)
+
+
+# What a rollback must give back exactly, beyond the fingerprint (see the script's header).
+EXACT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exact_state.sh")
+
+
+def snapshot():
+    """The fingerprint of every node plus the exact-state lines above."""
+    fp = fingerprint()
+    with open(EXACT, encoding="utf-8") as f:
+        script = f.read()
+    return {n: fp[n] + ssh(n, script).stdout for n in sorted(fp)}
+
+
+def diff(a, b):
+    """The lines that differ, per node: what a failed comparison shows."""
+    out = []
+    for node in sorted(set(a) | set(b)):
+        la, lb = a.get(node, "").splitlines(), b.get(node, "").splitlines()
+        out += ["%s: - %s" % (node, x) for x in la if x not in lb]
+        out += ["%s: + %s" % (node, x) for x in lb if x not in la]
+    return "\n".join(out)

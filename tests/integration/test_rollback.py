@@ -17,39 +17,18 @@ from labtools import (
     Controller,
     arm,
     changes,
-    fingerprint,
+    diff,
     install,
     node_names,
     node_state,
     sh,
+    snapshot,
     ssh,
     state_check,
 )
 
 pytestmark = pytest.mark.usefixtures("lab")
 ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
-
-# What a rollback must give back exactly, beyond the fingerprint (see the script's header).
-EXACT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exact_state.sh")
-
-
-def snapshot():
-    """The fingerprint of every node plus the exact-state lines above."""
-    fp = fingerprint()
-    with open(EXACT, encoding="utf-8") as f:
-        script = f.read()
-    return {n: fp[n] + ssh(n, script).stdout for n in sorted(fp)}
-
-
-def diff(a, b):
-    """The lines that differ, per node: what a failed comparison shows."""
-    out = []
-    for node in sorted(set(a) | set(b)):
-        la, lb = a.get(node, "").splitlines(), b.get(node, "").splitlines()
-        out += ["%s: - %s" % (node, x) for x in la if x not in lb]
-        out += ["%s: + %s" % (node, x) for x in lb if x not in la]
-    return "\n".join(out)
-
 
 # Issue 7: "a fault on each upgrade-phase step followed by auto latest". Each case is an upgrade
 # that fails plus a rollback (about a minute): CI runs two that cover the kinds of failure (a

@@ -47,6 +47,22 @@ def test_json_to_json_rename_of_a_missing_key_is_nothing_and_defaults_do_not_ove
     assert json.loads(configmap.convert('{"a": {"b": 2}}', mapping)) == {"a": {"b": 2}}
 
 
+def test_a_rename_never_overwrites_the_new_key_and_emptied_tables_go():
+    """The rules of a config upgrade: when the old and the new key are both there, the new one
+    wins and the old one goes; a table a rename or removal empties is not left behind."""
+    mapping = {"source": {"format": "json"}, "target": {"format": "json"},
+               "rename": {"kmc.url": "kmc.endpoint", "meta.version": "product_version"},
+               "remove": ["app.max_threads"]}
+    text = json.dumps({"meta": {"version": "1.0.0"}, "kmc": {"url": "old", "endpoint": "new"},
+                       "app": {"max_threads": 16}, "node": {"name": "n1"}})
+    assert json.loads(configmap.convert(text, mapping)) == {"kmc": {"endpoint": "new"}, "product_version": "1.0.0",
+                                                           "node": {"name": "n1"}}
+    ini = "[meta]\nversion = 1.0.0\n\n[kmc]\nurl = http://k:8700\n"
+    to_json = dict(mapping, source={"format": "ini"})
+    assert json.loads(configmap.convert(ini, to_json)) == {"kmc": {"endpoint": "http://k:8700"},
+                                                          "product_version": "1.0.0"}
+
+
 @pytest.mark.parametrize("text, mapping, what", [
     ('{"a": {"b": {"c": 1}}}', {"source": {"format": "json"}, "target": {"format": "ini"}}, "two levels"),
     ('{"a": 1}', {"source": {"format": "json"}, "target": {"format": "ini"}}, "sections of keys"),

@@ -357,3 +357,108 @@ def example_config(tmp_path, product="drp"):
     path.write_text(text.replace("\nname = drp\n", "\nname = %s\n" % product), encoding="utf-8")
     path.chmod(0o600)
     return str(path)
+
+
+# -- drp 2.3.0, added as data (products/drp/: matrix, strategies, templates, config mappings) ----
+INTO_2_3_0 = {"1.0.0": "drp_v1_to_v2_3", "1.5.0": "drp_v1_to_v2_3", "2.0.0": "drp_v2_to_v2_3",
+              "2.1.0": "drp_v2_to_v2_3", "2.2.0": "drp_v2_to_v2_3"}
+
+
+def test_strategies_check_resolves_every_hop_into_2_3_0_to_its_strategy(tmp_path):
+    r = run_cli("strategies", "--check", config=example_config(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines() if line.startswith("drp ")]
+    assert {src[1:]: sid for _p, src, _a, dst, sid in rows if dst == "v2.3.0"} == INTO_2_3_0
+    m = product.load("drp").matrix()
+    assert m.direct("2.2.0") == ["2.3.0"] and all("2.3.0" in m.direct(v) for v in INTO_2_3_0)
+
+
+def test_the_2_3_0_strategies_map_the_config_start_and_check_drp_events_and_remove_its_unit():
+    for src, sid in sorted(INTO_2_3_0.items()):
+        s, b = strategies.for_hop("drp", TOP, src, "2.3.0")
+        assert s.id == sid
+        pre = b["config_pre"]
+        assert pre.component == "service/config" and pre.params["target"] == "/etc/drp/drp.json"
+        fmt = "ini" if src < "2" else "json"
+        assert (pre.params["file"], pre.params["mapping"]) == ("/etc/drp/drp." + fmt, "config/%s.x-2.3.0.json" % src[0])
+        assert b["config_post"].params["run"] == "/opt/drp/bin/drp-config-upgrade --phase post"
+        assert b["start_services"].params["units"] == ["drp.target", "drp-events.service", "drp-app.service"]
+        checks = b["check_services"].params
+        assert checks["check_events"] == "app: unit drp-events.service"
+        assert checks["check_events_health"] == "app: http http://127.0.0.1:8091/health status=ok version=2.3.0"
+        assert checks["check_health"].endswith("version=2.3.0 events=ok") and "check_replication" in checks
+        units = b["delete_services"].params["units"]  # stopped and removed in this order
+        assert units[:2] == ["drp-app.service", "drp-events.service"] and b["unzip"].params["units"] == units
+        assert b["backup_local"].component == "service/backup"  # the backup and the rollback from it
+        assert b["rollback_stop"].params["units"] == units and b["rollback_db"].template == "drp_db_recover"
+        assert "create_service_db" in b and b["db_migrate"].params["run"] == "/opt/drp/bin/drp-migrate --kind schema"
+
+
+DRP_2_2_0 = {"product_version": "2.2.0", "cluster": {"name": "lab"},
+             "node": {"name": "node2", "address": "10.0.0.12", "roles": ["db_replica", "etcd", "app"]},
+             "database": {"primary": {"host": "10.0.0.11", "port": 3306}, "name": "drp", "server_id": 2,
+                          "users": {"app": {"name": "drp_app", "password": "a"},
+                                    "replication": {"name": "drp_repl", "password": "r"},
+                                    "sdba": {"name": "sdba", "password": "s"}}},
+             "etcd": {"name": "node2", "endpoints": ["http://10.0.0.12:2379", "http://10.0.0.11:2379"],
+                      "initial_cluster": "node1=http://10.0.0.11:2380,node2=http://10.0.0.12:2380"},
+             "kmc": {"url": "http://10.0.0.11:8700", "token": "t", "key_file": "/etc/drp/kmc/data.key", "bind": [],
+                     "cipher": "hmac-sha256-ctr-v1"},
+             "app": {"port": 8080, "data_dir": "/var/lib/drp/data", "heartbeat_interval": 10, "max_threads": 16,
+                     "health_timeout": 3},
+             "audit": {"database": "drp_audit", "enabled": True}}
+# The same node's 1.0.0 drp.ini, as drp 1.0.0 writes it.
+DRP_1_0_0 = """[app]
+data_dir = /var/lib/drp/data
+port = 8080
+
+[database]
+app_password = a
+app_user = drp_app
+host = 10.0.0.11
+name = drp
+port = 3306
+repl_password = r
+repl_user = drp_repl
+sdba_password = s
+sdba_user = sdba
+server_id = 2
+
+[etcd]
+endpoints = http://10.0.0.12:2379,http://10.0.0.11:2379
+initial_cluster = node1=http://10.0.0.11:2380,node2=http://10.0.0.12:2380
+name = node2
+
+[kmc]
+bind =
+key_file = /etc/drp/kmc/data.key
+token = t
+url = http://10.0.0.11:8700
+
+[meta]
+version = 1.0.0
+
+[node]
+address = 10.0.0.12
+name = node2
+roles = db_replica,etcd,app
+
+[cluster]
+name = lab
+"""
+
+
+def test_the_2_3_0_config_mappings_give_the_config_a_fresh_2_3_0_node_has():
+    """kmc.url renamed kmc.endpoint, app.max_threads removed, events.* added; from 1.x also the INI
+    turned into drp.json with every release's keys. Only product_version is left to the product's
+    drp-config-upgrade --phase post (with /drp/config/version on etcd)."""
+    fresh = json.loads(json.dumps(DRP_2_2_0))
+    fresh["kmc"]["endpoint"] = fresh["kmc"].pop("url")
+    del fresh["app"]["max_threads"]
+    fresh["events"] = {"port": 8091, "keep": 500}
+    for mapping, text, version in (("1.x-2.3.0.json", DRP_1_0_0, "1.0.0"),
+                                   ("2.x-2.3.0.json", json.dumps(DRP_2_2_0), "2.2.0")):
+        m = configmap.load(os.path.join(TOP, "products", "drp", "config", mapping))
+        got = json.loads(configmap.convert(text, m))
+        assert got == dict(fresh, product_version=version), mapping
+    assert json.loads(configmap.convert(json.dumps(got), m)) == got  # a 2.x file mapped twice: the same

@@ -119,15 +119,22 @@ def _get(data, key):
 
 
 def _pop(data, key):
+    """Take the key out, and the tables that leave empty: (found, value)."""
     parts = key.split(".")
-    cur = data
+    chain = [data]
     for part in parts[:-1]:
-        if not isinstance(cur, dict) or part not in cur:
+        cur = chain[-1].get(part) if isinstance(chain[-1], dict) else None
+        if not isinstance(cur, dict):
             return False, None
-        cur = cur[part]
-    if isinstance(cur, dict) and parts[-1] in cur:
-        return True, cur.pop(parts[-1])
-    return False, None
+        chain.append(cur)
+    if not isinstance(chain[-1], dict) or parts[-1] not in chain[-1]:
+        return False, None
+    value = chain[-1].pop(parts[-1])
+    for i in range(len(chain) - 1, 0, -1):
+        if chain[i]:
+            break
+        del chain[i - 1][parts[i - 1]]
+    return True, value
 
 
 def _put(data, key, value):
@@ -153,12 +160,14 @@ def _typed(value, kind, key, where):
 
 
 def apply(data, mapping, where="<config>"):
-    """The mapped data: renames first (a missing source key is nothing to rename), then removals,
-    then set, then defaults (only where the key is absent), then the types of the target."""
+    """The mapped data: renames first (a missing source key is nothing to rename; when the new key
+    is there already it wins and the old one goes), then removals, then set, then defaults (only
+    where the key is absent), then the types of the target. A table a rename or a removal leaves
+    empty goes too."""
     data = json.loads(json.dumps(data), object_pairs_hook=OrderedDict)  # a copy
     for old, new in mapping.get("rename", {}).items():
         found, value = _pop(data, old)
-        if found:
+        if found and not _get(data, new)[0]:
             _put(data, new, value)
     for key in mapping.get("remove", []):
         _pop(data, key)
