@@ -183,3 +183,64 @@ bind() {  # bind STEP COMPONENT KEY=VALUE... into the context
   sleep 1
   [ ! -e "$T/ran" ]
 }
+
+# A release tree with its MANIFEST.sha256: release DIR VERSION
+release() {
+  mkdir -p "$1/bin"
+  echo "$2" > "$1/VERSION"
+  printf '#!/bin/sh\necho %s\n' "$2" > "$1/bin/tool"
+  chmod 0755 "$1/bin/tool"
+  (cd "$1" && find . -type f ! -name MANIFEST.sha256 -printf '%P\n' | LC_ALL=C sort | xargs sha256sum > MANIFEST.sha256)
+}
+
+@test "service/release without a release tool: the package copied beside the old release, the link switched, the cleanup switches back" {
+  local opt=$T/opt pkg=$T/work/app-1.1.0
+  release "$opt/app-releases/1.0.0" 1.0.0
+  ln -s app-releases/1.0.0 "$opt/app"
+  release "$pkg" 1.1.0
+  touch "$pkg/.unpacked"
+  printf '#!/bin/sh\necho "$1" > %s/roles\ntouch %s/app.target\n' "$T" "$T" > "$T/units-install"
+  chmod +x "$T/units-install"
+  echo DR_ROLES=web,db >> "$DRSTEP_CONTEXT"
+  bind install service/release P_ACTION=install "P_DIR=$pkg" P_VERSION=1.1.0 "P_OLD_RELEASE=$opt/app-releases/1.0.0" \
+    "P_NEW_RELEASE=$opt/app-releases/1.1.0" "P_LINK=$opt/app" "P_UNITS_INSTALL=$T/units-install" \
+    "P_ACTIVE_FILE=$opt/app/VERSION" "P_INSTALLED_UNIT=$T/app.target" P_INSTALL= P_ACTIVATE= P_VERIFY=
+  run "$DRSTEP" install check
+  [ "$status" -ne 0 ]
+  run "$DRSTEP" install run
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$(readlink "$opt/app")" = app-releases/1.1.0 ]
+  [ "$(cat "$opt/app/VERSION")" = 1.1.0 ] && [ "$(cat "$T/roles")" = web,db ]
+  [ ! -e "$opt/app-releases/1.1.0/.unpacked" ] && [ -d "$opt/app-releases/1.0.0" ]
+  [ "$(find "$opt" -name '.*' | wc -l)" -eq 0 ]  # no staging dir or temporary link left
+  run "$DRSTEP" install check
+  [ "$status" -eq 0 ]
+  echo changed >> "$opt/app-releases/1.1.0/bin/tool"  # the active release no longer verifies
+  run "$DRSTEP" install check
+  [ "$status" -ne 0 ]
+  run "$DRSTEP" install run  # a retry puts the release back from the package
+  [ "$status" -eq 0 ]
+  run "$DRSTEP" install check
+  [ "$status" -eq 0 ]
+
+  bind unzip service/release P_ACTION=unpack "P_DIR=$pkg" P_VERSION=1.1.0 "P_OLD_RELEASE=$opt/app-releases/1.0.0" \
+    "P_NEW_RELEASE=$opt/app-releases/1.1.0" "P_LINK=$opt/app" P_UNITS=app.target "P_UNIT_DIR=$T/none" \
+    "P_CONFIG_DIR=$T/etc" P_ACTIVATE_OLD= P_DATA_DIR= P_DATA_KEPT=
+  printf 'DR_BACKUP_ROOT=%s\nDR_BACKUP_ID=backup_1\n' "$T/backup" >> "$DRSTEP_CONTEXT"
+  run "$DRSTEP" unzip cleanup
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$(readlink "$opt/app")" = app-releases/1.0.0 ]
+  [ ! -e "$opt/app-releases/1.1.0" ] && [ ! -e "$pkg" ]
+}
+
+@test "service/release refuses to replace a program directory that is not a link" {
+  release "$T/opt/app-releases/1.1.0" 1.1.0
+  mkdir -p "$T/opt/app"
+  run "$DRSTEP" component service/release execute action=install "dir=$T/opt/app-releases/1.1.0" \
+    "new_release=$T/opt/app-releases/1.1.0" "link=$T/opt/app" "units_install=true"
+  [ "$status" -ne 0 ]
+  [[ $output == *"$T/opt/app is a directory, not a release link: not replacing it"* ]]
+  [ -d "$T/opt/app" ] && [ ! -L "$T/opt/app" ]
+}

@@ -118,6 +118,17 @@ def state_check(version):
        "--drp-version", version, timeout=900)
 
 
+def exact_state_env(name, **extra):
+    """The environment of exact_state.sh for the product `name`: its places from
+    products/<name>/product.json's parameters, and `extra` (PRODUCT_DATA_SKIP, PRODUCT_DATA_MANIFEST)."""
+    with open(os.path.join(TOP, "products", name, "product.json"), encoding="utf-8") as f:
+        p = json.load(f)["parameters"]
+    env = {"PRODUCT": name, "PRODUCT_LINK": p["link"], "PRODUCT_RELEASES": p["releases"], "PRODUCT_ETC": p["etc"],
+           "PRODUCT_TARGET": p["target_unit"], "PRODUCT_DATA": p["data"]}
+    env.update(extra)
+    return "".join("export %s='%s'\n" % kv for kv in sorted(env.items()))
+
+
 def backups_verify(journal):
     for info in journal["hop_info"].values():
         for node in ("node1", "node2", "node3"):

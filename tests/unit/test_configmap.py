@@ -83,4 +83,68 @@ def test_a_mapping_file_is_checked_by_its_schema(tmp_path):
     path.chmod(0o600)
     with pytest.raises(DrupgradeError) as exc:
         configmap.load(str(path))
-    assert "m.json" in exc.value.message and "/source/format" in exc.value.message and "ini, json" in exc.value.message
+    assert "m.json" in exc.value.message and "/source/format" in exc.value.message
+    assert "ini, json, env" in exc.value.message
+
+
+# -- env: KEY=value lines (systemd EnvironmentFile syntax) ---------------------------------------
+ENV = """# written by hand
+B_KEY=two words = and more
+A_KEY=1
+
+OLD=x
+"""
+
+
+def test_env_renames_removes_sets_and_defaults_with_a_header_and_sorted_keys():
+    mapping = {"source": {"format": "env"}, "target": {"format": "env", "header": "# app 2.0 (generated)",
+                                                       "sort_keys": True},
+               "rename": {"OLD": "NEW"}, "remove": ["A_KEY"], "set": {"VERSION": "2.0"},
+               "defaults": {"B_KEY": "never", "C_KEY": 30}}
+    assert configmap.convert(ENV, mapping) == (
+        "# app 2.0 (generated)\nB_KEY=two words = and more\nC_KEY=30\nNEW=x\nVERSION=2.0\n")
+    plain = {"source": {"format": "env"}, "target": {"format": "env"}}
+    assert configmap.convert(ENV, plain) == "B_KEY=two words = and more\nA_KEY=1\nOLD=x\n"  # the order kept
+
+
+def test_a_chain_of_mappings_applies_each_in_order_and_the_last_target_writes():
+    first = {"source": {"format": "env"}, "target": {"format": "env"}, "rename": {"OLD": "MID"}}
+    second = {"source": {"format": "env"}, "target": {"format": "json"}, "rename": {"MID": "NEW"},
+              "types": {"A_KEY": "integer"}}
+    assert json.loads(configmap.convert(ENV, [first, second])) == {"B_KEY": "two words = and more", "A_KEY": 1,
+                                                                   "NEW": "x"}
+
+
+@pytest.mark.parametrize("text, target, what", [
+    ("A=1\nnot a line\n", "env", "line 2: expected KEY=value"),
+    ("A=1\nA=2\n", "env", "line 2: the key A is given twice"),
+    ("[s]\nk = v\n", "ini", "KEY=value lines; s holds more"),
+])
+def test_what_an_env_file_cannot_hold_is_exit_2_naming_the_line_or_key(text, target, what):
+    fmt = {"source": {"format": target}, "target": {"format": "env"}}
+    with pytest.raises(DrupgradeError) as exc:
+        configmap.convert(text, fmt, where="node1:/etc/x/app.env")
+    assert exc.value.code == EXIT_USAGE and "node1:/etc/x/app.env" in exc.value.message and what in exc.value.message
+
+
+def test_header_set_and_defaults_take_the_hops_references(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"source": {"format": "env"},
+                                "target": {"format": "env", "header": "# v${target_version}"},
+                                "set": {"V": "${target_version}"}, "defaults": {"FROM": "${source_version}"}}))
+    path.chmod(0o600)
+    m = configmap.substitute(configmap.load(str(path)), {"target_version": "2.0.0", "source_version": "1.0.0"},
+                             str(path))
+    assert configmap.convert("A=1\n", m) == "# v2.0.0\nA=1\nV=2.0.0\nFROM=1.0.0\n"
+    with pytest.raises(DrupgradeError) as exc:
+        configmap.substitute(configmap.load(str(path)), {"target_version": "2.0.0"}, str(path))
+    assert "m.json" in exc.value.message and "/defaults/FROM" in exc.value.message
+
+
+def test_a_json_target_takes_no_header(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"source": {"format": "env"}, "target": {"format": "json", "header": "# x"}}))
+    path.chmod(0o600)
+    with pytest.raises(DrupgradeError) as exc:
+        configmap.load(str(path))
+    assert "m.json" in exc.value.message and "/target" in exc.value.message

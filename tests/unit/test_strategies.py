@@ -295,7 +295,26 @@ def test_a_config_mapping_step_gets_its_mapping_checked_and_the_node_path_of_the
     os.chmod(os.path.join(cat.product.dir, "config", "ini-to-json.json"), 0o600)
     b = cat.bindings(cat.strategies[0], "1.0.0", "1.1.0")["config_pre"]
     assert b.params["mapped"] == "/var/lib/drupgrade/work/toy-1.1.0.config/config_pre-app.json"
-    assert b.mapping["rename"] == {"a.b": "a.c"}
+    assert [m["rename"] for m in b.mapping] == [{"a.b": "a.c"}]
+
+
+def test_a_config_step_chains_mapping_files_with_the_hops_references_and_checks_their_formats(tmp_path):
+    entry = {"step": "config_pre", "component": "service/config",
+             "config": {"file": "/etc/toy/app.env", "mapping": ["config/a.json", "config/b.json"]}}
+    cat = make(tmp_path, [strategy("s", ("1.0.0", "1.9.9"), ("1.0.0", "2.9.9"),
+                                   [{"phase": "upgrade", "components": [entry]}])])
+    for name, data in (("a", {"source": {"format": "env"}, "target": {"format": "env"}, "rename": {"A": "B"}}),
+                       ("b", {"source": {"format": "env"},
+                              "target": {"format": "env", "header": "# toy ${target_version}"},
+                              "set": {"V": "${target_version}"}, "defaults": {"D": "${product.unit}"}})):
+        os.chmod(write(os.path.join(cat.product.dir, "config", name + ".json"), data), 0o600)
+    b = cat.bindings(cat.strategies[0], "1.0.0", "1.1.0")["config_pre"]
+    assert b.env()["DR_B_CONFIG_PRE_P_MAPPING"] == "config/a.json config/b.json"
+    assert configmap.convert("A=1\n", b.mapping) == "# toy 1.1.0\nB=1\nV=1.1.0\nD=toy-web.service\n"
+    os.chmod(write(os.path.join(cat.product.dir, "config", "b.json"),
+                   {"source": {"format": "ini"}, "target": {"format": "env"}}), 0o600)
+    e = usage_error(cat.bindings, cat.strategies[0], "1.0.0", "1.1.0")
+    assert "b.json: /source/format" in e.message and "expected env" in e.message
 
 
 # -- the commands -------------------------------------------------------------------------------

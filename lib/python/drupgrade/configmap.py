@@ -1,7 +1,8 @@
 """Config files mapped key by key (design §4.8.1.1, config migration): a mapping file
 (products/<name>/config/*.json, schemas/config_mapping.json) says the source and target format
-(INI or JSON), the keys renamed, removed, defaulted (set when absent) and set, and for INI to JSON
-the type of a value. Keys are dotted: section.key in INI, a path in JSON (INI has two levels).
+(INI, JSON or env: KEY=value lines), the keys renamed, removed, defaulted (set when absent) and
+set, and for INI to JSON the type of a value. Keys are dotted: section.key in INI, a path in JSON
+(INI has two levels, env one). A step may chain mapping files (one per release, applied in order).
 
 The mapping runs on the controller; the node step that installs the result is the component
 service/config (the controller puts the mapped file on the node first: nodeops)."""
@@ -9,9 +10,10 @@ import configparser
 import io
 import json
 import os
+import re
 from collections import OrderedDict
 
-from drupgrade import config, manifest
+from drupgrade import config, manifest, templates
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import _
 
@@ -21,8 +23,13 @@ def load(path):
     return config.load_json(path, "config_mapping")
 
 
+ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
 def parse(text, fmt, where):
-    """The nested data of a config file's text (INI: {section: {key: text}})."""
+    """The nested data of a config file's text (INI: {section: {key: text}}; env: {KEY: text})."""
+    if fmt == "env":
+        return _parse_env(text, where)
     if fmt == "json":
         try:
             return json.loads(text, object_pairs_hook=OrderedDict)
@@ -38,11 +45,48 @@ def parse(text, fmt, where):
     return OrderedDict((s, OrderedDict(parser.items(s))) for s in parser.sections())
 
 
-def render(data, fmt, where):
-    """The text of a config file from its nested data; INI takes two levels of scalars or lists."""
+def _parse_env(text, where):
+    """KEY=value lines (systemd EnvironmentFile syntax, no quoting: the value is the rest of the
+    line); blank lines and '#' comment lines are left out; a key given twice is an error."""
+    out = OrderedDict()
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = ENV_LINE.match(line)
+        if not m:
+            raise config.file_error(where, _("line {n}").format(n=n), _("expected KEY=value, found {text!r}").format(
+                text=line[:60]))
+        if m.group(1) in out:
+            raise config.file_error(where, _("line {n}").format(n=n), _("the key {key} is given twice").format(
+                key=m.group(1)))
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+def _sorted(data):
+    if not isinstance(data, dict):
+        return data
+    return OrderedDict((k, _sorted(data[k])) for k in sorted(data))
+
+
+def render(data, fmt, where, header="", sort_keys=False):
+    """The text of a config file from its nested data; INI takes two levels of scalars or lists,
+    env one. header: comment lines first (INI, env); sort_keys: keys in sorted order."""
+    if sort_keys:
+        data = _sorted(data)
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     out = io.StringIO()
+    if header:
+        out.write(header.rstrip("\n") + "\n")
+    if fmt == "env":
+        for k, v in data.items():
+            value = _ini_text(v, " ")
+            if isinstance(v, dict) or "\n" in value:
+                raise config.file_error(where, k, _("an env file holds KEY=value lines; {key} holds more").format(
+                    key=k))
+            out.write("%s=%s\n" % (k, value))
+        return out.getvalue()
     for section, keys in data.items():
         if not isinstance(keys, dict):
             raise config.file_error(where, section, _("an INI file holds sections of keys; {key} is a value").format(
@@ -57,11 +101,11 @@ def render(data, fmt, where):
     return out.getvalue()
 
 
-def _ini_text(v):
+def _ini_text(v, sep=", "):
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, list):
-        return ", ".join(_ini_text(x) for x in v)
+        return sep.join(_ini_text(x) for x in v)
     return str(v)
 
 
@@ -140,9 +184,26 @@ def apply(data, mapping, where="<config>"):
 
 
 def convert(text, mapping, where="<config>"):
-    """A config file's text in the source format -> the target format's text, mapped."""
-    data = parse(text, mapping["source"]["format"], where)
-    return render(apply(data, mapping, where), mapping["target"]["format"], where)
+    """A config file's text in the source format -> the target format's text, mapped. mapping: one
+    mapping or a list applied in order (each one's source format the previous one's target)."""
+    chain = mapping if isinstance(mapping, list) else [mapping]
+    data = parse(text, chain[0]["source"]["format"], where)
+    for m in chain:
+        data = apply(data, m, where)
+    target = chain[-1]["target"]
+    return render(data, target["format"], where, target.get("header", ""), target.get("sort_keys", False))
+
+
+def substitute(mapping, scope, path):
+    """A loaded mapping with ${…} in its header, set and defaults values replaced from scope (the
+    hop's: ${target_version}, ${source_version}, ${product.X}); an unknown reference is exit 2."""
+    m = json.loads(json.dumps(mapping), object_pairs_hook=OrderedDict)
+    if "header" in m["target"]:
+        m["target"]["header"] = templates.substitute(m["target"]["header"], scope, path, "/target/header")
+    for part in ("set", "defaults"):
+        for key, value in m.get(part, {}).items():
+            m[part][key] = templates.substitute(value, scope, path, "/%s/%s" % (part, key))
+    return m
 
 
 # -- the node side: what the controller prepares for the component service/config ----------------
@@ -155,16 +216,27 @@ def mapped_path(binding, prod, version, work_dir):
     return "%s/%s.config/%s-%s" % (work_dir, base, binding.step, binding.params["target"].rsplit("/", 1)[-1])
 
 
-def bind(binding, prod, version, work_dir, path, where):
-    """Complete a service/config binding: its mapping file (products/<name>/<mapping>) checked and
-    kept, the node path of the mapped file in the parameter `mapped`."""
-    for key in ("file", "mapping"):
-        if not isinstance(binding.params.get(key), str) or not binding.params[key]:
-            raise config.file_error(path, where, _("the component {component} needs the parameter {name}").format(
-                component=COMPONENT, name=key))
-    binding.params.setdefault("target", binding.params["file"])
-    binding.mapping = load(os.path.join(prod.dir, binding.params["mapping"]))
-    binding.params["mapped"] = mapped_path(binding, prod, version, work_dir)
+def bind(binding, prod, scope, work_dir, path, where):
+    """Complete a service/config binding: its mapping file (products/<name>/<mapping>; a list of
+    them: applied in order) checked, substituted with the hop's scope and kept, the node path of the
+    mapped file in the parameter `mapped`."""
+    files = binding.params.get("mapping")
+    files = files if isinstance(files, list) else [files]
+    if not isinstance(binding.params.get("file"), str) or not binding.params["file"] or not all(files):
+        raise config.file_error(path, where, _("the component {component} needs the parameter {name}").format(
+            component=COMPONENT, name="mapping" if binding.params.get("file") else "file"))
+    if not binding.params.get("target"):
+        binding.params["target"] = binding.params["file"]
+    binding.mapping = []
+    for name in files:
+        file = os.path.join(prod.dir, name)
+        m = substitute(load(file), scope, file)
+        if binding.mapping and m["source"]["format"] != binding.mapping[-1]["target"]["format"]:
+            raise config.file_error(file, "/source/format", _(
+                "bad value {value!r}: expected {format}, the target format of the mapping before it").format(
+                value=m["source"]["format"], format=binding.mapping[-1]["target"]["format"]))
+        binding.mapping.append(m)
+    binding.params["mapped"] = mapped_path(binding, prod, scope["target_version"], work_dir)
 
 
 def prepare(transport, node, binding):

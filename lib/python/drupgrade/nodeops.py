@@ -9,7 +9,7 @@ import os
 import re
 import time
 
-from drupgrade import configmap, i18n, manifest, product, state, steps, strategies, timeouts
+from drupgrade import configmap, i18n, manifest, product, state, steps, strategies, templates, timeouts
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
@@ -281,7 +281,8 @@ class NodeOps(NodeOpsBase):
             if b.component == configmap.COMPONENT and ("any" in roles or set(roles) & set(node.roles)):
                 if configmap.prepare(self.t, node, b):
                     self.out("info", _("{node}: {file} mapped for {step} ({mapping})").format(
-                        node=node.name, file=b.params["file"], step=b.step, mapping=b.params["mapping"]))
+                        node=node.name, file=b.params["file"], step=b.step,
+                        mapping=templates.text(b.params["mapping"])))
 
     def step_collect_manifest(self, node, hop, versions):
         backup_id = self.journal.data["hop_info"][hop]["backup_id"]

@@ -177,7 +177,7 @@ class Catalog:
                 for b in self._entry(entry, phase["phase"], scope, path, at, used):
                     self._check(b, found, path, at)
                     if b.component == configmap.COMPONENT:  # the controller maps the file first (nodeops)
-                        configmap.bind(b, self.product, dst, WORK_DIR, path, at)
+                        configmap.bind(b, self.product, scope, WORK_DIR, path, at)
                     found[b.step] = b
         for tid, (at, names) in sorted(used.items()):
             left = [n for n in names if n not in found]

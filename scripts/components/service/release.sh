@@ -15,7 +15,8 @@
 #                   stopped and removed too (base/units), those of a version the units never named
 #   config_dir      unpack's cleanup: the config directory restored from the hop's backup
 #                   (system_config.tar.gz of the backup dir)
-#   data_dir, data_kept  the database directory and where install keeps the old one (cleanup puts it back)
+#   data_dir, data_kept  the database directory and where install keeps the old one (cleanup puts it back;
+#                   none: the product keeps no database directory per release)
 #   install         install: the commands (words) run in this order: install the new release,
 #   activate        switch to it, install the units (the node's roles, a comma list, appended)
 #   units_install
@@ -24,12 +25,63 @@
 #   active_file     install, done when: this file says version, verify (a command) succeeds and
 #   verify          installed_unit exists
 #   installed_unit
+#   link            a product without a release tool: the program link (a symlink to a release
+#                   directory). Then install, activate, activate_old and verify may be left out:
+#                   install copies the unpacked package to new_release (staged beside it, checked
+#                   against its MANIFEST.sha256, renamed into place), activate switches link to
+#                   new_release (activate_old: to old_release) by renaming a new link over it,
+#                   verify checks the active release against its MANIFEST.sha256.
 # shellcheck source=scripts/lib/package.sh
 source "$COMPONENTS_DIR/../lib/package.sh"
 # shellcheck source=scripts/components/base/units.sh
 source "$COMPONENTS_DIR/base/units.sh"
 # shellcheck source=scripts/components/base/files.sh
 source "$COMPONENTS_DIR/base/files.sh"
+
+#######################################
+# The built-in release tool (parameter link): a tree against its MANIFEST.sha256; the unpacked
+# package copied to new_release; link switched to a release by renaming a new link over it (a
+# link relative to link's directory when the release is below it, as an installer writes it).
+#######################################
+release::verify_dir() { [[ -f $1/MANIFEST.sha256 ]] && (cd "$1" && sha256sum --quiet --strict -c MANIFEST.sha256); }
+release::copy() {
+  local src new stage
+  src=$(component::param dir)
+  new=$(component::param new_release)
+  stage=$(dirname "$new")/.$(basename "$new").staging
+  if [[ -d $new ]] && cmp -s "$new/MANIFEST.sha256" "$src/MANIFEST.sha256" && release::verify_dir "$new"; then
+    log "新版本程序目录 $new 已安装且完整" "the release $new is already installed and intact"
+    return 0
+  fi
+  mkdir -p "$(dirname "$new")"
+  rm -rf "${stage:?}"
+  cp -a "$src/." "$stage/"
+  rm -f "$stage/.unpacked"
+  chown -R root:root "$stage"
+  release::verify_dir "$stage" || die "$stage 与其 MANIFEST.sha256 不符" "$stage does not match its MANIFEST.sha256"
+  rm -rf "${new:?}"
+  mv -T "$stage" "$new"
+  files::fsync "$(dirname "$new")"
+}
+release::switch() {
+  local link release tmp
+  link=$(component::param link)
+  release=$1
+  [[ -d $release ]] || die "程序目录 $release 不存在" "the release $release does not exist"
+  [[ ! -e $link || -L $link ]] || die "$link 是目录而不是程序链接，不替换" "$link is a directory, not a release link: not replacing it"
+  [[ $release != "$(dirname "$link")"/* ]] || release=${release#"$(dirname "$link")"/}
+  tmp=$(dirname "$link")/.$(basename "$link").link.$$
+  ln -sfn "$release" "$tmp"
+  mv -T "$tmp" "$link"
+  files::fsync "$(dirname "$link")"
+  log "$link -> $release" "$link -> $release"
+}
+# Run a command parameter, or the built-in for it when it is not given (ACTION: the built-in's arguments).
+release::run() {
+  local name=$1
+  shift
+  if [[ -n $(component::param "$name" "") ]]; then component::command "$name"; else "$@"; fi
+}
 
 release::has_role() {
   local roles=() r
@@ -57,7 +109,8 @@ release::unpacked() {
 
 release::installed() {
   [[ $(cat "$(component::param active_file)" 2> /dev/null) == "$(component::param version)" ]] &&
-    component::command verify > /dev/null && [[ -e $(component::param installed_unit) ]]
+    release::run verify release::verify_dir "$(component::param link "")/" > /dev/null &&
+    [[ -e $(component::param installed_unit) ]]
 }
 
 post_check() {
@@ -93,7 +146,7 @@ release::cleanup() {
   new=$(component::param new_release)
   if [[ -d $old ]]; then
     log "恢复旧程序目录 $old" "switching the program back to $old"
-    component::command activate_old
+    release::run activate_old release::switch "$old"
   fi
   if [[ $new != "$old" && -d $new ]]; then rm -rf "${new:?}"; fi
   backup=$(files::backup_dir)/system_config.tar.gz
@@ -103,9 +156,9 @@ release::cleanup() {
     tar -C / -xzf "$backup"
     systemctl daemon-reload
   fi
-  data=$(component::param data_dir)
-  kept=$(component::param data_kept)
-  if [[ -d $kept ]]; then
+  data=$(component::param data_dir "")
+  kept=$(component::param data_kept "")
+  if [[ -n $kept && -d $kept ]]; then
     log "恢复旧数据库目录" "putting the old database directory back"
     rm -rf "${data:?}"
     mv "$kept" "$data"
@@ -140,8 +193,8 @@ release::unpack() {
 
 release::install() {
   local data kept
-  component::command install
-  component::command activate
+  release::run install release::copy
+  release::run activate release::switch "$(component::param new_release "")"
   step::point "after switching the program"
   local words=()
   component::words units_install words
