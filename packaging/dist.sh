@@ -53,6 +53,11 @@ dist::node() {
   stage="$build/stage/drupgrade-node-$version"
   rm -rf "$stage"
   dist::copy "$TOP/scripts" "$stage"
+  local checks  # each product's own precheck checks, run by drcheck for the node's DR_PRODUCT
+  for checks in "$TOP"/products/*/checks; do
+    [[ -d $checks ]] || continue
+    dist::copy "$checks" "$stage/products/$(basename "${checks%/checks}")/checks"
+  done
   echo "$version" > "$stage/VERSION"
   dist::pack "$stage" "$build/dist/drupgrade-node-$version.tar.gz"
 }

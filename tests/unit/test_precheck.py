@@ -172,7 +172,9 @@ def test_a_products_checks_run_beside_the_tools_in_one_order(tmp_path):
     import tarfile
     with tarfile.open(fileobj=io.BytesIO(precheck.node_bundle(TOP, DRP)), mode="r:gz") as tar:
         got = tar.getnames()
-    assert "checks/60-services.sh" in got and "checks/10-network_manager.sh" in got and "bin/drcheck" in got
+    # laid out as in the node tool: the product's checks under products/<name>/checks/ (DR_PRODUCT)
+    assert "products/drp/checks/60-services.sh" in got and "checks/10-network_manager.sh" in got
+    assert "bin/drcheck" in got and "checks/60-services.sh" not in got
     assert "lib/check.sh" in got
     clash = tmp_path / "checks"
     clash.mkdir()

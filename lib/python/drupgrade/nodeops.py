@@ -200,6 +200,7 @@ class NodeOps(NodeOpsBase):
         pkg_dir = self.cfg.paths["node_package_dir"]
         values = {
             "DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_RUN_ID": self.journal.data["run_id"],
+            "DR_PRODUCT": prod.name,
             "DR_HOP": hop, "DR_FROM": src, "DR_TO": dst, "DR_TOOL_DIR": self.tool_dir,
             "DR_PACKAGE": "%s/%s" % (pkg_dir, prod.package_name(dst)),
             "DR_BACKUP_ROOT": self.cfg.paths["node_backup_dir"],

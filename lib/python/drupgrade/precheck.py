@@ -138,14 +138,18 @@ def controller_checks():
 
 
 def node_bundle(root, product_dir=None):
-    """The node side as a tar.gz: lib/, checks/ (the tool's and the product's checks), bin/drcheck."""
+    """The node side as a tar.gz, laid out as in the node tool: lib/, checks/ (the tool's),
+    products/<name>/checks/ (the product's: drcheck runs them for DR_PRODUCT), bin/drcheck."""
     buf = io.BytesIO()
     scripts = os.path.join(root, "scripts")
+    own = os.path.join(scripts, "checks")
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for rel in ("lib", os.path.join("bin", "drcheck")):
             tar.add(os.path.join(scripts, rel), arcname=rel)
         for fname, path in sorted(check_files(root, product_dir).items()):
-            tar.add(path, arcname="checks/" + fname)
+            where = "checks" if os.path.dirname(path) == own else \
+                "products/%s/checks" % os.path.basename(os.path.normpath(product_dir))
+            tar.add(path, arcname="%s/%s" % (where, fname))
     return buf.getvalue()
 
 
@@ -205,7 +209,7 @@ def node_context(env, node, node_version):
     return {"DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_TO": env.target or "",
             "DR_HOPS": str(max(1, len(hops))), "DR_PACKAGE_BYTES": str(size),
             "DR_PACKAGE_DIR": paths["node_package_dir"], "DR_BACKUP_ROOT": paths["node_backup_dir"],
-            "DR_WORK_DIR": strategies.WORK_DIR, **i18n.node_env()}
+            "DR_WORK_DIR": strategies.WORK_DIR, "DR_PRODUCT": env.cfg.product_name, **i18n.node_env()}
 
 
 def parse_records(run, text):

@@ -6,7 +6,7 @@
 # Estimate: what the backup phase archives (the active release, /etc/arc, /var/lib/arc with the
 # catalog and the store), uncompressed (an upper bound), once per hop of the path, plus 64 MB.
 # shellcheck source=scripts/lib/check.sh
-source "$(dirname "$(readlink -f "$0")")/../lib/check.sh"
+source "$(dirname "$(readlink -f "$0")")/../../../lib/check.sh"  # products/<name>/checks/ in the node tool
 
 check::run() {
   local root=${DR_BACKUP_ROOT:-/backup} hops=${DR_HOPS:-1} est free need

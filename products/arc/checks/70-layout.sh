@@ -6,7 +6,7 @@
 # The upgrade switches /opt/arc between release directories; 2.0.0 drops ARC_DB and keeps the
 # catalog at ARC_DATA_DIR/catalog.db (/var/lib/arc/catalog.db): another ARC_DB would be left behind.
 # shellcheck source=scripts/lib/check.sh
-source "$(dirname "$(readlink -f "$0")")/../lib/check.sh"
+source "$(dirname "$(readlink -f "$0")")/../../../lib/check.sh"  # products/<name>/checks/ in the node tool
 
 check::run() {
   local target db problems=()

@@ -6,7 +6,7 @@
 # Estimate: what the backup phase archives (program dir, config, local data, and the database
 # on the DB primary), uncompressed (an upper bound), once per hop of the path, plus 64 MB.
 # shellcheck source=scripts/lib/check.sh
-source "$(dirname "$(readlink -f "$0")")/../lib/check.sh"
+source "$(dirname "$(readlink -f "$0")")/../../../lib/check.sh"  # products/<name>/checks/ in the node tool
 
 check::run() {
   local root=${DR_BACKUP_ROOT:-/backup} hops=${DR_HOPS:-1} est db free need

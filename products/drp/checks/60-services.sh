@@ -4,7 +4,7 @@
 # Roles: any
 # Timeout: 30
 # shellcheck source=scripts/lib/check.sh
-source "$(dirname "$(readlink -f "$0")")/../lib/check.sh"
+source "$(dirname "$(readlink -f "$0")")/../../../lib/check.sh"  # products/<name>/checks/ in the node tool
 
 check::run() {
   local want=() u state down=()

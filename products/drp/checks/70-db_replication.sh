@@ -5,7 +5,7 @@
 # Timeout: 60
 # Lag over DR_REPL_LAG_WARN seconds (default 300) is a warning.
 # shellcheck source=scripts/lib/check.sh
-source "$(dirname "$(readlink -f "$0")")/../lib/check.sh"
+source "$(dirname "$(readlink -f "$0")")/../../../lib/check.sh"  # products/<name>/checks/ in the node tool
 
 check::run() {
   local out io sql lag err
