@@ -49,8 +49,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # Arguments: file, key
 #######################################
 step::header() {
-  local file=$1 key=$2
-  sed -n "s/^# ${key}: *//p" "$file" | head -n 1
+  local file=$1 key=$2 line
+  # bash alone (no sed): a chain reads the headers of every step it runs, on every node
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ $line == "# $key:"* ]] || continue
+    line=${line#"# $key:"}
+    printf '%s\n' "${line#"${line%%[! ]*}"}"
+    return 0
+  done < "$file"
 }
 
 #######################################
@@ -58,8 +64,8 @@ step::header() {
 # Arguments: file
 #######################################
 step::phase() {
-  local dir
-  dir=$(basename "$(dirname "$1")")
+  local dir=${1%/*}
+  dir=${dir##*/}
   printf '%s\n' "${dir#[0-9]*-}"
 }
 
@@ -68,7 +74,15 @@ step::phase() {
 # Arguments: steps dir
 #######################################
 step::dirs() {
-  find "$1" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*-*' -printf '%f\n' | sort -n
+  local d n
+  local -a by=()  # indexed by N: bash lists an indexed array in the order of its indexes
+  for d in "$1"/[0-9]*-*/; do
+    d=${d%/}
+    d=${d##*/}
+    n=${d%%-*}
+    [[ $n =~ ^[0-9]+$ ]] && by[10#$n]+="$d"$'\n'
+  done
+  printf '%s' "${by[@]}"
   [[ ! -d $1/rollback ]] || echo rollback
 }
 
