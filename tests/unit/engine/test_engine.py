@@ -2,6 +2,7 @@
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -508,9 +509,24 @@ def test_resume_reattaches_to_a_run_waiting_at_a_gate_and_opens_it(tmp_path):
 def test_ctrl_c_stops_the_waiting_at_once_and_leaves_the_runs_to_resume(tmp_path):
     up, ops, _said = chained(tmp_path)
     ops.behaviour[("n1", "install")] = ["hang"]  # n1 busy; n2 and n3 wait at the dbstart / post gate
-    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
-    with pytest.raises(KeyboardInterrupt):
-        up.execute()
+    over = threading.Event()
+
+    def ctrl_c():
+        """Ctrl-C once n1's install runs (not by the clock: a loaded CI machine is slower), and
+        again while the run still waits (an operator presses it again; a signal that arrives
+        while Python runs a finalizer is lost)."""
+        while not over.is_set() and ("n1", "install", "run") not in ops.ran:
+            time.sleep(0.01)
+        while not over.wait(0.3):
+            os.kill(os.getpid(), signal.SIGINT)
+    presser = threading.Thread(target=ctrl_c, daemon=True)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            up.execute()
+    finally:
+        over.set()
+        presser.join()
     assert results(up)["hop1/install/n1"]["status"] == "running"  # left to `resume`, not stopped
     assert {r.rc for r in ops.runs.values()} == {None}
 
