@@ -103,8 +103,9 @@ def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
         ("v1.5.0", "ready"), ("v1.0.0", "ready")]
 
     # The countdown: Ctrl-C cancels, nothing is touched.
+    # (Ctrl-C as on a terminal, also when the suite itself was started in the background with SIGINT ignored)
     proc = subprocess.Popen(rb.argv("auto", "latest"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            universal_newlines=True)
+                            universal_newlines=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stdout:
         seen.append(line)
