@@ -114,3 +114,26 @@ def test_a_second_prompt_means_the_password_was_refused(fake_ssh, settings, monk
         s.close()
     assert "Permission denied" in exc.value.message
     assert fake_ssh.read_text() == (TEST_PASSWORD + "\n") * ssh.AUTH_TRIES  # once per try, never twice in one
+
+
+def test_a_master_gets_sighup_back_even_when_the_controller_ignores_it():
+    """Under nohup (or `upgrade.sh run &` from a script) the controller has SIGHUP ignored; ssh keeps
+    an ignored SIGHUP ignored, so without the reset a master would outlive a dead controller."""
+    import pty
+    import signal
+    import subprocess
+    master, slave = pty.openpty()
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        proc = subprocess.Popen(["grep", "^SigIgn", "/proc/self/status"], stdin=slave, stdout=slave, stderr=slave,
+                                preexec_fn=ssh._own_terminal)
+    finally:
+        signal.signal(signal.SIGHUP, before)
+        os.close(slave)
+    proc.wait(timeout=30)
+    out = b""
+    while b"\n" not in out:
+        out += os.read(master, 1024)
+    os.close(master)
+    ignored = int(out.split()[-1], 16)
+    assert not ignored & (1 << (signal.SIGHUP - 1)), out

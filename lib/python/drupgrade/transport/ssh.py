@@ -11,6 +11,7 @@ import logging
 import os
 import pty
 import re
+import signal
 import subprocess
 import termios
 import threading
@@ -57,7 +58,10 @@ def _child_env():
 def _own_terminal():  # pragma: no cover - runs in the child
     """A new session whose controlling terminal is the pty on stdout: ssh asks for the
     password there and gets SIGHUP when our end closes; scp draws its meter only as the
-    foreground process group of its terminal."""
+    foreground process group of its terminal. SIGHUP back to its default first: a controller
+    started under nohup (or by a non-interactive shell's `&`) passes it on ignored, and ssh keeps
+    an ignored SIGHUP ignored, so a master would outlive a controller that died."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     os.setsid()
     fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
