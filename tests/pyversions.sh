@@ -92,7 +92,7 @@ test_version() {
 
 main() {
   (($# > 0)) || { sed -n '4p' "$0" >&2; return 2; }
-  local ver rc failed=() passed=() skipped=() ready=() pids=() logs
+  local ver rc failed=() passed=() skipped=() ready=() pids=()
   for ver in "$@"; do
     rc=0
     prepare_version "$ver" || rc=$?
@@ -103,17 +103,17 @@ main() {
     esac
   done
   # The suites run side by side (the 2 cores of a CI machine), their output shown in turn.
-  logs=$(mktemp -d)
-  trap 'rm -rf "$logs"' EXIT
+  LOGS=$(mktemp -d)  # global: the EXIT trap runs after main returned
+  trap 'rm -rf "$LOGS"' EXIT
   for ver in "${ready[@]}"; do
-    test_version "$ver" > "$logs/$ver" 2>&1 &
+    test_version "$ver" > "$LOGS/$ver" 2>&1 &
     pids+=($!)
   done
   for ver in "${ready[@]}"; do
     rc=0
     wait "${pids[0]}" || rc=$?
     pids=("${pids[@]:1}")
-    cat "$logs/$ver"
+    cat "$LOGS/$ver"
     if ((rc == 0)); then passed+=("$ver"); else failed+=("$ver"); fi
   done
   err "passed: ${passed[*]:-none}; failed: ${failed[*]:-none}; skipped: ${skipped[*]:-none}"
