@@ -46,9 +46,9 @@ bats: prereqs
 wheelhouse: build
 	@cmake --build $(BUILD)/cmake --target wheelhouse
 
-# The unit tests on the system Python, then on 3.6 and the newest (venvs from the wheelhouse).
+# The unit tests on 3.6 and the newest Python, side by side (venvs from the wheelhouse); the
+# system Python's run is `python3 -m pytest tests/unit` (the lab suites run the controller on it).
 unit: build wheelhouse
-	@python3 -m pytest tests/unit -q
 	@tests/pyversions.sh $(PY_VERSIONS)
 
 install-test: dist
