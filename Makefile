@@ -46,8 +46,8 @@ bats: prereqs
 wheelhouse: build
 	@cmake --build $(BUILD)/cmake --target wheelhouse
 
-# The unit tests on 3.6 and the newest Python, side by side (venvs from the wheelhouse); the
-# system Python's run is `python3 -m pytest tests/unit` (the lab suites run the controller on it).
+# The unit tests on 3.6 and the newest Python (venvs from the wheelhouse); the system Python's
+# run is `python3 -m pytest tests/unit` (the lab suites run the controller on it).
 unit: build wheelhouse
 	@tests/pyversions.sh $(PY_VERSIONS)
 

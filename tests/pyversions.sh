@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run tests/unit under each given Python, each in its own venv build/venv-py<ver>.
 #
-# Usage: tests/pyversions.sh PYVER...      e.g. tests/pyversions.sh 3.6 3.13   (the suites side by side)
+# Usage: tests/pyversions.sh PYVER...      e.g. tests/pyversions.sh 3.6 3.13
 #
 # An interpreter is $PYENV_ROOT/versions/<ver>.* (newest patch), else python<ver> on
 # PATH; absent ones are skipped with a message. The venv gets the controller's pinned
@@ -53,13 +53,12 @@ add_test_deps() {
 }
 
 #######################################
-# Make the venv of one Python version (bootstrap's way, plus pytest): one after the other, as
-# they share the wheel cache.
+# Run tests/unit under one Python version.
 # Arguments: version
-# Returns: 0 ready, 1 failed, 3 skipped (no such interpreter)
+# Returns: 0 passed, 1 failed, 3 skipped (no such interpreter)
 #######################################
-prepare_version() {
-  local ver=$1 py venv
+run_version() {
+  local ver=$1 py venv rc=0
   py=$(find_python "$ver")
   if [[ -z $py ]]; then
     echo "SKIP: python $ver not installed"
@@ -71,18 +70,9 @@ prepare_version() {
   DRUPGRADE_PYTHON=$py DRUPGRADE_VENV=$venv \
     bash -c 'set -euo pipefail; source "$1"; bootstrap::python' _ "$ROOT/lib/bootstrap.sh" \
     || return 1
-  add_test_deps "$venv"
-}
-
-#######################################
-# Run tests/unit under one prepared Python version.
-# Arguments: version
-# Returns: 0 passed, 1 failed
-#######################################
-test_version() {
-  local ver=$1 rc=0
+  add_test_deps "$venv" || return 1
   (cd "$ROOT" && PYTHONPATH=$ROOT/lib/python${PYTHONPATH:+:$PYTHONPATH} \
-    "$ROOT/build/venv-py$ver/bin/python" -m pytest tests/unit -q -p no:cacheprovider) || rc=$?
+    "$venv/bin/python" -m pytest tests/unit -q -p no:cacheprovider) || rc=$?
   case $rc in
     0) return 0 ;;
     5) err "python $ver: pytest collected no tests in tests/unit"; return 1 ;;
@@ -92,29 +82,15 @@ test_version() {
 
 main() {
   (($# > 0)) || { sed -n '4p' "$0" >&2; return 2; }
-  local ver rc failed=() passed=() skipped=() ready=() pids=()
+  local ver rc failed=() passed=() skipped=()
   for ver in "$@"; do
     rc=0
-    prepare_version "$ver" || rc=$?
+    run_version "$ver" || rc=$?
     case $rc in
-      0) ready+=("$ver") ;;
+      0) passed+=("$ver") ;;
       3) skipped+=("$ver") ;;
       *) failed+=("$ver") ;;
     esac
-  done
-  # The suites run side by side (the 2 cores of a CI machine), their output shown in turn.
-  LOGS=$(mktemp -d)  # global: the EXIT trap runs after main returned
-  trap 'rm -rf "$LOGS"' EXIT
-  for ver in "${ready[@]}"; do
-    test_version "$ver" > "$LOGS/$ver" 2>&1 &
-    pids+=($!)
-  done
-  for ver in "${ready[@]}"; do
-    rc=0
-    wait "${pids[0]}" || rc=$?
-    pids=("${pids[@]:1}")
-    cat "$LOGS/$ver"
-    if ((rc == 0)); then passed+=("$ver"); else failed+=("$ver"); fi
   done
   err "passed: ${passed[*]:-none}; failed: ${failed[*]:-none}; skipped: ${skipped[*]:-none}"
   ((${#failed[@]} == 0))
