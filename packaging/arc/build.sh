@@ -11,6 +11,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 SRC="${HERE}/src"
+# shellcheck disable=SC2034  # read by lib.sh (pkg::err)
 PKG_LOG=arc-build
 # shellcheck source=packaging/lib.sh
 source "${HERE}/../lib.sh"
