@@ -244,3 +244,34 @@ release() {
   [[ $output == *"$T/opt/app is a directory, not a release link: not replacing it"* ]]
   [ -d "$T/opt/app" ] && [ ! -L "$T/opt/app" ]
 }
+
+@test "business/permissions: prepare on its roles every time, create only while the check fails, never twice" {
+  printf '#!/bin/sh\necho x >> %s/created\ntouch %s/account\n' "$T" "$T" > "$T/create"
+  printf '#!/bin/sh\necho p >> %s/prepared\n' "$T" > "$T/prepare"
+  chmod +x "$T/create" "$T/prepare"
+  echo DR_ROLES=db_replica >> "$DRSTEP_CONTEXT"
+  bind init_sdba business/permissions "P_PREPARE=$T/prepare" P_PREPARE_ROLES=db_primary \
+    "P_CHECK=test -e $T/account" "P_CREATE=$T/create"
+  run "$DRSTEP" init_sdba check
+  [ "$status" -ne 0 ]
+  run "$DRSTEP" init_sdba progress
+  [[ $output == *"account missing"* ]]
+  run "$DRSTEP" init_sdba run
+  [ "$status" -eq 0 ]
+  [ "$(wc -l < "$T/created")" -eq 1 ] && [ ! -e "$T/prepared" ]  # not a db_primary
+  echo DR_ROLES=db_primary >> "$DRSTEP_CONTEXT"
+  sed -i '/^DR_ROLES=db_replica$/d' "$DRSTEP_CONTEXT"
+  run "$DRSTEP" init_sdba run  # a second run: prepared again, the account not made twice
+  [ "$status" -eq 0 ]
+  [[ $output == *"the account exists and logs in: not creating it again"* ]]
+  [ "$(wc -l < "$T/created")" -eq 1 ] && [ "$(wc -l < "$T/prepared")" -eq 1 ]
+  run "$DRSTEP" init_sdba progress
+  [[ $output == *"account ok"* ]]
+}
+
+@test "business/permissions: a create that leaves no working account fails the step" {
+  bind init_sdba business/permissions "P_CHECK=false" "P_CREATE=true"
+  run "$DRSTEP" init_sdba run
+  [ "$status" -ne 0 ]
+  [[ $output == *"the post-check of the component business/permissions failed"* ]]
+}

@@ -166,15 +166,17 @@ def test_a_products_checks_run_beside_the_tools_in_one_order(tmp_path):
     names = [n for n, _h in precheck.node_checks(TOP, DRP)]
     assert names == sorted(names, key=lambda n: [f for f in precheck.check_files(TOP, DRP) if f.endswith(
         "-%s.sh" % n)][0])
-    for own in ("disk_backup", "services", "db_replication", "etcd_health"):
+    for own in ("db_replication", "etcd_health"):
         assert own in names and own not in [n for n, _h in precheck.node_checks(TOP)]
+    for generic in ("disk_backup", "services"):  # parameterised by product.json and the strategy's bindings
+        assert generic in [n for n, _h in precheck.node_checks(TOP)]
     import io
     import tarfile
     with tarfile.open(fileobj=io.BytesIO(precheck.node_bundle(TOP, DRP)), mode="r:gz") as tar:
         got = tar.getnames()
     # laid out as in the node tool: the product's checks under products/<name>/checks/ (DR_PRODUCT)
-    assert "products/drp/checks/60-services.sh" in got and "checks/10-network_manager.sh" in got
-    assert "bin/drcheck" in got and "checks/60-services.sh" not in got
+    assert "products/drp/checks/70-db_replication.sh" in got and "checks/10-network_manager.sh" in got
+    assert "bin/drcheck" in got and "checks/70-db_replication.sh" not in got
     assert "lib/check.sh" in got
     clash = tmp_path / "checks"
     clash.mkdir()
@@ -302,3 +304,25 @@ def test_report_and_answers_files_are_private_under_umask_022(tmp_path):
         os.umask(old)
     assert [oct(os.stat(p).st_mode & 0o777) for p in (str(tmp_path / "out"), path, skeleton)] == \
         ["0o700", "0o600", "0o600"]
+
+
+def test_the_generic_checks_read_the_product_and_the_strategy_through_the_node_context(tmp_path):
+    """services reads the units of the node's roles (product.json roles.<role>.units); disk_backup
+    what the first hop's backup steps bound on this node archive: the DB primary dumps the
+    databases, a replica does not (product.json steps), and a node without a version has no hop."""
+    e = env(tmp_path)
+    primary = precheck.node_context(e, Node("node1", ("db_primary", "etcd", "app")), "2.1.0")
+    replica = precheck.node_context(e, Node("node2", ("db_replica", "kmc")), "2.1.0")
+    assert primary["DR_UNITS"] == "drp-db.service drp-etcd.service drp-app.service"
+    assert replica["DR_UNITS"] == "drp-db.service drp-kmc.service"
+    for ctx in (primary, replica):
+        assert ctx["DR_B_BACKUP_LOCAL_COMPONENT"] == "service/backup"
+        assert ctx["DR_B_BACKUP_LOCAL_P_LINK"] == "/opt/drp"
+        assert ctx["DR_B_BACKUP_LOCAL_P_DATA_DIR"] == "/var/lib/drp/data"
+        assert not any(k.startswith("DR_B_ROLLBACK_") for k in ctx)  # rollback_tool's bindings
+    assert primary["DR_B_BACKUP_DB_COMPONENT"] == "service/mariadb"
+    assert primary["DR_B_BACKUP_DB_P_DATABASES"] == "drp"
+    assert primary["DR_B_BACKUP_DB_P_OPTIONAL_DATABASES"] == "drp_audit"
+    assert "DR_B_BACKUP_DB_COMPONENT" not in replica
+    fresh = precheck.node_context(e, Node("node3", ("app",)), None)
+    assert fresh["DR_UNITS"] == "drp-app.service" and not any(k.startswith("DR_B_") for k in fresh)

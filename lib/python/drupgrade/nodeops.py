@@ -9,7 +9,7 @@ import os
 import re
 import time
 
-from drupgrade import configmap, i18n, manifest, product, state, steps, strategies, templates, timeouts
+from drupgrade import configmap, i18n, manifest, product, state, strategies, templates, timeouts
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
@@ -214,9 +214,8 @@ class NodeOps(NodeOpsBase):
         # What the hop's strategy fills the steps with (scripts/lib/component.sh reads it).
         strategy, bound = strategies.for_hop(prod.name, self.root, src, dst)
         values["DR_STRATEGY"] = strategy.id
-        for b in bound.values():
-            if b.phase != steps.ROLLBACK_PHASE:  # rollback_tool's (rollback.env)
-                values.update(b.env())
+        values.update(strategies.node_env(prod, bound, node.roles))
+        values.update(prod.check_context(node.roles))  # drcheck by hand
         write_env(self.t, node, self.tool_dir + "/context.env", values)
 
     def step_upload_tool(self, node, hop, versions):
@@ -278,8 +277,7 @@ class NodeOps(NodeOpsBase):
         prod = product.of(self.cfg)
         _strategy, bound = strategies.for_hop(prod.name, self.root, versions[0], versions[1])
         for b in bound.values():
-            roles = prod.step_roles.get(b.step, ["any"])
-            if b.component == configmap.COMPONENT and ("any" in roles or set(roles) & set(node.roles)):
+            if b.component == configmap.COMPONENT and prod.runs_step(b.step, node.roles):
                 if configmap.prepare(self.t, node, b):
                     self.out("info", _("{node}: {file} mapped for {step} ({mapping})").format(
                         node=node.name, file=b.params["file"], step=b.step,

@@ -206,10 +206,16 @@ def node_context(env, node, node_version):
             size += os.path.getsize(env.package_path(dst))
         except OSError:
             pass
-    return {"DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_TO": env.target or "",
-            "DR_HOPS": str(max(1, len(hops))), "DR_PACKAGE_BYTES": str(size),
-            "DR_PACKAGE_DIR": paths["node_package_dir"], "DR_BACKUP_ROOT": paths["node_backup_dir"],
-            "DR_WORK_DIR": strategies.WORK_DIR, "DR_PRODUCT": env.cfg.product_name, **i18n.node_env()}
+    prod = product.of(env.cfg)
+    ctx = {"DR_NODE": node.name, "DR_ROLES": ",".join(node.roles), "DR_TO": env.target or "",
+           "DR_HOPS": str(max(1, len(hops))), "DR_PACKAGE_BYTES": str(size),
+           "DR_PACKAGE_DIR": paths["node_package_dir"], "DR_BACKUP_ROOT": paths["node_backup_dir"],
+           "DR_WORK_DIR": strategies.WORK_DIR, "DR_PRODUCT": prod.name, **prod.check_context(node.roles),
+           **i18n.node_env()}
+    if hops:  # the first hop's steps as the run binds them here: what its backup will archive (50-disk_backup)
+        _strategy, bound = strategies.for_hop(prod.name, env.root, *hops[0])
+        ctx.update(strategies.node_env(prod, bound, node.roles))
+    return ctx
 
 
 def parse_records(run, text):

@@ -51,6 +51,24 @@ class Product:
         """The role a primary-first step starts on (None: no such role)."""
         return next((r for r, rule in sorted(self.roles.items()) if rule.get("first")), None)
 
+    def runs_step(self, step, roles):
+        """True when a node with `roles` runs the engine step `step` (product.json steps; a step not
+        named there runs on every node)."""
+        want = self.step_roles.get(step, ["any"])
+        return "any" in want or bool(set(want) & set(roles))
+
+    def units_of(self, roles):
+        """The units that run on a node with `roles` (roles.<role>.units), each once, in role order."""
+        found = []
+        for role in roles:
+            found += [u for u in self.roles.get(role, {}).get("units", []) if u not in found]
+        return found
+
+    def check_context(self, roles):
+        """What the tool's own state checks on a node with `roles` read of the product (drcheck):
+        DR_UNITS, the units that must be running there (scripts/checks/60-services.sh)."""
+        return {"DR_UNITS": " ".join(self.units_of(roles))}
+
     def package_name(self, version):
         """The package file of a version (its declaration's package with {version} replaced)."""
         return self.data["package"].replace("{version}", version)

@@ -2,6 +2,7 @@
 import logging
 import os
 import shutil
+import threading
 import time
 
 from drupgrade import engine, fanout, product, retry_policy, state, steps, strategies, versions
@@ -50,6 +51,12 @@ class Runner:
         (strategies.Catalog.select) and what it fills the engine's steps with; exit 2 naming the hop
         and the candidates when none or no single one applies."""
         return {(src, dst): strategies.for_hop(self.cfg.product_name, self.ctx.root, src, dst) for src, dst in hops}
+
+    def _read_catalog(self):
+        try:
+            strategies.catalog(self.cfg.product_name, self.ctx.root)
+        except Exception as e:  # noqa: BLE001 - not cached: strategies() reads it again and says what is wrong
+            LOG.debug("reading the strategies beside the first contact: %s", e)
 
     def matrix(self):
         return product.of(self.cfg).matrix()
@@ -116,8 +123,14 @@ class Runner:
         return {n.name: v for n, v, _w in results}
 
     def plan(self, target, mode):
-        """(hops, upgrade mode, versions per node) for the whole cluster."""
-        found = self.detect_versions()
+        """(hops, upgrade mode, versions per node) for the whole cluster. The product's strategies
+        and templates are read and validated (a tenth of a second of CPU) while the nodes answer."""
+        warm = threading.Thread(target=self._read_catalog, daemon=True)
+        warm.start()
+        try:
+            found = self.detect_versions()
+        finally:
+            warm.join()
         missing = sorted(n for n, v in found.items() if v == "none")
         if missing:
             raise DrupgradeError(_("no installed {product} found on: {nodes}").format(

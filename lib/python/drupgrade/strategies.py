@@ -253,6 +253,16 @@ def for_hop(name, root, src, dst):
     return s, cat.bindings(s, src, dst)
 
 
+def node_env(prod, bound, roles):
+    """The DR_B_* lines of a node's context.env (scripts/lib/component.sh reads them): the bindings of
+    the upgrade run's steps that run on a node with `roles` (rollback_tool's go to rollback.env)."""
+    found = {}
+    for b in bound.values():
+        if b.phase != steps.ROLLBACK_PHASE and prod.runs_step(b.step, roles):
+            found.update(b.env())
+    return found
+
+
 def for_rollback(name, root, src, dst):
     """(strategy, {step: Binding}) of rollback_tool's steps for a backup the hop src -> dst made:
     that hop's strategy fills them (its phase rollback), with ${source_version} the version the

@@ -3,17 +3,16 @@
 # Summary-zh: 节点角色所需的产品服务正在运行
 # Roles: any
 # Timeout: 30
+# The units: DR_UNITS, those of the node's roles in the product's declaration
+# (products/<name>/product.json, roles.<role>.units).
 # shellcheck source=scripts/lib/check.sh
-source "$(dirname "$(readlink -f "$0")")/../../../lib/check.sh"  # products/<name>/checks/ in the node tool
+source "$(dirname "$(readlink -f "$0")")/../lib/check.sh"
 
 check::run() {
   local want=() u state down=()
-  if check::has_role db_primary || check::has_role db_replica; then want+=(drp-db); fi
-  check::has_role etcd && want+=(drp-etcd)
-  check::has_role kmc && want+=(drp-kmc)
-  check::has_role app && want+=(drp-app)
+  read -ra want <<< "${DR_UNITS:-}"
   for u in "${want[@]}"; do
-    state=$(systemctl is-active "$u.service" 2>/dev/null || true)
+    state=$(systemctl is-active "$u" 2>/dev/null || true)
     check::item "$u: ${state:-unknown}"
     [[ $state == active ]] || down+=("$u")
   done
