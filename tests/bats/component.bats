@@ -275,3 +275,43 @@ release() {
   [ "$status" -ne 0 ]
   [[ $output == *"the post-check of the component business/permissions failed"* ]]
 }
+
+@test "business/data_migration: the records counted before the first attempt must all be there after it" {
+  printf 'objects 3 x\nsettings 2 y\n' > "$T/counts"
+  printf '#!/bin/sh\ncat %s/counts\n' "$T" > "$T/records"
+  printf '#!/bin/sh\necho migrated >> %s/migrated\n' "$T" > "$T/migrate"
+  chmod +x "$T/records" "$T/migrate"
+  printf 'DR_STATE_DIR=%s/state\nDR_RUN_ID=run_1\n' "$T" >> "$DRSTEP_CONTEXT"
+  bind db_migrate business/data_migration "P_RUN=$T/migrate" "P_CHECK=test -e $T/migrated" "P_RECORDS=$T/records"
+  run "$DRSTEP" db_migrate run
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ $output == *"records before the migration: objects 3 settings 2"* ]]
+  [ "$(cat "$T/state/data_migration/run_1.db_migrate.records")" = $'objects 3\nsettings 2' ]
+  printf 'objects 3 z\nsettings 2 y\nbuckets 1 w\n' > "$T/counts"  # a new table, rows rewritten: kept
+  run "$DRSTEP" db_migrate check
+  [ "$status" -eq 0 ]
+  printf 'objects 2 z\nbuckets 1 w\n' > "$T/counts"  # a row lost, a table gone
+  run "$DRSTEP" db_migrate check
+  [ "$status" -ne 0 ]
+  [[ $output == *"the migration changed the number of business records (before -> after): objects: 3 -> 2; settings: 2 -> (gone);"* ]]
+  run "$DRSTEP" db_migrate run  # a retry compares against the record from before the first attempt
+  [ "$status" -ne 0 ]
+  [[ $output == *"objects: 3 -> 2"* ]]
+  run "$DRSTEP" db_migrate progress
+  [[ $output == *"records before: objects 3 settings 2"* ]]
+  sed -i 's/^DR_RUN_ID=run_1$/DR_RUN_ID=run_2/' "$DRSTEP_CONTEXT"  # the next run counts anew
+  run "$DRSTEP" db_migrate run
+  [ "$status" -eq 0 ]
+  [ ! -e "$T/state/data_migration/run_1.db_migrate.records" ]
+  [ "$(cat "$T/state/data_migration/run_2.db_migrate.records")" = $'objects 2\nbuckets 1' ]
+}
+
+@test "business/data_migration: a records command that fails stops the migration before it runs" {
+  printf 'DR_STATE_DIR=%s/state\nDR_RUN_ID=run_1\n' "$T" >> "$DRSTEP_CONTEXT"
+  bind db_migrate business/data_migration "P_RUN=touch $T/migrated" "P_RECORDS=false"
+  run "$DRSTEP" db_migrate run
+  [ "$status" -ne 0 ]
+  [[ $output == *"cannot count the records before the migration (the records command failed)"* ]]
+  [ ! -e "$T/migrated" ]
+}

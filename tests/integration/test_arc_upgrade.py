@@ -96,7 +96,7 @@ def test_progressive_upgrade_to_2_0_0_then_rollback_to_exactly_1_0_0(lab, arc):
     assert plan["path"] == ["v1.0.0", "v1.1.0", "v2.0.0"]
     assert [h["strategy_id"] for h in plan["hops"]] == ["arc_v1_minor", "arc_to_v2"]
     bound = {s["step"]: s["component"] for s in plan["steps"]}
-    assert bound["db_migrate"] == "base/command" and bound["config_pre"] == "service/config"
+    assert bound["db_migrate"] == "business/data_migration" and bound["config_pre"] == "service/config"
     assert bound["backup_db"] is None and bound["start_etcd"] is None and bound["import_db"] is None
     up("run", "--to", "2.0.0", "--mode", "progressive")
     assert up.journal()["hops"] == [["1.0.0", "1.1.0"], ["1.1.0", "2.0.0"]]

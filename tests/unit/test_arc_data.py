@@ -51,6 +51,8 @@ def test_each_hop_fills_only_the_steps_arc_needs(src, dst):
     assert b["install"].params["link"] == "/opt/arc"
     assert b["install"].params["new_release"] == "/opt/arc-releases/" + dst
     assert b["db_migrate"].params["run"] == "/opt/arc/bin/arc-migrate"
+    assert b["db_migrate"].component == "business/data_migration"  # no catalog row lost (arc-db checksum)
+    assert b["db_migrate"].params["records"] == "/opt/arc/bin/arc-db checksum"
     assert product.load("arc").step_roles == {"db_migrate": ["gateway"]}  # the catalog is on the gateway only
     assert [m["set"]["ARC_VERSION"] for m in b["config_pre"].mapping][-1] == dst
 

@@ -392,6 +392,8 @@ def test_the_2_3_0_strategies_map_the_config_start_and_check_drp_events_and_remo
         assert b["backup_local"].component == "service/backup"  # the backup and the rollback from it
         assert b["rollback_stop"].params["units"] == units and b["rollback_db"].template == "drp_db_recover"
         assert "create_service_db" in b and b["db_migrate"].params["run"] == "/opt/drp/bin/drp-migrate --kind schema"
+        assert b["db_migrate"].params["records"] == "/opt/drp/bin/drp-dbtool checksum"
+        assert b["init_sdba"].component == "business/permissions"
 
 
 DRP_2_2_0 = {"product_version": "2.2.0", "cluster": {"name": "lab"},
