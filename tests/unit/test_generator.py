@@ -210,7 +210,7 @@ def drop_in(out, products, name, target):
 
 
 @pytest.mark.parametrize("name, old, new, todos, sid", [
-    ("drp", "2.2.0", "2.3.0", 4, "drp_v2_0_0_to_v2_3_0"),
+    ("drp", "2.2.0", "2.3.0", 5, "drp_v2_0_0_to_v2_3_0"),
     ("arc", "1.1.0", "2.0.0", 3, "arc_v1_0_0_to_v2_0_0")])
 def test_the_draft_passes_strategies_check_once_its_todos_are_decided(tmp_path, name, old, new, todos, sid):
     out = tmp_path / "out"
@@ -378,5 +378,6 @@ def test_json_prints_the_analysis_and_the_decisions(tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["analysis"]["database"]["changes"]["tables_added"] == ["buckets"]
-    assert any(x.startswith("strategy arc_v1_0_0_to_v2_0_0 starts from arc_to_v2") for x in data["decisions"])
+    assert any(x.startswith("strategy arc_v1_0_0_to_v2_0_0 (v1.0.0..v1.1.0, config format env) starts from "
+                            "arc_to_v2") for x in data["decisions"])
     assert len(data["todos"]) == 3 and "GENERATED.md" in data["files"]

@@ -30,7 +30,7 @@ import json
 import os
 import re
 
-from drupgrade import steps, strategies, versions
+from drupgrade import steps, strategies, templates, versions
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.generator import analyze
 from drupgrade.i18n import _
@@ -135,15 +135,19 @@ def _file_format(src, version):
     return f["format"] if f else None
 
 
-def source_range(d, m):
+def source_ranges(d, m):
+    """[(lo, hi, format)] of the new version's sources in the matrix, one range per config format,
+    the old version's first."""
     old, new = d.old.version, d.new.version
-    fmt = _file_format(d.new, old)
     sources = sorted((s for s, row in m.rows.items() if new in row.get("direct_upgrade", [])
                       and versions.key(s) <= versions.key(old)), key=versions.key)
-    same = [s for s in sources if _file_format(d.new, s) == fmt]
-    other = [s for s in sources if s not in same]
-    lo = same[0] if same else old
-    return lo, other
+    groups = {}
+    for s in sources:
+        groups.setdefault(_file_format(d.new, s), []).append(s)
+    mine = _file_format(d.new, old)
+    found = [(g[0], g[-1], f) for f, g in groups.items() if f == mine and old in g] or [(old, old, mine)]
+    found[0] = (found[0][0], old, mine)
+    return found + sorted(((g[0], g[-1], f) for f, g in groups.items() if f != mine), key=lambda x: versions.key(x[0]))
 
 
 def _entries(plan, phase):
@@ -200,8 +204,14 @@ def _mapping_template(d, lib, entry_tid):
                                                                                 "product's directory"}},
             "execution_steps": [{"step_name": "config_pre", "component": "service/config",
                                  "parameters": {"file": "${file}", "target": "${target}", "mapping": "${mapping}"}}]}
-    d.files["templates/%s.json" % tid] = data
-    return tid, {"id": entry_tid, "parameters": dict(res["parameters"], **data["parameters"])}, True
+    _add_template(d, lib, "templates/%s.json" % tid, data)
+    return tid, lib.resolve(tid), True
+
+
+def _add_template(d, lib, rel, data):
+    """A drafted template: among the files, and known to the library for the steps after."""
+    d.files[rel] = data
+    lib.raw[data["template_id"]] = templates.Template(os.path.join(d.product.dir, rel), data)
 
 
 def _previous_mapping(d, fmt_from, fmt_to):
@@ -218,21 +228,22 @@ def _previous_mapping(d, fmt_from, fmt_to):
     return best
 
 
-def config(d, lib, plan, lo):
+def config(d, lib, plan, lo, hi):
+    """The mapping of the sources lo..hi, bound in the plan's upgrade phase; its file or None."""
     a = d.analysis["config"]
-    if not (a["added"] or a["removed"] or a["renamed"] or a["format_change"]):
-        d.decide("config: no key added, removed or renamed and the same format: the strategy's config step kept")
-        return
     table = a["releases"]
     ch = analyze.window(table, lo, d.new.version)
     guessed, possible = analyze.guess_renames(table, lo, d.new.version, ch)
     f_lo, f_new = analyze._file_at(d.new, lo), analyze._file_at(d.new, d.new.version)
+    if not (ch["rename"] or ch["remove"] or ch["defaults"]) and f_lo["format"] == f_new["format"]:
+        d.decide("config: no key added, removed or renamed and the same format: the strategy's config step kept")
+        return None
     rel = d.new.hints["config"]["mapping_file"].replace("{from}", lo).replace("{to}", d.new.version)
     prev = _previous_mapping(d, f_lo["format"], f_new["format"])
     target = copy.deepcopy(prev[1]["target"]) if prev else {"format": f_new["format"]}
     mapping = {"comment": "%s %s from v%s..v%s to v%s: the keys every release after v%s renames, removes and adds "
                           "(%s of the v%s package); drafted by upgrade.sh generate%s" % (
-                              d.product.name, f_lo["path"], lo, d.old.version, d.new.version, lo,
+                              d.product.name, f_lo["path"], lo, hi, d.new.version, lo,
                               ", ".join(a["declared_in"]) or "-", d.new.version,
                               ", target and set as in config/%s" % prev[0] if prev else ""),
                "source": {"format": f_lo["format"]}, "target": target}
@@ -264,8 +275,9 @@ def config(d, lib, plan, lo):
     if at is None:
         d.todo(d.strategy_file, "/upgrade_strategy/execution_plan", "the strategy has no config template in its "
                "upgrade phase: add one that uses %s" % rel, "none")
-        return
-    tid, res, drafted = _mapping_template(d, lib, ups[at]["template"])
+        return rel
+    ups_tid = ups[at]["template"]
+    tid, res, drafted = _mapping_template(d, lib, ups_tid)
     kept = dict(ups[at].get("parameters", {})) if tid == ups[at]["template"] else {}
     params = {}
     file_p = res["parameters"].get("file", {})
@@ -278,8 +290,9 @@ def config(d, lib, plan, lo):
     params.update({k: v for k, v in kept.items() if k not in params})
     ups[at] = {"template": tid, "parameters": params}
     d.decide("config: the upgrade phase maps the file with template %s (%s)" % (
-        tid, "drafted: it extends %s and binds config_pre to service/config" % res.get("id", tid)
+        tid, "drafted: it extends %s and binds config_pre to service/config" % ups_tid
         if drafted else "the product's"))
+    return rel
 
 
 # -- units ---------------------------------------------------------------------------------------
@@ -297,7 +310,8 @@ def _param_name(d, unit):
     return re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") + "_unit", True
 
 
-def units(d, lib, plan):
+def units(d):
+    """The product's data for new units (product.json); ({unit: ${product.X}}, ordering dependencies)."""
     u = d.analysis["units"]
     deps = u["dependencies"]["to"]
     ordering = [x for x in deps if x["kind"] in ("After", "Requires")]
@@ -331,12 +345,12 @@ def units(d, lib, plan):
             " on nodes with role " + ",".join(x["roles"])) if x["roles"] else "", x["where"]))
     for x in u["dependencies"]["removed"]:
         d.decide("units: dependency gone: %s %s=%s (%s)" % (x["unit"], x["kind"], x["on"], x["where"]))
-    _start_order(d, lib, plan, refs, ordering)
-    _validation(d, lib, plan, refs)
     for unit in u["removed"]:
-        d.todo(d.strategy_file, "/upgrade_strategy/execution_plan", "the unit %s is gone in v%s: is it stopped and "
-               "removed by the strategy's services template (its units or match)?" % (unit, d.new.version),
-               "the product's units list and unit match are kept as they are")
+        d.files["product.json"] = prod_data
+        d.todo("product.json", "/parameters/%s" % list_param, "the unit %s is gone in v%s: keep it in the list so "
+               "that the stop, the backup and the rollback still find it on the old version's nodes?" % (
+                   unit, d.new.version), "kept")
+    return refs, ordering
 
 
 def _start_order(d, lib, plan, refs, ordering):
@@ -383,6 +397,10 @@ def _validation(d, lib, plan, refs):
     if step is None:
         return
     tid = "%s_v%s" % (parent, _us(d.new.version))
+    rel = "templates/%s.json" % tid
+    post[at] = dict(post[at], template=tid)
+    if rel in d.files:  # drafted for another strategy of this version
+        return
     checks = copy.deepcopy(step["parameters"])
     added = []
     for unit, ref in refs.items():
@@ -390,12 +408,10 @@ def _validation(d, lib, plan, refs):
         key = "check_" + ref[len("${product."):-len("_unit}")]
         checks[key] = "%s: unit %s" % (",".join(roles) or "any", ref)
         added.append(key)
-    rel = "templates/%s.json" % tid
-    d.files[rel] = {"template_id": tid, "template_version": "1.0.0", "extends": parent,
+    _add_template(d, lib, rel, {"template_id": tid, "template_version": "1.0.0", "extends": parent,
                     "description": "%s from v%s on: its checks, and that the new units are active (%s); drafted by "
                                    "upgrade.sh generate" % (parent, d.new.version, ", ".join(refs)),
-                    "execution_steps": [{"step_name": step["step_name"], "parameters": checks}]}
-    post[at] = dict(post[at], template=tid)
+                    "execution_steps": [{"step_name": step["step_name"], "parameters": checks}]})
     d.decide("postcheck: template %s extends %s with %s" % (tid, parent, ", ".join(added)))
     for key in added:
         d.todo(rel, "/execution_steps/0/parameters/" + key, "what else proves the new unit works (its own health "
@@ -451,48 +467,48 @@ def dependencies(d):
         d.decide("dependency components: the declared versions (%s) did not change" % ", ".join(dep["files"]))
 
 
-def build(analysis, old, new):
-    """The Draft of the hop old -> new (Sources) from its analysis."""
-    d = Draft(analysis, old, new)
-    prod = new.product
-    cat = strategies.Catalog(prod, strategies.engine_steps(steps.ROOT))
+def strategy(d, cat, m, lo, hi, fmt, refs, ordering, first):
+    """The strategy of the sources lo..hi (config format fmt) into the new version."""
+    prod, new = d.product, d.new.version
     lib = cat.library
-    m = matrix(d)
-    base, why = base_strategy(cat, m, old.version, new.version)
-    lo, other = source_range(d, m)
-    sid = "%s_v%s_to_v%s" % (prod.name, _us(lo), _us(new.version))
+    base, why = base_strategy(cat, m, hi, new)
+    sid = "%s_v%s_to_v%s" % (prod.name, _us(lo), _us(new))
     d.strategy_file = "strategies/%s.json" % sid
-    data = copy.deepcopy(base.data)
-    plan = data["execution_plan"]
-    d.decide("strategy %s starts from %s (%s), file %s" % (sid, base.id, why, os.path.relpath(base.path, prod.dir)))
-    config(d, lib, plan, lo)
-    units(d, lib, plan)
-    migrations(d, lib, plan)
-    dependencies(d)
-    a = analysis["config"]
-    what = []
-    if d.files.get(d.new.hints["config"]["mapping_file"].replace("{from}", lo).replace("{to}", new.version)):
-        what.append("config mapped (%d renamed, %d removed, %d added)" % (len(a["renamed"]), len(a["removed"]),
-                                                                         len(a["added"])))
-    if analysis["units"]["added"]:
-        what.append("new units %s" % ", ".join(analysis["units"]["added"]))
-    if analysis["database"]["migrations"]:
-        what.append("migrations %s" % ", ".join(x["seq"] for x in analysis["database"]["migrations"]))
+    plan = copy.deepcopy(base.data)["execution_plan"]
+    d.decide("strategy %s (v%s..v%s, config format %s) starts from %s (%s), file %s" % (
+        sid, lo, hi, fmt, base.id, why, os.path.relpath(base.path, prod.dir)))
+    mapping = config(d, lib, plan, lo, hi)
+    _start_order(d, lib, plan, refs, ordering)
+    _validation(d, lib, plan, refs)
+    if first:
+        migrations(d, lib, plan)
+        dependencies(d)
+    a = d.analysis
+    what = ["config mapped by %s" % mapping] if mapping else []
+    if a["units"]["added"]:
+        what.append("new units %s" % ", ".join(a["units"]["added"]))
+    if a["database"]["migrations"]:
+        what.append("migrations %s" % ", ".join(x["seq"] for x in a["database"]["migrations"]))
     d.files[d.strategy_file] = {"upgrade_strategy": {
         "strategy_id": sid,
         "name": "%s v%s..v%s to v%s (drafted by upgrade.sh generate from %s): %s" % (
-            prod.name, lo, old.version, new.version, base.id, "; ".join(what) or "as " + base.id),
+            prod.name, lo, hi, new, base.id, "; ".join(what) or "as " + base.id),
         "name_zh": "%s v%s..v%s 升级到 v%s（upgrade.sh generate 据两个安装包由 %s 起草）" % (
-            prod.name, lo, old.version, new.version, base.id),
-        "applicable_versions": {"source_range": [_v(lo), _v(old.version)],
-                                "target_range": [_v(new.version), _v(new.version)]},
+            prod.name, lo, hi, new, base.id),
+        "applicable_versions": {"source_range": [_v(lo), _v(hi)], "target_range": [_v(new), _v(new)]},
         "execution_plan": plan}}
     d.todo(d.strategy_file, "/upgrade_strategy/applicable_versions/source_range",
-           "the sources this strategy takes to v%s: the matrix's sources of v%s with the config format of v%s" % (
-               new.version, new.version, old.version), "[%s, %s]" % (_v(lo), _v(old.version)))
-    if other:
-        d.todo("version_matrix.json", "/version_compatibility", "the hops from %s (another config format) to v%s "
-               "resolve to the product's strategies as they are: do they need a strategy of their own (their "
-               "format's mapping, the new units)?" % (", ".join(_v(s) for s in other), new.version),
-               "they keep the strategies that resolve them today")
+           "the sources this strategy takes to v%s: the matrix's sources of v%s whose config format is %s" % (
+               new, new, fmt), "[%s, %s]" % (_v(lo), _v(hi)))
+
+
+def build(analysis, old, new):
+    """The Draft of the hop old -> new (Sources) from its analysis: one strategy per config format
+    of the new version's sources, the old version's first."""
+    d = Draft(analysis, old, new)
+    cat = strategies.Catalog(new.product, strategies.engine_steps(steps.ROOT))
+    m = matrix(d)
+    refs, ordering = units(d)
+    for i, (lo, hi, fmt) in enumerate(source_ranges(d, m)):
+        strategy(d, cat, m, lo, hi, fmt, refs, ordering, i == 0)
     return d.finish()
