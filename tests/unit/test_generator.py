@@ -300,6 +300,7 @@ def _tar(path, top, members):
     ("downgrade", "a downgrade is not an upgrade"),
     ("wrong_product", "are of the product arc, not of drp"),
     ("missing", "does not exist"),
+    ("unknown_product", "unknown product nope"),
 ])
 def test_bad_input_is_exit_2_with_a_clear_message_and_dir_untouched(tmp_path, case, needle):
     out = tmp_path / "out"
@@ -325,7 +326,7 @@ def test_bad_input_is_exit_2_with_a_clear_message_and_dir_untouched(tmp_path, ca
         old, new = new, old
     elif case == "missing":
         new = str(tmp_path / "drp-9.9.9.tar.gz")
-    product = "drp"
+    product = "nope" if case == "unknown_product" else "drp"
     if case == "wrong_product":
         old, new = pkg("arc-1.1.0"), pkg("arc-2.0.0")
     r = cli("--product", product, "--from", old, "--to", new, "--out", str(out))

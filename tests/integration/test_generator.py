@@ -1,0 +1,90 @@
+"""The generator's draft upgrades the lab (issue 15): drp 2.2.0 is upgraded to 2.3.0 once (module
+fixture) by a copy of the tool whose products/drp/ holds the draft of `upgrade.sh generate` (its
+TODOs decided as GENERATED.md lists them: the draft's values kept) in place of the hand-written 2.3.0
+strategies. The plan names the drafted strategy and binds what it drafted, the state checks of
+2.3.0 pass, drp-events runs on the app nodes and the config has the renamed key and not the
+removed one."""
+import json
+import os
+import shutil
+
+import pytest
+from labtools import TOP, UPGRADE, Controller, install, sh, ssh, state_check
+
+pytestmark = pytest.mark.usefixtures("lab")
+PACKAGES = os.path.join(TOP, "build", "packages")
+# What the copy of the tool needs: its code and data, the node bundle and catalogs, the venv's requirements.
+TOOL = ("bin", "lib", "scripts", "templates", "conf", "products", "po", "packaging/wheels", "build/dist",
+        "build/locale")
+
+
+def resolve(draft):
+    """Every TODO decided as the draft has it (its value kept, the TODO list removed): how many."""
+    n = 0
+    for root, _dirs, names in os.walk(draft):
+        for name in names:
+            path = os.path.join(root, name)
+            if name.endswith(".json") and name != "GENERATED.json":
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+                n += len(data.pop("TODO", []))
+                with open(path, "w", encoding="utf-8") as f:
+                    json.dump(data, f, indent=2)
+    return n
+
+
+def tool_with(draft, tree):
+    """A copy of the tool whose products/drp/ has the draft in place of the strategies into 2.3.0."""
+    for rel in TOOL:
+        shutil.copytree(os.path.join(TOP, rel), os.path.join(tree, rel), symlinks=True)
+    pdir = os.path.join(tree, "products", "drp")
+    for name in os.listdir(os.path.join(pdir, "strategies")):
+        with open(os.path.join(pdir, "strategies", name), encoding="utf-8") as f:
+            s = json.load(f)["upgrade_strategy"]
+        if s["applicable_versions"]["target_range"] == ["v2.3.0", "v2.3.0"]:
+            os.unlink(os.path.join(pdir, "strategies", name))
+    for root, _dirs, names in os.walk(draft):
+        for name in names:
+            rel = os.path.relpath(os.path.join(root, name), draft)
+            os.makedirs(os.path.dirname(os.path.join(pdir, rel)), exist_ok=True)
+            shutil.copy(os.path.join(root, name), os.path.join(pdir, rel))
+    return os.path.join(tree, "bin", "upgrade.sh")
+
+
+@pytest.fixture(scope="module")
+def drafted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("generated")
+    draft = str(tmp / "draft")
+    sh(UPGRADE, "--lang", "en", "generate", "--product", "drp", "--from", os.path.join(PACKAGES, "drp-2.2.0.tar.gz"),
+       "--to", os.path.join(PACKAGES, "drp-2.3.0.tar.gz"), "--out", draft)
+    with open(os.path.join(draft, "GENERATED.json"), encoding="utf-8") as f:
+        todos = json.load(f)["todos"]
+    decided = resolve(draft)
+    up = Controller(tmp)
+    up.tool = tool_with(draft, str(tmp / "tool"))
+    venv = os.environ.get("DRUPGRADE_VENV")
+    os.environ["DRUPGRADE_VENV"] = os.path.join(TOP, "build", "venv")  # the copy uses this tree's venv
+    try:
+        install("2.2.0")
+        plan = up.json("plan", "--to", "2.3.0")["upgrade_plan"]
+        up("run", "--to", "2.3.0")
+        yield {"todos": todos, "decided": decided, "plan": plan, "up": up}
+    finally:
+        if venv is None:
+            os.environ.pop("DRUPGRADE_VENV", None)
+        else:
+            os.environ["DRUPGRADE_VENV"] = venv
+
+
+def test_the_draft_with_its_todos_decided_upgrades_2_2_0_to_2_3_0(drafted):
+    assert drafted["decided"] == len(drafted["todos"]) > 0
+    plan = drafted["plan"]
+    assert [h["strategy_id"] for h in plan["hops"]] == ["drp_v2_0_0_to_v2_3_0"]
+    bound = {s["step"]: s["component"] for s in plan["steps"]}
+    assert bound["config_pre"] == "service/config" and bound["check_services"] == "service/monitor"
+    assert drafted["up"].journal()["hops"] == [["2.2.0", "2.3.0"]]
+    state_check("2.3.0")
+    out = ssh("node1", "/opt/drp/bin/drp-config get kmc.endpoint && ! /opt/drp/bin/drp-config get kmc.url && "
+                       "! /opt/drp/bin/drp-config get app.max_threads && systemctl is-active drp-events.service",
+              check=False)
+    assert out.returncode == 0 and out.stdout.split()[-1] == "active", out.stdout
