@@ -366,7 +366,8 @@ def guess_renames(table, lo, hi, changes):
     return found, possible
 
 
-def _file_at(src, version):
+def file_at(src, version):
+    """{format, path} of the product's config file at version (the hints' ranges), None when unnamed."""
     for f in src.hints["config"]["files"]:
         lo, hi = (versions.normalize(v) for v in f["versions"])
         if versions.key(lo) <= versions.key(version) <= versions.key(hi):
@@ -378,7 +379,7 @@ def configuration(old, new):
     table = releases(new)
     changes = window(table, old.version, new.version)
     guessed, possible = guess_renames(table, old.version, new.version, changes)
-    fo, fn = _file_at(new, old.version), _file_at(new, new.version)
+    fo, fn = file_at(new, old.version), file_at(new, new.version)
     renamed = [{"from": a, "to": b, "guess": False,
                 "why": "declared by the package (%s)" % ", ".join(s["file"] for s in new.hints["config"]["keys"])}
                for a, b in changes["rename"].items() if all(g["from"] != a for g in guessed)] + guessed

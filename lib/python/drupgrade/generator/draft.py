@@ -131,7 +131,7 @@ def base_strategy(cat, m, old, new):
 
 
 def _file_format(src, version):
-    f = analyze._file_at(src, version)
+    f = analyze.file_at(src, version)
     return f["format"] if f else None
 
 
@@ -234,7 +234,7 @@ def config(d, lib, plan, lo, hi):
     table = a["releases"]
     ch = analyze.window(table, lo, d.new.version)
     guessed, possible = analyze.guess_renames(table, lo, d.new.version, ch)
-    f_lo, f_new = analyze._file_at(d.new, lo), analyze._file_at(d.new, d.new.version)
+    f_lo, f_new = analyze.file_at(d.new, lo), analyze.file_at(d.new, d.new.version)
     if not (ch["rename"] or ch["remove"] or ch["defaults"]) and f_lo["format"] == f_new["format"]:
         d.decide("config: no key added, removed or renamed and the same format: the strategy's config step kept")
         return None
