@@ -1,0 +1,441 @@
+"""The generated state checks of a new version (design §4.8.3.1 "生成测试用例"): a pytest-testinfra
+module that a node at the new version passes and a node at an older one fails.
+
+`write(out_dir, analysis, source)` writes `out_dir/checks/test_<product>_<X_Y_Z>_state.py` and
+`out_dir/checks/conftest.py` (which lends them the lab fixtures of the tool's state checks,
+tests/infra/conftest.py: `node` per lab node, `nodes`, the `roles` marker, `--lab-dir`), and returns
+[(path written, [TODO, ...])]. What it checks, and where each part comes from:
+- files: every line of the new package's MANIFEST.sha256, under the program link (product.json
+  parameters `link`), with its sha256; the version file holds the version;
+- services: the units of each role (product.json roles.<role>.units) plus those the package's own unit
+  installer writes for the role (hint `units`: the command run offline in a temporary directory),
+  active on every node with the role;
+- listening ports: the hint's listeners (`ports.listen`: roles, a fixed port or a config key read on the
+  node, an address), and every config key of the version matching `ports.key_pattern` that no listener
+  names: a unit of the package named after a part of the key (`<unit_prefix><part>.service`) makes its
+  roles the listeners (a guess, said so in the file); else a TODO;
+- schema version: the hint's command (`schema_version`: roles, command, the JSON field of its output if
+  any) prints the version;
+- config keys: every release's keys up to the version (hint `config.keys`: the package's files of
+  per-release defaults, renames and removals, applied in release order, renames and removals before
+  the release's new keys) are present, the renamed and removed ones absent (hint `config.get`: the
+  product's command that exits 0 for a key the node's config holds).
+The hints are products/<name>/generator.json's "checks" (`${product.X}` is product.json's parameter X).
+A part the hints do not give is a TODO: a line "TODO: ..." of UNDECIDED in the module, which
+`test_nothing_left_undecided` fails on until the engineer writes that check and removes the line.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import textwrap
+
+from drupgrade import templates, versions
+from drupgrade.config import file_error
+from drupgrade.errors import EXIT_USAGE, DrupgradeError
+from drupgrade.i18n import _
+
+HINTS_FILE = "generator.json"
+MANIFEST = "MANIFEST.sha256"
+CHECKS_DIR = "checks"
+UNITS_TIMEOUT = 60
+WIDTH = 120  # the generated module's longest line (ruff.toml line-length: it may be dropped into tests/infra)
+
+
+def module_name(product, version):
+    """The file name of a version's generated state checks (tests/infra/conftest.py collects it for
+    that product and version when it is dropped into tests/infra)."""
+    return "test_%s_%s_state.py" % (product, version.replace(".", "_"))
+
+
+def hints(product):
+    """products/<name>/generator.json's "checks" ({} when the file or the key is not there)."""
+    path = os.path.join(product.dir, HINTS_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("checks", {})
+
+
+def write(out_dir, analysis, source):
+    """Write the state checks of source's version into out_dir/checks/; [(path, [TODO, ...])]."""
+    product, version = source.product, source.version
+    h = hints(product)
+    where = os.path.join("products", product.name, HINTS_FILE)  # as the messages name it
+    scope = {"product." + k: v for k, v in product.parameters.items()}
+
+    def sub(value, path):
+        return templates.substitute(value, scope, where, "checks." + path)
+
+    todos = []
+    files = manifest(source.root)
+    units, unit_todo = role_units(source, h.get("units"), where)
+    todos += unit_todo
+    present, absent, defaults, key_todo = config_keys(source, h.get("config", {}), where)
+    todos += key_todo
+    config_get = sub(h["config"]["get"], "config.get") if "get" in h.get("config", {}) else None
+    if config_get is None and (present or absent):
+        todos.append("config keys: give the product's command that exits 0 for a key the config holds "
+                     "(%s checks.config.get)" % where)
+    ports, guesses, port_todo = listeners(h.get("ports", {}), defaults, units, product, sub)
+    todos += port_todo
+    if any("key" in p for p in ports) and config_get is None:
+        todos.append("ports read from config keys: give checks.config.get (%s)" % where)
+    schema = h.get("schema_version")
+    if schema:
+        schema = {"roles": schema["roles"], "command": sub(schema["command"], "schema_version.command"),
+                  "field": schema.get("field")}
+    else:
+        todos.append("schema version: give the product's command that prints it and its roles "
+                     "(%s checks.schema_version)" % where)
+    data = {
+        "PRODUCT": product.name,
+        "VERSION": version,
+        "LINK": product.parameters["link"],
+        "VERSION_FILE": product.version_file,
+        "FILES": files,
+        "UNITS": units,
+        "PORTS": ports,
+        "CONFIG_GET": config_get,
+        "CONFIG_PRESENT": present,
+        "CONFIG_ABSENT": absent,
+        "SCHEMA": schema,
+        "TODOS": todos,
+    }
+    text = render(data, guesses, new_units(units, product), source)
+    compile(text, module_name(product.name, version), "exec")  # a bug of the generator, not of the input
+    out = os.path.join(out_dir, CHECKS_DIR)
+    os.makedirs(out, exist_ok=True)
+    written = []
+    for name, content, its_todos in ((module_name(product.name, version), text, todos),
+                                     ("conftest.py", CONFTEST, [])):
+        path = os.path.join(out, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(content)
+        written.append((path, its_todos))
+    return written
+
+
+def manifest(root):
+    """{path: sha256} of the package's MANIFEST.sha256 (`sha256  path` lines)."""
+    path = os.path.join(root, MANIFEST)
+    if not os.path.isfile(path):
+        raise DrupgradeError(_("{root} has no {manifest}: not a package of the product").format(
+            root=root, manifest=MANIFEST), code=EXIT_USAGE,
+            hint=_("give the package as built (its tarball or its unpacked top directory)"))
+    files = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split(None, 1)
+            if len(parts) != 2 or not re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+                raise file_error(path, "line %d" % n, _("expected a sha256 and a path"))
+            files[parts[1].lstrip("*")] = parts[0]
+    return files
+
+
+def role_units(source, hint, where):
+    """{role: [unit, ...]}: product.json's units of each role, then those the package's unit installer
+    writes for the role (hint: {"command": [...], "env": {...}}, "{roles}" and "{dir}" replaced);
+    and the TODOs when there is no hint."""
+    roles = source.product.roles
+    units = {r: list(roles[r].get("units", [])) for r in sorted(roles)}
+    if not hint:
+        return units, ["services: the units the package installs per role beyond product.json roles.<role>.units "
+                       "(give %s checks.units, the package's unit installer)" % where]
+    for role in sorted(roles):
+        tmp = tempfile.mkdtemp(prefix="drupgrade-units-")
+        try:
+            fill = {"{roles}": role, "{dir}": tmp}
+            argv = [_fill(a, fill) for a in hint["command"]]
+            argv[0] = os.path.join(source.root, argv[0])
+            env = dict(os.environ, **{k: _fill(v, fill) for k, v in hint.get("env", {}).items()})
+            p = subprocess.run(argv, cwd=source.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=UNITS_TIMEOUT)
+            if p.returncode != 0:
+                raise DrupgradeError(
+                    _("the package's unit installer failed for the role {role} (exit {rc}): {argv}\n{out}").format(
+                        role=role, rc=p.returncode, argv=" ".join(argv), out=p.stdout.strip()[-2000:]),
+                    code=EXIT_USAGE, hint=_("check checks.units in {file} and the package").format(file=where))
+            for name in sorted(os.listdir(tmp)):
+                if not name.startswith(".") and name not in units[role]:
+                    units[role].append(name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return units, []
+
+
+def _fill(text, fill):
+    for k, v in fill.items():
+        text = text.replace(k, v)
+    return text
+
+
+def new_units(units, product):
+    """The units of the package that product.json's roles do not name (the version's own)."""
+    known = {u for r in product.roles.values() for u in r.get("units", [])}
+    return sorted({u for us in units.values() for u in us} - known)
+
+
+def config_keys(source, hint, where):
+    """(present, absent, {key: default}, TODOs): the keys of the version's config from the package's
+    per-release files (hint keys: [{"file", "add", "rename", "remove"}], each the member of a
+    release's entry holding the new keys with their defaults, the renames, the removals; "" for the
+    entry itself), every release up to the version in order, renames and removals first."""
+    specs = hint.get("keys", [])
+    if not specs:
+        return [], [], {}, ["config keys: name the package's files of per-release config keys "
+                            "(%s checks.config.keys)" % where]
+    releases = {}  # version -> [(spec, entry)]
+    there = [s for s in specs if os.path.isfile(os.path.join(source.root, s["file"]))]
+    if not there:  # one missing is a release without such changes (drp's changes.json begins with 2.3.0)
+        return [], [], {}, ["config keys: none of %s is in the package (%s checks.config.keys)" % (
+            ", ".join(s["file"] for s in specs), where)]
+    for spec in there:
+        path = os.path.join(source.root, spec["file"])
+        with open(path, encoding="utf-8") as f:
+            for rel, entry in json.load(f).items():
+                if not rel.startswith("_"):
+                    releases.setdefault(versions.normalize(rel), []).append((spec, entry))
+    present, absent, defaults = set(), set(), {}
+    for rel in sorted(releases, key=versions.key):
+        if versions.key(rel) > versions.key(source.version):
+            continue
+        for spec, entry in releases[rel]:
+            for old, new in (_member(entry, spec.get("rename")) or {}).items():
+                present.discard(old)
+                absent.add(old)
+                present.add(new)
+                absent.discard(new)
+                if old in defaults:
+                    defaults[new] = defaults.pop(old)
+            for old in _member(entry, spec.get("remove")) or []:
+                present.discard(old)
+                absent.add(old)
+                defaults.pop(old, None)
+        for spec, entry in releases[rel]:
+            for key, value in (_member(entry, spec.get("add")) or {}).items():
+                present.add(key)
+                absent.discard(key)
+                defaults[key] = value
+    return sorted(present), sorted(absent), defaults, []
+
+
+def _member(entry, name):
+    if name is None:
+        return None
+    return entry if name == "" else entry.get(name)
+
+
+def listeners(hint, defaults, units, product, sub):
+    """(ports, guesses, TODOs): the hint's listeners, then a listener for every config key matching
+    key_pattern that none names, on the roles of the package's unit named after a part of the key."""
+    ports = []
+    for i, entry in enumerate(hint.get("listen", [])):
+        p = {"roles": sorted(entry["roles"])}
+        if "key" in entry:
+            p["key"] = entry["key"]
+        else:
+            p["port"] = int(sub(entry["port"], "ports.listen[%d].port" % i))
+        if entry.get("address"):
+            p["address"] = entry["address"]
+        ports.append(p)
+    guesses, todos = [], []
+    pattern = hint.get("key_pattern")
+    named = {p["key"] for p in ports if "key" in p}
+    prefix = product.parameters.get("unit_prefix", product.name + "-")
+    for key in sorted(defaults):
+        if not pattern or not re.search(pattern, key) or key in named:
+            continue
+        parts = [x.lower() for x in re.split(r"[._\-]", key) if x]
+        unit = next((prefix + x + ".service" for x in parts
+                     if any(prefix + x + ".service" in us for us in units.values())), None)
+        if unit is None:
+            todos.append("listening port: the config key %s (default %s) looks like a port; which roles listen "
+                         "on it? (products/%s/%s checks.ports.listen)" % (key, defaults[key], product.name, HINTS_FILE))
+            continue
+        roles = sorted(r for r, us in units.items() if unit in us)
+        ports.append({"roles": roles, "key": key})
+        guesses.append("%s is the port of %s (the key and the unit's name), so its roles %s listen on it"
+                       % (key, unit, ", ".join(roles)))
+    return ports, guesses, todos
+
+
+def _literal(name, value):
+    return "%s = %s\n" % (name, _py(value, 0))
+
+
+def _py(value, indent):
+    """A Python literal of JSON-like data within WIDTH columns (the lint's limit): short lists and
+    dicts on one line, else one item a line (a long value on the line after its key), long strings
+    in pieces."""
+    flat = repr(value)
+    pad = " " * (indent + 4)
+    if len(flat) + indent < WIDTH - 20:
+        return flat
+    if isinstance(value, str):
+        pieces = [""]
+        for word in re.findall(r"\S+\s*", value):
+            if pieces[-1] and len(pieces[-1] + word) > 70:
+                pieces.append("")
+            pieces[-1] += word
+        return "(%s)" % ("\n" + pad).join(repr(p) for p in pieces)
+    if not isinstance(value, (dict, list)):
+        return flat
+    if isinstance(value, dict):
+        items = []
+        for k in sorted(value):
+            v = _py(value[k], indent + 8)
+            one = "%s%r: %s," % (pad, k, v)
+            items.append(one if len(one) <= WIDTH and "\n" not in v else "%s%r:\n%s    %s," % (pad, k, pad, v))
+        return "{\n%s\n%s}" % ("\n".join(items), " " * indent)
+    items = ["%s%s," % (pad, _py(v, indent + 4)) for v in value]
+    return "[\n%s\n%s]" % ("\n".join(items), " " * indent)
+
+
+def render(data, guesses, added_units, source):
+    """The module's text: its docstring, the data constants, the generic checks (BODY)."""
+    product, version = data["PRODUCT"], data["VERSION"]
+    head = ('"""State checks of %s %s, generated by `upgrade.sh generate` from %s (docs/framework.md,\n'
+            '"Generated state checks"): a node at %s passes them, a node at any other version fails.\n\n'
+            'Run from the tool\'s top directory against the lab of upgrade.ini and ssh_config in LAB_DIR:\n'
+            '    python3 -m pytest DIR/checks [--lab-dir LAB_DIR] [--hosts node1,node2]\n'
+            'or drop this file into tests/infra (then `python3 -m pytest tests/infra --product %s\n'
+            '--product-version %s` runs it beside the hand-written checks).\n'
+            'UNDECIDED lists what the generator could not decide: test_nothing_left_undecided fails until\n'
+            'each is written here as a check and removed from the list.\n"""\n'
+            % (product, version, os.path.basename(os.path.normpath(source.root)), version, product, version))
+    parts = [head, "import json\n\nimport pytest\n\n"]
+    for name in ("PRODUCT", "VERSION", "LINK", "VERSION_FILE"):
+        parts.append(_literal(name, data[name]))
+    parts.append("# files: the package's %s, relative to LINK (the active release)\n" % MANIFEST)
+    parts.append(_literal("FILES", data["FILES"]))
+    parts.append("# services: the units of each role: product.json roles.<role>.units and what the package's unit\n"
+                 "# installer writes for the role%s\n" % (
+                     "; beyond product.json: " + ", ".join(added_units) if added_units else ""))
+    parts.append(_literal("UNITS", data["UNITS"]))
+    parts.append("# listening ports: {roles, port or the config key holding it, address (none: any)}\n")
+    for g in guesses:
+        lines = textwrap.wrap(g, WIDTH - 10, initial_indent="# guess: ", subsequent_indent="#   ")
+        parts.append("\n".join(lines) + "\n")
+    parts.append(_literal("PORTS", data["PORTS"]))
+    parts.append("# config keys: CONFIG_GET KEY exits 0 for every key of PRESENT, not for those of ABSENT\n"
+                 "# (every release's keys up to %s, renamed and removed ones absent)\n" % version)
+    for name in ("CONFIG_GET", "CONFIG_PRESENT", "CONFIG_ABSENT"):
+        parts.append(_literal(name, data[name]))
+    parts.append("# schema version: {roles, command, field: the JSON field of its output (none: the output)}\n")
+    parts.append(_literal("SCHEMA", data["SCHEMA"]))
+    parts.append("# what the generator could not decide, one line each (write the check, then remove the line)\n")
+    parts.append(_literal("UNDECIDED", ["TODO: " + t for t in data["TODOS"]]))
+    parts.append(BODY)
+    return "".join(parts)
+
+
+BODY = '''
+
+def roles_of(*tables):
+    return sorted({r for t in tables for r in t})
+
+
+def test_nothing_left_undecided():
+    assert not UNDECIDED, "\\n".join(UNDECIDED)
+
+
+def test_version_file(node):
+    assert node.run_ok("cat " + VERSION_FILE).strip() == VERSION
+
+
+def test_files(node):
+    """Every file of the package under LINK, with the package's sha256."""
+    names = sorted(FILES)
+    r = node.host.run("cd %s/ && sha256sum -- " + " ".join(["%s"] * len(names)), LINK, *names)
+    got = {}
+    for line in r.stdout.splitlines():
+        digest, _, name = line.partition("  ")
+        got[name] = digest
+    missing = sorted(set(FILES) - set(got))
+    wrong = sorted(n for n in FILES if n in got and got[n] != FILES[n])
+    assert not missing and not wrong, "%s: under %s, missing: %s; other content: %s\\n%s" % (
+        node.name, LINK, missing, wrong, r.stderr[-2000:])
+
+
+@pytest.mark.roles(*roles_of(UNITS))
+def test_units_active(node):
+    units = sorted({u for r in node.roles for u in UNITS.get(r, [])})
+    active = node.host.run("systemctl is-active " + " ".join(units)).stdout.split()
+    assert dict(zip(units, active)) == {u: "active" for u in units}, node.name
+
+
+@pytest.mark.roles(*roles_of(*(p["roles"] for p in PORTS)))
+def test_listening_ports(node):
+    """Each port of the node's roles has a listener (on the given address, else on any)."""
+    listening = set()
+    for line in node.run_ok("ss -H -ltn").splitlines():
+        local = line.split()[3]
+        address, _, port = local.rpartition(":")
+        listening.add((address.strip("[]").split("%")[0], int(port)))
+    missing = []
+    for p in PORTS:
+        if not set(p["roles"]) & set(node.roles):
+            continue
+        port = p.get("port")
+        if "key" in p:
+            r = node.host.run(CONFIG_GET + " " + p["key"])
+            assert r.rc == 0, "%s: the port's key %s is not in the config: %s" % (node.name, p["key"], r.stderr)
+            port = int(r.stdout.strip())
+        address = p.get("address")
+        if not ((address, port) in listening if address else any(n == port for _, n in listening)):
+            missing.append("%s:%d" % (address or "*", port))
+    assert not missing, "%s: nothing listens on %s" % (node.name, ", ".join(missing))
+
+
+def test_config_keys(node):
+    assert CONFIG_GET, "no command to read the config (see UNDECIDED)"
+    lacking = [k for k in CONFIG_PRESENT if node.host.run(CONFIG_GET + " " + k).rc != 0]
+    left = [k for k in CONFIG_ABSENT if node.host.run(CONFIG_GET + " " + k).rc != 1]
+    assert not lacking and not left, "%s: keys missing: %s; keys still there (or unreadable): %s" % (
+        node.name, lacking, left)
+
+
+@pytest.mark.roles(*(SCHEMA["roles"] if SCHEMA else []))
+def test_schema_version(node):
+    out = node.run_ok(SCHEMA["command"])
+    got = json.loads(out)[SCHEMA["field"]] if SCHEMA["field"] else out.strip()
+    assert got == VERSION, "%s: `%s` says the schema is %s" % (node.name, SCHEMA["command"], got)
+'''
+
+CONFTEST = '''"""The lab fixtures of drupgrade's state checks for the generated modules beside this file: the
+tool's tests/infra/conftest.py (`node` per lab node with its roles, `nodes`, the `roles` marker,
+--lab-dir, testinfra over the lab's ssh_config), found under $DRUPGRADE_TOP, the current directory
+or a directory above this one. Its collection rule (one product's test_<product>_state.py) is left
+out: every module here is collected."""
+import importlib.util
+import os
+
+import pytest
+
+_REL = os.path.join("tests", "infra", "conftest.py")
+
+
+def _find():
+    here = os.path.dirname(os.path.abspath(__file__))
+    dirs = [os.environ.get("DRUPGRADE_TOP", ""), os.getcwd()]
+    while os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+        dirs.append(here)
+    for d in dirs:
+        if d and os.path.isfile(os.path.join(d, _REL)):
+            return os.path.join(d, _REL)
+    raise pytest.UsageError("no %s in $DRUPGRADE_TOP, the current directory or above %s: run from the "
+                            "tool's top directory" % (_REL, os.path.dirname(os.path.abspath(__file__))))
+
+
+_spec = importlib.util.spec_from_file_location("drupgrade_infra_conftest", _find())
+_infra = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_infra)
+globals().update({k: v for k, v in vars(_infra).items()
+                  if not k.startswith("__") and k != "pytest_ignore_collect"})
+'''
