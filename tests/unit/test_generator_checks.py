@@ -1,8 +1,11 @@
 """generator/checks.py: the generated state checks of a new version, written from the real packages
-(packaging/<name>/build.sh, reproducible: the same files as build/packages) and products/<name>/
-(product.json, generator.json's "checks"). The lab proof (they pass at the new version, fail at the
-old one) is tests/integration/test_generated_checks.py."""
+(packaging/<name>/build.sh, reproducible: the same files as build/packages), products/<name>/
+(product.json, generator.json's "checks") and what the analysis says of the new package
+(tests/fixtures/generator/analysis.json: generator/analyze.py's result for drp 2.2.0 -> 2.3.0 and
+arc 1.1.0 -> 2.0.0). The lab proof (they pass at the new version, fail at the old one) is
+tests/integration/test_generated_checks.py."""
 import ast
+import copy
 import importlib.util
 import json
 import os
@@ -12,41 +15,46 @@ import subprocess
 import pytest
 
 from drupgrade import product
-from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.generator import checks
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # importing a generated module outside tests/infra meets its `roles` marker unregistered
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
-BUILDS = {"drp": ("2.2.0", "2.3.0"), "arc": ("1.1.0", "2.0.0")}
+NEWEST = {"drp": "2.3.0", "arc": "2.0.0"}
+with open(os.path.join(TOP, "tests", "fixtures", "generator", "analysis.json"), encoding="utf-8") as _f:
+    ANALYSIS = json.load(_f)
 
 
 class Source:
-    """What generate hands to checks.write: the unpacked package, its version, its product."""
+    """The opened new package as generator/source.py gives it: root, version, product, manifest, hints."""
 
     def __init__(self, root, version, prod):
         self.root, self.version, self.product = str(root), version, prod
+        with open(os.path.join(self.root, "MANIFEST.sha256"), encoding="utf-8") as f:
+            self.manifest = {p: d for d, p in (line.split("  ", 1) for line in f.read().splitlines())}
+        with open(os.path.join(prod.dir, "generator.json"), encoding="utf-8") as f:
+            self.hints = json.load(f)
 
 
 @pytest.fixture(scope="module")
 def unpacked(tmp_path_factory):
-    """{(product, version): the unpacked package's top dir}."""
+    """{product: the newest package's top dir, unpacked}."""
     out = tmp_path_factory.mktemp("pkgs")
     found = {}
-    for name, vs in BUILDS.items():
-        r = subprocess.run([os.path.join(TOP, "packaging", name, "build.sh"), str(out / "tar")] + list(vs),
+    for name, v in NEWEST.items():
+        r = subprocess.run([os.path.join(TOP, "packaging", name, "build.sh"), str(out / "tar"), v],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
         assert r.returncode == 0, r.stdout
-        for v in vs:
-            subprocess.run(["tar", "-C", str(out), "-xzf", str(out / "tar" / ("%s-%s.tar.gz" % (name, v)))], check=True)
-            found[(name, v)] = out / ("%s-%s" % (name, v))
+        subprocess.run(["tar", "-C", str(out), "-xzf", str(out / "tar" / ("%s-%s.tar.gz" % (name, v)))], check=True)
+        found[name] = out / ("%s-%s" % (name, v))
     return found
 
 
-def generate(unpacked, tmp_path, name, version, prod=None):
+def generate(unpacked, tmp_path, name, prod=None, analysis=None):
     """Write the checks; (the module as imported, its text, what write returned)."""
-    written = checks.write(str(tmp_path / "out"), {}, Source(unpacked[(name, version)], version,
-                                                                prod or product.load(name)))
+    version = NEWEST[name]
+    source = Source(unpacked[name], version, prod or product.load(name))
+    written = checks.write(str(tmp_path / "out"), analysis or ANALYSIS[name], source)
     path = written[0][0]
     assert path == str(tmp_path / "out" / "checks" / checks.module_name(name, version))
     with open(path, encoding="utf-8") as f:
@@ -64,19 +72,19 @@ def manifest_of(root):
 
 
 def test_drp_2_3_0_names_its_files_units_ports_schema_and_keys(unpacked, tmp_path):
-    mod, text, written = generate(unpacked, tmp_path, "drp", "2.3.0")
+    mod, text, written = generate(unpacked, tmp_path, "drp")
     assert [os.path.basename(p) for p, _ in written] == ["test_drp_2_3_0_state.py", "conftest.py"]
     assert [t for _, t in written] == [[], []] and mod.UNDECIDED == [] and "TODO" not in text
     assert (mod.PRODUCT, mod.VERSION, mod.LINK, mod.VERSION_FILE) == ("drp", "2.3.0", "/opt/drp", "/opt/drp/VERSION")
     # files: every line of the package's manifest, the new program drp-events with its hash
-    assert mod.FILES == manifest_of(unpacked[("drp", "2.3.0")])
+    assert mod.FILES == manifest_of(unpacked["drp"])
     assert "bin/drp-events" in mod.FILES and "share/migrations/0006_2.3.0_schema_job_events.sql" in mod.FILES
-    # services: product.json's units per role plus what drp-units of 2.3.0 writes (drp-events on app)
+    # services: product.json's units per role plus the package's (the analysis: drp-events on app)
     assert mod.UNITS == {"app": ["drp-app.service", "drp-events.service", "drp.target"],
                          "db_primary": ["drp-db.service", "drp.target"],
                          "db_replica": ["drp-db.service", "drp.target"],
                          "etcd": ["drp-etcd.service", "drp.target"], "kmc": ["drp-kmc.service", "drp.target"]}
-    assert "beyond product.json: drp-events.service, drp.target" in text
+    assert "new in 2.3.0: drp-events.service" in text
     # ports: the hint's, and events.port (a 2.3.0 key) guessed as drp-events' on the app nodes
     assert {"roles": ["app"], "key": "events.port"} in mod.PORTS
     assert {"roles": ["kmc"], "port": 8700, "address": "127.0.0.1"} in mod.PORTS
@@ -92,10 +100,10 @@ def test_drp_2_3_0_names_its_files_units_ports_schema_and_keys(unpacked, tmp_pat
 
 
 def test_arc_2_0_0_names_its_files_units_ports_schema_and_keys(unpacked, tmp_path):
-    mod, text, written = generate(unpacked, tmp_path, "arc", "2.0.0")
+    mod, text, written = generate(unpacked, tmp_path, "arc")
     assert written[0][1] == [] and mod.UNDECIDED == []
     assert (mod.VERSION, mod.LINK, mod.VERSION_FILE) == ("2.0.0", "/opt/arc", "/opt/arc/VERSION")
-    assert mod.FILES == manifest_of(unpacked[("arc", "2.0.0")])
+    assert mod.FILES == manifest_of(unpacked["arc"])
     assert "share/migrations/0003_2.0.0_buckets.sql" in mod.FILES
     assert mod.UNITS == {"gateway": ["arc-gateway.service", "arc.target"],
                          "worker": ["arc-worker.service", "arc.target"]}
@@ -110,37 +118,35 @@ def test_arc_2_0_0_names_its_files_units_ports_schema_and_keys(unpacked, tmp_pat
     assert mod.CONFIG_ABSENT == ["ARC_DB", "ARC_POLL_SECONDS"]
 
 
-def test_the_old_versions_checks_differ_where_the_release_changed_something(unpacked, tmp_path):
-    """drp 2.2.0's keys are the releases' up to 2.2.0 (kmc.url and app.max_threads still there), arc
-    1.1.0's keep ARC_DB; their files are their own packages'."""
-    old, _, _ = generate(unpacked, tmp_path / "drp", "drp", "2.2.0")
-    assert "kmc.url" not in old.CONFIG_ABSENT and "app.max_threads" in old.CONFIG_PRESENT  # no changes.json yet
-    assert "events.port" not in old.CONFIG_PRESENT and old.CONFIG_ABSENT == []
-    assert "drp-events.service" not in old.UNITS["app"] and "bin/drp-events" not in old.FILES
-    assert not any(p.get("key") == "events.port" for p in old.PORTS)
-    arc, _, _ = generate(unpacked, tmp_path / "arc", "arc", "1.1.0")
-    assert "ARC_DB" in arc.CONFIG_PRESENT and arc.CONFIG_ABSENT == ["ARC_POLL_SECONDS"]
+def test_the_keys_of_a_version_are_its_releases_up_to_it_in_order():
+    """drp 2.2.0's keys are the releases' up to 2.2.0 (kmc.url and app.max_threads still there); at
+    2.3.0 the rename and the removal of 2.3.0 apply before its new keys; arc's rename of 1.1.0."""
+    releases = ANALYSIS["drp"]["config"]["releases"]
+    present, absent, defaults = checks.config_keys(releases, "2.2.0")
+    assert present == ["app.health_timeout", "app.heartbeat_interval", "app.max_threads", "audit.database",
+                       "audit.enabled", "kmc.cipher"] and absent == []
+    present, absent, defaults = checks.config_keys(releases, "2.3.0")
+    assert "kmc.endpoint" in present and absent == ["app.max_threads", "kmc.url"]
+    assert defaults["events.port"] == 8091 and "app.max_threads" not in defaults
+    present, absent, defaults = checks.config_keys(ANALYSIS["arc"]["config"]["releases"], "1.1.0")
+    assert "ARC_DB" in present and absent == ["ARC_POLL_SECONDS"] and defaults["ARC_WORKER_INTERVAL"] == "5"
 
 
 def product_copy(tmp_path, name, hints):
-    """products/<name>/ copied with generator.json's checks replaced (None: no generator.json)."""
+    """products/<name>/ copied with generator.json's checks replaced."""
     d = tmp_path / "products"
     shutil.copytree(os.path.join(TOP, "products", name), str(d / name))
-    if hints is None:
-        os.remove(str(d / name / checks.HINTS_FILE))
-    else:
-        (d / name / checks.HINTS_FILE).write_text(json.dumps({"checks": hints}))
+    (d / name / "generator.json").write_text(json.dumps({"checks": hints}))
     return product.load(name, str(d))
 
 
 def test_without_hints_every_undecided_part_is_a_todo_and_fails_the_module(unpacked, tmp_path):
-    prod = product_copy(tmp_path, "drp", None)
-    mod, text, written = generate(unpacked, tmp_path, "drp", "2.3.0", prod)
+    mod, text, written = generate(unpacked, tmp_path, "drp", product_copy(tmp_path, "drp", {}))
     todos = written[0][1]
-    assert [t.split(":")[0] for t in todos] == ["services", "config keys", "schema version"]
+    assert [t.split(":")[0] for t in todos] == ["config keys", "listening ports", "schema version"]
     assert mod.UNDECIDED == ["TODO: " + t for t in todos] and text.count("TODO: ") == len(todos)
-    assert mod.SCHEMA is None and mod.CONFIG_GET is None and mod.PORTS == []
-    assert mod.UNITS["app"] == ["drp-app.service"]  # product.json's alone
+    assert mod.SCHEMA is None and mod.CONFIG_GET is None
+    assert mod.UNITS["app"] == ["drp-app.service", "drp-events.service", "drp.target"]  # the package's: no hint
     with pytest.raises(AssertionError) as e:
         mod.test_nothing_left_undecided()
     assert "TODO: schema version" in str(e.value)
@@ -149,38 +155,17 @@ def test_without_hints_every_undecided_part_is_a_todo_and_fails_the_module(unpac
 def test_a_port_key_no_unit_explains_is_a_todo(unpacked, tmp_path):
     """A new key that looks like a port, whose name matches no unit of the package: the roles that
     listen on it are the engineer's decision."""
-    root = tmp_path / "drp-2.3.0"
-    shutil.copytree(str(unpacked[("drp", "2.3.0")]), str(root))
-    defaults = root / "share" / "config" / "defaults.json"
-    data = json.loads(defaults.read_text())
-    data["2.3.0"]["backup.port"] = 8095
-    defaults.write_text(json.dumps(data))
-    written = checks.write(str(tmp_path / "out"), {}, Source(root, "2.3.0", product.load("drp")))
+    analysis = copy.deepcopy(ANALYSIS["drp"])
+    analysis["config"]["releases"]["2.3.0"]["defaults"]["backup.port"] = 8095
+    _, _, written = generate(unpacked, tmp_path, "drp", analysis=analysis)
     assert written[0][1] == ["listening port: the config key backup.port (default 8095) looks like a port; which "
                              "roles listen on it? (products/drp/generator.json checks.ports.listen)"]
-
-
-def test_a_directory_without_a_manifest_is_not_a_package(unpacked, tmp_path):
-    root = tmp_path / "drp-2.3.0"
-    shutil.copytree(str(unpacked[("drp", "2.3.0")]), str(root))
-    os.remove(str(root / "MANIFEST.sha256"))
-    with pytest.raises(DrupgradeError) as e:
-        checks.write(str(tmp_path / "out"), {}, Source(root, "2.3.0", product.load("drp")))
-    assert e.value.code == EXIT_USAGE and "MANIFEST.sha256" in str(e.value)
-    assert not (tmp_path / "out").exists()  # nothing written
-
-
-def test_a_failing_unit_installer_is_exit_2_naming_the_role(unpacked, tmp_path):
-    prod = product_copy(tmp_path, "drp", {"units": {"command": ["bin/drp-units", "nonsense", "{roles}"]}})
-    with pytest.raises(DrupgradeError) as e:
-        checks.write(str(tmp_path / "out"), {}, Source(unpacked[("drp", "2.3.0")], "2.3.0", prod))
-    assert e.value.code == EXIT_USAGE and "app" in str(e.value) and "drp-units nonsense" in str(e.value)
 
 
 def test_the_conftest_lends_the_modules_the_state_checks_fixtures(unpacked, tmp_path):
     """Collected with pytest from another directory: the generated tests are parametrized per lab
     node with tests/infra's fixtures (a lab dir with an upgrade.ini; nothing runs on a node)."""
-    _, _, written = generate(unpacked, tmp_path, "drp", "2.3.0")
+    _, _, written = generate(unpacked, tmp_path, "drp")
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "upgrade.ini").write_text("[node:node1]\nhost = 10.0.0.11\nroles = db_primary, etcd, kmc, app\n"

@@ -2,45 +2,37 @@
 module that a node at the new version passes and a node at an older one fails.
 
 `write(out_dir, analysis, source)` writes `out_dir/checks/test_<product>_<X_Y_Z>_state.py` and
-`out_dir/checks/conftest.py` (which lends them the lab fixtures of the tool's state checks,
-tests/infra/conftest.py: `node` per lab node, `nodes`, the `roles` marker, `--lab-dir`), and returns
-[(path written, [TODO, ...])]. What it checks, and where each part comes from:
-- files: every line of the new package's MANIFEST.sha256, under the program link (product.json
-  parameters `link`), with its sha256; the version file holds the version;
-- services: the units of each role (product.json roles.<role>.units) plus those the package's own unit
-  installer writes for the role (hint `units`: the command run offline in a temporary directory),
-  active on every node with the role;
-- listening ports: the hint's listeners (`ports.listen`: roles, a fixed port or a config key read on the
-  node, an address), and every config key of the version matching `ports.key_pattern` that no listener
-  names: a unit of the package named after a part of the key (`<unit_prefix><part>.service`) makes its
-  roles the listeners (a guess, said so in the file); else a TODO;
+`out_dir/checks/conftest.py` (which lends the modules beside it the lab fixtures of the tool's state
+checks, tests/infra/conftest.py: `node` per lab node with its roles, `nodes`, the `roles` marker,
+`--lab-dir`), and returns [(path written, [TODO, ...])]. `source` is the opened new package
+(generator/source.py: `product`, `version`, `root`, `manifest` {path: sha256}, `hints` its product's
+generator.json); of `analysis` (generator/analyze.py) it reads `units.to` (each unit of the new
+package with the roles it runs on, none: every role) and `config.releases` (the new package's keys
+per release: defaults, renames, removals). What the module checks, and where each part comes from:
+- files: every file of the package's MANIFEST.sha256 under the program link (product.json parameters
+  `link`) with its sha256; the version file (product.json `version_file`) holds the version;
+- services: per role, product.json roles.<role>.units and the package's units of the role, active;
+- listening ports: the hint's listeners (`ports.listen`: roles, a fixed port or the config key holding
+  it, read on the node, an address), and every config key of the version matching `ports.key_pattern`
+  that no listener names: a unit of the package named after a part of the key
+  (`<unit_prefix><part>.service`) makes its roles the listeners (a guess, said so in the file); else a
+  TODO;
 - schema version: the hint's command (`schema_version`: roles, command, the JSON field of its output if
   any) prints the version;
-- config keys: every release's keys up to the version (hint `config.keys`: the package's files of
-  per-release defaults, renames and removals, applied in release order, renames and removals before
-  the release's new keys) are present, the renamed and removed ones absent (hint `config.get`: the
-  product's command that exits 0 for a key the node's config holds).
-The hints are products/<name>/generator.json's "checks" (`${product.X}` is product.json's parameter X).
-A part the hints do not give is a TODO: a line "TODO: ..." of UNDECIDED in the module, which
-`test_nothing_left_undecided` fails on until the engineer writes that check and removes the line.
+- config keys: every release's keys up to the version, renames and removals of a release before its new
+  keys, are present, the renamed and removed ones absent (hint `config_get`: the product's command that
+  exits 0 for a key the node's config holds).
+The hints are generator.json's "checks" (`${product.X}` is product.json's parameter X). A part they do
+not give is a TODO: a line "TODO: ..." of UNDECIDED in the module, which `test_nothing_left_undecided`
+fails on until the engineer writes that check and removes the line.
 """
-import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 import textwrap
 
 from drupgrade import templates, versions
-from drupgrade.config import file_error
-from drupgrade.errors import EXIT_USAGE, DrupgradeError
-from drupgrade.i18n import _
 
-HINTS_FILE = "generator.json"
-MANIFEST = "MANIFEST.sha256"
 CHECKS_DIR = "checks"
-UNITS_TIMEOUT = 60
 WIDTH = 120  # the generated module's longest line (ruff.toml line-length: it may be dropped into tests/infra)
 
 
@@ -50,39 +42,27 @@ def module_name(product, version):
     return "test_%s_%s_state.py" % (product, version.replace(".", "_"))
 
 
-def hints(product):
-    """products/<name>/generator.json's "checks" ({} when the file or the key is not there)."""
-    path = os.path.join(product.dir, HINTS_FILE)
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f).get("checks", {})
-
-
 def write(out_dir, analysis, source):
     """Write the state checks of source's version into out_dir/checks/; [(path, [TODO, ...])]."""
     product, version = source.product, source.version
-    h = hints(product)
-    where = os.path.join("products", product.name, HINTS_FILE)  # as the messages name it
+    h = source.hints.get("checks", {})
+    where = "products/%s/generator.json" % product.name  # as the messages name it
     scope = {"product." + k: v for k, v in product.parameters.items()}
 
     def sub(value, path):
         return templates.substitute(value, scope, where, "checks." + path)
 
     todos = []
-    files = manifest(source.root)
-    units, unit_todo = role_units(source, h.get("units"), where)
-    todos += unit_todo
-    present, absent, defaults, key_todo = config_keys(source, h.get("config", {}), where)
-    todos += key_todo
-    config_get = sub(h["config"]["get"], "config.get") if "get" in h.get("config", {}) else None
-    if config_get is None and (present or absent):
-        todos.append("config keys: give the product's command that exits 0 for a key the config holds "
-                     "(%s checks.config.get)" % where)
-    ports, guesses, port_todo = listeners(h.get("ports", {}), defaults, units, product, sub)
+    units = role_units(product, analysis["units"]["to"])
+    present, absent, defaults = config_keys(analysis["config"]["releases"], version)
+    if not (present or absent):
+        todos.append("config keys: the package declares no config keys per release (generator.json config.keys)")
+    config_get = sub(h["config_get"], "config_get") if "config_get" in h else None
+    if config_get is None:
+        todos.append("config keys: give the product's command that exits 0 for a key the node's config holds "
+                     "(%s checks.config_get)" % where)
+    ports, guesses, port_todo = listeners(h.get("ports", {}), defaults, units, product, sub, where)
     todos += port_todo
-    if any("key" in p for p in ports) and config_get is None:
-        todos.append("ports read from config keys: give checks.config.get (%s)" % where)
     schema = h.get("schema_version")
     if schema:
         schema = {"roles": schema["roles"], "command": sub(schema["command"], "schema_version.command"),
@@ -95,7 +75,7 @@ def write(out_dir, analysis, source):
         "VERSION": version,
         "LINK": product.parameters["link"],
         "VERSION_FILE": product.version_file,
-        "FILES": files,
+        "FILES": dict(source.manifest),
         "UNITS": units,
         "PORTS": ports,
         "CONFIG_GET": config_get,
@@ -104,7 +84,7 @@ def write(out_dir, analysis, source):
         "SCHEMA": schema,
         "TODOS": todos,
     }
-    text = render(data, guesses, new_units(units, product), source)
+    text = render(data, guesses, analysis["units"].get("added", []), source)
     compile(text, module_name(product.name, version), "exec")  # a bug of the generator, not of the input
     out = os.path.join(out_dir, CHECKS_DIR)
     os.makedirs(out, exist_ok=True)
@@ -118,119 +98,44 @@ def write(out_dir, analysis, source):
     return written
 
 
-def manifest(root):
-    """{path: sha256} of the package's MANIFEST.sha256 (`sha256  path` lines)."""
-    path = os.path.join(root, MANIFEST)
-    if not os.path.isfile(path):
-        raise DrupgradeError(_("{root} has no {manifest}: not a package of the product").format(
-            root=root, manifest=MANIFEST), code=EXIT_USAGE,
-            hint=_("give the package as built (its tarball or its unpacked top directory)"))
-    files = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\n").split(None, 1)
-            if len(parts) != 2 or not re.fullmatch(r"[0-9a-f]{64}", parts[0]):
-                raise file_error(path, "line %d" % n, _("expected a sha256 and a path"))
-            files[parts[1].lstrip("*")] = parts[0]
-    return files
+def role_units(product, package_units):
+    """{role: [unit, ...]}: product.json's units of each role, then the package's units of the role
+    (analysis units.to; a unit with no roles runs on every node)."""
+    units = {r: list(product.roles[r].get("units", [])) for r in sorted(product.roles)}
+    for unit in sorted(package_units):
+        for role in package_units[unit]["roles"] or sorted(units):
+            if unit not in units.setdefault(role, []):
+                units[role].append(unit)
+    return units
 
 
-def role_units(source, hint, where):
-    """{role: [unit, ...]}: product.json's units of each role, then those the package's unit installer
-    writes for the role (hint: {"command": [...], "env": {...}}, "{roles}" and "{dir}" replaced);
-    and the TODOs when there is no hint."""
-    roles = source.product.roles
-    units = {r: list(roles[r].get("units", [])) for r in sorted(roles)}
-    if not hint:
-        return units, ["services: the units the package installs per role beyond product.json roles.<role>.units "
-                       "(give %s checks.units, the package's unit installer)" % where]
-    for role in sorted(roles):
-        tmp = tempfile.mkdtemp(prefix="drupgrade-units-")
-        try:
-            fill = {"{roles}": role, "{dir}": tmp}
-            argv = [_fill(a, fill) for a in hint["command"]]
-            argv[0] = os.path.join(source.root, argv[0])
-            env = dict(os.environ, **{k: _fill(v, fill) for k, v in hint.get("env", {}).items()})
-            p = subprocess.run(argv, cwd=source.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, timeout=UNITS_TIMEOUT)
-            if p.returncode != 0:
-                raise DrupgradeError(
-                    _("the package's unit installer failed for the role {role} (exit {rc}): {argv}\n{out}").format(
-                        role=role, rc=p.returncode, argv=" ".join(argv), out=p.stdout.strip()[-2000:]),
-                    code=EXIT_USAGE, hint=_("check checks.units in {file} and the package").format(file=where))
-            for name in sorted(os.listdir(tmp)):
-                if not name.startswith(".") and name not in units[role]:
-                    units[role].append(name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return units, []
-
-
-def _fill(text, fill):
-    for k, v in fill.items():
-        text = text.replace(k, v)
-    return text
-
-
-def new_units(units, product):
-    """The units of the package that product.json's roles do not name (the version's own)."""
-    known = {u for r in product.roles.values() for u in r.get("units", [])}
-    return sorted({u for us in units.values() for u in us} - known)
-
-
-def config_keys(source, hint, where):
-    """(present, absent, {key: default}, TODOs): the keys of the version's config from the package's
-    per-release files (hint keys: [{"file", "add", "rename", "remove"}], each the member of a
-    release's entry holding the new keys with their defaults, the renames, the removals; "" for the
-    entry itself), every release up to the version in order, renames and removals first."""
-    specs = hint.get("keys", [])
-    if not specs:
-        return [], [], {}, ["config keys: name the package's files of per-release config keys "
-                            "(%s checks.config.keys)" % where]
-    releases = {}  # version -> [(spec, entry)]
-    there = [s for s in specs if os.path.isfile(os.path.join(source.root, s["file"]))]
-    if not there:  # one missing is a release without such changes (drp's changes.json begins with 2.3.0)
-        return [], [], {}, ["config keys: none of %s is in the package (%s checks.config.keys)" % (
-            ", ".join(s["file"] for s in specs), where)]
-    for spec in there:
-        path = os.path.join(source.root, spec["file"])
-        with open(path, encoding="utf-8") as f:
-            for rel, entry in json.load(f).items():
-                if not rel.startswith("_"):
-                    releases.setdefault(versions.normalize(rel), []).append((spec, entry))
+def config_keys(releases, version):
+    """(present, absent, {key: default}): the keys of the version's config, every release up to the
+    version in order, a release's renames and removals before its new keys."""
     present, absent, defaults = set(), set(), {}
     for rel in sorted(releases, key=versions.key):
-        if versions.key(rel) > versions.key(source.version):
+        if versions.key(rel) > versions.key(version):
             continue
-        for spec, entry in releases[rel]:
-            for old, new in (_member(entry, spec.get("rename")) or {}).items():
-                present.discard(old)
-                absent.add(old)
-                present.add(new)
-                absent.discard(new)
-                if old in defaults:
-                    defaults[new] = defaults.pop(old)
-            for old in _member(entry, spec.get("remove")) or []:
-                present.discard(old)
-                absent.add(old)
-                defaults.pop(old, None)
-        for spec, entry in releases[rel]:
-            for key, value in (_member(entry, spec.get("add")) or {}).items():
-                present.add(key)
-                absent.discard(key)
-                defaults[key] = value
-    return sorted(present), sorted(absent), defaults, []
+        entry = releases[rel]
+        for old, new in entry.get("rename", {}).items():
+            present.discard(old)
+            absent.add(old)
+            present.add(new)
+            absent.discard(new)
+            if old in defaults:
+                defaults[new] = defaults.pop(old)
+        for old in entry.get("remove", []):
+            present.discard(old)
+            absent.add(old)
+            defaults.pop(old, None)
+        for key, value in entry.get("defaults", {}).items():
+            present.add(key)
+            absent.discard(key)
+            defaults[key] = value
+    return sorted(present), sorted(absent), defaults
 
 
-def _member(entry, name):
-    if name is None:
-        return None
-    return entry if name == "" else entry.get(name)
-
-
-def listeners(hint, defaults, units, product, sub):
+def listeners(hint, defaults, units, product, sub, where):
     """(ports, guesses, TODOs): the hint's listeners, then a listener for every config key matching
     key_pattern that none names, on the roles of the package's unit named after a part of the key."""
     ports = []
@@ -244,6 +149,8 @@ def listeners(hint, defaults, units, product, sub):
             p["address"] = entry["address"]
         ports.append(p)
     guesses, todos = [], []
+    if not ports:
+        todos.append("listening ports: give the ports the product listens on (%s checks.ports)" % where)
     pattern = hint.get("key_pattern")
     named = {p["key"] for p in ports if "key" in p}
     prefix = product.parameters.get("unit_prefix", product.name + "-")
@@ -255,7 +162,7 @@ def listeners(hint, defaults, units, product, sub):
                      if any(prefix + x + ".service" in us for us in units.values())), None)
         if unit is None:
             todos.append("listening port: the config key %s (default %s) looks like a port; which roles listen "
-                         "on it? (products/%s/%s checks.ports.listen)" % (key, defaults[key], product.name, HINTS_FILE))
+                         "on it? (%s checks.ports.listen)" % (key, defaults[key], where))
             continue
         roles = sorted(r for r, us in units.items() if unit in us)
         ports.append({"roles": roles, "key": key})
@@ -311,11 +218,10 @@ def render(data, guesses, added_units, source):
     parts = [head, "import json\n\nimport pytest\n\n"]
     for name in ("PRODUCT", "VERSION", "LINK", "VERSION_FILE"):
         parts.append(_literal(name, data[name]))
-    parts.append("# files: the package's %s, relative to LINK (the active release)\n" % MANIFEST)
+    parts.append("# files: the package's MANIFEST.sha256, relative to LINK (the active release)\n")
     parts.append(_literal("FILES", data["FILES"]))
-    parts.append("# services: the units of each role: product.json roles.<role>.units and what the package's unit\n"
-                 "# installer writes for the role%s\n" % (
-                     "; beyond product.json: " + ", ".join(added_units) if added_units else ""))
+    parts.append("# services: the units of each role: product.json roles.<role>.units and the package's (its unit\n"
+                 "# installer)%s\n" % ("; new in %s: %s" % (version, ", ".join(added_units)) if added_units else ""))
     parts.append(_literal("UNITS", data["UNITS"]))
     parts.append("# listening ports: {roles, port or the config key holding it, address (none: any)}\n")
     for g in guesses:
