@@ -220,8 +220,8 @@ def render(data, guesses, added_units, source):
         parts.append(_literal(name, data[name]))
     parts.append("# files: the package's MANIFEST.sha256, relative to LINK (the active release)\n")
     parts.append(_literal("FILES", data["FILES"]))
-    parts.append("# services: the units of each role: product.json roles.<role>.units and the package's (its unit\n"
-                 "# installer)%s\n" % ("; new in %s: %s" % (version, ", ".join(added_units)) if added_units else ""))
+    parts.append("# services: per role, product.json roles.<role>.units and the package's units of the role%s\n"
+                 % ("\n# (new in %s: %s)" % (version, ", ".join(added_units)) if added_units else ""))
     parts.append(_literal("UNITS", data["UNITS"]))
     parts.append("# listening ports: {roles, port or the config key holding it, address (none: any)}\n")
     for g in guesses:
