@@ -3,7 +3,8 @@
 Run: python3 -m pytest tests/infra --drp-version 2.2.0 [--lab-dir DIR] [--hosts node1,node2]
      python3 -m pytest tests/infra --product arc --product-version 2.0.0
 A product's checks are tests/infra/test_<product>_state.py with the expected state in
-expected.json (drp) or <product>_expected.json; only the chosen product's file is collected.
+expected.json (drp) or <product>_expected.json; only the chosen product's file is collected (and
+a generated test_<product>_<X_Y_Z>_state.py dropped here, for that version only).
 The product may also come from PRODUCT (default drp), the version from PRODUCT_VERSION (or
 DRP_VERSION), the lab dir from LAB_DIR (default build/lab, or build/lab-$LAB_NAME). Nodes and
 roles come from $LAB_DIR/upgrade.ini, ssh from $LAB_DIR/ssh_config (testinfra's ssh backend,
@@ -43,10 +44,14 @@ def pytest_addoption(parser):
 
 
 def pytest_ignore_collect(collection_path, config):
-    """Only the chosen product's test_<product>_state.py."""
+    """Only the chosen product's test_<product>_state.py, and the generated checks of the version
+    checked, test_<product>_<X_Y_Z>_state.py (`upgrade.sh generate`, docs/framework.md)."""
     name = os.path.basename(str(collection_path))
-    return name.startswith("test_") and name.endswith("_state.py") and \
-        name != "test_%s_state.py" % config.getoption("product")
+    product = config.getoption("product")
+    version = config.getoption("product_version") or (config.getoption("drp_version") if product == "drp" else "")
+    keep = ("test_%s_state.py" % product,
+            "test_%s_%s_state.py" % (product, (version or "").lstrip("v").replace(".", "_")))
+    return name.startswith("test_") and name.endswith("_state.py") and name not in keep
 
 
 def pytest_configure(config):
