@@ -47,8 +47,9 @@ wheelhouse: build
 	@cmake --build $(BUILD)/cmake --target wheelhouse
 
 # The unit tests on 3.6 and the newest Python (venvs from the wheelhouse); the system Python's
-# run is `python3 -m pytest tests/unit` (the lab suites run the controller on it).
-unit: build wheelhouse
+# run is `python3 -m pytest tests/unit` (the lab suites run the controller on it). The generator's
+# tests read the real packages (build/packages).
+unit: build wheelhouse packages
 	@tests/pyversions.sh $(PY_VERSIONS)
 
 install-test: dist
