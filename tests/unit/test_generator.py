@@ -19,6 +19,9 @@ from drupgrade.commands.upgrade import generate
 from drupgrade.errors import DrupgradeError
 from drupgrade.generator import analyze, checks, source
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from drafts import drop_in, resolve  # noqa: E402
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PKG = os.path.join(TOP, "build", "packages")
 STEPS = strategies.engine_steps(TOP)
@@ -179,34 +182,6 @@ def test_an_undeclared_rename_is_guessed_from_value_and_place_and_left_to_decide
     assert mapping["rename"] == {"ARC_POLL_SECONDS": "ARC_WORKER_INTERVAL"}
     assert any(t.startswith("/rename/ARC_POLL_SECONDS: a rename guessed") for t in mapping["TODO"])
     assert any(t["file"] == "config/1.1.0.json" and t["path"] == "/rename/ARC_POLL_SECONDS" for t in d.todos)
-
-
-def resolve(out):
-    """Decide every TODO as the draft suggests (GENERATED.md: keep the value, delete the TODO line)."""
-    n = 0
-    for root, _dirs, names in os.walk(out):
-        for name in names:
-            p = os.path.join(root, name)
-            if name.endswith(".json") and name != "GENERATED.json":
-                data = json.load(open(p, encoding="utf-8"))
-                n += len(data.pop("TODO", []))
-                with open(p, "w", encoding="utf-8") as f:
-                    json.dump(data, f, indent=2)
-    return n
-
-
-def drop_in(out, products, name, target):
-    """The draft copied into products/<name>/ in place of the hand-written strategies into target."""
-    pdir = os.path.join(products, name)
-    for f in os.listdir(os.path.join(pdir, "strategies")):
-        s = json.load(open(os.path.join(pdir, "strategies", f)))["upgrade_strategy"]
-        if s["applicable_versions"]["target_range"] == ["v" + target, "v" + target]:
-            os.unlink(os.path.join(pdir, "strategies", f))
-    for root, _dirs, names in os.walk(out):
-        for n in names:
-            rel = os.path.relpath(os.path.join(root, n), out)
-            os.makedirs(os.path.dirname(os.path.join(pdir, rel)), exist_ok=True)
-            shutil.copy(os.path.join(root, n), os.path.join(pdir, rel))
 
 
 @pytest.mark.parametrize("name, old, new, todos, sid", [

@@ -1,9 +1,8 @@
 """generator/checks.py: the generated state checks of a new version, written from the real packages
-(packaging/<name>/build.sh, reproducible: the same files as build/packages), products/<name>/
-(product.json, generator.json's "checks") and what the analysis says of the new package
-(tests/fixtures/generator/analysis.json: generator/analyze.py's result for drp 2.2.0 -> 2.3.0 and
-arc 1.1.0 -> 2.0.0). The lab proof (they pass at the new version, fail at the old one) is
-tests/integration/test_generated_checks.py."""
+of build/packages (`make build packages`), products/<name>/ (product.json, generator.json's "checks")
+and what generator/analyze.py finds between the newest package and the one before it (drp 2.2.0 ->
+2.3.0, arc 1.1.0 -> 2.0.0). The lab proof (they pass at the new version, fail at the old one) is
+tests/integration/test_generator.py."""
 import ast
 import copy
 import importlib.util
@@ -15,48 +14,41 @@ import subprocess
 import pytest
 
 from drupgrade import product
-from drupgrade.generator import checks
+from drupgrade.generator import analyze, checks, source
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # importing a generated module outside tests/infra meets its `roles` marker unregistered
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
-NEWEST = {"drp": "2.3.0", "arc": "2.0.0"}
-with open(os.path.join(TOP, "tests", "fixtures", "generator", "analysis.json"), encoding="utf-8") as _f:
-    ANALYSIS = json.load(_f)
-
-
-class Source:
-    """The opened new package as generator/source.py gives it: root, version, product, manifest, hints."""
-
-    def __init__(self, root, version, prod):
-        self.root, self.version, self.product = str(root), version, prod
-        with open(os.path.join(self.root, "MANIFEST.sha256"), encoding="utf-8") as f:
-            self.manifest = {p: d for d, p in (line.split("  ", 1) for line in f.read().splitlines())}
-        with open(os.path.join(prod.dir, "generator.json"), encoding="utf-8") as f:
-            self.hints = json.load(f)
+PAIRS = {"drp": ("2.2.0", "2.3.0"), "arc": ("1.1.0", "2.0.0")}
+NEWEST = {name: new for name, (_old, new) in PAIRS.items()}
 
 
 @pytest.fixture(scope="module")
-def unpacked(tmp_path_factory):
-    """{product: the newest package's top dir, unpacked}."""
-    out = tmp_path_factory.mktemp("pkgs")
-    found = {}
-    for name, v in NEWEST.items():
-        r = subprocess.run([os.path.join(TOP, "packaging", name, "build.sh"), str(out / "tar"), v],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-        assert r.returncode == 0, r.stdout
-        subprocess.run(["tar", "-C", str(out), "-xzf", str(out / "tar" / ("%s-%s.tar.gz" % (name, v)))], check=True)
-        found[name] = out / ("%s-%s" % (name, v))
-    return found
+def opened():
+    """{product: (the analysis of its newest hop, the newest package opened)}."""
+    found, sources = {}, []
+    try:
+        for name, versions in PAIRS.items():
+            paths = [os.path.join(TOP, "build", "packages", "%s-%s.tar.gz" % (name, v)) for v in versions]
+            assert all(os.path.isfile(p) for p in paths), "run 'make build packages' first"
+            old, new = source.open_pair(*paths)
+            sources += [old, new]
+            found[name] = (analyze.analyze(old, new), new)
+        yield found
+    finally:
+        for s in sources:
+            s.close()
 
 
-def generate(unpacked, tmp_path, name, prod=None, analysis=None):
+def generate(opened, tmp_path, name, prod=None, analysis=None):
     """Write the checks; (the module as imported, its text, what write returned)."""
-    version = NEWEST[name]
-    source = Source(unpacked[name], version, prod or product.load(name))
-    written = checks.write(str(tmp_path / "out"), analysis or ANALYSIS[name], source)
+    base, new = opened[name]
+    if prod:  # the package seen through another copy of its product (other hints)
+        new = copy.copy(new)
+        new.product, new.hints = prod, source.hints(prod)
+    written = checks.write(str(tmp_path / "out"), analysis or base, new)
     path = written[0][0]
-    assert path == str(tmp_path / "out" / "checks" / checks.module_name(name, version))
+    assert path == str(tmp_path / "out" / "checks" / checks.module_name(name, NEWEST[name]))
     with open(path, encoding="utf-8") as f:
         text = f.read()
     ast.parse(text)  # valid Python
@@ -67,17 +59,18 @@ def generate(unpacked, tmp_path, name, prod=None, analysis=None):
 
 
 def manifest_of(root):
-    lines = (root / "MANIFEST.sha256").read_text().splitlines()
+    with open(os.path.join(root, "MANIFEST.sha256"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
     return {p: d for d, p in (line.split(None, 1) for line in lines if line)}
 
 
-def test_drp_2_3_0_names_its_files_units_ports_schema_and_keys(unpacked, tmp_path):
-    mod, text, written = generate(unpacked, tmp_path, "drp")
+def test_drp_2_3_0_names_its_files_units_ports_schema_and_keys(opened, tmp_path):
+    mod, text, written = generate(opened, tmp_path, "drp")
     assert [os.path.basename(p) for p, _ in written] == ["test_drp_2_3_0_state.py", "conftest.py"]
     assert [t for _, t in written] == [[], []] and mod.UNDECIDED == [] and "TODO" not in text
     assert (mod.PRODUCT, mod.VERSION, mod.LINK, mod.VERSION_FILE) == ("drp", "2.3.0", "/opt/drp", "/opt/drp/VERSION")
     # files: every line of the package's manifest, the new program drp-events with its hash
-    assert mod.FILES == manifest_of(unpacked["drp"])
+    assert mod.FILES == manifest_of(opened["drp"][1].root)
     assert "bin/drp-events" in mod.FILES and "share/migrations/0006_2.3.0_schema_job_events.sql" in mod.FILES
     # services: product.json's units per role plus the package's (the analysis: drp-events on app)
     assert mod.UNITS == {"app": ["drp-app.service", "drp-events.service", "drp.target"],
@@ -99,11 +92,11 @@ def test_drp_2_3_0_names_its_files_units_ports_schema_and_keys(unpacked, tmp_pat
     assert mod.CONFIG_ABSENT == ["app.max_threads", "kmc.url"]
 
 
-def test_arc_2_0_0_names_its_files_units_ports_schema_and_keys(unpacked, tmp_path):
-    mod, text, written = generate(unpacked, tmp_path, "arc")
+def test_arc_2_0_0_names_its_files_units_ports_schema_and_keys(opened, tmp_path):
+    mod, text, written = generate(opened, tmp_path, "arc")
     assert written[0][1] == [] and mod.UNDECIDED == []
     assert (mod.VERSION, mod.LINK, mod.VERSION_FILE) == ("2.0.0", "/opt/arc", "/opt/arc/VERSION")
-    assert mod.FILES == manifest_of(unpacked["arc"])
+    assert mod.FILES == manifest_of(opened["arc"][1].root)
     assert "share/migrations/0003_2.0.0_buckets.sql" in mod.FILES
     assert mod.UNITS == {"gateway": ["arc-gateway.service", "arc.target"],
                          "worker": ["arc-worker.service", "arc.target"]}
@@ -118,17 +111,17 @@ def test_arc_2_0_0_names_its_files_units_ports_schema_and_keys(unpacked, tmp_pat
     assert mod.CONFIG_ABSENT == ["ARC_DB", "ARC_POLL_SECONDS"]
 
 
-def test_the_keys_of_a_version_are_its_releases_up_to_it_in_order():
+def test_the_keys_of_a_version_are_its_releases_up_to_it_in_order(opened):
     """drp 2.2.0's keys are the releases' up to 2.2.0 (kmc.url and app.max_threads still there); at
     2.3.0 the rename and the removal of 2.3.0 apply before its new keys; arc's rename of 1.1.0."""
-    releases = ANALYSIS["drp"]["config"]["releases"]
+    releases = opened["drp"][0]["config"]["releases"]
     present, absent, defaults = checks.config_keys(releases, "2.2.0")
     assert present == ["app.health_timeout", "app.heartbeat_interval", "app.max_threads", "audit.database",
                        "audit.enabled", "kmc.cipher"] and absent == []
     present, absent, defaults = checks.config_keys(releases, "2.3.0")
     assert "kmc.endpoint" in present and absent == ["app.max_threads", "kmc.url"]
     assert defaults["events.port"] == 8091 and "app.max_threads" not in defaults
-    present, absent, defaults = checks.config_keys(ANALYSIS["arc"]["config"]["releases"], "1.1.0")
+    present, absent, defaults = checks.config_keys(opened["arc"][0]["config"]["releases"], "1.1.0")
     assert "ARC_DB" in present and absent == ["ARC_POLL_SECONDS"] and defaults["ARC_WORKER_INTERVAL"] == "5"
 
 
@@ -136,12 +129,14 @@ def product_copy(tmp_path, name, hints):
     """products/<name>/ copied with generator.json's checks replaced."""
     d = tmp_path / "products"
     shutil.copytree(os.path.join(TOP, "products", name), str(d / name))
-    (d / name / "generator.json").write_text(json.dumps({"checks": hints}))
+    with open(os.path.join(TOP, "products", name, "generator.json"), encoding="utf-8") as f:
+        data = dict(json.load(f), checks=hints)
+    (d / name / "generator.json").write_text(json.dumps(data))
     return product.load(name, str(d))
 
 
-def test_without_hints_every_undecided_part_is_a_todo_and_fails_the_module(unpacked, tmp_path):
-    mod, text, written = generate(unpacked, tmp_path, "drp", product_copy(tmp_path, "drp", {}))
+def test_without_hints_every_undecided_part_is_a_todo_and_fails_the_module(opened, tmp_path):
+    mod, text, written = generate(opened, tmp_path, "drp", product_copy(tmp_path, "drp", {}))
     todos = written[0][1]
     assert [t.split(":")[0] for t in todos] == ["config keys", "listening ports", "schema version"]
     assert mod.UNDECIDED == ["TODO: " + t for t in todos] and text.count("TODO: ") == len(todos)
@@ -152,20 +147,20 @@ def test_without_hints_every_undecided_part_is_a_todo_and_fails_the_module(unpac
     assert "TODO: schema version" in str(e.value)
 
 
-def test_a_port_key_no_unit_explains_is_a_todo(unpacked, tmp_path):
+def test_a_port_key_no_unit_explains_is_a_todo(opened, tmp_path):
     """A new key that looks like a port, whose name matches no unit of the package: the roles that
     listen on it are the engineer's decision."""
-    analysis = copy.deepcopy(ANALYSIS["drp"])
+    analysis = copy.deepcopy(opened["drp"][0])
     analysis["config"]["releases"]["2.3.0"]["defaults"]["backup.port"] = 8095
-    _, _, written = generate(unpacked, tmp_path, "drp", analysis=analysis)
+    _, _, written = generate(opened, tmp_path, "drp", analysis=analysis)
     assert written[0][1] == ["listening port: the config key backup.port (default 8095) looks like a port; which "
                              "roles listen on it? (products/drp/generator.json checks.ports.listen)"]
 
 
-def test_the_conftest_lends_the_modules_the_state_checks_fixtures(unpacked, tmp_path):
+def test_the_conftest_lends_the_modules_the_state_checks_fixtures(opened, tmp_path):
     """Collected with pytest from another directory: the generated tests are parametrized per lab
     node with tests/infra's fixtures (a lab dir with an upgrade.ini; nothing runs on a node)."""
-    _, _, written = generate(unpacked, tmp_path, "drp")
+    _, _, written = generate(opened, tmp_path, "drp")
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "upgrade.ini").write_text("[node:node1]\nhost = 10.0.0.11\nroles = db_primary, etcd, kmc, app\n"
