@@ -185,7 +185,7 @@ def test_an_undeclared_rename_is_guessed_from_value_and_place_and_left_to_decide
 
 
 @pytest.mark.parametrize("name, old, new, todos, sid", [
-    ("drp", "2.2.0", "2.3.0", 5, "drp_v2_0_0_to_v2_3_0"),
+    ("drp", "2.2.0", "2.3.0", 4, "drp_v2_0_0_to_v2_3_0"),
     ("arc", "1.1.0", "2.0.0", 3, "arc_v1_0_0_to_v2_0_0")])
 def test_the_draft_passes_strategies_check_once_its_todos_are_decided(tmp_path, name, old, new, todos, sid):
     out = tmp_path / "out"
@@ -230,6 +230,45 @@ def test_the_drp_draft_binds_what_the_hand_written_2_3_0_data_binds(tmp_path):
     assert up["drp_config_map"] == dict(hup["drp_config_map"], mapping="config/2.0.0-2.3.0.json")
     tpl = json.loads((out / "templates" / "drp_validation_v2_3_0.json").read_text())
     assert tpl["execution_steps"][0]["parameters"]["check_events"] == "app: unit ${product.events_unit}"
+
+
+def test_the_1_x_mapping_moves_every_ini_key_where_the_packages_table_puts_it(tmp_path):
+    """INI -> JSON: the package's share/config/ini-map.json (hints config.key_tables) places and types
+    every key, the releases' renames follow (kmc.url -> kmc.endpoint): the hand-written mapping, no TODO."""
+    out = tmp_path / "out"
+    _, d, _ = generate.generate("drp", pkg("drp-2.2.0"), pkg("drp-2.3.0"), str(out))
+    mapping = json.loads((out / "config" / "1.0.0-2.3.0.json").read_text())
+    hand = json.load(open(os.path.join(TOP, "products", "drp", "config", "1.x-2.3.0.json")))
+    for key in ("source", "target", "remove", "defaults", "types"):
+        assert mapping[key] == hand[key], key
+    assert list(mapping["rename"].items()) == list(hand["rename"].items())  # the order applies too
+    assert "TODO" not in mapping and not any(t["file"] == "config/1.0.0-2.3.0.json" for t in d.todos)
+    assert any("share/config/ini-map.json puts it (9 moved, 7 typed)" in x for x in d.decisions), d.decisions
+
+
+def test_a_malformed_key_table_leaves_the_format_change_to_decide(tmp_path):
+    """An entry of the table that is not [new key, type]: no key is moved, the TODO names the entry."""
+    top = tmp_path / "drp-2.3.0"
+    with tarfile.open(pkg("drp-2.3.0")) as tf:
+        tf.extractall(str(tmp_path))
+    table = top / "share" / "config" / "ini-map.json"
+    data = json.loads(table.read_text())
+    data["kmc.token"] = ["kmc.token", "secret"]
+    table.write_text(json.dumps(data))
+    lines = []
+    for line in (top / "MANIFEST.sha256").read_text().splitlines():
+        digest, path = line.split("  ", 1)
+        if path == "share/config/ini-map.json":
+            digest = hashlib.sha256(table.read_bytes()).hexdigest()
+        lines.append("%s  %s" % (digest, path))
+    (top / "MANIFEST.sha256").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    _, d, _ = generate.generate("drp", pkg("drp-2.2.0"), str(top), str(out))
+    mapping = json.loads((out / "config" / "1.0.0-2.3.0.json").read_text())
+    assert mapping["rename"] == {"kmc.url": "kmc.endpoint"} and "types" not in mapping
+    todo = [t for t in d.todos if t["file"] == "config/1.0.0-2.3.0.json"]
+    assert len(todo) == 1 and todo[0]["path"] == "/rename"
+    assert "share/config/ini-map.json is not [new key, type] at: kmc.token" in todo[0]["question"]
 
 
 def test_a_new_unit_gets_its_parameter_and_its_place_in_the_units_list(tmp_path, monkeypatch):

@@ -375,6 +375,32 @@ def file_at(src, version):
     return None
 
 
+_TYPES = {"str": None, "int": "integer", "bool": "boolean", "list": "list"}
+
+
+def key_table(src, fmt_from, fmt_to):
+    """The package's table for a format change (hints config.key_tables): {file, moves: {key: new
+    key} where they differ, types: {new key: mapping type}, bad: [key whose entry is not [new key,
+    type]]}, None when the package has none."""
+    for t in src.hints["config"].get("key_tables", []):
+        data = src.read_json(t["file"]) if (t["from"], t["to"]) == (fmt_from, fmt_to) else None
+        if not isinstance(data, dict):
+            continue
+        found = {"file": t["file"], "moves": {}, "types": {}, "bad": []}
+        for k, v in data.items():
+            if k.startswith("_"):
+                continue
+            if not (isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and v[1] in _TYPES):
+                found["bad"].append(k)
+                continue
+            if v[0] != k:
+                found["moves"][k] = v[0]
+            if _TYPES[v[1]]:
+                found["types"][v[0]] = _TYPES[v[1]]
+        return found
+    return None
+
+
 def configuration(old, new):
     table = releases(new)
     changes = window(table, old.version, new.version)

@@ -228,6 +228,22 @@ def _previous_mapping(d, fmt_from, fmt_to):
     return best
 
 
+def _through_table(table, renames):
+    """(rename, types) of a format change: each key moved where the package's table puts it, then
+    the releases' renames (a key moved to a name a release renames goes straight to the new name)."""
+    rename = dict(table["moves"])
+    types = dict(table["types"])
+    for a, b in renames.items():
+        olds = [k for k, v in rename.items() if v == a]
+        for k in olds:
+            rename[k] = b
+        if not olds:
+            rename[a] = b
+        if a in types:
+            types[b] = types.pop(a)
+    return rename, types
+
+
 def config(d, lib, plan, lo, hi):
     """The mapping of the sources lo..hi, bound in the plan's upgrade phase; its file or None."""
     a = d.analysis["config"]
@@ -247,14 +263,20 @@ def config(d, lib, plan, lo, hi):
                               ", ".join(a["declared_in"]) or "-", d.new.version,
                               ", target and set as in config/%s" % prev[0] if prev else ""),
                "source": {"format": f_lo["format"]}, "target": target}
-    if ch["rename"]:
-        mapping["rename"] = ch["rename"]
+    table = analyze.key_table(d.new, f_lo["format"], f_new["format"]) if f_lo["format"] != f_new["format"] else None
+    rename, types = dict(ch["rename"]), {}
+    if table and not table["bad"]:
+        rename, types = _through_table(table, ch["rename"])
+    if rename:
+        mapping["rename"] = rename
     if ch["remove"]:
         mapping["remove"] = ch["remove"]
     if ch["defaults"]:
         mapping["defaults"] = {k: _product_ref(d.product, v) for k, v in ch["defaults"].items()}
     if prev and prev[1].get("set"):
         mapping["set"] = copy.deepcopy(prev[1]["set"])
+    if types:
+        mapping["types"] = types
     d.files[rel] = mapping
     d.decide("config: mapping %s (%d renamed, %d removed, %d added where missing) for every source from v%s" % (
         rel, len(ch["rename"]), len(ch["remove"]), len(ch["defaults"]), lo))
@@ -264,9 +286,16 @@ def config(d, lib, plan, lo, hi):
     for p in possible:
         d.todo(rel, "/remove", "is %s -> %s a rename? %s" % (p["from"], p["to"], p["why"]),
                "not a rename: %s removed, %s added with its default" % (p["from"], p["to"]))
-    if f_lo["format"] != f_new["format"]:
+    if table and not table["bad"]:
+        d.decide("config: the format changes from %s to %s: every key where the package's table %s puts it "
+                 "(%d moved, %d typed), then the releases' renames" % (
+                     f_lo["format"], f_new["format"], table["file"], len(table["moves"]), len(types)))
+    elif f_lo["format"] != f_new["format"]:
         d.todo(rel, "/rename", "the format changes from %s to %s: every key's place in the new format (and "
-                               "its type under /types)" % (f_lo["format"], f_new["format"]),
+                               "its type under /types)%s" % (
+                                   f_lo["format"], f_new["format"],
+                                   "; the package's table %s is not [new key, type] at: %s" % (
+                                       table["file"], ", ".join(table["bad"])) if table else ""),
                "only the renames of the releases")
     # bind it: the strategy's config template in the upgrade phase, replaced by the mapping template
     ups = _entries(plan, "upgrade")
