@@ -55,8 +55,11 @@ unit: build wheelhouse packages
 install-test: dist
 	@DRUPGRADE_REQUIRE_DIST=1 python3 -m pytest tests/install -q
 
+# The lab suite on WORKERS labs side by side (pytest-xdist, whole modules per worker; the first
+# worker uses the default lab, the others labs of their own: tests/integration/conftest.py).
+WORKERS ?= 2
 integration: build packages lab-up
-	@python3 -m pytest tests/integration -q --durations=20
+	@python3 -m pytest tests/integration -q --durations=20 -n $(WORKERS) --dist loadfile
 
 test: lint bats unit install-test integration
 
@@ -68,6 +71,7 @@ lab-install: packages
 
 lab-down:
 	@tests/lab/lab.sh down
+	@for d in build/lab-drlw*; do [ ! -d "$$d" ] || LAB_DIR="$$d" tests/lab/lab.sh down; done
 
 lab-status:
 	@tests/lab/lab.sh status

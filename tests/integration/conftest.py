@@ -4,6 +4,11 @@ The lab is chosen like lab.sh does: LAB_NAME (default drl), LAB_SUBNET, LAB_DIR,
 test run can target its own lab, e.g.
     LAB_NAME=dla LAB_SUBNET=10.231.50 LAB_DIR=/tmp/dla python3 -m pytest tests/integration
 The lab is left running at the end (CI runs `tests/lab/lab.sh down`).
+
+Run by pytest-xdist (`make integration` runs `-n 2 --dist loadfile`: whole modules per worker), the
+first worker (gw0) uses that lab and each other worker gwN a lab of its own beside it: LAB_NAME
+<name>wN, LAB_SUBNET with the third octet + 110 + N, LAB_DIR <dir>-wN when LAB_DIR is given (the
+environment is set here, before a test module reads it; `make lab-down` takes them down too).
 """
 
 import os
@@ -14,6 +19,23 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lab"))
 
 from lab import Lab  # noqa: E402
+
+
+def worker_lab(env):
+    """The LAB_* variables of this xdist worker's own lab ({} for gw0 and outside xdist)."""
+    worker = env.get("PYTEST_XDIST_WORKER", "gw0")
+    n = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    if n == 0:
+        return {}
+    a, b, c = env.get("LAB_SUBNET", "10.231.0").split(".")
+    lab = {"LAB_NAME": "%sw%d" % (env.get("LAB_NAME", "drl")[:8], n),
+           "LAB_SUBNET": "%s.%s.%d" % (a, b, (int(c) + 110 + n) % 256)}
+    if env.get("LAB_DIR"):
+        lab["LAB_DIR"] = "%s-w%d" % (env["LAB_DIR"], n)
+    return lab
+
+
+os.environ.update(worker_lab(os.environ))
 
 
 @pytest.fixture(scope="session")

@@ -528,6 +528,20 @@ lab::write_nodes_json() {
 #######################################
 # Commands.
 #######################################
+#######################################
+# Each node's systemd, journald and logind hold inotify instances (about 7 a node) of the host's
+# per-user limit (128 by default): a few labs side by side exhaust it, and units that watch paths
+# then fail with "resources" (the node is "degraded"). Raise it for the lab, never lower it.
+#######################################
+lab::host_limits() {
+  local want=2048 have
+  have=$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo "$want")
+  if ((have < want)); then
+    sysctl -q -w fs.inotify.max_user_instances="$want" \
+      && log "fs.inotify.max_user_instances raised from $have to $want (the nodes' systemd needs inotify instances)"
+  fi
+}
+
 cmd::up() {
   local nodes="" mode="" node fstype started=() failed=() waits=() i
   while (($#)); do
@@ -566,6 +580,7 @@ cmd::up() {
     || die "$LAB_DIR/nodes is on $fstype; the nodes' overlay upper dirs need a real filesystem (ext4, xfs, tmpfs): set LAB_DIR elsewhere"
   LAB_MODE=$mode LAB_NODES=$nodes
   lab::save_env
+  lab::host_limits
   lab::cg_bases_complete
   lab::write_secrets
   lab::write_hosts
