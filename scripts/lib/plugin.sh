@@ -18,6 +18,8 @@
 # here (v1 memory, cpu, pids hierarchies, or v2). Timeout or crash end the whole scope.
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=scripts/lib/isolation.sh
+source "$(dirname "${BASH_SOURCE[0]}")/isolation.sh"
 
 readonly PLUGIN_NOBODY=65534
 PLUGIN_STATE=${DR_PLUGIN_STATE:-/var/lib/drupgrade/plugins}
@@ -38,31 +40,6 @@ plugin::load() {
   done <"$dir/plugin.env"
   [[ ${DR_PLUGIN_TYPE:-} =~ ^(core|business|third_party|database)$ ]] \
     || die 2 "插件 ${dir##*/} 的类型无效：${DR_PLUGIN_TYPE:-}" "plugin ${dir##*/} has no valid type: ${DR_PLUGIN_TYPE:-}"
-}
-
-#######################################
-# Outputs: systemd (systemd-run scopes), cgroupfs (cgroups made here) or nothing
-#######################################
-plugin::cgroup_tool() {
-  if [[ $(cat /proc/1/comm 2>/dev/null) == systemd ]] && command -v systemd-run >/dev/null 2>&1; then
-    echo systemd
-  elif [[ -w /sys/fs/cgroup/cgroup.procs || -w /sys/fs/cgroup/memory/cgroup.procs ]]; then
-    echo cgroupfs
-  fi
-}
-
-#######################################
-# The mechanisms a plugin type needs that this node lacks, one word each (nothing: all there).
-# Arguments: type
-#######################################
-plugin::missing() {
-  local type=$1
-  [[ -n $(plugin::cgroup_tool) ]] || echo "cgroups"
-  if [[ $type == third_party ]]; then
-    command -v bwrap >/dev/null 2>&1 || echo "bwrap"
-    command -v setpriv >/dev/null 2>&1 || echo "setpriv"
-  fi
-  return 0
 }
 
 #######################################

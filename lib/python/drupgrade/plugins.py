@@ -1,0 +1,130 @@
+"""Plugins (design §4.5, SPEC G1/G2; docs/plugins.md): the directories of `[plugins] dir` (default
+plugins/ in the tool tree), each with a plugin.json, checked before any node is touched; their
+effective limits from their type (conf/plugin_types.json) and their manifest's `resources`; what
+the nodes get (each plugin's files and plugin.env, the resolved manifest scripts/bin/drplugin reads).
+
+The node side is scripts/bin/drplugin and scripts/lib/plugin.sh: isolation, limits, monitoring.
+"""
+import os
+
+from drupgrade import config
+from drupgrade.errors import EXIT_USAGE, DrupgradeError
+from drupgrade.i18n import _, pick
+from drupgrade.steps import ROOT
+
+TYPES_FILE = os.path.join(ROOT, "conf", "plugin_types.json")
+MANIFEST = "plugin.json"
+NODE_ENV = "plugin.env"  # on the node: the resolved manifest beside the plugin's files
+LIMITS = ("memory_mb", "cpu_percent", "tasks")
+TYPES = ("core", "business", "third_party", "database")
+
+
+def types(path=TYPES_FILE):
+    """{type: {summary, summary_zh, memory_mb, cpu_percent, tasks, attempts, delay, on_failure}}."""
+    return config.load_json(path, "plugin_types")["types"]
+
+
+def _bad(path, field, problem, hint=None):
+    return DrupgradeError(_("plugin manifest {file}: {field}: {problem}").format(
+        file=path, field=field, problem=problem), code=EXIT_USAGE,
+        hint=hint or _("fix the manifest (docs/plugins.md), then run 'upgrade.sh plugins --check'"))
+
+
+class Plugin:
+    """One checked plugin: its manifest, its type's policy, its effective limits."""
+
+    def __init__(self, directory, data, kind):
+        self.dir = directory
+        self.data = data
+        self.name = data["name"]
+        self.type = data["type"]
+        self.when, _sep, self.step = data["hook"].partition(":")
+        self.hook = data["hook"]
+        self.entry = data["entry"]
+        self.timeout = data["timeout"]
+        self.roles = list(data.get("roles", []))
+        self.limits = {k: min(kind[k], data.get("resources", {}).get(k, kind[k])) for k in LIMITS}
+        self.attempts = kind["attempts"]
+        self.delay = kind["delay"]
+        self.on_failure = kind["on_failure"]
+
+    @property
+    def description(self):
+        return pick(self.data.get("description", ""), self.data.get("description_zh", ""))
+
+    def runs_on(self, node_roles, step_roles=None):
+        """Whether the plugin runs on a node with these roles (and the step runs there)."""
+        if step_roles is not None and not step_roles:
+            return False
+        return not self.roles or bool(set(self.roles) & set(node_roles))
+
+    def node_env(self, hide=(), unconfined=False):
+        """plugin.env: what drplugin reads on the node (DR_PLUGIN_* lines)."""
+        return {"DR_PLUGIN_NAME": self.name, "DR_PLUGIN_TYPE": self.type, "DR_PLUGIN_ENTRY": self.entry,
+                "DR_PLUGIN_HOOK": self.hook, "DR_PLUGIN_TIMEOUT": str(self.timeout),
+                "DR_PLUGIN_MEMORY_MB": str(self.limits["memory_mb"]),
+                "DR_PLUGIN_CPU_PERCENT": str(self.limits["cpu_percent"]),
+                "DR_PLUGIN_TASKS": str(self.limits["tasks"]), "DR_PLUGIN_HIDE": ":".join(hide),
+                "DR_PLUGIN_UNCONFINED": "yes" if unconfined else "no"}
+
+    def as_dict(self):
+        return {"name": self.name, "type": self.type, "hook": self.hook, "entry": self.entry,
+                "timeout": self.timeout, "roles": self.roles, "limits": dict(self.limits),
+                "attempts": self.attempts, "delay": self.delay, "on_failure": self.on_failure,
+                "description": self.data.get("description", ""),
+                "description_zh": self.data.get("description_zh", ""), "dir": self.dir}
+
+
+def directory(cfg):
+    """The plugins directory: [plugins] dir (relative: to the tool tree), default plugins/."""
+    d = cfg.data.get("plugins", {}).get("dir") or "plugins"
+    return d if os.path.isabs(d) else os.path.join(ROOT, d)
+
+
+def load(plugin_dir, kinds, node_steps, roles):
+    """The Plugin of one directory, or exit 2 naming the file and the field."""
+    path = os.path.join(plugin_dir, MANIFEST)
+    if not os.path.isfile(path):
+        raise _bad(path, "-", _("the plugin directory has no plugin.json"))
+    data = config.load_json(path, "plugin")
+    name = os.path.basename(plugin_dir)
+    if data["name"] != name:
+        raise _bad(path, "name", _("{name!r} is not the directory's name {dir!r}").format(name=data["name"], dir=name))
+    entry = os.path.realpath(os.path.join(plugin_dir, data["entry"]))
+    if not entry.startswith(os.path.realpath(plugin_dir) + os.sep) or not os.path.isfile(entry):
+        raise _bad(path, "entry", _("{entry} is not a file of the plugin's directory").format(entry=data["entry"]))
+    if not os.access(entry, os.X_OK):
+        raise _bad(path, "entry", _("{entry} is not executable (chmod +x)").format(entry=data["entry"]))
+    step = data["hook"].partition(":")[2]
+    if step not in node_steps:
+        raise _bad(path, "hook", _("{step} is not a node step; the node steps: {steps}").format(
+            step=step, steps=", ".join(node_steps)))
+    unknown = sorted(set(data.get("roles", [])) - set(roles))
+    if unknown:
+        raise _bad(path, "roles", _("unknown roles {roles}; the product's roles: {known}").format(
+            roles=", ".join(unknown), known=", ".join(sorted(roles))))
+    kind = kinds[data["type"]]
+    for k, v in sorted(data.get("resources", {}).items()):
+        if v > kind[k]:
+            raise _bad(path, "resources." + k, _("{value} is above the {type} type's limit {limit}: a plugin may "
+                                                 "only lower its type's limits").format(
+                value=v, type=data["type"], limit=kind[k]))
+    return Plugin(plugin_dir, data, kind)
+
+
+def find(cfg, node_steps, roles, kinds=None):
+    """Every plugin of the plugins directory, checked, by name. A missing default directory is no
+    plugins; a configured one that is missing is exit 2."""
+    top = directory(cfg)
+    if not os.path.isdir(top):
+        if cfg.data.get("plugins", {}).get("dir"):
+            raise DrupgradeError(_("the plugins directory {dir} ([plugins] dir) does not exist").format(dir=top),
+                                 code=EXIT_USAGE, hint=_("create it, or remove [plugins] dir from the configuration"))
+        return []
+    kinds = kinds or types()
+    found = []
+    for name in sorted(os.listdir(top)):
+        d = os.path.join(top, name)
+        if os.path.isdir(d) and not name.startswith("."):
+            found.append(load(d, kinds, node_steps, roles))
+    return found
