@@ -86,6 +86,7 @@ class Upgrade:
         self.log_dir = log_dir
         self.max_parallel = cfg.run["max_parallel"]
         self.runs = None  # the hop's node runs (_NodeRuns) while a hop runs
+        self.plugin_budget = {}  # {step: seconds its plugins may add to its timeout} (plugins.budget)
         self.interrupted = threading.Event()  # Ctrl-C: stop waiting, the runs go on detached
         self._ended = set()  # (node, run key) of runs known ended (rc seen, or stopped and confirmed)
         # What the operator does after a lost link (the rollback tool says its own command).
@@ -584,6 +585,25 @@ STOPPED = 75  # drstep chain: ended at a step boundary (the stop file) or gave u
 # Marker kinds and their fields after the nonce (see `drstep chain`).
 _MARKERS = {b"begin": ("name", "epoch"), b"end": ("name", "rc", "epoch"), b"gate": ("name", "epoch"),
             b"stopped": ("name", "epoch")}
+# A plugin's run around a step (drstep::hooks; docs/plugins.md): after the step's name.
+PLUGIN_FIELDS = ("plugin", "attempt", "rc", "reason", "peak_memory_kb", "cpu_ms", "duration_ms", "outcome")
+PLUGIN_OUTCOMES = ("ok", "retry", "skipped", "failed")
+_PLUGIN_WORD = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def plugin_record(words):
+    """The fields of a plugin marker (bytes after the step's name) as a dict, or ValueError."""
+    if len(words) != len(PLUGIN_FIELDS):
+        raise ValueError(words)
+    rec = dict(zip(PLUGIN_FIELDS, (w.decode("ascii") for w in words)))
+    for k in ("attempt", "rc", "peak_memory_kb", "cpu_ms", "duration_ms"):
+        rec[k] = int(rec[k])
+        if rec[k] < 0:
+            raise ValueError(k)
+    if not (_PLUGIN_WORD.match(rec["plugin"]) and _PLUGIN_WORD.match(rec["reason"])
+            and rec["outcome"] in PLUGIN_OUTCOMES and rec["rc"] <= 255):
+        raise ValueError(words)
+    return rec
 
 
 class RunLog:
@@ -621,7 +641,8 @@ class RunLog:
     def _enter(self, step):
         """The step the next log bytes belong to; its own timeout watch starts now."""
         self.step = step
-        self.watch = timeouts.Watch(self.up.cfg.timeouts.get(step.name, step.timeout))
+        self.watch = timeouts.Watch(self.up.cfg.timeouts.get(step.name, step.timeout) +
+                                    self.up.plugin_budget.get(step.name, 0))  # its plugins' runs too
         self.started = time.time()
         if self.sink:
             self.sink.close()
@@ -654,6 +675,16 @@ class RunLog:
         kind, fields = (words[1] if len(words) > 1 else b""), words[2:]
         if kind == b"locked":
             return "locked", None, b" ".join(fields).decode("utf-8", "replace")
+        if kind == b"plugin":
+            step = self.by_name.get(fields[0].decode("utf-8", "replace")) if fields else None
+            try:
+                if step is None:
+                    raise ValueError(fields)
+                return "plugin", step, plugin_record(fields[1:])
+            except (ValueError, UnicodeDecodeError):
+                log.warning(_("node {node}, run {run}: a malformed marker line; kept as output: {line}").format(
+                    node=self.node.name, run=self.run_key, line=line[:200].decode("utf-8", "replace").strip()))
+                return None
         names = _MARKERS.get(kind)
         name = fields[0].decode("utf-8", "replace") if fields else None
         step = self.by_name.get(name) or self.done_before.get(name)
@@ -680,6 +711,10 @@ class RunLog:
         if kind == "locked":
             self.locked = values
             self.sink.write(values.encode("utf-8") + b"\n")
+            return
+        if kind == "plugin":
+            self.journal.plugin_run(self.hop, step, self.node, values)
+            self.up.out("info" if values["outcome"] == "ok" else "warning", plugin_line(step, self.node, values))
             return
         if step.name in self.done_before:
             if kind == "begin":  # its output went to its log when it ran
@@ -734,6 +769,18 @@ class RunLog:
             node=self.node.name, run=self.run_key, detail=self.locked),
             hint=_("another drupgrade run holds the node, or the step still runs there from an earlier "
                    "attempt; 'bin/upgrade.sh status' and the message above say which"))
+
+
+def plugin_line(step, node, rec):
+    """The console's line of one plugin run."""
+    what = {"ok": _("done"), "retry": _("failed, tried again"), "skipped": _("failed for good, skipped: the upgrade "
+                                                                           "goes on"),
+            "failed": _("failed for good: the step fails")}[rec["outcome"]]
+    return _("[{phase}] {node} {step}: plugin {plugin} (attempt {attempt}): {what} (exit {rc}, {reason}; peak "
+             "{mb:.1f} MB, CPU {cpu:.1f} s, {secs:.1f} s)").format(
+        phase=step.phase, node=node.name, step=step.name, plugin=rec["plugin"], attempt=rec["attempt"], what=what,
+        rc=rec["rc"], reason=rec["reason"], mb=rec["peak_memory_kb"] / 1024.0, cpu=rec["cpu_ms"] / 1000.0,
+        secs=rec["duration_ms"] / 1000.0)
 
 
 def exit_for(failure):

@@ -276,6 +276,16 @@ class Journal:
         """Fields of a result (elapsed, reason, …) without an event: saved with the next write."""
         return self._update(hop, step, node, fields, event=False)
 
+    def plugin_run(self, hop, step, node, record):
+        """One run of a plugin hooked to the step (its name, attempt, rc, reason, peak memory, CPU
+        time, duration, outcome: docs/plugins.md) added to the step's result, with an event."""
+        with self.lock:
+            k = key(hop, step, node)
+            entry = self._results().setdefault(k, {"attempts": 0})
+            entry.setdefault("plugins", []).append(dict(record))
+            self.record(key=k, plugin=dict(record))
+            self.changed.notify_all()
+
     def unqueue(self, hop, node, run_key, steps):
         """Run `run_key` ended: its steps still queued there never began in it. One never tried
         before is no result at all; one tried before runs again as a new attempt."""

@@ -7,6 +7,8 @@ is the method step_<name> here.
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
 
 from drupgrade import configmap, i18n, manifest, product, state, strategies, templates, timeouts
@@ -75,6 +77,7 @@ class NodeOps(NodeOpsBase):
         self.pending = {}  # (node, run_key) -> the command its first wait starts
         self.precheck = precheck  # precheck.PrecheckOptions of the command (--yes, --answers, console)
         self.holder = None  # the node-lock holder key this command claimed (drupgrade.nodelock)
+        self.plugins = []  # the plugins shipped with the tool (drupgrade.plugins.Plugin)
 
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
@@ -238,6 +241,23 @@ class NodeOps(NodeOpsBase):
         if res.rc != 0:
             raise DrupgradeError(_("cannot unpack the tool package on node {node}: {detail}").format(
                 node=node.name, detail=res.stderr.strip()))
+        self.ship_plugins(node)
+
+    def ship_plugins(self, node):
+        """The plugins of this run (self.plugins, drupgrade.plugins) into the tool dir just
+        installed, each with its plugin.env: a tool upload never loses them."""
+        if not self.plugins:
+            return
+        from drupgrade import plugins
+        hide = plugins.hidden(self.cfg, product.of(self.cfg))
+        unconfined = self.cfg.section("plugins").get("allow_unconfined") == "yes"
+        with tempfile.TemporaryDirectory(prefix="drupgrade-plugins.") as tmp:
+            for p in self.plugins:
+                dst = os.path.join(tmp, p.name)
+                shutil.copytree(p.dir, dst)
+                with open(os.path.join(dst, plugins.NODE_ENV), "w", encoding="utf-8") as f:
+                    f.write(env_text(p.node_env(hide, unconfined)))
+            self.t.transfer.upload_directory(tmp, self.tool_dir + "/plugins", node)
 
     def step_precheck(self, node, hop, versions):
         """Phase 3 (design §4.2.4): the report of drupgrade.precheck; rc 0, 3 (inhibitor) or 4 (answer)."""

@@ -62,6 +62,8 @@ class Plugin:
         """plugin.env: what drplugin reads on the node (DR_PLUGIN_* lines)."""
         return {"DR_PLUGIN_NAME": self.name, "DR_PLUGIN_TYPE": self.type, "DR_PLUGIN_ENTRY": self.entry,
                 "DR_PLUGIN_HOOK": self.hook, "DR_PLUGIN_TIMEOUT": str(self.timeout),
+                "DR_PLUGIN_ROLES": ",".join(self.roles), "DR_PLUGIN_ATTEMPTS": str(self.attempts),
+                "DR_PLUGIN_DELAY": str(self.delay), "DR_PLUGIN_ON_FAILURE": self.on_failure,
                 "DR_PLUGIN_MEMORY_MB": str(self.limits["memory_mb"]),
                 "DR_PLUGIN_CPU_PERCENT": str(self.limits["cpu_percent"]),
                 "DR_PLUGIN_TASKS": str(self.limits["tasks"]), "DR_PLUGIN_HIDE": ":".join(hide),
@@ -73,6 +75,23 @@ class Plugin:
                 "attempts": self.attempts, "delay": self.delay, "on_failure": self.on_failure,
                 "description": self.data.get("description", ""),
                 "description_zh": self.data.get("description_zh", ""), "dir": self.dir}
+
+
+def budget(found):
+    """{step: seconds} the plugins hooked to each step may add to its timeout: every attempt's
+    timeout and delay (the step's watch counts them in: docs/plugins.md)."""
+    extra = {}
+    for p in found:
+        extra[p.step] = extra.get(p.step, 0) + p.attempts * (p.timeout + p.delay + 5)
+    return extra
+
+
+def hidden(cfg, prod):
+    """What a third-party plugin must not see on a node: the tool's directories and state, the
+    backups and packages, and the product's secret paths (product.json `secrets`)."""
+    p = cfg.paths
+    return [p["node_tool_dir"], os.path.dirname(p["node_run_dir"]), p["node_backup_dir"],
+            p["node_package_dir"]] + prod.secret_paths()
 
 
 def directory(cfg):

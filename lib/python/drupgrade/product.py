@@ -69,6 +69,12 @@ class Product:
         DR_UNITS, the units that must be running there (scripts/checks/60-services.sh)."""
         return {"DR_UNITS": " ".join(self.units_of(roles))}
 
+    def secret_paths(self):
+        """The node paths of the product's secrets (product.json secrets, ${product.X} replaced)."""
+        from drupgrade import templates
+        return [templates.substitute(s, {"product." + k: v for k, v in self.parameters.items()},
+                                     self.declaration, "secrets") for s in self.data.get("secrets", [])]
+
     def package_name(self, version):
         """The package file of a version (its declaration's package with {version} replaced)."""
         return self.data["package"].replace("{version}", version)

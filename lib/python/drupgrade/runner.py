@@ -5,7 +5,7 @@ import shutil
 import threading
 import time
 
-from drupgrade import engine, fanout, product, retry_policy, state, steps, strategies, versions
+from drupgrade import engine, fanout, plugins, product, retry_policy, state, steps, strategies, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, Journal
@@ -32,6 +32,7 @@ class Runner:
         self.runs_dir = os.path.join(self.state_dir, "runs")
         self.current_path = os.path.join(self.state_dir, "current_run.json")
         self._transport = None
+        self._plugins = None  # plugins(): read once per command
         self.connect_s = None  # seconds the first contact with every node took (detect_versions)
         self.holder = None  # the node-lock key this command holds (claim_nodes)
         self._node_lock = None
@@ -45,6 +46,14 @@ class Runner:
         """The engine's steps, on the nodes of the roles the product gives each (product.json steps)."""
         return steps.discover(os.path.join(self.ctx.root, "scripts", "steps"), self.policies(),
                               roles=product.of(self.cfg).step_roles)
+
+    def plugins(self):
+        """The checked plugins of [plugins] dir (drupgrade.plugins): a bad manifest is exit 2, before
+        any node is touched."""
+        if self._plugins is None:
+            self._plugins = plugins.find(self.cfg, [s.name for s in self.steps() if not s.local],
+                                         product.of(self.cfg).roles)
+        return self._plugins
 
     def strategies(self, hops):
         """{(src, dst): (strategy, {step: Binding})} for every hop: the product's strategy of each
@@ -125,6 +134,7 @@ class Runner:
     def plan(self, target, mode):
         """(hops, upgrade mode, versions per node) for the whole cluster. The product's strategies
         and templates are read and validated (a tenth of a second of CPU) while the nodes answer."""
+        self.plugins()  # a bad manifest: exit 2 before any node is touched
         warm = threading.Thread(target=self._read_catalog, daemon=True)
         warm.start()
         try:
@@ -205,8 +215,11 @@ class Runner:
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
         ops = NodeOps(self.cfg, self.transport(), journal, self.ctx.root, out, precheck=PrecheckOptions.of(self.ctx))
         ops.holder = self.holder
-        return engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir,
-                              first_role=product.of(self.cfg).first_role)
+        ops.plugins = self.plugins()
+        up = engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir,
+                            first_role=product.of(self.cfg).first_role)
+        up.plugin_budget = plugins.budget(ops.plugins)
+        return up
 
     def discard_journal(self, journal, previous):
         """A run that never started (its nodes were refused): its journal goes, and the pointer
