@@ -11,7 +11,7 @@ from drupgrade import engine, plugins, product
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 
 STEPS = ["stop_services", "backup_db", "db_migrate", "check_services"]
-ROLES = product.load("drp").roles
+DRP = product.load("drp")
 
 
 class Cfg:
@@ -34,7 +34,7 @@ def make(top, dirname, entry="run.sh", executable=True, **manifest):
 
 
 def find(top):
-    return plugins.find(Cfg(str(top)), STEPS, ROLES)
+    return plugins.find(Cfg(str(top)), STEPS, DRP)
 
 
 def test_every_type_has_the_designs_limits_and_policy():
@@ -92,9 +92,9 @@ def test_an_entry_that_is_not_executable_is_refused(tmp_path):
 
 
 def test_no_plugins_directory_is_no_plugins_unless_one_is_configured(tmp_path):
-    assert plugins.find(Cfg(), STEPS, ROLES) == [] or os.path.isdir(plugins.directory(Cfg()))
+    assert plugins.find(Cfg(), STEPS, DRP) == [] or os.path.isdir(plugins.directory(Cfg()))
     with pytest.raises(DrupgradeError) as e:
-        plugins.find(Cfg(str(tmp_path / "absent")), STEPS, ROLES)
+        plugins.find(Cfg(str(tmp_path / "absent")), STEPS, DRP)
     assert e.value.code == EXIT_USAGE and "does not exist" in str(e.value)
 
 

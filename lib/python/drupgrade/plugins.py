@@ -7,7 +7,7 @@ The node side is scripts/bin/drplugin and scripts/lib/plugin.sh: isolation, limi
 """
 import os
 
-from drupgrade import config
+from drupgrade import config, templates
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, pick
 from drupgrade.steps import ROOT
@@ -47,6 +47,7 @@ class Plugin:
         self.attempts = kind["attempts"]
         self.delay = kind["delay"]
         self.on_failure = kind["on_failure"]
+        self.database = None  # a database plugin: how its SQL is applied (product.json plugin_database)
 
     @property
     def description(self):
@@ -67,7 +68,8 @@ class Plugin:
                 "DR_PLUGIN_MEMORY_MB": str(self.limits["memory_mb"]),
                 "DR_PLUGIN_CPU_PERCENT": str(self.limits["cpu_percent"]),
                 "DR_PLUGIN_TASKS": str(self.limits["tasks"]), "DR_PLUGIN_HIDE": ":".join(hide),
-                "DR_PLUGIN_UNCONFINED": "yes" if unconfined else "no"}
+                "DR_PLUGIN_UNCONFINED": "yes" if unconfined else "no",
+                **{"DR_PLUGIN_DB_" + k.upper(): v for k, v in sorted((self.database or {}).items())}}
 
     def as_dict(self):
         return {"name": self.name, "type": self.type, "hook": self.hook, "entry": self.entry,
@@ -100,8 +102,9 @@ def directory(cfg):
     return d if os.path.isabs(d) else os.path.join(ROOT, d)
 
 
-def load(plugin_dir, kinds, node_steps, roles):
+def load(plugin_dir, kinds, node_steps, prod):
     """The Plugin of one directory, or exit 2 naming the file and the field."""
+    roles = prod.roles
     path = os.path.join(plugin_dir, MANIFEST)
     if not os.path.isfile(path):
         raise _bad(path, "-", _("the plugin directory has no plugin.json"))
@@ -122,16 +125,30 @@ def load(plugin_dir, kinds, node_steps, roles):
     if unknown:
         raise _bad(path, "roles", _("unknown roles {roles}; the product's roles: {known}").format(
             roles=", ".join(unknown), known=", ".join(sorted(roles))))
+    if data["type"] == "database":
+        db = prod.data.get("plugin_database")
+        if not db:
+            raise _bad(path, "type", _("the product {product} declares no way to apply a database plugin's SQL "
+                                       "(product.json plugin_database)").format(product=prod.name))
+        data.setdefault("roles", list(db["roles"]))
+        if set(data["roles"]) - set(db["roles"]):
+            raise _bad(path, "roles", _("a database plugin runs where the product applies SQL: {roles}").format(
+                roles=", ".join(db["roles"])))
     kind = kinds[data["type"]]
     for k, v in sorted(data.get("resources", {}).items()):
         if v > kind[k]:
             raise _bad(path, "resources." + k, _("{value} is above the {type} type's limit {limit}: a plugin may "
                                                  "only lower its type's limits").format(
                 value=v, type=data["type"], limit=kind[k]))
-    return Plugin(plugin_dir, data, kind)
+    plugin = Plugin(plugin_dir, data, kind)
+    if data["type"] == "database":
+        scope = {"product." + k: v for k, v in prod.parameters.items()}
+        plugin.database = {k: templates.substitute(v, scope, prod.declaration, "plugin_database." + k)
+                           for k, v in prod.data["plugin_database"].items() if k != "roles"}
+    return plugin
 
 
-def find(cfg, node_steps, roles, kinds=None):
+def find(cfg, node_steps, prod, kinds=None):
     """Every plugin of the plugins directory, checked, by name. A missing default directory is no
     plugins; a configured one that is missing is exit 2."""
     top = directory(cfg)
@@ -145,5 +162,5 @@ def find(cfg, node_steps, roles, kinds=None):
     for name in sorted(os.listdir(top)):
         d = os.path.join(top, name)
         if os.path.isdir(d) and not name.startswith("."):
-            found.append(load(d, kinds, node_steps, roles))
+            found.append(load(d, kinds, node_steps, prod))
     return found

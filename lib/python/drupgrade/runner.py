@@ -52,7 +52,7 @@ class Runner:
         any node is touched."""
         if self._plugins is None:
             self._plugins = plugins.find(self.cfg, [s.name for s in self.steps() if not s.local],
-                                         product.of(self.cfg).roles)
+                                         product.of(self.cfg))
         return self._plugins
 
     def strategies(self, hops):

@@ -40,7 +40,7 @@ def run(ctx):
     runner = Runner(ctx)
     prod = product.of(ctx.config)
     node_steps = [s.name for s in runner.steps() if not s.local]
-    found = plugins.find(ctx.config, node_steps, prod.roles)
+    found = plugins.find(ctx.config, node_steps, prod)
     kinds = plugins.types()
     rows = [p.as_dict() for p in found]
     checks = {}
