@@ -219,8 +219,8 @@ class Checker:
     def _one(self, hop, c, node):
         kind = c["kind"]
         if kind in LIVE_KINDS and hop[0] != self.live:
-            return result(c, hop, node.name, SKIP, _("not read: this plan's earlier hops write {src}'s state, and "
-                                                     "their postcheck verifies it").format(src=hop[0]))
+            return result(c, hop, node.name, SKIP, _("this plan's earlier hops write {src}'s state, and their "
+                                                     "postcheck verifies it").format(src=hop[0]))
         if kind in ("database_structure", "data_format"):
             sql = CATALOG_SQL[c["dialect"]] if kind == "database_structure" else c["query"] + "\n"
             res = self._run(node, ["bash", "-c", c["client"]], stdin=sql)

@@ -136,6 +136,6 @@ def plan_path(matrix, src, dst, mode="auto", checker=None):
                 "fix what each check names, then run the command again"))
     if jump_failed:
         checker.fallback_reason = _("the jump {src} -> {dst} fails {checks}: the progressive path is taken").format(
-            src=src, dst=dst, checks="; ".join(
-                "%s on %s (%s)" % (r["check"], r["node"], r["detail"]) for r in jump_failed))
+            src=src, dst=dst, checks="; ".join(_("{check} on {node} ({detail})").format(
+                check=r["check"], node=r["node"], detail=r["detail"]) for r in jump_failed))
     return hops, "progressive_upgrade"
