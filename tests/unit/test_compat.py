@@ -3,11 +3,12 @@ versions.plan_path (the §4.7.1.2 flowchart), against the products' own data and
 import copy
 import functools
 import os
+import shutil
 import sqlite3
 
 import pytest
 
-from drupgrade import compat, product, versions
+from drupgrade import compat, product, strategies, versions
 from drupgrade.errors import EXIT_PRECHECK, DrupgradeError
 from drupgrade.transport.result import CommandResult
 
@@ -58,6 +59,19 @@ def test_a_bad_compat_file_is_exit_2_naming_file_and_key(tmp_path):
     with pytest.raises(DrupgradeError) as e:
         compat.load(product.Product("x", str(root)))
     assert e.value.code == 2 and "compat.json" in e.value.message
+
+
+def test_strategies_check_validates_every_products_compat_file(tmp_path):
+    """`upgrade.sh strategies --check` reads compat.json beside the rest of a product's data."""
+    root = tmp_path / "products"
+    shutil.copytree(os.path.join(TOP, "products", "arc"), str(root / "arc"))
+    steps = strategies.engine_steps(TOP)
+    assert strategies.check(steps, str(root))
+    path = root / "arc" / "compat.json"
+    path.write_text(path.read_text().replace('"kind": "api"', '"kind": "apis"', 1))
+    with pytest.raises(DrupgradeError) as e:
+        strategies.check(steps, str(root))
+    assert e.value.code == 2 and "compat.json" in e.value.message and "kind" in e.value.message
 
 
 # -- the comparisons ---------------------------------------------------------------------------
