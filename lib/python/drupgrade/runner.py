@@ -5,7 +5,7 @@ import shutil
 import threading
 import time
 
-from drupgrade import engine, fanout, product, retry_policy, state, steps, strategies, versions
+from drupgrade import compat, engine, fanout, product, retry_policy, state, steps, strategies, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, Journal
@@ -35,6 +35,7 @@ class Runner:
         self.connect_s = None  # seconds the first contact with every node took (detect_versions)
         self.holder = None  # the node-lock key this command holds (claim_nodes)
         self._node_lock = None
+        self.compat = None  # compat.Checker of the last plan(): its results and fallback reason
 
     # -- data ------------------------------------------------------------------------------
     def policies(self):
@@ -143,7 +144,8 @@ class Runner:
                     detail=", ".join("%s=%s" % kv for kv in sorted(found.items()))),
                 code=EXIT_FAILED,
                 hint=_("upgrading a mixed cluster is not supported yet; bring every node to the same version"))
-        hops, kind = versions.plan_path(self.matrix(), distinct[0], target, mode)
+        self.compat = compat.Checker(self.cfg, self.transport(), product.of(self.cfg), distinct[0])
+        hops, kind = versions.plan_path(self.matrix(), distinct[0], target, mode, self.compat)
         self.strategies(hops)  # every hop has its strategy, or exit 2 before any run
         return hops, kind, found
 

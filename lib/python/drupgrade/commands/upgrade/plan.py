@@ -44,10 +44,36 @@ def build_plan(r, hops, kind, found, target):
                    "auth": n.auth_method, "host_key": keys[n.name]["fingerprint"],
                    "host_key_state": keys[n.name]["state"]} for n in r.cfg.nodes],
         "steps": plan_steps,
+        "compatibility_checks": r.compat.results if r.compat else [],
+        "fallback_reason": r.compat.fallback_reason if r.compat else None,
         "rollback_points": [{"point_id": "before_hop%d" % (i + 1), "version": "v" + s,
                              "description": _("full backup before {src} -> {dst}").format(src=s, dst=d)}
                             for i, (s, d) in enumerate(hops)],
     }}
+
+
+def print_checks(p):
+    """The compatibility checks (design §4.7.2.2) per hop: the counts, every failure and what was
+    not read; when the jump failed them, why the path is progressive (the JSON has every result)."""
+    hops = []
+    for c in p["compatibility_checks"]:
+        if c["hop"] not in hops:
+            hops.append(c["hop"])
+    for hop in hops:
+        mine = [c for c in p["compatibility_checks"] if c["hop"] == hop]
+        count = {k: sum(1 for c in mine if c["result"] == k) for k in ("pass", "fail", "skip")}
+        print("  " + _("compatibility checks of {hop}: {passed} pass, {failed} fail, {skipped} not read").format(
+            hop=hop, passed=count["pass"], failed=count["fail"], skipped=count["skip"]))
+        for c in mine:
+            if c["result"] == "fail":
+                print("    " + _("FAIL {check} ({kind}) on {node}: {detail}").format(
+                    check=c["check"], kind=c["kind"], node=c["node"], detail=c["detail"]))
+        skipped = sorted({c["check"] for c in mine if c["result"] == "skip"})
+        if skipped:
+            print("    " + _("not read: {checks} ({why})").format(
+                checks=", ".join(skipped), why=next(c["detail"] for c in mine if c["result"] == "skip")))
+    if p["fallback_reason"]:
+        print(_("fallback: {reason}").format(reason=p["fallback_reason"]))
 
 
 def run(ctx):
@@ -70,6 +96,7 @@ def run(ctx):
     for h in p["hops"]:
         print("  " + _("hop {src} -> {dst}: strategy {strategy}").format(src=h["from"], dst=h["to"],
                                                                         strategy=h["strategy_id"]))
+    print_checks(p)
     states = {"new": _("new: learned now"), "recorded": _("recorded"), "unchecked": _("not checked")}
     for n in p["nodes"]:
         print("  %-10s %-15s %-6s %-8s %s" % (n["name"], n["host"], n["version"], n["auth"], ",".join(n["roles"])))
