@@ -106,8 +106,9 @@ class Catalog:
         """A mixed cluster's run (its journal's hop_nodes): a hop backs up only the nodes it upgrades.
         Rolling back to the backup before hop N takes each node back to where it was then: the nodes
         of hop N from this backup, every other node from the backup of the first later hop of the run
-        that upgraded it (it had not changed until then). b["node_backup"]: {node: backup_id}."""
-        b["node_backup"] = {}
+        that upgraded it (it had not changed until then). b["node_backup"]: {node: backup_id}; a node
+        that no hop from N on upgraded is untouched by the run since: b["untouched"], left as it is."""
+        b["node_backup"], b["untouched"] = {}, []
         for node in self.node_names:
             for backup_id, names in chain:
                 if isinstance(names, list) and node in names:
@@ -116,6 +117,12 @@ class Catalog:
                     if m is not None and node not in b["manifests"]:
                         b["manifests"][node] = m
                     break
+            else:
+                b["untouched"].append(node)
+
+    def restored(self, b):
+        """The nodes a rollback to backup b restores: every node but those its run left untouched since."""
+        return [n for n in self.node_names if n not in b.get("untouched", ())]
 
     @staticmethod
     def node_backup(b, node):
@@ -131,8 +138,8 @@ class Catalog:
         """Why the controller's own records say a backup cannot be used (None: it looks usable)."""
         if b["corrupt"]:
             return "; ".join(b["corrupt"])
-        missing = [n for n in self.node_names if n not in b["manifests"]]
-        if len(missing) == len(self.node_names):
+        missing = [n for n in self.restored(b) if n not in b["manifests"]]
+        if len(missing) == len(self.restored(b)):
             return _("the backup phase did not finish: no manifest was collected")
         if missing:
             return _("no manifest of node(s) {nodes}").format(nodes=", ".join(missing))

@@ -160,9 +160,11 @@ class Rollback:
             found = self.r.detect_versions()
         except DrupgradeError:
             found = {}
+        restored = self.catalog.restored(b)  # a mixed cluster's run may have left nodes untouched: not these
+        only = {"hop_nodes": {HOP: restored}} if len(restored) < len(self.cfg.nodes) else {}  # (engine.on_node)
         journal = Journal.create(rollbacks, rollback_id, backup_id=backup_id, mode=mode,
                                        to_version=b["version"], upgrade_run=b["run_id"],
-                                       versions_before=found, started=state.now_iso(), steps={})
+                                       versions_before=found, started=state.now_iso(), steps={}, **only)
         state.atomic_write_json(self.current_path, {"rollback_id": rollback_id, "journal": journal.path})
         self.record_history(journal)
         return journal
@@ -316,6 +318,8 @@ class Rollback:
         tool_dir = self.cfg.paths["node_tool_dir"]
 
         def one(node):
+            if node.name not in self.catalog.restored(b):
+                return None  # a mixed cluster's run left it untouched: the rollback leaves it too
             own = self.catalog.node_backup(b, node.name)  # a mixed run's node: a later hop's backup
             values = self.context_values(node, own, "check")
             command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(
