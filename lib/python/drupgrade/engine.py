@@ -154,7 +154,7 @@ class Upgrade:
         return not step.local and step.fanout == "parallel" and self.policies[step.retry].retries_alone
 
     def nodes_for(self, step, hop=None):
-        """The nodes the step runs on: its roles, and in a hop those the hop's phase concerns."""
+        """The nodes the step runs on: its roles, and in a hop only the nodes the hop upgrades (on_node)."""
         if "controller" in step.roles:
             return [ControllerNode()]
         return [n for n in self.cfg.nodes if self.on_node(step, n, hop)]

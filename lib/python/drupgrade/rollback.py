@@ -569,7 +569,10 @@ class Rollback:
                 run.status in (RUNNING, FAILED, DONE, PARTIAL):
             run.set(status=ROLLED_BACK, rolled_back_by=journal.data["run_id"])
         b = self.catalog.backups().get(journal.data["backup_id"]) or {"manifests": {}}
-        own = {n: catalog.vstrip(m.get("version_from")) for n, m in sorted(b["manifests"].items())}
+        own = {n: catalog.vstrip(m.get("version_from")) for n, m in b["manifests"].items()}
+        for n in b.get("untouched", ()):  # left as the run left it: the version it ran before the session
+            own[n] = (journal.data.get("versions_before") or {}).get(n, "?")
+        own = dict(sorted(own.items()))
         if len(set(own.values())) > 1:  # a mixed cluster's run: each node is back at its own version
             out("info", _("rollback {id} complete: every node is back at its own version before the run: {versions} "
                           "(backup {backup})").format(id=journal.data["run_id"], backup=journal.data["backup_id"],
