@@ -46,6 +46,7 @@ def build_plan(r, hops, kind, found, target):
         "steps": plan_steps,
         "compatibility_checks": r.compat.results if r.compat else [],
         "fallback_reason": r.compat.fallback_reason if r.compat else None,
+        **r.cluster_plan.as_dict(),  # each node's path and the order of the hops (drupgrade.mixed)
         "rollback_points": [{"point_id": "before_hop%d" % (i + 1), "version": "v" + s,
                              "description": _("full backup before {src} -> {dst}").format(src=s, dst=d)}
                             for i, (s, d) in enumerate(hops)],
@@ -105,6 +106,14 @@ def run(ctx):
     if any(n["host_key_state"] == "new" for n in p["nodes"]):
         print(_("new host keys were trusted at first contact: compare each fingerprint with the node's own "
                 "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console) before you run the upgrade"))
+    if len(set(found.values())) > 1:  # a mixed cluster: each node's own path, and which hop runs where
+        print(_("each node's path:"))
+        for name, np in sorted(p["nodes_paths"].items()):
+            print("  %-10s %s" % (name, " -> ".join(np["path"])))
+        print(_("order:"))
+        for o in p["order"]:
+            print("  " + _("{hop}: {src} -> {dst} on {nodes}").format(
+                hop=o["hop"], src=o["from"], dst=o["to"], nodes=", ".join(o["nodes"])))
     for rp in p["rollback_points"]:
         print(_("rollback point: {desc}").format(desc=rp["description"]))
     auth = p["package_authentication"]
