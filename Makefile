@@ -67,7 +67,7 @@ lab-up: prereqs
 	@tests/lab/lab.sh up --nodes $(NODES)
 
 lab-install: packages
-	@tests/lab/install.sh --product $(PRODUCT) $(VERSION)
+	@tests/lab/install.sh --product $(PRODUCT) $(if $(MIXED),--mixed $(MIXED)) $(VERSION)
 
 lab-down:
 	@tests/lab/lab.sh down

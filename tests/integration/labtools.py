@@ -25,8 +25,10 @@ def ssh(node, command, check=True):
     return sh("ssh", "-F", os.path.join(LAB_DIR, "ssh_config"), node, command, check=check, timeout=300)
 
 
-def install(version):
-    sh(os.path.join(TOP, "tests", "lab", "install.sh"), version, timeout=900)
+def install(version, mixed=None):
+    """A fresh install of version on every node; mixed ("node1=2.1.0,node2=2.1.0"): those nodes then
+    upgraded by hand, alone (install.sh --mixed)."""
+    sh(os.path.join(TOP, "tests", "lab", "install.sh"), *(["--mixed", mixed] if mixed else []), version, timeout=900)
 
 
 class Controller:

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import time
@@ -16,16 +17,28 @@ import pytest
 from labtools import LAB, TOP, Controller, arm, backups_verify, fingerprint, install, sh, ssh, state_check
 
 pytestmark = pytest.mark.usefixtures("lab")
+HOTFIX = os.path.join(TOP, "packaging", "drp", "hotfix", "1.0.0-hf1.sql")
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """An uninterrupted progressive 1.0.0 -> 2.2.0: the fingerprint every other run must equal."""
+    """An uninterrupted progressive 1.0.0 -> 2.2.0: the fingerprint every other run must equal. It
+    runs on drp 1.0.0 with the field hot-fix 1.0.0-hf1 (packaging/drp/hotfix/: jobs.priority back-ported),
+    which the jump's compatibility checks refuse and the progressive path's first hop takes as it is:
+    `plan` falls back to the progressive path in mode auto and refuses in mode jump, `run --mode jump`
+    refuses (exit 3) before touching anything, and `run` (auto) takes the progressive path."""
     install("1.0.0")
+    ssh("node1", "mariadb drp -e %s" % shlex.quote(open(HOTFIX).read()))
     before = fingerprint()
     ctl = Controller(tmp_path_factory.mktemp("reference"))
-    out = ctl("run", "--to", "2.2.0", "--mode", "progressive")
-    return {"before": before, "after": fingerprint(), "out": out, "ctl": ctl}
+    plan = ctl.json("plan", "--to", "2.2.0")["upgrade_plan"]
+    plan_text = ctl("plan", "--to", "2.2.0")
+    refused = {"plan": ctl("plan", "--to", "2.2.0", "--mode", "jump", expect=3),
+               "run": ctl("run", "--to", "2.2.0", "--mode", "jump", expect=3)}
+    untouched = fingerprint() == before and not os.path.exists(os.path.join(ctl.state, "current_run.json"))
+    out = ctl("run", "--to", "2.2.0")
+    return {"before": before, "after": fingerprint(), "out": out, "ctl": ctl, "plan": plan, "plan_text": plan_text,
+            "refused": refused, "untouched": untouched}
 
 
 def test_progressive_upgrade_through_every_adjacent_pair(reference):
@@ -46,6 +59,32 @@ def test_progressive_upgrade_through_every_adjacent_pair(reference):
     # The old release is kept intact beside the new one for a fast rollback.
     assert "release 1.0.0 ok" in reference["after"]["node1"]
     assert "release 2.2.0 ok" in reference["after"]["node1"]
+
+
+def test_a_jump_that_fails_its_compatibility_checks_falls_back_or_is_refused(reference):
+    """The §4.7.1.2 flowchart on the live cluster (products/drp/compat.json): the hot-fix fails the
+    jump's database-structure check on the DB primary alone, every other kind passes on every node."""
+    plan = reference["plan"]
+    assert plan["upgrade_mode"] == "progressive_upgrade" and plan["path"][:2] == ["v1.0.0", "v1.5.0"]
+    assert plan["fallback_reason"].startswith("the jump 1.0.0 -> 2.2.0 fails drp_schema_1_0_0_jump on node1 "
+                                              "(column jobs.priority (tinyint(4) NOT NULL) is not part of")
+    checks = plan["compatibility_checks"]
+    jump = [c for c in checks if c["hop"] == "v1.0.0 -> v2.2.0"]
+    assert [(c["check"], c["node"]) for c in jump if c["result"] == "fail"] == [("drp_schema_1_0_0_jump", "node1")]
+    assert {c["kind"] for c in jump} == {"database_structure", "configuration", "api", "dependency", "data_format"}
+    assert {c["node"] for c in jump} == {"node1", "node2", "node3"}
+    first = [c for c in checks if c["hop"] == "v1.0.0 -> v1.5.0"]
+    assert first and all(c["result"] == "pass" for c in first)
+    assert all(c["result"] in ("pass", "skip") for c in checks if c["hop"] != "v1.0.0 -> v2.2.0")
+    assert "fallback: the jump 1.0.0 -> 2.2.0 fails drp_schema_1_0_0_jump on node1" in reference["plan_text"]
+    for out in reference["refused"].values():
+        assert "the jump 1.0.0 -> 2.2.0 fails its compatibility checks; nothing was changed on any node" in out
+        assert "drp_schema_1_0_0_jump (database_structure" in out and "on node1, hop v1.0.0 -> v2.2.0" in out
+        assert "what to do:" in out
+    assert reference["untouched"]
+    j = reference["ctl"].journal()
+    assert j["fallback_reason"] == plan["fallback_reason"] and j["compatibility_checks"]
+    assert "fallback: the jump 1.0.0 -> 2.2.0 fails" in reference["out"]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Summary: fresh install of a product VERSION on every lab node (make lab-install [PRODUCT=arc] VERSION=X).
-# Usage: tests/lab/install.sh [--product NAME] [--no-build] VERSION   (VERSION like 2.2.0 or v2.2.0)
+# Usage: tests/lab/install.sh [--product NAME] [--no-build] [--mixed NODE=V[,NODE=V]] VERSION   (VERSION like 2.2.0)
 #        tests/lab/install.sh --product NAME --uninstall           remove the product from every node
 #        tests/lab/install.sh --product NAME --point-only          only point upgrade.ini at the product
 #   The product (default drp, or $PRODUCT) is packaging/NAME: its lab.json says the roles of the
@@ -11,7 +11,8 @@
 #   to each node with scp, verifies the sha256 on the node, runs the package's install.sh step by
 #   step across the cluster, ends with a health table. A re-run (any version) wipes and
 #   reinstalls cleanly. --uninstall runs the product's wipe step everywhere and points the lab
-#   back at drp.
+#   back at drp. --mixed node3=2.1.0 (make lab-install MIXED=...): after the install, each named
+#   node is upgraded by hand to its version, alone (lab.json upgrade_node): a mixed cluster.
 # Environment: PRODUCT (drp), LAB_NAME (drl), LAB_DIR (build/lab, or build/lab-$LAB_NAME),
 #   DRP_PACKAGES (build/packages, every product's packages; missing ones are built unless --no-build).
 # Exit: 0 installed and healthy, 1 failed, 2 usage.
@@ -30,7 +31,7 @@ DEFAULT_PRODUCT=drp
 
 log() { printf '[%s] [lab-install] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 SSH_OPTS=()
 # The remote command is a string run by the node's shell: only fixed words and node names.
@@ -64,6 +65,8 @@ for name, size in sorted(desc.get("secrets", {}).items()):
     print("secret", name, size)
 print("key", os.path.join(os.path.dirname(sys.argv[1]), desc["public_key"]))
 print("units", desc["units"])
+for command in desc.get("upgrade_node", []):
+    print("byhand", command)
 PY
 }
 
@@ -74,7 +77,7 @@ PY
 #######################################
 load_plan() {
   local kind a b c
-  NODES=() ADDRS=() ROLES=() STEPS=() HEALTH=() SECRETS=() REQUIRE=() PUBKEY="" UNIT_GLOB=""
+  NODES=() ADDRS=() ROLES=() STEPS=() HEALTH=() SECRETS=() REQUIRE=() BYHAND=() PUBKEY="" UNIT_GLOB=""
   while read -r kind a b c; do
     case "${kind}" in
       node) NODES+=("${a}") ADDRS+=("${b}") ROLES+=("${c}") ;;
@@ -84,6 +87,7 @@ load_plan() {
       secret) SECRETS+=("${a} ${b}") ;;
       key) PUBKEY="${a}" ;;
       units) UNIT_GLOB="${a}" ;;
+      byhand) BYHAND+=("${a}${b:+ ${b}}${c:+ ${c}}") ;;
     esac
   done < <(plan "$1")
 }
@@ -187,14 +191,33 @@ nodes_with() {
 }
 
 upload() {
-  local n="$1" pkg="${PRODUCT}-${VERSION}.tar.gz"
+  local n="$1" pkg="${PRODUCT}-${2:-${VERSION}}.tar.gz"
   # What a wipe by unit files misses: units of the product still running after their file went
   # (e.g. a rollback that deleted a newer release's unit without stopping it).
   ssh_node "${n}" "systemctl stop '${UNIT_GLOB}'; systemctl reset-failed '${UNIT_GLOB}'" >/dev/null 2>&1 || true
   ssh_node "${n}" "rm -rf ${REMOTE_DIR} && mkdir -p -m 0700 ${REMOTE_DIR}"
   scp -q "${SSH_OPTS[@]}" "${PACKAGES}/${pkg}" "${PACKAGES}/${pkg}.sha256" "${TOPO}" "${n}:${REMOTE_DIR}/"
   ssh_node "${n}" "cd ${REMOTE_DIR} && mv $(basename "${TOPO}") topology.json && sha256sum --quiet -c ${pkg}.sha256 \
-    && tar -xzf ${pkg} && test -x ${PRODUCT}-${VERSION}/install.sh"
+    && tar -xzf ${pkg} && test -x ${pkg%.tar.gz}/install.sh"
+}
+
+#######################################
+# Upgrade one node by hand to another version, alone (lab.json upgrade_node, run in the node's
+# unpacked package): what an upgrade stopped half-way and finished by hand leaves.
+# Arguments: node version
+#######################################
+upgrade_by_hand() {
+  local n="$1" v="$2" c
+  ((${#BYHAND[@]})) || die "packaging/${PRODUCT}/lab.json has no upgrade_node: no mixed install of ${PRODUCT}"
+  [[ -f "${PACKAGES}/${PRODUCT}-${v}.tar.gz" ]] || "${REPO}/packaging/${PRODUCT}/build.sh" "${PACKAGES}" "${v}"
+  : >"${TOPO}"
+  upload "${n}" "${v}"
+  log "${n}: upgraded by hand to ${v}"
+  for c in "${BYHAND[@]}"; do
+    ssh_node "${n}" "cd ${REMOTE_DIR}/${PRODUCT}-${v} && ${c}" </dev/null > >(sed -u "s/^/  ${n}| /" >&2) 2>&1 \
+      || die "${n}: '${c}' failed (upgrade by hand to ${v})"
+  done
+  ssh_node "${n}" "rm -rf ${REMOTE_DIR}" </dev/null
 }
 
 # The topology holds the cluster's secrets: it leaves the nodes and this host in any case.
@@ -236,7 +259,7 @@ PY
 }
 
 main() {
-  local build=1 uninstall=0 point_only=0 i start role steps targets
+  local build=1 uninstall=0 point_only=0 i start role steps targets mixed="" pair
   PRODUCT="${PRODUCT:-${DEFAULT_PRODUCT}}"
   while (($#)); do
     case "$1" in
@@ -244,6 +267,7 @@ main() {
       --uninstall) uninstall=1; shift ;;
       --point-only) point_only=1; shift ;;
       --product) PRODUCT="${2:?--product needs a name}"; shift 2 ;;
+      --mixed) mixed="${2?--mixed needs NODE=VERSION[,NODE=VERSION]}"; shift 2 ;;
       -h|--help) usage; return 0 ;;
       -*) usage >&2; return 2 ;;
       *) break ;;
@@ -305,6 +329,11 @@ main() {
     run_step "${steps}" "${targets[@]}" || die "${steps} failed (${role} nodes)"
   done
   log "${PRODUCT} ${VERSION} installed in $((SECONDS - start)) s"
+  for pair in ${mixed//,/ }; do
+    [[ "${pair}" =~ ^([a-z0-9]+)=v?([0-9]+\.[0-9]+\.[0-9]+)$ && " ${NODES[*]} " == *" ${BASH_REMATCH[1]} "* ]] \
+      || die "--mixed ${pair}: expected NODE=VERSION with a node of the lab (${NODES[*]})"
+    upgrade_by_hand "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+  done
   summary || die "not every node is healthy"
 }
 

@@ -28,20 +28,45 @@ def manifest(backup_id, src, dst, status="completed"):
                                   "config_paths": ["/etc/drp", "/etc/systemd/system/drp-app.service"]}}}
 
 
-def add_run(state_dir, run_id, created, hops, collected=True):
+def add_run(state_dir, run_id, created, hops, collected=True, hop_nodes=None):
+    """A run's journal and its backups' manifests; hop_nodes (a mixed cluster's run): {hopN: [node, …]},
+    the nodes each hop upgraded and backed up."""
     hop_info = {}
     for i, (src, dst) in enumerate(hops, 1):
         day, clock = created.replace("-", "").replace(":", "").split("T")
         backup_id = "backup_%s_%s%02d" % (day, clock[:4], i)
         hop_info["hop%d" % i] = {"backup_id": backup_id, "from": src, "to": dst}
         if collected:
-            for n in NODES:
+            for n in (hop_nodes or {}).get("hop%d" % i, NODES):
                 state.atomic_write_json(os.path.join(state_dir, "backups", backup_id, n + ".json"),
                                         manifest(backup_id, src, dst))
-    state.atomic_write_json(os.path.join(state_dir, "runs", run_id, "journal.json"),
-                            {"run_id": run_id, "created": created, "hops": hops, "hop_info": hop_info,
-                             "status": "done", "events": []})
+    data = {"run_id": run_id, "created": created, "hops": hops, "hop_info": hop_info, "status": "done", "events": []}
+    if hop_nodes:
+        data["hop_nodes"] = hop_nodes
+    state.atomic_write_json(os.path.join(state_dir, "runs", run_id, "journal.json"), data)
     return hop_info
+
+
+def test_a_mixed_runs_backup_takes_each_node_back_from_the_first_hop_that_upgraded_it(tmp_path):
+    """node3 (2.0.0) caught up alone in hop 1, then the cluster went on together: the backup before
+    hop 1 restores node3 from itself and node1, node2 (on 2.1.0 until hop 2) from hop 2's backup."""
+    d = str(tmp_path)
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.0.0", "2.1.0"], ["2.1.0", "2.2.0"]],
+                   hop_nodes={"hop1": ["node3"], "hop2": list(NODES)})
+    cat = catalog.Catalog(d, NODES)
+    first, second = info["hop1"]["backup_id"], info["hop2"]["backup_id"]
+    b = cat.backups()[first]
+    assert cat.latest() == first and cat.problem(b) is None and cat.restored(b) == list(NODES)
+    assert {n: cat.node_backup(b, n) for n in NODES} == {"node1": second, "node2": second, "node3": first}
+    assert b["manifests"]["node1"]["version_from"] == "v2.1.0" and b["manifests"]["node3"]["version_from"] == "v2.0.0"
+    # The run only finished node3's upgrade (target 2.1.0): node1 and node2 are left as they are.
+    info = add_run(d, "run_2", "2026-11-28T11:00:00", [["2.0.0", "2.1.0"]], hop_nodes={"hop1": ["node3"]})
+    b = cat.backups()[info["hop1"]["backup_id"]]
+    assert cat.restored(b) == ["node3"] and b["untouched"] == ["node1", "node2"] and cat.problem(b) is None
+    # A uniform run's backup needs every node's manifest, as before.
+    info = add_run(d, "run_3", "2026-11-28T12:00:00", [["2.1.0", "2.2.0"]])
+    os.remove(os.path.join(d, "backups", info["hop1"]["backup_id"], "node1.json"))
+    assert "node1" in cat.problem(cat.backups()[info["hop1"]["backup_id"]])
 
 
 def test_backups_from_journals_and_manifests(tmp_path):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from drupgrade import engine, nodelock, product, runner
+from drupgrade import compat, engine, nodelock, product, runner
 from drupgrade import transport as transport_mod
 from drupgrade.errors import DrupgradeError
 from drupgrade.transport.result import CommandResult
@@ -77,10 +77,12 @@ def test_a_version_file_that_holds_no_version_stops_the_plan_naming_the_node(tmp
     assert exc.value.code == 1 and "node node2: /opt/drp/VERSION holds '2.1.0; reboot'" in exc.value.message
 
 
-def test_mixed_versions_and_missing_installs_are_refused_before_any_plan(tmp_path, monkeypatch):
+def test_mixed_versions_are_planned_per_node_and_missing_installs_refused(tmp_path, monkeypatch):
     r, _t = make(tmp_path, monkeypatch, {"node1": "2.1.0\n", "node2": "2.0.0\n", "node3": "2.1.0\n"})
-    with pytest.raises(DrupgradeError, match="different versions: node1=2.1.0, node2=2.0.0"):
-        r.plan("2.2.0", "auto")
+    r.ctx.root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    hops, kind, found = r.plan("2.2.0", "auto")
+    assert kind == "combined_upgrade" and hops == [("2.0.0", "2.1.0"), ("2.1.0", "2.2.0")]
+    assert found["node2"] == "2.0.0" and r.cluster_plan.hop_nodes[0] == ["node2"]
     r, _t = make(tmp_path, monkeypatch, {"node1": "2.1.0\n", "node2": "", "node3": "2.1.0\n"})
     with pytest.raises(DrupgradeError, match="no installed drp found on: node2"):
         r.plan("2.2.0", "auto")
@@ -129,6 +131,7 @@ class _nothing:
 def test_the_plan_resolves_every_hops_strategy_before_anything_runs(tmp_path, monkeypatch):
     r, _t = make(tmp_path, monkeypatch, {"node1": "1.0.0\n", "node2": "1.0.0\n", "node3": "1.0.0\n"})
     r.ctx.root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    monkeypatch.setattr(compat, "load", lambda _product: [])  # the checks: tests/unit/test_compat.py
     hops, kind, _found = r.plan("2.2.0", "progressive")
     assert kind == "progressive_upgrade" and hops[0] == ("1.0.0", "1.5.0")
     chosen = r.strategies(hops)

@@ -67,11 +67,16 @@ class Catalog:
                          "timestamp": None, "manifests": {}, "corrupt": []}, **fields)
 
         out_ = {}
+        later = {}  # backup_id -> the same run's later backups, in hop order, with the nodes each hop upgraded
         for run in self.runs():
-            for hop, info in self.hops(run):
+            run_hops = self.hops(run)
+            nodes = run.get("hop_nodes") if isinstance(run.get("hop_nodes"), dict) else {}
+            for i, (hop, info) in enumerate(run_hops):
                 out_[info["backup_id"]] = entry(
                     info["backup_id"], version=vstrip(str(info.get("from") or "")) or None,
                     version_to=vstrip(str(info.get("to") or "")) or None, run_id=run.get("run_id"), hop=hop)
+                if nodes:
+                    later[info["backup_id"]] = [(i2["backup_id"], nodes.get(h2)) for h2, i2 in run_hops[i:]]
         root = os.path.join(self.state_dir, "backups")
         for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
             path = os.path.join(root, name)
@@ -93,7 +98,37 @@ class Catalog:
                 b["version"] = b["version"] or vstrip(m["version_from"])
                 b["version_to"] = b["version_to"] or vstrip(m["version_to"])
                 b["timestamp"] = min(t for t in (b["timestamp"], m["timestamp"]) if t)
+        for backup_id, chain in later.items():
+            self._per_node(out_, out_[backup_id], chain)
         return out_
+
+    def _per_node(self, found, b, chain):
+        """A mixed cluster's run (its journal's hop_nodes): a hop backs up only the nodes it upgrades.
+        Rolling back to the backup before hop N takes each node back to where it was then: the nodes
+        of hop N from this backup, every other node from the backup of the first later hop of the run
+        that upgraded it (it had not changed until then). b["node_backup"]: {node: backup_id}; a node
+        that no hop from N on upgraded is untouched by the run since: b["untouched"], left as it is."""
+        b["node_backup"], b["untouched"] = {}, []
+        for node in self.node_names:
+            for backup_id, names in chain:
+                if isinstance(names, list) and node in names:
+                    b["node_backup"][node] = backup_id
+                    m = found.get(backup_id, {}).get("manifests", {}).get(node)
+                    if m is not None and node not in b["manifests"]:
+                        b["manifests"][node] = m
+                    break
+            else:
+                b["untouched"].append(node)
+
+    def restored(self, b):
+        """The nodes a rollback to backup b restores: every node but those its run left untouched since."""
+        return [n for n in self.node_names if n not in b.get("untouched", ())]
+
+    @staticmethod
+    def node_backup(b, node):
+        """The backup that holds the node's files for a rollback to backup b (its own id, or a later hop's
+        of the same run for a node b's hop did not upgrade: _per_node)."""
+        return b.get("node_backup", {}).get(node, b["backup_id"])
 
     def backup_ids(self):
         """Newest first (ids are backup_YYYYmmdd_HHMMSS)."""
@@ -103,8 +138,8 @@ class Catalog:
         """Why the controller's own records say a backup cannot be used (None: it looks usable)."""
         if b["corrupt"]:
             return "; ".join(b["corrupt"])
-        missing = [n for n in self.node_names if n not in b["manifests"]]
-        if len(missing) == len(self.node_names):
+        missing = [n for n in self.restored(b) if n not in b["manifests"]]
+        if len(missing) == len(self.restored(b)):
             return _("the backup phase did not finish: no manifest was collected")
         if missing:
             return _("no manifest of node(s) {nodes}").format(nodes=", ".join(missing))

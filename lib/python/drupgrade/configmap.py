@@ -109,7 +109,8 @@ def _ini_text(v, sep=", "):
     return str(v)
 
 
-def _get(data, key):
+def lookup(data, key):
+    """(found, value) of a dotted key in a config file's nested data."""
     cur = data
     for part in key.split("."):
         if not isinstance(cur, dict) or part not in cur:
@@ -167,17 +168,17 @@ def apply(data, mapping, where="<config>"):
     data = json.loads(json.dumps(data), object_pairs_hook=OrderedDict)  # a copy
     for old, new in mapping.get("rename", {}).items():
         found, value = _pop(data, old)
-        if found and not _get(data, new)[0]:
+        if found and not lookup(data, new)[0]:
             _put(data, new, value)
     for key in mapping.get("remove", []):
         _pop(data, key)
     for key, value in mapping.get("set", {}).items():
         _put(data, key, value)
     for key, value in mapping.get("defaults", {}).items():
-        if not _get(data, key)[0]:
+        if not lookup(data, key)[0]:
             _put(data, key, value)
     for key, kind in mapping.get("types", {}).items():
-        found, value = _get(data, key)
+        found, value = lookup(data, key)
         if found:
             _put(data, key, _typed(value, kind, key, where))
     return data

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 
-from drupgrade import procs, safetext, state, timeouts
+from drupgrade import mixed, procs, safetext, state, timeouts
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_LOCKED, EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, QUEUED, RUNNING
@@ -154,14 +154,20 @@ class Upgrade:
     def _chainable(self, step):
         return not step.local and step.fanout == "parallel" and self.policies[step.retry].retries_alone
 
-    def nodes_for(self, step):
+    def nodes_for(self, step, hop=None):
+        """The nodes the step runs on: its roles, and in a hop only the nodes the hop upgrades (on_node)."""
         if "controller" in step.roles:
             return [ControllerNode()]
-        return [n for n in self.cfg.nodes if step.runs_on(n)]
+        return [n for n in self.cfg.nodes if self.on_node(step, n, hop)]
+
+    def on_node(self, step, node, hop):
+        """The step runs on the node in this hop: its roles say so, and the hop upgrades the node (in a
+        mixed cluster a hop upgrades only some nodes: drupgrade.mixed; hop None or "run": every node)."""
+        return step.runs_on(node) and (hop in (None, "run") or mixed.upgraded_in(self.journal.data, hop, node.name))
 
     def run_step_everywhere(self, step, hop, versions, nodes=None):
         """The step on each node it concerns, in the order its Fanout asks; failures returned."""
-        nodes = self.nodes_for(step) if nodes is None else nodes
+        nodes = self.nodes_for(step, hop) if nodes is None else nodes
         fanout = getattr(step, "fanout", "parallel")
         if fanout == "serial":
             waves = [[n] for n in nodes]
@@ -411,7 +417,7 @@ class Upgrade:
         for hop, name, names in todo:
             step = by_name[name]
             policy = self.policies[step.retry]
-            nodes = [n for n in self.nodes_for(step) if n.name in names]
+            nodes = [n for n in self.nodes_for(step, hop) if n.name in names]
             for node in nodes:
                 self.out("info", _("retrying {step} on {node}: {summary}").format(
                     step=name, node=node.name, summary=policy.summary))
@@ -427,7 +433,8 @@ class Upgrade:
         again as new attempts. (plan, blocked): a cleanup that fails is a failed attempt (its
         reason said), never an internal error; when the nodes restart together it holds the
         restart back everywhere (nothing marked)."""
-        plan = policy.plan(step, [s for s in self.steps if s.phase == step.phase], failed_nodes, self.nodes_for)
+        plan = policy.plan(step, [s for s in self.steps if s.phase == step.phase], failed_nodes,
+                           lambda s: self.nodes_for(s, hop))
         if plan.together and self.runs is not None:
             self.runs.close()  # the other nodes' runs wait at a gate: the restart starts new ones
         blocked = []
@@ -435,7 +442,7 @@ class Upgrade:
             if plan.cleans(node) and plan.environment:
                 self.out("warning", _("[{phase}] {node}: full environment cleanup before restarting at "
                                       "{step}").format(phase=step.phase, node=node.name, step=plan.cleanup.name))
-            self.settle(hop, node, [s for s in plan.redo if s.runs_on(node)])
+            self.settle(hop, node, [s for s in plan.redo if self.on_node(s, node, hop)])
             failure = self._cleanup(hop, node, plan.cleanup) if plan.cleans(node) else None
             if failure:
                 blocked.append(failure)
@@ -491,7 +498,7 @@ class _NodeRuns:
         """The steps the node's run waits at: its first step of every group (or every step)."""
         names = set()
         for group in self.groups:
-            mine = [s.name for s in group if s.runs_on(node)]
+            mine = [s.name for s in group if self.up.on_node(s, node, self.hop)]
             names.update(mine if self.strict else mine[:1])
         return names
 
@@ -514,7 +521,7 @@ class _NodeRuns:
 
     def _start(self, node, step):
         """A run of the node's steps from `step` (or the re-attach to the run the journal names)."""
-        mine = [s for s in self.steps if s.runs_on(node)]
+        mine = [s for s in self.steps if self.up.on_node(s, node, self.hop)]
         steps = mine[mine.index(step):]
         entry = self.journal.result(self.hop, step, node)
         reattach = entry.status in (RUNNING, QUEUED) and entry.run
@@ -621,7 +628,7 @@ class RunLog:
         self.journal = up.journal
         self.nonce = nonce.encode("ascii")
         self.by_name = {s.name: s for s in pending}
-        self.done_before = {s.name: s for s in up.steps if not s.local and s.runs_on(node) and s.name not in
+        self.done_before = {s.name: s for s in up.steps if not s.local and up.on_node(s, node, hop) and s.name not in
                             self.by_name and self.journal.result(hop, s, node).status == OK}  # of this hop
         self.buf = b""
         self.partial = False  # the buffer continues a line already written out (too long): no marker

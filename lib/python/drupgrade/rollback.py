@@ -160,9 +160,11 @@ class Rollback:
             found = self.r.detect_versions()
         except DrupgradeError:
             found = {}
+        restored = self.catalog.restored(b)  # a mixed cluster's run may have left nodes untouched: not these
+        only = {"hop_nodes": {HOP: restored}} if len(restored) < len(self.cfg.nodes) else {}  # (engine.on_node)
         journal = Journal.create(rollbacks, rollback_id, backup_id=backup_id, mode=mode,
                                        to_version=b["version"], upgrade_run=b["run_id"],
-                                       versions_before=found, started=state.now_iso(), steps={})
+                                       versions_before=found, started=state.now_iso(), steps={}, **only)
         state.atomic_write_json(self.current_path, {"rollback_id": rollback_id, "journal": journal.path})
         self.record_history(journal)
         return journal
@@ -200,9 +202,11 @@ class Rollback:
         """The tables' checksums taken with the dump (on the nodes of the product's backup_db step),
         compact JSON ('' if none): every DB node's restore and verification compare with them."""
         dumped = product.of(self.cfg).step_roles.get("backup_db", [])
+        b = self.catalog.backups()[backup_id]
         for node in self.cfg.nodes:
             if set(dumped) & set(node.roles):
-                path = "%s/%s/database_checksums.json" % (self.cfg.paths["node_backup_dir"], backup_id)
+                path = "%s/%s/database_checksums.json" % (self.cfg.paths["node_backup_dir"],
+                                                          self.catalog.node_backup(b, node.name))
                 text, why = manifest.read_remote(self.r.transport(), node, path)  # capped: manifest.MAX_BYTES
                 if why == manifest.too_large():
                     raise DrupgradeError(_("{file} on node {node} is {reason}").format(
@@ -261,9 +265,11 @@ class Rollback:
         from drupgrade import nodeops
         path = self.cfg.paths["node_tool_dir"] + "/rollback.env"
         sums = self.db_checksums(journal.data["backup_id"])
-        bound = self.bindings(journal.data["backup_id"])
+        b = self.catalog.backups()[journal.data["backup_id"]]
+        ids = {n.name: self.catalog.node_backup(b, n.name) for n in self.cfg.nodes}  # a mixed run: per node
+        bound = {i: self.bindings(i) for i in set(ids.values())}
         fanout.by_node(self.cfg, lambda node: nodeops.write_env(self.r.transport(), node, path, dict(
-            self.context_values(node, journal.data["backup_id"], journal.data["run_id"], sums), **bound)))
+            self.context_values(node, ids[node.name], journal.data["run_id"], sums), **bound[ids[node.name]])))
 
     def resolve(self, backup_id):
         """BACKUP_ID or latest -> a backup id the controller knows (else exit 2)."""
@@ -294,7 +300,8 @@ class Rollback:
                          "every node with '{command}'").format(command=product.of(self.cfg).data["start_command"])
             raise DrupgradeError(_("backup {id} cannot be used: {reason}").format(id=backup_id, reason=reason),
                                  code=EXIT_FAILED, hint=hint)
-        self.bindings(backup_id)  # the backup's hop has a strategy that says how to restore it, else exit 2
+        for node_backup in {self.catalog.node_backup(b, n.name) for n in self.cfg.nodes}:
+            self.bindings(node_backup)  # the backup's hop has a strategy that says how to restore it, else exit 2
         out("info", _("backup {id} verifies: version {version}, taken {time}").format(
             id=backup_id, version=b["version"], time=b["timestamp"]))
         return b
@@ -311,7 +318,10 @@ class Rollback:
         tool_dir = self.cfg.paths["node_tool_dir"]
 
         def one(node):
-            values = self.context_values(node, backup_id, "check")
+            if node.name not in self.catalog.restored(b):
+                return None  # a mixed cluster's run left it untouched: the rollback leaves it too
+            own = self.catalog.node_backup(b, node.name)  # a mixed run's node: a later hop's backup
+            values = self.context_values(node, own, "check")
             command = ["env", "DRSTEP_ROLLBACK_CONTEXT=/dev/null"] + ["%s=%s" % kv for kv in sorted(
                 dict(values, **i18n.node_env()).items())] + [tool_dir + "/bin/drstep", CHECK_STEP, "run"]
             res = t.run(node, command, timeout=self.steps()[CHECK_STEP].timeout)
@@ -321,9 +331,9 @@ class Rollback:
             if res.rc != 0:
                 return _("node {node}: {detail}").format(node=node.name, detail=engine.failure_line(
                     res.stderr + res.stdout) or _("exit code {rc}").format(rc=res.rc))
-            path = "%s/%s/backup_manifest.json" % (self.cfg.paths["node_backup_dir"], backup_id)
+            path = "%s/%s/backup_manifest.json" % (self.cfg.paths["node_backup_dir"], own)
             text, why = manifest.read_remote(t, node, path)
-            theirs, why = manifest.parse(text, backup_id) if why is None else (None, why)
+            theirs, why = manifest.parse(text, own) if why is None else (None, why)
             if why:
                 return _("node {node}: the manifest {file} is not usable: {reason}").format(
                     node=node.name, file=path, reason=why)
@@ -558,6 +568,16 @@ class Rollback:
         if run is not None and run.data.get("run_id") == journal.data.get("upgrade_run") and \
                 run.status in (RUNNING, FAILED, DONE, PARTIAL):
             run.set(status=ROLLED_BACK, rolled_back_by=journal.data["run_id"])
+        b = self.catalog.backups().get(journal.data["backup_id"]) or {"manifests": {}}
+        own = {n: catalog.vstrip(m.get("version_from")) for n, m in b["manifests"].items()}
+        for n in b.get("untouched", ()):  # left as the run left it: the version it ran before the session
+            own[n] = (journal.data.get("versions_before") or {}).get(n, "?")
+        own = dict(sorted(own.items()))
+        if len(set(own.values())) > 1:  # a mixed cluster's run: each node is back at its own version
+            out("info", _("rollback {id} complete: every node is back at its own version before the run: {versions} "
+                          "(backup {backup})").format(id=journal.data["run_id"], backup=journal.data["backup_id"],
+                                                      versions=", ".join("%s=%s" % kv for kv in own.items())))
+            return 0
         out("info", _("rollback {id} complete: every node is back at {version} (backup {backup})").format(
             id=journal.data["run_id"], version=journal.data["to_version"], backup=journal.data["backup_id"]))
         return 0

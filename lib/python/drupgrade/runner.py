@@ -5,7 +5,7 @@ import shutil
 import threading
 import time
 
-from drupgrade import engine, fanout, plugins, product, retry_policy, state, steps, strategies, versions
+from drupgrade import compat, engine, fanout, mixed, plugins, product, retry_policy, state, steps, strategies, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, Journal
@@ -36,6 +36,8 @@ class Runner:
         self.connect_s = None  # seconds the first contact with every node took (detect_versions)
         self.holder = None  # the node-lock key this command holds (claim_nodes)
         self._node_lock = None
+        self.compat = None  # compat.Checker of the last plan(): its results and fallback reason
+        self.cluster_plan = None  # mixed.ClusterPlan of plan(): each hop's nodes
 
     # -- data ------------------------------------------------------------------------------
     def policies(self):
@@ -146,16 +148,24 @@ class Runner:
             raise DrupgradeError(_("no installed {product} found on: {nodes}").format(
                 product=self.cfg.product_name, nodes=", ".join(missing)),
                                  code=EXIT_FAILED, hint=_("install the product on every node first"))
-        distinct = sorted(set(found.values()), key=versions.key)
-        if len(distinct) > 1:
-            raise DrupgradeError(
-                _("the nodes run different versions: {detail}").format(
-                    detail=", ".join("%s=%s" % kv for kv in sorted(found.items()))),
-                code=EXIT_FAILED,
-                hint=_("upgrading a mixed cluster is not supported yet; bring every node to the same version"))
-        hops, kind = versions.plan_path(self.matrix(), distinct[0], target, mode)
+        hops, kind = self.plan_nodes(found, target, mode)
         self.strategies(hops)  # every hop has its strategy, or exit 2 before any run
         return hops, kind, found
+
+    def plan_nodes(self, found, target, mode):
+        """(hops, upgrade mode) that bring every node to target from its own version (mixed.plan_cluster:
+        combined mode when the nodes differ), checked against the product's version-skew rule (exit 3).
+        The plan per node stays in self.cluster_plan (plan's nodes_paths and order, the journal)."""
+        prod = product.of(self.cfg)
+        distinct = sorted(set(found.values()), key=versions.key)
+        # The compatibility checks read the live cluster as the version its hops start from: a uniform
+        # cluster's (a mixed one's nodes differ: its hops have their postchecks, no live checks).
+        self.compat = compat.Checker(self.cfg, self.transport(), prod, distinct[0]) if len(distinct) == 1 else None
+        self.cluster_plan = mixed.plan_cluster(self.matrix(), found, target, mode, self.compat)
+        rule = mixed.SkewRule(prod.data.get("version_skew"), "products/%s/product.json version_skew" % prod.name)
+        for text in rule.check(self.cluster_plan):
+            out("warning", text)
+        return self.cluster_plan.hops, self.cluster_plan.kind
 
     # -- runs ------------------------------------------------------------------------------
     def current_journal(self):
@@ -201,9 +211,11 @@ class Runner:
             if not os.path.exists(os.path.join(self.runs_dir, run_id)):
                 break
             t += 1
+        hop_nodes = self.cluster_plan.journal_nodes() if self.cluster_plan else None
+        mixed_info = {"hop_nodes": hop_nodes} if hop_nodes else {}  # the nodes each hop upgrades (engine)
         journal = Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
                                        upgrade_mode=kind, versions_before=found, started=state.now_iso(),
-                                       connect_s=self.connect_s, packages=packages)
+                                       connect_s=self.connect_s, packages=packages, **mixed_info)
         state.atomic_write_json(self.current_path, {"run_id": run_id, "journal": journal.path})
         return journal
 
@@ -314,10 +326,12 @@ class Runner:
         if journal.status == ROLLED_BACK:  # rollback_tool took the nodes back before the run
             done_hops = set()
         nodes = {}
+        hop_nodes = data.get("hop_nodes") or {}
         for name, before in sorted(data.get("versions_before", {}).items()):
             cur = before
             for i, (_src, dst) in enumerate(hops):
-                if "hop%d" % (i + 1) in done_hops:
+                hop = "hop%d" % (i + 1)
+                if hop in done_hops and name in hop_nodes.get(hop, [name]):
                     cur = dst
             nodes[name] = {"current_version": "v" + cur, "target_version": "v" + data.get("target", "")}
         status = {DONE: "completed", RUNNING: "in_progress", FAILED: "failed",

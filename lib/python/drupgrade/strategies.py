@@ -11,7 +11,7 @@ engine step for the hops it applies to (docs/framework.md).
 import functools
 import os
 
-from drupgrade import config, configmap, product, retry_policy, steps, templates, versions
+from drupgrade import compat, config, configmap, product, retry_policy, steps, templates, versions
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, pick
 
@@ -288,6 +288,7 @@ def check(step_list, products_dir=None):
     resolved = []
     for name in product.names(products_dir):
         prod = product.Product(name, products_dir)
+        compat.load(prod)  # its compatibility checks (compat.json) are valid too
         cat = Catalog(prod, step_list)
         for tid in cat.library.ids():
             cat.library.resolve(tid)

@@ -84,8 +84,12 @@ class Matrix:
         return None
 
 
-def plan_path(matrix, src, dst, mode="auto"):
-    """Hops [(from, to), …] and the upgrade mode, or a DrupgradeError saying why not."""
+def plan_path(matrix, src, dst, mode="auto", checker=None):
+    """Hops [(from, to), …] and the upgrade mode, or a DrupgradeError saying why not. checker
+    (compat.Checker): the compatibility checks of the chosen hops, the §4.7.1.2 flowchart: a jump
+    whose checks fail falls back to the progressive path when one exists and its hops pass theirs
+    (checker.fallback_reason says why); --mode jump refuses instead (exit 3), and so does a
+    path whose own hops fail their checks."""
     src, dst = normalize(src), normalize(dst)
     if src == dst:
         return [], "none"
@@ -100,13 +104,38 @@ def plan_path(matrix, src, dst, mode="auto"):
             src=src, dst=dst), code=EXIT_FAILED,
             hint=_("supported targets from {src}: {targets}").format(
                 src=src, targets=", ".join(matrix.rows.get(src, {}).get("supported_targets", [])) or "-"))
+    jump_failed = []
     if mode in ("auto", "jump") and dst in matrix.direct(src):
-        return [(src, dst)], "jump_upgrade"
-    if mode == "jump":
+        jump_failed = checker.check([(src, dst)]) if checker else []
+        if not jump_failed:
+            return [(src, dst)], "jump_upgrade"
+        if mode == "jump":
+            raise checker.refused(jump_failed, _(
+                "the jump {src} -> {dst} fails its compatibility checks; nothing was changed on any node:").format(
+                    src=src, dst=dst), _("fix what each check names, or let the upgrade take the progressive path: "
+                                         "bin/upgrade.sh plan --to {dst} (--mode auto or progressive)").format(dst=dst))
+    elif mode == "jump":
         raise DrupgradeError(_("{src} cannot jump to {dst} directly; use --mode progressive or auto").format(
             src=src, dst=dst), code=EXIT_FAILED)
     hops = matrix.progressive_path(src, dst)
+    if jump_failed and hops == [(src, dst)]:
+        hops = None  # the only path is the jump that failed
     if not hops:
+        if jump_failed:
+            raise checker.refused(jump_failed, _(
+                "the jump {src} -> {dst} fails its compatibility checks and the matrix has no progressive path; "
+                "nothing was changed on any node:").format(src=src, dst=dst), _(
+                "fix what each check names, then run the command again"))
         raise DrupgradeError(_("no upgrade path from {src} to {dst} in the compatibility matrix").format(
             src=src, dst=dst), code=EXIT_FAILED)
+    failed = checker.check(hops) if checker else []
+    if failed:
+        raise checker.refused(jump_failed + failed, _(
+            "the upgrade path {path} fails its compatibility checks; nothing was changed on any node:").format(
+                path=" -> ".join([src] + [d for _s, d in hops])), _(
+                "fix what each check names, then run the command again"))
+    if jump_failed:
+        checker.fallback_reason = _("the jump {src} -> {dst} fails {checks}: the progressive path is taken").format(
+            src=src, dst=dst, checks="; ".join(_("{check} on {node} ({detail})").format(
+                check=r["check"], node=r["node"], detail=r["detail"]) for r in jump_failed))
     return hops, "progressive_upgrade"

@@ -668,3 +668,23 @@ def test_upgrade_retry_whose_cleanup_fails_is_the_failed_phase_and_starts_nothin
     assert [(f.node.name, f.step.name, f.reason) for f in exc.value.failures] == [
         ("n2", "stop", "cleanup of stop failed on node n2: disk full")]
     assert up.journal.result("hop1", "stop", "n2").status == "failed" and len(ops.starts) == starts
+
+
+def test_a_mixed_clusters_hop_runs_only_on_the_nodes_it_upgrades_retries_included(tmp_path):
+    """hop_nodes (drupgrade.mixed): hop 1 brings n3 alone up to the others, hop 2 is everyone's. A
+    from_unzip restart in hop 1 cleans up and restarts on n3 only: n1 and n2 sit hop 1 out."""
+    s = [step("stop", "backup", order=10), step("unzip", "upgrade", order=10),
+         step("install", "upgrade", retry="from_unzip", order=30, barrier="node"),
+         step("migrate", "upgrade", roles="db_primary", order=50)]
+    up, ops, _said = make(tmp_path, s)
+    up.journal.set(hops=[["2.0.0", "2.1.0"], ["2.1.0", "2.2.0"]],
+                   hop_nodes={"hop1": ["n3"], "hop2": ["n1", "n2", "n3"]})
+    ops.behaviour[("n3", "install")] = [1]
+    up.execute()
+    keys = set(results(up))
+    assert {k for k in keys if k.startswith("hop1/")} == {"hop1/stop/n3", "hop1/unzip/n3", "hop1/install/n3"}
+    assert {k.rsplit("/", 1)[1] for k in keys if k.startswith("hop2/")} == {"n1", "n2", "n3"}
+    assert "hop2/migrate/n1" in keys and results(up)["hop1/unzip/n3"]["attempts"] == 2
+    cleaned = [n for n, _s, what in ops.ran if what == "cleanup"]
+    assert cleaned and set(cleaned) == {"n3"}
+    assert up.journal.data["status"] == "done"

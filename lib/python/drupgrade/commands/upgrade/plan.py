@@ -44,10 +44,37 @@ def build_plan(r, hops, kind, found, target):
                    "auth": n.auth_method, "host_key": keys[n.name]["fingerprint"],
                    "host_key_state": keys[n.name]["state"]} for n in r.cfg.nodes],
         "steps": plan_steps,
+        "compatibility_checks": r.compat.results if r.compat else [],
+        "fallback_reason": r.compat.fallback_reason if r.compat else None,
+        **r.cluster_plan.as_dict(),  # each node's path and the order of the hops (drupgrade.mixed)
         "rollback_points": [{"point_id": "before_hop%d" % (i + 1), "version": "v" + s,
                              "description": _("full backup before {src} -> {dst}").format(src=s, dst=d)}
                             for i, (s, d) in enumerate(hops)],
     }}
+
+
+def print_checks(p):
+    """The compatibility checks (design §4.7.2.2) per hop: the counts, every failure and what was
+    not read; when the jump failed them, why the path is progressive (the JSON has every result)."""
+    hops = []
+    for c in p["compatibility_checks"]:
+        if c["hop"] not in hops:
+            hops.append(c["hop"])
+    for hop in hops:
+        mine = [c for c in p["compatibility_checks"] if c["hop"] == hop]
+        count = {k: sum(1 for c in mine if c["result"] == k) for k in ("pass", "fail", "skip")}
+        print("  " + _("compatibility checks of {hop}: {passed} pass, {failed} fail, {skipped} not read").format(
+            hop=hop, passed=count["pass"], failed=count["fail"], skipped=count["skip"]))
+        for c in mine:
+            if c["result"] == "fail":
+                print("    " + _("FAIL {check} ({kind}) on {node}: {detail}").format(
+                    check=c["check"], kind=c["kind"], node=c["node"], detail=c["detail"]))
+        skipped = sorted({c["check"] for c in mine if c["result"] == "skip"})
+        if skipped:
+            print("    " + _("not read: {checks} ({why})").format(
+                checks=", ".join(skipped), why=next(c["detail"] for c in mine if c["result"] == "skip")))
+    if p["fallback_reason"]:
+        print(_("fallback: {reason}").format(reason=p["fallback_reason"]))
 
 
 def run(ctx):
@@ -70,6 +97,7 @@ def run(ctx):
     for h in p["hops"]:
         print("  " + _("hop {src} -> {dst}: strategy {strategy}").format(src=h["from"], dst=h["to"],
                                                                         strategy=h["strategy_id"]))
+    print_checks(p)
     states = {"new": _("new: learned now"), "recorded": _("recorded"), "unchecked": _("not checked")}
     for n in p["nodes"]:
         print("  %-10s %-15s %-6s %-8s %s" % (n["name"], n["host"], n["version"], n["auth"], ",".join(n["roles"])))
@@ -78,6 +106,14 @@ def run(ctx):
     if any(n["host_key_state"] == "new" for n in p["nodes"]):
         print(_("new host keys were trusted at first contact: compare each fingerprint with the node's own "
                 "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console) before you run the upgrade"))
+    if len(set(found.values())) > 1:  # a mixed cluster: each node's own path, and which hop runs where
+        print(_("each node's path:"))
+        for name, np in sorted(p["nodes_paths"].items()):
+            print("  %-10s %s" % (name, " -> ".join(np["path"])))
+        print(_("order:"))
+        for o in p["order"]:
+            print("  " + _("{hop}: {src} -> {dst} on {nodes}").format(
+                hop=o["hop"], src=o["from"], dst=o["to"], nodes=", ".join(o["nodes"])))
     for rp in p["rollback_points"]:
         print(_("rollback point: {desc}").format(desc=rp["description"]))
     auth = p["package_authentication"]

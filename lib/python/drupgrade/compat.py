@@ -1,0 +1,286 @@
+"""Compatibility checks before a hop (design §4.7.2.2), read on the live cluster.
+
+The checks are data: products/<name>/compat.json (schemas/compat.json), each of one of the five
+kinds of the design, applying to the hops whose source and target fall in its ranges, on the nodes
+of its roles. This module is the one generic checker: it runs each check's command on the nodes
+over the transport and compares what the node says with what the check declares.
+
+- database_structure: `client` (a command reading SQL on stdin, printing tab-separated rows) of
+  `dialect` mariadb or sqlite lists the live tables' columns (type, NOT NULL) and indexes; every
+  table named must have exactly the columns and indexes declared (tolerated_columns: extra
+  columns the hop's migrations take as they are).
+- configuration: the node's `file` in `format` (ini, json, env: configmap's parsers) has every
+  key of required_keys and none of absent_keys (dotted keys).
+- api: `command` prints the running service's version (`pattern`, group 1); it must be the hop's
+  source, and the hop's target must declare every API version the source declares (`declared`).
+- dependency: `command` prints a component's version (`pattern`, group 1); minimum <= it < below.
+- data_format: `client` answers `query` with one value a row; every value must be in `allowed`.
+
+Only a hop whose source is the version the cluster runs now can be read live: the checks of a
+later hop of the same plan that read the product's state are reported as skipped (the plan's
+earlier hops write that state, and each hop's postcheck verifies it); dependency checks, which
+do not depend on the product's version, run for every hop.
+"""
+import os
+import re
+
+from drupgrade import config, configmap, fanout, templates, versions
+from drupgrade.errors import EXIT_PRECHECK, DrupgradeError
+from drupgrade.i18n import _, pick
+
+FILE = "compat.json"
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+LIVE_KINDS = ("database_structure", "configuration", "api", "data_format")  # read the product's state
+CATALOG_SQL = {
+    "mariadb": (
+        "SELECT 'C', TABLE_NAME, COLUMN_NAME, CONCAT(COLUMN_TYPE, IF(IS_NULLABLE = 'NO', ' NOT NULL', ''))\n"
+        "  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE();\n"
+        "SELECT 'I', TABLE_NAME, INDEX_NAME, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX)\n"
+        "  FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() GROUP BY TABLE_NAME, INDEX_NAME;\n"),
+    "sqlite": (
+        "SELECT 'C', m.name, p.name, p.type || CASE WHEN p.\"notnull\" OR p.pk THEN ' NOT NULL' ELSE '' END\n"
+        "  FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table';\n"
+        "SELECT 'I', m.name, l.name, (SELECT group_concat(name) FROM (SELECT i.name FROM pragma_index_info(l.name) i\n"
+        "  ORDER BY i.seqno)) FROM sqlite_master m JOIN pragma_index_list(m.name) l WHERE m.type = 'table';\n"),
+}
+
+
+def load(product):
+    """The product's checks (a list of dicts; none when it has no compat.json), validated (exit 2)."""
+    path = os.path.join(product.dir, FILE)
+    if not os.path.exists(path):
+        return []
+    checks = config.load_json(path, "compat")["checks"]
+    scope = {"product." + k: v for k, v in product.parameters.items()}
+    for c in checks:
+        for field in ("client", "file", "command"):
+            if field in c:
+                c[field] = templates.text(templates.substitute(c[field], scope, path, "%s/%s" % (c["id"], field)))
+    return checks
+
+
+def applies(check, src, dst):
+    a = check["applies"]
+    return (versions.key(a["source_range"][0]) <= versions.key(src) <= versions.key(a["source_range"][1])
+            and versions.key(a["target_range"][0]) <= versions.key(dst) <= versions.key(a["target_range"][1]))
+
+
+def result(check, hop, node, outcome, detail):
+    """One line of the plan's compatibility_checks."""
+    return {"check": check["id"], "kind": check["kind"], "hop": "v%s -> v%s" % hop, "node": node,
+            "result": outcome, "detail": detail}
+
+
+# -- comparing what a node says with what a check declares (pure: unit-tested) ----------------------
+def compare_structure(check, rows):
+    """Problems of the live catalog rows [(C|I, table, name, definition)] against check["tables"]."""
+    live = {}
+    for row in rows:
+        if len(row) < 4:
+            continue
+        kind, table, name, definition = row[:4]
+        t = live.setdefault(table, {"C": {}, "I": {}})
+        t[kind if kind in ("C", "I") else "C"][name] = definition
+    problems = []
+    for table, want in sorted(check["tables"].items()):
+        if table not in live:
+            problems.append(_("table {table} is missing").format(table=table))
+            continue
+        cols, idx = live[table]["C"], live[table]["I"]
+        tolerated = want.get("tolerated_columns", {})
+        for col, typ in sorted(want["columns"].items()):
+            if col not in cols:
+                problems.append(_("column {table}.{column} is missing").format(table=table, column=col))
+            elif cols[col].lower() != typ.lower():
+                problems.append(_("column {table}.{column} is {found}, expected {expected}").format(
+                    table=table, column=col, found=cols[col], expected=typ))
+        for col in sorted(set(cols) - set(want["columns"])):
+            if col in tolerated and cols[col].lower() == tolerated[col].lower():
+                continue
+            problems.append(_("column {table}.{column} ({found}) is not part of this version's schema").format(
+                table=table, column=col, found=cols[col]))
+        if "indexes" in want:
+            for name, columns in sorted(want["indexes"].items()):
+                if name not in idx:
+                    problems.append(_("index {table}.{index} is missing").format(table=table, index=name))
+                elif idx[name] != ",".join(columns):
+                    problems.append(_("index {table}.{index} is on ({found}), expected ({expected})").format(
+                        table=table, index=name, found=idx[name], expected=",".join(columns)))
+            for name in sorted(set(idx) - set(want["indexes"])):
+                problems.append(_("index {table}.{index} ({found}) is not part of this version's schema").format(
+                    table=table, index=name, found=idx[name]))
+    return problems
+
+
+def compare_configuration(check, text):
+    data = configmap.parse(text, check["format"], check["file"])
+    problems = [_("key {key} is missing").format(key=k) for k in check.get("required_keys", [])
+                if not configmap.lookup(data, k)[0]]
+    problems += [_("key {key} is set, the migration does not expect it").format(key=k)
+                 for k in check.get("absent_keys", []) if configmap.lookup(data, k)[0]]
+    return problems
+
+
+def found_version(check, text):
+    m = re.search(check["pattern"], text or "")
+    return m.group(1) if m else None
+
+
+def compare_api(check, hop, text):
+    running = found_version(check, text)
+    if running is None:
+        return [_("no version in the service's answer {text!r}").format(text=(text or "").strip()[:80])]
+    declared = {versions.normalize(v): apis for v, apis in check["declared"].items()}
+    src, dst = hop
+    problems = []
+    if versions.normalize(running) != src:
+        problems.append(_("the service answers as {found}, expected {expected}").format(found=running, expected=src))
+    if src not in declared or dst not in declared:
+        problems.append(_("no declared API versions for {version}").format(
+            version=src if src not in declared else dst))
+        return problems
+    lost = [a for a in declared[src] if a not in declared[dst]]
+    if lost:
+        problems.append(_("{dst} drops the API {apis} that {src} serves").format(
+            dst=dst, apis=", ".join(lost), src=src))
+    return problems
+
+
+def compare_dependency(check, text):
+    v = found_version(check, text)
+    if v is None:
+        return [_("no version in {text!r}").format(text=(text or "").strip()[:80])], None
+    key = tuple((list(map(int, re.findall(r"[0-9]+", v)[:3])) + [0, 0])[:3])  # systemd's "252": 252.0.0
+    low = versions.key(check["minimum"])
+    if key < low:
+        return [_("version {found} is older than {minimum}").format(found=v, minimum=check["minimum"])], v
+    if "below" in check and key >= versions.key(check["below"]):
+        return [_("version {found} is not below {below}").format(found=v, below=check["below"])], v
+    return [], v
+
+
+def compare_data_format(check, rows):
+    values = sorted({"\t".join(r) for r in rows})
+    bad = [v for v in values if v not in check["allowed"]]
+    if bad:
+        return [_("{values} found, the migrations read only {allowed}").format(
+            values=", ".join(bad), allowed=", ".join(check["allowed"]))], values
+    return [], values
+
+
+class Checker:
+    """The checks of one plan on one cluster: check(hops) runs those of each hop on its nodes and
+    returns the failed results; every result is kept in `results` (the plan's compatibility_checks)."""
+
+    def __init__(self, cfg, transport, product, live_version, checks=None):
+        self.cfg = cfg
+        self.transport = transport
+        self.live = versions.normalize(live_version)
+        self.checks = load(product) if checks is None else checks
+        self.results = []
+        self.fallback_reason = None  # set by versions.plan_path when a failed jump fell back
+        self._seen = {}  # (hop, check id, node) -> result: a hop checked for the jump and again in a path
+        self._answers = {}  # (node, command, stdin) -> CommandResult
+
+    def check(self, hops):
+        """Run the checks of `hops` [(src, dst), …] (each once per plan); the failed results."""
+        todo = []
+        for hop in hops:
+            for c in self.checks:
+                if applies(c, *hop):
+                    todo += [(hop, c, n) for n in self.cfg.nodes
+                             if not c.get("roles") or set(c["roles"]) & set(n.roles)]
+        fresh = [t for t in todo if (t[0], t[1]["id"], t[2].name) not in self._seen]
+        by_node = {}
+        for t in fresh:
+            by_node.setdefault(t[2].name, []).append(t)
+        answers = fanout.by_node(self.cfg, lambda n: [self._one(*t) for t in by_node[n.name]],
+                                 [n for n in self.cfg.nodes if n.name in by_node])
+        for name, rows in answers.items():
+            for t, r in zip(by_node[name], rows):
+                self._seen[(t[0], t[1]["id"], name)] = r
+        self.results += [self._seen[(t[0], t[1]["id"], t[2].name)] for t in fresh]  # hop, check, node order
+        return [self._seen[(t[0], t[1]["id"], t[2].name)] for t in todo
+                if self._seen[(t[0], t[1]["id"], t[2].name)]["result"] == FAIL]
+
+    def _run(self, node, words, stdin=None):
+        """One command on the node, each once per plan (a dependency is read once for every hop)."""
+        cache_key = (node.name, tuple(words), stdin)
+        if cache_key in self._answers:
+            return self._answers[cache_key]
+        res = self.transport.run(node, words, stdin=stdin, timeout=60)
+        if res.ssh_failed:
+            raise DrupgradeError(_("cannot reach node {node} for the compatibility checks: {reason}").format(
+                node=node.name, reason=res.stderr.strip() or res.rc), hint=_(
+                "check the network and the [ssh_config] of this node, then run the command again"))
+        self._answers[cache_key] = res
+        return res
+
+    def _one(self, hop, c, node):
+        kind = c["kind"]
+        if kind in LIVE_KINDS and hop[0] != self.live:
+            return result(c, hop, node.name, SKIP, _("this plan's earlier hops write {src}'s state, and their "
+                                                     "postcheck verifies it").format(src=hop[0]))
+        if kind in ("database_structure", "data_format"):
+            sql = CATALOG_SQL[c["dialect"]] if kind == "database_structure" else c["query"] + "\n"
+            res = self._run(node, ["bash", "-c", c["client"]], stdin=sql)
+            if res.rc != 0:
+                return result(c, hop, node.name, FAIL, _("{command} failed: {reason}").format(
+                    command=c["client"], reason=res.stderr.strip()[-200:] or res.rc))
+            rows = [line.split("\t") for line in res.stdout.splitlines() if line]
+            if kind == "database_structure":
+                problems, ok = compare_structure(c, rows), _("tables {tables}: as {version} has them").format(
+                    tables=", ".join(sorted(c["tables"])), version=hop[0])
+            else:
+                problems, values = compare_data_format(c, rows)
+                ok = ", ".join(values) or "-"
+        elif kind == "configuration":
+            res = self._run(node, ["cat", "--", c["file"]])
+            if res.rc != 0:
+                return result(c, hop, node.name, FAIL, _("cannot read {file}: {reason}").format(
+                    file=c["file"], reason=res.stderr.strip()[-200:] or res.rc))
+            try:
+                problems = compare_configuration(c, res.stdout)
+            except DrupgradeError as e:
+                problems = [e.message]
+            ok = _("{file}: {format}, the keys the migration reads").format(file=c["file"], format=c["format"])
+        else:
+            res = self._run(node, ["bash", "-c", c["command"]])
+            text = res.stdout + res.stderr
+            if kind == "api":
+                problems = compare_api(c, hop, text)
+                ok = _("{version} serves API {apis}; {dst} keeps them").format(
+                    version=hop[0], apis=", ".join(c["declared"].get("v" + hop[0], c["declared"].get(hop[0], []))),
+                    dst=hop[1])
+            else:
+                problems, found = compare_dependency(c, text)
+                ok = _("{found} (needs >= {minimum})").format(found=found, minimum=c["minimum"])
+        if problems:
+            return result(c, hop, node.name, FAIL, "; ".join(problems))
+        return result(c, hop, node.name, PASS, ok)
+
+    def report(self, out):
+        """The checks on the console of a run before it starts: the counts, and the fallback."""
+        count = {k: sum(1 for r in self.results if r["result"] == k) for k in (PASS, FAIL, SKIP)}
+        out("info", _("compatibility checks of the path: {passed} pass, {skipped} not read (the path's earlier hops "
+                      "write that state)").format(passed=count[PASS], skipped=count[SKIP]))
+        if self.fallback_reason:
+            out("warning", _("fallback: {reason}").format(reason=self.fallback_reason))
+
+    def describe(self, check_id):
+        c = next(c for c in self.checks if c["id"] == check_id)
+        return pick(c["description"], c["description_zh"]), pick(c["hint"], c["hint_zh"])
+
+    def failure_lines(self, failed):
+        """'check (kind: description) on node, hop: detail; what to do: hint' for each failed result."""
+        out = []
+        for r in failed:
+            desc, hint = self.describe(r["check"])
+            out.append(_("{check} ({kind}: {description}) on {node}, hop {hop}: {detail}; what to do: {hint}").format(
+                check=r["check"], kind=r["kind"], description=desc, node=r["node"], hop=r["hop"], detail=r["detail"],
+                hint=hint))
+        return out
+
+    def refused(self, failed, why, hint):
+        """The exit-3 error of a plan the checks refuse (nothing was changed on any node)."""
+        return DrupgradeError(why + "\n  " + "\n  ".join(self.failure_lines(failed)), code=EXIT_PRECHECK, hint=hint)
