@@ -88,7 +88,7 @@ def test_every_step_is_declared_beside_its_phase_the_controllers_own_included():
     assert [s.name for s in found if s.local] == ["load_packages", "load_nodes", "upload_tool", "precheck",
                                                   "upload_package", "collect_manifest"]
     assert [s.name for s in found if s.phase == "backup"] == [
-        "stop_services", "backup_db", "stop_db", "backup_local", "collect_manifest", "plugin_hook", "delete_services"]
+        "stop_services", "backup_db", "stop_db", "backup_local", "collect_manifest", "delete_services"]
     for s in found:
         assert os.path.dirname(s.path).endswith("-" + s.phase) and s.path.endswith("-%s.sh" % s.name)
 
@@ -272,7 +272,7 @@ def test_steps_shows_one_phase_and_the_cli_takes_the_phases_of_the_table():
     r = run_cli("steps", "--phase", "backup")
     rows = r.stdout.splitlines()[1:]
     assert r.returncode == 0 and [row.split()[1] for row in rows] == [
-        "stop_services", "backup_db", "stop_db", "backup_local", "collect_manifest", "plugin_hook", "delete_services"]
+        "stop_services", "backup_db", "stop_db", "backup_local", "collect_manifest", "delete_services"]
     assert all(row.split()[0] == "backup" for row in rows) and "collect and check" in r.stdout
     r = run_cli("--json", "steps")
     assert r.returncode == 0 and '"scope": "run"' in r.stdout
