@@ -2,7 +2,10 @@
 
 One 2.2.0 install is upgraded to 2.3.0 once (module fixture): the plan names the strategy, the
 state checks of 2.3.0 pass, the config has kmc.endpoint and neither kmc.url nor app.max_threads,
-job_events holds the creation times jobs.created_at had, drp-events runs on the app nodes. Then
+job_events holds the creation times jobs.created_at had, drp-events runs on the app nodes. The
+same run carries the plugins of tests/fixtures/plugins (issue 17): hostile ones of every kind
+before unzip, benign ones of each type at their hooks; the upgrade goes on, each ends as its
+type's policy says, inside its limits, and nothing outside a sandbox changed. Then
 rollback_tool takes it back to exactly the 2.2.0 state (exact_state.sh: byte for byte, and no drp
 unit left running that 2.2.0 does not have). Last, a fresh 1.0.0 jumps to 2.3.0 in one hop.
 """
@@ -14,6 +17,8 @@ import pytest
 from labtools import LAB_DIR, TOP, Controller, diff, install, snapshot, ssh, state_check
 
 pytestmark = pytest.mark.usefixtures("lab")
+PLUGINS = os.path.join(TOP, "tests", "fixtures", "plugins")
+MB = 1024  # kB
 DRP = "/opt/drp/bin/"
 # A job's creation time: from jobs (2.2.0) and from job_events (2.3.0), one line per job.
 CREATED_BEFORE = "SELECT id, created_at FROM drp.jobs ORDER BY id"
@@ -57,7 +62,7 @@ def hop(tmp_path_factory):
     and rollback_tool share one controller state directory."""
     install("2.2.0")
     tmp = tmp_path_factory.mktemp("drp230")
-    up, rb = Controller(tmp), Rollback(tmp)
+    up, rb = Controller(tmp, plugins={"dir": PLUGINS}), Rollback(tmp)
     rb.config = up.config
     before, jobs = snapshot(), sql_digest(CREATED_BEFORE)
     plan = up.json("plan", "--to", "2.3.0")["upgrade_plan"]
@@ -74,6 +79,76 @@ def test_2_2_0_to_2_3_0_on_its_strategy_passes_the_2_3_0_state_checks(hop):
     assert hop["up"].journal()["hops"] == [["2.2.0", "2.3.0"]]
     assert hop["jobs"][1] > 0
     assert_at_2_3_0(hop["jobs"])
+
+
+def plugin_runs(journal):
+    """{plugin: [(node, record), ...]} of every plugin run the journal holds, in order."""
+    found = {}
+    for entry in journal["results"].values():
+        for rec in entry.get("plugins", []):
+            found.setdefault(rec["plugin"], []).append((entry["node"], rec))
+    for runs in found.values():
+        runs.sort(key=lambda nr: (nr[0], nr[1]["attempt"]))
+    return found
+
+
+def last(runs, node="node1"):
+    return [rec for n, rec in runs if n == node][-1]
+
+
+def test_plugins_end_as_their_type_says_inside_their_limits_and_the_upgrade_goes_on(hop):
+    up = hop["up"]
+    assert up.journal()["status"] == "done"
+    runs = plugin_runs(up.journal())
+    nodes = sorted(n for n in app_nodes())
+    # hostile third-party plugins (node1: role kmc): one attempt each, then skipped, the upgrade goes on
+    hostile = ("tp-sleep", "tp-hog", "tp-fork", "tp-spin", "tp-escape", "tp-crash", "tp-exit1")
+    assert {k: [n for n, _r in runs[k]] for k in hostile} == {k: ["node1"] for k in hostile}, runs
+    assert [k for k in hostile if last(runs[k])["outcome"] == "skipped"] == [
+        "tp-sleep", "tp-hog"] + (["tp-fork"] if last(runs["tp-fork"])["rc"] else []) + ["tp-crash", "tp-exit1"]
+    assert (last(runs["tp-sleep"])["reason"], last(runs["tp-sleep"])["rc"]) == ("timeout", 124)
+    assert last(runs["tp-hog"])["reason"] == "memory" and last(runs["tp-hog"])["peak_memory_kb"] <= 128 * MB
+    assert last(runs["tp-crash"])["reason"] == "signal" and last(runs["tp-exit1"])["reason"] == "exit"
+    spin = last(runs["tp-spin"])  # every CPU spun for 2 s: the type's 20 % of one CPU held it
+    assert spin["cpu_ms"] <= 0.3 * spin["duration_ms"], spin
+    # a business plugin: 2 attempts (5 s apart), then skipped; its own, higher limit
+    assert [r["outcome"] for _n, r in runs["biz-hog"]] == ["retry", "skipped"]
+    assert all(r["reason"] == "memory" and 128 * MB < r["peak_memory_kb"] <= 256 * MB for _n, r in runs["biz-hog"])
+    # nothing of the sandbox reached the node: the escape plugin was denied everything, as nobody
+    tried = ssh("node1", "cat /var/lib/drupgrade/plugins/tp-escape/work/tried").stdout.splitlines()
+    assert tried[-1] == "65534" and all(line.startswith("denied ") for line in tried[:-1]) and len(tried) == 10, tried
+    left = ssh("node1", "ls /etc/plugin-escape /opt/drp/plugin-escape /var/tmp/plugin-escape /root/plugin-escape "
+                        "2>/dev/null; systemctl list-units --all --no-legend 'drupgrade-plugin-*'; "
+                        "pgrep -c -f '[b]omb|[b]ytearray' || true").stdout.split()
+    assert left == ["0"], left
+    # benign plugins of each type ran at their hooks with the run's context
+    assert sorted(n for n, r in runs["core-mark"] if r["outcome"] == "ok") == sorted(nodes_all())
+    for node in nodes_all():
+        mark = ssh(node, "cat /var/lib/drupgrade-plugin-test/core-mark").stdout.split()
+        assert mark[:4] == [node, "2.2.0", "2.3.0", "after:stop_services"] and mark[4] != "active", mark
+        note = ssh(node, "cat /var/lib/drupgrade/plugins/biz-note/work/note").stdout.strip()
+        assert note == "installed 2.3.0 on %s" % node
+    assert sorted(n for n, r in runs["tp-note"] if r["outcome"] == "ok") == nodes
+    for node in nodes:
+        assert ssh(node, "cat /var/lib/drupgrade/plugins/tp-note/work/note").stdout.strip() == \
+            "2.3.0 on %s as 65534" % node
+    # the database plugin's SQL: committed on the primary once it succeeded, replicated
+    assert [(n, r["outcome"]) for n, r in runs["db-audit"]] == [("node1", "ok")]
+    assert ssh("node1", "mariadb -N -B -e 'SELECT what FROM drp.plugin_audit'").stdout.strip() == "upgraded to 2.3.0"
+    # the status shows how each ended
+    status = up("status")
+    assert "plugin tp-hog at step unzip on node1: skipped after 1 attempt(s) (memory;" in status
+    # by hand, isolated the same way: a database plugin whose SQL fails leaves nothing of it
+    out = ssh("node1", "touch /var/lib/drupgrade-plugin-test/db-bad && /opt/drupgrade/bin/drstep plugin db-audit run; "
+                       "echo rc=$?; rm -f /var/lib/drupgrade-plugin-test/db-bad; "
+                       "mariadb -N -B -e 'SELECT COUNT(*) FROM drp.plugin_audit'", check=False).stdout
+    assert "result rc=1 reason=sql" in out and "rc=1" in out and out.split()[-1] == "1", out
+
+
+def nodes_all():
+    ini = configparser.RawConfigParser()
+    ini.read(os.path.join(LAB_DIR, "upgrade.ini"), encoding="utf-8")
+    return sorted(s.split(":", 1)[1] for s in ini.sections() if s.startswith("node:"))
 
 
 def test_rollback_from_2_3_0_gives_back_2_2_0_exactly_and_stops_drp_events(hop):

@@ -312,6 +312,8 @@ class Runner:
                 item = {"step_id": i, "step": s.name, "node": r.node, "hop": r.hop,
                         "description": s.summary, "status": {OK: "completed"}.get(r.status, r.status),
                         "duration": "%ss" % r.get("elapsed", 0), "attempts": r.get("attempts")}
+                if r.get("plugins"):  # every run of its plugins: outcome, peak memory, CPU, duration
+                    item["plugins"] = r.get("plugins")
                 if r.status == RUNNING and current is None:
                     current = dict(item, elapsed_time="%ss" % r.get("elapsed", 0))
                 elif r.status in (OK, FAILED):

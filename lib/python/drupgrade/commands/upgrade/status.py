@@ -34,6 +34,13 @@ def run(ctx):
         c = v["current_step"]
         print(_("current step: {step} on {node} ({desc})").format(step=c["step"], node=c["node"],
                                                                    desc=c["description"]))
+    for c in v["completed_steps"] + ([v["current_step"]] if v["current_step"] else []):
+        for rec in c.get("plugins", []):
+            if rec["outcome"] != "retry":  # the last attempt says how it ended
+                print("  " + _("plugin {plugin} at step {step} on {node}: {outcome} after {attempt} attempt(s) "
+                               "({reason}; peak {kb} kB, CPU {cpu} ms, {ms} ms)").format(
+                    step=c["step"], node=c["node"], kb=rec["peak_memory_kb"], cpu=rec["cpu_ms"],
+                    ms=rec["duration_ms"], **{k: rec[k] for k in ("plugin", "outcome", "attempt", "reason")}))
     for f in v["failures"]:
         print(_("failed: {step} on {node}: {reason}").format(**f))
     for p in v["rollback_points"]:
