@@ -62,7 +62,8 @@ def hop(tmp_path_factory):
     and rollback_tool share one controller state directory."""
     install("2.2.0")
     tmp = tmp_path_factory.mktemp("drp230")
-    up, rb = Controller(tmp, plugins={"dir": PLUGINS}), Rollback(tmp)
+    rb = Rollback(tmp)
+    up = Controller(tmp, plugins={"dir": PLUGINS})  # the same upgrade.ini, with the plugins
     rb.config = up.config
     before, jobs = snapshot(), sql_digest(CREATED_BEFORE)
     plan = up.json("plan", "--to", "2.3.0")["upgrade_plan"]

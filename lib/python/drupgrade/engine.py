@@ -25,6 +25,7 @@ from drupgrade.steps import once_per_run, phase_label, phase_names
 
 log = logging.getLogger("drupgrade.engine")
 WAIT_SLICE = 5  # seconds between progress checks of a running step
+PLUGIN_FAILED = 86  # drstep chain: a plugin hooked to the step failed for good (scripts/bin/drplugin hook)
 
 
 class ControllerNode:
@@ -371,7 +372,11 @@ class Upgrade:
 
     # -- retry policies (design §4.2.2; drupgrade.retry_policy) ------------------------------------
     def apply_policy(self, step, hop, versions, failures, policy):
-        """Automatic retries by the policy's data; the failures that remain are returned."""
+        """Automatic retries by the policy's data; the failures that remain are returned. A step
+        whose plugin failed for good (PLUGIN_FAILED) is not retried: the plugin's type had its
+        attempts already (docs/plugins.md)."""
+        if all(f.rc == PLUGIN_FAILED for f in failures):
+            return failures
         for n in range(policy.auto_retries):
             self.out("warning", _("[{phase}] {step} failed on {nodes}; policy {policy}: {summary} "
                                   "(automatic retry {n}/{total} in {delay}s)").format(
