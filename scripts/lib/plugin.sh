@@ -171,7 +171,7 @@ plugin::start_scoped() {
 # Outputs: the words of the command, one per line
 #######################################
 plugin::isolated_command() {
-  local dir=$1 work=$2 entry hide p parents=() i
+  local dir=$1 work=$2 entry hide p parents=() i k
   entry=$dir/$DR_PLUGIN_ENTRY
   case $DR_PLUGIN_TYPE in
     core) printf '%s\n' "$entry" ;;
@@ -185,10 +185,13 @@ plugin::isolated_command() {
       for p in "${hide[@]}"; do
         if [[ -d $p ]]; then printf '%s\n' --tmpfs "$p"; elif [[ -e $p ]]; then printf '%s\n' --ro-bind /dev/null "$p"; fi
       done
-      # the work dir's parents are new directories of the sandbox: searchable, as on the node
-      p=$work
-      while p=${p%/*}; [[ -n $p ]]; do parents+=("$p"); done
-      for ((i = ${#parents[@]} - 1; i >= 0; i--)); do printf '%s\n' --perms 0755 --dir "${parents[$i]}"; done
+      # the parents of the plugin's and the work dir are new directories of the sandbox (under a
+      # hidden tree): searchable, so that nobody reaches the two
+      for p in "$dir" "$work"; do
+        i=${#parents[@]}
+        while p=${p%/*}; [[ -n $p ]]; do parents+=("$p"); done
+        for ((k = ${#parents[@]} - 1; k >= i; k--)); do printf '%s\n' --perms 0755 --dir "${parents[$k]}"; done
+      done
       printf '%s\n' --ro-bind "$dir" "$dir" --bind "$work" "$work" --chdir "$work" -- setpriv --reuid="$PLUGIN_NOBODY" --regid="$PLUGIN_NOBODY" --clear-groups \
         --inh-caps=-all --bounding-set=-all --no-new-privs "$entry"
       ;;

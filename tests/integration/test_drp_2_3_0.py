@@ -102,7 +102,7 @@ def test_plugins_end_as_their_type_says_inside_their_limits_and_the_upgrade_goes
     assert up.journal()["status"] == "done"
     runs = plugin_runs(up.journal())
     nodes = sorted(n for n in app_nodes())
-    # hostile third-party plugins (node1: role kmc): one attempt each, then skipped, the upgrade goes on
+    # hostile third-party plugins (node1: role db_primary): one attempt each, then skipped, the upgrade goes on
     hostile = ("tp-sleep", "tp-hog", "tp-fork", "tp-spin", "tp-escape", "tp-crash", "tp-exit1")
     assert {k: [n for n, _r in runs[k]] for k in hostile} == {k: ["node1"] for k in hostile}, runs
     assert [k for k in hostile if last(runs[k])["outcome"] == "skipped"] == [
