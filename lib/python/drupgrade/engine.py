@@ -655,6 +655,8 @@ class RunLog:
         self.step = step
         self.watch = timeouts.Watch(self.up.cfg.timeouts.get(step.name, step.timeout) +
                                     self.up.plugin_budget.get(step.name, 0))  # its plugins' runs too
+        # a step with plugins is followed over the plugin connection profile (§4.6.1)
+        self.up.ops.follow_with(self.node, self.run_key, "plugin" if step.name in self.up.plugin_budget else "control")
         self.started = time.time()
         if self.sink:
             self.sink.close()

@@ -101,6 +101,14 @@ class NodeOps(NodeOpsBase):
         self.pending[(node.name, run_key)] = "%s exec %s\n" % (
             " ".join("%s=%s" % (k, quote(v)) for k, v in env if v), join(words))
 
+    def follow_with(self, node, run_key, conn_type):
+        """Follow the run from now on over a connection of conn_type (design §4.6.1: `plugin` while
+        a step with plugins runs, `control` otherwise): the next poll uses its keepalives and
+        reconnect budget."""
+        run = self._run(node, run_key)
+        if run.session.conn_type != conn_type:
+            run.session = self.t.session(node, conn_type)
+
     def open_gate(self, node, run_key, name):
         self._run(node, run_key).open_gate(name)
 

@@ -37,6 +37,10 @@ class NodeOpsBase:
         """Let the run's step `name` begin (it waits at its gate, or will)."""
         raise NotImplementedError
 
+    def follow_with(self, node, run_key, conn_type):
+        """Follow the run from now on over a connection of conn_type (`plugin` while a step with
+        plugins runs: design §4.6.1). Nothing to do where there is no connection (the fakes)."""
+
     def stop_run(self, node, run_key):
         """The run ends before its next step (a step under way finishes; at a gate it stops)."""
         raise NotImplementedError

@@ -63,6 +63,7 @@ class FakeOps(NodeOpsBase):
         self.runs = {}  # (node, run_key) -> FakeRun
         self.starts = []  # (node, run_key, [step names, +name when gated])
         self.gates_opened = []  # (node, step name)
+        self.profiles = []  # (node, run key, connection type) of follow_with
         self.lock = threading.RLock()
         self.lost = set()
         self.settled = []  # (node, run_key, what it took)
@@ -111,6 +112,10 @@ class FakeOps(NodeOpsBase):
             run.pos += 1
         if run.rc is None and not run.hung:
             run.rc = 0
+
+    def follow_with(self, node, run_key, conn_type):
+        with self.lock:
+            self.profiles.append((node.name, run_key, conn_type))
 
     def open_gate(self, node, run_key, name):
         with self.lock:
@@ -688,3 +693,21 @@ def test_a_mixed_clusters_hop_runs_only_on_the_nodes_it_upgrades_retries_include
     cleaned = [n for n, _s, what in ops.ran if what == "cleanup"]
     assert cleaned and set(cleaned) == {"n3"}
     assert up.journal.data["status"] == "done"
+
+
+def test_a_step_whose_plugin_failed_for_good_is_not_retried_and_its_plugins_set_the_profile(tmp_path):
+    """Exit 86 (engine.PLUGIN_FAILED): the plugin's type had its attempts, the step's policy adds none.
+    A step with plugins is followed over the plugin connection profile (§4.6.1), the others over control."""
+    up, ops, said = make(tmp_path, [step("stop", "backup", order=10), step("unzip", "upgrade")])
+    up.plugin_budget = {"unzip": 45}
+    ops.behaviour[("n2", "stop")] = [engine.PLUGIN_FAILED]
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.execute()
+    assert [(f.node.name, f.rc) for f in exc.value.failures] == [("n2", engine.PLUGIN_FAILED)]
+    assert [a for n, st, a in ops.ran if n == "n2"] == ["run"]  # no automatic retry
+    assert not any("automatic retry" in t for _l, t in said)
+    up, ops, _said = make(tmp_path / "again", [step("stop", "backup", order=10), step("unzip", "upgrade")])
+    up.plugin_budget = {"unzip": 45}
+    up.execute()
+    assert {(n, c) for n, _k, c in ops.profiles} == {(n, c) for n in ("n1", "n2", "n3") for c in ("control", "plugin")}
+    assert [c for n, _k, c in ops.profiles if n == "n1"][-1] == "plugin"  # unzip, the last step
