@@ -187,6 +187,9 @@ class Cfg:
     run = {"max_parallel": 1}
     timeouts = {}
 
+    def section(self, name):
+        return {}
+
 
 def test_re_reading_a_runs_log_on_resume_skips_the_steps_already_journaled(j, tmp_path, caplog):
     """A re-attach streams the run's log from its first byte: the steps journaled from it before

@@ -15,6 +15,9 @@ DRP = product.load("drp")
 
 
 class Cfg:
+    def section(self, name):
+        return self.data.get(name, {})
+
     def __init__(self, plugin_dir=None):
         self.data = {"plugins": {"dir": plugin_dir} if plugin_dir else {}}
         self.paths = {"node_tool_dir": "/opt/drupgrade", "node_run_dir": "/var/lib/drupgrade/runs",

@@ -22,6 +22,9 @@ class Cfg:
         self.paths = {"state_dir": str(tmp_path)}
         self.product_name = "drp"
 
+    def section(self, name):
+        return {}
+
 
 class Ctx:
     def __init__(self, cfg):

@@ -98,7 +98,7 @@ def hidden(cfg, prod):
 
 def directory(cfg):
     """The plugins directory: [plugins] dir (relative: to the tool tree), default plugins/."""
-    d = cfg.data.get("plugins", {}).get("dir") or "plugins"
+    d = cfg.section("plugins").get("dir") or "plugins"
     return d if os.path.isabs(d) else os.path.join(ROOT, d)
 
 
@@ -150,17 +150,18 @@ def load(plugin_dir, kinds, node_steps, prod):
 
 def find(cfg, node_steps, prod, kinds=None):
     """Every plugin of the plugins directory, checked, by name. A missing default directory is no
-    plugins; a configured one that is missing is exit 2."""
+    plugins; a configured one that is missing is exit 2. node_steps: the node steps' names, or a
+    callable giving them (read only when there is a plugin to check)."""
     top = directory(cfg)
     if not os.path.isdir(top):
-        if cfg.data.get("plugins", {}).get("dir"):
+        if cfg.section("plugins").get("dir"):
             raise DrupgradeError(_("the plugins directory {dir} ([plugins] dir) does not exist").format(dir=top),
                                  code=EXIT_USAGE, hint=_("create it, or remove [plugins] dir from the configuration"))
         return []
+    dirs = [os.path.join(top, n) for n in sorted(os.listdir(top))
+            if os.path.isdir(os.path.join(top, n)) and not n.startswith(".")]
+    if not dirs:
+        return []
     kinds = kinds or types()
-    found = []
-    for name in sorted(os.listdir(top)):
-        d = os.path.join(top, name)
-        if os.path.isdir(d) and not name.startswith("."):
-            found.append(load(d, kinds, node_steps, prod))
-    return found
+    names = node_steps() if callable(node_steps) else node_steps
+    return [load(d, kinds, names, prod) for d in dirs]

@@ -53,7 +53,7 @@ class Runner:
         """The checked plugins of [plugins] dir (drupgrade.plugins): a bad manifest is exit 2, before
         any node is touched."""
         if self._plugins is None:
-            self._plugins = plugins.find(self.cfg, [s.name for s in self.steps() if not s.local],
+            self._plugins = plugins.find(self.cfg, lambda: [s.name for s in self.steps() if not s.local],
                                          product.of(self.cfg))
         return self._plugins
 
