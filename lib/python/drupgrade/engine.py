@@ -643,6 +643,7 @@ class RunLog:
         self.last = None  # the step whose begin marker came last
         self.locked = None  # the node lock's refusal (a `locked` marker)
         self.forged = 0
+        self.profile = "control"  # the connection profile its run is followed over (_enter)
         self.pending = pending
         self._enter(self.journal.running_step(hop, node, pending))
 
@@ -655,8 +656,11 @@ class RunLog:
         self.step = step
         self.watch = timeouts.Watch(self.up.cfg.timeouts.get(step.name, step.timeout) +
                                     self.up.plugin_budget.get(step.name, 0))  # its plugins' runs too
-        # a step with plugins is followed over the plugin connection profile (§4.6.1)
-        self.up.ops.follow_with(self.node, self.run_key, "plugin" if step.name in self.up.plugin_budget else "control")
+        # a step with plugins is followed over the plugin connection profile (§4.6.1), the others over control
+        profile = "plugin" if step.name in self.up.plugin_budget else "control"
+        if profile != self.profile:
+            self.up.ops.follow_with(self.node, self.run_key, profile)
+        self.profile = profile
         self.started = time.time()
         if self.sink:
             self.sink.close()
