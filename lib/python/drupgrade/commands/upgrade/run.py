@@ -1,5 +1,5 @@
 """upgrade.sh run: the whole upgrade, seven phases per hop, from the journal."""
-from drupgrade import runner, state, steps, versions
+from drupgrade import rollback, runner, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.journal import RESTARTED, UNFINISHED
@@ -44,4 +44,4 @@ def run(ctx):
             current.set(status=RESTARTED)
         runner.out("info", _("run {run}: {path} ({mode})").format(
             run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
-        return r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)
+        return rollback.after_upgrade(ctx, r, journal, r.execute(journal, ctx.args.only_phase, ctx.args.from_phase))
