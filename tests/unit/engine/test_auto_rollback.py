@@ -218,3 +218,21 @@ def test_a_node_on_another_version_after_the_rollback_is_an_error(tmp_path, monk
     with pytest.raises(rollback.DrupgradeError) as e:
         rollback.after_upgrade(Ctx(r.cfg), r, journal, 1)
     assert e.value.code == 1 and "not every node runs 1.0.0: node1=2.2.0" in e.value.message
+
+
+def test_status_says_what_failed_and_that_the_run_rolled_back_by_itself(tmp_path, monkeypatch, capsys):
+    from drupgrade.commands.upgrade import status
+    r, journal = failed_after_backup(tmp_path, monkeypatch)
+    Calls(monkeypatch, r)
+    rollback.after_upgrade(Ctx(r.cfg), r, journal, 1)
+    capsys.readouterr()
+    monkeypatch.setattr(runner.Runner, "steps", lambda self: STEPS)
+    ctx = Ctx(r.cfg)
+    ctx.json = False
+    assert status.run(ctx) == 0
+    shown = capsys.readouterr().out
+    run = Journal.load(journal.path)
+    assert "run %s: rolled_back" % run.data["run_id"] in shown
+    assert "failed: db_migrate on node1: " in shown
+    assert "automatic rollback %s to backup %s: rolled_back" % (
+        run.data["auto_rollback"]["rollback_id"], run.data["auto_rollback"]["backup_id"]) in shown
