@@ -236,3 +236,20 @@ def test_status_says_what_failed_and_that_the_run_rolled_back_by_itself(tmp_path
     assert "failed: db_migrate on node1: " in shown
     assert "automatic rollback %s to backup %s: rolled_back" % (
         run.data["auto_rollback"]["rollback_id"], run.data["auto_rollback"]["backup_id"]) in shown
+
+
+def test_while_a_run_rolls_back_run_and_retry_refuse_and_point_at_resume(tmp_path, monkeypatch):
+    from drupgrade.commands.upgrade import retry
+    from drupgrade.commands.upgrade import run as run_cmd
+    r, journal = failed_after_backup(tmp_path, monkeypatch)  # killed before the rollback began
+
+    class Args:
+        to, mode, step, only_phase, from_phase = "2.2.0", "auto", None, None, None
+    ctx = Ctx(r.cfg)
+    ctx.args = Args()
+    for command, says in ((run_cmd, "is not finished (status rolling_back)"), (retry, "is being rolled back")):
+        with pytest.raises(rollback.DrupgradeError) as e:
+            command.run(ctx)
+        assert e.value.code == 1 and says in e.value.message
+        assert "'bin/upgrade.sh resume'" in e.value.hint
+    assert Journal.load(journal.path).status == ROLLING_BACK  # nothing was touched
