@@ -242,8 +242,9 @@ def test_precheck_then_lock_then_disk_full_then_retry(tmp_path):
     from_unzip failure that its automatic restart does not cure is retried by hand through the
     same interpreter (full environment cleanup, restart at unzip)."""
     install("2.1.0")
-    # stop_db hangs on node2 (and times out: the window in which the disk fills up).
-    ctl = Controller(tmp_path, run={"fault_injection": "on"}, timeouts={"stop_db": 20})
+    # stop_db hangs on node2 (and times out: the window in which the disk fills up). A failure after
+    # the backup stops the run for 'retry' ([run] on_failure = stop), as this test retries it by hand.
+    ctl = Controller(tmp_path, run={"fault_injection": "on", "on_failure": "stop"}, timeouts={"stop_db": 20})
     arm("node2", "stop_db", "hang")
     sh(LAB, "fault", "fill-disk", "node1", "/backup", "8M")  # two real inhibitors on two nodes
     ssh("node3", "cp -p /etc/passwd /etc/passwd.orig && echo 'x2048:x:2049:2049:2048:/:/bin/false' >> /etc/passwd")

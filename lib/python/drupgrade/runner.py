@@ -8,7 +8,7 @@ import time
 from drupgrade import compat, engine, fanout, mixed, product, retry_policy, state, steps, strategies, versions
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
-from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, Journal
+from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, ROLLING_BACK, RUNNING, Journal
 
 LOG = logging.getLogger("drupgrade.run")
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL,
@@ -238,9 +238,13 @@ class Runner:
             journal.set(status=RUNNING, pid=os.getpid())  # leaves it to 'retry' again, never to 'resume'
             up.execute(only_phase=only_phase, from_phase=from_phase)
         except engine.PhaseFailed as e:
-            journal.set(status=FAILED, failed_phase=e.phase,
-                        failures=[{"node": f.node.name, "step": f.step.name, "reason": f.reason}
-                                  for f in e.failures])
+            failures = [{"node": f.node.name, "step": f.step.name, "reason": f.reason} for f in e.failures]
+            point = self.auto_rollback_point(journal)
+            if point:  # one write: a kill -9 from here on leaves a run whose rollback 'resume' finishes
+                journal.set(status=ROLLING_BACK, failed_phase=e.phase, failures=failures,
+                            auto_rollback={"backup_id": point})
+            else:
+                journal.set(status=FAILED, failed_phase=e.phase, failures=failures)
             self.report_failure(e, journal)
             return engine.exit_for(e)
         finally:
@@ -271,6 +275,22 @@ class Runner:
         for level, text in retention.lines(report, kept=False):
             out("warning" if level == "error" else level, _("retention: {text}").format(text=text))
 
+    def auto_rollback_point(self, journal):
+        """The backup an automatic rollback restores after a step failed for good ([run] on_failure =
+        rollback, design §4.4, §4.7.2.1): the one taken before the run's first hop, once the
+        controller holds every node's complete manifest of it (the backup phase is complete). None:
+        the run stops as it is, for 'retry' or 'resume' (on_failure = stop, or the backup was not
+        complete yet: nothing was changed but the services stopped)."""
+        from drupgrade import catalog
+        if self.cfg.run.get("on_failure") != "rollback":
+            return None
+        info = (journal.data.get("hop_info") or {}).get("hop1")
+        if not info:
+            return None
+        known = catalog.Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
+        b = known.backups().get(info["backup_id"])
+        return info["backup_id"] if b is not None and known.problem(b) is None else None
+
     def report_failure(self, e, journal):
         policies = self.policies()
         for f in e.failures:
@@ -278,6 +298,11 @@ class Runner:
                 phase=e.phase, step=f.step.name, node=f.node.name, reason=f.reason))
             out("error", _("log: {path}").format(path=os.path.join(
                 self.state_dir, "logs", journal.data["run_id"], f.node.name, f.step.name + ".log")))
+        if journal.status == ROLLING_BACK:
+            out("error", _("[run] on_failure = rollback: the backup {backup} is complete, so every node is rolled "
+                           "back to it now (the version before run {run})").format(
+                backup=journal.data["auto_rollback"]["backup_id"], run=journal.data["run_id"]))
+            return
         for name in sorted({f.step.retry for f in e.failures}):
             out("error", _("retry policy {policy}: {summary}").format(policy=name, summary=policies[name].summary))
         if e.policy.starts_over:

@@ -36,6 +36,12 @@ def run(ctx):
                                                                    desc=c["description"]))
     for f in v["failures"]:
         print(_("failed: {step} on {node}: {reason}").format(**f))
+    auto = journal.data.get("auto_rollback")
+    if auto:  # the run failed after its backup: rolled back by itself ([run] on_failure = rollback)
+        for f in journal.data.get("failures", []):
+            print(_("failed: {step} on {node}: {reason}").format(**f))
+        print(_("automatic rollback {id} to backup {backup}: {status}").format(
+            id=auto.get("rollback_id", "-"), backup=auto["backup_id"], status=v["upgrade_status"]))
     for p in v["rollback_points"]:
         print(_("rollback point {id}: {desc}").format(id=p["point_id"], desc=p["description"]))
     return 0
