@@ -192,3 +192,9 @@ def test_version_state_has_every_field_of_the_design_with_this_runs_values(tmp_p
         open(os.path.join(state_dir, "backups", info["backup_id"], n + ".json"), "w").close()
     v = r.version_state(j, now=1800000000 + 105)["version_state"]
     assert v["rollback_available"] is True and v["rollback_points"][0]["backup_status"] == "ready"
+    # retention removed it later: the point says so, and there is nothing left to roll back to
+    for n in ("node1", "node2", "node3"):
+        j.finish("hop1", by["collect_manifest"], n, 0)
+        os.unlink(os.path.join(state_dir, "backups", info["backup_id"], n + ".json"))
+    v = r.version_state(j, now=1800000000 + 105)["version_state"]
+    assert v["rollback_available"] is False and v["rollback_points"][0]["backup_status"] == "removed"

@@ -17,6 +17,7 @@ LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.
 
 STATE_EVERY = 10  # seconds between writes of version_state.json while a run runs
 READY = "ready"  # a rollback point's backup_status once its backup is complete on every node
+MANIFEST_STEP = "collect_manifest"  # the step that keeps each node's checked manifest (NodeOps.step_collect_manifest)
 
 
 def elapsed_text(seconds):
@@ -254,6 +255,7 @@ class Runner:
         out("info", _("upgrade finished: every node runs {version}").format(version=journal.data["target"]))
         if journal.status == DONE:
             self.retention(up.ops)
+            self.write_version_state(journal)  # the backups retention removed
         return EXIT_OK
 
     def retention(self, ops):
@@ -402,12 +404,15 @@ class Runner:
         }}
 
     def backup_status(self, journal, hop, info):
-        """A rollback point's backup: ready once every node's manifest was collected (collect_manifest
-        checked it complete and verified), in_progress once its hop began, else pending."""
+        """A rollback point's backup: ready while every node's manifest is kept (collect_manifest
+        checked it complete and verified), removed once retention took it, in_progress once its hop
+        began, else pending."""
         folder = os.path.join(self.state_dir, "backups", info["backup_id"])
         names = journal.data.get("versions_before", {})
         if names and all(os.path.isfile(os.path.join(folder, n + ".json")) for n in names):
             return READY
+        if len(journal.results(hop=hop, steps=[MANIFEST_STEP], status=OK)) >= len(names) > 0:
+            return "removed"
         return "in_progress" if journal.results(hop=hop) else "pending"
 
     def _follow_version_state(self, journal, stop):
