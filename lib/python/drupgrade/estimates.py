@@ -132,7 +132,9 @@ class Estimate:
 
     @property
     def text(self):
-        return duration(self.seconds) if self.source != NONE else _("unknown")
+        if self.source == NONE:
+            return _("unknown")
+        return duration(self.seconds) if self.seconds >= 0.5 else _("under 1 s")
 
     def as_dict(self):
         return {"estimated_time": self.text, "estimated_seconds": int(round(self.seconds)),

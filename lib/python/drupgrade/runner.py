@@ -416,10 +416,17 @@ class Runner:
         return "in_progress" if journal.results(hop=hop) else "pending"
 
     def _follow_version_state(self, journal, stop):
+        """version_state.json every STATE_EVERY seconds until `stop`; a write that fails is logged, never
+        fails the run (the next one tries again)."""
+        try:  # the history is read once, outside the journal's lock
+            self.estimates(journal.data.get("hops", []), exclude=journal.data.get("run_id"))
+        except (OSError, ValueError, DrupgradeError) as e:
+            LOG.debug("estimates: %s", e)
         while not stop.wait(STATE_EVERY):
             try:
-                self.write_version_state(journal)
-            except (OSError, ValueError, DrupgradeError) as e:  # the next write tries again; never fails the run
+                with journal.lock:  # the engine's threads change the journal meanwhile
+                    self.write_version_state(journal)
+            except (OSError, ValueError, DrupgradeError) as e:
                 LOG.debug("version_state.json: %s", e)
 
     def write_version_state(self, journal):
