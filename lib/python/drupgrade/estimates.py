@@ -66,7 +66,8 @@ def parse_time(text):
 
 
 def iso(seconds):
-    return datetime.datetime.utcfromtimestamp(int(seconds)).isoformat() + "Z"
+    """Seconds since the epoch as the journal writes a time (state.now_iso)."""
+    return datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def journal_product(data):
