@@ -250,8 +250,9 @@ class Upgrade:
         context = self.log_path(node, step, ".timeout-context.txt")
         with open(context, "w", encoding="utf-8") as f:
             f.write(procs.context())
+        latency = None if isinstance(node, ControllerNode) else self.ops.latency_ms(node)  # an upload: its node
         for line in timeouts.timeout_block(node.name, step.phase, step.summary, step.kind, step.subject, timeout,
-                                           elapsed, procs.facts(), context, controller=procs.usage()):
+                                           elapsed, procs.facts(), context, latency, procs.usage()):
             self.out("error", line)
         self.journal.note(hop, step, node, elapsed=round(elapsed, 3), reason=_(
             "timed out after {secs}s (timeout {timeout}s)").format(secs=int(elapsed), timeout=int(timeout)))
