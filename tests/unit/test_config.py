@@ -62,7 +62,6 @@ def test_good_config_has_defaults_and_typed_values(tmp_path):
     assert n2.private_key_path == str(tmp_path / "keys" / "id_ed25519")
     assert cfg.heartbeat("control") == {"interval": 10, "timeout": 180, "reconnects": 3}
     assert cfg.heartbeat("transfer") == {"interval": 30, "timeout": 120, "reconnects": 2}
-    assert cfg.heartbeat("plugin") == {"interval": 45, "timeout": 150, "reconnects": 1}
     assert cfg.heartbeat("status") == {"interval": 90, "timeout": 300, "reconnects": None}
     assert cfg.transfer["method"] == "auto"
     assert cfg.timeouts == {"backup_db": 900}
@@ -83,6 +82,10 @@ def test_good_config_has_defaults_and_typed_values(tmp_path):
     (GOOD.replace("host = 10.231.0.11", "host = $(reboot)"), "[node:node1] host", "not allowed"),
     ("[ssh_config]\nusername = root\n", "/", "nodes"),
     (GOOD + "\n[paths]\nnode_tool_dir = relative/dir\n", "[paths] node_tool_dir", "absolute path"),
+    # settings that never had an effect, removed (issue 16): the line to delete is named
+    (GOOD.replace("control_interval = 10", "plugin_interval = 45"), "[heartbeat] plugin_interval",
+     "this setting was removed: it never had an effect"),
+    (GOOD + "\n[plugins]\ndir = plugins\n", "[plugins] dir", "delete the line"),
 ])
 def test_bad_values_name_the_place(tmp_path, text, where, what):
     err = load_error(tmp_path, text)

@@ -31,19 +31,20 @@ DEFAULTS = {
     "heartbeat": {
         "control_interval": 60, "control_timeout": 180, "control_reconnects": 3,
         "transfer_interval": 30, "transfer_timeout": 120, "transfer_reconnects": 2,
-        "plugin_interval": 45, "plugin_timeout": 150, "plugin_reconnects": 1,
         "status_interval": 90, "status_timeout": 300,
     },
     "run": {"max_parallel": 4, "fault_injection": "off", "on_failure": "rollback"},
     "timeouts": {},
-    "plugins": {},
     "packages": {},
     "backup": {"keep": 3},
     "product": {"name": DEFAULT_PRODUCT},
 }
-CONN_TYPES = ("control", "transfer", "plugin", "status")
+CONN_TYPES = ("control", "transfer", "status")
+# Keys that had no effect and were removed (issue 16): a file that still sets one is told so.
+REMOVED = {("heartbeat", "plugin_interval"), ("heartbeat", "plugin_timeout"), ("heartbeat", "plugin_reconnects"),
+           ("plugins", "dir")}
 LIST_KEYS = ("roles",)
-PATH_KEYS = ("private_key_path", "state_dir", "known_hosts", "dir", "repo", "public_key")
+PATH_KEYS = ("private_key_path", "state_dir", "known_hosts", "repo", "public_key")
 
 
 def _config_error(path, where, problem):
@@ -319,6 +320,10 @@ def parse_ini(path, text, schema):
             target = data.setdefault(name, {})
             section = name
         for key, value in parser.items(name):
+            if (section, key) in REMOVED:
+                raise _config_error(path, "[%s] %s" % (name, key), _(
+                    "this setting was removed: it never had an effect (drupgrade opens no plugin connection and "
+                    "reads no plugin directory; plugins come with the plugin system); delete the line"))
             if value.strip():  # an empty value means "not set"
                 target[key] = _coerce(section, key, value, schema)
     return data

@@ -2,6 +2,7 @@
 # Summary: run the custom plugins of the backup phase
 # Summary-zh: 执行自定义插件
 # Timeout: 600
+# Estimate: 1
 # Retry: direct
 # Done: every plugin of the hook has run
 # Cleanup: nothing

@@ -13,7 +13,7 @@ from drupgrade.i18n import _
 
 log = logging.getLogger("drupgrade.transport")
 
-CONN_TYPES = ("control", "transfer", "plugin", "status")
+CONN_TYPES = ("control", "transfer", "status")
 
 Heartbeat = namedtuple("Heartbeat", "conn_type interval timeout reconnects")
 # reconnects None = manual: the operator reconnects (design: 状态检查连接 手动重连).
@@ -21,7 +21,6 @@ Heartbeat = namedtuple("Heartbeat", "conn_type interval timeout reconnects")
 DEFAULT_HEARTBEATS = {
     "control": Heartbeat("control", 60, 180, 3),
     "transfer": Heartbeat("transfer", 30, 120, 2),
-    "plugin": Heartbeat("plugin", 45, 150, 1),
     "status": Heartbeat("status", 90, 300, None),
 }
 
@@ -79,12 +78,14 @@ class TransportSettings(object):
 
     def __init__(self, known_hosts, heartbeats=None, method="auto", cipher="auto", retries=3,
                  connect_timeout=30, control_dir=None, secrets=(), node_tool_dir="/opt/drupgrade",
-                 node_package_dir="/var/lib/drupgrade/packages", node_run_dir="/var/lib/drupgrade/runs"):
+                 node_package_dir="/var/lib/drupgrade/packages", node_run_dir="/var/lib/drupgrade/runs",
+                 compression="auto"):
         self.known_hosts = known_hosts
         self.heartbeats = dict(DEFAULT_HEARTBEATS)
         self.heartbeats.update(heartbeats or {})
         self.method = method or "auto"
         self.cipher = cipher or "auto"
+        self.compression = compression or "auto"  # [transfer] compression: auto | never | always
         self.retries = int(retries)
         self.connect_timeout = int(connect_timeout)
         self.control_dir = control_dir or default_control_dir()
@@ -108,6 +109,7 @@ class TransportSettings(object):
             heartbeats=beats,
             method=tr.get("method", "auto"),
             cipher=tr.get("cipher", "auto"),
+            compression=tr.get("compression", "auto"),
             retries=tr.get("retries", 3),
             connect_timeout=tr.get("connect_timeout", 30),
             secrets=list(getattr(config, "secrets", None) or []),
