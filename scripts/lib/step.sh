@@ -25,10 +25,12 @@
 #   Kind                  what a timeout means here: db | file | service | network | plugin
 #   Lock                  none: a read-only check (drstep NAME run holds no node lock for it)
 #   Subject               what the Kind is about (a port, a path, a plugin name)
+#   Estimate              seconds one wave of nodes usually takes: the plan's estimate until this
+#                         controller has timed the step (docs/upgrade.md, Estimates); rollback/:
+#                         required on the numbered steps (the estimate before a rollback has been timed)
 # rollback/ only, for rollback_tool's numbered steps (design §4.4.2.2; not on its pre-step check):
 #   Rollback-step         its number: 1, 2, … in file order (the command rollback_tool stepN)
 #   Label, Label-zh       its short name in the progress display and the help (en, zh)
-#   Estimate              seconds it usually takes (the estimate before a rollback has been timed)
 #   Parallel-group        steps of one group run at the same time in one-click mode
 #
 # Fault injection for tests (only when DR_FAULT_INJECTION=on): a file

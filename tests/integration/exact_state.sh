@@ -40,7 +40,7 @@ prune=()
 for s in "${SKIP[@]}"; do prune+=(-path "./$s" -prune -o); done
 echo "data $(cd "$DATA" && find . "${prune[@]}" -printf '%y %m %P\n' | LC_ALL=C sort |
   sha256sum | cut -c1-16) $(sha256sum "$DATA_MANIFEST" | cut -c1-16)"
-if [[ -S /run/mysqld/mysqld.sock ]]; then
+if [[ -S /run/mysqld/mysqld.sock ]] && systemctl is-active -q "$P-db"; then  # the product's own database
   echo "dbs $(q "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '$P%' ORDER BY 1" |
     tr '\n' ' ')"
   echo "cols $(q "SELECT table_schema, table_name, column_name, column_type FROM information_schema.columns

@@ -328,3 +328,31 @@ def test_a_package_not_as_signed_stops_plan_run_and_resume_before_any_node(ctl, 
     assert ctl("plan", "--to", TO).stdout.count(note) == 1
     p = ctl("run", "--to", TO, "--only-phase", "init")
     assert (p.stdout + p.stderr).count(note) == 1
+
+
+def test_the_run_precheck_a_controller_step_has_the_timeout_watch_of_a_node_step(installed, tmp_path):
+    """§4.3 for the controller's own steps (issue 16): the run's precheck (phase 3, `Runs:
+    controller`) past its [timeouts] precheck is warned about at 85 % and 95 %, gets the timeout
+    block with the controller's figures and context, and fails the run before any node changed
+    (exit 3, the phase policy). node1's link is slowed so that the precheck outlasts 1 s."""
+    before = node_fingerprint()
+    ctl = labtools.Controller(tmp_path, timeouts={"precheck": 1})
+    sh(LAB, "fault", "rate", "node1", "128kbit")
+    try:
+        out = ctl("run", "--to", TO, expect=3)
+    finally:
+        sh(LAB, "fault", "clear", "node1")
+    head = "[precheck] controller precheck: "
+    warning = out.index(head + "[warning] the operation will time out soon")
+    urgent = out.index(head + "[urgent] the operation will time out soon")
+    block = out.index("[error] upgrade operation timed out on node controller")
+    assert warning < urgent < block
+    for part in ("step: [pre-upgrade checks] ", "timeout setting: 1s", "current environment: CPU:",
+                 "controller: load", "context saved in:"):
+        assert part in out[block:], part
+    context = open(re.search(r"context saved in: (\S+)", out).group(1), encoding="utf-8").read()
+    assert "== threads" in context and "local-precheck-controller" in context
+    j = ctl.journal()
+    assert (j["status"], j["failed_phase"]) == ("failed", "precheck")
+    assert j["results"]["run/precheck/controller"]["rc"] == 124
+    assert node_fingerprint() == before

@@ -30,14 +30,22 @@ from labtools import (
 pytestmark = pytest.mark.usefixtures("lab")
 ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
 
-# Issue 7: "a fault on each upgrade-phase step followed by auto latest". Each case is an upgrade
-# that fails plus a rollback (about a minute): CI runs two that cover the kinds of failure (a
-# step of a chain and its from_unzip restart; an etcd member that does not start);
-# DRUPGRADE_FAULT_STEPS=all runs every upgrade-phase step (or name the steps, space-separated).
-UPGRADE_STEPS = sorted(f.split("-", 1)[1][:-3] for f in os.listdir(os.path.join(TOP, "scripts", "steps", "6-upgrade"))
-                       if f.endswith(".sh"))  # the phase's steps (its declaration PHASE aside)
-_chosen = os.environ.get("DRUPGRADE_FAULT_STEPS", "db_migrate start_etcd")
-FAULT_STEPS = UPGRADE_STEPS if _chosen == "all" else _chosen.split()
+# Issue 7: "a fault on each upgrade-phase step followed by auto latest"; issue 16: the automatic
+# rollback ([run] on_failure = rollback) after a failure in each phase after the backup. Each
+# case is an upgrade that fails plus its rollback (about a minute): CI runs one step of each phase
+# (a late backup step with a kill -9 during its rollback, below; an etcd member that does not
+# start; the postcheck), the manual path after a failure is test_failed_upgrade_then_sigkill_...;
+# DRUPGRADE_FAULT_STEPS=all runs every step after collect_manifest (the backup complete) (or name
+# the steps, space-separated).
+def _phase_steps(phase):
+    d = os.path.join(TOP, "scripts", "steps", phase)
+    return sorted(f.split("-", 1)[1][:-3] for f in os.listdir(d) if f.endswith(".sh"))  # PHASE aside
+
+
+UPGRADE_STEPS = _phase_steps("6-upgrade")
+AFTER_BACKUP = ["plugin_hook", "delete_services"] + UPGRADE_STEPS + _phase_steps("7-postcheck")
+_chosen = os.environ.get("DRUPGRADE_FAULT_STEPS", "start_etcd check_services")
+FAULT_STEPS = AFTER_BACKUP if _chosen == "all" else _chosen.split()
 
 
 class Rollback(Controller):
@@ -52,7 +60,10 @@ def cluster(tmp_path_factory):
     upgrade = Controller(tmp)
     rollback = Rollback(tmp)
     rollback.config = upgrade.config
-    return {"before": snapshot(), "upgrade": upgrade, "rollback": rollback, "tmp": tmp}
+    # The same state dir, [run] on_failure = stop: a failed run stops for a rollback by hand.
+    (tmp / "stop").mkdir()
+    stop = Controller(tmp / "stop", state_dir=upgrade.state, run={"fault_injection": "on", "on_failure": "stop"})
+    return {"before": snapshot(), "upgrade": upgrade, "rollback": rollback, "stop": stop, "tmp": tmp}
 
 
 def assert_back_to(before, version):
@@ -234,9 +245,9 @@ def wait_for(pred, seconds=300):
 
 def test_failed_upgrade_then_sigkill_during_the_db_restore_then_auto_latest(cluster):
     """The upgrade fails in its upgrade phase (node1 cannot stage the new release: a full disk
-    there, on every retry); auto latest is killed -9 during the DB restore; manual asks on a
-    non-tty (exit 4); auto latest continues the same rollback to the exact 1.0.0 state."""
-    up, rb = cluster["upgrade"], cluster["rollback"]
+    there, on every retry; [run] on_failure = stop); auto latest is killed -9 during the DB restore;
+    manual asks on a non-tty (exit 4); auto latest continues the same rollback to the exact 1.0.0 state."""
+    up, rb = cluster["stop"], cluster["rollback"]
     staging = "/opt/drp-releases/.2.2.0.staging"
     sh(LAB, "fault", "fill-disk", "node1", staging, "1M")
     try:
@@ -275,23 +286,85 @@ def test_failed_upgrade_then_sigkill_during_the_db_restore_then_auto_latest(clus
     assert up.journal()["status"] == "rolled_back"
 
 
+def rollback_db_running(state):
+    """The current rollback session's DB restore runs on node1 (journaled)."""
+    cur = json.load(open(os.path.join(state, "current_rollback.json")))
+    results = json.load(open(cur["journal"])).get("results", {})
+    return results.get("rollback/rollback_db/node1", {}).get("status") == "running"
+
+
+def assert_rolled_back_by_itself(up, rb, out, step, rollback_id=None):
+    """The run ended rolled_back, said what failed, where, that the cluster is back at 1.0.0 and
+    where the logs are; its session is in the history like a rollback_tool one; exactly 1.0.0."""
+    j = up.journal()
+    assert j["status"] == "rolled_back", out
+    assert [f["step"] for f in j["failures"]] == [step] and j["failures"][0]["node"] == "node1", j["failures"]
+    session = j["auto_rollback"]["rollback_id"]
+    assert rollback_id in (None, session)
+    assert "failed at step %s on node node1" % step in out
+    assert "the cluster is back at the old version: every node runs 1.0.0" in out
+    assert "logs: %s" % os.path.join(up.state, "logs", j["run_id"]) in out
+    assert "bin/upgrade.sh run --to 2.2.0" in out
+    entry = [e for e in rb.json("history")["rollback_history"] if e["rollback_id"] == session]
+    assert [(e["status"], e["trigger"], e["upgrade_run"], e["backup_used"]) for e in entry] == [
+        ("completed", "upgrade.sh", j["run_id"], j["hop_info"]["hop1"]["backup_id"])]
+    assert up.status()["upgrade_status"] == "rolled_back"
+    vs = json.load(open(os.path.join(up.state, "version_state.json")))["version_state"]
+    assert vs["upgrade_status"] == "rolled_back" and vs["run_id"] == j["run_id"]
+    assert_back_to(rb.before, "1.0.0")
+
+
 @pytest.mark.parametrize("step", FAULT_STEPS)
-def test_a_failed_upgrade_step_then_auto_latest(cluster, step):
-    """The upgrade fails for good at `step` on node1 (its fault outlasts every retry and restart);
-    auto latest brings every node back to exactly the state before that run."""
-    assert step in UPGRADE_STEPS
+def test_a_failure_after_the_backup_rolls_back_by_itself(cluster, step):
+    """The upgrade fails for good at `step` on node1 (its fault outlasts every retry and restart)
+    after the backup completed: with the default [run] on_failure = rollback the run rolls every
+    node back to exactly the state before it, verifies it, and ends rolled_back with exit 1."""
+    assert step in AFTER_BACKUP
     up, rb = cluster["upgrade"], cluster["rollback"]
+    rb.before = cluster["before"]
     arm("node1", step, "fail 9")
     try:
         out = up("run", "--to", "2.2.0", expect=1)
     finally:
         ssh("node1", "rm -f /var/lib/drupgrade/faults/%s" % step)
+    assert "[run] on_failure = rollback: the backup" in out and "complete: every node is back at 1.0.0" in out
+    assert "bin/upgrade.sh retry" not in out  # nothing to retry: the run is closed
+    assert_rolled_back_by_itself(up, rb, out, step)
+
+
+def test_an_automatic_rollback_killed_then_resume_finishes_it(cluster):
+    """A late backup step fails for good (the backup is complete, the services stopped); the
+    controller is killed -9 during the automatic rollback's DB restore: status says rolling_back,
+    'retry' refuses, 'resume' finishes the rollback (not the upgrade) to the exact 1.0.0 state."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    rb.before = cluster["before"]
+    arm("node1", "delete_services", "fail 9")
+    proc = up.popen("run", "--to", "2.2.0")
+    try:
+        wait_for(lambda: rollback_db_running(up.state))
+        try:  # the restore's own work has begun on the node (else the kill lands just before it)
+            wait_for(lambda: ssh("node1", "pgrep -f 'drp-dbtool (import|init-datadir|bootstrap)' || "
+                                          "systemctl is-active -q drp-db-restore", check=False).returncode == 0, 20)
+        except AssertionError:
+            pass
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        ssh("node1", "rm -f /var/lib/drupgrade/faults/delete_services")
     j = up.journal()
-    assert j["failed_phase"] == "upgrade", out
-    assert [f["step"] for f in j["failures"]] == [step], j["failures"]
-    rb("--yes", "auto", "latest")
-    assert_back_to(cluster["before"], "1.0.0")
-    assert up.journal()["status"] == "rolled_back"
+    assert j["status"] == "rolling_back" and j["failed_phase"] == "backup"
+    session = j["auto_rollback"]["rollback_id"]
+    assert up.status()["upgrade_status"] == "rolling_back"
+    assert current_session(rb)["rollback_id"] == session and current_session(rb)["status"] == "interrupted"
+    out = up("retry", expect=1)
+    assert "is being rolled back" in out and "bin/upgrade.sh resume" in out
+    out = up("resume", expect=1)
+    assert "was interrupted: finishing the rollback" in out and "continuing the unfinished rollback %s" % session in out
+    assert "[upgrade]" not in out  # the rollback is finished, not the upgrade
+    assert_rolled_back_by_itself(up, rb, out, "delete_services", session)
 
 
 def test_a_tool_dir_the_tool_did_not_create_is_refused_and_left_intact(tmp_path):

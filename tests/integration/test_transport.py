@@ -69,6 +69,15 @@ def tlab():
     return Lab(lab_dir)
 
 
+@pytest.fixture(scope="module")
+def drp(tlab):
+    """drp installed on the lab (the two tests of the operator's commands read its version): kept
+    when some version is there, else 2.2.0 installed (a module must not rely on another's install)."""
+    from labtools import install
+    if tlab.exec(tlab.info["nodes"][0]["name"], "test -s /opt/drp/VERSION").returncode != 0:
+        install("2.2.0")
+
+
 @pytest.fixture
 def settings(tmp_path):
     beats = {t: Heartbeat(t, 2, 6, r) for t, r in (("control", 3), ("transfer", 2), ("plugin", 1))}
@@ -296,7 +305,7 @@ def _on_a_terminal(argv):
     return child.exitstatus, out
 
 
-def test_nodes_shows_a_hostile_version_file_as_text(tlab, tmp_path):
+def test_nodes_shows_a_hostile_version_file_as_text(tlab, drp, tmp_path):
     """Reproduced on c9cddb7: VERSION '2.2.0[/bold]' crashed `nodes` (rich MarkupError) and an ESC
     sequence went to the terminal raw."""
     from labtools import Controller
@@ -317,7 +326,7 @@ def test_nodes_shows_a_hostile_version_file_as_text(tlab, tmp_path):
     assert rows[node]["version"] == "2.2.0[/bold][31mRED]0;owned"
 
 
-def test_a_changed_host_key_is_shown_and_accepted_only_against_its_fingerprint(tlab, tmp_path):
+def test_a_changed_host_key_is_shown_and_accepted_only_against_its_fingerprint(tlab, drp, tmp_path):
     """node3 gets new host keys (its own are put back afterwards): nodes shows CHANGED with both
     fingerprints, plan stops; --accept-new-key needs the fingerprint read on the node's console."""
     import pexpect

@@ -50,7 +50,14 @@ def test_progressive_upgrade_through_every_adjacent_pair(reference):
     state_check("2.2.0")
     backups_verify(j)
     vs = ctl.status()
-    assert vs["upgrade_status"] == "completed"
+    assert vs["upgrade_status"] == "completed" and vs["current_version"] == "v2.2.0"
+    # every field of the design's version_state, with this run's values (version_state.json alike)
+    assert vs == json.load(open(os.path.join(ctl.state, "version_state.json")))["version_state"]
+    assert vs["estimated_completion"] == vs["end_time"] and vs["current_step"] is None
+    # the four backups of the run (retention keeps a run's backups with it)
+    assert vs["rollback_available"] is True
+    assert [p["backup_status"] for p in vs["rollback_points"]] == ["ready"] * 4
+    assert all(re.match(r"^(\d+m)?\d+s$", s["duration"]) and s["status"] == "completed" for s in vs["completed_steps"])
     assert {n["current_version"] for n in vs["nodes"].values()} == {"v2.2.0"}
     assert len(vs["rollback_points"]) == 4
     # Every step start and end is in the journal before the next one.
@@ -136,6 +143,14 @@ def test_kill_9_at_random_moments_then_resume_ends_in_the_same_state(jump, tmp_p
     kill comes at a random moment after the controller journaled something new, so that no kill
     is spent on a start-up and ten fit in one upgrade however fast or loaded the machine is."""
     install("1.0.0")
+    # The jump's controller has run this hop once: its plan estimates each step from that run (the
+    # slowest node of a parallel step) and the run from its steps (docs/upgrade.md, Estimates).
+    plan = jump["ctl"].json("plan", "--to", "2.2.0")["upgrade_plan"]
+    assert (plan["estimate_source"], plan["estimate_runs"]) == ("history", 1) and plan["estimated_seconds"] > 0
+    ran = jump["ctl"].journal()["results"]
+    install_step = [s for s in plan["steps"] if s["step"] == "install"][0]
+    assert install_step["estimate_source"] == "history" and install_step["estimated_seconds"] == int(round(max(
+        r["elapsed"] for k, r in ran.items() if k.startswith("hop1/install/"))))
     ctl = Controller(tmp_path)
     rng = random.Random(int(os.environ.get("DRUPGRADE_KILL_SEED", "20261128")))
     proc = ctl.popen("run", "--to", "2.2.0")
@@ -236,14 +251,28 @@ def wait_for_result(ctl, key, status="ok", seconds=300):
     raise AssertionError("%s never became %s" % (key, status))
 
 
+def wait_for_version_state(ctl, condition, proc):
+    """True once <state_dir>/version_state.json meets condition, False when proc ended first."""
+    path = os.path.join(ctl.state, "version_state.json")
+    while proc.poll() is None:
+        try:
+            if condition(json.load(open(path))["version_state"]):
+                return True
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
 def test_precheck_then_lock_then_disk_full_then_retry(tmp_path):
     """Precheck collects every failure (exit 3, nothing touched); while the retry runs a second
     run is refused (exit 5); a disk that fills during the backup fails that step cleanly (R4); a
     from_unzip failure that its automatic restart does not cure is retried by hand through the
     same interpreter (full environment cleanup, restart at unzip)."""
     install("2.1.0")
-    # stop_db hangs on node2 (and times out: the window in which the disk fills up).
-    ctl = Controller(tmp_path, run={"fault_injection": "on"}, timeouts={"stop_db": 20})
+    # stop_db hangs on node2 (and times out: the window in which the disk fills up). A failure after
+    # the backup stops the run for 'retry' ([run] on_failure = stop), as this test retries it by hand.
+    ctl = Controller(tmp_path, run={"fault_injection": "on", "on_failure": "stop"}, timeouts={"stop_db": 20})
     arm("node2", "stop_db", "hang")
     sh(LAB, "fault", "fill-disk", "node1", "/backup", "8M")  # two real inhibitors on two nodes
     ssh("node3", "cp -p /etc/passwd /etc/passwd.orig && echo 'x2048:x:2049:2049:2048:/:/bin/false' >> /etc/passwd")
@@ -259,6 +288,16 @@ def test_precheck_then_lock_then_disk_full_then_retry(tmp_path):
     proc = ctl.popen("retry")
     try:
         wait_for_result(ctl, "hop1/stop_db/node2", "running")
+        # status while the step runs (design §4.7.3): its progress and elapsed time, the run's estimated
+        # completion; the backup is not complete, so there is nothing to roll back to yet
+        vs = ctl.status()
+        assert vs["upgrade_status"] == "in_progress" and vs["estimated_completion"]
+        assert vs["current_step"]["status"] == "running" and vs["current_step"]["progress"].endswith("%")
+        assert re.match(r"^(\d+m)?\d+s$", vs["current_step"]["elapsed_time"])
+        assert vs["rollback_available"] is False
+        assert [p["backup_status"] for p in vs["rollback_points"]] == ["in_progress"]
+        # version_state.json follows the run every 10 s while it runs: within the 20 s stop_db hangs
+        assert wait_for_version_state(ctl, lambda v: v["current_step"] and v["run_id"] == vs["run_id"], proc)
         out = ctl("run", "--to", "2.2.0", expect=5)
         assert "holds the lock" in out
         sh(LAB, "fault", "fill-disk", "node2", "/backup", "8M")
@@ -267,6 +306,11 @@ def test_precheck_then_lock_then_disk_full_then_retry(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    # The 20 s of stop_db said their progress at 10 s in the design's form, with the run's counts, in
+    # the controller's log (the command's output is not a terminal here: the same lines as on one).
+    log = open(os.path.join(ctl.state, "logs", "controller.log"), encoding="utf-8").read()
+    assert re.search(r"\[progress\] \d+% \(\d+/\d+ steps done\), \[backup\] node2 stop_db: running for 10 s "
+                     r"\(timeout 20 s\)", log)
     try:
         j = ctl.journal()
         assert j["results"]["hop1/backup_local/node2"]["status"] == "failed"

@@ -44,3 +44,18 @@ def test_log_file_is_private(tmp_path):
     import stat
     path = log.setup(str(tmp_path), console=False)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_on_a_terminal_the_lines_of_the_run_print_above_live_progress_bars():
+    """The console handler writes to sys.stderr as it is at each record: rich's live transfer bars
+    take it over while they draw, so a line of the run (the step progress every 10 s) is printed
+    above them instead of through them."""
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+    screen = io.StringIO()
+    log.setup(None, console=True)
+    with Progress(console=Console(file=screen, force_terminal=True, width=100)):
+        logging.getLogger("drupgrade.run").info("[progress] 35% (7/20 steps done)")
+    assert "[INFO] [progress] 35% (7/20 steps done)" in screen.getvalue()

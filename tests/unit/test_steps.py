@@ -124,10 +124,17 @@ def test_a_steps_phase_is_its_directory(tmp_path):
     ({"Summary-zh": None}, ["Summary and Summary-zh"]),
     ({"Barrier": "wall"}, ["Barrier 'wall' is not one of"]),
     ({"Rollback-step": "1"}, ["Rollback-step are for the steps of rollback/ only"]),
+    ({"Estimate": "soon"}, ["Estimate must be a positive number of seconds"]),
 ])
 def test_a_bad_step_declaration_is_exit_2_naming_its_file(tmp_path, keys, words):
     step_file(phase_dir(tmp_path, "4-work"), "10-bad.sh", **keys)
     refused(lambda: steps.discover(str(tmp_path), POLICIES), "step declaration", "10-bad.sh", *words)
+
+
+def test_an_upgrade_step_may_declare_its_estimate(tmp_path):
+    step_file(phase_dir(tmp_path, "4-work"), "10-est.sh", Estimate="45")
+    (s,) = steps.discover(str(tmp_path), POLICIES)
+    assert s.estimate == 45 and s.number is None
 
 
 def test_the_header_is_read_up_to_its_end_and_the_first_value_counts(tmp_path):

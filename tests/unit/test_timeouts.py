@@ -9,8 +9,8 @@ def english():
     i18n.set_lang("en")
 
 
-def run_watch(timeout, until, step=1, **progress):
-    watch = timeouts.Watch(timeout)
+def run_watch(timeout, until, step=1, what="", **progress):
+    watch = timeouts.Watch(timeout, what)
     said = []
     for t in range(0, until + 1, step):
         said += [(t, level, text) for level, text in watch.tick(t, **progress)]
@@ -27,11 +27,21 @@ def test_cadence_of_progress_remaining_and_warnings():
     assert warnings == [(85, "warning"), (95, "critical")]
 
 
-def test_progress_with_counts_and_estimate():
-    said = run_watch(600, 30, done=5, total=20)
+def test_progress_in_the_designs_form_with_the_runs_counts_and_estimate():
+    said = run_watch(600, 30, what="[upgrade] node1 db_migrate", done=7, total=20, remaining=900)
     texts = [text for _t, _l, text in said]
-    assert "[progress] 25% (5/20 done)" in texts
-    assert "estimated remaining: 1 min 30 s" in texts
+    assert "[progress] 35% (7/20 steps done), [upgrade] node1 db_migrate: running for 10 s (timeout 10 min)" in texts
+    assert "[upgrade] node1 db_migrate: estimated remaining: 15 min" in texts
+    i18n.set_lang("zh")
+    said = run_watch(600, 10, what="[upgrade] node1 db_migrate", done=7, total=20)
+    assert said[0][2] == "[进度] 35% (7/20 个工步完成)，[upgrade] node1 db_migrate: 已执行 10秒（超时设置 10分钟）"
+
+
+def test_the_watch_asks_for_the_counts_only_when_a_line_is_due():
+    watch = timeouts.Watch(600)
+    assert not watch.talks(9.9) and watch.talks(10)
+    watch.tick(10)
+    assert not watch.talks(19) and watch.talks(20)
 
 
 def test_warning_text_has_left_and_used():

@@ -76,8 +76,10 @@ class PhaseFailed(Exception):
 class Upgrade:
     """One run of the upgrade over the cluster, driven by its journal (drupgrade.journal)."""
 
-    def __init__(self, cfg, steps, policies, ops, journal, out, log_dir, first_role=None):
+    def __init__(self, cfg, steps, policies, ops, journal, out, log_dir, first_role=None, remaining=None):
         self.cfg = cfg
+        self.remaining = remaining or (lambda: None)  # the run's estimated seconds left (Runner.remaining)
+        self._local = {}  # (hop, step, node) -> the thread of a controller step's latest attempt
         self.first_role = first_role  # where a primary-first step starts (the product's role marked first)
         self.steps = steps
         self.policies = policies  # {name: retry_policy.RetryPolicy}
@@ -206,16 +208,84 @@ class Upgrade:
         return self.run_steps(hop, versions, node, [step])  # outside a phase (rollback): a run of its own
 
     def _run_local(self, step, hop, versions, node):
-        """A controller step (uploads, manifests): idempotent, simply run again."""
+        """A controller step (uploads, manifests): idempotent, simply run again, in a thread of its
+        own under the same watch as a node step (§4.3: progress, the 85 %/95 % warnings, the timeout
+        block). Past its timeout the attempt fails (exit 124); a thread cannot be killed, so the
+        next attempt of the step for the node first waits until the earlier one has ended."""
+        key = (hop, step.name, node.name)
+        what = "[%s] %s %s" % (step.phase, node.name, step.name)
+        earlier = self._local.get(key)
+        if earlier is not None and earlier.is_alive():
+            self.out("warning", _("{what}: waiting until the attempt that timed out has ended").format(what=what))
+            earlier.join()
         self.journal.begin(hop, node, step, local=True)
         t0 = time.time()
-        try:
-            rc = self.ops.local(node, step, hop, versions)
-        except DrupgradeError as e:
-            self.journal.note(hop, step, node, reason=e.message)
-            rc = EXIT_FAILED
+        outcome = {}
+
+        def work():
+            try:
+                outcome["rc"] = self.ops.local(node, step, hop, versions)
+            except DrupgradeError as e:
+                outcome["rc"], outcome["reason"] = EXIT_FAILED, e.message
+            except BaseException as e:  # noqa: BLE001 - raised again by the thread that waits
+                outcome["error"] = e
+        worker = self._local[key] = threading.Thread(target=work, name="local-%s-%s" % (step.name, node.name),
+                                                     daemon=True)
+        worker.start()
+        watch = timeouts.Watch(self.cfg.timeouts.get(step.name, step.timeout), what)
+        while True:
+            worker.join(min(WAIT_SLICE, watch.next_due(time.time() - t0) + 0.05))
+            if self.interrupted.is_set():
+                raise KeyboardInterrupt
+            elapsed = time.time() - t0
+            if not worker.is_alive():
+                break
+            self._tick(watch, elapsed)
+            if watch.resources_due(elapsed):
+                self.out("info", "%s: %s" % (what, timeouts.resources_line(procs.facts())))
+            if elapsed >= watch.timeout:
+                return self._local_timed_out(hop, step, node, watch.timeout, elapsed)
+        if "error" in outcome:
+            raise outcome["error"]
+        if "reason" in outcome:
+            self.journal.note(hop, step, node, reason=outcome["reason"])
         self.journal.note(hop, step, node, elapsed=round(time.time() - t0, 3))
-        return self.finish(hop, step, node, rc)
+        return self.finish(hop, step, node, outcome["rc"])
+
+    def _local_timed_out(self, hop, step, node, timeout, elapsed):
+        """A controller step past its timeout: the block of §4.3.2 with the controller's own
+        figures, its context (threads, child processes) saved beside its log; failed, exit 124."""
+        context = self.log_path(node, step, ".timeout-context.txt")
+        with open(context, "w", encoding="utf-8") as f:
+            f.write(procs.context())
+        latency = None if isinstance(node, ControllerNode) else self.ops.latency_ms(node)  # an upload: its node
+        for line in timeouts.timeout_block(node.name, step.phase, step.summary, step.kind, step.subject, timeout,
+                                           elapsed, procs.facts(), context, latency, procs.usage()):
+            self.out("error", line)
+        self.journal.note(hop, step, node, elapsed=round(elapsed, 3), reason=_(
+            "timed out after {secs}s (timeout {timeout}s)").format(secs=int(elapsed), timeout=int(timeout)))
+        return self.finish(hop, step, node, 124)
+
+    def progress(self):
+        """(done, total): the run's steps done everywhere they run, and in all (each hop's own)."""
+        hops = ["hop%d" % (i + 1) for i in range(len(self.journal.data.get("hops", [])))]
+        units = [("run", s) for s in self.steps if once_per_run(s.phase)]
+        units += [(h, s) for h in hops for s in self.steps if not once_per_run(s.phase)]
+        done = 0
+        for hop, step in units:
+            nodes = self.nodes_for(step)
+            if nodes and all(self.journal.result(hop, step, n).status == OK for n in nodes):
+                done += 1
+        return done, len(units)
+
+    def _tick(self, watch, elapsed):
+        """What the step's watch says now (§4.3), with the run's progress and estimate when due."""
+        counts = {}
+        if watch.talks(elapsed):
+            counts["done"], counts["total"] = self.progress()
+            counts["remaining"] = self.remaining()
+        for level, text in watch.tick(elapsed, **counts):
+            self.out(level, text)
 
     def run_steps(self, hop, versions, node, steps, gates=()):
         """Node steps in order as one detached run (`drstep chain`, a gate before each step named
@@ -319,8 +389,7 @@ class Upgrade:
             if run.step is not step or waiting or run.waiting():
                 continue  # the next step began (its own watch), or the run waits at a gate
             elapsed = time.time() - started
-            for level, text in watch.tick(elapsed):
-                self.out(level, "[%s] %s %s: %s" % (step.phase, node.name, step.name, text))
+            self._tick(watch, elapsed)
             if watch.resources_due(elapsed):
                 self.out("info", "[%s] %s: %s" % (step.phase, node.name, timeouts.resources_line(
                     self.ops.resources(node, step))))
@@ -655,7 +724,8 @@ class RunLog:
         """The step the next log bytes belong to; its own timeout watch starts now."""
         self.step = step
         self.watch = timeouts.Watch(self.up.cfg.timeouts.get(step.name, step.timeout) +
-                                    self.up.plugin_budget.get(step.name, 0))  # its plugins' runs too
+                                    self.up.plugin_budget.get(step.name, 0),  # its plugins' runs too
+                                    "[%s] %s %s" % (step.phase, self.node.name, step.name))
         # a step with plugins is followed over the plugin connection profile (§4.6.1), the others over control
         profile = "plugin" if step.name in self.up.plugin_budget else "control"
         if profile != self.profile:

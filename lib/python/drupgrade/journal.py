@@ -32,8 +32,11 @@ PARTIAL = "partial"  # --only-phase / --from-phase ended well
 RESTARTED = "restarted"  # closed: its policy was to start over, a new run began
 ROLLED_BACK = "rolled_back"  # rollback_tool took the nodes back to the backup before it
 ABANDONED = "abandoned"  # a rollback session given up for another one
-RUN_STATUSES = (RUNNING, FAILED, DONE, PARTIAL, RESTARTED, ROLLED_BACK, ABANDONED)
-UNFINISHED = (RUNNING, FAILED)  # a run or session that may still be continued
+# A run that failed after its backup completed, with [run] on_failure = rollback: its automatic
+# rollback (data["auto_rollback"]) has begun and not ended; 'resume' finishes it.
+ROLLING_BACK = "rolling_back"
+RUN_STATUSES = (RUNNING, FAILED, DONE, PARTIAL, RESTARTED, ROLLED_BACK, ABANDONED, ROLLING_BACK)
+UNFINISHED = (RUNNING, FAILED, ROLLING_BACK)  # a run or session that may still be continued
 
 # A rollback session's numbered step (data["steps"][n]["status"]): PENDING until it first begins.
 PENDING = "pending"

@@ -80,6 +80,24 @@ class _FileHandler(logging.FileHandler):
         super().handleError(record)
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """The console: whatever sys.stderr is when a record is written, not when the handler was made.
+    On a terminal the transfers' live progress bars (rich) take sys.stderr over while they draw,
+    and print what is written there above the bars: the lines of the run (the step progress every
+    10 s among them) then never tear the bars."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def add_secrets(secrets):
     _redactor.add(secrets)
 
@@ -97,7 +115,7 @@ def setup(state_dir=None, verbose=False, console=True):
         root.removeHandler(h)
         h.close()
     if console:
-        ch = logging.StreamHandler(sys.stderr)
+        ch = _ConsoleHandler()
         ch.setLevel(logging.DEBUG if verbose else logging.INFO)
         ch.setFormatter(logging.Formatter(FORMAT, DATEFMT))
         ch.addFilter(_redactor)

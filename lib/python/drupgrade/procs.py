@@ -1,7 +1,10 @@
 """Processes on the controller (psutil): one is known by its pid *and* its start time, because a pid
 alone may have been reused by another process since it was written down (the run lock's holder, a
 rollback session's tool); and the controller's own resource figures (the timeout block)."""
+import faulthandler
 import os
+import tempfile
+import threading
 import time
 
 import psutil
@@ -60,3 +63,33 @@ def usage():
     me = psutil.Process()
     return {"load": round(os.getloadavg()[0], 2), "cpus": psutil.cpu_count() or 1,
             "mem": round(psutil.virtual_memory().percent), "rss": me.memory_info().rss, "threads": me.num_threads()}
+
+
+def facts(interval=0.5):
+    """The controller's load in the words of a node's (drcontext summary): {"cpu", "mem", "io"},
+    percent as text, measured over `interval` seconds (io: the busiest disk's busy time)."""
+    before = psutil.disk_io_counters(perdisk=True) or {}
+    cpu = psutil.cpu_percent(interval=interval)
+    after = psutil.disk_io_counters(perdisk=True) or {}
+    busy = [(after[d].busy_time - before[d].busy_time) / (interval * 10.0)
+            for d in after if d in before and hasattr(after[d], "busy_time")]
+    return {"cpu": "%d" % round(cpu), "mem": "%d" % round(psutil.virtual_memory().percent),
+            "io": "%d" % min(100, round(max(busy))) if busy else "?"}
+
+
+def context():
+    """What the controller was doing when one of its own steps timed out: its figures, its threads
+    (the step's own among them, by name) and where each stands, and its child processes (ssh, scp)."""
+    lines = ["== controller", " ".join("%s=%s" % kv for kv in sorted(usage().items())), "== threads"]
+    lines += ["0x%016x %s" % (t.ident or 0, t.name) for t in threading.enumerate()]
+    with tempfile.TemporaryFile() as f:
+        faulthandler.dump_traceback(f, all_threads=True)
+        f.seek(0)
+        lines += f.read().decode("utf-8", "replace").splitlines()
+    lines.append("== processes")
+    for child in psutil.Process().children(recursive=True):
+        try:
+            lines.append("%d %s" % (child.pid, " ".join(child.cmdline())[:300]))
+        except psutil.Error:
+            continue
+    return "\n".join(lines) + "\n"

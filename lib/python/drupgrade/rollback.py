@@ -34,7 +34,7 @@ from drupgrade import (
 )
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, cells, pad
-from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, UNFINISHED, Journal
+from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, ROLLING_BACK, RUNNING, UNFINISHED, Journal
 
 LOG = logging.getLogger("drupgrade.rollback")
 HOP = "rollback"  # the journal key prefix of the rollback's steps (the engine's "hop")
@@ -88,11 +88,13 @@ def available_row(b, problem):
 class Rollback:
     """rollback_tool's view of the controller state, the cluster and the current session."""
 
-    def __init__(self, ctx):
+    def __init__(self, ctx, r=None):
+        """r: the upgrade command's Runner when its run rolls back by itself (automatic): its
+        transport and its node lock serve the session."""
         self.ctx = ctx
         # On a terminal the progress box is the display: the transfers (the tool package, a few KB)
         # log their lines but draw no progress bars of their own.
-        self.r = runner.Runner(ctx, transfer_bars=False)
+        self.r = r or runner.Runner(ctx, transfer_bars=False)
         self.cfg = self.r.cfg
         self.state_dir = self.r.state_dir
         self.catalog = catalog.Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
@@ -152,7 +154,8 @@ class Rollback:
         controller crash left going, still has live runs there (--take-over stops them)."""
         self.r.claim_nodes(journal.data["run_id"] if journal is not None else self.next_id(), "rollback_tool", what)
 
-    def new_session(self, backup_id, mode):
+    def new_session(self, backup_id, mode, trigger="rollback_tool"):
+        """trigger: who started it, rollback_tool or upgrade.sh (the automatic rollback of a failed run)."""
         b = self.catalog.backups()[backup_id]
         rollbacks = os.path.join(self.state_dir, "rollbacks")
         rollback_id = self.next_id()
@@ -164,7 +167,8 @@ class Rollback:
         only = {"hop_nodes": {HOP: restored}} if len(restored) < len(self.cfg.nodes) else {}  # (engine.on_node)
         journal = Journal.create(rollbacks, rollback_id, backup_id=backup_id, mode=mode,
                                        to_version=b["version"], upgrade_run=b["run_id"],
-                                       versions_before=found, started=state.now_iso(), steps={}, **only)
+                                       versions_before=found, started=state.now_iso(), steps={}, trigger=trigger,
+                                       **only)
         state.atomic_write_json(self.current_path, {"rollback_id": rollback_id, "journal": journal.path})
         self.record_history(journal)
         return journal
@@ -185,7 +189,8 @@ class Rollback:
             "rollback_id": d["run_id"], "timestamp": started, "backup_used": d["backup_id"],
             "from_version": ", ".join("v" + v for v in before) or None,
             "to_version": "v" + (d.get("to_version") or "?"), "rollback_type": d["mode"],
-            "duration": duration, "status": status, "upgrade_run": d.get("upgrade_run")})
+            "duration": duration, "status": status, "upgrade_run": d.get("upgrade_run"),
+            "trigger": d.get("trigger", "rollback_tool")})
 
     def finish(self, journal, status):
         journal.set(status=status, ended=state.now_iso())
@@ -566,7 +571,7 @@ class Rollback:
         self.finish(journal, DONE)
         run = self.r.current_journal()
         if run is not None and run.data.get("run_id") == journal.data.get("upgrade_run") and \
-                run.status in (RUNNING, FAILED, DONE, PARTIAL):
+                run.status in (RUNNING, FAILED, DONE, PARTIAL, ROLLING_BACK):
             run.set(status=ROLLED_BACK, rolled_back_by=journal.data["run_id"])
         b = self.catalog.backups().get(journal.data["backup_id"]) or {"manifests": {}}
         own = {n: catalog.vstrip(m.get("version_from")) for n, m in b["manifests"].items()}
@@ -581,6 +586,17 @@ class Rollback:
         out("info", _("rollback {id} complete: every node is back at {version} (backup {backup})").format(
             id=journal.data["run_id"], version=journal.data["to_version"], backup=journal.data["backup_id"]))
         return 0
+
+    def continue_auto(self, journal):
+        """The unfinished session `journal` to its end, from its first step not done (§4.4.3.2: the
+        one-click mode continues the unfinished rollback): current tools and context on the nodes,
+        the backup verified again before anything more is restored from it."""
+        first = self.next_step(journal) or numbers()[-1]
+        out("info", _("continuing the unfinished rollback {id} to backup {backup} at step "
+                      "{n}").format(id=journal.data["run_id"], backup=journal.data["backup_id"], n=first))
+        self.refresh_nodes(journal)
+        self.reverify(journal, numbers(first))
+        return self.auto(journal, first)
 
     def auto(self, journal, first=1):
         """Every step from `first` on (2-4 in parallel), with the progress display, then done."""
@@ -611,6 +627,85 @@ class Rollback:
                 return answer
 
 
+
+    # -- the automatic rollback of a failed upgrade run ([run] on_failure = rollback) ----------------
+    def session(self, rollback_id):
+        """The session journal rollbacks/<id>/ (None: there is none, or no id)."""
+        path = os.path.join(self.state_dir, "rollbacks", rollback_id or "", "journal.json")
+        return Journal.load(path) if rollback_id and os.path.exists(path) else None
+
+    def automatic(self, run):
+        """The automatic rollback of the upgrade run `run` (status rolling_back, after a step failed
+        for good once its backup was complete): a session of the one-click steps restores
+        run["auto_rollback"]["backup_id"] on every node and verifies it, or the session a killed
+        controller left is continued. Then every node's version is read back; the run ends
+        rolled_back. The command's exit code: 1 (the upgrade failed), also when the rollback did."""
+        info = run.data["auto_rollback"]
+        backup_id = info["backup_id"]
+        session = self.session(info.get("rollback_id"))
+        if session is None:
+            try:
+                self.start(backup_id, "auto")  # verified before anything is touched, else exit 1
+            except DrupgradeError:
+                run.set(status=FAILED)  # the run stops where it failed, as with on_failure = stop
+                out("error", _("the automatic rollback could not start; run {run} stopped where it failed: 'bin/"
+                               "upgrade.sh retry' continues it, 'bin/rollback_tool list' shows the other "
+                               "backups").format(run=run.data["run_id"]))
+                raise
+            run.set(auto_rollback=dict(info, rollback_id=self.next_id()))  # before the session: resume finds it
+            session = self.new_session(backup_id, "auto", trigger="upgrade.sh")
+            out("info", _("automatic rollback {id}: every node back to {version} (backup {backup})").format(
+                id=session.data["run_id"], version=session.data["to_version"], backup=backup_id))
+            self.write_env(session)
+            rc = self.auto(session)
+        elif session.status == DONE:  # the controller died after the session ended
+            rc = self.complete(session)
+        else:
+            rc = self.continue_auto(session)
+        if rc:
+            out("error", _("the automatic rollback of run {run} stopped (see above); when the cause is fixed, "
+                           "'bin/upgrade.sh resume' finishes it").format(run=run.data["run_id"]))
+            return EXIT_FAILED
+        want = session.data["to_version"]
+        before = run.data.get("versions_before") or {}  # a mixed cluster's nodes: each its own version
+        found = self.r.detect_versions()
+        wrong = ["%s=%s" % (n, v) for n, v in sorted(found.items()) if v != before.get(n, want)]
+        if wrong:
+            raise DrupgradeError(_("after the automatic rollback not every node runs {version}: {nodes}").format(
+                version=want if len(set(before.values())) < 2 else "/".join(sorted(set(before.values()))),
+                nodes=", ".join(wrong)), code=EXIT_FAILED,
+                hint=_("'bin/upgrade.sh nodes' shows each node; roll back by hand with 'bin/rollback_tool auto "
+                       "{backup}'").format(backup=backup_id))
+        run = Journal.load(run.path)  # complete() closed it: rolled_back
+        for f in run.data.get("failures", []):
+            out("error", _("upgrade run {run} failed at step {step} on node {node} ({phase}): {reason}").format(
+                run=run.data["run_id"], step=f["step"], node=f["node"], phase=run.data.get("failed_phase"),
+                reason=f["reason"]))
+        nodes = ", ".join("%s=%s" % kv for kv in sorted(found.items()))
+        if len(set(found.values())) > 1:  # a mixed cluster: every node at the version it ran before the run
+            out("error", _("the cluster is back where it was: every node runs its own version of before the run "
+                           "({nodes}); the run ended rolled_back").format(nodes=nodes))
+        else:
+            out("error", _("the cluster is back at the old version: every node runs {version} ({nodes}); the run "
+                           "ended rolled_back").format(version=want, nodes=nodes))
+        out("error", _("logs: {upgrade} (the upgrade), {rollback} (the rollback)").format(
+            upgrade=os.path.join(self.state_dir, "logs", run.data["run_id"]),
+            rollback=os.path.join(self.state_dir, "logs", session.data["run_id"])))
+        out("error", _("what to do: fix the cause shown in the step's log, then upgrade again: bin/upgrade.sh run "
+                       "--to {target}").format(target=run.data["target"]))
+        return EXIT_FAILED
+
+
+def after_upgrade(ctx, r, run, rc):
+    """The end of an upgrade command's run (run, resume, retry): a run that failed after its backup
+    completed ([run] on_failure = rollback: status rolling_back) is rolled back now, with this
+    command's runner (its node lock); else the run's exit code as it is."""
+    if run.status != ROLLING_BACK:
+        return rc
+    try:
+        return Rollback(ctx, r).automatic(run)
+    finally:
+        r.write_version_state(Journal.load(run.path))
 
 
 def countdown(console, seconds=COUNTDOWN):

@@ -5,14 +5,38 @@ import shutil
 import threading
 import time
 
-from drupgrade import compat, engine, fanout, mixed, plugins, product, retry_policy, state, steps, strategies, versions
+from drupgrade import (
+    compat,
+    engine,
+    estimates,
+    fanout,
+    mixed,
+    plugins,
+    product,
+    retry_policy,
+    state,
+    steps,
+    strategies,
+    versions,
+)
 from drupgrade.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
-from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, RUNNING, Journal
+from drupgrade.journal import DONE, FAILED, OK, PARTIAL, ROLLED_BACK, ROLLING_BACK, RUNNING, Journal
 
 LOG = logging.getLogger("drupgrade.run")
 LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.CRITICAL,
           "error": logging.ERROR}
+
+
+STATE_EVERY = 10  # seconds between writes of version_state.json while a run runs
+READY = "ready"  # a rollback point's backup_status once its backup is complete on every node
+MANIFEST_STEP = "collect_manifest"  # the step that keeps each node's checked manifest (NodeOps.step_collect_manifest)
+
+
+def elapsed_text(seconds):
+    """Seconds as the design's version_state writes them: 2m15s, 45s."""
+    m, sec = divmod(int(round(float(seconds or 0))), 60)
+    return "%dm%02ds" % (m, sec) if m else "%ds" % sec
 
 
 def out(level, text):
@@ -38,6 +62,7 @@ class Runner:
         self._node_lock = None
         self.compat = None  # compat.Checker of the last plan(): its results and fallback reason
         self.cluster_plan = None  # mixed.ClusterPlan of plan(): each hop's nodes
+        self._estimates = {}  # (hops, run id left out) -> estimates(): the history is read once
 
     # -- data ------------------------------------------------------------------------------
     def policies(self):
@@ -215,7 +240,8 @@ class Runner:
         mixed_info = {"hop_nodes": hop_nodes} if hop_nodes else {}  # the nodes each hop upgrades (engine)
         journal = Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
                                        upgrade_mode=kind, versions_before=found, started=state.now_iso(),
-                                       connect_s=self.connect_s, packages=packages, **mixed_info)
+                                       connect_s=self.connect_s, packages=packages, product=self.cfg.product_name,
+                                       **mixed_info)
         state.atomic_write_json(self.current_path, {"run_id": run_id, "journal": journal.path})
         return journal
 
@@ -229,7 +255,7 @@ class Runner:
         ops.holder = self.holder
         ops.plugins = self.plugins()
         up = engine.Upgrade(self.cfg, self.steps(), self.policies(), ops, journal, out, log_dir,
-                            first_role=product.of(self.cfg).first_role)
+                            first_role=product.of(self.cfg).first_role, remaining=lambda: self.remaining(journal))
         up.plugin_budget = plugins.budget(ops.plugins)
         return up
 
@@ -246,23 +272,33 @@ class Runner:
         """Run (or continue) the journal's upgrade; the exit code of the command. retry: failed
         results (journal.Result) that 'upgrade.sh retry' prepares first by their policies."""
         up = self.upgrade(journal)
+        stop = threading.Event()  # version_state.json follows the run while it runs (status reads the journal)
+        writer = threading.Thread(target=self._follow_version_state, args=(journal, stop), daemon=True)
+        writer.start()
         try:
             up.retry_failed(retry)  # the run says failed until every failure is prepared: a kill -9 here
             journal.set(status=RUNNING, pid=os.getpid())  # leaves it to 'retry' again, never to 'resume'
             up.execute(only_phase=only_phase, from_phase=from_phase)
         except engine.PhaseFailed as e:
-            journal.set(status=FAILED, failed_phase=e.phase,
-                        failures=[{"node": f.node.name, "step": f.step.name, "reason": f.reason}
-                                  for f in e.failures])
+            failures = [{"node": f.node.name, "step": f.step.name, "reason": f.reason} for f in e.failures]
+            point = self.auto_rollback_point(journal)
+            if point:  # one write: a kill -9 from here on leaves a run whose rollback 'resume' finishes
+                journal.set(status=ROLLING_BACK, failed_phase=e.phase, failures=failures,
+                            auto_rollback={"backup_id": point})
+            else:
+                journal.set(status=FAILED, failed_phase=e.phase, failures=failures)
             self.report_failure(e, journal)
             return engine.exit_for(e)
         finally:
+            stop.set()
+            writer.join()
             self.write_version_state(journal)
         if only_phase or from_phase:
             journal.set(status=PARTIAL)
         out("info", _("upgrade finished: every node runs {version}").format(version=journal.data["target"]))
         if journal.status == DONE:
             self.retention(up.ops)
+            self.write_version_state(journal)  # the backups retention removed
         return EXIT_OK
 
     def retention(self, ops):
@@ -284,6 +320,22 @@ class Runner:
         for level, text in retention.lines(report, kept=False):
             out("warning" if level == "error" else level, _("retention: {text}").format(text=text))
 
+    def auto_rollback_point(self, journal):
+        """The backup an automatic rollback restores after a step failed for good ([run] on_failure =
+        rollback, design §4.4, §4.7.2.1): the one taken before the run's first hop, once the
+        controller holds every node's complete manifest of it (the backup phase is complete). None:
+        the run stops as it is, for 'retry' or 'resume' (on_failure = stop, or the backup was not
+        complete yet: nothing was changed but the services stopped)."""
+        from drupgrade import catalog
+        if self.cfg.run.get("on_failure") != "rollback":
+            return None
+        info = (journal.data.get("hop_info") or {}).get("hop1")
+        if not info:
+            return None
+        known = catalog.Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
+        b = known.backups().get(info["backup_id"])
+        return info["backup_id"] if b is not None and known.problem(b) is None else None
+
     def report_failure(self, e, journal):
         policies = self.policies()
         for f in e.failures:
@@ -291,6 +343,11 @@ class Runner:
                 phase=e.phase, step=f.step.name, node=f.node.name, reason=f.reason))
             out("error", _("log: {path}").format(path=os.path.join(
                 self.state_dir, "logs", journal.data["run_id"], f.node.name, f.step.name + ".log")))
+        if journal.status == ROLLING_BACK:
+            out("error", _("[run] on_failure = rollback: the backup {backup} is complete, so every node is rolled "
+                           "back to it now (the version before run {run})").format(
+                backup=journal.data["auto_rollback"]["backup_id"], run=journal.data["run_id"]))
+            return
         for name in sorted({f.step.retry for f in e.failures}):
             out("error", _("retry policy {policy}: {summary}").format(policy=name, summary=policies[name].summary))
         if e.policy.starts_over:
@@ -301,21 +358,68 @@ class Runner:
         else:
             out("error", _("what to do: fix the cause, then: bin/upgrade.sh retry (the state is kept)"))
 
+    # -- estimates (design §4.7.1.2, §4.7.3) ------------------------------------------------
+    def estimates(self, hops, exclude=None):
+        """(units, run estimate, overhead) of a run over `hops` on today's nodes, from this
+        controller's history (drupgrade.estimates; exclude: the run id being estimated): units are
+        [(hop key, (src, dst) or None, step, Estimate)] in run order; overhead: the factor of the
+        time between steps (Estimator.overhead)."""
+        cache_key = (tuple(tuple(h) for h in hops), exclude)
+        if cache_key not in self._estimates:
+            all_steps = self.steps()
+            est = estimates.Estimator.load(self.runs_dir, self.cfg.product_name, all_steps,
+                                           self.cfg.run["max_parallel"], exclude)
+            found = [(k, hop, s, est.step(s, hop, estimates.node_count(s, self.cfg.nodes)))
+                     for k, hop, s in estimates.units(all_steps, hops, steps.once_per_run)]
+            self._estimates[cache_key] = found, est.run([u[3] for u in found]), est.overhead
+        return self._estimates[cache_key]
+
+    def remaining(self, journal, now=None):
+        """Seconds the journal's run still needs by the estimates: the steps not done everywhere,
+        less what the running ones already took, times the controller's overhead; None without
+        estimates."""
+        now = time.time() if now is None else now
+        data = journal.data
+        found, total, overhead = self.estimates(data.get("hops", []), exclude=data.get("run_id"))
+        if total.source == estimates.NONE:
+            return None
+        left = 0.0
+        for hop_key, _hop, step, est in found:
+            results = journal.results(hop=hop_key, steps=[step])
+            need = estimates.node_count(step, self.cfg.nodes)
+            if len([r for r in results if r.status == OK]) >= need:
+                continue
+            began = [estimates.parse_time(r.get("started")) for r in results if r.status == RUNNING]
+            took = max([now - t for t in began if t is not None] or [0])
+            left += max(0.0, est.seconds - took)
+        return left * overhead
+
     # -- version_state (design §4.7.3) -----------------------------------------------------
-    def version_state(self, journal):
+    def version_state(self, journal, now=None):
+        """The design's version_state of the journal's run: every field of its example with this
+        run's values, the estimates from this controller's history (estimates())."""
+        now = time.time() if now is None else now
         data = journal.data
         hops = data.get("hops", [])
         all_steps = self.steps()
+        units, _total, _overhead = self.estimates(hops, exclude=data.get("run_id"))
+        estimate = {(k, u.name): e for k, _h, u, e in units}
         completed, current = [], None
         for i, s in enumerate(all_steps, 1):
             for r in journal.results(steps=[s]):
                 item = {"step_id": i, "step": s.name, "node": r.node, "hop": r.hop,
                         "description": s.summary, "status": {OK: "completed"}.get(r.status, r.status),
-                        "duration": "%ss" % r.get("elapsed", 0), "attempts": r.get("attempts")}
+                        "duration": elapsed_text(r.get("elapsed", 0)), "attempts": r.get("attempts")}
                 if r.get("plugins"):  # every run of its plugins: outcome, peak memory, CPU, duration
                     item["plugins"] = r.get("plugins")
                 if r.status == RUNNING and current is None:
-                    current = dict(item, elapsed_time="%ss" % r.get("elapsed", 0))
+                    began = estimates.parse_time(r.get("started"))
+                    took = max(0.0, now - began) if began is not None else 0.0
+                    est = estimate.get((r.hop, s.name))
+                    current = dict(item, elapsed_time=elapsed_text(took), estimated_time=est.text if est else None,
+                                   progress="%d%%" % min(99, int(100 * took / est.seconds))
+                                   if est and est.seconds > 0 else None)
+                    del current["duration"]
                 elif r.status in (OK, FAILED):
                     completed.append(item)
         hop_info = data.get("hop_info", {})
@@ -338,25 +442,60 @@ class Runner:
             nodes[name] = {"current_version": "v" + cur, "target_version": "v" + data.get("target", "")}
         status = {DONE: "completed", RUNNING: "in_progress", FAILED: "failed",
                   PARTIAL: "in_progress"}.get(journal.status, journal.status)
+        points = [{"point_id": info["backup_id"], "version": "v" + info["from"],
+                   "backup_status": self.backup_status(journal, h, info),
+                   "description": _("full backup before {src} -> {dst}").format(src=info["from"], dst=info["to"])}
+                  for h, info in sorted(hop_info.items())]
+        completion = None
+        if journal.status == DONE:
+            completion = data.get("ended")
+        elif journal.status == RUNNING:
+            left = self.remaining(journal, now)
+            completion = estimates.iso(now + left) if left is not None else None
+        lowest = min((n["current_version"][1:] for n in nodes.values()), key=versions.key, default=None)
         return {"version_state": {
             "run_id": data.get("run_id"),
-            "current_version": "v" + hops[0][0] if hops else None,
+            "current_version": "v" + lowest if lowest else None,
             "target_version": "v" + data.get("target", ""),
             "upgrade_status": status,
             "upgrade_mode": data.get("upgrade_mode"),
             "path": ["v" + hops[0][0]] + ["v" + dst for _s, dst in hops] if hops else [],
             "start_time": data.get("started"),
+            "estimated_completion": completion,
             "end_time": data.get("ended"),
             "completed_steps": completed,
             "current_step": current,
             "failures": data.get("failures", []) if journal.status == FAILED else [],
-            "rollback_available": bool(hop_info),
-            "rollback_points": [{"point_id": info["backup_id"], "version": "v" + info["from"],
-                                 "description": _("full backup before {src} -> {dst}").format(
-                                     src=info["from"], dst=info["to"])}
-                                for _h, info in sorted(hop_info.items())],
+            "rollback_available": journal.status != ROLLED_BACK and any(p["backup_status"] == READY for p in points),
+            "rollback_points": points,
             "nodes": nodes,
         }}
+
+    def backup_status(self, journal, hop, info):
+        """A rollback point's backup: ready while every node's manifest is kept (collect_manifest
+        checked it complete and verified), removed once retention took it, in_progress once its hop
+        began, else pending."""
+        folder = os.path.join(self.state_dir, "backups", info["backup_id"])
+        names = journal.data.get("versions_before", {})
+        if names and all(os.path.isfile(os.path.join(folder, n + ".json")) for n in names):
+            return READY
+        if len(journal.results(hop=hop, steps=[MANIFEST_STEP], status=OK)) >= len(names) > 0:
+            return "removed"
+        return "in_progress" if journal.results(hop=hop) else "pending"
+
+    def _follow_version_state(self, journal, stop):
+        """version_state.json every STATE_EVERY seconds until `stop`; a write that fails is logged, never
+        fails the run (the next one tries again)."""
+        try:  # the history is read once, outside the journal's lock
+            self.estimates(journal.data.get("hops", []), exclude=journal.data.get("run_id"))
+        except (OSError, ValueError, DrupgradeError) as e:
+            LOG.debug("estimates: %s", e)
+        while not stop.wait(STATE_EVERY):
+            try:
+                with journal.lock:  # the engine's threads change the journal meanwhile
+                    self.write_version_state(journal)
+            except (OSError, ValueError, DrupgradeError) as e:
+                LOG.debug("version_state.json: %s", e)
 
     def write_version_state(self, journal):
         state.atomic_write_json(os.path.join(self.state_dir, "version_state.json"), self.version_state(journal))

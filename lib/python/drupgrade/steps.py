@@ -22,7 +22,7 @@ PHASE_KEYS = ("Label", "Label-zh", "Scope")
 SCOPES = ("run", "hop")  # once per run, before the first hop | once per hop of the upgrade path
 HEADER_KEYS = ("Summary", "Summary-zh", "Runs", "Timeout", "Retry", "Done", "Cleanup", "Roles", "Fanout",
                "Barrier", "Kind", "Subject", "Rollback-step", "Label", "Label-zh", "Estimate", "Parallel-group")
-ROLLBACK_KEYS = ("Rollback-step", "Label", "Label-zh", "Estimate", "Parallel-group")
+ROLLBACK_KEYS = ("Rollback-step", "Label", "Label-zh", "Parallel-group")
 RUNS = ("node", "controller")
 FANOUTS = ("parallel", "serial", "primary-first")
 # What a step waits for: the previous step on every node (cluster) or only on its own node (node).
@@ -85,6 +85,8 @@ class Step:
         self.number = int(number) if number.isdigit() else None
         self.label_en = header.get("Label", "")
         self.label_zh = header.get("Label-zh", "")
+        # seconds one wave of nodes takes: rollback_tool's step estimates, and the upgrade's where
+        # this controller has no history yet (drupgrade.estimates)
         self.estimate = int(header["Estimate"]) if header.get("Estimate", "").isdigit() else 0
         self.group = header.get("Parallel-group", "")
 
@@ -249,6 +251,8 @@ def _check(step, policies, names):
         problems.append(_("Kind {got!r} is not one of {known}").format(got=step.kind, known=", ".join(KINDS)))
     if not step.summary_en or not step.summary_zh:
         problems.append(_("Summary and Summary-zh are both required"))
+    if "Estimate" in step.header and step.estimate <= 0:
+        problems.append(_("Estimate must be a positive number of seconds"))
     if step.name in names:
         problems.append(_("the step name is also used by {other}").format(other=names[step.name]))
     if problems:

@@ -46,33 +46,38 @@ def step_label(phase, summary):
 
 
 class Watch:
-    """Decides what to say while a step runs; tick() is called often with the elapsed time."""
+    """Decides what to say while a step runs; tick() is called often with the elapsed time.
+    what: the step and where it runs ("[backup] node2 stop_db"), at the head of every line."""
 
-    def __init__(self, timeout):
+    def __init__(self, timeout, what=""):
         self.timeout = timeout
+        self.what = what
         self.next_progress = PROGRESS_EVERY
         self.next_remaining = REMAINING_EVERY
         self.next_resources = RESOURCES_EVERY
         self.warned = set()
 
-    def tick(self, elapsed, done=None, total=None):
-        """Messages due at `elapsed` seconds: list of (level, text). done/total: step progress."""
+    def tick(self, elapsed, done=None, total=None, remaining=None):
+        """Messages due at `elapsed` seconds: list of (level, text). done/total: the run's steps done
+        and in all (the design's "[进度] 35% (7/20 完成)"); remaining: the run's estimated seconds left."""
         out = []
+        head = self.what + ": " if self.what else ""
         if elapsed >= self.next_progress:
             self.next_progress += PROGRESS_EVERY
             if done is not None and total:
-                out.append(("info", _("[progress] {pct}% ({done}/{total} done)").format(
-                    pct=int(100 * done / total), done=done, total=total)))
+                out.append(("info", _("[progress] {pct}% ({done}/{total} steps done), {what}running for {elapsed} "
+                                      "(timeout {timeout})").format(
+                    pct=int(100 * done / total), done=done, total=total, what=head, elapsed=duration(elapsed),
+                    timeout=duration(self.timeout))))
             else:
-                out.append(("info", _("[progress] running for {elapsed} (timeout {timeout})").format(
-                    elapsed=duration(elapsed), timeout=duration(self.timeout))))
+                out.append(("info", _("[progress] {what}running for {elapsed} (timeout {timeout})").format(
+                    what=head, elapsed=duration(elapsed), timeout=duration(self.timeout))))
         if elapsed >= self.next_remaining:
             self.next_remaining += REMAINING_EVERY
-            if done and total:
-                left = elapsed * (total - done) / float(done)
-                out.append(("info", _("estimated remaining: {left}").format(left=duration(left))))
+            if remaining is not None:
+                out.append(("info", head + _("estimated remaining: {left}").format(left=duration(remaining))))
             else:
-                out.append(("info", _("time left before the timeout: {left}").format(
+                out.append(("info", head + _("time left before the timeout: {left}").format(
                     left=duration(max(0, self.timeout - elapsed)))))
         for level, mark in zip(("warning", "critical"), WARN_AT):
             if mark not in self.warned and elapsed >= mark * self.timeout:
@@ -80,9 +85,13 @@ class Watch:
                 text = (_("[warning] the operation will time out soon, {left} left (used: {used}/{timeout})")
                         if level == "warning" else
                         _("[urgent] the operation will time out soon, {left} left (used: {used}/{timeout})"))
-                out.append((level, text.format(left=duration(max(0, self.timeout - elapsed)),
-                                               used=duration(elapsed), timeout=duration(self.timeout))))
+                out.append((level, head + text.format(left=duration(max(0, self.timeout - elapsed)),
+                                                      used=duration(elapsed), timeout=duration(self.timeout))))
         return out
+
+    def talks(self, elapsed):
+        """A progress or remaining line is due at `elapsed` (tick() then wants the run's counts)."""
+        return elapsed >= min(self.next_progress, self.next_remaining)
 
     def next_due(self, elapsed):
         """Seconds until the next thing to say (or the timeout): how long a wait may last."""

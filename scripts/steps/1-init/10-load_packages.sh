@@ -4,6 +4,7 @@
 # Summary-zh: 加载并校验每一跳的软件包
 # Runs: controller
 # Timeout: 600
+# Estimate: 1
 # Retry: restart
 # Roles: controller
 # Kind: file

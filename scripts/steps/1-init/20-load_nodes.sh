@@ -4,6 +4,7 @@
 # Summary-zh: 加载节点SSH信息（连接节点，确认版本）
 # Runs: controller
 # Timeout: 120
+# Estimate: 1
 # Retry: restart
 # Roles: any
 # Kind: network

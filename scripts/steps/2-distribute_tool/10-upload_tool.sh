@@ -4,6 +4,7 @@
 # Summary-zh: 上传升级工具包
 # Runs: controller
 # Timeout: 600
+# Estimate: 2
 # Retry: direct
 # Roles: any
 # Kind: network

@@ -4,6 +4,7 @@
 # Summary-zh: 升级前检查：所有节点的全部检查项，统一报告
 # Runs: controller
 # Timeout: 1800
+# Estimate: 3
 # Retry: phase
 # Roles: controller
 # Kind: network

@@ -4,6 +4,7 @@
 # Summary-zh: 上传软件包
 # Runs: controller
 # Timeout: 3600
+# Estimate: 1
 # Retry: direct
 # Roles: any
 # Kind: network

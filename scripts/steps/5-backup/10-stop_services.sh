@@ -2,6 +2,7 @@
 # Summary: stop the business services (the strategy names them)
 # Summary-zh: 停止业务服务
 # Timeout: 120
+# Estimate: 1
 # Retry: direct
 # Done: the business services the strategy names are stopped
 # Cleanup: nothing

@@ -2,6 +2,7 @@
 # Summary: back up the database (L3)
 # Summary-zh: 备份数据库
 # Timeout: 1800
+# Estimate: 1
 # Retry: direct
 # Done: database_backup.sql exists and ends with "-- Dump completed" (§4.2.3.3), beside the table checksums
 # Cleanup: delete an incomplete dump

@@ -2,6 +2,7 @@
 # Summary: stop the database service
 # Summary-zh: 停止数据库服务
 # Timeout: 300
+# Estimate: 1
 # Retry: direct
 # Done: the database service is stopped
 # Cleanup: nothing

@@ -4,6 +4,7 @@
 # Summary-zh: 收集并校验备份清单
 # Runs: controller
 # Timeout: 120
+# Estimate: 1
 # Retry: direct
 # Roles: any
 # Kind: network

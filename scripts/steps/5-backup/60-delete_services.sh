@@ -2,6 +2,7 @@
 # Summary: delete the product's services
 # Summary-zh: 删除服务
 # Timeout: 300
+# Estimate: 3
 # Retry: direct
 # Done: none of the product's units is installed
 # Cleanup: nothing

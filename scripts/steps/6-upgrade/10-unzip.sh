@@ -2,6 +2,7 @@
 # Summary: unpack the new package (the bytes the controller verified, plain files only)
 # Summary-zh: 解压
 # Timeout: 600
+# Estimate: 1
 # Retry: direct
 # Done: the unpacked package is complete (its MANIFEST.sha256 verifies)
 # Cleanup: full environment cleanup (§4.2.5): new services, program, config, database, temp files

@@ -2,6 +2,7 @@
 # Summary: upgrade the configuration before installing (format conversion)
 # Summary-zh: 安装前配置升级
 # Timeout: 300
+# Estimate: 3
 # Retry: from_unzip
 # Done: the strategy's check: nothing is left to convert
 # Cleanup: restart at unzip after the full environment cleanup

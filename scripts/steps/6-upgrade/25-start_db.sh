@@ -2,6 +2,7 @@
 # Summary: start the database service
 # Summary-zh: 启动数据库服务
 # Timeout: 300
+# Estimate: 2
 # Retry: direct
 # Done: the database service runs and answers
 # Cleanup: nothing

@@ -2,6 +2,7 @@
 # Summary: start the key management service
 # Summary-zh: 启动KMC服务
 # Timeout: 120
+# Estimate: 1
 # Retry: direct
 # Done: the key service runs and answers over HTTP
 # Cleanup: nothing

@@ -2,6 +2,7 @@
 # Summary: start the etcd member, rejoining the cluster if it is not a member (by peer URL)
 # Summary-zh: 启动Etcd服务
 # Timeout: 300
+# Estimate: 2
 # Retry: direct
 # Done: this node's peer URL is a cluster member and the cluster is healthy (§4.2.3.6)
 # Cleanup: nothing

@@ -2,6 +2,7 @@
 # Summary: initialise the database admin user (and the product's DB users on the primary)
 # Summary-zh: 初始化数据库管理员用户
 # Timeout: 300
+# Estimate: 1
 # Retry: direct
 # Done: the admin user logs in on this node (§4.2.3.7)
 # Cleanup: nothing

@@ -2,6 +2,7 @@
 # Summary: import the database data from the backup (the replica re-syncs from the primary)
 # Summary-zh: 导入数据库数据
 # Timeout: 1800
+# Estimate: 1
 # Retry: direct
 # Done: never (a re-import replaces the tables with the dump's)
 # Cleanup: nothing

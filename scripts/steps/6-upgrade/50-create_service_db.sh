@@ -2,6 +2,7 @@
 # Summary: create the new version's service databases
 # Summary-zh: 创建新服务数据库
 # Timeout: 300
+# Estimate: 1
 # Retry: direct
 # Done: never (creation is re-runnable)
 # Cleanup: nothing

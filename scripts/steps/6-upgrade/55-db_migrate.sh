@@ -2,6 +2,7 @@
 # Summary: migrate the database schema
 # Summary-zh: 执行数据库migrate
 # Timeout: 1800
+# Estimate: 1
 # Retry: from_unzip
 # Done: every schema migration up to the new version is recorded
 # Cleanup: restart at unzip after the full environment cleanup

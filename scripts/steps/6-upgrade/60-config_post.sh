@@ -2,6 +2,7 @@
 # Summary: upgrade the configuration after installing (new keys, version, etcd)
 # Summary-zh: 安装后配置升级
 # Timeout: 300
+# Estimate: 2
 # Retry: from_unzip
 # Done: the strategy's check: nothing is left to complete
 # Cleanup: restart at unzip after the full environment cleanup

@@ -2,6 +2,7 @@
 # Summary: upgrade the database data (data migrations)
 # Summary-zh: 数据库数据升级
 # Timeout: 1800
+# Estimate: 2
 # Retry: from_unzip
 # Done: the recorded schema version is the new version
 # Cleanup: restart at unzip after the full environment cleanup

@@ -2,6 +2,7 @@
 # Summary: start the services
 # Summary-zh: 启动服务
 # Timeout: 300
+# Estimate: 1
 # Retry: direct
 # Done: the services run and the health endpoint answers with status ok and the new version
 # Cleanup: nothing

@@ -2,6 +2,7 @@
 # Summary: check that every service runs at the new version
 # Summary-zh: 检查所有服务是否启动
 # Timeout: 300
+# Estimate: 4
 # Retry: direct
 # Done: every check of the strategy holds
 # Cleanup: nothing

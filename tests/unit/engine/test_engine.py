@@ -695,6 +695,85 @@ def test_a_mixed_clusters_hop_runs_only_on_the_nodes_it_upgrades_retries_include
     assert up.journal.data["status"] == "done"
 
 
+def test_the_progress_line_every_10_s_in_the_designs_form_with_the_runs_counts(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(engine.time, "time", lambda: clock[0])
+    up, ops, said = make(tmp_path, [step("unzip", "upgrade"), step("migrate", "upgrade", roles="db_primary",
+                                                                     timeout=100)])
+    up.remaining = lambda: 125
+    ops.behaviour[("n1", "migrate")] = ["hang"]
+    real_wait = ops.wait
+
+    def wait(node, run_key, timeout, sink):
+        rc = real_wait(node, run_key, timeout, sink)
+        if node.name == "n1" and results(up).get("hop1/migrate/n1", {}).get("status") == "running":
+            clock[0] += 5
+            if clock[0] >= 1035:  # the step ends after 35 s
+                ops.runs[(node.name, run_key)].log += ops.runs[(node.name, run_key)].mark(b"end migrate 0 2.0")
+                ops.runs[(node.name, run_key)].rc = 0
+        return rc
+    monkeypatch.setattr(ops, "wait", wait)
+    up.execute()
+    lines = [t for _l, t in said if t.startswith("[progress]")]
+    # unzip is done everywhere (1 of the hop's 2 steps): every 10 s of migrate, on the console and in the log
+    assert lines == ["[progress] 50%% (1/2 steps done), [upgrade] n1 migrate: running for %d s (timeout 1 min 40 s)"
+                     % t for t in (10, 20, 30)]
+    assert "[upgrade] n1 migrate: estimated remaining: 2 min 5 s" in [t for _l, t in said]
+
+
+def test_a_controller_step_has_the_same_watch_warnings_and_timeout_block(tmp_path, monkeypatch):
+    """A controller step (an upload) past 85 % and 95 % of its timeout is warned about, at 100 % it
+    gets the timeout block and fails (exit 124); its automatic retry waits until the attempt that
+    timed out has ended (a thread cannot be killed), then runs."""
+    clock = [1000.0]
+    monkeypatch.setattr(engine.time, "time", lambda: clock[0])
+    released = threading.Event()
+    attempts = []
+
+    class Ops(FakeOps):
+        def local(self, node, step, hop, versions):
+            attempts.append(node.name)
+            if len(attempts) == 1:
+                released.wait(10)  # hangs until the test lets it end
+                return 0
+            return 0
+    upload = step("upload", "distribute_package", roles="controller", timeout=20)
+    upload.runs, upload.local = "controller", True
+    up, ops, said = make(tmp_path, [upload], ops=Ops())
+
+    def out(level, text):
+        said.append((level, text))
+        if "waiting until the attempt that timed out has ended" in text:
+            released.set()  # the hung upload ends while its retry waits for it
+    up.out = out
+    real_join = threading.Thread.join
+
+    def join(self, timeout=None):
+        if self.name.startswith("local-") and timeout is not None:
+            clock[0] += 1  # a second of the controller step passes with every wait
+        return real_join(self, 0.01 if timeout is not None else None)
+    monkeypatch.setattr(threading.Thread, "join", join)
+    up.execute()
+    texts = [t for _l, t in said]
+    levels = {t: level for level, t in said}
+    warning = next(t for t in texts if "[warning] the operation will time out soon" in t)
+    urgent = next(t for t in texts if "[urgent] the operation will time out soon" in t)
+    assert warning.startswith("[distribute_package] controller upload: ") and levels[warning] == "warning"
+    assert levels[urgent] == "critical"
+    block = texts.index("[error] upgrade operation timed out on node controller")
+    assert texts.index(warning) < texts.index(urgent) < block
+    assert "[progress] 0% (0/1 steps done), [distribute_package] controller upload: running for 10 s " \
+           "(timeout 20 s)" in texts
+    for part in ("step: [package distribution] upload", "timeout setting: 20s", "current environment: CPU:",
+                 "controller: load"):
+        assert any(t.startswith(part) for t in texts[block:]), part
+    context = open(str(tmp_path / "logs" / "controller" / "upload.timeout-context.txt")).read()
+    assert "== threads" in context and "local-upload-controller" in context
+    assert "[distribute_package] controller upload: waiting until the attempt that timed out has ended" in texts
+    r = results(up)["hop1/upload/controller"]
+    assert (r["status"], r["attempts"]) == ("ok", 2) and attempts == ["controller", "controller"]
+
+
 def test_a_step_whose_plugin_failed_for_good_is_not_retried_and_its_plugins_set_the_profile(tmp_path):
     """Exit 86 (engine.PLUGIN_FAILED): the plugin's type had its attempts, the step's policy adds none.
     A step with plugins is followed over the plugin connection profile (§4.6.1), the others over control."""

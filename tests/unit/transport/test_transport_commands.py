@@ -60,6 +60,7 @@ def test_heartbeat_table_maps_to_server_alive_options():
     # §4.6.1: control 60/180/3, transfer 30/120/2, plugin 45/150/1, status 90/300/manual
     want = {"control": ("60", "3", 3), "transfer": ("30", "4", 2), "plugin": ("45", "4", 1),
             "status": ("90", "4", None)}
+    assert set(DEFAULT_HEARTBEATS) == set(want)
     for conn_type, (interval, count, reconnects) in want.items():
         hb = DEFAULT_HEARTBEATS[conn_type]
         opts = keepalive_options(hb)

@@ -304,6 +304,23 @@ def test_compressible_file_on_a_slow_link_goes_compressed(settings, key_node, re
     assert _sha(remote_dir + "/dump.sql") == _sha(str(text))
 
 
+@pytest.mark.parametrize("setting, fast_text, slow_text, slow_gz", [
+    ("auto", False, True, False), ("never", False, False, False), ("always", True, True, True)])
+def test_the_compression_setting_decides_before_the_data_and_the_link(settings, tmp_path, setting, fast_text,
+                                                                     slow_text, slow_gz):
+    """[transfer] compression: auto compresses compressible data on a slow link only (T6), never
+    and always whatever the data and the link."""
+    text = tmp_path / "dump.sql"
+    text.write_text("INSERT INTO t VALUES (1, 'abc');\n" * 20000)
+    settings.compression = setting
+    m = FileTransferManager(settings)
+    fast, slow = Endpoint("fast", "10.0.0.1"), Endpoint("slow", "10.0.0.2")
+    m._link_speed.update({"fast": 100 * 1024 * 1024, "slow": 1024 * 1024})
+    assert m._compress(fast, str(text)) is fast_text
+    assert m._compress(slow, str(text)) is slow_text
+    assert m._compress(slow, payload_path(tmp_path)) is slow_gz
+
+
 def payload_path(tmp_path):
     p = tmp_path / "p.tar.gz"
     p.write_bytes(os.urandom(1 << 20))

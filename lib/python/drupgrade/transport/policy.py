@@ -79,12 +79,14 @@ class TransportSettings(object):
 
     def __init__(self, known_hosts, heartbeats=None, method="auto", cipher="auto", retries=3,
                  connect_timeout=30, control_dir=None, secrets=(), node_tool_dir="/opt/drupgrade",
-                 node_package_dir="/var/lib/drupgrade/packages", node_run_dir="/var/lib/drupgrade/runs"):
+                 node_package_dir="/var/lib/drupgrade/packages", node_run_dir="/var/lib/drupgrade/runs",
+                 compression="auto"):
         self.known_hosts = known_hosts
         self.heartbeats = dict(DEFAULT_HEARTBEATS)
         self.heartbeats.update(heartbeats or {})
         self.method = method or "auto"
         self.cipher = cipher or "auto"
+        self.compression = compression or "auto"  # [transfer] compression: auto | never | always
         self.retries = int(retries)
         self.connect_timeout = int(connect_timeout)
         self.control_dir = control_dir or default_control_dir()
@@ -108,6 +110,7 @@ class TransportSettings(object):
             heartbeats=beats,
             method=tr.get("method", "auto"),
             cipher=tr.get("cipher", "auto"),
+            compression=tr.get("compression", "auto"),
             retries=tr.get("retries", 3),
             connect_timeout=tr.get("connect_timeout", 30),
             secrets=list(getattr(config, "secrets", None) or []),

@@ -190,6 +190,9 @@ class FileTransferManager(object):
             return eng
 
     def _compress(self, ep, path):
+        """[transfer] compression: never, always, or auto (T6: compressible data on a slow link)."""
+        if self.settings.compression in ("never", "always"):
+            return self.settings.compression == "always"
         speed = self._link_speed.get(ep.name)
         if speed is None or speed >= SLOW_LINK or not is_compressible(path):
             return False

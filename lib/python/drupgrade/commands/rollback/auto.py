@@ -24,12 +24,7 @@ def run(ctx):
                         id=journal.data["run_id"], backup=backup_id), code=EXIT_USAGE,
                     hint=_("finish it with 'bin/rollback_tool auto latest', or abandon it with "
                            "'bin/rollback_tool manual {backup}'").format(backup=ctx.args.backup))
-            first = rb.next_step(journal) or rollback.numbers()[-1]
-            rollback.out("info", _("continuing the unfinished rollback {id} to backup {backup} at step "
-                                   "{n}").format(id=journal.data["run_id"], backup=backup_id, n=first))
-            rb.refresh_nodes(journal)
-            rb.reverify(journal, rollback.numbers(first))
-            return rb.auto(journal, first)
+            return rb.continue_auto(journal)
         backup_id = rb.resolve(ctx.args.backup)
         b = rb.start(backup_id, "auto")
         if not ctx.yes:

@@ -1,7 +1,7 @@
 """upgrade.sh plan: the upgrade path for the cluster (the design's upgrade_plan, §4.7.1.2)."""
 import json
 
-from drupgrade import runner, steps, versions
+from drupgrade import estimates, runner, steps, versions
 from drupgrade.i18n import N_, _
 
 SUMMARY = N_("upgrade plan: versions on the nodes, the path through the matrix, rollback points")
@@ -21,14 +21,17 @@ def host_keys(r):
 def build_plan(r, hops, kind, found, target):
     all_steps = [s for s in r.steps() if not steps.once_per_run(s.phase)]  # the steps of every hop
     chosen = r.strategies(hops)
+    units, total, _overhead = r.estimates(hops)  # from this controller's history (docs/upgrade.md, Estimates)
+    estimate = {(hop, s.name): e for _k, hop, s, e in units}
     plan_steps, i = [], 1
     for src, dst in hops:
         strategy, bound = chosen[(src, dst)]
         for s in all_steps:
-            plan_steps.append({"step_id": i, "hop": "v%s -> v%s" % (src, dst), "phase": s.phase, "step": s.name,
-                               "description": s.summary, "timeout": r.cfg.timeouts.get(s.name, s.timeout),
-                               "strategy_id": strategy.id,
-                               "component": bound[s.name].component if s.name in bound else None})
+            plan_steps.append(dict({"step_id": i, "hop": "v%s -> v%s" % (src, dst), "phase": s.phase, "step": s.name,
+                                    "description": s.summary, "timeout": r.cfg.timeouts.get(s.name, s.timeout),
+                                    "strategy_id": strategy.id,
+                                    "component": bound[s.name].component if s.name in bound else None},
+                                   **estimate[((src, dst), s.name)].as_dict()))
             i += 1
     src = hops[0][0] if hops else target
     keys = host_keys(r)
@@ -36,6 +39,10 @@ def build_plan(r, hops, kind, found, target):
         "source_version": "v" + src,
         "target_version": "v" + target,
         "upgrade_mode": kind,
+        "estimated_time": total.text,
+        "estimated_seconds": int(round(total.seconds)),
+        "estimate_source": total.source,
+        "estimate_runs": total.runs,
         "path": ["v" + src] + ["v" + d for _s, d in hops],
         "hops": [{"from": "v" + s, "to": "v" + d, "strategy_id": chosen[(s, d)][0].id,
                   "strategy_file": chosen[(s, d)][0].path,
@@ -77,6 +84,18 @@ def print_checks(p):
         print(_("fallback: {reason}").format(reason=p["fallback_reason"]))
 
 
+def source_text(estimate):
+    """Where an estimate (a plan's or a step's fields) comes from, in the operator's words."""
+    source, runs = estimate["estimate_source"], estimate["estimate_runs"]
+    if source == estimates.HOP:
+        return _("median of the last {n} runs of the same hops on this controller").format(n=runs)
+    if source == estimates.PRODUCT:
+        return _("median of the last {n} runs of the same steps in other hops on this controller").format(n=runs)
+    if source == estimates.DECLARED:
+        return _("the steps' declared estimates: this controller has not run these steps yet")
+    return _("no estimate: no history and no declared estimate")
+
+
 def run(ctx):
     from drupgrade import packages
     with runner.Runner(ctx) as r:
@@ -94,9 +113,13 @@ def run(ctx):
     print(_("upgrade plan: {src} -> {dst} ({mode})").format(src=p["source_version"], dst=p["target_version"],
                                                           mode=p["upgrade_mode"]))
     print(_("path: {path}").format(path=" -> ".join(p["path"])))
+    print(_("estimated time: {time} ({source})").format(time=p["estimated_time"], source=source_text(p)))
     for h in p["hops"]:
         print("  " + _("hop {src} -> {dst}: strategy {strategy}").format(src=h["from"], dst=h["to"],
                                                                         strategy=h["strategy_id"]))
+        for s in p["steps"]:
+            if s["hop"] == "%s -> %s" % (h["from"], h["to"]):
+                print("    %-3d %-18s %-20s %s" % (s["step_id"], s["phase"], s["step"], s["estimated_time"]))
     print_checks(p)
     states = {"new": _("new: learned now"), "recorded": _("recorded"), "unchecked": _("not checked")}
     for n in p["nodes"]:

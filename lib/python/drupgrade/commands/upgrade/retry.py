@@ -1,8 +1,8 @@
 """upgrade.sh retry: apply the failed step's retry policy (design §4.2.2), then continue."""
-from drupgrade import runner, state
+from drupgrade import rollback, runner, state
 from drupgrade.errors import EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
-from drupgrade.journal import FAILED, RESTARTED, RUNNING
+from drupgrade.journal import FAILED, RESTARTED, ROLLING_BACK, RUNNING
 
 SUMMARY = N_("retry the failed step by its policy (§4.2.2)")
 MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
@@ -23,7 +23,12 @@ def run(ctx):
                                  "'bin/upgrade.sh resume' (re-attaching to the steps still running)").format(
                 run=journal.data["run_id"]))
             r.claim_nodes(journal.data["run_id"], "upgrade.sh", "retry")
-            return r.execute(journal)
+            return rollback.after_upgrade(ctx, r, journal, r.execute(journal))
+        if journal is not None and journal.status == ROLLING_BACK:
+            raise DrupgradeError(_("run {run} failed and is being rolled back to backup {backup}: there is nothing "
+                                   "to retry").format(run=journal.data["run_id"],
+                                                      backup=journal.data["auto_rollback"]["backup_id"]),
+                                 code=EXIT_FAILED, hint=_("finish the rollback with 'bin/upgrade.sh resume'"))
         if journal is None or journal.status != FAILED:
             raise DrupgradeError(_("there is no failed run to retry"), code=EXIT_FAILED,
                                  hint=_("'bin/upgrade.sh status' shows the last run"))
@@ -40,4 +45,5 @@ def run(ctx):
                                      target=journal.data["target"]))
         r.verify_packages([tuple(h) for h in journal.data["hops"]], journal)  # before any cleanup on a node
         r.claim_nodes(journal.data["run_id"], "upgrade.sh", "retry")
-        return r.execute(journal, retry=failed)  # each failure prepared by its policy, then the run goes on
+        # each failure prepared by its policy, then the run goes on
+        return rollback.after_upgrade(ctx, r, journal, r.execute(journal, retry=failed))

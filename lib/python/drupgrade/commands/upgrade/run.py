@@ -1,8 +1,8 @@
 """upgrade.sh run: the whole upgrade, seven phases per hop, from the journal."""
-from drupgrade import runner, state, steps, versions
+from drupgrade import rollback, runner, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
-from drupgrade.journal import RESTARTED, UNFINISHED
+from drupgrade.journal import RESTARTED, ROLLING_BACK, UNFINISHED
 
 SUMMARY = N_("the whole upgrade (7 phases) to a target version")
 MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
@@ -25,7 +25,8 @@ def run(ctx):
                 _("run {run} to {target} is not finished (status {status})").format(
                     run=current.data["run_id"], target=current.data["target"], status=current.data["status"]),
                 code=EXIT_FAILED,
-                hint=_("continue it with 'bin/upgrade.sh resume' or 'bin/upgrade.sh retry'"))
+                hint=_("finish the rollback with 'bin/upgrade.sh resume'") if current.status == ROLLING_BACK
+                else _("continue it with 'bin/upgrade.sh resume' or 'bin/upgrade.sh retry'"))
         hops, kind, found = r.plan(target, ctx.args.mode)
         if not hops:
             runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
@@ -46,4 +47,4 @@ def run(ctx):
             current.set(status=RESTARTED)
         runner.out("info", _("run {run}: {path} ({mode})").format(
             run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
-        return r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)
+        return rollback.after_upgrade(ctx, r, journal, r.execute(journal, ctx.args.only_phase, ctx.args.from_phase))

@@ -28,12 +28,16 @@ def run(ctx):
     print(_("run {run}: {status}, {path} ({mode})").format(run=v["run_id"], status=v["upgrade_status"],
                                                           path=" -> ".join(v["path"]), mode=v["upgrade_mode"]))
     print(_("started {start}, ended {end}").format(start=v["start_time"], end=v["end_time"] or "-"))
+    if v["estimated_completion"] and not v["end_time"]:
+        print(_("estimated completion: {time}").format(time=v["estimated_completion"]))
     for name, n in sorted(v["nodes"].items()):
         print("  %-10s %s -> %s" % (name, n["current_version"], n["target_version"]))
     if v["current_step"]:
         c = v["current_step"]
         print(_("current step: {step} on {node} ({desc})").format(step=c["step"], node=c["node"],
                                                                    desc=c["description"]))
+        print("  " + _("running for {elapsed}, {progress} of its estimate {estimate}").format(
+            elapsed=c["elapsed_time"], progress=c["progress"] or "?", estimate=c["estimated_time"] or "?"))
     for c in v["completed_steps"] + ([v["current_step"]] if v["current_step"] else []):
         for rec in c.get("plugins", []):
             if rec["outcome"] != "retry":  # the last attempt says how it ended
@@ -43,6 +47,14 @@ def run(ctx):
                     ms=rec["duration_ms"], **{k: rec[k] for k in ("plugin", "outcome", "attempt", "reason")}))
     for f in v["failures"]:
         print(_("failed: {step} on {node}: {reason}").format(**f))
+    auto = journal.data.get("auto_rollback")
+    if auto:  # the run failed after its backup: rolled back by itself ([run] on_failure = rollback)
+        for f in journal.data.get("failures", []):
+            print(_("failed: {step} on {node}: {reason}").format(**f))
+        print(_("automatic rollback {id} to backup {backup}: {status}").format(
+            id=auto.get("rollback_id", "-"), backup=auto["backup_id"], status=v["upgrade_status"]))
     for p in v["rollback_points"]:
-        print(_("rollback point {id}: {desc}").format(id=p["point_id"], desc=p["description"]))
+        print(_("rollback point {id}: {desc}").format(id=p["point_id"], desc=p["description"]) +
+              " [%s]" % p["backup_status"])
+    print(_("rollback available: {answer}").format(answer=_("yes") if v["rollback_available"] else _("no")))
     return 0
