@@ -326,3 +326,14 @@ def test_the_generic_checks_read_the_product_and_the_strategy_through_the_node_c
     assert "DR_B_BACKUP_DB_COMPONENT" not in replica
     fresh = precheck.node_context(e, Node("node3", ("app",)), None)
     assert fresh["DR_UNITS"] == "drp-app.service" and not any(k.startswith("DR_B_") for k in fresh)
+
+
+def test_a_runs_precheck_plans_each_node_on_the_runs_own_path(tmp_path):
+    """A run that fell back from a failed jump (or a mixed cluster's combined order) runs the precheck
+    on its journal's hops: a node's path is the run's from its version on, never the matrix's jump."""
+    run_hops = [("1.0.0", "1.5.0"), ("1.5.0", "2.0.0"), ("2.0.0", "2.1.0"), ("2.1.0", "2.2.0")]
+    e = precheck.Env(Cfg(tmp_path), None, TOP, target="2.2.0", hops=run_hops)
+    assert e.node_paths("1.0.0") == run_hops  # the matrix alone would jump 1.0.0 -> 2.2.0
+    assert e.node_paths("2.0.0") == run_hops[2:] and e.node_paths("9.9.9") == []
+    alone = precheck.Env(Cfg(tmp_path), None, TOP, target="2.2.0")
+    assert alone.node_paths("1.0.0") == [("1.0.0", "2.2.0")]

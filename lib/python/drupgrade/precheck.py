@@ -82,6 +82,7 @@ class Env:
         self.mode = mode
         self.versions_before = versions_before  # set inside a run: the versions it was planned from
         self.hops = hops  # [(src, dst)], the union over the nodes' paths
+        self.run_hops = hops  # a run's own path (its journal's hops), None outside a run
         self.runs = {}  # node name -> NodeRun
         self._matrix = None
 
@@ -95,9 +96,15 @@ class Env:
         return packages.package_path(self.cfg, version)
 
     def node_paths(self, node_version):
-        """Hops for a node at node_version (empty when no target or no path)."""
+        """Hops for a node at node_version (empty when no target or no path). A run's precheck has the
+        run's own path (self.hops: after a fallback the progressive one, a mixed cluster's combined
+        order): the node's hops are those from its version on."""
         if not self.target or node_version in (None, "none"):
             return []
+        if self.run_hops is not None:
+            hops = [tuple(h) for h in self.run_hops]
+            starts = [i for i, (src, _dst) in enumerate(hops) if src == node_version]
+            return hops[starts[0]:] if starts else []
         try:
             return versions.plan_path(self.matrix, node_version, self.target, self.mode)[0]
         except DrupgradeError:

@@ -39,8 +39,9 @@ def run(env):
                 N_("{product} {version} (no --to given: the upgrade path is not checked)"), product=prod.name,
                 version=v)))
             continue
-        try:
-            hops, kind = versions.plan_path(env.matrix, v, env.target, env.mode)
+        try:  # a run's own path when there is one (a fallback, a mixed cluster), else the matrix's
+            hops = env.node_paths(v) if env.run_hops is not None else versions.plan_path(
+                env.matrix, v, env.target, env.mode)[0]
         except DrupgradeError as e:
             found.append(Finding(ID, node.name, "fail", both(
                 N_("{product} {version} on node {node} cannot be upgraded to {target}"), product=prod.name,
