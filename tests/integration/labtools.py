@@ -149,8 +149,10 @@ def backups_verify(journal):
 # link target, sha256) under the tool's and the product's directories (/opt/drupgrade*, /opt/drp*,
 # /etc), /tmp, /run, /backup, /var/lib/drupgrade and the product's local data, the entries of /opt,
 # the tool's processes and every systemd unit's state. Left out: what any ssh login changes
-# (/run/user, /run/systemd, /run/log, utmp, motd, /run's own mtime, the session and user units)
-# and the status file drp-app rewrites every few seconds (/var/lib/drp/data/app).
+# (/run/user, /run/systemd, /run/log, utmp, motd, /run's own mtime, the session and user units),
+# /tmp's own mtime (a database server's temporary file of a catalog query, created and removed: the
+# entries of /tmp are compared) and the status file drp-app rewrites every few seconds
+# (/var/lib/drp/data/app).
 NODE_STATE = r"""
 set -u
 shopt -s nullglob
@@ -160,7 +162,7 @@ skip='^/run/(user|systemd|log|utmp|motd\.dynamic)(/|$)|^/var/lib/drp/data/app(/|
   find /opt -mindepth 1 -maxdepth 1 -printf 'entry %y %m %T@ %p\n'
   find "${deep[@]}" -xdev -printf '%y %m %s %T@ %p -> %l\n' 2>/dev/null | awk -v skip="$skip" '
     { path = $5; for (i = 6; i <= NF && $i != "->"; i++) path = path " " $i }
-    path == "/run" || path ~ skip { next } { print }'
+    path == "/run" || path == "/tmp" || path ~ skip { next } { print }'
 } | LC_ALL=C sort -k5
 find "${deep[@]}" -xdev -type f -print0 2>/dev/null | grep -zEv "$skip" | LC_ALL=C sort -z | xargs -0r sha256sum
 ps -eo args= | grep -E '[d]rstep|[d]rupgrade|[d]rrun|[d]rcheck|[d]rprune' | LC_ALL=C sort | sed 's/^/process /'

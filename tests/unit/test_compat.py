@@ -258,6 +258,28 @@ def test_the_checker_runs_each_check_on_the_nodes_of_its_roles_and_reads_a_comma
     assert {r["result"] for r in later if r["kind"] == "dependency"} == {"pass"}
 
 
+def test_a_stopped_service_leaves_its_api_unread_not_failed():
+    """After a crashed run the product is stopped: curl cannot connect (exit 7). The API check is
+    skipped with the reason (the precheck's services check owns a stopped service); an answer with no
+    version still fails."""
+    c = checker(drift=False)
+    real = c.transport.run
+
+    def stopped(node, words, stdin=None, timeout=None):
+        if "curl" in " ".join(words):
+            return CommandResult(node.name, " ".join(words), 7, "", "curl: (7) Failed to connect to port 8080")
+        return real(node, words, stdin=stdin, timeout=timeout)
+    c.transport.run = stopped
+    assert c.check([("1.0.0", "2.2.0")]) == []
+    api = [r for r in c.results if r["kind"] == "api"]
+    assert api and all(r["result"] == "skip" and "Failed to connect" in r["detail"] for r in api)
+    c = checker(drift=False)
+    c.transport.run = lambda node, words, stdin=None, timeout=None: CommandResult(
+        node.name, " ".join(words), 0, "<html>maintenance</html>", "") if "curl" in " ".join(words) else real(
+        node, words, stdin=stdin, timeout=timeout)
+    assert {r["kind"] for r in c.check([("1.0.0", "2.2.0")])} == {"api"}
+
+
 def test_a_node_out_of_reach_is_an_error_naming_it():
     c = checker()
     c.transport.run = lambda node, words, **kw: CommandResult(node.name, "x", 255, "", "No route to host")

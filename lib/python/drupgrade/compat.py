@@ -247,6 +247,11 @@ class Checker:
         else:
             res = self._run(node, ["bash", "-c", c["command"]])
             text = res.stdout + res.stderr
+            if kind == "api" and res.rc != 0 and found_version(c, text) is None:
+                # the service does not answer (stopped, say after a crashed run): its API cannot be read
+                # now; a stopped service is the precheck's (its services check), not a compatibility failure
+                return result(c, hop, node.name, SKIP, _("the service did not answer ({reason}): its API was not "
+                                                         "read").format(reason=text.strip()[-120:] or res.rc))
             if kind == "api":
                 problems = compare_api(c, hop, text)
                 ok = _("{version} serves API {apis}; {dst} keeps them").format(

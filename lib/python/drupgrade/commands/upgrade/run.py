@@ -31,11 +31,13 @@ def run(ctx):
         if not hops:
             runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
             return 0
-        r.compat.report(runner.out)
+        if r.compat:  # a uniform cluster's live checks (a mixed one has none: docs/upgrade.md)
+            r.compat.report(runner.out)
         verified = r.verify_packages(hops)  # exit 2 here: no journal, no node changed
         previous = state.read_json(r.current_path)
         journal = r.new_journal(target, hops, kind, found, verified)
-        journal.set(compatibility_checks=r.compat.results, fallback_reason=r.compat.fallback_reason)
+        if r.compat:
+            journal.set(compatibility_checks=r.compat.results, fallback_reason=r.compat.fallback_reason)
         try:  # journaled first: a kill -9 from here on leaves a run that resume continues
             r.claim_nodes(journal.data["run_id"], "upgrade.sh", "run --to " + target)
         except DrupgradeError:
