@@ -258,7 +258,7 @@ def test_the_checker_runs_each_check_on_the_nodes_of_its_roles_and_reads_a_comma
     assert {r["result"] for r in later if r["kind"] == "dependency"} == {"pass"}
 
 
-def test_a_stopped_service_leaves_its_api_unread_not_failed():
+def test_a_stopped_service_or_database_is_left_unread_not_failed():
     """After a crashed run the product is stopped: curl cannot connect (exit 7). The API check is
     skipped with the reason (the precheck's services check owns a stopped service); an answer with no
     version still fails."""
@@ -273,6 +273,12 @@ def test_a_stopped_service_leaves_its_api_unread_not_failed():
     assert c.check([("1.0.0", "2.2.0")]) == []
     api = [r for r in c.results if r["kind"] == "api"]
     assert api and all(r["result"] == "skip" and "Failed to connect" in r["detail"] for r in api)
+    c = checker(drift=False)  # the database stopped too: its structure and data format are not read
+    c.transport.run = lambda node, words, stdin=None, timeout=None: CommandResult(
+        node.name, " ".join(words), 1, "", "ERROR 2002 (HY000): Can't connect to local server") if stdin else stopped(
+        node, words, stdin=stdin, timeout=timeout)
+    assert c.check([("1.0.0", "2.2.0")]) == []
+    assert {r["kind"] for r in c.results if r["result"] == "skip"} == {"database_structure", "data_format", "api"}
     c = checker(drift=False)
     c.transport.run = lambda node, words, stdin=None, timeout=None: CommandResult(
         node.name, " ".join(words), 0, "<html>maintenance</html>", "") if "curl" in " ".join(words) else real(

@@ -224,9 +224,11 @@ class Checker:
         if kind in ("database_structure", "data_format"):
             sql = CATALOG_SQL[c["dialect"]] if kind == "database_structure" else c["query"] + "\n"
             res = self._run(node, ["bash", "-c", c["client"]], stdin=sql)
-            if res.rc != 0:
-                return result(c, hop, node.name, FAIL, _("{command} failed: {reason}").format(
-                    command=c["client"], reason=res.stderr.strip()[-200:] or res.rc))
+            if res.rc != 0:  # the database does not answer (stopped, say after a crashed run): not read now;
+                # a stopped database is the precheck's (its services check), not a compatibility failure
+                return result(c, hop, node.name, SKIP, _("the database did not answer ({command}: {reason}): not "
+                                                         "read").format(command=c["client"],
+                                                                        reason=res.stderr.strip()[-160:] or res.rc))
             rows = [line.split("\t") for line in res.stdout.splitlines() if line]
             if kind == "database_structure":
                 problems, ok = compare_structure(c, rows), _("tables {tables}: as {version} has them").format(
