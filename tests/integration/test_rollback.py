@@ -259,18 +259,7 @@ def test_failed_upgrade_then_sigkill_during_the_db_restore_then_auto_latest(clus
 
     proc = rb.popen("--yes", "auto", "latest")
     try:
-        def db_restore_running():
-            cur = json.load(open(os.path.join(rb.state, "current_rollback.json")))
-            results = json.load(open(cur["journal"])).get("results", {})
-            return results.get("rollback/rollback_db/node1", {}).get("status") == "running"
-        wait_for(db_restore_running)
-        try:  # the restore's own work has begun on the node (else the kill lands just before it)
-            wait_for(lambda: ssh("node1", "pgrep -f 'drp-dbtool (import|init-datadir|bootstrap)' || "
-                                          "systemctl is-active -q drp-db-restore", check=False).returncode == 0, 20)
-        except AssertionError:
-            pass
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_during_the_db_restore(proc, rb.state)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -291,6 +280,20 @@ def rollback_db_running(state):
     cur = json.load(open(os.path.join(state, "current_rollback.json")))
     results = json.load(open(cur["journal"])).get("results", {})
     return results.get("rollback/rollback_db/node1", {}).get("status") == "running"
+
+
+def kill_during_the_db_restore(proc, state):
+    """SIGKILL the controller proc (its process group) once the rollback session of state restores
+    the database on node1: journaled running, and its own work begun on the node (else the kill
+    lands just before it)."""
+    wait_for(lambda: rollback_db_running(state))
+    try:
+        wait_for(lambda: ssh("node1", "pgrep -f 'drp-dbtool (import|init-datadir|bootstrap)' || "
+                                      "systemctl is-active -q drp-db-restore", check=False).returncode == 0, 20)
+    except AssertionError:
+        pass
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def assert_rolled_back_by_itself(up, rb, out, step, rollback_id=None):
@@ -341,14 +344,7 @@ def test_an_automatic_rollback_killed_then_resume_finishes_it(cluster):
     arm("node1", "delete_services", "fail 9")
     proc = up.popen("run", "--to", "2.2.0")
     try:
-        wait_for(lambda: rollback_db_running(up.state))
-        try:  # the restore's own work has begun on the node (else the kill lands just before it)
-            wait_for(lambda: ssh("node1", "pgrep -f 'drp-dbtool (import|init-datadir|bootstrap)' || "
-                                          "systemctl is-active -q drp-db-restore", check=False).returncode == 0, 20)
-        except AssertionError:
-            pass
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_during_the_db_restore(proc, up.state)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -18,8 +18,8 @@ def test_the_interface_is_what_the_engine_calls():
     source = inspect.getsource(engine)
     called = {name for name in INTERFACE if "ops.%s(" % name in source}
     assert called == set(INTERFACE)
-    assert INTERFACE == ["check", "cleanup", "context", "follow_with", "latency_ms", "local", "open_gate",
-                         "resources", "settle", "start", "stop_run", "wait"]
+    assert INTERFACE == ["cancel_local", "check", "cleanup", "context", "follow_with", "latency_ms", "local",
+                         "open_gate", "resources", "settle", "start", "stop_run", "wait"]
 
 
 @pytest.mark.parametrize("cls", [nodeops.NodeOps, FakeOps])

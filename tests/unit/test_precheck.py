@@ -337,3 +337,52 @@ def test_a_runs_precheck_plans_each_node_on_the_runs_own_path(tmp_path):
     assert e.node_paths("2.0.0") == run_hops[2:] and e.node_paths("9.9.9") == []
     alone = precheck.Env(Cfg(tmp_path), None, TOP, target="2.2.0")
     assert alone.node_paths("1.0.0") == [("1.0.0", "2.2.0")]
+
+
+def test_a_cancelled_precheck_leaves_nothing_running_or_behind_on_the_node(tmp_path):
+    """The node side of a precheck stopped by its timeout (engine._local_timed_out → cancel): its
+    checks, still running (a check's child process too), are ended, their directory named by the
+    precheck's token removed, and cancel returns once they have; a node whose checks had not begun
+    never begins them; another precheck's directory is left alone. The node is this machine."""
+    import io
+    import tarfile
+    import threading
+    import time
+
+    class Local:  # a transport whose nodes are this machine
+        def run(self, node, argv, conn_type=None, stdin=None, timeout=None, retry=True):
+            res = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+            res.rc, res.ssh_failed, res.stdout, res.stderr = (res.returncode, False, res.stdout.decode(),
+                                                              res.stderr.decode())
+            return res
+
+    bundle = io.BytesIO()
+    with tarfile.open(fileobj=bundle, mode="w:gz") as tar:
+        script = b"#!/bin/bash\necho started\nsleep 600\n"
+        info = tarfile.TarInfo("bin/drcheck")
+        info.size, info.mode = len(script), 0o755
+        tar.addfile(info, io.BytesIO(script))
+    e, other = env(tmp_path), env(tmp_path)
+    e.transport = Local()
+    keep = "/run/drcheck.%s.kept" % other.token
+    os.makedirs(keep)
+    mine = lambda: [d for d in os.listdir("/run") if d.startswith("drcheck.%s." % e.token)]  # noqa: E731
+    try:
+        node1 = threading.Thread(target=precheck.run_node_checks, args=(e, e.runs["node1"], bundle.getvalue()))
+        node1.start()
+        for _i in range(100):
+            if mine() and subprocess.run(["pgrep", "-f", "drcheck\\.%s\\..*/bin/drcheck" % e.token],
+                                         stdout=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.05)
+        assert mine() and e.in_flight == {"node1"}, "the node checks did not start"
+        precheck.cancel(e)
+        assert not node1.is_alive() and e.in_flight == set()
+        assert mine() == [] and os.path.isdir(keep)
+        assert [f.check for f in e.runs["node1"].findings] == ["drcheck"]  # ended: a failed check, rc 143
+        precheck.run_node_checks(e, e.runs["node2"], bundle.getvalue())  # its turn came after the cancel
+        assert "stopped (past its timeout) before the checks began on node node2" in e.runs["node2"].error[0]
+        assert mine() == []
+        assert subprocess.run(["pgrep", "-f", "sleep 600"], stdout=subprocess.PIPE).stdout == b""
+    finally:
+        os.rmdir(keep)

@@ -254,10 +254,16 @@ class Upgrade:
 
     def _local_timed_out(self, hop, step, node, timeout, elapsed):
         """A controller step past its timeout: the block of §4.3.2 with the controller's own
-        figures, its context (threads, child processes) saved beside its log; failed, exit 124."""
+        figures, its context (threads, child processes) saved beside its log, and what it started on
+        the nodes ended; failed, exit 124."""
         context = self.log_path(node, step, ".timeout-context.txt")
         with open(context, "w", encoding="utf-8") as f:
             f.write(procs.context())
+        try:
+            self.ops.cancel_local(node, step)
+        except DrupgradeError as e:
+            self.out("warning", _("{node} {step}: what the step started on the nodes could not be ended: "
+                                  "{detail}").format(node=node.name, step=step.name, detail=e.message))
         latency = None if isinstance(node, ControllerNode) else self.ops.latency_ms(node)  # an upload: its node
         for line in timeouts.timeout_block(node.name, step.phase, step.summary, step.kind, step.subject, timeout,
                                            elapsed, procs.facts(), context, latency, procs.usage()):

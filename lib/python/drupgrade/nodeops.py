@@ -76,6 +76,7 @@ class NodeOps(NodeOpsBase):
         self.runs = {}  # (node, run_key) -> DetachedRun (keeps the log offset between waits)
         self.pending = {}  # (node, run_key) -> the command its first wait starts
         self.precheck = precheck  # precheck.PrecheckOptions of the command (--yes, --answers, console)
+        self._precheck_env = None  # the precheck under way (step_precheck)
         self.holder = None  # the node-lock holder key this command claimed (drupgrade.nodelock)
         self.plugins = []  # the plugins shipped with the tool (drupgrade.plugins.Plugin)
 
@@ -162,6 +163,11 @@ class NodeOps(NodeOpsBase):
     # -- the controller's own steps ---------------------------------------------------------
     def local(self, node, step, hop, versions):
         return getattr(self, "step_" + step.name)(node, hop, versions)
+
+    def cancel_local(self, node, step):
+        if step.name == "precheck" and self._precheck_env is not None:
+            from drupgrade import precheck
+            precheck.cancel(self._precheck_env)
 
     def package_path(self, version):
         from drupgrade import packages
@@ -274,6 +280,7 @@ class NodeOps(NodeOpsBase):
         data = self.journal.data
         env = precheck.Env(self.cfg, self.t, self.root, target=data["target"],
                            versions_before=data.get("versions_before"), hops=[tuple(h) for h in data["hops"]])
+        self._precheck_env = env  # cancel_local
         report = precheck.run(env, yes=options.yes, answers_path=options.answers_path)
         code = precheck.finish(report, self.precheck, self.out)
         log_dir = os.path.join(self.cfg.paths["state_dir"], "logs", data["run_id"], node.name)

@@ -66,6 +66,11 @@ class NodeOpsBase:
         else failed), or DrupgradeError with the reason."""
         raise NotImplementedError
 
+    def cancel_local(self, node, step):
+        """A controller step past its timeout: what it started on the nodes is ended (its thread
+        cannot be stopped, its work on the nodes can); most steps have nothing there to end."""
+        raise NotImplementedError
+
     # -- what the timeout watch shows (design §4.3) ------------------------------------------
     def resources(self, node, step):
         """The node's load as {"cpu": …, "mem": …, "io": …} (percent, as text)."""

@@ -12,7 +12,9 @@ import logging
 import os
 import sys
 import tarfile
+import threading
 import time
+import uuid
 
 from drupgrade import answers, fanout, i18n, packages, product, safetext, state, steps, strategies, versions
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
@@ -21,9 +23,17 @@ from drupgrade.i18n import N_, _, both, pick
 log = logging.getLogger("drupgrade.precheck")
 SCHEMA_ID = "drupgrade.precheck/1"
 SEVERITIES = ("pass", "warn", "fail", "ask")
-# The node side: extracted into a private temporary directory, run, removed (read-only checks).
-NODE_SCRIPT = ('d=$(mktemp -d /run/drcheck.XXXXXX 2>/dev/null || mktemp -d) || exit 97; '
-               'trap \'rm -rf "$d"\' EXIT; tar -xzf - -C "$d" || exit 98; env "$@" "$d/bin/drcheck" run')
+# The node side: extracted into a private temporary directory named by the precheck's token ($1),
+# run in a session of its own (setsid), removed (read-only checks). CANCEL_SCRIPT ends the sessions
+# of a token's checks that still run (TERM, then KILL) and removes their directories: a precheck
+# stopped by its timeout leaves nothing running or behind either.
+NODE_SCRIPT = ('t=$1; shift; d=$(mktemp -d "/run/drcheck.$t.XXXXXX" 2>/dev/null || '
+               'mktemp -d "${TMPDIR:-/tmp}/drcheck.$t.XXXXXX") || exit 97; '
+               'trap \'rm -rf "$d"\' EXIT; tar -xzf - -C "$d" || exit 98; setsid -w env "$@" "$d/bin/drcheck" run')
+CANCEL_SCRIPT = ('p="drcheck\\.$1\\."; for sig in TERM KILL; do '
+                 'for pid in $(pgrep -f "$p"); do kill -s "$sig" -- "-$pid" "$pid" 2>/dev/null; done; '
+                 'for _ in 1 2 3 4 5 6 7 8 9 10; do pgrep -f "$p" >/dev/null || break; sleep 0.3; done; done; '
+                 'rm -rf "/run/drcheck.$1."* "${TMPDIR:-/tmp}/drcheck.$1."*; true')
 CONN = "status"  # read-only queries: one connection attempt, no automatic reconnects
 
 
@@ -84,6 +94,10 @@ class Env:
         self.hops = hops  # [(src, dst)], the union over the nodes' paths
         self.run_hops = hops  # a run's own path (its journal's hops), None outside a run
         self.runs = {}  # node name -> NodeRun
+        self.token = uuid.uuid4().hex[:12]  # names this precheck's directories on the nodes (cancel)
+        self.cancelled = False  # set by cancel(): no node checks start any more
+        self.in_flight = set()  # nodes whose checks run now
+        self.lock = threading.Lock()
         self._matrix = None
 
     @property
@@ -249,12 +263,21 @@ def parse_records(run, text):
 def run_node_checks(env, run, bundle):
     from drupgrade.transport import TransportError
     ctx = node_context(env, run.node, run.facts.get("version"))
-    argv = ["bash", "-c", NODE_SCRIPT, "drcheck"] + ["%s=%s" % kv for kv in sorted(ctx.items())]
+    argv = ["bash", "-c", NODE_SCRIPT, "drcheck", env.token] + ["%s=%s" % kv for kv in sorted(ctx.items())]
+    with env.lock:
+        if env.cancelled:
+            run.error = (_("the precheck was stopped (past its timeout) before the checks began on node {node}").format(
+                node=run.node.name), None)
+            return
+        env.in_flight.add(run.node.name)
     try:
         res = env.transport.run(run.node, argv, conn_type=CONN, stdin=bundle, timeout=900, retry=False)
     except TransportError as e:
         run.error = (e.message, e.hint)
         return
+    finally:
+        with env.lock:
+            env.in_flight.discard(run.node.name)
     if res.ssh_failed and "@@" not in res.stdout:
         run.error = (res.stderr.strip()[-300:], None)
         return
@@ -263,6 +286,25 @@ def run_node_checks(env, run, bundle):
         run.findings.append(Finding("drcheck", run.node.name, "fail", both(
             N_("the checks could not run on node {node} (rc {rc}): {detail}"), node=run.node.name, rc=res.rc,
             detail=res.stderr.strip()[-300:]), both(N_("see the controller log; check /run and /tmp on the node"))))
+
+
+def cancel(env, grace=60):
+    """The precheck past its timeout (its thread cannot be stopped): no node checks start any more,
+    those that run are ended on their nodes and their directories removed, until every one has
+    returned (a start already on its way is ended when it arrives), for up to `grace` seconds."""
+    with env.lock:
+        env.cancelled = True
+    deadline = time.time() + grace
+    while True:
+        with env.lock:
+            nodes = [env.runs[name].node for name in sorted(env.in_flight)]
+        if not nodes or time.time() > deadline:
+            return
+        fanout.fan_out(env.cfg, lambda n: env.transport.run(n, ["bash", "-c", CANCEL_SCRIPT, "drcancel", env.token],
+                                                            conn_type=CONN, timeout=30, retry=False), nodes)
+        settle = time.time() + 1
+        while env.in_flight and time.time() < settle:
+            time.sleep(0.1)
 
 
 # -- the report ----------------------------------------------------------------------------

@@ -153,6 +153,10 @@ class FakeOps(NodeOpsBase):
     def local(self, node, step, hop, versions):
         return 0
 
+    def cancel_local(self, node, step):
+        with self.lock:
+            self.ran.append((node.name, step.name, "cancel"))
+
     def settle(self, node, run_key):
         """Like DetachedRun.stop: a live run is stopped (at a gate: told to; else TERM) and gone."""
         with self.lock:
@@ -730,6 +734,8 @@ def test_a_controller_step_has_the_same_watch_warnings_and_timeout_block(tmp_pat
     released = threading.Event()
     attempts = []
 
+    cancelled = []
+
     class Ops(FakeOps):
         def local(self, node, step, hop, versions):
             attempts.append(node.name)
@@ -737,6 +743,9 @@ def test_a_controller_step_has_the_same_watch_warnings_and_timeout_block(tmp_pat
                 released.wait(10)  # hangs until the test lets it end
                 return 0
             return 0
+
+        def cancel_local(self, node, step):
+            cancelled.append((node.name, step.name, len(attempts)))
     upload = step("upload", "distribute_package", roles="controller", timeout=20)
     upload.runs, upload.local = "controller", True
     up, ops, said = make(tmp_path, [upload], ops=Ops())
@@ -770,6 +779,7 @@ def test_a_controller_step_has_the_same_watch_warnings_and_timeout_block(tmp_pat
     context = open(str(tmp_path / "logs" / "controller" / "upload.timeout-context.txt")).read()
     assert "== threads" in context and "local-upload-controller" in context
     assert "[distribute_package] controller upload: waiting until the attempt that timed out has ended" in texts
+    assert cancelled == [("controller", "upload", 1)]  # what the timed-out attempt started is ended, once
     r = results(up)["hop1/upload/controller"]
     assert (r["status"], r["attempts"]) == ("ok", 2) and attempts == ["controller", "controller"]
 
