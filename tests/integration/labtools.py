@@ -213,3 +213,14 @@ def diff(a, b):
         out += ["%s: - %s" % (node, x) for x in la if x not in lb]
         out += ["%s: + %s" % (node, x) for x in lb if x not in la]
     return "\n".join(out)
+
+
+def plugin_runs(journal):
+    """{plugin: [(node, record), ...]} of every plugin run the journal holds, in order."""
+    found = {}
+    for entry in journal["results"].values():
+        for rec in entry.get("plugins", []):
+            found.setdefault(rec["plugin"], []).append((entry["node"], rec))
+    for runs in found.values():
+        runs.sort(key=lambda nr: (nr[0], nr[1]["attempt"]))
+    return found

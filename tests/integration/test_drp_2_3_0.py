@@ -14,7 +14,7 @@ import hashlib
 import os
 
 import pytest
-from labtools import LAB_DIR, TOP, Controller, diff, install, snapshot, ssh, state_check
+from labtools import LAB_DIR, TOP, Controller, diff, install, plugin_runs, snapshot, ssh, state_check
 
 pytestmark = pytest.mark.usefixtures("lab")
 PLUGINS = os.path.join(TOP, "tests", "fixtures", "plugins")
@@ -82,17 +82,6 @@ def test_2_2_0_to_2_3_0_on_its_strategy_passes_the_2_3_0_state_checks(hop):
     assert_at_2_3_0(hop["jobs"])
 
 
-def plugin_runs(journal):
-    """{plugin: [(node, record), ...]} of every plugin run the journal holds, in order."""
-    found = {}
-    for entry in journal["results"].values():
-        for rec in entry.get("plugins", []):
-            found.setdefault(rec["plugin"], []).append((entry["node"], rec))
-    for runs in found.values():
-        runs.sort(key=lambda nr: (nr[0], nr[1]["attempt"]))
-    return found
-
-
 def last(runs, node="node1"):
     return [rec for n, rec in runs if n == node][-1]
 
@@ -142,8 +131,10 @@ def test_plugins_end_as_their_type_says_inside_their_limits_and_the_upgrade_goes
     # by hand, isolated the same way: a database plugin whose SQL fails leaves nothing of it
     out = ssh("node1", "touch /var/lib/drupgrade-plugin-test/db-bad && /opt/drupgrade/bin/drstep plugin db-audit run; "
                        "echo rc=$?; rm -f /var/lib/drupgrade-plugin-test/db-bad; "
-                       "mariadb -N -B -e 'SELECT COUNT(*) FROM drp.plugin_audit'", check=False).stdout
-    assert "result rc=1 reason=sql" in out and "rc=1" in out and out.split()[-1] == "1", out
+                       "mariadb -N -B -e 'SELECT COUNT(*) FROM drp.plugin_audit; "
+                       "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = \"plugin_bad\"'",
+               check=False).stdout
+    assert "result rc=1 reason=sql" in out and "rc=1" in out and out.split()[-2:] == ["1", "0"], out
 
 
 def nodes_all():

@@ -6,6 +6,7 @@ starts from the same state. Upgrades are one hop each (1.0.0 -> 2.2.0 is a direc
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -21,6 +22,7 @@ from labtools import (
     install,
     node_names,
     node_state,
+    plugin_runs,
     sh,
     snapshot,
     ssh,
@@ -33,8 +35,9 @@ ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
 # Issue 7: "a fault on each upgrade-phase step followed by auto latest"; issue 16: the automatic
 # rollback ([run] on_failure = rollback) after a failure in each phase after the backup. Each
 # case is an upgrade that fails plus its rollback (about a minute): CI runs one step of each phase
-# (a late backup step with a kill -9 during its rollback, below; an etcd member that does not
-# start; the postcheck), the manual path after a failure is test_failed_upgrade_then_sigkill_...;
+# (a late backup step with a kill -9 during its rollback, below; the upgrade phase's is the core
+# and database plugins that fail after start_services, issue 17; the postcheck), the manual path after a
+# failure is test_failed_upgrade_then_sigkill_...;
 # DRUPGRADE_FAULT_STEPS=all runs every step after collect_manifest (the backup complete) (or name
 # the steps, space-separated).
 def _phase_steps(phase):
@@ -44,7 +47,7 @@ def _phase_steps(phase):
 
 UPGRADE_STEPS = _phase_steps("6-upgrade")
 AFTER_BACKUP = ["plugin_hook", "delete_services"] + UPGRADE_STEPS + _phase_steps("7-postcheck")
-_chosen = os.environ.get("DRUPGRADE_FAULT_STEPS", "start_etcd check_services")
+_chosen = os.environ.get("DRUPGRADE_FAULT_STEPS", "check_services")
 FAULT_STEPS = AFTER_BACKUP if _chosen == "all" else _chosen.split()
 
 
@@ -333,6 +336,53 @@ def test_a_failure_after_the_backup_rolls_back_by_itself(cluster, step):
     assert "[run] on_failure = rollback: the backup" in out and "complete: every node is back at 1.0.0" in out
     assert "bin/upgrade.sh retry" not in out  # nothing to retry: the run is closed
     assert_rolled_back_by_itself(up, rb, out, step)
+
+
+def test_core_and_database_plugins_that_keep_failing_roll_the_upgrade_back(cluster, tmp_path):
+    """Issue 17's policy for the plugins whose failure stops the upgrade: a core plugin that exits 1
+    (node2, role db_replica) and a database plugin whose SQL fails (node1, the primary: a CREATE,
+    so the database is backed up before each attempt and restored after it) both hook after
+    start_services (both nodes at once: a cluster barrier): each is tried 3 times, 10 s apart, then
+    the step fails on both nodes and the run rolls back by itself to exactly 1.0.0."""
+    up, rb = cluster["upgrade"], cluster["rollback"]
+    plugins = tmp_path / "plugins"
+    shutil.copytree(os.path.join(TOP, "tests", "fixtures", "plugins", "db-audit"), str(plugins / "db-audit"))
+    manifest = json.load(open(str(plugins / "db-audit" / "plugin.json")))
+    manifest["hook"] = "after:start_services"
+    (plugins / "db-audit" / "plugin.json").write_text(json.dumps(manifest))
+    (plugins / "core-fail").mkdir()
+    (plugins / "core-fail" / "plugin.json").write_text(json.dumps({
+        "name": "core-fail", "type": "core", "hook": "after:start_services", "entry": "run.sh", "timeout": 30,
+        "roles": ["db_replica"], "description": "a core plugin that fails every time"}))
+    (plugins / "core-fail" / "run.sh").write_text("#!/bin/bash\necho 'core-fail: giving up'\nexit 1\n")
+    os.chmod(str(plugins / "core-fail" / "run.sh"), 0o755)
+    (tmp_path / "ctl").mkdir()
+    failing = Controller(tmp_path / "ctl", state_dir=up.state, plugins={"dir": str(plugins)})
+    restored = "== SQL failed (rc 1): the database was restored from its backup"
+    log = "/var/lib/drupgrade/plugins/db-audit/plugin.log"
+    count = "grep -s -c -F '%s' %s || true" % (restored, log)
+    restores_before = int(ssh("node1", count).stdout.strip() or 0)
+    ssh("node1", "mkdir -p /var/lib/drupgrade-plugin-test && touch /var/lib/drupgrade-plugin-test/db-bad")
+    try:
+        out = failing("run", "--to", "2.2.0", expect=1)
+    finally:
+        ssh("node1", "rm -rf /var/lib/drupgrade-plugin-test")
+    j = failing.journal()
+    assert j["status"] == "rolled_back", out
+    assert sorted((f["node"], f["step"]) for f in j["failures"]) == [("node1", "start_services"),
+                                                                     ("node2", "start_services")]
+    runs = plugin_runs(j)
+    assert [(n, r["attempt"], r["reason"], r["outcome"]) for n, r in runs["core-fail"]] == [
+        ("node2", 1, "exit", "retry"), ("node2", 2, "exit", "retry"), ("node2", 3, "exit", "failed")]
+    assert [(n, r["attempt"], r["reason"], r["outcome"]) for n, r in runs["db-audit"]] == [
+        ("node1", 1, "sql", "retry"), ("node1", 2, "sql", "retry"), ("node1", 3, "sql", "failed")]
+    assert int(ssh("node1", count).stdout.strip()) - restores_before == 3  # each attempt's CREATE undone
+    assert "plugin core-fail (core) failed for good after 3 attempt(s) (exit): step start_services fails" in out
+    assert "[run] on_failure = rollback: the backup" in out and "complete: every node is back at 1.0.0" in out
+    status = failing("status")
+    assert "plugin db-audit at step start_services on node1: failed after 3 attempt(s) (sql;" in status
+    assert failing.status()["upgrade_status"] == "rolled_back"
+    assert_back_to(cluster["before"], "1.0.0")
 
 
 def test_an_automatic_rollback_killed_then_resume_finishes_it(cluster):
