@@ -344,7 +344,7 @@ def test_core_and_database_plugins_that_keep_failing_roll_the_upgrade_back(clust
     so the database is backed up before each attempt and restored after it) both hook after
     start_services (both nodes at once: a cluster barrier): each is tried 3 times, 10 s apart, then
     the step fails on both nodes and the run rolls back by itself to exactly 1.0.0."""
-    up, rb = cluster["upgrade"], cluster["rollback"]
+    up = cluster["upgrade"]
     plugins = tmp_path / "plugins"
     shutil.copytree(os.path.join(TOP, "tests", "fixtures", "plugins", "db-audit"), str(plugins / "db-audit"))
     manifest = json.load(open(str(plugins / "db-audit" / "plugin.json")))
