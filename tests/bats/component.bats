@@ -112,13 +112,16 @@ bind() {  # bind STEP COMPONENT KEY=VALUE... into the context
   echo 2.2.0 > "$T/VERSION"
   echo DR_ROLES=web,db >> "$DRSTEP_CONTEXT"
   bind check_services service/monitor "P_CHECK_VERSION=any: file_is $T/VERSION 2.2.0" \
-    "P_CHECK_OTHER=cache: run false" "P_CHECK_ECHO=db: equals hello echo hello"
+    "P_CHECK_OTHER=cache: run false" "P_CHECK_ECHO=db: equals hello echo hello" \
+    "P_CHECK_SAME=db: at_least 2.2.0 cat $T/VERSION" "P_CHECK_NEWER=db: at_least 2.1.10 cat $T/VERSION"
   run "$DRSTEP" check_services run
   [ "$status" -eq 0 ]
-  bind check_services service/monitor "P_CHECK_BAD=web: file_is $T/VERSION 2.3.0"
+  bind check_services service/monitor "P_CHECK_BAD=web: file_is $T/VERSION 2.3.0" \
+    "P_CHECK_OLDER=db: at_least 2.10.0 cat $T/VERSION" "P_CHECK_NONE=db: at_least 1.0.0 cat $T/NONE"
   run "$DRSTEP" check_services run
   [ "$status" -eq 1 ]
-  [[ $output == *"these services or checks failed: bad (file_is $T/VERSION 2.3.0)"* ]]
+  [[ $output == *"these services or checks failed: "* && $output == *"bad (file_is $T/VERSION 2.3.0)"* ]]
+  [[ $output == *"older (at_least 2.10.0 cat $T/VERSION)"* && $output == *"none (at_least 1.0.0 cat $T/NONE)"* ]]
 }
 
 @test "service/monitor: wait SECONDS KIND holds once the check does within the time; an unknown kind is exit 2" {

@@ -67,6 +67,11 @@ print("key", os.path.join(os.path.dirname(sys.argv[1]), desc["public_key"]))
 print("units", desc["units"])
 for command in desc.get("upgrade_node", []):
     print("byhand", command)
+schema = desc.get("upgrade_schema")
+if schema:
+    print("schemarole", schema["role"])
+    for command in schema["commands"]:
+        print("schema", command)
 PY
 }
 
@@ -77,7 +82,8 @@ PY
 #######################################
 load_plan() {
   local kind a b c
-  NODES=() ADDRS=() ROLES=() STEPS=() HEALTH=() SECRETS=() REQUIRE=() BYHAND=() PUBKEY="" UNIT_GLOB=""
+  NODES=() ADDRS=() ROLES=() STEPS=() HEALTH=() SECRETS=() REQUIRE=() BYHAND=() SCHEMA=() SCHEMA_ROLE="" PUBKEY=""
+  UNIT_GLOB=""
   while read -r kind a b c; do
     case "${kind}" in
       node) NODES+=("${a}") ADDRS+=("${b}") ROLES+=("${c}") ;;
@@ -88,6 +94,8 @@ load_plan() {
       key) PUBKEY="${a}" ;;
       units) UNIT_GLOB="${a}" ;;
       byhand) BYHAND+=("${a}${b:+ ${b}}${c:+ ${c}}") ;;
+      schemarole) SCHEMA_ROLE="${a}" ;;
+      schema) SCHEMA+=("${a}${b:+ ${b}}${c:+ ${c}}") ;;
     esac
   done < <(plan "$1")
 }
@@ -191,33 +199,55 @@ nodes_with() {
 }
 
 upload() {
-  local n="$1" pkg="${PRODUCT}-${2:-${VERSION}}.tar.gz"
+  local n="$1"
   # What a wipe by unit files misses: units of the product still running after their file went
   # (e.g. a rollback that deleted a newer release's unit without stopping it).
   ssh_node "${n}" "systemctl stop '${UNIT_GLOB}'; systemctl reset-failed '${UNIT_GLOB}'" >/dev/null 2>&1 || true
+  stage "$@"
+}
+
+# The package of a version (default: the install's), checked and unpacked in REMOTE_DIR of a node.
+stage() {
+  local n="$1" pkg="${PRODUCT}-${2:-${VERSION}}.tar.gz"
   ssh_node "${n}" "rm -rf ${REMOTE_DIR} && mkdir -p -m 0700 ${REMOTE_DIR}"
   scp -q "${SSH_OPTS[@]}" "${PACKAGES}/${pkg}" "${PACKAGES}/${pkg}.sha256" "${TOPO}" "${n}:${REMOTE_DIR}/"
   ssh_node "${n}" "cd ${REMOTE_DIR} && mv $(basename "${TOPO}") topology.json && sha256sum --quiet -c ${pkg}.sha256 \
     && tar -xzf ${pkg} && test -x ${pkg%.tar.gz}/install.sh"
 }
 
+# Commands in the unpacked package of a version on a node, each line of output prefixed with the node.
+in_package() {
+  local n="$1" v="$2" what="$3" c
+  shift 3
+  for c in "$@"; do
+    ssh_node "${n}" "cd ${REMOTE_DIR}/${PRODUCT}-${v} && ${c}" </dev/null > >(sed -u "s/^/  ${n}| /" >&2) 2>&1 \
+      || die "${n}: '${c}' failed (${what})"
+  done
+  ssh_node "${n}" "rm -rf ${REMOTE_DIR}" </dev/null
+}
+
 #######################################
 # Upgrade one node by hand to another version, alone (lab.json upgrade_node, run in the node's
-# unpacked package): what an upgrade stopped half-way and finished by hand leaves.
+# unpacked package): what an upgrade stopped half-way and finished by hand leaves. A node without
+# the role of lab.json upgrade_schema (drp: the DB primary) needs its version's schema there, as
+# the product's by-hand procedure says: that node runs upgrade_schema in the same package.
 # Arguments: node version
 #######################################
 upgrade_by_hand() {
-  local n="$1" v="$2" c
+  local n="$1" v="$2" p
   ((${#BYHAND[@]})) || die "packaging/${PRODUCT}/lab.json has no upgrade_node: no mixed install of ${PRODUCT}"
   [[ -f "${PACKAGES}/${PRODUCT}-${v}.tar.gz" ]] || "${REPO}/packaging/${PRODUCT}/build.sh" "${PACKAGES}" "${v}"
   : >"${TOPO}"
   upload "${n}" "${v}"
   log "${n}: upgraded by hand to ${v}"
-  for c in "${BYHAND[@]}"; do
-    ssh_node "${n}" "cd ${REMOTE_DIR}/${PRODUCT}-${v} && ${c}" </dev/null > >(sed -u "s/^/  ${n}| /" >&2) 2>&1 \
-      || die "${n}: '${c}' failed (upgrade by hand to ${v})"
-  done
-  ssh_node "${n}" "rm -rf ${REMOTE_DIR}" </dev/null
+  in_package "${n}" "${v}" "upgrade by hand to ${v}" "${BYHAND[@]}"
+  [[ -n "${SCHEMA_ROLE}" ]] || return 0
+  while read -r p; do
+    [[ -n "${p}" && "${p}" != "${n}" ]] || continue
+    log "${p}: the ${SCHEMA_ROLE} takes ${v}'s schema for ${n}"
+    stage "${p}" "${v}"
+    in_package "${p}" "${v}" "${v}'s schema for ${n}" "${SCHEMA[@]}"
+  done < <(nodes_with "${SCHEMA_ROLE}")
 }
 
 # The topology holds the cluster's secrets: it leaves the nodes and this host in any case.

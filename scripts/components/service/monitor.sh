@@ -8,6 +8,7 @@
 #   http URL KEY=VALUE...    the endpoint answers with these JSON fields (base/http)
 #   file_is PATH VALUE       the file holds VALUE (one line)
 #   equals VALUE COMMAND...  the command prints VALUE
+#   at_least VERSION COMMAND... the command prints a version no older than VERSION (sort -V)
 #   run COMMAND...           the command succeeds
 #   wait SECONDS KIND ARGS... the check KIND ARGS holds within SECONDS
 # and the kinds a component that sources this one adds (a function monitor::kind_<KIND> ARGS...).
@@ -39,6 +40,9 @@ monitor::check() {
     http) http::ok "$@" ;;
     file_is) [[ $(cat "$1" 2> /dev/null) == "$2" ]] ;;
     equals) [[ $("${@:2}" 2> /dev/null) == "$1" ]] ;;
+    at_least)
+      u=$("${@:2}" 2> /dev/null) && [[ -n $u && $(printf '%s\n' "$1" "$u" | sort -V | head -n 1) == "$1" ]]
+      ;;
     run) "$@" > /dev/null 2>&1 ;;
     wait) wait::until "$1" "检查 ${*:2}" "the check ${*:2}" monitor::check "${@:2}" ;;
     *)
