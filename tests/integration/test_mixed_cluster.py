@@ -5,7 +5,9 @@ one run to 2.2.0, one rollback:
 
 - every node is healthy before the run (the install's health table);
 - `plan` shows each node's path and the order: hop 1 brings node1 and node2 up to 2.1.0, hop 2
-  takes the whole cluster to 2.2.0 (combined mode); the journal says which hop upgrades which node;
+  takes the whole cluster to 2.2.0 (combined mode), and the compatibility checks of each part, read
+  live where the state is at the hop's source (the database's schema already at 2.1.0); the
+  journal says which hop upgrades which node;
 - the run converges every node on 2.2.0 and the state checks of 2.2.0 pass;
 - `rollback_tool auto latest` takes every node back to its own version before the run, exactly:
   node1 and node2 from hop 1's backup (2.0.0, the database too), node3 from hop 2's (2.1.0); the
@@ -43,6 +45,16 @@ def test_the_plan_shows_each_nodes_path_and_the_run_converges_them_on_the_target
         "node1": ["v2.0.0", "v2.1.0", "v2.2.0"], "node2": ["v2.0.0", "v2.1.0", "v2.2.0"], "node3": ["v2.1.0", "v2.2.0"]}
     assert plan["order"] == [{"hop": "hop1", "from": "v2.0.0", "to": "v2.1.0", "nodes": ["node1", "node2"]},
                              {"hop": "hop2", "from": "v2.1.0", "to": "v2.2.0", "nodes": ["node1", "node2", "node3"]}]
+    # the compatibility checks of each part, read live where the state is at the hop's source
+    checks = {(c["check"], c["hop"], c["node"]): (c["result"], c["detail"]) for c in plan["compatibility_checks"]}
+    assert not [k for k, (res, _d) in checks.items() if res == "fail"], checks
+    assert checks[("drp_schema_2_0_0", "v2.0.0 -> v2.1.0", "node1")] == (
+        "skip", "its state is at 2.1.0 already, past 2.0.0: this hop has nothing of it left to change")
+    assert checks[("drp_schema_2_1_0", "v2.1.0 -> v2.2.0", "node1")][0] == "pass"  # the schema is at 2.1.0
+    assert checks[("drp_api", "v2.0.0 -> v2.1.0", "node1")][0] == "pass"
+    assert checks[("drp_api", "v2.1.0 -> v2.2.0", "node3")][0] == "pass"
+    assert checks[("drp_api", "v2.1.0 -> v2.2.0", "node1")][0] == "skip"
+    assert not [k for k in checks if k[1] == "v2.0.0 -> v2.1.0" and k[2] == "node3"]  # not in the catch-up
     assert "hop1: v2.0.0 -> v2.1.0 on node1, node2" in mixed["text"]
     assert "  node3      v2.1.0 -> v2.2.0" in mixed["text"]
     j = mixed["up"].journal()

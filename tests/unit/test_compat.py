@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from drupgrade import compat, product, strategies, versions
+from drupgrade import compat, mixed, product, strategies, versions
 from drupgrade.errors import EXIT_PRECHECK, DrupgradeError
 from drupgrade.transport.result import CommandResult
 
@@ -201,11 +201,12 @@ class Cfg:
 
 
 class Transport:
-    """Answers each check's command like a drp 1.0.0 node (hot-fix: jobs.priority); records the calls."""
+    """Answers each check's command like a drp node of the schema (1.0.0: hot-fix jobs.priority); records the calls."""
 
-    def __init__(self, drift=True):
+    def __init__(self, drift=True, schema="1.0.0"):
         self.calls = []
-        live = released(checks_of("drp")["drp_schema_1_0_0_jump"])
+        self.schema = schema  # what drp-dbtool schema-version says (a mixed cluster's may be ahead)
+        live = released(checks_of("drp")[{"1.0.0": "drp_schema_1_0_0_jump", "1.5.0": "drp_schema_1_5_0"}[schema]])
         if drift:
             live["jobs"][0]["priority"] = "tinyint(4) NOT NULL"
         self.catalog = "\n".join("\t".join(r) for r in rows_of(live)) + "\n"
@@ -213,7 +214,9 @@ class Transport:
     def run(self, node, words, stdin=None, timeout=None):
         self.calls.append((node.name, tuple(words)))
         line = " ".join(words)
-        if stdin and "information_schema.COLUMNS" in stdin:
+        if "schema-version" in line:
+            out = self.schema + "\n"
+        elif stdin and "information_schema.COLUMNS" in stdin:
             out = self.catalog
         elif stdin:
             out = "utf8mb4_bin\n"
@@ -235,8 +238,10 @@ class Transport:
         return CommandResult(node.name, line, 0, out, "")
 
 
-def checker(drift=True, live="1.0.0"):
-    return compat.Checker(Cfg(), Transport(drift), product.load("drp"), live)
+def checker(drift=True, live="1.0.0", schema=None):
+    """live: every node's version, or {node: version} (a mixed cluster)."""
+    found = live if isinstance(live, dict) else {n.name: live for n in Cfg().nodes}
+    return compat.Checker(Cfg(), Transport(drift, schema or min(found.values())), product.load("drp"), found)
 
 
 def test_the_checker_runs_each_check_on_the_nodes_of_its_roles_and_reads_a_command_once():
@@ -371,3 +376,55 @@ def test_the_real_checker_falls_back_on_the_hot_fix_and_jumps_without_it():
     assert kind == "progressive_upgrade" and hops[0] == ("1.0.0", "1.5.0")
     assert c.fallback_reason.startswith("the jump 1.0.0 -> 2.2.0 fails drp_schema_1_0_0_jump on node1 (column "
                                         "jobs.priority")
+
+
+def test_a_mixed_cluster_is_checked_live_on_each_node_where_its_state_is_at_the_hops_source():
+    """node3 was finished by hand at 1.5.0 (and the primary's schema with it); node1 and node2 run
+    1.0.0. The plan: node1 and node2 catch up (1.0.0 -> 1.5.0, checked on them only), then every node
+    jumps 1.5.0 -> 2.2.0. The jump's checks read node3 live (it runs 1.5.0) and the database (its
+    schema is at 1.5.0) although node1 runs 1.0.0; node1's and node2's own configuration and API are
+    skipped (the catch-up hop writes them); the catch-up's schema check finds the schema ahead."""
+    c = checker(drift=False, live={"node1": "1.0.0", "node2": "1.0.0", "node3": "1.5.0"}, schema="1.5.0")
+    c.transport.run = _answers_by_node(c.transport, {"node3": '{"version": "1.5.0"}'})
+    plan = mixed.plan_cluster(product.load("drp").matrix(), c.live, "2.2.0", "auto", c)
+    assert plan.hops == [("1.0.0", "1.5.0"), ("1.5.0", "2.2.0")] and plan.hop_nodes[0] == ["node1", "node2"]
+    by = {(r["hop"], r["check"], r["node"]): (r["result"], r["detail"]) for r in c.results}
+    assert not [k for k in by if k[0] == "v1.0.0 -> v1.5.0" and k[2] == "node3"]  # the catch-up is node1's, node2's
+    assert by[("v1.0.0 -> v1.5.0", "drp_schema_1_0_0", "node1")][0] == "skip"
+    assert "at 1.5.0 already, past 1.0.0" in by[("v1.0.0 -> v1.5.0", "drp_schema_1_0_0", "node1")][1]
+    assert by[("v1.0.0 -> v1.5.0", "drp_api", "node1")][0] == "pass"  # node1 runs 1.0.0: read live
+    assert by[("v1.5.0 -> v2.2.0", "drp_schema_1_5_0", "node1")][0] == "pass"  # the schema is at 1.5.0: read live
+    assert by[("v1.5.0 -> v2.2.0", "drp_api", "node3")][0] == "pass"
+    assert by[("v1.5.0 -> v2.2.0", "drp_api", "node1")][0] == "skip"
+    assert by[("v1.5.0 -> v2.2.0", "drp_config_1x", "node3")][0] == "pass"
+    assert c.scope is None and c.fallback_reason is None
+    # node3's service answers as another version: every path from 1.5.0 fails on node3, the plan is refused
+    c = checker(drift=False, live={"node1": "1.0.0", "node2": "1.0.0", "node3": "1.5.0"}, schema="1.5.0")
+    c.transport.run = _answers_by_node(c.transport, {"node3": '{"version": "1.4.0"}'})
+    with pytest.raises(DrupgradeError) as e:
+        mixed.plan_cluster(product.load("drp").matrix(), c.live, "2.2.0", "auto", c)
+    assert "drp_api (api: " in e.value.message and "on node3, hop v1.5.0 -> v2.2.0: the service answers as 1.4.0" \
+        in e.value.message
+    # a check of the jump alone fails on node3 (its configuration lacks a key the jump reads): that part
+    # of the plan falls back to the progressive path, and the plan says why
+    c = checker(drift=False, live={"node1": "1.0.0", "node2": "1.0.0", "node3": "1.5.0"}, schema="1.5.0")
+    c.checks.append({"id": "jump_key", "kind": "configuration", "file": "/etc/drp/drp.ini", "format": "ini",
+                     "description": "a key the jump reads", "description_zh": "跳跃升级读取的键",
+                     "hint": "add it", "hint_zh": "添加它",
+                     "required_keys": ["jump.only"], "applies": {"source_range": ["1.5.0", "1.5.0"],
+                                                                 "target_range": ["2.2.0", "2.2.0"]}})
+    c.transport.run = _answers_by_node(c.transport, {"node3": '{"version": "1.5.0"}'})
+    plan = mixed.plan_cluster(product.load("drp").matrix(), c.live, "2.2.0", "auto", c)
+    assert plan.hops == [("1.0.0", "1.5.0"), ("1.5.0", "2.0.0"), ("2.0.0", "2.1.0"), ("2.1.0", "2.2.0")]
+    assert c.fallback_reason.startswith("the jump 1.5.0 -> 2.2.0 fails jump_key on node3 (key jump.only is missing)")
+
+
+def _answers_by_node(transport, curl):
+    """The transport's answers, the health endpoint's answer of the nodes named in curl replaced."""
+    real = transport.run
+
+    def run(node, words, stdin=None, timeout=None):
+        if node.name in curl and "curl" in " ".join(words):
+            return CommandResult(node.name, " ".join(words), 0, curl[node.name], "")
+        return real(node, words, stdin=stdin, timeout=timeout)
+    return run

@@ -16,10 +16,15 @@ over the transport and compares what the node says with what the check declares.
 - dependency: `command` prints a component's version (`pattern`, group 1); minimum <= it < below.
 - data_format: `client` answers `query` with one value a row; every value must be in `allowed`.
 
-Only a hop whose source is the version the cluster runs now can be read live: the checks of a
-later hop of the same plan that read the product's state are reported as skipped (the plan's
-earlier hops write that state, and each hop's postcheck verifies it); dependency checks, which
-do not depend on the product's version, run for every hop.
+A check that reads the product's state is read live only where that state is at the hop's source:
+on a node that runs the source version (each node its own: a mixed cluster's nodes differ), or,
+for a check that declares `state_version` (a command printing the version of the state it reads,
+e.g. the database's schema version, which a mixed cluster's primary may have ahead of the node),
+where that state is. Elsewhere it is reported as skipped with the reason: a state behind the
+source is written by the plan's earlier hops (each hop's postcheck verifies it), a state ahead of
+it has nothing left for the hop to change. A hop is checked on the nodes it upgrades (`scope`, set
+by mixed.plan_cluster for a catch-up hop). Dependency checks, which do not depend on the product's
+version, run for every hop.
 """
 import os
 import re
@@ -53,7 +58,7 @@ def load(product):
     checks = config.load_json(path, "compat")["checks"]
     scope = {"product." + k: v for k, v in product.parameters.items()}
     for c in checks:
-        for field in ("client", "file", "command"):
+        for field in ("client", "file", "command", "state_version"):
             if field in c:
                 c[field] = templates.text(templates.substitute(c[field], scope, path, "%s/%s" % (c["id"], field)))
     return checks
@@ -172,10 +177,11 @@ class Checker:
     """The checks of one plan on one cluster: check(hops) runs those of each hop on its nodes and
     returns the failed results; every result is kept in `results` (the plan's compatibility_checks)."""
 
-    def __init__(self, cfg, transport, product, live_version, checks=None):
+    def __init__(self, cfg, transport, product, live_versions, checks=None):
         self.cfg = cfg
         self.transport = transport
-        self.live = versions.normalize(live_version)
+        self.live = {n: versions.normalize(v) for n, v in live_versions.items()}  # {node: the version it runs}
+        self.scope = None  # the names of the nodes the hops being checked upgrade (None: every node)
         self.checks = load(product) if checks is None else checks
         self.results = []
         self.fallback_reason = None  # set by versions.plan_path when a failed jump fell back
@@ -189,7 +195,8 @@ class Checker:
             for c in self.checks:
                 if applies(c, *hop):
                     todo += [(hop, c, n) for n in self.cfg.nodes
-                             if not c.get("roles") or set(c["roles"]) & set(n.roles)]
+                             if (self.scope is None or n.name in self.scope)
+                             and (not c.get("roles") or set(c["roles"]) & set(n.roles))]
         fresh = [t for t in todo if (t[0], t[1]["id"], t[2].name) not in self._seen]
         by_node = {}
         for t in fresh:
@@ -216,11 +223,29 @@ class Checker:
         self._answers[cache_key] = res
         return res
 
+    def _state_at(self, c, node):
+        """(version of the state the check reads on the node, or None; why not when None)."""
+        if "state_version" not in c:
+            return self.live.get(node.name), None
+        res = self._run(node, ["bash", "-c", c["state_version"]])
+        found = re.search(r"[0-9]+\.[0-9]+\.[0-9]+", res.stdout) if res.rc == 0 else None
+        if found is None:
+            return None, _("its version did not answer ({command}: {reason}): not read").format(
+                command=c["state_version"], reason=(res.stderr.strip() or res.stdout.strip())[-160:] or res.rc)
+        return found.group(0), None
+
     def _one(self, hop, c, node):
         kind = c["kind"]
-        if kind in LIVE_KINDS and hop[0] != self.live:
-            return result(c, hop, node.name, SKIP, _("this plan's earlier hops write {src}'s state, and their "
-                                                     "postcheck verifies it").format(src=hop[0]))
+        if kind in LIVE_KINDS:
+            at, why = self._state_at(c, node)
+            if why:  # stopped, say after a crashed run: the precheck's (its services check), not a failure here
+                return result(c, hop, node.name, SKIP, why)
+            if at != hop[0] and at is not None and versions.key(at) > versions.key(hop[0]):
+                return result(c, hop, node.name, SKIP, _("its state is at {at} already, past {src}: this hop has "
+                                                         "nothing of it left to change").format(at=at, src=hop[0]))
+            if at != hop[0]:
+                return result(c, hop, node.name, SKIP, _("this plan's earlier hops write {src}'s state, and their "
+                                                         "postcheck verifies it").format(src=hop[0]))
         if kind in ("database_structure", "data_format"):
             sql = CATALOG_SQL[c["dialect"]] if kind == "database_structure" else c["query"] + "\n"
             res = self._run(node, ["bash", "-c", c["client"]], stdin=sql)

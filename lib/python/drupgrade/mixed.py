@@ -68,12 +68,13 @@ class ClusterPlan:
 
 def plan_cluster(matrix, found, target, mode, checker=None):
     """The ClusterPlan that brings every node of found ({node: version}) to target. One version: the
-    matrix's path (versions.plan_path, with the compatibility checker and its fallback), every hop on
-    every node. Several: combined mode (above)."""
+    matrix's path, every hop on every node. Several: combined mode (above). Each part of the way is
+    versions.plan_path with the compatibility checker (its fallback included), checked on the nodes
+    that part upgrades."""
     every = sorted(found)
     distinct = sorted(set(found.values()), key=versions.key)
     if len(distinct) == 1:
-        hops, kind = versions.plan_path(matrix, distinct[0], target, mode, checker)
+        hops, kind = _path(matrix, distinct[0], target, mode, checker, every)
         return ClusterPlan(found, target, hops, [every] * len(hops), kind)
     for v in distinct:  # every node's own way to the target must exist (a newer node: cannot go down)
         versions.plan_path(matrix, v, target, mode)
@@ -82,16 +83,27 @@ def plan_cluster(matrix, found, target, mode, checker=None):
     while len(distinct) > 1:
         low, nxt = distinct[0], distinct[1]
         names = sorted(n for n, v in now.items() if v == low)
-        segment, _kind = versions.plan_path(matrix, low, nxt, mode)
+        segment, _kind = _path(matrix, low, nxt, mode, checker, names)
         hops += segment
         hop_nodes += [names] * len(segment)
         for n in names:
             now[n] = nxt
         distinct = distinct[1:]
-    rest, _kind = versions.plan_path(matrix, distinct[0], target, mode)
+    rest, _kind = _path(matrix, distinct[0], target, mode, checker, every)
     hops += rest
     hop_nodes += [every] * len(rest)
     return ClusterPlan(found, target, hops, hop_nodes, COMBINED)
+
+
+def _path(matrix, src, dst, mode, checker, names):
+    """versions.plan_path from src to dst, its compatibility checks on the nodes `names` only."""
+    if checker is None:
+        return versions.plan_path(matrix, src, dst, mode)
+    checker.scope = set(names)
+    try:
+        return versions.plan_path(matrix, src, dst, mode, checker)
+    finally:
+        checker.scope = None
 
 
 class SkewRule:

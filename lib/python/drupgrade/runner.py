@@ -182,10 +182,8 @@ class Runner:
         combined mode when the nodes differ), checked against the product's version-skew rule (exit 3).
         The plan per node stays in self.cluster_plan (plan's nodes_paths and order, the journal)."""
         prod = product.of(self.cfg)
-        distinct = sorted(set(found.values()), key=versions.key)
-        # The compatibility checks read the live cluster as the version its hops start from: a uniform
-        # cluster's (a mixed one's nodes differ: its hops have their postchecks, no live checks).
-        self.compat = compat.Checker(self.cfg, self.transport(), prod, distinct[0]) if len(distinct) == 1 else None
+        # The compatibility checks read each node's live state where it is at a hop's source (compat.py).
+        self.compat = compat.Checker(self.cfg, self.transport(), prod, found)
         self.cluster_plan = mixed.plan_cluster(self.matrix(), found, target, mode, self.compat)
         rule = mixed.SkewRule(prod.data.get("version_skew"), "products/%s/product.json version_skew" % prod.name)
         for text in rule.check(self.cluster_plan):

@@ -134,8 +134,9 @@ def plan_path(matrix, src, dst, mode="auto", checker=None):
             "the upgrade path {path} fails its compatibility checks; nothing was changed on any node:").format(
                 path=" -> ".join([src] + [d for _s, d in hops])), _(
                 "fix what each check names, then run the command again"))
-    if jump_failed:
-        checker.fallback_reason = _("the jump {src} -> {dst} fails {checks}: the progressive path is taken").format(
+    if jump_failed:  # a mixed cluster's plan is several paths: each fallback is said
+        reason = _("the jump {src} -> {dst} fails {checks}: the progressive path is taken").format(
             src=src, dst=dst, checks="; ".join(_("{check} on {node} ({detail})").format(
                 check=r["check"], node=r["node"], detail=r["detail"]) for r in jump_failed))
+        checker.fallback_reason = "; ".join(filter(None, [checker.fallback_reason, reason]))
     return hops, "progressive_upgrade"

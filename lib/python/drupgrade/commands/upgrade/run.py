@@ -31,7 +31,7 @@ def run(ctx):
         if not hops:
             runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
             return 0
-        if r.compat:  # a uniform cluster's live checks (a mixed one has none: docs/upgrade.md)
+        if r.compat:  # the live checks of the plan's hops (compat.py)
             r.compat.report(runner.out)
         verified = r.verify_packages(hops)  # exit 2 here: no journal, no node changed
         previous = state.read_json(r.current_path)
