@@ -93,6 +93,15 @@ def test_every_step_is_declared_beside_its_phase_the_controllers_own_included():
         assert os.path.dirname(s.path).endswith("-" + s.phase) and s.path.endswith("-%s.sh" % s.name)
 
 
+def test_no_node_changes_the_product_before_the_whole_clusters_backup_is_collected():
+    """The node steps after collect_manifest wait for it on every node (a cluster barrier): a node
+    whose backup runs late (a retry) still reads the other nodes' services, e.g. the etcd cluster."""
+    found = steps.discover(STEPS, POLICIES)
+    names = [s.name for s in found]
+    after = found[names.index("collect_manifest") + 1]
+    assert (after.name, after.local, after.barrier) == ("delete_services", False, "cluster")
+
+
 def test_each_controller_step_has_its_implementation_and_each_implementation_its_declaration():
     declared = {s.name for s in steps.discover(STEPS, POLICIES) if s.local}
     methods = {name[len("step_"):] for name, _f in inspect.getmembers(nodeops.NodeOps, inspect.isfunction)

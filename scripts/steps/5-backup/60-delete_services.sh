@@ -7,8 +7,10 @@
 # Done: none of the product's units is installed
 # Cleanup: nothing
 # Roles: any
-# Barrier: node
+# Barrier: cluster
 # Kind: service
+# Barrier cluster: no node deletes its services before every node's backup is complete and the
+# controller collected it (collect_manifest); another node's backup still reads the etcd cluster.
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
 # shellcheck source=scripts/lib/component.sh
