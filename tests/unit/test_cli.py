@@ -228,3 +228,30 @@ def test_to_and_mode_are_declared_once_for_plan_run_and_precheck():
     with pytest.raises(SystemExit):
         parser.parse_args(["plan"])  # --to is required there
     assert parser.parse_args(["precheck"]).to is None
+
+
+@pytest.mark.parametrize("tool, command", [("upgrade", ["plan", "--to", "2.2.0"]), ("upgrade", ["status"]),
+                                           ("rollback", ["list"]), ("rollback", ["status"])])
+def test_global_options_before_or_after_the_command_and_after_wins(tool, command):
+    from drupgrade import cli
+    parser = cli.build_parser(tool)
+    plain = parser.parse_args(command)
+    assert (plain.json, plain.yes, plain.verbose, plain.config, plain.lang, plain.take_over) == (
+        False, False, False, None, None, False)
+    before = parser.parse_args(["--json", "--yes", "-v", "--config", "a.ini", "--lang", "zh"] + command)
+    after = parser.parse_args(command + ["--json", "--yes", "-v", "--config", "a.ini", "--lang", "zh"])
+    for args in (before, after):
+        assert (args.json, args.yes, args.verbose, args.config, args.lang) == (True, True, True, "a.ini", "zh")
+        assert args.module is parser.parse_args(command).module
+    both = parser.parse_args(["--config", "before.ini", "--lang", "zh"] + command + ["--config", "after.ini",
+                                                                                     "--lang", "en"])
+    assert (both.config, both.lang) == ("after.ini", "en")
+    only_before = parser.parse_args(["--config", "before.ini", "--take-over"] + command + ["--lang", "en"])
+    assert (only_before.config, only_before.take_over, only_before.lang) == ("before.ini", True, "en")
+
+
+def test_the_language_given_after_the_command_speaks_the_usage_error():
+    r = run("upgrade", "--lang", "en", "plan", "--to", "2.2.0", "--bogus", "--lang", "zh")
+    assert r.returncode == 2 and "无法识别的参数" in r.stderr
+    r = run("upgrade", "plan", "--to", "2.2.0", "--json", "--config", "/nonexistent/upgrade.ini")
+    assert r.returncode == 2 and "unrecognized" not in r.stderr and "/nonexistent/upgrade.ini" in r.stderr

@@ -34,7 +34,27 @@ argparse._ = _
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with our exit code and a translated lead line for usage errors."""
+    """argparse with our exit code and a translated lead line for usage errors. It records what is
+    declared on it, as it is declared (bash completion reads that: drupgrade.completion):
+    `declared`, [(option strings or the positional's name, takes a value, choices)]; `commands`,
+    {name: its Parser}."""
+
+    def __init__(self, *args, **kwargs):
+        self.declared = []  # before argparse's own -h/--help
+        self.commands = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        flag = kwargs.get("action") in ("store_true", "store_false", "count", "version", "help")
+        self.declared.append((tuple(args), not flag, tuple(kwargs.get("choices") or ())))
+        return action
+
+    def add_command(self, sub, name, **kwargs):
+        """A command's own parser (sub: add_subparsers' result), recorded in `commands`."""
+        cmd = sub.add_parser(name, **kwargs)
+        self.commands[name] = cmd
+        return cmd
 
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -109,40 +129,52 @@ class Context:
         return self._config.paths["state_dir"] if self._config is not None else None
 
 
+def global_options(parser, suppress=False):
+    """The options of every command, declared once: on the tool's parser (before the command) and
+    on each command's parser (suppress: no default there, so that an option given before the
+    command stays; given after it, it wins)."""
+    extra = {"default": argparse.SUPPRESS} if suppress else {}
+    parser.add_argument("--config", metavar="FILE", **extra,
+                        help=_("configuration file (default: conf/upgrade.ini beside bin/)"))
+    parser.add_argument("--lang", choices=("zh", "en"), **extra,
+                        help=_("message language (default: from LC_ALL/LC_MESSAGES/LANG)"))
+    parser.add_argument("--json", action="store_true", **extra, help=_("machine-readable JSON output"))
+    parser.add_argument("--yes", action="store_true", **extra, help=_("answer confirmations with yes"))
+    parser.add_argument("--answers", metavar="FILE", **extra, help=_("answers to questions, one per id"))
+    parser.add_argument("--take-over", action="store_true", **extra,
+                        help=_("take the node lock from another drupgrade run deliberately: its live runs "
+                               "on the nodes are stopped first"))
+    parser.add_argument("--verbose", "-v", action="store_true", **extra, help=_("show debug messages"))
+
+
 def build_parser(tool):
     prog = TOOLS[tool][0]
     parser = Parser(prog=prog, description=_("drupgrade {version}: upgrade and roll back a product's "
                                              "cluster (bin/upgrade.sh products)").format(version=__version__))
     parser.add_argument("--version", action="version", version="drupgrade " + __version__,
                         help=_("show program's version number and exit"))
-    parser.add_argument("--config", metavar="FILE",
-                        help=_("configuration file (default: conf/upgrade.ini beside bin/)"))
-    parser.add_argument("--lang", choices=("zh", "en"),
-                        help=_("message language (default: from LC_ALL/LC_MESSAGES/LANG)"))
-    parser.add_argument("--json", action="store_true", help=_("machine-readable JSON output"))
-    parser.add_argument("--yes", action="store_true", help=_("answer confirmations with yes"))
-    parser.add_argument("--answers", metavar="FILE", help=_("answers to questions, one per id"))
-    parser.add_argument("--take-over", action="store_true",
-                        help=_("take the node lock from another drupgrade run deliberately: its live runs "
-                               "on the nodes are stopped first"))
-    parser.add_argument("--verbose", "-v", action="store_true", help=_("show debug messages"))
+    global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, module in sorted(discover(tool).items()):
         summary = _(module.SUMMARY)
-        cmd = sub.add_parser(name, help=summary, description=summary)
+        cmd = parser.add_command(sub, name, help=summary, description=summary)
         module.add_arguments(cmd)
+        global_options(cmd, suppress=True)
         cmd.set_defaults(module=module)
     return parser
 
 
 def _lang_from_argv(argv):
+    """--lang as given last (before or after the command: the later wins), before parsing: the
+    parser's own texts speak it."""
+    found = None
     for i, a in enumerate(argv):
         if a == "--lang" and i + 1 < len(argv):
-            return argv[i + 1] if argv[i + 1] in ("zh", "en") else None
-        if a.startswith("--lang="):
+            found = argv[i + 1] if argv[i + 1] in ("zh", "en") else None
+        elif a.startswith("--lang="):
             value = a.split("=", 1)[1]
-            return value if value in ("zh", "en") else None
-    return None
+            found = value if value in ("zh", "en") else None
+    return found
 
 
 def _utf8_streams():

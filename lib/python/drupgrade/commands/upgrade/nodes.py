@@ -13,7 +13,6 @@ SUMMARY = N_("reach every node: address, auth method, host-key fingerprint, late
 
 
 def add_arguments(parser):
-    parser.add_argument("--json", dest="nodes_json", action="store_true", help=_("machine-readable JSON output"))
     parser.add_argument("--accept-new-key", metavar="NODE", dest="accept_new_key",
                         help=_("record the host key NODE offers now in place of the recorded one, after "
                                "checking it against --fingerprint (or asking on a terminal)"))
@@ -133,7 +132,7 @@ def run(ctx):
     config = ctx.config
     with Transport.from_config(config, ctx.console) as transport:
         rows = fanout.fan_out(config, lambda n: node_row(transport, n, product.of(config)), config.nodes)
-    if ctx.json or ctx.args.nodes_json:
+    if ctx.json:
         print(json.dumps({"nodes": rows, "ok": all(r["ok"] and not r["error"] for r in rows)},
                          ensure_ascii=False, indent=2))
     else:
