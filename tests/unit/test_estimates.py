@@ -173,6 +173,8 @@ def test_version_state_has_every_field_of_the_design_with_this_runs_values(tmp_p
               "estimated_completion", "completed_steps", "current_step", "rollback_available", "rollback_points"}
     assert design <= set(v)
     assert (v["current_version"], v["target_version"], v["upgrade_status"]) == ("v2.1.0", "v2.2.0", "in_progress")
+    assert v["nodes"]["node1"] == {"version_before": "v2.1.0", "current_version": "v2.1.0",
+                                   "target_version": "v2.2.0"}
     assert {"step_id", "description", "status", "duration"} <= set(v["completed_steps"][-1])
     assert v["completed_steps"][-1]["duration"] == "20s"
     c = v["current_step"]
@@ -198,3 +200,43 @@ def test_version_state_has_every_field_of_the_design_with_this_runs_values(tmp_p
         os.unlink(os.path.join(state_dir, "backups", info["backup_id"], n + ".json"))
     v = r.version_state(j, now=1800000000 + 105)["version_state"]
     assert v["rollback_available"] is False and v["rollback_points"][0]["backup_status"] == "removed"
+
+
+def test_status_shows_each_nodes_way_and_where_it_is_now(tmp_path, capsys):
+    """After a two-hop run every node went 2.0.0 -> 2.2.0 and runs 2.2.0 now: version_before keeps
+    where it began (status once printed v2.2.0 -> v2.2.0); a node the second hop has not finished
+    yet is at the first hop's target."""
+    from drupgrade.commands.upgrade import status
+    from drupgrade.journal import DONE
+    state_dir = str(tmp_path)
+    r = runner.Runner(Ctx(Cfg(state_dir)))
+    hops = [["2.0.0", "2.1.0"], ["2.1.0", "2.2.0"]]
+    j = Journal.create(r.runs_dir, "run_20261202_000000", target="2.2.0", hops=hops, product="drp",
+                       upgrade_mode="progressive_upgrade", started=iso(0),
+                       versions_before={"node1": "2.0.0", "node2": "2.0.0", "node3": "2.0.0"})
+    post = [s for s in r.steps() if s.phase == steps.phase_names()[-1]]
+    for i, hop in enumerate(hops, 1):
+        j.hop_info("hop%d" % i, *hop)
+        for s in post:
+            for n in ("node1", "node2", "node3"):
+                if (i, n) != (2, "node3"):
+                    j.finish("hop%d" % i, s, n, 0)
+    nodes = r.version_state(j)["version_state"]["nodes"]
+    assert nodes["node1"] == {"version_before": "v2.0.0", "current_version": "v2.2.0", "target_version": "v2.2.0"}
+    for s in post:
+        j.finish("hop2", s, "node3", 0)
+    j.set(status=DONE)
+    with open(os.path.join(state_dir, "current_run.json"), "w") as f:
+        json.dump({"run_id": j.data["run_id"], "journal": j.path}, f)
+    ctx = Ctx(Cfg(state_dir))
+    ctx.json = False
+    status.run(ctx)
+    out = capsys.readouterr().out
+    for n in ("node1", "node2", "node3"):
+        assert "  %-10s v2.0.0 -> v2.2.0  now v2.2.0\n" % n in out
+    i18n.set_lang("zh")
+    status.run(ctx)
+    assert "  node1      v2.0.0 -> v2.2.0  当前 v2.2.0\n" in capsys.readouterr().out
+    ctx.json = True
+    status.run(ctx)
+    assert json.loads(capsys.readouterr().out)["version_state"]["nodes"]["node2"]["version_before"] == "v2.0.0"

@@ -437,7 +437,8 @@ class Runner:
                 hop = "hop%d" % (i + 1)
                 if hop in done_hops and name in hop_nodes.get(hop, [name]):
                     cur = dst
-            nodes[name] = {"current_version": "v" + cur, "target_version": "v" + data.get("target", "")}
+            nodes[name] = {"version_before": "v" + before, "current_version": "v" + cur,
+                           "target_version": "v" + data.get("target", "")}
         status = {DONE: "completed", RUNNING: "in_progress", FAILED: "failed",
                   PARTIAL: "in_progress"}.get(journal.status, journal.status)
         points = [{"point_id": info["backup_id"], "version": "v" + info["from"],

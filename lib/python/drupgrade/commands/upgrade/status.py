@@ -31,7 +31,8 @@ def run(ctx):
     if v["estimated_completion"] and not v["end_time"]:
         print(_("estimated completion: {time}").format(time=v["estimated_completion"]))
     for name, n in sorted(v["nodes"].items()):
-        print("  %-10s %s -> %s" % (name, n["current_version"], n["target_version"]))
+        print("  %-10s %s -> %s  %s" % (name, n["version_before"], n["target_version"],
+                                         _("now {version}").format(version=n["current_version"])))
     if v["current_step"]:
         c = v["current_step"]
         print(_("current step: {step} on {node} ({desc})").format(step=c["step"], node=c["node"],
