@@ -42,6 +42,28 @@ def test_nodes_reports_every_node_and_fails_for_the_unreachable_one(tmp_path, ss
     assert pw["ok"] and pw["auth_method"] == "password"
     assert not gone["ok"] and "gone" in gone["error"] and "not recoverable" in gone["error"]
     assert TEST_PASSWORD not in p.stdout + p.stderr
+    assert good["roles"] == ["etcd", "app"] and gone["roles"] == ["app"]
+    # the same data as a table like status's: a line per node in aligned columns, then its host key
+    # and what is wrong; --json given before the command gives the same rows
+    for lang, head, failed in (("en", "node       address", "failed"), ("zh", "节点", "失败")):
+        text = subprocess.run([sys.executable, "-m", "drupgrade", "upgrade", "--config", ini, "nodes", "--lang",
+                               lang], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                              universal_newlines=True, timeout=120)
+        assert text.returncode == 1, text.stderr
+        lines = text.stdout.splitlines()
+        assert lines[0].startswith("  " + head), lines
+        row = {ln.split()[0]: ln for ln in lines[1:] if not ln.startswith("    ")}
+        assert set(row) == {"good", "pw", "gone"}
+        assert row["good"].split()[1:4] == ["127.0.0.1:%d" % sshd.port, "etcd,app", "-"]
+        assert row["gone"].split()[-1] == failed and row["good"].split()[-1] != failed
+        columns = [lines[0].index(h) for h in lines[0].split()[1:3]] if lang == "en" else []
+        for ln in row.values():  # aligned: every row's address and roles start under their headers
+            assert [ln.index(c) for c in ln.split()[1:3]] == columns or lang == "zh"
+        assert "gone" in text.stdout.split(row["gone"], 1)[1] and TEST_PASSWORD not in text.stdout
+    before = subprocess.run([sys.executable, "-m", "drupgrade", "upgrade", "--json", "--config", ini, "nodes"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, universal_newlines=True,
+                            timeout=120)
+    assert [r["node"] for r in json.loads(before.stdout)["nodes"]] == [r["node"] for r in out["nodes"]]
 
 
 def test_accept_new_key_wants_the_expected_fingerprint(tmp_path, sshd):

@@ -25,7 +25,7 @@ def node_row(transport, node, prod):
     version (Product.installed_version) on a node that answers."""
     found = transport.probe(node)
     row = {k: v for k, v in found.as_dict().items() if k not in ("scp_error", "sftp_error", "hint")}
-    row.update(version=None, ok=False, error=safetext.clean(found.error))
+    row.update(roles=list(node.roles), version=None, ok=False, error=safetext.clean(found.error))
     if found.hint:
         row["hint"] = found.hint
     if not found.reachable:
@@ -62,32 +62,29 @@ def _key_cell(r):
     return r["host_key"] or "-"
 
 
-def _print_table(ctx, rows):
-    headers = [_("node"), _("address"), _("auth"), _("host key"), _("latency"), "scp", "sftp", _("version"),
+def _print_table(rows):
+    """The nodes as status shows them: a line per node in aligned columns (node, address, roles,
+    version, auth, latency, scp, sftp, result), the host key and anything wrong on lines below it;
+    node text made safe for the terminal (safetext)."""
+    from rich.cells import cell_len
+    headers = [_("node"), _("address"), _("roles"), _("version"), _("auth"), _("latency"), "scp", "sftp",
                _("result")]
-
-    def cells(r):
-        return [r["node"], r["address"], r["auth_method"], _key_cell(r),
-                "%.1f ms" % r["latency_ms"] if r["latency_ms"] is not None else "-",
-                _yn(r["scp"]), _yn(r["sftp"]), r["version"] or "-", _result(r)]
-    if ctx.console is not None:
-        from rich.table import Table
-        table = Table()
-        for h in headers:
-            table.add_column(h)
-        for r in rows:
-            table.add_row(*[safetext.text(c) for c in cells(r)])
-        ctx.console.print(table)
-        return
-    for r in rows:
-        print("  ".join("%s=%s" % (h, safetext.clean(c, one_line=True)) for h, c in zip(headers, cells(r))))
-
-
-def _result(r):
-    if r["ok"] and not r["error"]:
-        return _("ok")
-    text = r["error"] or _("failed")
-    return text + ("\n" + _("what to do: {hint}").format(hint=r["hint"]) if r.get("hint") else "")
+    lines = [headers] + [[r["node"], r["address"], ",".join(r["roles"]), r["version"] or "-", r["auth_method"],
+                          "%.1f ms" % r["latency_ms"] if r["latency_ms"] is not None else "-", _yn(r["scp"]),
+                          _yn(r["sftp"]), _("ok") if r["ok"] and not r["error"] else _("failed")] for r in rows]
+    lines = [[safetext.clean(c, one_line=True) for c in cells] for cells in lines]
+    widths = [max(cell_len(cells[i]) for cells in lines) for i in range(len(headers))]
+    widths[0] = max(widths[0], 9)  # status's node column
+    for n, cells in enumerate(lines):
+        print(("  " + "  ".join(c + " " * (w - cell_len(c)) for c, w in zip(cells, widths))).rstrip())
+        if n == 0:
+            continue
+        r, indent = rows[n - 1], " " * (4 + widths[0])
+        print(indent + _("host key: {key}").format(key=safetext.clean(_key_cell(r), one_line=True)))
+        if r["error"]:
+            print(indent + _("error: {detail}").format(detail=safetext.clean(r["error"], one_line=True)))
+        if r.get("hint"):
+            print(indent + _("what to do: {hint}").format(hint=safetext.clean(r["hint"], one_line=True)))
 
 
 def _yn(v):
@@ -136,5 +133,5 @@ def run(ctx):
         print(json.dumps({"nodes": rows, "ok": all(r["ok"] and not r["error"] for r in rows)},
                          ensure_ascii=False, indent=2))
     else:
-        _print_table(ctx, rows)
+        _print_table(rows)
     return EXIT_OK if all(r["ok"] and not r["error"] for r in rows) else EXIT_FAILED
