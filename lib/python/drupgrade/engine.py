@@ -62,9 +62,18 @@ def failure_line(text):
     return lines[-1][-300:] if lines else ""
 
 
+def log_name(step_name, hop, suffix=".log"):
+    """The file name of a step's log on the controller (in logs/<run>/<node>/): hop 1 and the run's
+    own steps `<step>.log`, hop N >= 2 `<step>.hopN.log`, so that no hop overwrites another's."""
+    m = re.match(r"hop(\d+)$", hop or "")
+    return step_name + (".hop%s" % m.group(1) if m and int(m.group(1)) >= 2 else "") + suffix
+
+
 class StepFailure:
-    def __init__(self, node, step, rc, reason):
-        self.node, self.step, self.rc, self.reason = node, step, rc, reason
+    """A step that failed on a node: its exit code, the reason, and the log of that attempt."""
+
+    def __init__(self, node, step, rc, reason, log=None):
+        self.node, self.step, self.rc, self.reason, self.log = node, step, rc, reason, log
 
 
 class PhaseFailed(Exception):
@@ -256,7 +265,7 @@ class Upgrade:
         """A controller step past its timeout: the block of §4.3.2 with the controller's own
         figures, its context (threads, child processes) saved beside its log, and what it started on
         the nodes ended; failed, exit 124."""
-        context = self.log_path(node, step, ".timeout-context.txt")
+        context = self.log_path(node, step, hop, ".timeout-context.txt")
         with open(context, "w", encoding="utf-8") as f:
             f.write(procs.context())
         try:
@@ -359,9 +368,9 @@ class Upgrade:
         """A new attempt of a node step, journaled (Journal.begin); the earlier attempt's log is
         kept beside it. Its journal.Result."""
         result = self.journal.begin(hop, node, step, run_key, queued)
-        logfile = self.log_path(node, step)
+        logfile = self.log_path(node, step, hop)
         if result.attempts > 1 and os.path.exists(logfile):
-            os.replace(logfile, self.log_path(node, step, ".attempt%d.log" % (result.attempts - 1)))
+            os.replace(logfile, self.log_path(node, step, hop, ".attempt%d.log" % (result.attempts - 1)))
         return result
 
     def _lost(self, hop, node, pending):
@@ -417,17 +426,17 @@ class Upgrade:
         reason = result.reason
         if not reason:
             try:
-                with open(self.log_path(node, step), encoding="utf-8", errors="replace") as f:
+                with open(self.log_path(node, step, hop), encoding="utf-8", errors="replace") as f:
                     reason = failure_line(f.read())
             except OSError:
                 reason = ""
             reason = _("exit code {rc}").format(rc=rc) + (": " + reason if reason else "")
             self.journal.note(hop, step, node, reason=reason)
-        return StepFailure(node, step, rc, reason)
+        return StepFailure(node, step, rc, reason, log=self.log_path(node, step, hop))
 
     def _timed_out(self, hop, step, node, run_key, timeout, elapsed):
         facts = self.ops.resources(node, step)
-        context = self.log_path(node, step, ".timeout-context.txt")
+        context = self.log_path(node, step, hop, ".timeout-context.txt")
         with open(context, "w", encoding="utf-8") as f:
             f.write(self.ops.context(node, step, run_key))
         block = timeouts.timeout_block(node.name, step.phase, step.summary, step.kind, step.subject,
@@ -439,11 +448,12 @@ class Upgrade:
         self.journal.note(hop, step, node, reason=_("timed out after {secs}s (timeout {timeout}s)").format(
             secs=int(elapsed), timeout=int(timeout)))
 
-    def log_path(self, node, step, suffix=".log"):
-        """Where the step's log on the node is kept on the controller (made on first use)."""
+    def log_path(self, node, step, hop, suffix=".log"):
+        """Where the step's log on the node in that hop is kept on the controller (log_name; the
+        folder made on first use)."""
         d = os.path.join(self.log_dir, node.name)
         os.makedirs(d, exist_ok=True)
-        return os.path.join(d, step.name + suffix)
+        return os.path.join(d, log_name(step.name, hop, suffix))
 
     # -- retry policies (design §4.2.2; drupgrade.retry_policy) ------------------------------------
     def apply_policy(self, step, hop, versions, failures, policy):
@@ -545,7 +555,7 @@ class Upgrade:
         except DrupgradeError as e:
             if self.journal.result(hop, step, node).exists:
                 self.journal.note(hop, step, node, reason=e.message)
-            return StepFailure(node, step, EXIT_FAILED, e.message)
+            return StepFailure(node, step, EXIT_FAILED, e.message, log=self.log_path(node, step, hop))
         return None
 
 
@@ -644,7 +654,8 @@ class _NodeRuns:
         if failure is not None and failure.step is step:
             return True, failure
         if entry.status == FAILED and run.attempts.began(step):
-            return True, StepFailure(run.node, step, entry.get("rc", EXIT_FAILED), entry.get("reason", ""))
+            return True, StepFailure(run.node, step, entry.get("rc", EXIT_FAILED), entry.get("reason", ""),
+                                     log=self.up.log_path(run.node, step, self.hop))
         return False, None
 
     def close(self):
@@ -740,7 +751,7 @@ class RunLog:
         self.started = time.time()
         if self.sink:
             self.sink.close()
-        self.sink = open(self.up.log_path(self.node, step), "wb")
+        self.sink = open(self.up.log_path(self.node, step, self.hop), "wb")
 
     def feed(self, data):
         lines = (self.buf + data).split(b"\n")

@@ -550,7 +550,8 @@ class Rollback:
             for f in failures:
                 out("error", _("rollback step {n} ({label}) failed on node {node}: {reason}").format(
                     n=n, label=label(n), node=f.node.name, reason=f.reason))
-                out("error", _("log: {path}").format(path=os.path.join(log_dir, f.node.name, f.step.name + ".log")))
+                out("error", _("log: {path}").format(path=f.log or os.path.join(log_dir, f.node.name,
+                                                                                  f.step.name + ".log")))
         first = min(failed)
         out("error", _("the rollback stopped at step {n}; the state is kept and nothing else was changed").format(
             n=first))

@@ -339,7 +339,7 @@ class Runner:
         for f in e.failures:
             out("error", _("[{phase}] {step} failed on node {node}: {reason}").format(
                 phase=e.phase, step=f.step.name, node=f.node.name, reason=f.reason))
-            out("error", _("log: {path}").format(path=os.path.join(
+            out("error", _("log: {path}").format(path=f.log or os.path.join(
                 self.state_dir, "logs", journal.data["run_id"], f.node.name, f.step.name + ".log")))
         if journal.status == ROLLING_BACK:
             out("error", _("[run] on_failure = rollback: the backup {backup} is complete, so every node is rolled "

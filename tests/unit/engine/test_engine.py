@@ -45,6 +45,7 @@ class FakeRun:
         self.sent = 0
         self.opened = set()
         self.stopped = self.hung = self.at_gate = False
+        self.where = b""  # in a later hop its log says which (" in hop2")
 
     def mark(self, text):
         """A marker line as drstep prints it, with the run's nonce."""
@@ -82,6 +83,7 @@ class FakeOps(NodeOpsBase):
             self.starts.append((node.name, run_key, [("+" if s.name in gates else "") + s.name for s in steps]))
             run = self.runs[(node.name, run_key)] = FakeRun([(s, s.name in gates) for s in steps],
                                                              nonce=nonce.encode())
+            run.where = b"" if hop == "hop1" else b" in " + hop.encode()
             self._advance(node, run)
 
     def _advance(self, node, run):
@@ -100,7 +102,7 @@ class FakeOps(NodeOpsBase):
             self.ran.append((node.name, s.name, "run"))
             rcs = self.behaviour.get((node.name, s.name), [])
             rc = rcs.pop(0) if rcs else 0
-            run.log += run.mark(b"begin %s 1.0" % name) + b"log of %s\n" % name
+            run.log += run.mark(b"begin %s 1.0" % name) + b"log of %s%s\n" % (name, run.where)
             if rc == "hang":
                 run.hung = True
                 return
@@ -190,9 +192,9 @@ def fast(monkeypatch):
     monkeypatch.setattr(engine.time, "sleep", lambda s: None)
 
 
-def make(tmp_path, step_list, ops=None, cfg=None):
+def make(tmp_path, step_list, ops=None, cfg=None, hops=(("1.0.0", "1.5.0"),)):
     ops = ops or FakeOps()
-    journal = Journal.create(str(tmp_path / "runs"), "r1", hops=[["1.0.0", "1.5.0"]])
+    journal = Journal.create(str(tmp_path / "runs"), "r1", hops=[list(h) for h in hops])
     said = []
     up = engine.Upgrade(cfg or Cfg(NODES), step_list, retry_policy.load(POLICIES), ops, journal,
                         lambda level, text: said.append((level, text)), str(tmp_path / "logs"),
@@ -223,6 +225,30 @@ def test_step_major_order_and_roles(tmp_path):
     assert [st for n, _k, st in ops.starts if n == "n2"] == [["stop", "+unzip"]]
     assert up.journal.data["status"] == "done"
     assert os.path.exists(str(tmp_path / "logs" / "n1" / "dump.log"))
+
+
+def test_every_hop_keeps_its_own_step_logs_and_a_failure_names_its_own(tmp_path):
+    """Hop 1 and the run's own steps write <step>.log, hop N >= 2 <step>.hopN.log: a later hop no
+    longer truncates an earlier hop's log; a failure names the log of its own attempt."""
+    s = [step("disk", "precheck", retry="phase"), step("install", "upgrade")]
+    up, ops, said = make(tmp_path, s, hops=(("1.0.0", "1.5.0"), ("1.5.0", "2.0.0")))
+    ops.behaviour[("n2", "install")] = [0, 1]  # hop 2's first attempt fails, its retry passes
+    up.execute()
+    logs = tmp_path / "logs"
+    assert sorted(os.listdir(str(logs / "n1"))) == ["disk.log", "install.hop2.log", "install.log"]
+    assert (logs / "n1" / "disk.log").read_text() == "log of disk in run\n"  # the precheck: once, in the run
+    assert (logs / "n1" / "install.log").read_text() == "log of install\n"
+    assert (logs / "n1" / "install.hop2.log").read_text() == "log of install in hop2\n"
+    assert (logs / "n2" / "install.hop2.attempt1.log").read_text() == "log of install in hop2\n"
+    assert (logs / "n2" / "install.log").read_text() == "log of install\n"
+    assert engine.log_name("install", "run") == engine.log_name("install", "hop1") == "install.log"
+    assert engine.log_name("install", "hop12", ".timeout-context.txt") == "install.hop12.timeout-context.txt"
+    up, ops, said = make(tmp_path / "again", s, hops=(("1.0.0", "1.5.0"), ("1.5.0", "2.0.0")))
+    ops.behaviour[("n3", "install")] = [0, 1, 1, 1]
+    with pytest.raises(engine.PhaseFailed) as exc:
+        up.execute()
+    [failure] = exc.value.failures
+    assert failure.log == str(tmp_path / "again" / "logs" / "n3" / "install.hop2.log")
 
 
 def test_serial_and_primary_first_fanout(tmp_path):
