@@ -62,6 +62,23 @@ dist::node() {
   dist::pack "$stage" "$build/dist/drupgrade-node-$version.tar.gz"
 }
 
+#######################################
+# Bash completion of both tools, generated from their command-line definitions in the staged tree
+# (drupgrade.completion): share/bash-completion/completions/upgrade.sh and rollback_tool.
+# Arguments: staged controller dir
+#######################################
+dist::completion() {
+  local stage=$1 dir tool prog
+  dir="$stage/share/bash-completion/completions"
+  mkdir -p "$dir"
+  for tool in upgrade:upgrade.sh rollback:rollback_tool; do
+    prog=${tool#*:}
+    PYTHONPATH="$stage/lib/python" DRUPGRADE_ROOT="$stage" python3 -B -m drupgrade.completion "${tool%%:*}" \
+      > "$dir/$prog.tmp"
+    mv "$dir/$prog.tmp" "$dir/$prog"
+  done
+}
+
 dist::controller() {
   local version=$1 build=$2 stage
   stage="$build/stage/drupgrade-$version"
@@ -80,6 +97,7 @@ dist::controller() {
   find "$stage/share/locale" -name '*.po' -delete
   cp "$build/dist/drupgrade-node-$version.tar.gz" "$stage/share/node/"
   dist::copy "$build/wheelhouse" "$stage/wheelhouse"  # with its hashed requirements and SHA256SUMS
+  dist::completion "$stage"
   echo "$version" > "$stage/VERSION"
   dist::pack "$stage" "$build/dist/drupgrade-$version.tar.gz"
 }

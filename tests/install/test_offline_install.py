@@ -371,3 +371,22 @@ def test_a_callers_pythonpath_cannot_shadow_the_venvs_packages(root, no_network,
         assert r.returncode == 0, r.stderr
         assert "SHADOWED" not in r.stdout + r.stderr
         assert "unzip" in r.stdout and "precheck" in r.stdout
+
+
+def test_the_tarball_carries_bash_completion_of_both_tools_that_completes(root, tmp_path):
+    """share/bash-completion/completions/{upgrade.sh,rollback_tool}, generated at `make dist` from the
+    tools' command-line definitions: sourced in bash, they complete commands, options after a command
+    and global options (docs/install.md, Bash completion)."""
+    cases = {"upgrade.sh": [("upgrade.sh pl", "plan plugins"), ("bin/upgrade.sh plan --to 2.2.0 --js", "--json"),
+                            ("upgrade.sh --lang zh lo", "logs"), ("upgrade.sh plan --mode j", "jump")],
+             "rollback_tool": [("rollback_tool li", "list"), ("rollback_tool list --ins", "--install-tool")]}
+    for prog, lines in cases.items():
+        path = os.path.join(root, "share", "bash-completion", "completions", prog)
+        assert os.path.isfile(path), path
+        for line, expected in lines:
+            script = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); '
+                      'spec=$(complete -p "${COMP_WORDS[0]##*/}"); spec=${spec% *}; "${spec##* }"; '
+                      'echo "${COMPREPLY[*]}"')  # the function `complete` registered for the tool
+            p = subprocess.run(["bash", "-c", script, "x", path] + line.split(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, universal_newlines=True, cwd=str(tmp_path))
+            assert (p.returncode, p.stdout.strip(), p.stderr) == (0, expected, ""), (line, p.stderr)

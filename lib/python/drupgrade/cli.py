@@ -36,8 +36,8 @@ argparse._ = _
 class Parser(argparse.ArgumentParser):
     """argparse with our exit code and a translated lead line for usage errors. It records what is
     declared on it, as it is declared (bash completion reads that: drupgrade.completion):
-    `declared`, [(option strings or the positional's name, takes a value, choices)]; `commands`,
-    {name: its Parser}."""
+    `declared`, [{"names": option strings or the positional's name, "value": it takes a value,
+    "choices": [...], "metavar": ...}]; `commands`, {name: its Parser}."""
 
     def __init__(self, *args, **kwargs):
         self.declared = []  # before argparse's own -h/--help
@@ -47,7 +47,8 @@ class Parser(argparse.ArgumentParser):
     def add_argument(self, *args, **kwargs):
         action = super().add_argument(*args, **kwargs)
         flag = kwargs.get("action") in ("store_true", "store_false", "count", "version", "help")
-        self.declared.append((tuple(args), not flag, tuple(kwargs.get("choices") or ())))
+        self.declared.append({"names": list(args), "value": not flag, "choices": list(kwargs.get("choices") or ()),
+                              "metavar": kwargs.get("metavar")})
         return action
 
     def add_command(self, sub, name, **kwargs):
