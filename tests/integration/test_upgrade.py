@@ -18,6 +18,7 @@ from labtools import LAB, TOP, Controller, arm, backups_verify, fingerprint, ins
 
 pytestmark = pytest.mark.usefixtures("lab")
 HOTFIX = os.path.join(TOP, "packaging", "drp", "hotfix", "1.0.0-hf1.sql")
+ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,22 @@ def test_progressive_upgrade_through_every_adjacent_pair(reference):
     # The old release is kept intact beside the new one for a fast rollback.
     assert "release 1.0.0 ok" in reference["after"]["node1"]
     assert "release 2.2.0 ok" in reference["after"]["node1"]
+    # issue 18: status shows each node's way and where it is now
+    assert {n["version_before"] for n in vs["nodes"].values()} == {"v1.0.0"}
+    assert "  node1      v1.0.0 -> v2.2.0  now v2.2.0\n" in ctl("status")
+    # a step's log of every hop, one command away (hop N >= 2 keeps its own <step>.hopN.log)
+    out = ctl("logs", "install", "--node", "node1")
+    headers = [ln for ln in out.splitlines() if ln.startswith("==== ")]
+    assert [h.split(", attempt")[0] for h in headers] == [
+        "==== install on node1, hop%d (%s -> %s)" % (i + 1, src, dst) for i, (src, dst) in enumerate(j["hops"])]
+    assert [os.path.basename(h.rsplit("; ", 1)[1]) for h in headers] == [
+        "install.log", "install.hop2.log", "install.hop3.log", "install.hop4.log"]
+    assert all(": ok; " in h for h in headers) and len(out.splitlines()) > 2 * len(headers)
+    # read-only commands (global options after the command too) never say they removed something on a node
+    said = [ctl("status", "--lang", "zh"), ctl("nodes"), ctl("plan", "--to", "2.2.0", "--json"), out]
+    said += [sh(ROLLBACK, "--config", ctl.config, "--lang", lang, cmd).stdout
+             for lang in ("en", "zh") for cmd in ("list", "history", "status")]
+    assert not [text for text in said if re.search("remov|已删除|删除了", text)], said
 
 
 def test_a_jump_that_fails_its_compatibility_checks_falls_back_or_is_refused(reference):

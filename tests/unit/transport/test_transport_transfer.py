@@ -173,7 +173,10 @@ def _tree(root, files):
 
 @pytest.mark.parametrize("kind", ["marked", "legacy"])
 def test_tool_package_upload_removes_a_stale_unpacked_dir_the_tool_created(
-        settings, key_node, remote_dir, payload, kind):
+        settings, key_node, remote_dir, payload, kind, caplog):
+    """...and says so in the controller log only: a command that shows backups (rollback_tool list
+    --install-tool) never prints that it removed something on a node (issue 18)."""
+    caplog.set_level(logging.DEBUG, logger="drupgrade")
     stale = remote_dir + "/drupgrade"
     if kind == "marked":
         _tree(stale, {"bin/drstep": "#!/bin/bash\n", ".drupgrade-owned": "created_by=drupgrade node tool\n"})
@@ -182,6 +185,9 @@ def test_tool_package_upload_removes_a_stale_unpacked_dir_the_tool_created(
     with _mgr(settings, "scp") as m:
         r = m.upload_tool_package(payload, remote_dir + "/pkg", key_node, stale)
     assert not os.path.exists(stale) and r.action == "uploaded"
+    said = [(rec.levelno, rec.getMessage()) for rec in caplog.records if "unpacked tool directory" in rec.getMessage()]
+    assert said == [(logging.DEBUG, "%s: removed the earlier unpacked tool directory %s" % (key_node.name, stale))]
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.INFO and "removed" in rec.getMessage()]
     assert os.path.exists(remote_dir + "/pkg/" + os.path.basename(payload))
 
 

@@ -420,9 +420,8 @@ class FileTransferManager(object):
             raise owned.NotOwned(ep.name, owned.refused_path(res.stderr) or unpacked_dir, "node_tool_dir")
         if res.rc != 0:
             raise failures.RemotePermissionDenied(ep.name, unpacked_dir, failures.last_line(res.stderr))
-        if "removed" in res.stdout:
-            log.info(_("{node}: removed the stale unpacked tool directory {path}").format(
-                node=ep.name, path=unpacked_dir))
+        if "removed" in res.stdout:  # replaced by the install that follows: the controller log only, never
+            log.debug("%s: removed the earlier unpacked tool directory %s", ep.name, unpacked_dir)  # the screen
         return self.upload_package(local_path, remote_dir, node)
 
     def upload_directory(self, local_dir, remote_dir, node):
