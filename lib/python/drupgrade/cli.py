@@ -71,8 +71,8 @@ class Context:
         self.lang = i18n.current_lang()
         self.root = ROOT
         self._config = None
-        self.console = None
-        if sys.stdout.isatty() and not args.json:
+        self.console = None  # on a terminal: rich (tables, the live display); else plain lines
+        if sys.stdout.isatty() and not args.json and not args.plain and os.environ.get("TERM") != "dumb":
             from rich.console import Console
             self.console = Console()
 
@@ -126,6 +126,9 @@ def build_parser(tool):
                         help=_("take the node lock from another drupgrade run deliberately: its live runs "
                                "on the nodes are stopped first"))
     parser.add_argument("--verbose", "-v", action="store_true", help=_("show debug messages"))
+    parser.add_argument("--plain", action="store_true",
+                        help=_("plain log lines, no live display or tables (also when not on a terminal or "
+                               "TERM=dumb)"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, module in sorted(discover(tool).items()):
         summary = _(module.SUMMARY)
