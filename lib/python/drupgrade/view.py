@@ -21,6 +21,7 @@ from drupgrade.journal import FAILED, OK, QUEUED, RETRY, RUNNING
 REFRESH = 4  # redraws per second
 ESTIMATE_EVERY = 2.0  # seconds between two reads of the run's estimated time left
 MARKS = {RUNNING: "▶", OK: "✓", FAILED: "✗", QUEUED: "○", RETRY: "↻"}  # RETRY: also the retries' count
+COLOURS = {RUNNING: "bold cyan", OK: "green", FAILED: "bold red", RETRY: "yellow"}
 BAR = 10  # cells of a node's progress bar
 
 _current = None  # the Display live in this process (one at a time)
@@ -301,6 +302,7 @@ class RunPanel:
         from rich import box
         from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
         head, line, timing = self.header()
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
         for title in (_("node"), _("phase"), _("current step"), _("elapsed"), _("progress"), _("warnings")):
@@ -308,19 +310,20 @@ class RunPanel:
         now = time.time()
         size = BAR if width >= 100 else BAR // 2  # 80 columns: every column whole
         with self.lock:
-            rows = [(r.name, r.step, r.status, r.hop, r.started, len(r.done), r.total, r.warnings, r.retries)
+            rows = [(r.name, r.step, r.status, r.started, len(r.done), r.total, r.warnings, r.retries)
                     for r in self.rows.values()]
-        for name, step, status, _hop, started, done, total, warned, retries in rows:
+        for name, step, status, started, done, total, warned, retries in rows:
             phase = self.phase_of.get(step, "")
             if status is None:
-                current, phase = MARKS[QUEUED] + " " + _("waiting"), ""
+                current, phase = Text(MARKS[QUEUED] + " " + _("waiting"), style="dim"), ""
             else:
-                current = "%s %s" % (MARKS.get(status, " "), step)
+                current = Text.assemble((MARKS.get(status, " "), COLOURS.get(status, "")), " " + step)
             elapsed = clock(now - started) if status == RUNNING and started else ""
             notes = (str(warned) if warned else "") + (" %s%d" % (MARKS[RETRY], retries) if retries else "")
-            style = "red" if status == FAILED else "yellow" if notes else None
-            table.add_row(name, phase, current, elapsed, "%s %d/%d" % (bar(done, total, size), done, total),
-                          notes.strip(), style=style)
+            table.add_row(name, phase, current, elapsed,
+                          Text.assemble((bar(done, total, size), "green" if done == total else "cyan"),
+                                        " %d/%d" % (done, total)),
+                          Text(notes.strip(), style="yellow"), style="red" if status == FAILED else None)
         return Group(head, line, timing, table)
 
     def summary(self):
