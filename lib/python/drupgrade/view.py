@@ -18,7 +18,7 @@ from drupgrade import timeouts
 from drupgrade.i18n import _
 from drupgrade.journal import FAILED, OK, QUEUED, RETRY, RUNNING
 
-REFRESH = 4  # redraws per second
+REFRESH = 2  # redraws per second (the elapsed times count seconds)
 ESTIMATE_EVERY = 2.0  # seconds between two reads of the run's estimated time left
 MARKS = {RUNNING: "▶", OK: "✓", FAILED: "✗", QUEUED: "○", RETRY: "↻"}  # RETRY: also the retries' count
 COLOURS = {RUNNING: "bold cyan", OK: "green", FAILED: "bold red", RETRY: "yellow"}
