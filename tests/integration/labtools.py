@@ -3,8 +3,13 @@ node fingerprint and the state checks (the lab is the one LAB_NAME/LAB_DIR name,
 import configparser
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+import unicodedata
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The lab's directory as lab.sh chooses it: LAB_DIR, else build/lab (default lab) or build/lab-$LAB_NAME.
@@ -54,8 +59,15 @@ class Controller:
 
     tool = UPGRADE
 
-    def argv(self, *args):
-        return [self.tool, "--config", self.config, "--lang", "en"] + list(args)
+    def argv(self, *args, lang="en"):
+        return [self.tool, "--config", self.config, "--lang", lang] + list(args)
+
+    def on_screen(self, width, lang, *args, expect=0):
+        """The command on a real terminal (tmux, `width` columns): its Screen (frames, the end)."""
+        shown = Screen(width).run(self.argv(*args, lang=lang))
+        assert shown.rc == expect, "%s %s on a terminal: rc %s, expected %d\n%s" % (
+            os.path.basename(self.tool), " ".join(args), shown.rc, expect, shown.text[-6000:])
+        return shown
 
     def __call__(self, *args, expect=0):
         p = sh(*self.argv(*args), check=False, timeout=1800)
@@ -81,6 +93,66 @@ class Controller:
 
     def status(self):
         return self.json("status")["version_state"]
+
+
+def cells(text):
+    """Terminal columns of text: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+class Screen:
+    """A command run on a real terminal: a tmux server of its own (no user configuration), one pane
+    WIDTH x HEIGHT; what the pane shows is sampled while the command runs (frames), then kept: the
+    last screen, and everything it printed with the terminal's wrapped lines joined again (text)."""
+
+    def __init__(self, width, height=45, every=0.5):
+        self.width, self.height, self.every = width, height, every
+        self.frames, self.last, self.text, self.rc = [], "", "", None
+
+    def run(self, argv, timeout=1800):
+        work = tempfile.mkdtemp(prefix="screen-")
+        conf, done = os.path.join(work, "tmux.conf"), os.path.join(work, "rc")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write("set -g history-limit 200000\nset -g remain-on-exit on\nset -g status off\n")
+        tmux = ["tmux", "-u", "-L", "screen%d" % os.getpid(), "-f", conf]
+        env = dict(os.environ, LANG="C.UTF-8")
+        env.pop("TMUX", None)
+        line = "%s; echo $? > %s" % (" ".join(shlex.quote(a) for a in argv), shlex.quote(done))
+        subprocess.check_call(tmux + ["new-session", "-d", "-s", "run", "-x", str(self.width), "-y",
+                                      str(self.height), line], env=env)
+        try:
+            deadline = time.time() + timeout
+            while not os.path.exists(done) and time.time() < deadline:
+                self.frames.append(self.capture(tmux))
+                time.sleep(self.every)
+            self.last = self.capture(tmux)
+            self.text = self.capture(tmux, "-J", "-S", "-")
+            with open(done, encoding="utf-8") as f:
+                self.rc = int(f.read().strip() or -1)
+        finally:
+            subprocess.call(tmux + ["kill-server"], stderr=subprocess.DEVNULL)
+            shutil.rmtree(work, ignore_errors=True)
+        return self
+
+    @staticmethod
+    def capture(tmux, *options):
+        return subprocess.run(tmux + ["capture-pane", "-p", "-t", "run"] + list(options), stdout=subprocess.PIPE,
+                              universal_newlines=True, check=True).stdout
+
+    def assert_clean(self, marker):
+        """No line of any frame or of the end wider than the pane; in each frame the live display
+        at most once (`marker`: a line only the display has) and no transfer bar (node, file)
+        twice: frames are redrawn in place, never stacked."""
+        for shown in self.frames + [self.last]:
+            wide = [ln for ln in shown.splitlines() if cells(ln) > self.width]
+            assert not wide, "lines wider than %d columns:\n%s" % (self.width, "\n".join(wide))
+            assert sum(1 for ln in shown.splitlines() if marker in ln) <= 1, "stacked frames:\n" + shown
+            bars = [tuple(ln.split()[:2]) for ln in shown.splitlines() if "━" in ln]
+            assert len(bars) == len(set(bars)), "a transfer bar twice on one screen:\n" + shown
+
+    def words(self):
+        """The whole output as single-spaced words: a sentence found whatever the terminal's width."""
+        return " ".join(self.text.split())
 
 
 def arm(node, step, fault):

@@ -14,9 +14,12 @@ one run to 2.2.0, one rollback:
   snapshot of every node (fingerprint and exact_state.sh) equals the one before the run.
 """
 import os
+import re
 
 import pytest
 from labtools import TOP, Controller, diff, install, snapshot, state_check
+
+PHASES = ("init", "distribute_tool", "precheck", "distribute_package", "backup", "upgrade", "postcheck")
 
 pytestmark = pytest.mark.usefixtures("lab")
 
@@ -34,8 +37,9 @@ def mixed(tmp_path_factory):
     before = snapshot()
     plan = up.json("plan", "--to", "2.2.0")["upgrade_plan"]
     text = up("plan", "--to", "2.2.0")
-    out = up("run", "--to", "2.2.0")
-    return {"before": before, "plan": plan, "text": text, "out": out, "up": up, "rb": rb}
+    # on a real terminal (issue 18): 80 columns, in Chinese; the rollback below at 160, in English
+    shown = up.on_screen(80, "zh", "run", "--to", "2.2.0")
+    return {"before": before, "plan": plan, "text": text, "shown": shown, "up": up, "rb": rb}
 
 
 def test_the_plan_shows_each_nodes_path_and_the_run_converges_them_on_the_target(mixed):
@@ -64,8 +68,34 @@ def test_the_plan_shows_each_nodes_path_and_the_run_converges_them_on_the_target
     state_check("2.2.0")
 
 
+def test_the_run_on_an_80_column_terminal_in_chinese_is_one_live_display_and_ends_with_its_summary(mixed):
+    """Issue 18: every phase shows, the node table is redrawn in place (never stacked, no transfer
+    bar twice, no row wrapped, no line wider than the pane), the summary stays at the end."""
+    shown = mixed["shown"]
+    shown.assert_clean(marker="升级运行 run_")
+    for phase in PHASES:  # the log lines above the display: every phase of every hop
+        assert "[%s]" % phase in shown.text, phase
+    table = re.compile(r"^(node[0-9]|controller) +(%s|○) " % "|".join(PHASES))  # the display's rows
+    rows = [ln for frame in shown.frames for ln in frame.splitlines() if table.match(ln)]
+    cut = [ln for ln in rows if not re.search(r"[░█]+ [0-9]+/[0-9]+", ln)]
+    assert rows and not cut, cut  # a row never wraps: its progress is on its line
+    assert len({ln.split()[1] for ln in rows if ln.split()[1] in PHASES}) >= 3  # phases follow one another
+    end = shown.last[shown.last.index("升级运行 run_"):]
+    assert "done" in end.splitlines()[0] and "下一步" in end
+    for node, before in (("node1", "2.0.0"), ("node2", "2.0.0"), ("node3", "2.1.0")):
+        assert re.search(r"%s +%s -> 2\.2\.0 +正常" % (node, before), end), end
+
+
 def test_rollback_takes_every_node_back_to_its_own_version_exactly(mixed):
-    out = mixed["rb"]("--yes", "auto", "latest")
+    shown = mixed["rb"].on_screen(160, "en", "--yes", "auto", "latest")
+    out = shown.words()
     assert "every node is back at its own version before the run: node1=2.0.0, node2=2.0.0, node3=2.1.0" in out
+    # on a terminal of 160 columns: its box redrawn in place, its summary at the end
+    shown.assert_clean(marker="system rollback progress")
+    assert any("system rollback progress" in frame for frame in shown.frames)
+    end = shown.last[shown.last.index("system rollback progress"):]
+    assert "100% (6/6 steps done)" in end and re.search(r"rollback rollback_[0-9_]+: done", end)
+    for node, after in (("node1", "2.0.0"), ("node2", "2.0.0"), ("node3", "2.1.0")):
+        assert re.search(r"%s +2\.2\.0 -> %s +ok" % (node, after), end), end
     now = snapshot()
     assert now == mixed["before"], "the nodes differ from their state before the run:\n" + diff(mixed["before"], now)

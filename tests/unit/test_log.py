@@ -46,16 +46,25 @@ def test_log_file_is_private(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def test_on_a_terminal_the_lines_of_the_run_print_above_live_progress_bars():
-    """The console handler writes to sys.stderr as it is at each record: rich's live transfer bars
-    take it over while they draw, so a line of the run (the step progress every 10 s) is printed
-    above them instead of through them."""
+def test_on_a_terminal_the_lines_of_the_run_print_above_the_live_display():
+    """The console handler writes to sys.stderr as it is at each record: the live display
+    (drupgrade.view) takes it over while it draws, so a line of the run (the step progress every
+    10 s) is printed above it instead of through it."""
     import io
 
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.text import Text
+
+    from drupgrade import view
+
+    class Panel:
+        def render(self, _width):
+            return Text("THE PANEL")
+
+        def summary(self):
+            return []
     screen = io.StringIO()
     log.setup(None, console=True)
-    with Progress(console=Console(file=screen, force_terminal=True, width=100)):
+    with view.Display(Console(file=screen, force_terminal=True, width=100), Panel()):
         logging.getLogger("drupgrade.run").info("[progress] 35% (7/20 steps done)")
     assert "[INFO] [progress] 35% (7/20 steps done)" in screen.getvalue()

@@ -92,8 +92,8 @@ class Context:
         self.lang = i18n.current_lang()
         self.root = ROOT
         self._config = None
-        self.console = None
-        if sys.stdout.isatty() and not args.json:
+        self.console = None  # on a terminal: rich (tables, the live display); else plain lines
+        if sys.stdout.isatty() and not args.json and not args.plain and os.environ.get("TERM") != "dumb":
             from rich.console import Console
             self.console = Console()
 
@@ -146,6 +146,9 @@ def global_options(parser, suppress=False):
                         help=_("take the node lock from another drupgrade run deliberately: its live runs "
                                "on the nodes are stopped first"))
     parser.add_argument("--verbose", "-v", action="store_true", **extra, help=_("show debug messages"))
+    parser.add_argument("--plain", action="store_true", **extra,
+                        help=_("plain log lines, no live display or tables (also when not on a terminal or "
+                               "TERM=dumb)"))
 
 
 def build_parser(tool):

@@ -249,7 +249,7 @@ class Upgrade:
             elapsed = time.time() - t0
             if not worker.is_alive():
                 break
-            self._tick(watch, elapsed)
+            self._tick(watch, elapsed, hop, step, node)
             if watch.resources_due(elapsed):
                 self.out("info", "%s: %s" % (what, timeouts.resources_line(procs.facts())))
             if elapsed >= watch.timeout:
@@ -293,14 +293,17 @@ class Upgrade:
                 done += 1
         return done, len(units)
 
-    def _tick(self, watch, elapsed):
-        """What the step's watch says now (§4.3), with the run's progress and estimate when due."""
+    def _tick(self, watch, elapsed, hop, step, node):
+        """What the step's watch says now (§4.3), with the run's progress and estimate when due; its
+        warnings are counted in the step's result (the live display shows them per node)."""
         counts = {}
         if watch.talks(elapsed):
             counts["done"], counts["total"] = self.progress()
             counts["remaining"] = self.remaining()
         for level, text in watch.tick(elapsed, **counts):
             self.out(level, text)
+            if level in ("warning", "critical"):
+                self.journal.note(hop, step, node, warnings=self.journal.result(hop, step, node).get("warnings", 0) + 1)
 
     def run_steps(self, hop, versions, node, steps, gates=()):
         """Node steps in order as one detached run (`drstep chain`, a gate before each step named
@@ -404,7 +407,7 @@ class Upgrade:
             if run.step is not step or waiting or run.waiting():
                 continue  # the next step began (its own watch), or the run waits at a gate
             elapsed = time.time() - started
-            self._tick(watch, elapsed)
+            self._tick(watch, elapsed, hop, step, node)
             if watch.resources_due(elapsed):
                 self.out("info", "[%s] %s: %s" % (step.phase, node.name, timeouts.resources_line(
                     self.ops.resources(node, step))))

@@ -123,6 +123,7 @@ class Journal:
         self.data = data
         self.lock = threading.RLock()  # nodes run in threads; one writer at a time
         self.changed = threading.Condition(self.lock)  # notified whenever a result changed
+        self.listeners = []  # callables given each Result that changed (subscribe)
 
     @classmethod
     def create(cls, runs_dir, run_id, **info):
@@ -194,6 +195,23 @@ class Journal:
     def status(self):
         return self.data.get("status")
 
+    def subscribe(self, listener):
+        """listener(Result) after every change of a result (begin, finish, note, retry, unqueue), called
+        under the journal's lock: it must be quick and must not wait for anything (drupgrade.view)."""
+        with self.lock:
+            self.listeners.append(listener)
+
+    def unsubscribe(self, listener):
+        with self.lock:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+
+    def _tell(self, hop, step, node, entry):
+        result = Result(hop, _name(step), _name(node), entry)
+        for listener in list(self.listeners):
+            listener(result)
+        return result
+
     def notify(self):
         """Wake every thread waiting on `changed` (a result changed, or a run ended)."""
         with self.changed:
@@ -248,7 +266,7 @@ class Journal:
             if event:
                 self.record(key=k, **fields)
             self.changed.notify_all()
-            return Result(hop, _name(step), _name(node), entry)
+            return self._tell(hop, step, node, entry)
 
     def begin(self, hop, node, step, run_key=None, queued=(), local=False):
         """A new attempt of the step, journaled running (durably, with an event) in run `run_key`,
@@ -265,6 +283,7 @@ class Journal:
                 entry = self._results().setdefault(key(hop, later, node), {"attempts": 0})
                 if entry.get("status") != OK:
                     entry.update(status=QUEUED, run=fields["run"], node=_name(node), step=_name(later), hop=hop)
+                    self._tell(hop, later, node, entry)
             return self._update(hop, step, node, fields, event=True)
 
     def finish(self, hop, step, node, rc, **fields):
@@ -288,6 +307,7 @@ class Journal:
             entry.setdefault("plugins", []).append(dict(record))
             self.record(key=k, plugin=dict(record))
             self.changed.notify_all()
+            self._tell(hop, step, node, entry)
 
     def unqueue(self, hop, node, run_key, steps):
         """Run `run_key` ended: its steps still queued there never began in it. One never tried
@@ -301,6 +321,8 @@ class Journal:
                         entry.update(status=RETRY, run=None)
                     else:
                         del self._results()[k]
+                        entry = {"attempts": 0}
+                    self._tell(hop, s, node, entry)
             self.changed.notify_all()
 
     def mark_retry(self, hop, steps, nodes=None, only=None, **fields):
@@ -311,6 +333,7 @@ class Journal:
             marked = self.results(hop=hop, steps=steps, nodes=nodes, status=only)
             for r in marked:
                 self._results()[r.key].update(fields, status=RETRY)
+                self._tell(r.hop, r.step, r.node, self._results()[r.key])
             self.save()
             self.changed.notify_all()
         return len(marked)

@@ -82,9 +82,9 @@ class _FileHandler(logging.FileHandler):
 
 class _ConsoleHandler(logging.StreamHandler):
     """The console: whatever sys.stderr is when a record is written, not when the handler was made.
-    On a terminal the transfers' live progress bars (rich) take sys.stderr over while they draw,
-    and print what is written there above the bars: the lines of the run (the step progress every
-    10 s among them) then never tear the bars."""
+    On a terminal the command's live display (drupgrade.view) takes sys.stderr over while it draws,
+    and prints what is written there above itself: the lines of the run (the step progress every
+    10 s among them) then never tear it."""
 
     def __init__(self):
         super().__init__(sys.stderr)

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 
-from drupgrade import answers, fanout, i18n, packages, product, safetext, state, steps, strategies, versions
+from drupgrade import answers, fanout, i18n, packages, product, safetext, state, steps, strategies, versions, view
 from drupgrade.errors import EXIT_CONFIRM, EXIT_OK, EXIT_PRECHECK, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _, both, pick
 
@@ -571,7 +571,8 @@ def finish(report, options, out, to_json=False):
     if not to_json:
         report.print(options.console if options else None, out)
     if options is not None and interactive_ok(options):
-        answer_questions(report, interactive=True, given={})
+        with view.paused():  # a run's live display steps aside while the operator answers
+            answer_questions(report, interactive=True, given={})
     path, skeleton = report.write(report_dir(report.env.cfg), answers)
     if to_json:
         print(as_json(report))

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 
 from drupgrade import (
@@ -31,6 +30,7 @@ from drupgrade import (
     steps,
     strategies,
     timeouts,
+    view,
 )
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _, cells, pad
@@ -92,9 +92,7 @@ class Rollback:
         """r: the upgrade command's Runner when its run rolls back by itself (automatic): its
         transport and its node lock serve the session."""
         self.ctx = ctx
-        # On a terminal the progress box is the display: the transfers (the tool package, a few KB)
-        # log their lines but draw no progress bars of their own.
-        self.r = r or runner.Runner(ctx, transfer_bars=False)
+        self.r = r or runner.Runner(ctx)
         self.cfg = self.r.cfg
         self.state_dir = self.r.state_dir
         self.catalog = catalog.Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
@@ -448,7 +446,7 @@ class Rollback:
         return up
 
     def node_out(self, level, text):
-        if self.progress is not None and self.progress.live and level == "info":
+        if self.progress is not None and self.progress.display is not None and level == "info":
             LOG.debug(text)  # the box shows the progress; per-node lines go to the controller log
         else:
             out(level, text)
@@ -574,11 +572,7 @@ class Rollback:
         if run is not None and run.data.get("run_id") == journal.data.get("upgrade_run") and \
                 run.status in (RUNNING, FAILED, DONE, PARTIAL, ROLLING_BACK):
             run.set(status=ROLLED_BACK, rolled_back_by=journal.data["run_id"])
-        b = self.catalog.backups().get(journal.data["backup_id"]) or {"manifests": {}}
-        own = {n: catalog.vstrip(m.get("version_from")) for n, m in b["manifests"].items()}
-        for n in b.get("untouched", ()):  # left as the run left it: the version it ran before the session
-            own[n] = (journal.data.get("versions_before") or {}).get(n, "?")
-        own = dict(sorted(own.items()))
+        own = self.restored_versions(journal)
         if len(set(own.values())) > 1:  # a mixed cluster's run: each node is back at its own version
             out("info", _("rollback {id} complete: every node is back at its own version before the run: {versions} "
                           "(backup {backup})").format(id=journal.data["run_id"], backup=journal.data["backup_id"],
@@ -587,6 +581,15 @@ class Rollback:
         out("info", _("rollback {id} complete: every node is back at {version} (backup {backup})").format(
             id=journal.data["run_id"], version=journal.data["to_version"], backup=journal.data["backup_id"]))
         return 0
+
+    def restored_versions(self, journal):
+        """{node: version} the session's backup gives each node back (the version it ran before the
+        upgrade run; a node the run left untouched: the one it ran before the session)."""
+        b = self.catalog.backups().get(journal.data["backup_id"]) or {"manifests": {}}
+        own = {n: catalog.vstrip(m.get("version_from")) for n, m in b["manifests"].items()}
+        for n in b.get("untouched", ()):  # left as the run left it: the version it ran before the session
+            own[n] = (journal.data.get("versions_before") or {}).get(n, "?")
+        return dict(sorted(own.items()))
 
     def continue_auto(self, journal):
         """The unfinished session `journal` to its end, from its first step not done (§4.4.3.2: the
@@ -603,11 +606,9 @@ class Rollback:
         """Every step from `first` on (2-4 in parallel), with the progress display, then done."""
         self.progress = Progress(journal, self, _("one-click rollback") if journal.data["mode"] == "auto"
                                  else _("manual rollback"), self.ctx.console)
-        with self.progress:
+        with self.progress:  # its summary on a terminal says how the session ended: complete() first
             rc = self.run_steps(journal, numbers(first), parallel=True)
-        if rc:
-            return rc
-        return self.complete(journal)
+            return rc or self.complete(journal)
 
     # -- questions (non-tty: --yes, --answers FILE, else exit 4) -----------------------------------
     def ask(self, question_id, text, choices, default_yes):
@@ -620,12 +621,13 @@ class Rollback:
             raise DrupgradeError(text, code=EXIT_CONFIRM, hint=_(
                 "answer with --yes ({default}) or an answer file (--answers FILE with a line "
                 "'{id} = {choices}')").format(default=default_yes, id=question_id, choices="|".join(choices)))
-        while True:
-            sys.stderr.write("%s [%s] " % (text, "/".join(choices)))
-            sys.stderr.flush()
-            answer = sys.stdin.readline().strip()
-            if answer in choices:
-                return answer
+        with view.paused():  # the question and its answer on the terminal itself, not above the display
+            while True:
+                sys.stderr.write("%s [%s] " % (text, "/".join(choices)))
+                sys.stderr.flush()
+                answer = sys.stdin.readline().strip()
+                if answer in choices:
+                    return answer
 
 
 
@@ -724,11 +726,21 @@ def countdown(console, seconds=COUNTDOWN):
 
 
 # -- the progress display (design §4.4.4.1) ----------------------------------------------------
+def clip(text, width):
+    """text cut to `width` terminal cells, its end marked with … when cut."""
+    if cells(text) <= width:
+        return text
+    while text and cells(text) > width - 1:
+        text = text[:-1]
+    return text + "…"
+
+
 MARKS = {"done": "✓", "running": "▶", "failed": "✗", "pending": "○"}
 
 
-def box_lines(title, states, started, now, estimates, elapsed_running, width=52):
-    """The rollback progress box: states {n: done|running|failed|pending}; a list of lines."""
+def box_lines(title, states, started, now, estimates, elapsed_running, width=52, max_width=None):
+    """The rollback progress box: states {n: done|running|failed|pending}; a list of lines, at most
+    max_width cells wide (a line too long for it is cut with …)."""
     done = sum(1 for s in states.values() if s == "done")
     total = len(states)
     pct = int(100 * done / total) if total else 100
@@ -760,6 +772,9 @@ def box_lines(title, states, started, now, estimates, elapsed_running, width=52)
     body += ["", _("estimated time left: {left}").format(left=timeouts.duration(left if done < total else 0)),
              _("started: {time}").format(time=started)]
     inner = max(inner, max(cells(b) for b in body) + 2, cells(title) + 2)
+    if max_width:
+        inner = max(min(inner, max_width - 2), 8)
+        title, body = clip(title, inner - 2), [clip(b, inner - 2) for b in body]
     title_pad = inner - cells(title)
     lines = ["╔" + "═" * inner + "╗",
              "║" + " " * (title_pad // 2) + title + " " * (title_pad - title_pad // 2) + "║",
@@ -770,14 +785,15 @@ def box_lines(title, states, started, now, estimates, elapsed_running, width=52)
 
 
 class Progress:
-    """The box on a terminal (redrawn every second), plain lines otherwise; zh and en."""
+    """The box in the command's live display on a terminal (drupgrade.view: redrawn in place, the
+    transfers' bars below it, the log lines above), plain lines otherwise; zh and en."""
 
     def __init__(self, journal, rb, mode_label, console):
         self.journal = journal
         self.rb = rb
         self.title = _("system rollback progress - {mode}").format(mode=mode_label)
         self.console = console
-        self.live = None
+        self.display = None
         self.started = time.strftime("%Y-%m-%d %H:%M:%S")
         self.t_started = {}
         self.estimates = estimates(rb.catalog)
@@ -786,17 +802,16 @@ class Progress:
         return {n: {"done": "done", "running": "running", "failed": "failed"}.get(
             self.rb.step_state(self.journal, n), "pending") for n in numbers()}
 
-    def lines(self):
+    def lines(self, max_width=None):
         now = time.time()
         return box_lines(self.title, self.states(), self.started, now, self.estimates,
-                         {n: now - t for n, t in self.t_started.items()})
+                         {n: now - t for n, t in self.t_started.items()}, max_width=max_width)
 
     def update(self, n, status):
         if status == "running":
             self.t_started[n] = time.time()
-        if self.live is not None:
-            self.refresh()
-            return
+        if self.display is not None:
+            return  # the display redraws the box by itself
         states = self.states()
         done, total = sum(1 for s in states.values() if s == "done"), len(states)
         if status == "running":
@@ -806,32 +821,28 @@ class Progress:
                                                            "{done}/{total} steps done)").format(
                 n=n, total=total, label=label(n), mark=MARKS[status], pct=int(100 * done / total), done=done))
 
-    def refresh(self):
+    # -- the panel of the live display (drupgrade.view) ---------------------------------------------
+    def render(self, width):
         from rich.text import Text
-        self.live.update(Text("\n".join(self.lines())), refresh=True)
+        return Text("\n".join(self.lines(width)), no_wrap=True)
+
+    def summary(self):
+        """The box as it ended, then each node's versions, result and elapsed time, and what to do next."""
+        from rich.text import Text
+        after = self.rb.restored_versions(self.journal) if self.journal.status == DONE else {}
+        box = Text("\n".join(self.lines(self.console.width)), no_wrap=True)
+        return [box] + view.summary_parts(self.journal, after, kind="rollback")
 
     def __enter__(self):
         if self.console is not None:
-            from rich.live import Live
-            from rich.text import Text
-            self.live = Live(Text("\n".join(self.lines())), console=self.console, refresh_per_second=2,
-                             transient=False)
-            self.live.__enter__()
-            self._stop = threading.Event()
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
-            self._ticker.start()
+            self.display = view.Display(self.console, self)
+            self.display.__enter__()
         return self
 
-    def _tick(self):
-        while not self._stop.wait(1):
-            self.refresh()
-
     def __exit__(self, *exc):
-        if self.live is not None:
-            self._stop.set()
-            self.refresh()
-            self.live.__exit__(*exc)
-            self.live = None
+        if self.display is not None:
+            display, self.display = self.display, None
+            display.__exit__(*exc)
 
 
 def estimates(known):

@@ -1,4 +1,5 @@
 """What the upgrade commands share: state paths, the lock, versions on the nodes, building a run."""
+import contextlib
 import logging
 import os
 import shutil
@@ -46,11 +47,8 @@ def out(level, text):
 class Runner:
     """One command's view of the controller state and the cluster."""
 
-    def __init__(self, ctx, transfer_bars=True):
-        """transfer_bars: transfers draw progress bars on the console (rollback_tool: its progress
-        box is the display, the transfers only log their lines)."""
+    def __init__(self, ctx):
         self.ctx = ctx
-        self.transfer_bars = transfer_bars
         self.cfg = ctx.config
         self.state_dir = self.cfg.paths["state_dir"]
         self.runs_dir = os.path.join(self.state_dir, "runs")
@@ -99,8 +97,9 @@ class Runner:
 
     def transport(self):
         if self._transport is None:
+            from drupgrade import view
             from drupgrade.transport import Transport
-            self._transport = Transport.from_config(self.cfg, self.ctx.console if self.transfer_bars else None)
+            self._transport = Transport.from_config(self.cfg, view.current)  # bars in the live display
         return self._transport
 
     def claim_nodes(self, run_id, tool, command):
@@ -270,6 +269,22 @@ class Runner:
         """Run (or continue) the journal's upgrade; the exit code of the command. retry: failed
         results (journal.Result) that 'upgrade.sh retry' prepares first by their policies."""
         up = self.upgrade(journal)
+        with self.display(up, journal):
+            return self._execute(up, journal, only_phase, from_phase, retry)
+
+    def display(self, up, journal):
+        """The live display of the run on a terminal (drupgrade.view: the nodes' table, the transfers,
+        the summary at the end); nothing otherwise (the plain log lines)."""
+        if self.ctx.console is None:
+            return contextlib.ExitStack()  # nothing to enter
+        from drupgrade import view
+
+        def after():
+            nodes = self.version_state(journal)["version_state"]["nodes"]
+            return {n: v["current_version"].lstrip("v") for n, v in nodes.items()}
+        return view.Display(self.ctx.console, view.RunPanel(up, journal, lambda: self.remaining(journal), after))
+
+    def _execute(self, up, journal, only_phase, from_phase, retry):
         stop = threading.Event()  # version_state.json follows the run while it runs (status reads the journal)
         writer = threading.Thread(target=self._follow_version_state, args=(journal, stop), daemon=True)
         writer.start()

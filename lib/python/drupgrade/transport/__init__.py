@@ -37,14 +37,16 @@ __all__ = [
 class Transport(object):
     """The engine's one handle on the nodes: commands, detached steps, transfers."""
 
-    def __init__(self, settings, console=None):
+    def __init__(self, settings, live=None):
+        """live: a callable that gives the live display of the command (drupgrade.view.current),
+        where the transfers draw their bars; without one they log plain lines."""
         self.settings = settings
         self.pool = SessionPool(settings)
-        self.transfer = FileTransferManager(settings, self.pool, Reporter(console))
+        self.transfer = FileTransferManager(settings, self.pool, Reporter(live))
 
     @classmethod
-    def from_config(cls, config, console=None):
-        return cls(TransportSettings.from_config(config), console)
+    def from_config(cls, config, live=None):
+        return cls(TransportSettings.from_config(config), live)
 
     def session(self, node, conn_type="control"):
         return self.pool.session(node, conn_type)

@@ -1,5 +1,5 @@
-"""Transfer progress (T7, §4.1.5): file, speed, percent, remaining time; rich bars on a
-tty, plain log lines otherwise; human sizes and durations in both languages."""
+"""Transfer progress (T7, §4.1.5): file, speed, percent, remaining time; bars in the live display
+on a tty (drupgrade.view), plain log lines otherwise; human sizes and durations in both languages."""
 import logging
 import threading
 import time
@@ -96,41 +96,21 @@ class TransferProgress(object):
 
 
 class Reporter(object):
-    """Shows progress: rich bars on a console, else a plain line every 10 % or 10 s."""
+    """Shows progress: a bar in the command's live display while there is one (drupgrade.view),
+    else a plain line every 10 % or 10 s."""
 
-    def __init__(self, console=None, interval=10.0):
-        self.console = console
+    def __init__(self, live=None, interval=10.0):
+        self.live = live or (lambda: None)
         self.interval = interval
-        self._bars = None
-        self._tasks = {}
         self._last = {}
         self._lock = threading.Lock()
 
-    def _rich(self):
-        if self._bars is None:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                  TransferSpeedColumn(), TimeRemainingColumn(), console=self.console,
-                                  transient=False)
-            self._bars.start()
-        return self._bars
-
     def update(self, p):
+        display = self.live()
+        if display is not None:
+            display.transfer(p)  # its bar while it runs, gone when it ended
+            return
         with self._lock:
-            if self.console is not None:
-                bars = self._rich()
-                key = id(p)
-                if key not in self._tasks:
-                    self._tasks[key] = bars.add_task("%s %s" % (p.node, p.path.rsplit("/", 1)[-1]), total=p.total)
-                bars.update(self._tasks[key], completed=p.done)
-                return
             if p.state != "running":
                 return  # the caller logs the outcome line
             now = time.time()
@@ -144,7 +124,4 @@ class Reporter(object):
                     eta=human_duration(eta) if eta is not None else "?"))
 
     def close(self):
-        with self._lock:
-            if self._bars is not None:
-                self._bars.stop()
-                self._bars = None
+        pass

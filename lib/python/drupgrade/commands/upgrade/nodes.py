@@ -127,7 +127,7 @@ def run(ctx):
     if ctx.args.accept_new_key:
         return accept_new_key(ctx)
     config = ctx.config
-    with Transport.from_config(config, ctx.console) as transport:
+    with Transport.from_config(config) as transport:
         rows = fanout.fan_out(config, lambda n: node_row(transport, n, product.of(config)), config.nodes)
     if ctx.json:
         print(json.dumps({"nodes": rows, "ok": all(r["ok"] and not r["error"] for r in rows)},
