@@ -107,7 +107,9 @@ def recorded(tmp_path, monkeypatch):
     j.finish("hop1", "backup_db", "node1", 1)
     j.note("hop1", "backup_db", "node1", reason="exit code 1: " + HOSTILE)
     (logs / "node1" / "backup_db.log").write_text("dumping\n" + HOSTILE + "\n")
+    os.replace(str(logs / "node1" / "backup_db.log"), str(logs / "node1" / "backup_db.attempt1.log"))  # the engine
     attempt(j, "hop1", "backup_db", "node1", 0)
+    (logs / "node1" / "backup_db.log").write_text("dumping\ndump completed\n")
     # unzip on node3: the controller was killed during it (no end journaled), resume ran it again
     j.begin("hop1", "node3", "unzip")
     j.mark_retry("hop1", ["unzip"], ["node3"])
@@ -189,12 +191,12 @@ def test_the_report_has_every_node_step_and_attempt_of_the_run(recorded):
     retried = {(r["step"], r["node"]): r for r in doc["retries"]}
     assert set(retried) == {("stop_services", "node2"), ("backup_db", "node1"), ("unzip", "node3")}
     assert HOSTILE in retried[("backup_db", "node1")]["log_tail"]
-    assert retried[("backup_db", "node1")]["log"].endswith("node1/backup_db.log")
+    assert retried[("backup_db", "node1")]["log"].endswith("node1/backup_db.attempt1.log")
     [t] = doc["timeouts"]
     declared = [s for s in command_runner(recorded).steps() if s.name == "stop_services"][0].timeout
     assert (t["step"], t["node"], t["attempt"], t["timeout"], t["seconds"]) == (
         "stop_services", "node2", 1, declared, first["seconds"])
-    assert "sleep 600" in t["context_tail"]
+    assert "sleep 600" in t["context_text"]
     assert [w["text"] for w in doc["warnings"]] == ["[backup] node1 backup_db: the operation will time out soon"]
     assert doc["precheck"]["report"]["questions"][0]["answer"] is True
     assert [(r["rollback_id"], r["status"], len(r["steps"])) for r in doc["rollbacks"]] == [(ROLLBACK_ID, "completed",

@@ -23,6 +23,7 @@ JSON_NAME, HTML_NAME = "report.json", "report.html"
 TIMEOUT_RC = 124  # the engine's exit code of an attempt ended by its timeout
 TAIL_LINES = 20  # lines of a step's log shown with a failed attempt
 TAIL_CHARS = 4000
+CONTEXT_CHARS = 16000
 WARNINGS_MAX = 200
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] \[([A-Z]+)\] (.*)$")
 
@@ -89,30 +90,49 @@ def attempts_of(data):
     return out
 
 
-def log_file(log_dir, hop, node, step, suffix=".log"):
-    """A step's log on the controller: logs/<run>/<node>/<step>.log (a later hop's own, when kept
-    apart as <step>.hopN.log)."""
+def log_file(log_dir, hop, node, step, attempt="", suffix=".log"):
+    """A step's log on the controller: logs/<run>/<node>/<step>[.attemptN].log (the engine keeps an
+    earlier attempt's log as .attemptN), a later hop's own where it is kept apart (<step>.hopN...)."""
+    names = [step + attempt + suffix]
     if hop not in ("hop1", "run"):
-        own = os.path.join(log_dir, node, "%s.%s%s" % (step, hop, suffix))
-        if os.path.isfile(own):
-            return own
-    path = os.path.join(log_dir, node, step + suffix)
-    return path if os.path.isfile(path) else None
+        names.insert(0, "%s.%s%s%s" % (step, hop, attempt, suffix))
+    for name in names:
+        path = os.path.join(log_dir, node, name)
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 def tail(path, lines=TAIL_LINES):
     """The last lines of a file (None: no file), cleaned of terminal control characters."""
-    from drupgrade import log, safetext
+    text = _read(path, from_end=True)
+    return None if text is None else clean("\n".join(text.splitlines()[-lines:])[-TAIL_CHARS:])
+
+
+def head(path):
+    """A file from its beginning, CONTEXT_CHARS at most (a timeout's context: processes first)."""
+    text = _read(path, from_end=False)
+    if text is None:
+        return None
+    return clean(text[:CONTEXT_CHARS] + ("\n…" if len(text) > CONTEXT_CHARS else ""))
+
+
+def _read(path, from_end):
     if not path:
         return None
     try:
         with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 64 * 1024))
-            text = f.read().decode("utf-8", "replace")
+            if from_end:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 64 * 1024))
+            return f.read(64 * 1024).decode("utf-8", "replace")
     except OSError:
         return None
-    text = "\n".join(text.splitlines()[-lines:])[-TAIL_CHARS:]
+
+
+def clean(text):
+    """Node text made safe to keep: no terminal control characters, password-looking parts masked."""
+    from drupgrade import log, safetext
     return log.redact_patterns(safetext.clean(text))
 
 
@@ -201,19 +221,21 @@ def build(runner, run, earlier=None):
     retries, timeouts = [], []
     for row in rows:
         failed = [a for a in row["attempts"] if a["result"] != "ok"]
-        if failed:
-            log = log_file(log_dir, row["hop"], row["node"], row["step"])
+        if failed:  # the log of its last attempt that did not succeed (an earlier one's: <step>.attemptN.log)
+            last = failed[-1]["attempt"]
+            log = log_file(log_dir, row["hop"], row["node"], row["step"], "" if last == row["attempts"][-1]["attempt"] else
+                           ".attempt%d" % last)
             retries.append({"hop": row["hop"], "step": row["step"], "node": row["node"], "phase": row["phase"],
                             "attempts": len(row["attempts"]), "status": row["status"], "reason": row["reason"],
                             "results": [a["result"] for a in row["attempts"]], "log": log, "log_tail": tail(log)})
         for a in row["attempts"]:
             if a["result"] == "timeout":
-                context = log_file(log_dir, row["hop"], row["node"], row["step"], ".timeout-context.txt")
+                context = log_file(log_dir, row["hop"], row["node"], row["step"], suffix=".timeout-context.txt")
                 timeouts.append({"hop": row["hop"], "step": row["step"], "node": row["node"], "phase": row["phase"],
                                  "attempt": a["attempt"], "seconds": a["seconds"],
                                  "timeout": runner.cfg.timeouts.get(row["step"], by_name[row["step"]].timeout)
                                  if row["step"] in by_name else None,
-                                 "context": context, "context_tail": tail(context, 40)})
+                                 "context": context, "context_text": head(context)})
     restarts = [{"hop": e.get("hop"), "step": e.get("step"), "time": e.get("time")}
                 for e in data.get("events", []) if e.get("event") == "restart_at"]
 

@@ -46,6 +46,7 @@ font-size:12px;margin:4px 0;max-height:360px;overflow:auto}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
 .none{color:#7b8794;font-style:italic}
 svg text{font-family:inherit}
+svg.gantt{max-width:100%;height:auto}
 footer{margin-top:30px;color:#7b8794;font-size:12px}
 @media print{body{background:#fff}main{max-width:none;padding:0}h2{page-break-after:avoid}
 tr,.card,pre{page-break-inside:avoid}pre{max-height:none}}
@@ -244,9 +245,9 @@ def problems(doc):
             out.append("<p><b>%s</b> %s</p>" % (e("%s · %s · %s" % (t["hop"], t["step"], t["node"])), e(
                 _("attempt {n} timed out after {secs} (timeout {timeout} s)").format(
                     n=t["attempt"], secs=duration(t["seconds"]), timeout=t["timeout"]))))
-            if t["context_tail"]:
+            if t["context_text"]:
                 out.append("<p class=\"sub\">%s</p><pre>%s</pre>" % (
-                    e(_("its context ({path})").format(path=t["context"])), e(t["context_tail"])))
+                    e(_("its context ({path})").format(path=t["context"])), e(t["context_text"])))
     else:
         out.append(none(_("no step timed out")))
     out.append("<h3>%s</h3>" % e(_("Warnings")))
