@@ -349,3 +349,34 @@ def test_the_page_in_headless_chromium_shows_every_node_step_and_attempt(recorde
     assert len(colours) >= 8, "the screenshot is blank or nearly so"
     green = [c for c in colours if c[1] > 100 and c[0] < 80 and c[2] < 80]
     assert green, "no bar of a successful attempt is on the screenshot"
+
+
+def test_a_command_that_claimed_the_nodes_writes_its_runs_report_when_it_ends(recorded, monkeypatch):
+    """Runner.close, the end of run, resume, retry, the automatic rollback and every rollback_tool
+    session (all claim the node lock first): the report of the run (or of the session's run), also
+    when the command ends with an error or Ctrl-C; a read-only command (no claim) writes none."""
+    from drupgrade import nodelock
+
+    class Lock:
+        def __init__(self, cfg, transport, state_dir, run_id, tool, command, out):
+            self.key, self.record = "k", [("run_id", run_id), ("command", tool + " " + command)]
+
+        def claim(self, take_over=False):
+            pass
+
+        def release(self):
+            pass
+
+    written = []
+    monkeypatch.setattr(nodelock, "NodeLock", Lock)
+    monkeypatch.setattr(report, "after_command", lambda r, run_id: written.append(run_id))
+    with command_runner(recorded):
+        pass
+    assert written == []
+    with pytest.raises(KeyboardInterrupt):
+        with command_runner(recorded) as r:
+            r.claim_nodes(RUN, "upgrade.sh", "resume")
+            raise KeyboardInterrupt
+    with command_runner(recorded) as r:
+        r.claim_nodes(ROLLBACK_ID, "rollback_tool", "auto latest")
+    assert written == [RUN, ROLLBACK_ID]

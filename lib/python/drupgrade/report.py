@@ -13,7 +13,7 @@ import os
 import re
 import time
 
-from drupgrade import catalog, config, i18n, journal, state, steps
+from drupgrade import catalog, config, i18n, journal, state, steps, versions
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 
@@ -150,7 +150,7 @@ def warnings_of(state_dir, start, end):
             if not m or m.group(2) != "WARNING":
                 continue
             when = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S"))
-            if t0 - 1 <= when <= (t1 or when) + 1:
+            if t0 - 1 <= when <= t1 + 1:
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
                 found.append({"time": stamp, "text": m.group(3)})
     return found[-WARNINGS_MAX:]
@@ -161,10 +161,9 @@ def precheck_of(state_dir, data, earlier):
     precheck replaced it), with the answers given; else the one an earlier report kept."""
     from drupgrade.estimates import parse_time
     path = os.path.join(state_dir, "precheck", "report.json")
-    found = None
     try:
-        found = state.read_json(path)
-    except DrupgradeError:
+        found = state.read_json(path, schema="precheck_report")
+    except DrupgradeError:  # damaged: the report goes without it
         found = None
     if isinstance(found, dict):
         t, t0 = parse_time(found.get("created")), parse_time(data.get("started") or data.get("created"))
@@ -223,8 +222,8 @@ def build(runner, run, earlier=None):
         failed = [a for a in row["attempts"] if a["result"] != "ok"]
         if failed:  # the log of its last attempt that did not succeed (an earlier one's: <step>.attemptN.log)
             last = failed[-1]["attempt"]
-            log = log_file(log_dir, row["hop"], row["node"], row["step"], "" if last == row["attempts"][-1]["attempt"] else
-                           ".attempt%d" % last)
+            own = "" if last == row["attempts"][-1]["attempt"] else ".attempt%d" % last
+            log = log_file(log_dir, row["hop"], row["node"], row["step"], own)
             retries.append({"hop": row["hop"], "step": row["step"], "node": row["node"], "phase": row["phase"],
                             "attempts": len(row["attempts"]), "status": row["status"], "reason": row["reason"],
                             "results": [a["result"] for a in row["attempts"]], "log": log, "log_tail": tail(log)})
@@ -263,13 +262,13 @@ def build(runner, run, earlier=None):
                             "timestamp": b["timestamp"] if b else None, "nodes": sorted(b["manifests"]) if b else []})
 
     rollbacks = []
-    labels = {s.name: s for s in steps.rollback_steps()}
+    numbered = sorted(steps.rollback_steps(), key=lambda s: s.number)
     for e in known.history()["rollback_history"]:
         if e.get("upgrade_run") != run_id:
             continue
         entry = {k: e.get(k) for k in ("rollback_id", "timestamp", "backup_used", "from_version", "to_version",
                                        "rollback_type", "duration", "status", "trigger")}
-        entry["steps"] = session_steps(state_dir, e["rollback_id"], labels)
+        entry["steps"] = session_steps(state_dir, e["rollback_id"], numbered)
         rollbacks.append(entry)
 
     started = data.get("started") or data.get("created")
@@ -282,7 +281,7 @@ def build(runner, run, earlier=None):
         "status": data.get("status"),
         "outcome": vs["upgrade_status"],
         "target": data.get("target"),
-        "from": sorted(set(data.get("versions_before", {}).values())),
+        "from": sorted(set(data.get("versions_before", {}).values()), key=versions.key),
         "upgrade_mode": data.get("upgrade_mode"),
         "path": [h[0] for h in hops[:1]] + [h[1] for h in hops],
         "fallback_reason": data.get("fallback_reason"),
@@ -305,7 +304,7 @@ def build(runner, run, earlier=None):
     return doc
 
 
-def session_steps(state_dir, rollback_id, labels):
+def session_steps(state_dir, rollback_id, numbered):
     """A rollback session's numbered steps: number, step, label, status, seconds, failures."""
     path = os.path.join(state_dir, "rollbacks", rollback_id, "journal.json")
     try:
@@ -313,7 +312,7 @@ def session_steps(state_dir, rollback_id, labels):
     except (FileNotFoundError, DrupgradeError):
         return []
     found = []
-    for s in sorted(labels.values(), key=lambda s: s.number):
+    for s in numbered:
         rec = session.session_step(s.number)
         found.append({"step": s.number, "name": s.name, "label": s.label, "status": rec["status"],
                       "seconds": rec.get("elapsed"), "failures": rec.get("failures", [])})
