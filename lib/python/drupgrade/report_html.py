@@ -16,6 +16,7 @@ OUTCOME_CLASS = {"completed": "good", "failed": "bad", "rolled_back": "bad", "ro
 NODE_RESULTS = {"ok": N_("ok"), "failed": N_("failed"), "unfinished": N_("unfinished")}
 BACKUP_STATUSES = {"ready": N_("ready"), "removed": N_("removed by retention"), "in_progress": N_("in progress"),
                    "pending": N_("pending")}
+SESSION_STEPS = {"done": N_("done"), "failed": N_("failed"), "running": N_("running"), "pending": N_("pending")}
 ROW_H, LABEL_W, CHART_W, AXIS_H = 15, 300, 800, 26
 TICKS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
 
@@ -87,6 +88,11 @@ def cell(text, cls):
     return Raw('<td class="%s">%s</td>' % (cls, e(text)))
 
 
+def word(table, value):
+    """A status in the operator's language (one this page does not know: as it is)."""
+    return _(table[value]) if value in table else value
+
+
 def text_of(both):
     """A text the precheck keeps in both languages ({'en','zh'}), in the operator's."""
     both = both if isinstance(both, dict) else {}
@@ -115,7 +121,7 @@ def render(doc):
 def summary(doc):
     outcome = doc["outcome"]
     badge = '<span class="badge %s" id="outcome">%s</span>' % (OUTCOME_CLASS.get(outcome, ""), e(
-        _(OUTCOMES[outcome]) if outcome in OUTCOMES else outcome))
+        word(OUTCOMES, outcome)))
     cards = [(_("from"), ", ".join(v(x) for x in doc["from"]) or "-"), (_("to"), v(doc["target"])),
              (_("path"), " → ".join(v(x) for x in doc["path"]) or "-"), (_("mode"), doc.get("upgrade_mode") or "-"),
              (_("started"), doc["started"] or "-"), (_("ended"), doc["ended"] or "-"),
@@ -304,12 +310,12 @@ def rollbacks(doc):
         out.append(none(_("this run was not rolled back")))
     for r in doc["rollbacks"]:
         out.append("<h3>%s</h3>" % e(_("rollback {id} to backup {backup}: {status}").format(
-            id=r["rollback_id"], backup=r["backup_used"], status=r["status"])))
+            id=r["rollback_id"], backup=r["backup_used"], status=word(OUTCOMES, r["status"]))))
         out.append("<p>%s</p>" % e(_("{type} ({trigger}), {src} → {dst}, started {time}, took {duration}").format(
             type=r.get("rollback_type") or "-", trigger=r.get("trigger") or "-", src=r.get("from_version") or "-",
             dst=r.get("to_version") or "-", time=r.get("timestamp") or "-", duration=r.get("duration") or "-")))
-        rows = [[str(s["step"]), s["label"], s["name"], cell(s["status"], "r-" + {"done": "ok"}.get(
-            s["status"], s["status"])), duration(s["seconds"]),
+        rows = [[str(s["step"]), s["label"], s["name"], cell(word(SESSION_STEPS, s["status"]), "r-" + {
+            "done": "ok"}.get(s["status"], s["status"])), duration(s["seconds"]),
                  "; ".join("%s: %s" % (f.get("node"), f.get("reason")) for f in s["failures"]) or "-"]
                 for s in r["steps"]]
         if rows:

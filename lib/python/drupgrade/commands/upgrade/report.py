@@ -4,8 +4,9 @@ the page to FILE as well."""
 import json
 import os
 
-from drupgrade import report, report_html, runner
+from drupgrade import report, runner
 from drupgrade.i18n import N_, _
+from drupgrade.report_html import NODE_RESULTS, OUTCOMES, render, word
 
 SUMMARY = N_("the run report (HTML + JSON), written after every run")
 
@@ -21,16 +22,15 @@ def run(ctx):
     json_path, html_path, doc = report.write(r, journal)
     if ctx.args.html:
         with open(ctx.args.html, "w", encoding="utf-8") as f:
-            f.write(report_html.render(doc))
+            f.write(render(doc))
     if ctx.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return 0
     print(_("run {run}: {outcome}, {path} ({mode}), started {start}, ended {end}").format(
-        run=doc["run_id"], outcome=_(report_html.OUTCOMES[doc["outcome"]]) if doc["outcome"] in report_html.OUTCOMES
-        else doc["outcome"], path=" -> ".join(doc["path"]) or "-",
+        run=doc["run_id"], outcome=word(OUTCOMES, doc["outcome"]), path=" -> ".join(doc["path"]) or "-",
         mode=doc.get("upgrade_mode") or "-", start=doc["started"] or "-", end=doc["ended"] or "-"))
     for n in doc["nodes"]:
-        print("  %-10s %s -> %s  %s" % (n["name"], n["before"], n["after"], _(report_html.NODE_RESULTS[n["result"]])))
+        print("  %-10s %s -> %s  %s" % (n["name"], n["before"], n["after"], word(NODE_RESULTS, n["result"])))
     print(_("{steps} step results, {attempts} attempts, {retries} retried, {timeouts} timeouts, {warnings} warnings, "
             "{rollbacks} rollbacks").format(
         steps=len(doc["steps"]), attempts=sum(len(s["attempts"]) for s in doc["steps"]),
