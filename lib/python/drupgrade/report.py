@@ -268,10 +268,14 @@ def build(runner, run, earlier=None):
             continue
         entry = {k: e.get(k) for k in ("rollback_id", "timestamp", "backup_used", "from_version", "to_version",
                                        "rollback_type", "duration", "status", "trigger")}
-        entry["steps"] = session_steps(state_dir, e["rollback_id"], numbered)
+        entry["steps"], entry["ended"] = session_steps(state_dir, e["rollback_id"], numbered)
         rollbacks.append(entry)
 
     started = data.get("started") or data.get("created")
+    ended = data.get("ended")
+    if ended is None and run.status not in journal.UNFINISHED:  # closed by its rollback: when that ended
+        ended = max([r["ended"] for r in rollbacks if r.get("ended")] + [
+            e["time"] for e in data.get("events", [])[-1:] if e.get("time")], default=None)
     doc = {
         "schema": SCHEMA_ID,
         "generated": state.now_iso(),
@@ -286,8 +290,8 @@ def build(runner, run, earlier=None):
         "path": [h[0] for h in hops[:1]] + [h[1] for h in hops],
         "fallback_reason": data.get("fallback_reason"),
         "started": started,
-        "ended": data.get("ended"),
-        "duration_s": seconds_between(started, data.get("ended")) if data.get("ended") else None,
+        "ended": ended,
+        "duration_s": seconds_between(started, ended) if ended else None,
         "failed_phase": data.get("failed_phase"),
         "failures": data.get("failures", []),
         "nodes": nodes,
@@ -296,7 +300,7 @@ def build(runner, run, earlier=None):
         "retries": retries,
         "restarts": restarts,
         "timeouts": timeouts,
-        "warnings": warnings_of(state_dir, started, data.get("ended")),
+        "warnings": warnings_of(state_dir, started, ended),
         "precheck": precheck_of(state_dir, data, (earlier or {}).get("precheck")),
         "backups": backup_rows,
         "rollbacks": rollbacks,
@@ -305,18 +309,19 @@ def build(runner, run, earlier=None):
 
 
 def session_steps(state_dir, rollback_id, numbered):
-    """A rollback session's numbered steps: number, step, label, status, seconds, failures."""
+    """A rollback session's numbered steps (number, step, label, status, seconds, failures) and when
+    it ended (None: it has not)."""
     path = os.path.join(state_dir, "rollbacks", rollback_id, "journal.json")
     try:
         session = journal.Journal.load(path)
     except (FileNotFoundError, DrupgradeError):
-        return []
+        return [], None
     found = []
     for s in numbered:
         rec = session.session_step(s.number)
         found.append({"step": s.number, "name": s.name, "label": s.label, "status": rec["status"],
                       "seconds": rec.get("elapsed"), "failures": rec.get("failures", [])})
-    return found
+    return found, session.data.get("ended")
 
 
 # -- files -------------------------------------------------------------------------------------

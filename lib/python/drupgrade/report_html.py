@@ -200,7 +200,7 @@ def timeline(doc):
             if end is None:  # running: until now; lost: until its next attempt (or the run's end)
                 later = r["attempts"][i + 1]["start"] if i + 1 < len(r["attempts"]) else None
                 end = parse_time(later) or t1
-            width = max((end - start) * scale, 2.0)
+            width = max((end - start) * scale, 3.0)
             tip = _("{step} on {node}, attempt {n}: {result}, {secs}").format(
                 step=r["step"], node=r["node"], n=a["attempt"], result=_(RESULTS[a["result"]]),
                 secs=duration(a["seconds"]))
