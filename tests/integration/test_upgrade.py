@@ -13,6 +13,7 @@ import shutil
 import signal
 import time
 
+import jsonschema
 import pytest
 from labtools import (
     LAB,
@@ -231,6 +232,8 @@ def assert_the_run_report(ctl, j, out):
     folder = os.path.join(ctl.state, "runs", j["run_id"])
     assert "run report: %s" % os.path.join(folder, "report.html") in out
     doc = json.load(open(os.path.join(folder, "report.json"), encoding="utf-8"))
+    with open(os.path.join(TOP, "lib", "python", "drupgrade", "schemas", "report.json"), encoding="utf-8") as f:
+        jsonschema.Draft7Validator(json.load(f)).validate(doc)
     assert ctl.json("report", j["run_id"])["steps"] == doc["steps"]
     assert doc["outcome"] == "completed" and doc["path"] == ["2.1.0", "2.2.0"] and doc["plan"][0]["strategy"]
     assert [(n["name"], n["before"], n["after"], n["result"]) for n in doc["nodes"]] == [
