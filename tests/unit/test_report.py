@@ -225,6 +225,15 @@ def test_the_page_is_self_contained_and_escapes_what_the_nodes_wrote(recorded, t
         assert text in page, text
 
 
+def test_an_unfinished_run_says_how_to_continue_it(recorded):
+    j = recorded["journal"]
+    j.set(status=journal.FAILED, ended=None)
+    doc = document(recorded)
+    assert doc["status"] == "failed" and doc["ended"] is None and doc["duration_s"] is None
+    page = open(report.files(recorded["state"], RUN)[1], encoding="utf-8").read()
+    assert html.escape("continue it with 'bin/upgrade.sh resume' or 'bin/upgrade.sh retry'") in page
+
+
 def test_the_report_speaks_the_operators_language(recorded):
     p = tool(recorded, "report", lang="zh")
     assert p.returncode == 0, p.stderr

@@ -131,6 +131,11 @@ def summary(doc):
            '<section id="summary"><div class="cards">']
     out += ['<div class="card"><b>%s</b><span>%s</span></div>' % (e(k), e(val)) for k, val in cards]
     out.append("</div>")
+    if doc["status"] == "rolling_back":
+        out.append('<p class="r-failed">%s</p>' % e(_("finish the rollback with 'bin/upgrade.sh resume'")))
+    elif doc["status"] in ("running", "failed"):  # not finished (interrupted, or failed for retry)
+        out.append('<p class="r-failed">%s</p>' % e(_("continue it with 'bin/upgrade.sh resume' or "
+                                                      "'bin/upgrade.sh retry'")))
     if doc.get("fallback_reason"):
         out.append("<p>%s</p>" % e(_("fallback: {reason}").format(reason=doc["fallback_reason"])))
     for f in doc["failures"]:
