@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
-APT_TOOLS=(cmake:cmake msgfmt:gettext shellcheck:shellcheck bats:bats git:git sqlite3:sqlite3 tmux:tmux)
+APT_TOOLS=(cmake:cmake msgfmt:gettext shellcheck:shellcheck bats:bats git:git sqlite3:sqlite3 tmux:tmux chromium:chromium)
 PIP_MODULES=(pytest:pytest xdist:pytest-xdist testinfra:pytest-testinfra paramiko:paramiko pexpect:pexpect
   psutil:psutil rich:rich jsonschema:jsonschema ruff:ruff)
 

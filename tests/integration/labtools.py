@@ -244,6 +244,25 @@ systemctl list-units --all --no-legend --plain 2>/dev/null | awk '{print "unit",
 """
 
 
+def chromium(page, *args):
+    """Headless Chromium (tests/prereqs.sh installs it) on a local page, no network, a fresh profile:
+    its stdout (--dump-dom: the DOM as the browser built it)."""
+    import shutil
+    import tempfile
+    browser = shutil.which("chromium")
+    assert browser, "chromium is missing: tests/prereqs.sh installs it"
+    profile = tempfile.mkdtemp(prefix="drupgrade-chromium-")
+    try:
+        p = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                            "--user-data-dir=" + profile] + list(args) + ["file://" + os.path.abspath(page)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=180)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout
+
+
 def node_names():
     nodes = json.load(open(os.path.join(LAB_DIR, "nodes.json")))
     return [n["name"] for n in (nodes["nodes"] if isinstance(nodes, dict) else nodes)]

@@ -131,8 +131,13 @@ def test_two_upgrades_a_corrupted_backup_then_two_rollbacks(cluster):
     assert "rollback cancelled: nothing was changed" in rest
     assert current_session(rb) is None and snapshot() == after
 
+    second = up.journal()["run_id"]
     out = rb("--yes", "auto", "latest")
     assert "complete: every node is back at 1.5.0" in out
+    # issue 18: the rollback's end wrote the report of the run it rolled back
+    doc = json.load(open(os.path.join(rb.state, "runs", second, "report.json"), encoding="utf-8"))
+    assert [(r["status"], r["trigger"], r["to_version"]) for r in doc["rollbacks"]] == [
+        ("completed", "rollback_tool", "v1.5.0")] and doc["outcome"] == "rolled_back"
     # The fast path: the kept 1.5.0 release is switched back to, not extracted.
     rollback_id = current_session(rb)["rollback_id"]
     log = os.path.join(rb.state, "logs", rollback_id, "node1", "rollback_program.log")
@@ -317,6 +322,13 @@ def assert_rolled_back_by_itself(up, rb, out, step, rollback_id=None):
     assert up.status()["upgrade_status"] == "rolled_back"
     vs = json.load(open(os.path.join(up.state, "version_state.json")))["version_state"]
     assert vs["upgrade_status"] == "rolled_back" and vs["run_id"] == j["run_id"]
+    # issue 18: the run's report (written when the command ended) has the rollback, every node back at 1.0.0
+    doc = json.load(open(os.path.join(up.state, "runs", j["run_id"], "report.json"), encoding="utf-8"))
+    assert doc["outcome"] == "rolled_back" and [f["step"] for f in doc["failures"]] == [step]
+    assert {(n["before"], n["after"]) for n in doc["nodes"]} == {("1.0.0", "1.0.0")}
+    assert [(r["rollback_id"], r["status"], r["trigger"]) for r in doc["rollbacks"]] == [
+        (session, "completed", "upgrade.sh")]
+    assert [s["status"] for s in doc["rollbacks"][0]["steps"]] == ["done"] * len(doc["rollbacks"][0]["steps"])
     assert_back_to(rb.before, "1.0.0")
 
 

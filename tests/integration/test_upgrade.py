@@ -13,8 +13,22 @@ import shutil
 import signal
 import time
 
+import jsonschema
 import pytest
-from labtools import LAB, TOP, Controller, arm, backups_verify, fingerprint, install, sh, ssh, state_check
+from labtools import (
+    LAB,
+    TOP,
+    Controller,
+    arm,
+    backups_verify,
+    chromium,
+    fingerprint,
+    install,
+    node_names,
+    sh,
+    ssh,
+    state_check,
+)
 
 pytestmark = pytest.mark.usefixtures("lab")
 HOTFIX = os.path.join(TOP, "packaging", "drp", "hotfix", "1.0.0-hf1.sql")
@@ -224,6 +238,39 @@ def test_retry_rows_and_a_timeout_each_do_what_the_table_says(tmp_path):
     assert "== processes" in text and "== database connections" in text and "== network" in text
     state_check("2.2.0")
     backups_verify(j)
+    assert_the_run_report(ctl, j, out)
+
+
+def assert_the_run_report(ctl, j, out):
+    """Issue 18: the run's report, written by itself beside the journal at the end of the run: every node
+    before -> after, every step that ran with each attempt (the retries, the timeout with its context,
+    the warnings), and the page as headless Chromium shows it (a Gantt bar per attempt)."""
+    folder = os.path.join(ctl.state, "runs", j["run_id"])
+    assert "run report: %s" % os.path.join(folder, "report.html") in out
+    doc = json.load(open(os.path.join(folder, "report.json"), encoding="utf-8"))
+    with open(os.path.join(TOP, "lib", "python", "drupgrade", "schemas", "report.json"), encoding="utf-8") as f:
+        jsonschema.Draft7Validator(json.load(f)).validate(doc)
+    assert ctl.json("report", j["run_id"])["steps"] == doc["steps"]
+    assert doc["outcome"] == "completed" and doc["path"] == ["2.1.0", "2.2.0"] and doc["plan"][0]["strategy"]
+    assert [(n["name"], n["before"], n["after"], n["result"]) for n in doc["nodes"]] == [
+        (n, "2.1.0", "2.2.0", "ok") for n in node_names()]
+    ran = {k for k, r in j["results"].items() if r.get("attempts")}
+    assert {"%s/%s/%s" % (s["hop"], s["step"], s["node"]) for s in doc["steps"]} == ran
+    assert all(len(s["attempts"]) == j["results"]["%s/%s/%s" % (s["hop"], s["step"], s["node"])]["attempts"]
+               for s in doc["steps"])
+    retried = {(r["step"], r["node"]) for r in doc["retries"]}
+    assert {("backup_db", "node1"), ("backup_local", "node2"), ("start_etcd", "node3"), ("db_migrate", "node1"),
+            ("start_services", "node2"), ("stop_services", "node2")} <= retried
+    [t] = doc["timeouts"]
+    assert (t["step"], t["node"], t["timeout"]) == ("stop_services", "node2", 4)
+    assert "== processes" in t["context_text"] and "== database connections" in t["context_text"]
+    assert any("the operation will time out soon" in w["text"] for w in doc["warnings"])
+    assert doc["precheck"] and doc["backups"][0]["status"] == "ready" and doc["rollbacks"] == []
+    dom = chromium(os.path.join(folder, "report.html"), "--dump-dom")
+    assert len(re.findall(r'<rect class="bar ', dom)) == sum(len(s["attempts"]) for s in doc["steps"])
+    nodes = re.search(r'<section id="nodes">(.*?)</section>', dom, re.S).group(1)
+    assert all("<td>%s</td><td>v2.1.0</td><td>v2.2.0</td>" % n in nodes for n in node_names())
+    assert all("%s · %s" % (s["step"], s["node"]) in dom for s in doc["steps"])
 
 
 def test_init_failure_means_start_over(tmp_path):

@@ -97,6 +97,7 @@ class Lock:
 
     def __init__(self, *_a, **_kw):
         self.key = "holder-key"
+        self.record = [("key", self.key), ("run_id", "run_20261202_100000")]  # nodelock.NodeLock's holder record
 
     def claim(self, take_over=False):
         return self

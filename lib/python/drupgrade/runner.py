@@ -14,6 +14,7 @@ from drupgrade import (
     mixed,
     plugins,
     product,
+    report,
     retry_policy,
     state,
     steps,
@@ -123,6 +124,8 @@ class Runner:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if lock is not None:  # a command that changed the nodes ended: its run's report (drupgrade.report)
+            report.after_command(self, dict(lock.record)["run_id"])
 
     def __enter__(self):
         return self
