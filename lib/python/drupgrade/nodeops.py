@@ -129,7 +129,7 @@ class NodeOps(NodeOpsBase):
         """The run ended for good on the node, confirmed (DetachedRun.stop): what it took."""
         self.pending.pop((node.name, run_key), None)  # never started later either
         info = self._run(node, run_key).stop()
-        log.info("node %s, run %s: %s", node.name, run_key, info)
+        log.debug("node %s, run %s: %s", node.name, run_key, info)
         return info
 
     def check(self, node, step):
