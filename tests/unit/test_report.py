@@ -249,7 +249,7 @@ def test_an_unknown_run_is_exit_2_in_both_languages(recorded):
     assert p.returncode == 2
     assert "unknown run run_20000101_000000" in p.stderr and RUN in p.stderr
     p = tool(recorded, "report", "run_20000101_000000", lang="zh")
-    assert p.returncode == 2 and "未知的升级运行 run_20000101_000000" in p.stderr
+    assert p.returncode == 2 and "未知的运行 run_20000101_000000" in p.stderr
 
 
 def command_runner(recorded):
