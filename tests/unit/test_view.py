@@ -182,6 +182,9 @@ def test_zh_lines_keep_to_80_columns_by_their_cells(tmp_path):
         text = summary.export_text()
         fits(text.splitlines(), 80)
         assert "2.0.0 -> ?" in text and "中断" in text
+        j.data["status"] = "rolled_back"
+        title = view.summary_parts(j, {}, kind="run")[0].plain
+        assert title.endswith("已回滚") and "rolled" not in title, title  # the status word in zh too
     finally:
         panel.close()
         i18n.set_lang("en")

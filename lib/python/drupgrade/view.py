@@ -15,8 +15,12 @@ import time
 
 from drupgrade import steps as steps_mod
 from drupgrade import timeouts
-from drupgrade.i18n import _
+from drupgrade.i18n import N_, _
 from drupgrade.journal import FAILED, OK, QUEUED, RETRY, RUNNING
+
+# A run's or a rollback's status as the summary's title says it, in the operator's language.
+STATUS_WORDS = {"done": N_("done"), "failed": N_("failed"), "partial": N_("partial"), "running": N_("running"),
+                "in_progress": N_("in progress"), "rolling_back": N_("rolling back"), "rolled_back": N_("rolled back")}
 
 REFRESH = 2  # redraws per second (the elapsed times count seconds)
 ESTIMATE_EVERY = 2.0  # seconds between two reads of the run's estimated time left
@@ -385,7 +389,7 @@ def summary_parts(journal, after, kind):
                       timeouts.duration(took) if took is not None else "")
     status = data.get("status")
     title = (_("upgrade run {id}: {status}") if kind == "run" else _("rollback {id}: {status}")).format(
-        id=data.get("run_id"), status=status)
+        id=data.get("run_id"), status=_(STATUS_WORDS[status]) if status in STATUS_WORDS else status)
     return [Text(title, style="bold"), table, Text(next_step(kind, status, data))]
 
 
