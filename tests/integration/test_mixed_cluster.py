@@ -81,7 +81,7 @@ def test_the_run_on_an_80_column_terminal_in_chinese_is_one_live_display_and_end
     assert rows and not cut, cut  # a row never wraps: its progress is on its line
     assert len({ln.split()[1] for ln in rows if ln.split()[1] in PHASES}) >= 3  # phases follow one another
     end = shown.last[shown.last.index("升级运行 run_"):]
-    assert "done" in end.splitlines()[0] and "下一步" in end
+    assert "：完成" in end.splitlines()[0] and "下一步" in end  # the status word in the operator's language
     for node, before in (("node1", "2.0.0"), ("node2", "2.0.0"), ("node3", "2.1.0")):
         assert re.search(r"%s +%s -> 2\.2\.0 +正常" % (node, before), end), end
 
