@@ -1,4 +1,5 @@
 """Unit tests import the controller from the source tree."""
+import logging
 import os
 import subprocess
 import sys
@@ -27,3 +28,16 @@ def tmpfs(tmp_path):
     for d in reversed(mounted):
         subprocess.check_call(["umount", d])
 
+
+
+@pytest.fixture
+def tool_logging():
+    """cli.main and log.setup() take the 'drupgrade' logger over (propagate off, their handlers):
+    give it back at the end of the test, so other tests can capture its records."""
+    logger = logging.getLogger("drupgrade")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield logger
+    for h in list(logger.handlers):
+        if h not in saved[0]:
+            h.close()
+    logger.handlers[:], logger.propagate, logger.level = saved

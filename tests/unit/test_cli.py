@@ -1,7 +1,6 @@
 """Both tools: help, version, language, and the exit codes of SPEC 2.1 for usage errors."""
 import hashlib
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -191,7 +190,7 @@ def test_a_full_controller_disk_is_a_clear_error_without_a_traceback(tmp_path, t
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
 
 
-def test_any_disk_full_error_is_said_in_words(tmp_path, monkeypatch, capsys):
+def test_any_disk_full_error_is_said_in_words(tmp_path, monkeypatch, capsys, tool_logging):
     """A write outside the state helpers (a step log, a report) that meets ENOSPC."""
     import errno as errno_
     sys.path.insert(0, os.path.join(TOP, "lib", "python"))
@@ -201,14 +200,11 @@ def test_any_disk_full_error_is_said_in_words(tmp_path, monkeypatch, capsys):
     def full(ctx):
         raise OSError(errno_.ENOSPC, "No space left on device", "/var/lib/drupgrade/logs/run_1/node1/unzip.log")
     monkeypatch.setattr(steps_cmd, "run", full)
-    logger = logging.getLogger("drupgrade")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
     umask = os.umask(0o022)
     try:
         assert cli.main(["upgrade", "--lang", "en", "steps"]) == 1
-    finally:  # main() sets up the tool's umask and logging; the other tests keep theirs
+    finally:  # main() sets up the tool's umask (and logging: tool_logging); the other tests keep theirs
         os.umask(umask)
-        logger.handlers[:], logger.propagate, logger.level = saved
     err = capsys.readouterr().err
     assert "no space left on the controller to write /var/lib/drupgrade/logs/run_1/node1/unzip.log" in err
     assert "df -h /var/lib/drupgrade/logs/run_1/node1" in err and "internal error" not in err

@@ -5,19 +5,7 @@ import pytest
 
 from drupgrade import log
 
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """log.setup() takes over the 'drupgrade' logger; give it back so other tests can capture it."""
-    logger = logging.getLogger("drupgrade")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    for h in list(logger.handlers):
-        logger.removeHandler(h)
-        h.close()
-    for h in saved[0]:
-        logger.addHandler(h)
-    logger.propagate, logger.level = saved[1], saved[2]
+pytestmark = pytest.mark.usefixtures("tool_logging")  # log.setup() takes the logger over
 
 
 def test_secret_is_masked_in_file_and_console(tmp_path, capsys):

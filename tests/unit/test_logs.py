@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-from test_log import restore_logging  # noqa: F401 - fixture: give the 'drupgrade' logger back
 
 from drupgrade import cli, i18n, runner
 from drupgrade.journal import Journal
@@ -51,7 +50,7 @@ class FakeTransport:
 
 
 @pytest.fixture
-def cluster(tmp_path, monkeypatch, restore_logging):  # noqa: F811 - the fixture imported above
+def cluster(tmp_path, monkeypatch, tool_logging):
     """A two-hop run: install on node1 ok in hop 1, failed then ok in hop 2; the controller lost its
     copy of hop 2's first attempt, which the node still has in its run log (a chain of two steps)."""
     state = tmp_path / "state"

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from drupgrade import answers, checks, engine, i18n, precheck, retry_policy
+from drupgrade.checks import clock_skew, product_version
 from drupgrade.errors import EXIT_CONFIRM, EXIT_PRECHECK, DrupgradeError
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -190,7 +191,7 @@ def test_clock_skew_names_the_node_off_the_others(tmp_path):
     e = env(tmp_path)
     for name, off in (("node1", 100.2), ("node2", 100.0), ("node3", 93.0)):
         e.runs[name].offset, e.runs[name].rtt = off, 0.01
-    found = {f.node: f for f in checks.clock_skew.run(e)}
+    found = {f.node: f for f in clock_skew.run(e)}
     assert found["node1"].severity == "pass" and found["node2"].severity == "pass"
     assert found["node3"].severity == "fail" and "-7.0 s" in found["node3"].message["en"]
 
@@ -200,22 +201,22 @@ def test_product_version_against_the_matrix(tmp_path):
     e.runs["node1"].facts["version"] = "2.1.0"
     e.runs["node2"].facts["version"] = "none"
     e.runs["node3"].error = ("down", None)
-    found = {f.node: f for f in checks.product_version.run(e)}
+    found = {f.node: f for f in product_version.run(e)}
     assert found["node1"].severity == "pass" and "2.1.0 -> 2.2.0" in found["node1"].message["en"]
     assert found["node2"].severity == "fail" and "node3" not in found
     e = env(tmp_path, target="1.0.0")
     e.runs["node1"].facts["version"] = "2.1.0"
-    assert checks.product_version.run(e)[0].severity == "fail"
+    assert product_version.run(e)[0].severity == "fail"
     e = env(tmp_path, target="2.2.0")
     e.versions_before = {"node1": "2.0.0"}
     e.runs["node1"].facts["version"] = "2.1.0"
-    assert checks.product_version.run(e)[0].severity == "fail"
+    assert product_version.run(e)[0].severity == "fail"
 
 
 def test_a_version_file_that_holds_no_version_is_a_failed_check_naming_it(tmp_path):
     e = env(tmp_path)
     e.runs["node1"].facts.update(version="none", version_text="2.2.0 rm -rf /")
-    found = {f.node: f for f in checks.product_version.run(e)}["node1"]
+    found = {f.node: f for f in product_version.run(e)}["node1"]
     assert found.severity == "fail" and "/opt/drp/VERSION holds '2.2.0 rm -rf /'" in found.message["en"]
     assert "不是版本号" in found.message["zh"] and "/opt/drp/VERSION" in found.remediation["en"]
 

@@ -49,12 +49,9 @@ NODES = ("node1", "node2", "node3")
 
 
 @pytest.fixture(autouse=True)
-def restore_logging():
+def restore_logging(tool_logging):
     """cli.main and Context.config set the drupgrade logger up (propagate off): put it back."""
-    logger = logging.getLogger("drupgrade")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
     yield
-    logger.handlers[:], logger.propagate, logger.level = saved
     i18n.set_lang("en")
 
 

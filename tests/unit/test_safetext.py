@@ -5,12 +5,12 @@ import logging
 import os
 
 import pytest
-from test_log import restore_logging  # noqa: F401 - fixture: give the 'drupgrade' logger back
 
 from drupgrade import engine, log, precheck, safetext
 from drupgrade.commands.upgrade import nodes
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+pytestmark = pytest.mark.usefixtures("tool_logging")  # log.setup() takes the logger over
 HOSTILE = "2.2.0[/bold]\x1b[31mRED\x1b]0;owned\x07\x9b2J\rX\x00"
 
 

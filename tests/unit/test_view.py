@@ -43,18 +43,10 @@ class Up:
 
 
 @pytest.fixture(autouse=True)
-def english_and_logging():
-    logger = logging.getLogger("drupgrade")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
+def english_and_logging(tool_logging):
     i18n.set_lang("en")
     yield
     i18n.set_lang("en")
-    for h in list(logger.handlers):
-        logger.removeHandler(h)
-        h.close()
-    for h in saved[0]:
-        logger.addHandler(h)
-    logger.propagate, logger.level = saved[1], saved[2]
 
 
 def journal(tmp_path):
