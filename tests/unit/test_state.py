@@ -60,10 +60,19 @@ def test_second_run_is_refused_with_exit_5_naming_the_holder(tmp_path):
 
 def test_lock_is_free_after_kill_9_of_its_holder(tmp_path):
     proc = _holder(tmp_path)
+    assert "test holder" in state.RunLock(str(tmp_path)).holder()  # status: a controller drives the run
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert state.RunLock(str(tmp_path)).holder() is None  # status: the run was interrupted
     with state.RunLock(str(tmp_path)).acquire("after crash"):
         pass
+
+
+def test_asking_who_holds_the_lock_never_takes_it(tmp_path):
+    assert state.RunLock(str(tmp_path)).holder() is None  # no lock file yet
+    with state.RunLock(str(tmp_path)).acquire("a run") as lock:
+        assert "a run" in lock.holder()
+    assert state.RunLock(str(tmp_path)).holder() is None
 
 
 # -- modes (audit L1) -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ The lock is released when the command ends and none of its runs lives on the nod
 while they do (Ctrl-C, a lost link), which is what keeps a rollback off a live upgrade chain.
 Read-only commands never claim, release or take over.
 """
+import collections
 import hashlib
 import logging
 import os
@@ -179,6 +180,14 @@ def describe(info):
     return text
 
 
+def by_holder(answers):
+    """`node1, node2: <holder>; node3: <other holder>`: each holder named once, after its nodes."""
+    nodes = collections.OrderedDict()
+    for node, info in answers:
+        nodes.setdefault(describe(info), []).append(node.name)
+    return "; ".join("%s: %s" % (", ".join(names), text) for text, names in nodes.items())
+
+
 class NodeLock(object):
     """The node lock of one command (claim at its start, release at its end)."""
 
@@ -235,13 +244,13 @@ class NodeLock(object):
                 hint=_("check the network and the [ssh_config] of these nodes, then run the command again"))
         if busy:
             raise DrupgradeError(_("could not take the node lock over on: {nodes}").format(
-                nodes="; ".join("%s: %s" % (n.name, describe(info)) for n, info in busy)), code=EXIT_LOCKED,
+                nodes=by_holder(busy)), code=EXIT_LOCKED,
                 hint=_("a process still holds the node lock after SIGKILL (see the node's {dir}/.lock with "
                        "'fuser -v'); stop it, then run the command again").format(dir=self.dir))
         if held:
             raise DrupgradeError(
                 _("another drupgrade run holds the node lock: {holders}").format(
-                    holders="; ".join("%s: %s" % (n.name, describe(info)) for n, info in held)),
+                    holders=by_holder(held)),
                 code=EXIT_LOCKED,
                 hint=_("wait until it ends, or continue it from its own controller (its host and state dir); to "
                        "take over deliberately run 'bin/{tool} --take-over {command}': on every node it stops that "

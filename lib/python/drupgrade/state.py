@@ -150,6 +150,20 @@ class RunLock:
         self.fd = fd
         return self
 
+    def holder(self):
+        """Who holds the lock now (its line), or None when no process does (read-only: never waits)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return _holder_now(os.read(fd, 4096).decode("utf-8", "replace").strip() or "?")
+        finally:
+            os.close(fd)  # closing drops a shared lock we took
+        return None
+
     def release(self):
         if self.fd is not None:
             os.ftruncate(self.fd, 0)

@@ -19,8 +19,9 @@ from drupgrade.i18n import N_, _
 from drupgrade.journal import FAILED, OK, QUEUED, RETRY, RUNNING
 
 # A run's or a rollback's status as the summary's title says it, in the operator's language.
-STATUS_WORDS = {"done": N_("done"), "failed": N_("failed"), "partial": N_("partial"), "running": N_("running"),
-                "in_progress": N_("in progress"), "rolling_back": N_("rolling back"), "rolled_back": N_("rolled back")}
+# The summary is drawn when the command ends: a run still "running" there was interrupted.
+STATUS_WORDS = {"done": N_("done"), "failed": N_("failed"), "partial": N_("partial"), "running": N_("interrupted"),
+                "in_progress": N_("interrupted"), "rolling_back": N_("rolling back"), "rolled_back": N_("rolled back")}
 
 REFRESH = 2  # redraws per second (the elapsed times count seconds)
 ESTIMATE_EVERY = 2.0  # seconds between two reads of the run's estimated time left

@@ -232,9 +232,9 @@ def test_status_says_what_failed_and_that_the_run_rolled_back_by_itself(tmp_path
     assert status.run(ctx) == 0
     shown = capsys.readouterr().out
     run = Journal.load(journal.path)
-    assert "run %s: rolled_back" % run.data["run_id"] in shown
+    assert "run %s: rolled back" % run.data["run_id"] in shown
     assert "failed: db_migrate on node1: " in shown
-    assert "automatic rollback %s to backup %s: rolled_back" % (
+    assert "automatic rollback %s to backup %s: rolled back" % (
         run.data["auto_rollback"]["rollback_id"], run.data["auto_rollback"]["backup_id"]) in shown
 
 
@@ -247,7 +247,8 @@ def test_while_a_run_rolls_back_run_and_retry_refuse_and_point_at_resume(tmp_pat
         to, mode, step, only_phase, from_phase = "2.2.0", "auto", None, None, None
     ctx = Ctx(r.cfg)
     ctx.args = Args()
-    for command, says in ((run_cmd, "is not finished (status rolling_back)"), (retry, "is being rolled back")):
+    for command, says in ((run_cmd, "is not finished: its automatic rollback was interrupted"),
+                          (retry, "is being rolled back")):
         with pytest.raises(rollback.DrupgradeError) as e:
             command.run(ctx)
         assert e.value.code == 1 and says in e.value.message

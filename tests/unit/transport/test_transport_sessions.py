@@ -3,6 +3,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -242,6 +243,34 @@ def test_detached_run_survives_a_lost_connection_and_is_reattached(pool, key_nod
     assert res.rc == 0
     assert res.stdout == "".join("line %d\n" % i for i in range(1, 13))  # every byte exactly once
     assert open(counter).read() == "ran\n"
+
+
+def test_closing_the_session_ends_its_followers_quietly_and_the_run_goes_on(pool, key_node, sshd, caplog):
+    """Ctrl-C: the command ends and closes its sessions under threads that still follow steps. They
+    stop without a word (no 'lost the connection', no reconnect), the step goes on on the node, and
+    nothing connects again through the closed session."""
+    s = pool.session(key_node)
+    runs = os.path.join(sshd.home, "runs")
+    run = DetachedRun(s, "closed-%d" % os.getpid(), runs)
+    ended = []
+
+    def follow():
+        try:
+            run.wait(command="sleep 2; echo done; exit 3")
+        except failures.TransportError as e:
+            ended.append(e)
+    t = threading.Thread(target=follow, daemon=True)
+    caplog.set_level(logging.INFO)
+    t.start()
+    time.sleep(0.8)  # attached and streaming
+    pool.close()  # the command's end (Runner.close)
+    t.join(30)
+    assert not t.is_alive() and ended and "closed" in ended[0].message
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    with pytest.raises(failures.TransportError):
+        s.run(["true"])
+    again = DetachedRun(pool.session(key_node), run.run_id, runs)  # the next command re-attaches
+    assert again.wait().rc == 3 and not again.started_here
 
 
 def test_detached_wait_returns_at_its_deadline_even_when_the_run_is_silent(pool, key_node, sshd):

@@ -220,6 +220,8 @@ class DetachedRun(object):
                 res.still_running = True
                 return res
             if rc == SSH_FAILED or self.session.lost():
+                if self.session.closed:  # the command is ending (Ctrl-C): the run goes on on the node
+                    self.session.reconnect()  # raises, without a word on the screen
                 log.warning(_("lost the connection while following {run} on node {node} at byte {offset}; "
                               "re-attaching").format(run=self.run_id, node=self.session.name, offset=self.offset))
                 self.session.reconnect(failures.last_line(err))

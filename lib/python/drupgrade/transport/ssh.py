@@ -303,6 +303,8 @@ class SshSession(object):
         self.reconnects = 0  # over the session's life, for reports and tests
         self._was_up = False
         self._gates = None  # detached.GateOpener, made on first use (gates())
+        self.closed = False  # close() was called: the command is ending, nothing reconnects
+        self._clients = set()  # our live mux clients (popen, _exec): ended before the master
 
     @property
     def name(self):
@@ -312,6 +314,7 @@ class SshSession(object):
     def connect(self):
         """Make sure the master is up: connect, and on a network failure reconnect by policy."""
         with self._lock:
+            self._refuse_closed()
             if self.master.alive():
                 return self
             was_up, self._was_up = self._was_up, True
@@ -345,8 +348,16 @@ class SshSession(object):
         with self._lock:
             if self.master.alive(confirm=True):
                 return self
+            self._refuse_closed()
             self._reconnect(reason)
             return self
+
+    def _refuse_closed(self):
+        """A thread still following a step when the command ends (Ctrl-C) stops here, quietly: the
+        step goes on on the node and the next command re-attaches to it."""
+        if self.closed:
+            raise failures.TransportError(_("the connection to node {node} was closed: the command is ending").format(
+                node=self.endpoint.name), node=self.endpoint.name)
 
     def _reconnect(self, reason):
         hb = self.heartbeat
@@ -384,8 +395,13 @@ class SshSession(object):
 
     def close(self):
         with self._lock:
+            self.closed = True
             if self._gates is not None:
                 self._gates.close()
+            for proc in list(self._clients):  # a client still attached holds the master up to its 5 s
+                if proc.poll() is None:
+                    proc.kill()
+            self._clients.clear()
             self.master.stop()
             if os.path.exists(self.args.control_path):
                 try:
@@ -394,11 +410,19 @@ class SshSession(object):
                     pass
 
     # -- commands --------------------------------------------------------------
+    # The mux clients run in sessions of their own: the terminal's Ctrl-C stops the controller's
+    # waits (the steps go on, detached, on the nodes) but does not kill the clients under its
+    # threads, which would report lost connections and reconnect while the command ends. close()
+    # ends them, then the master.
     def popen(self, command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE):
         """A running mux client for `command` (quoted words or a built line): for streaming."""
         self.connect()
-        return subprocess.Popen(self.args.ssh_argv(command), stdin=stdin, stdout=stdout, stderr=stderr,
-                                env=_child_env())
+        proc = subprocess.Popen(self.args.ssh_argv(command), stdin=stdin, stdout=stdout, stderr=stderr,
+                                env=_child_env(), start_new_session=True)
+        for done in [p for p in list(self._clients) if p.poll() is not None]:
+            self._clients.discard(done)
+        self._clients.add(proc)
+        return proc
 
     def run(self, command, stdin=None, timeout=None, retry=True):
         # type: (object, Optional[object], Optional[float], bool) -> CommandResult
@@ -430,7 +454,9 @@ class SshSession(object):
 
     def _exec(self, line, data, timeout):
         proc = subprocess.Popen(self.args.ssh_argv(line), stdin=subprocess.PIPE if data is not None else
-                                subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env())
+                                subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env(),
+                                start_new_session=True)
+        self._clients.add(proc)
         try:
             out, err = proc.communicate(data, timeout=timeout)
             rc = proc.returncode
@@ -444,6 +470,8 @@ class SshSession(object):
                     f.close()
             rc = 124
             out, err = b"", (_("timed out after {seconds} s").format(seconds=timeout)).encode("utf-8")
+        finally:
+            self._clients.discard(proc)
         return CommandResult(self.name, line, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
 

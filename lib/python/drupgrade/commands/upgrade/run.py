@@ -2,9 +2,12 @@
 from drupgrade import rollback, runner, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
-from drupgrade.journal import RESTARTED, ROLLING_BACK, UNFINISHED
+from drupgrade.journal import FAILED, RESTARTED, ROLLING_BACK, RUNNING, UNFINISHED
 
 SUMMARY = N_("the whole upgrade (7 phases) to a target version")
+# Why a run is not finished, in the operator's words (this command holds the run lock: nobody drives it).
+UNFINISHED_WORDS = {RUNNING: N_("it was interrupted"), FAILED: N_("a step failed"),
+                    ROLLING_BACK: N_("its automatic rollback was interrupted")}
 MUTATES = True  # changes the nodes: takes the run lock, warns when fault injection is on
 
 
@@ -22,8 +25,8 @@ def run(ctx):
         start_over = current is not None and r.starts_over(current)
         if current and not start_over and current.status in UNFINISHED:
             raise DrupgradeError(
-                _("run {run} to {target} is not finished (status {status})").format(
-                    run=current.data["run_id"], target=current.data["target"], status=current.data["status"]),
+                _("run {run} to {target} is not finished: {how}").format(
+                    run=current.data["run_id"], target=current.data["target"], how=_(UNFINISHED_WORDS[current.status])),
                 code=EXIT_FAILED,
                 hint=_("finish the rollback with 'bin/upgrade.sh resume'") if current.status == ROLLING_BACK
                 else _("continue it with 'bin/upgrade.sh resume' or 'bin/upgrade.sh retry'"))
