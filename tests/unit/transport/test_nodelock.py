@@ -141,3 +141,17 @@ def test_the_lock_stays_while_a_run_of_the_holder_lives_and_a_resume_renews_it(c
     assert nodelock.live_runs(Cfg(key_node), ta, [key_node]) == {"nk": []}
     again.release()
     assert not os.path.exists(os.path.join(remote_dir, ".holder"))
+
+
+def test_a_refusal_names_each_holder_once_after_its_nodes():
+    class N:
+        def __init__(self, name):
+            self.name = name
+    one = nodelock.parse("result=held\ncontroller=alive\nold.key=k1\nold.command=upgrade.sh run\nold.run_id=r1\n"
+                         "old.host=ctl-a\nold.state_dir=/s\nold.pid=7\nold.since=t\n")
+    other = nodelock.parse("result=held\ncontroller=gone\nold.key=k2\nold.command=rollback_tool auto\n"
+                           "old.run_id=r2\nold.host=ctl-b\nold.state_dir=/s\nold.pid=8\nold.since=t\nlive=r2.x\n")
+    text = nodelock.by_holder([(N("node1"), one), (N("node2"), other), (N("node3"), one)])
+    assert text.count("upgrade.sh run (run r1)") == 1 and text.count("rollback_tool auto (run r2)") == 1
+    assert text.startswith("node1, node3: upgrade.sh run (run r1) of the controller on ctl-a")
+    assert "; node2: rollback_tool auto (run r2) of the controller on ctl-b" in text and "r2.x" in text
