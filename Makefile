@@ -95,4 +95,5 @@ bench: build packages
 	@bench/lab_up.sh
 	@bench/orchestration.sh
 	@bench/rollback.sh
+	@bench/availability.py
 	@python3 bench/transfer/bench.py

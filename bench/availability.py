@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Availability during an upgrade (issue 20): every node's health probed twice a second while
+`upgrade.sh run` upgrades the lab, then per node how long it was down and for the cluster how
+long no node was up (the DR service was off).
+
+  bench/availability.py [--from 1.0.0] [--to 2.2.0] [--rounds 1] [--interval 0.5] [--patience 2] [--product drp]
+
+Each round installs FROM on the lab (tests/lab/install.sh), starts one prober per node (curl of the
+product's `health_url` from product.json, inside the node's network namespace, at the same ticks
+on every node, each tick its own probe: a tick is "down" when the answer is not HTTP 200 with
+"status": "ok" within --patience seconds), runs the upgrade, and keeps probing until every node
+answers again (or 60 s). Down time is counted in ticks (resolution: the interval). Beside each
+node's down time: its own restart, the journal's time from its first service stop to its last
+service start (the stop/start steps of its hops), which is what a node is down for at least.
+Writes the "Availability" section of docs/benchmarks.md (never run by the tests: it times things).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(TOP, "lib", "python"))
+sys.path.insert(0, os.path.join(TOP, "bench"))
+
+from benchmd import write_section  # noqa: E402
+
+from drupgrade import estimates  # noqa: E402
+from drupgrade.journal import Journal  # noqa: E402
+
+LAB = os.path.join(TOP, "tests", "lab", "lab.sh")
+STOPS = re.compile(r"^stop_")  # the steps that take a node's services down, and those that bring them up
+STARTS = re.compile(r"^start_")
+
+
+def lab_env():
+    env = dict(os.environ)
+    env.setdefault("LAB_NAME", "drl")
+    return env
+
+
+def health_url(product):
+    """The product's health URL (product.json: the first "health_url" key, wherever it is)."""
+    def find(doc):
+        if isinstance(doc, dict):
+            if isinstance(doc.get("health_url"), str):
+                return doc["health_url"]
+            for value in doc.values():
+                found = find(value)
+                if found:
+                    return found
+        return None
+    with open(os.path.join(TOP, "products", product, "product.json")) as f:
+        url = find(json.load(f))
+    if not url:
+        sys.exit("products/%s/product.json declares no health_url: nothing to probe" % product)
+    return url
+
+
+class Prober(object):
+    """One node's health at every tick t0 + k * interval, from inside its network namespace."""
+
+    def __init__(self, netns, url, t0, interval, patience):
+        self.netns, self.url, self.t0, self.interval, self.patience = netns, url, t0, interval, patience
+        self.ticks = {}  # tick index -> up (bool)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _probe(self, k):
+        """Tick k: up when the service answers ok within `patience` seconds (a loaded machine's curl
+        may take longer than the interval to start: each tick has its own probe)."""
+        try:
+            out = subprocess.run(["ip", "netns", "exec", self.netns, "curl", "-s", "-f", "-m", str(self.patience),
+                                  self.url], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 timeout=self.patience + 5).stdout
+            self.ticks[k] = json.loads(out.decode("utf-8", "replace")).get("status") == "ok"
+        except (subprocess.TimeoutExpired, ValueError):
+            self.ticks[k] = False
+
+    def _loop(self):
+        probes, k = [], 0
+        while not self.stop.is_set():
+            wait = self.t0 + k * self.interval - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            t = threading.Thread(target=self._probe, args=(k,), daemon=True)
+            t.start()
+            probes.append(t)
+            k += 1
+        for t in probes:
+            t.join()
+
+    def all_up_since(self, k):
+        return all(up for i, up in self.ticks.items() if i >= k) and any(i >= k for i in self.ticks)
+
+
+def windows(ticks):
+    """Runs of consecutive down ticks: [(first, last)]."""
+    out, start, prev = [], None, None
+    for k in sorted(ticks):
+        if not ticks[k]:
+            if start is None or k != prev + 1:
+                if start is not None:
+                    out.append((start, prev))
+                start = k
+            prev = k
+    if start is not None:
+        out.append((start, prev))
+    return out
+
+
+def own_restart(journal, node):
+    """Seconds from the node's first stop step to the end of its last start step (its own restart)."""
+    first = last = None
+    for r in journal.results():
+        if r.node != node:
+            continue
+        if STOPS.match(r.step):
+            t = estimates.parse_time(r.get("started"))
+            first = t if first is None or (t is not None and t < first) else first
+        if STARTS.match(r.step):
+            t = estimates.parse_time(r.get("ended"))
+            last = t if last is None or (t is not None and t > last) else last
+    return last - first if first is not None and last is not None else None
+
+
+def one_round(args, nodes, url, work, n):
+    env = lab_env()
+    subprocess.run([os.path.join(TOP, "tests", "lab", "install.sh"), "--product", args.product, args.src],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    paths = subprocess.run([LAB, "paths"], env=env, check=True, stdout=subprocess.PIPE).stdout.decode()
+    ini = next(line.split()[-1] for line in paths.splitlines() if line.rstrip().endswith("upgrade.ini"))
+    state = os.path.join(work, "state%d" % n)
+    conf = os.path.join(work, "upgrade%d.ini" % n)
+    with open(ini) as f, open(conf, "w") as g:
+        g.write(re.sub(r"(?m)^state_dir = .*$", "state_dir = " + state, f.read()))
+    os.chmod(conf, 0o600)
+    t0 = time.time() + 0.2
+    probers = {name: Prober("%s-%s" % (env["LAB_NAME"], name), url, t0, args.interval, args.patience)
+               for name in nodes}
+    for p in probers.values():
+        p.thread.start()
+    time.sleep(2)  # every node answers before the run starts
+    start = time.time()
+    res = subprocess.run([os.path.join(TOP, "bin", "upgrade.sh"), "--config", conf, "--yes", "--plain", "run",
+                          "--to", args.dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    end = time.time()
+    if res.returncode != 0:
+        sys.stdout.write(res.stdout.decode("utf-8", "replace")[-3000:])
+        sys.exit("round %d: the upgrade failed (exit %d)" % (n, res.returncode))
+    after = int((end - t0) / args.interval) + 1
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(p.all_up_since(after) for p in probers.values()):
+        time.sleep(args.interval)
+    for p in probers.values():
+        p.stop.set()
+        p.thread.join()
+    journal = Journal.current(os.path.join(state, "current_run.json"), os.path.join(state, "runs"))
+    common = set.intersection(*(set(p.ticks) for p in probers.values()))
+    cluster_down = [k for k in sorted(common) if not any(p.ticks[k] for p in probers.values())]
+    per_node = {}
+    for name, p in sorted(probers.items()):
+        down = windows(p.ticks)
+        per_node[name] = {
+            "down_s": sum(b - a + 1 for a, b in down) * args.interval,
+            "windows": len(down),
+            "longest_s": max((b - a + 1 for a, b in down), default=0) * args.interval,
+            "restart_s": own_restart(journal, name)}
+    return {"wall_s": end - start, "cluster_down_s": len(cluster_down) * args.interval,
+            "nodes": per_node, "strategy": journal.data.get("upgrade_mode"),
+            "load": float(open("/proc/loadavg").read().split()[0])}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--from", dest="src", default="1.0.0")
+    ap.add_argument("--to", dest="dst", default="2.2.0")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--interval", type=float, default=0.5)
+    ap.add_argument("--patience", type=float, default=2.0, help="seconds a probe waits for the answer")
+    ap.add_argument("--product", default="drp")
+    args = ap.parse_args()
+    env = lab_env()
+    subprocess.run([LAB, "up", "--nodes", "3"], env=env, check=True, stdout=subprocess.DEVNULL)
+    status = json.loads(subprocess.run([LAB, "status", "--json"], env=env, check=True,
+                                       stdout=subprocess.PIPE).stdout.decode())
+    nodes = [n["name"] for n in status]
+    url = health_url(args.product)
+    work = tempfile.mkdtemp(prefix="availability.")
+    try:
+        rounds = [one_round(args, nodes, url, work, n + 1) for n in range(args.rounds)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    lines = ["## Availability",
+             "Command: `bench/availability.py --from %s --to %s --rounds %d --interval %s --patience %s` "
+             "(%d-node lab, %s; %s; load average at the start of each round: %s)." % (
+                 args.src, args.dst, args.rounds, args.interval, args.patience, len(nodes), args.product,
+                 time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), ", ".join("%.1f" % r["load"] for r in rounds)),
+             "",
+             "Every node's `%s` probed every %s s from inside its network namespace during `upgrade.sh run`; "
+             "down = no HTTP 200 with status ok within %s s. *own restart*: the journal's time from "
+             "the node's first service stop to the end of its last service start." % (
+                 url, args.interval, args.patience),
+             "",
+             "| round | upgrade wall (s) | mode | cluster-wide down (s) | node: down (s) / windows / longest (s) / "
+             "own restart (s) |",
+             "|---|---|---|---|---|"]
+    for i, r in enumerate(rounds, 1):
+        cells = "; ".join("%s: %.1f / %d / %.1f / %s" % (
+            name, v["down_s"], v["windows"], v["longest_s"],
+            "%.1f" % v["restart_s"] if v["restart_s"] is not None else "-") for name, v in sorted(r["nodes"].items()))
+        lines.append("| %d | %.1f | %s | **%.1f** | %s |" % (i, r["wall_s"], r["strategy"] or "-",
+                                                          r["cluster_down_s"], cells))
+    lines += ["", "The longest window of a node is its restart; short extra windows are probes that waited longer "
+              "than --patience (at a high load average the probe itself is late). Target (issue 20, a rolling hop): "
+              "cluster-wide down 0 s at this resolution; each node down no longer than its own restart.", ""]
+    write_section("## Availability\n", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
