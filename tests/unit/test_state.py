@@ -2,6 +2,7 @@
 import errno
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -51,8 +52,9 @@ def test_second_run_is_refused_with_exit_5_naming_the_holder(tmp_path):
             state.RunLock(str(tmp_path)).acquire("second")
         assert exc.value.code == EXIT_LOCKED
         assert "pid %d" % proc.pid in exc.value.message and "test holder" in exc.value.message
-        # what that process is now (procs.describe: by pid and start time): its command line
-        assert "running for " in exc.value.message and "RunLock(" in exc.value.message
+        # in the operator's words: what it runs, its pid and host, and (by pid and start time) for how long
+        assert re.search(r": pid [0-9]+ on \S+ since \S+, running for [0-9]+ s: test holder$", exc.value.message)
+        assert "started " not in exc.value.message and "RunLock(" not in exc.value.message
     finally:
         proc.kill()
         proc.wait()

@@ -9,7 +9,6 @@ import time
 
 import psutil
 
-from drupgrade.i18n import _
 from drupgrade.timeouts import duration
 
 
@@ -43,18 +42,14 @@ def running(pid, started=None):
         return True
 
 
-def describe(pid, started=None):
-    """What process pid is, in the operator's words ("running for 5 min: python3 -m drupgrade …"),
-    or None when it does not run (or is another process by now)."""
+def running_for(pid, started=None):
+    """How long process pid has run, in the operator's words ("5 min"), or None when it does not run
+    (or is another process by now)."""
     try:
         proc = _process(pid, started)
-        if proc is None:
-            return None
-        command = " ".join(proc.cmdline()) or proc.name()
-        elapsed = time.time() - proc.create_time()
+        return duration(time.time() - proc.create_time()) if proc is not None else None
     except psutil.Error:
         return None
-    return _("running for {elapsed}: {command}").format(elapsed=duration(elapsed), command=command[:300])
 
 
 def usage():

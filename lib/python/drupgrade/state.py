@@ -121,7 +121,7 @@ def read_json(path, default=None, schema=None):
 class RunLock:
     """One run at a time per state dir. flock dies with its process, so kill -9 never leaves it stale.
     The file names the holder (pid, its start time, host, since when, what): a refused command says
-    what that process is and how long it has run (procs.describe)."""
+    what that process is and how long it has run (procs.running_for)."""
 
     def __init__(self, state_dir, name="run.lock"):
         self.path = os.path.join(state_dir, name)
@@ -179,8 +179,14 @@ class RunLock:
 
 
 def _holder_now(holder):
-    """The lock file's holder, and what that process is now when it runs on this host."""
-    m = re.match(r"^pid ([0-9]+) \(started ([0-9.]+)\) on (\S+) since", holder)
-    now = procs.describe(m.group(1), m.group(2)) if m and m.group(3) == socket.gethostname() else None
-    return "%s (%s)" % (holder, now) if now else holder
-
+    """The lock file's holder in the operator's words: what it runs, its pid, host and since when, and
+    how long it has run when it runs on this host."""
+    m = re.match(r"^pid ([0-9]+) \(started ([0-9.]+)\) on (\S+) since (\S+): (.*)$", holder, re.S)
+    if not m:
+        return holder
+    pid, started, host, since, what = m.groups()
+    elapsed = procs.running_for(pid, started) if host == socket.gethostname() else None
+    if elapsed is None:
+        return _("pid {pid} on {host} since {since}: {what}").format(what=what, pid=pid, host=host, since=since)
+    return _("pid {pid} on {host} since {since}, running for {elapsed}: {what}").format(
+        what=what, pid=pid, host=host, since=since, elapsed=elapsed)
