@@ -102,8 +102,7 @@ class Rollback:
         self.ahead = {}  # what start() read beside its checks: {"versions": future, "sums": (backup_id, future)}
 
     def close(self, error=None):
-        with log.timed(LOG, "end: node lock given back, run report"):
-            self.r.close(error)
+        self.r.close(error)
 
     def __enter__(self):
         return self
