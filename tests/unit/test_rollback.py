@@ -394,3 +394,23 @@ def test_a_check_that_fails_on_one_node_stops_the_rollback_before_any_step_on_an
     assert words <= {"install_tool", rollback.CHECK_STEP, "head", "versions", "db_checksums"}
     assert {n for n, word in t.events if word == rollback.CHECK_STEP} == set(NODES)  # every node was checked
     assert rb.r.closed
+
+
+def test_the_catalogue_reads_a_journal_or_manifest_again_only_when_it_changed(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.0.0", "2.1.0"]])
+    cat = catalog.Catalog(d, NODES)
+    loads = []
+    real = Journal.load
+    monkeypatch.setattr(Journal, "load", classmethod(lambda cls, path: loads.append(path) or real(path)))
+    b = info["hop1"]["backup_id"]
+    first = cat.backups()
+    assert set(first[b]["manifests"]) == set(NODES)
+    first[b]["manifests"].clear()
+    assert set(cat.backups()[b]["manifests"]) == set(NODES)  # a caller's change never reaches the cache
+    assert len(loads) == 1
+    path = os.path.join(d, "runs", "run_1", "journal.json")
+    j = real(path)
+    j.set(status="rolled_back")  # replaced by a rename: read again
+    cat.latest()
+    assert len(loads) == 2
