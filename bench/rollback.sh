@@ -47,7 +47,7 @@ script_times() {
 # One measured rollback with the program directory padded to SIZE MB; appends a JSON line.
 #######################################
 measure() {
-  local size=$1 t0 t1 run_id n x0 x1 s0 s1 skip
+  local size=$1 t0 t1 run_id n x0 x1 s0 s1 skip load
   local state=$work/state-$size
   log "drp $FROM with a ${size} MB program directory"
   logged "$work/install.log" tests/lab/install.sh "$FROM"
@@ -62,6 +62,7 @@ measure() {
   logged "$work/upgrade-$size.log" bin/upgrade.sh --config "$work/upgrade.ini" --lang en run --to "$TO"
   log "rollback_tool --yes auto latest"
   skip=$(wc -l < "$state/logs/controller.log")  # the upgrade's lines
+  load=$(cut -d' ' -f1 /proc/loadavg)
   t0=$(date +%s.%N)
   logged "$work/rollback-$size.log" bin/rollback_tool --config "$work/upgrade.ini" --lang en --yes auto latest
   t1=$(date +%s.%N)
@@ -80,9 +81,9 @@ measure() {
   for n in "${NODES[@]}"; do logged "$work/start-$n.log" on "$n" /opt/drupgrade/bin/drstep rollback_start run & done
   wait
   grep -q "extracting it from the backup" "$work/extract-$size.log"
-  python3 - "$state" "$run_id" "$work/times-$size.txt" "$t0" "$t1" "$x0" "$x1" "$size" "$s0" "$s1" "$skip" >> "$work/results.jsonl" <<'PY'
+  python3 - "$state" "$run_id" "$work/times-$size.txt" "$t0" "$t1" "$x0" "$x1" "$size" "$s0" "$s1" "$skip" "$load" >> "$work/results.jsonl" <<'PY'
 import collections, json, os, sys
-state, run_id, times, t0, t1, x0, x1, size, s0, s1, skip = sys.argv[1:]
+state, run_id, times, t0, t1, x0, x1, size, s0, s1, skip, load = sys.argv[1:]
 j = json.load(open(os.path.join(state, "rollbacks", run_id, "journal.json")))
 script = collections.defaultdict(dict)  # step -> node -> seconds
 for line in open(times):
@@ -103,7 +104,7 @@ for line in open(os.path.join(state, "logs", "controller.log"), encoding="utf-8"
     if "] timing: " in line:
         what, _sp, secs = line.split("] timing: ", 1)[1].rstrip().rpartition(" ")[0].rpartition(" ")
         phases[what] = float(secs)
-print(json.dumps({"phases": phases, "size": int(size), "wall": float(t1) - float(t0), "steps_wall": sum(steps.values()) - steps[2] -
+print(json.dumps({"phases": phases, "load": float(load), "size": int(size), "wall": float(t1) - float(t0), "steps_wall": sum(steps.values()) - steps[2] -
                   steps[3] - steps[4] + group, "group": group, "parts": parts, "slowest": slowest,
                   "critical": critical, "program_restore": parts["program"],
                   "switch": float(s1) - float(s0), "extract": float(x1) - float(x0)}))
@@ -122,7 +123,9 @@ rows = [json.loads(line) for line in open(sys.argv[1])]
 src, dst, sizes = sys.argv[2:]
 lines = ["## Rollback",
          "Command: `bench/rollback.sh %s %s \"%s\"` (3-node lab; %s; a shared machine: ratios matter, "
-         "not the seconds)." % (src, dst, sizes, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())), "",
+         "not the seconds; load average when each rollback started: %s)." % (
+             src, dst, sizes, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+             ", ".join("%.1f" % r.get("load", 0) for r in rows)), "",
          "One-click rollback (`rollback_tool --yes auto latest`) after an upgrade %s -> %s. The parallel "
          "restore (steps 2-4: database, program directory, config) against its slowest part, and the six "
          "steps against the critical path of the node scripts (step 1 + slowest part + step 5 + step 6)." % (
