@@ -133,6 +133,52 @@ manifest_with() {
   [[ $output == *"'../2.1.0', which is not a version"* ]]
 }
 
+real_backup() {
+  # A backup whose three archives and dump are real files with their sha256 in the manifest.
+  local d=$DR_BACKUP_ROOT/$DR_BACKUP_ID f entries=()
+  mkdir -p "$BATS_TEST_TMPDIR/tree/etc"
+  printf 'x\n' > "$BATS_TEST_TMPDIR/tree/etc/a"
+  for f in program_directory system_config local_data; do
+    tar -czf "$d/$f.tar.gz" -C "$BATS_TEST_TMPDIR/tree" etc
+  done
+  printf 'dump\n-- Dump completed on 2026-01-01\n' > "$d/database_backup.sql"
+  for f in program_directory system_config local_data; do
+    entries+=("\"$f\": {\"file\": \"$f.tar.gz\", \"sha256\": \"$(sha256sum < "$d/$f.tar.gz" | cut -d' ' -f1)\", \"release\": \"2.1.0\"}")
+  done
+  entries+=("\"database_backup\": {\"file\": \"database_backup.sql\", \"sha256\": \"$(sha256sum < "$d/database_backup.sql" | cut -d' ' -f1)\"}")
+  {
+    printf '{\n  "backup_files": {\n'
+    printf '    %s,\n' "${entries[@]:0:3}"
+    printf '    %s\n  },\n' "${entries[3]}"
+    printf '  "backup_status": "completed",\n  "verification_passed": true\n}\n'
+  } > "$d/backup_manifest.json"
+}
+
+@test "the check step hashes and lists every file at once, and names the file that fails" {
+  export DRSTEP_STEPS_DIR=$TOP/scripts/steps DRSTEP_ROLLBACK_CONTEXT=/dev/null
+  local d=$DR_BACKUP_ROOT/$DR_BACKUP_ID
+  real_backup
+  run "$TOP/scripts/bin/drstep" rollback_check_backup run
+  [ "$status" -eq 0 ]
+  [[ $output == *"backup $DR_BACKUP_ID verifies (version 2.1.0)"* ]]
+  printf 'more\n' >> "$d/database_backup.sql"
+  run "$TOP/scripts/bin/drstep" rollback_check_backup run
+  [ "$status" -ne 0 ]
+  [[ $output == *"the backup file $d/database_backup.sql is corrupted"* ]]
+  real_backup
+  rm "$d/local_data.tar.gz"
+  run "$TOP/scripts/bin/drstep" rollback_check_backup run
+  [ "$status" -ne 0 ]
+  [[ $output == *"the backup file $d/local_data.tar.gz is missing"* ]]
+  real_backup
+  printf 'not gzip' > "$d/system_config.tar.gz"
+  sed -i "s|\"system_config\": {\"file\": \"system_config.tar.gz\", \"sha256\": \"[0-9a-f]*\"|\"system_config\": {\"file\": \"system_config.tar.gz\", \"sha256\": \"$(sha256sum < "$d/system_config.tar.gz" | cut -d' ' -f1)\"|" "$d/backup_manifest.json"
+  run "$TOP/scripts/bin/drstep" rollback_check_backup run
+  [ "$status" -ne 0 ]
+  [[ $output == *"system_config.tar.gz does not list"* ]]
+  [[ $output != *"corrupted"* ]]
+}
+
 @test "the staged config copy is private, the DB server's copy readable, both gone after unstage" {
   lib
   export RB_STAGE_ROOT=$BATS_TEST_TMPDIR/run/drupgrade-rollback

@@ -288,3 +288,129 @@ def test_a_backup_is_restored_with_the_rollback_bindings_of_the_hop_that_made_it
     with pytest.raises(DrupgradeError) as e:
         rb.bindings("backup_x")
     assert e.value.code == EXIT_USAGE and "backup_x" in e.value.message
+
+
+class FakeNode:
+    def __init__(self, name):
+        self.name, self.roles = name, ["app"]
+
+
+class FakeTransport:
+    """Every command a node gets, in order per node (events); the check of a node in `bad` fails.
+    The checks meet at a barrier: a check that ran before the others started never passes it."""
+
+    def __init__(self, bad=(), together=3):
+        import threading
+        self.bad = set(bad)
+        self.events = []
+        self.lock = threading.Lock()
+        self.barrier = threading.Barrier(together, timeout=30)
+
+    def run(self, node, command, timeout=None):
+        from drupgrade.transport.result import CommandResult
+        word = command[-2] if command[-1] == "run" else command[0]
+        with self.lock:
+            self.events.append((node.name, word))
+        if word == rollback.CHECK_STEP:
+            self.barrier.wait()  # every node's check runs at once (BrokenBarrierError otherwise)
+            if node.name in self.bad:
+                return CommandResult(node.name, "", 1, "", "the backup file /backup/b/local_data.tar.gz is corrupted")
+        return CommandResult(node.name, "", 0, "{}", "")
+
+
+class FakeRunner:
+    def __init__(self, t, cfg, state_dir):
+        self.t, self.cfg, self.state_dir = t, cfg, state_dir
+        self.closed = False
+
+    def transport(self):
+        return self.t
+
+    def detect_versions(self):
+        with self.t.lock:
+            self.t.events.append(("*", "versions"))
+        return {n.name: "2.2.0" for n in self.cfg.nodes}
+
+    def close(self, error=None):
+        self.closed = True
+
+
+def fake_rollback(tmp_path, monkeypatch, bad=()):
+    """A Rollback whose nodes are fakes: tool installs, checks and reads are recorded per node."""
+    from types import SimpleNamespace
+
+    from drupgrade import manifest, nodelock
+    t = FakeTransport(bad)
+    cfg = SimpleNamespace(nodes=[FakeNode(n) for n in NODES], run={"max_parallel": 10, "fault_injection": ""},
+                          paths={"node_tool_dir": "/opt/drupgrade", "node_backup_dir": "/backup"})
+    files = {"local_data": {"file": "local_data.tar.gz", "sha256": "aa"}}
+    b = {"backup_id": "b", "manifests": {n: {"backup_files": files} for n in NODES}, "corrupt": False,
+         "version": "2.1.0", "version_to": "2.2.0", "timestamp": "t", "run_id": "run_1"}
+    rb = bare()
+    rb.cfg, rb.state_dir, rb.r, rb.ahead = cfg, str(tmp_path), FakeRunner(t, cfg, str(tmp_path)), {}
+    rb.current_path = str(tmp_path / "current_rollback.json")
+    rb.catalog = SimpleNamespace(backups=lambda: {"b": b}, problem=lambda b: None, restored=lambda b: list(NODES),
+                                 node_backup=lambda b, name: "b", latest=lambda: "b", record=lambda row: None)
+    monkeypatch.setattr(rb, "steps", lambda: {rollback.CHECK_STEP: SimpleNamespace(timeout=60)})
+    monkeypatch.setattr(rb, "ops", lambda journal: SimpleNamespace(install_tool=lambda node: t.run(
+        node, ["install_tool"])))
+    monkeypatch.setattr(rb, "read_db_checksums", lambda backup_id: t.run(FakeNode("node1"), ["db_checksums"]) and "{}")
+    monkeypatch.setattr(rb, "bindings", lambda backup_id: {})
+    monkeypatch.setattr(nodelock, "live_runs", lambda cfg, t, nodes: {n.name: [] for n in nodes})
+    monkeypatch.setattr(manifest, "parse", lambda text, own: ({"backup_files": files}, None))
+    monkeypatch.setattr(rollback, "out", lambda level, text: None)
+    return rb, t
+
+
+def test_each_node_gets_its_tool_then_its_check_and_every_node_checks_at_once(tmp_path, monkeypatch):
+    rb, t = fake_rollback(tmp_path, monkeypatch)
+    assert rb.start("b", "auto")["backup_id"] == "b"
+    for n in NODES:
+        mine = [word for node, word in t.events if node == n and word in ("install_tool", rollback.CHECK_STEP)]
+        assert mine == ["install_tool", rollback.CHECK_STEP]  # the check runs the tool just installed
+    # Read beside the checks, used by the session and its context without a second read.
+    assert ("*", "versions") in t.events and ("node1", "db_checksums") in t.events
+    assert rb.db_checksums("b") == "{}" and rb.new_session("b", "auto").data["versions_before"] == {
+        n: "2.2.0" for n in NODES}
+    assert [word for _n, word in t.events].count("db_checksums") == 1 and rb.ahead == {}
+
+
+def test_a_check_that_fails_on_one_node_stops_the_rollback_before_any_step_on_any_node(tmp_path, monkeypatch):
+    from drupgrade.commands.rollback import auto
+    rb, t = fake_rollback(tmp_path, monkeypatch, bad=("node2",))
+    monkeypatch.setattr(rb, "claim_nodes", lambda journal, what: None)
+    ran = []
+    monkeypatch.setattr(rb, "auto", lambda journal, first=1: ran.append("steps"))
+    monkeypatch.setattr(rb, "write_env", lambda journal: ran.append("context"))
+    monkeypatch.setattr(rollback, "Rollback", lambda ctx: rb)
+    ctx = Ctx(yes=True)
+    ctx.args.backup = "latest"
+    with pytest.raises(DrupgradeError) as e:
+        auto.run(ctx)
+    assert e.value.code == EXIT_FAILED and "backup b cannot be used" in e.value.message
+    assert "node node2" in e.value.message and "nothing was changed" in e.value.hint
+    assert ran == [] and not os.path.exists(rb.current_path)  # no session, no context, no step
+    words = {word for _node, word in t.events}
+    assert words <= {"install_tool", rollback.CHECK_STEP, "head", "versions", "db_checksums"}
+    assert {n for n, word in t.events if word == rollback.CHECK_STEP} == set(NODES)  # every node was checked
+    assert rb.r.closed
+
+
+def test_the_catalogue_reads_a_journal_or_manifest_again_only_when_it_changed(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.0.0", "2.1.0"]])
+    cat = catalog.Catalog(d, NODES)
+    loads = []
+    real = Journal.load
+    monkeypatch.setattr(Journal, "load", classmethod(lambda cls, path: loads.append(path) or real(path)))
+    b = info["hop1"]["backup_id"]
+    first = cat.backups()
+    assert set(first[b]["manifests"]) == set(NODES)
+    first[b]["manifests"].clear()
+    assert set(cat.backups()[b]["manifests"]) == set(NODES)  # a caller's change never reaches the cache
+    assert len(loads) == 1
+    path = os.path.join(d, "runs", "run_1", "journal.json")
+    j = real(path)
+    j.set(status="rolled_back")  # replaced by a rename: read again
+    cat.latest()
+    assert len(loads) == 2

@@ -1,6 +1,7 @@
 """The backups the controller knows: from its copies of their manifests
 (<state_dir>/backups/<id>/<node>.json) and from the runs' journals, and the rollback history.
 rollback_tool lists and restores them (rollback.py); retention prunes them (retention.py)."""
+import copy
 import logging
 import os
 import re
@@ -25,6 +26,21 @@ class Catalog:
         self.state_dir = state_dir
         self.node_names = list(node_names)
         self.history_path = os.path.join(state_dir, "rollback_history.json")
+        self._loaded = {}  # path -> ((inode, size, mtime), what was read): see read()
+
+    def read(self, path, load):
+        """load(path), read again only when the file changed (inode, size or mtime: every state file
+        is replaced by a rename): a command asks for the catalogue many times, and each read checks
+        every run's journal and every manifest against its schema. A copy: callers may change it."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return load(path)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        hit = self._loaded.get(path)
+        if hit is None or hit[0] != stamp:
+            hit = self._loaded[path] = (stamp, load(path))
+        return copy.deepcopy(hit[1])
 
     def runs(self):
         """Upgrade journals, oldest first (one that cannot be read is left out, with a warning)."""
@@ -33,7 +49,7 @@ class Catalog:
         for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
             path = os.path.join(runs_dir, name, "journal.json")
             try:  # a stray file in runs/ is no run; a damaged journal is skipped, never fatal here
-                data = Journal.load(path).data
+                data = self.read(path, lambda p: Journal.load(p).data)
             except FileNotFoundError:
                 continue
             except (OSError, ValueError, DrupgradeError) as e:  # a corrupt journal
@@ -89,7 +105,7 @@ class Catalog:
             for f in sorted(os.listdir(path)):
                 if not f.endswith(".json"):
                     continue  # e.g. the temporary file of a write that was cut short
-                m, why = manifest.load(os.path.join(path, f), name)
+                m, why = self.read(os.path.join(path, f), lambda p, name=name: manifest.load(p, name))
                 if why:
                     b["corrupt"].append("%s: %s" % (safetext.clean(os.path.join(path, f), one_line=True), why))
                     continue

@@ -169,8 +169,8 @@ class Journal:
 
     # -- the file --------------------------------------------------------------------------------
     def save(self):
-        with self.lock:
-            state.atomic_write_json(self.path, self.data)
+        with self.lock:  # one line: written at every step event, its dump is on the run's critical path
+            state.atomic_write_json(self.path, self.data, indent=None)
 
     def record(self, **event):
         """Append an event (node, step, hop, event=start|end|…, …) and make it durable."""

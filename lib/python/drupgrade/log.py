@@ -5,6 +5,7 @@ import logging
 import os
 import re
 import sys
+import time
 
 from drupgrade import safetext
 
@@ -132,3 +133,18 @@ def setup(state_dir=None, verbose=False, console=True):
         root.addHandler(fh)
     root.propagate = False
     return path
+
+
+class timed(object):  # noqa: N801 - used as `with log.timed(...)`, like a function
+    """`with log.timed(logger, "what"):` a DEBUG line "timing: what N.NN s" in controller.log when
+    the block ends (how long each phase of a command took: docs/benchmarks.md)."""
+
+    def __init__(self, logger, what):
+        self.logger, self.what, self.t0 = logger, what, None
+
+    def __enter__(self):
+        self.t0 = time.time()
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.debug("timing: %s %.2f s", self.what, time.time() - self.t0)

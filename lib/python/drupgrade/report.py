@@ -336,7 +336,7 @@ def write(runner, run):
         except DrupgradeError:
             earlier = None
     doc = build(runner, run, earlier if isinstance(earlier, dict) else None)  # schemas/report.json: the tests
-    state.atomic_write_json(json_path, doc)
+    state.atomic_write_json(json_path, doc, durable=False)  # rebuilt from the journals by every command
     text = report_html.render(doc)
     tmp = html_path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -21,6 +21,7 @@ from drupgrade import (
     engine,
     fanout,
     i18n,
+    log,
     manifest,
     procs,
     product,
@@ -98,6 +99,7 @@ class Rollback:
         self.catalog = catalog.Catalog(self.state_dir, [n.name for n in self.cfg.nodes])
         self.current_path = os.path.join(self.state_dir, "current_rollback.json")
         self._steps = None
+        self.ahead = {}  # what start() read beside its checks: {"versions": future, "sums": (backup_id, future)}
 
     def close(self, error=None):
         self.r.close(error)
@@ -157,8 +159,9 @@ class Rollback:
         b = self.catalog.backups()[backup_id]
         rollbacks = os.path.join(self.state_dir, "rollbacks")
         rollback_id = self.next_id()
-        try:
-            found = self.r.detect_versions()
+        try:  # read beside start()'s checks when it ran (nothing was changed since)
+            ahead = self.ahead.pop("versions", None)
+            found = ahead.result() if ahead is not None else self.r.detect_versions()
         except DrupgradeError:
             found = {}
         restored = self.catalog.restored(b)  # a mixed cluster's run may have left nodes untouched: not these
@@ -203,7 +206,15 @@ class Rollback:
 
     def db_checksums(self, backup_id):
         """The tables' checksums taken with the dump (on the nodes of the product's backup_db step),
-        compact JSON ('' if none): every DB node's restore and verification compare with them."""
+        compact JSON ('' if none): every DB node's restore and verification compare with them. What
+        start() read beside the checks when it is this backup's, else read now."""
+        ahead_id, ahead = self.ahead.pop("sums", (None, None))
+        if ahead_id == backup_id:
+            return ahead.result()  # raises what the read raised
+        return self.read_db_checksums(backup_id)
+
+    def read_db_checksums(self, backup_id):
+        """db_checksums as the node of the product's backup_db step has them now."""
         dumped = product.of(self.cfg).step_roles.get("backup_db", [])
         b = self.catalog.backups()[backup_id]
         for node in self.cfg.nodes:
@@ -230,17 +241,21 @@ class Rollback:
             "DR_FAULT_INJECTION": self.cfg.run["fault_injection"],
         }
 
-    def install_tools(self):
-        """The current node tool package on every node where no run lives (the state dir's lock
+    def install_tool(self, node, ops):
+        """The current node tool package on `node` unless a run lives there (the state dir's lock
         does not cover a chain a crashed controller left going: it runs from that directory)."""
         from drupgrade import nodelock
+        runs = nodelock.live_runs(self.cfg, self.r.transport(), [node])[node.name]
+        if runs:
+            LOG.warning(_("node {node}: runs still live there ({runs}): its tool directory is left as it "
+                          "is").format(node=node.name, runs=", ".join(runs)))
+            return
+        ops.install_tool(node)
+
+    def install_tools(self):
+        """install_tool on every node at once."""
         ops = self.ops(None)
-        live = nodelock.live_runs(self.cfg, self.r.transport(), self.cfg.nodes)
-        for name, runs in sorted(live.items()):
-            if runs:
-                LOG.warning(_("node {node}: runs still live there ({runs}): its tool directory is left as it "
-                              "is").format(node=name, runs=", ".join(runs)))
-        fanout.by_node(self.cfg, ops.install_tool, [n for n in self.cfg.nodes if not live[n.name]])
+        fanout.by_node(self.cfg, lambda node: self.install_tool(node, ops))
 
     def refresh_nodes(self, journal):
         """Before continuing a session: the current tools (unless a step may still run on a node:
@@ -288,11 +303,17 @@ class Rollback:
         return backup_id
 
     def start(self, backup_id, mode):
-        """A new session: current tools on the nodes, the backup verified before anything is
-        touched (else exit 1, nothing changed), the session journal and the nodes' context."""
-        self.install_tools()
+        """A new session: on every node at once, the current tools and then the backup verified
+        there (else exit 1: nothing was changed on any node), the session journal and the nodes'
+        context. Beside the checks, read-only: the nodes' versions and the dump's checksums that
+        the session and its context need (ahead), so that step 1 follows the last check at once."""
         out("info", _("verifying backup {id} on every node").format(id=backup_id))
-        reason = self.verify_backup(backup_id)
+        ops = self.ops(None)
+        with log.timed(LOG, "tools and backup check on every node"), \
+                concurrent.futures.ThreadPoolExecutor(max_workers=2) as side:
+            self.ahead = {"versions": side.submit(self.r.detect_versions),
+                          "sums": (backup_id, side.submit(self.read_db_checksums, backup_id))}
+            reason = self.verify_backup(backup_id, before=lambda node: self.install_tool(node, ops))
         b = self.catalog.backups()[backup_id]
         if reason:
             hint = _("nothing was changed; choose another backup ('bin/rollback_tool list') or repair the "
@@ -309,8 +330,9 @@ class Rollback:
             id=backup_id, version=b["version"], time=b["timestamp"]))
         return b
 
-    def verify_backup(self, backup_id):
-        """None when every node's backup files verify, else the reason (nothing is changed)."""
+    def verify_backup(self, backup_id, before=None):
+        """None when every node's backup files verify, else the reason (nothing is changed). before:
+        called with each node first, in the node's own thread (start: its tool installed)."""
         b = self.catalog.backups().get(backup_id)
         if b is None:
             return _("no such backup")
@@ -321,6 +343,8 @@ class Rollback:
         tool_dir = self.cfg.paths["node_tool_dir"]
 
         def one(node):
+            if before is not None:
+                before(node)
             if node.name not in self.catalog.restored(b):
                 return None  # a mixed cluster's run left it untouched: the rollback leaves it too
             own = self.catalog.node_backup(b, node.name)  # a mixed run's node: a later hop's backup

@@ -11,6 +11,7 @@ from drupgrade import (
     engine,
     estimates,
     fanout,
+    log,
     mixed,
     plugins,
     product,
@@ -118,14 +119,16 @@ class Runner:
         lock, self._node_lock = self._node_lock, None
         if lock is not None and not isinstance(error, engine.NodeLost):
             try:
-                lock.release()
+                with log.timed(LOG, "node lock given back"):
+                    lock.release()
             except Exception as e:  # noqa: BLE001 - never hides how the command ended
                 LOG.debug("node lock release: %s", e)
         if self._transport is not None:
             self._transport.close()
             self._transport = None
         if lock is not None:  # a command that changed the nodes ended: its run's report (drupgrade.report)
-            report.after_command(self, dict(lock.record)["run_id"])
+            with log.timed(LOG, "run report"):
+                report.after_command(self, dict(lock.record)["run_id"])
 
     def __enter__(self):
         return self

@@ -34,7 +34,7 @@ http::wait() {
         "timed out after ${seconds}s waiting for $1; its last answer: $(http::answer "$1" 2>&1 | head -c 300)"
       return 1
     fi
-    sleep 0.5
+    sleep 0.1
   done
 }
 

@@ -15,7 +15,7 @@ source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"
 source "$(dirname "$(readlink -f "$0")")/../../lib/rollback.sh"
 
 step::run() {
-  local dir f want got file
+  local dir f want file
   dir=$(rb::dir)
   [[ -d $dir ]] || die "备份目录 $dir 不存在" "the backup directory $dir does not exist"
   [[ -f $(rb::manifest) ]] || die "备份清单 $(rb::manifest) 不存在" "the backup manifest $(rb::manifest) is missing"
@@ -28,20 +28,33 @@ step::run() {
   for f in program_directory system_config local_data database_backup database_checksums etcd_keys; do
     rb::file "$f" > /dev/null
   done
+  # Every file's sha256 and every archive's listing at once (rb::check_files), the results then
+  # compared in the manifest's order: a missing file first, then a wrong hash, then an archive
+  # that does not list.
+  local -A want=() name=()
+  local jobs=() found line
   for f in program_directory system_config local_data database_backup database_checksums etcd_keys; do
-    want=$(rb::field "$f" sha256)
-    [[ -n $want ]] || continue
-    file=$dir/$(rb::file "$f")
+    want[$f]=$(rb::field "$f" sha256)
+    name[$f]=$(rb::file "$f")
+    [[ -n ${want[$f]} ]] || continue
+    file=$dir/${name[$f]}
     [[ -f $file ]] || die "备份文件 $file 不存在" "the backup file $file is missing"
-    got=$(sha256sum "$file" | cut -d' ' -f1)
-    [[ $got == "$want" ]] || die "备份文件 $file 已损坏（sha256 与清单不符）" "the backup file $file is corrupted (its sha256 differs from the manifest)"
+    jobs+=(sha "$file")
+    if [[ $f == program_directory || $f == system_config || $f == local_data ]]; then jobs+=(tar "$file"); fi
+  done
+  found=$'\n'
+  while IFS= read -r line; do found+=$line$'\n'; done < <(rb::check_files "${jobs[@]}")
+  for f in program_directory system_config local_data database_backup database_checksums etcd_keys; do
+    [[ -n ${want[$f]} ]] || continue
+    file=$dir/${name[$f]}
+    [[ $found == *$'\n'"sha $file=${want[$f]}"$'\n'* ]] ||
+      die "备份文件 $file 已损坏（sha256 与清单不符）" "the backup file $file is corrupted (its sha256 differs from the manifest)"
   done
   for f in program_directory system_config local_data; do
-    [[ -n $(rb::field "$f" sha256) ]] || die "备份清单缺少 $f" "the manifest has no $f entry"
-    file=$(rb::file "$f")
-    tar -tzf "$dir/$file" > /dev/null || die "$file 无法读取" "$file does not list"
+    [[ -n ${want[$f]} ]] || die "备份清单缺少 $f" "the manifest has no $f entry"
+    [[ $found == *$'\n'"tar $dir/${name[$f]}=0"$'\n'* ]] || die "${name[$f]} 无法读取" "${name[$f]} does not list"
   done
-  if [[ -n $(rb::field database_backup sha256) ]]; then
+  if [[ -n ${want[database_backup]} ]]; then
     tail -c 200 "$dir/database_backup.sql" | grep -q -- '-- Dump completed' ||
       die "数据库备份不完整（缺少 Dump completed 标记）" "the database dump is incomplete (no Dump completed line)"
   fi

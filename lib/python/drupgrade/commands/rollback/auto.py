@@ -1,5 +1,5 @@
 """rollback_tool auto BACKUP_ID|latest: one-click rollback (design §4.4.2.1)."""
-from drupgrade import rollback
+from drupgrade import log, rollback
 from drupgrade.errors import EXIT_INTERRUPTED, EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import N_, _
 
@@ -15,7 +15,8 @@ def add_arguments(parser):
 def run(ctx):
     with rollback.Rollback(ctx) as rb, rb.lock("auto " + ctx.args.backup):
         journal = rb.unfinished()
-        rb.claim_nodes(journal, "auto " + ctx.args.backup)
+        with log.timed(rollback.LOG, "node lock claimed"):
+            rb.claim_nodes(journal, "auto " + ctx.args.backup)
         if journal is not None:  # §4.4.3.2: the one-click mode continues the unfinished rollback
             backup_id = journal.data["backup_id"]
             if ctx.args.backup not in ("latest", backup_id):
@@ -35,6 +36,8 @@ def run(ctx):
             except KeyboardInterrupt:
                 rollback.out("warning", _("rollback cancelled: nothing was changed"))
                 return EXIT_INTERRUPTED
-        journal = rb.new_session(backup_id, "auto")
-        rb.write_env(journal)
-        return rb.auto(journal)
+        with log.timed(rollback.LOG, "session and its context on every node"):
+            journal = rb.new_session(backup_id, "auto")
+            rb.write_env(journal)
+        with log.timed(rollback.LOG, "the six steps"):
+            return rb.auto(journal)

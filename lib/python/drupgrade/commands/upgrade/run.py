@@ -1,5 +1,5 @@
 """upgrade.sh run: the whole upgrade, seven phases per hop, from the journal."""
-from drupgrade import rollback, runner, state, steps, versions
+from drupgrade import log, rollback, runner, state, steps, versions
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.journal import FAILED, RESTARTED, ROLLING_BACK, RUNNING, UNFINISHED
@@ -30,19 +30,22 @@ def run(ctx):
                 code=EXIT_FAILED,
                 hint=_("finish the rollback with 'bin/upgrade.sh resume'") if current.status == ROLLING_BACK
                 else _("continue it with 'bin/upgrade.sh resume' or 'bin/upgrade.sh retry'"))
-        hops, kind, found = r.plan(target, ctx.args.mode)
+        with log.timed(runner.LOG, "plan: the nodes' versions read, the hops chosen"):
+            hops, kind, found = r.plan(target, ctx.args.mode)
         if not hops:
             runner.out("info", _("every node already runs {version}: nothing to do").format(version=target))
             return 0
         if r.compat:  # the live checks of the plan's hops (compat.py)
             r.compat.report(runner.out)
-        verified = r.verify_packages(hops)  # exit 2 here: no journal, no node changed
+        with log.timed(runner.LOG, "packages verified"):
+            verified = r.verify_packages(hops)  # exit 2 here: no journal, no node changed
         previous = state.read_json(r.current_path)
         journal = r.new_journal(target, hops, kind, found, verified)
         if r.compat:
             journal.set(compatibility_checks=r.compat.results, fallback_reason=r.compat.fallback_reason)
         try:  # journaled first: a kill -9 from here on leaves a run that resume continues
-            r.claim_nodes(journal.data["run_id"], "upgrade.sh", "run --to " + target)
+            with log.timed(runner.LOG, "node lock claimed"):
+                r.claim_nodes(journal.data["run_id"], "upgrade.sh", "run --to " + target)
         except DrupgradeError:
             r.discard_journal(journal, previous)  # refused: the run never started
             raise
@@ -52,4 +55,6 @@ def run(ctx):
             current.set(status=RESTARTED)
         runner.out("info", _("run {run}: {path} ({mode})").format(
             run=journal.data["run_id"], path=" -> ".join([hops[0][0]] + [d for _s, d in hops]), mode=kind))
-        return rollback.after_upgrade(ctx, r, journal, r.execute(journal, ctx.args.only_phase, ctx.args.from_phase))
+        with log.timed(runner.LOG, "the run's phases"):
+            rc = r.execute(journal, ctx.args.only_phase, ctx.args.from_phase)
+        return rollback.after_upgrade(ctx, r, journal, rc)
