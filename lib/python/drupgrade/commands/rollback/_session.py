@@ -1,8 +1,8 @@
 """What the rollback commands share: the session checks and the step commands (step.py)."""
 from drupgrade import rollback
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
-from drupgrade.journal import DONE
 from drupgrade.i18n import _
+from drupgrade.journal import DONE
 
 
 def session(rb, what):
