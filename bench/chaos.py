@@ -32,6 +32,7 @@ from lab import Lab  # noqa: E402
 
 OUT = os.path.join(TOP, "build", "chaos")
 ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
+STOP = os.path.join(OUT, "STOP")
 
 # (source, target, mode): the jump and a pair of progressive hops
 SCENARIOS = {"jump": ("1.0.0", "2.2.0", "jump"), "hops": ("2.0.0", "2.2.0", "progressive")}
@@ -245,10 +246,10 @@ class Trial:
         ctl = labtools.Controller(self.work, run={"fault_injection": "on"}, heartbeat=HEARTBEAT,
                                   transfer={"connect_timeout": 3},
                                   timeouts={f["step"]: HANG_TIMEOUT for f in self.faults if f["kind"] == "hang"})
+        self.t0 = time.time()
         for f in self.faults:
             if f["kind"] == "hang":
                 self.fire(f, ctl, None)
-        self.t0 = time.time()
         todo = (labtools.UPGRADE, ["run", "--to", self.target, "--mode", self.mode])
         for _i in range(10):
             rc, text = self.command(ctl, todo[0], todo[1])
@@ -334,6 +335,10 @@ def campaign(trials, seed, scenarios=None, faults=FAULTS, references=None, resul
             refs[s] = reference(lab, s, work)
     records = []
     for i in range(1, trials + 1):
+        if os.path.exists(STOP):  # `touch build/chaos/STOP`: the campaign ends after the trial it runs
+            os.remove(STOP)
+            log("stopped before trial %d (%s)" % (i, STOP))
+            break
         trial = Trial(lab, seed, i, seed, refs, work, faults, scenarios)
         log("trial %d/%d (seed %s.%d): %s, faults %s" % (i, trials, seed, i, trial.scenario, ", ".join(
             "%s@%s" % (f["kind"], f["node"]) for f in trial.faults)))
