@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 sys.path.insert(0, os.path.join(TOP, "tests", "lab"))
 
 import labtools  # noqa: E402  (the lab suites' helpers: fingerprint, snapshot, Controller)
-from lab import Lab  # noqa: E402
+from lab import Lab, LabError  # noqa: E402
 
 OUT = os.path.join(TOP, "build", "chaos")
 ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
@@ -146,9 +146,15 @@ class Trial:
                 "commands": self.commands, "notes": self.notes}
 
     # -- the faults --------------------------------------------------------------------------------
-    def fire(self, f, ctl, proc):
+    def fire(self, f, proc):
+        f["fired_at"] = round(time.time() - self.t0, 1)
+        try:
+            self.inject(f, proc)
+        except LabError as e:  # e.g. the sessions of a node a fault before took down: noted, not fatal
+            f["not_applied"] = str(e)[-300:]
+
+    def inject(self, f, proc):
         node, t = f["node"], time.time()
-        f["fired_at"] = round(t - self.t0, 1)
         if f["kind"] == "kill_controller":
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -170,6 +176,12 @@ class Trial:
             self.pending.append((None, "disarm", node, f["step"]))  # the operator's fix before continuing
 
     def undo(self, action):
+        try:
+            self.repair(action)
+        except LabError as e:
+            self.notes.append("%.1fs: %s %s failed: %s" % (time.time() - self.t0, action[1], action[2], str(e)[-300:]))
+
+    def repair(self, action):
         what, node = action[1], action[2]
         if what == "restore":
             self.lab.restore(node)
@@ -206,7 +218,7 @@ class Trial:
                 for fault in self.faults:
                     if "fired_at" not in fault and seen >= fault["event"]:
                         time.sleep(fault["delay"])
-                        self.fire(fault, ctl, proc)
+                        self.fire(fault, proc)
                 self.undo_due()
                 time.sleep(0.1)
         text = out.read_text(errors="replace")
@@ -249,7 +261,7 @@ class Trial:
         self.t0 = time.time()
         for f in self.faults:
             if f["kind"] == "hang":
-                self.fire(f, ctl, None)
+                self.fire(f, None)
         todo = (labtools.UPGRADE, ["run", "--to", self.target, "--mode", self.mode])
         for _i in range(10):
             rc, text = self.command(ctl, todo[0], todo[1])

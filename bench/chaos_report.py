@@ -15,6 +15,8 @@ def fault_text(f):
         where += " %ss" % f["seconds"]
     if "fired_at" not in f:
         return where + " (not reached)"
+    if "not_applied" in f:
+        return where + " (not applied: %s)" % f["not_applied"].splitlines()[-1][:80].replace("|", "/")
     return "%s at %ss (event %d)" % (where, f["fired_at"], f["event"])
 
 
