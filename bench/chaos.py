@@ -334,7 +334,7 @@ def reference(lab, scenario, work):
     return ref
 
 
-def campaign(trials, seed, scenarios=None, faults=FAULTS, references=None, results=None, work=None):
+def campaign(trials, seed, scenarios=None, faults=FAULTS, references=None, results=None, work=None, first=1):
     """Run the trials; their records (also appended to `results`, a JSON-lines file). references:
     {scenario: reference()} known already (the lab test's clean run); work: where the trials' commands
     keep their output."""
@@ -346,7 +346,7 @@ def campaign(trials, seed, scenarios=None, faults=FAULTS, references=None, resul
         if s not in refs:
             refs[s] = reference(lab, s, work)
     records = []
-    for i in range(1, trials + 1):
+    for i in range(first, trials + 1):
         if os.path.exists(STOP):  # `touch build/chaos/STOP`: the campaign ends after the trial it runs
             os.remove(STOP)
             log("stopped before trial %d (%s)" % (i, STOP))
@@ -378,12 +378,13 @@ def main(argv=None):
     p.add_argument("--seed", default=None, help="campaign seed (default: the time)")
     p.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     p.add_argument("--fault", action="append", choices=FAULTS)
+    p.add_argument("--first", type=int, default=1, help="the first trial to run (a campaign continued)")
     p.add_argument("--results", default=os.path.join(OUT, "trials.jsonl"))
     p.add_argument("--report", default=None, help="rewrite this markdown file's trial table (docs/reliability.md)")
     a = p.parse_args(argv)
     seed = a.seed or str(int(time.time()))
     os.makedirs(OUT, exist_ok=True)
-    records = campaign(a.trials, seed, a.scenario, tuple(a.fault or FAULTS), results=a.results)
+    records = campaign(a.trials, seed, a.scenario, tuple(a.fault or FAULTS), results=a.results, first=a.first)
     if a.report:
         import chaos_report
         chaos_report.write(a.results, a.report)
