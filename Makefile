@@ -8,7 +8,7 @@ BUILD := build
 CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
 
 .PHONY: all build dist packages test lint unit bats integration lab-up lab-install lab-down \
-        lab-status bench prereqs demo install-test wheelhouse docs
+        lab-status bench prereqs demo install-test wheelhouse docs chaos
 
 all: build
 
@@ -97,3 +97,11 @@ bench: build packages
 	@bench/rollback.sh
 	@bench/availability.py
 	@python3 bench/transfer/bench.py
+
+# The chaos campaign (docs/reliability.md, bench/chaos.py): N randomized trials of a full upgrade on the
+# lab, each with faults at random moments; SEED=S repeats a campaign. The trial table of
+# docs/reliability.md is rewritten from build/chaos/trials.jsonl; exit 1 when a trial ended anywhere but
+# at the target (as a clean run) or exactly at the source, or left something of the tool on a node.
+N ?= 10
+chaos: build packages lab-up
+	@python3 bench/chaos.py --trials $(N) $(if $(SEED),--seed $(SEED)) --report docs/reliability.md

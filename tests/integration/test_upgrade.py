@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import signal
+import sys
 import time
 
 import jsonschema
@@ -33,6 +34,7 @@ from labtools import (
 pytestmark = pytest.mark.usefixtures("lab")
 HOTFIX = os.path.join(TOP, "packaging", "drp", "hotfix", "1.0.0-hf1.sql")
 ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
+CHAOS_SEED = "ci24"  # bench/chaos.py draws a controller SIGKILL, then node2 cut for 26 s (past the budget)
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +204,25 @@ def test_kill_9_at_random_moments_then_resume_ends_in_the_same_state(jump, tmp_p
     assert kills == 10, "the run finished after %d kills" % kills
     assert ctl.journal()["status"] == "done"
     assert fingerprint() == jump["after"]
+
+
+def test_a_chaos_trial_ends_at_the_target_or_exactly_at_the_source(jump, tmp_path):
+    """Issue 19: one trial of `make chaos` (bench/chaos.py, the same code) with a fixed seed, the jump's
+    clean run as its reference: a fresh 1.0.0, the jump with the seed's faults (a controller SIGKILL, a
+    node's link cut past the reconnect budget), the operator's commands as the tool's advice says; it
+    ends at 2.2.0 exactly as the clean run or exactly at 1.0.0, with no process, lock, temporary file,
+    fault or key of the tool left on a node."""
+    sys.path.insert(0, os.path.join(TOP, "bench"))
+    import chaos
+    ref = {"fingerprint": jump["after"], "events": len(jump["ctl"].journal()["events"]),
+           "steps": sorted({s["step"] for s in jump["plan"]["steps"]} - chaos.CONTROLLER_STEPS)}
+    rec, = chaos.campaign(1, CHAOS_SEED, scenarios=["jump"], faults=("kill_controller", "cut_long"),
+                          references={"jump": ref}, work=str(tmp_path))
+    print(json.dumps(rec, indent=1))
+    assert rec["outcome"] in ("upgraded", "rolled_back"), json.dumps(rec, indent=1)[-6000:]
+    assert not rec["left"]
+    assert [f for f in rec["faults"] if "fired_at" in f], "no fault of the seed fired"
+    assert rec["commands"][0]["command"] == "upgrade.sh run --to 2.2.0 --mode jump"
 
 
 def test_retry_rows_and_a_timeout_each_do_what_the_table_says(tmp_path):

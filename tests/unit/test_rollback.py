@@ -7,6 +7,7 @@ import unicodedata
 import pytest
 
 from drupgrade import catalog, i18n, procs, rollback, state
+from drupgrade.commands.rollback import step
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.journal import Journal
 
@@ -176,8 +177,52 @@ def test_session_steps_next_and_rerun(tmp_path):
     assert rb.next_step(j) == 2
     j.set_session_step(2, status="done")
     j.set_session_step(3, status="done")
-    rb.rerun_from(j, 2, only=True)
-    assert rb.step_state(j, 2) == "pending" and rb.step_state(j, 3) == "done"
+    j.set_session_step(4, status="done")
+    rb.rerun_from(j, 2)  # stepN: n again, and the later steps pending (they ran on what n restores)
+    assert [rb.step_state(j, n) for n in (1, 2, 3, 4)] == ["done", "pending", "pending", "pending"]
+    assert rb.next_step(j) == 2
+
+
+class Held:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_step_of_a_completed_session_is_refused(tmp_path, monkeypatch):
+    """Issue 19: step2 after the rollback completed re-restored the database and left drp-db stopped,
+    and `auto latest` then "continued" at step 6 without 3-5. A completed session refuses every step
+    (exit 2, nothing touched) and names the commands that restore again."""
+    j = Journal.create(str(tmp_path), "rollback_001", backup_id="backup_20261128_100000", mode="manual",
+                       to_version="1.0.0", steps={})
+    for n in rollback.numbers():
+        j.set_session_step(n, status="done")
+    j.set(status="done")
+
+    class Fake(Held):
+        def __init__(self, ctx):
+            pass
+
+        def lock(self, what):
+            return Held()
+
+        def current(self):
+            return j
+
+        def claim_nodes(self, *a):
+            raise AssertionError("a node was touched")
+
+    monkeypatch.setattr(rollback, "Rollback", Fake)
+    for n in rollback.numbers():
+        with pytest.raises(DrupgradeError) as e:
+            step.StepCommand(n).run(Ctx())
+        assert e.value.code == EXIT_USAGE
+        assert e.value.message == ("rollback rollback_001 to backup backup_20261128_100000 is complete; step %d is "
+                                   "not run again on the rolled-back cluster" % n)
+        assert "'bin/rollback_tool auto_continue_from %d'" % n in e.value.hint
+        assert "'bin/rollback_tool manual backup_20261128_100000'" in e.value.hint
 
 
 def cells(text):

@@ -480,10 +480,11 @@ class Rollback:
     def step_state(self, journal, n):
         return journal.session_step(n)["status"]
 
-    def rerun_from(self, journal, n, only=False):
-        """Step n (and the later ones unless only) run again as new attempts; a run the journal
-        saw start and never end is still re-attached, never started twice."""
-        again = [n] if only else numbers(n)
+    def rerun_from(self, journal, n):
+        """Step n and the later ones run again as new attempts (stepN runs n now, the next `auto
+        latest` or stepN+1 the rest: they ran on what step n changes again); a run the journal saw
+        start and never end is still re-attached, never started twice."""
+        again = numbers(n)
         with journal.lock:  # one write: the session's steps and their results agree
             journal.forget_session_steps(again)
             journal.mark_retry(HOP, [declared()[k].name for k in again], only=(OK, FAILED))

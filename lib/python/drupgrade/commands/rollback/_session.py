@@ -2,6 +2,7 @@
 from drupgrade import rollback
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
+from drupgrade.journal import DONE
 
 
 def session(rb, what):
@@ -28,11 +29,18 @@ def run_step(ctx, n):
     """rollback_tool stepN: one step of the session, on every node it concerns."""
     with rollback.Rollback(ctx) as rb, rb.lock("step%d" % n):
         journal = session(rb, _("run a step of"))
+        if journal.status == DONE:  # its steps restored the cluster already: one again would stop it
+            raise DrupgradeError(
+                _("rollback {id} to backup {backup} is complete; step {n} is not run again on the rolled-back "
+                  "cluster").format(id=journal.data["run_id"], backup=journal.data["backup_id"], n=n), code=EXIT_USAGE,
+                hint=_("to restore from the backup again, run 'bin/rollback_tool auto_continue_from {n}' (steps {n} to "
+                       "{last} again) or start a new session with 'bin/rollback_tool manual {backup}'").format(
+                    n=n, last=rollback.numbers()[-1], backup=journal.data["backup_id"]))
         needs_before(rb, journal, n)
         rb.claim_nodes(journal, "step%d" % n)
         rb.refresh_nodes(journal)
         rb.reverify(journal, [n])
-        rb.rerun_from(journal, n, only=True)
+        rb.rerun_from(journal, n)
         rb.progress = rollback.Progress(journal, rb, _("manual rollback"), ctx.console)
         with rb.progress:
             rc = rb.run_steps(journal, [n])
