@@ -46,8 +46,10 @@ make_package() {
   cp build/packages/* "$repo/"
   tar -C "$work/pkg" -xzf "build/packages/$name.tar.gz"
   head -c "${SIZE_MB}M" /dev/urandom >"$work/pkg/$name/share/bench-pad.bin"
+  # (written beside, then moved in: a redirect into the tree would race find into listing itself)
   (cd "$work/pkg/$name" && rm -f MANIFEST.sha256 &&
-    find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum >MANIFEST.sha256)
+    find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum >"$work/MANIFEST.sha256" &&
+    mv "$work/MANIFEST.sha256" MANIFEST.sha256)
   tar -C "$work/pkg" -cf - "$name" | gzip -1 >"$repo/$name.tar.gz"
   (cd "$repo" && sha256sum "$name.tar.gz" >"$name.tar.gz.sha256")
   rm -f "$repo/$name.tar.gz.sig"
@@ -137,10 +139,17 @@ lines = ["## WAN",
          "| nodes | distribution | package (MB) | dist. egress (MB) | egress / package | dist. wall (s) | "
          "run egress (MB) | run wall (s) | relayed / direct fallbacks | load avg | date |",
          "|---|---|---|---|---|---|---|---|---|---|---|"]
+opt = lambda v, f: "-" if v is None else f % v
+notes = []
 for r in sorted(rows, key=lambda r: (r["nodes"], r["mode"] != "relay", r["date"])):
-    lines.append("| %d | %s | %.0f | %.0f | %.2fx | %.0f | %.0f | %.0f | %d / %d | %.2f | %s |" % (
-        r["nodes"], r["mode"], mb(r["package"]), mb(r["dist_egress"]), r["dist_egress"] / r["package"],
-        r["dist_s"], mb(r["run_egress"]), r["run_s"], r["relayed"], r["fallbacks"], r["load"], r["date"]))
+    if r.get("note"):
+        notes.append("(%d) %d nodes, %s: %s." % (len(notes) + 1, r["nodes"], r["mode"], r["note"]))
+    lines.append("| %d | %s%s | %.0f | %.0f | %.2fx | %.0f | %s | %s | %d / %d | %.2f | %s |" % (
+        r["nodes"], r["mode"], " (%d)" % len(notes) if r.get("note") else "", mb(r["package"]),
+        mb(r["dist_egress"]), r["dist_egress"] / r["package"], r["dist_s"],
+        opt(r["run_egress"] and mb(r["run_egress"]), "%.0f"), opt(r["run_s"], "%.0f"), r["relayed"],
+        r["fallbacks"], r["load"], r["date"]))
+lines += [""] + notes if notes else []
 lines += ["", "Target: egress 1x the package for N nodes (relay). *relayed* counts the nodes the relay "
           "served (the first node gets the package from the control node itself)."]
 write_section("## WAN", "\n".join(lines) + "\n")
