@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 from labtools import (
     LAB,
+    LAB_DIR,
     TOP,
     Controller,
     arm,
@@ -126,14 +127,47 @@ def test_a_jump_that_fails_its_compatibility_checks_falls_back_or_is_refused(ref
     assert "fallback: the jump 1.0.0 -> 2.2.0 fails" in reference["out"]
 
 
+def node_address(name):
+    nodes = json.load(open(os.path.join(LAB_DIR, "nodes.json")))
+    return {n["name"]: n["address"] for n in (nodes["nodes"] if isinstance(nodes, dict) else nodes)}[name]
+
+
+RELAY_CUT = "iptables -w 5 %s INPUT -s {relay} -p tcp --dport 22 -j REJECT --reject-with tcp-reset -m comment " \
+    "--comment test-relay"
+
+
 @pytest.fixture(scope="module")
 def jump(tmp_path_factory):
-    """An uninterrupted jump 1.0.0 -> 2.2.0 (the matrix has a direct upgrade)."""
+    """An uninterrupted jump 1.0.0 -> 2.2.0 (the matrix has a direct upgrade). Its package goes through
+    a relay ([transfer] distribution = relay): node1 sends it on to node2; node3 refuses node1's ssh
+    (REJECT in node3's netns) so the relay fails there and node3 gets it from the controller. A stale run
+    key of a run that crashed is on node2 before the run (gone after it)."""
     install("1.0.0")
-    ctl = Controller(tmp_path_factory.mktemp("jump"))
+    ctl = Controller(tmp_path_factory.mktemp("jump"), transfer={"distribution": "relay"})
     plan = ctl.json("plan", "--to", "2.2.0")["upgrade_plan"]
-    ctl("run", "--to", "2.2.0")
-    return {"plan": plan, "after": fingerprint(), "ctl": ctl}
+    cut = RELAY_CUT.format(relay=node_address("node1"))
+    ssh("node2", "echo 'restrict ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOakcVIw4Dg5JygxDY4Wm2cEuqEOyQ/D2aEN4lWA75tB "
+                 "drupgrade-relay:run_crashed' >> /root/.ssh/authorized_keys")
+    ssh("node3", cut % "-I")
+    try:
+        out = ctl("run", "--to", "2.2.0")
+    finally:
+        ssh("node3", cut % "-D")
+    return {"plan": plan, "after": fingerprint(), "ctl": ctl, "out": out}
+
+
+def test_the_package_went_through_the_relay_verified_everywhere_and_no_run_key_is_left(jump):
+    ctl, out = jump["ctl"], jump["out"]
+    j = ctl.journal()
+    relayed = {k.split("/")[2]: r.get("relay") for k, r in j["results"].items() if "/upload_package/" in k}
+    assert relayed == {"node1": None, "node2": "node1", "node3": None}
+    assert "node2: drp-2.2.0.tar.gz uploaded (relayed by node1)" in out
+    assert "node3: drp-2.2.0.tar.gz is uploaded directly from the controller: the relay node1 could not send it" in out
+    want = j["packages"]["2.2.0"]["sha256"]
+    for node in node_names():  # every node's copy is the verified package
+        assert ssh(node, "sha256sum /var/lib/drupgrade/packages/drp-2.2.0.tar.gz").stdout.split()[0] == want
+        assert ssh(node, "grep -c drupgrade-relay /root/.ssh/authorized_keys", check=False).stdout.strip() == "0"
+        assert ssh(node, "ls /var/lib/drupgrade/runs | grep -c '^relay-'", check=False).stdout.strip() == "0"
 
 
 def test_jump_upgrade(jump):

@@ -239,6 +239,13 @@ class Lab(object):
     def clear(self, node):
         return self.fault("clear", node)
 
+    def wan(self, rate="20mbit", loss=None):
+        """A WAN between the control node and the site (node<->node traffic untouched)."""
+        return self.run("fault", "wan", rate, *([str(loss)] if loss else [])).check()
+
+    def wan_clear(self):
+        return self.run("fault", "wan-clear").check()
+
     def kill_sshd_sessions(self, node):
         return self.fault("kill-sshd-sessions", node)
 

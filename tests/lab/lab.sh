@@ -11,6 +11,9 @@
 #   exec NODE -- CMD...        run CMD inside NODE (nsenter, joins its cgroups first)
 #   fault ACTION NODE [ARGS]   cut|restore|rate RATE|loss P|clear|kill-sshd-sessions|
 #                              kill-node|start-node|fill-disk PATH SIZE|unfill-disk PATH
+#   fault wan RATE [LOSS]      a WAN between the control node (this host) and the site: RATE
+#                              (e.g. 20mbit) each way, LOSS (e.g. 0.005) random drop each way,
+#                              node<->node traffic untouched; fault wan-clear removes it
 #   paths                      print the lab's files (upgrade.ini, ssh_config, ...)
 #
 # Environment: LAB_NAME (default drl; prefix of netns/bridge/veth/cgroup names),
@@ -643,7 +646,8 @@ cmd::down() {
   for node in "${nodes[@]}"; do
     lab::remove_node "$node"
   done
-  # Interfaces or netns of this lab that have no node dir any more.
+  # Interfaces or netns of this lab that have no node dir any more (and the WAN's ifb device).
+  ip link del "$LAB_NAME-wan" 2>/dev/null || true
   while read -r node; do
     ip link del "$node" 2>/dev/null || true
   done < <(ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep -E "^$LAB_NAME-(n[0-9]+|br)\$" || true)
@@ -729,8 +733,54 @@ lab::nft_del_tagged() {
   done
 }
 
+# The WAN: only traffic between this host (the control node) and the nodes. Host -> site leaves
+# through the bridge device itself (tbf on its egress; frames the bridge forwards between nodes
+# never pass it); site -> host arrives as the bridge device's ingress, redirected to an ifb
+# device ($LAB_NAME-wan) and shaped on its egress. Loss: random DROP in each node's netns of
+# packets from/to the bridge address only. (No delay: this kernel has no sch_netem.)
+lab::wan() {
+  local rate="${1:-}" loss="${2:-}" br ifb node
+  [[ "$rate" =~ ^[0-9]+(k|m|g)?(bit|bps)$ ]] || die "usage: fault wan RATE [LOSS] (e.g. 20mbit 0.005)"
+  [[ -z "$loss" || "$loss" =~ ^0?\.[0-9]+$ ]] || die "usage: fault wan RATE [LOSS] (LOSS a probability 0..1, e.g. 0.005)"
+  lab::wan_clear quiet
+  br=$(lab::bridge) ifb="$LAB_NAME-wan"
+  tc qdisc replace dev "$br" root tbf rate "$rate" burst 64kbit latency 400ms
+  ip link add "$ifb" type ifb
+  ip link set "$ifb" up
+  tc qdisc replace dev "$ifb" root tbf rate "$rate" burst 64kbit latency 400ms
+  tc qdisc add dev "$br" handle ffff: ingress
+  tc filter add dev "$br" parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev "$ifb"
+  if [[ -n "$loss" ]]; then
+    for node in $(lab::nodes); do
+      lab::nft "$node" -I INPUT -i eth0 -s "$LAB_SUBNET.1" -m statistic --mode random --probability "$loss" \
+        -j DROP -m comment --comment lab-wan
+      lab::nft "$node" -I OUTPUT -o eth0 -d "$LAB_SUBNET.1" -m statistic --mode random --probability "$loss" \
+        -j DROP -m comment --comment lab-wan
+    done
+  fi
+  log "WAN between the control node and the site: $rate each way${loss:+, loss $loss each way}; node<->node unshaped"
+}
+
+lab::wan_clear() {
+  local br node
+  br=$(lab::bridge)
+  tc qdisc del dev "$br" root 2>/dev/null || true
+  tc qdisc del dev "$br" ingress 2>/dev/null || true
+  ip link del "$LAB_NAME-wan" 2>/dev/null || true
+  for node in $(lab::nodes); do
+    lab::nft_del_tagged "$node" lab-wan 2>/dev/null || true
+  done
+  [[ "${1:-}" == quiet ]] || log "WAN cleared"
+}
+
 cmd::fault() {
   local action="${1:-}" node="${2:-}" pid veth p
+  if [[ "$action" == wan || "$action" == wan-clear ]]; then
+    shift
+    lab::load_env
+    if [[ "$action" == wan ]]; then lab::wan "$@"; else lab::wan_clear; fi
+    return 0
+  fi
   [[ -n "$action" && -n "$node" ]] || die "usage: fault ACTION NODE [ARGS] (see $0 --help)"
   shift 2
   lab::load_env
@@ -817,7 +867,7 @@ cmd::fault() {
         done' lab-unfill "$path"
       log "$node: $path unfilled"
       ;;
-    *) die "unknown fault '$action' (cut restore rate loss clear kill-sshd-sessions kill-node start-node fill-disk unfill-disk)" ;;
+    *) die "unknown fault '$action' (cut restore rate loss clear kill-sshd-sessions kill-node start-node fill-disk unfill-disk wan wan-clear)" ;;
   esac
 }
 

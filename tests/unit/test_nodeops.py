@@ -189,3 +189,94 @@ def test_collect_manifest_stores_a_good_one(tmp_path):
     assert ops.step_collect_manifest(Node1(), "hop1", None) == 0
     stored = state.read_json(os.path.join(d, "backups", backup_id, "node1.json"))
     assert stored == manifest(backup_id, "1.0.0", "2.2.0")
+
+
+# -- the controller's own steps: the package's distribution (drupgrade.transport.relay) ----------------
+class DistNode:
+    def __init__(self, name):
+        self.name, self.host, self.roles = name, "10.0.0.%d" % (10 + int(name[-1])), ["app"]
+
+
+class DistCfg:
+    def __init__(self, nodes, mode):
+        self.nodes = nodes
+        self.transfer = {"distribution": mode}
+        self.run = {"max_parallel": 8}
+        self.paths = {"node_tool_dir": "/opt/drupgrade"}
+
+
+class DirectTransfer:
+    def __init__(self):
+        self.uploads = []
+
+    def upload_package(self, path, remote, node):
+        self.uploads.append(node.name)
+        return "direct " + node.name
+
+
+class DistTransport:
+    def __init__(self):
+        self.transfer = DirectTransfer()
+
+
+def _distribution(tmp_path, monkeypatch, mode, count, fail=()):
+    from drupgrade.transport import relay
+    made = []
+
+    class Distribution:
+        def __init__(self, t, path, remote, nodes, run_id, width):
+            self.nodes, self.run_id = nodes, run_id
+            self.pending = {n.name for n in nodes}
+            self.results = {}
+            made.append(self)
+
+        def run(self):
+            self.results = {n.name: (TransferFailedLike(n.name) if n.name in fail else "relayed " + n.name)
+                            for n in self.nodes}
+
+    monkeypatch.setattr(relay, "Distribution", Distribution)
+    nodes = [DistNode("node%d" % i) for i in range(1, count + 1)]
+    journal = Journal.create(str(tmp_path / "runs"), "run_1", hops=[["1.0.0", "2.2.0"]])
+    pkg = tmp_path / "drp-2.2.0.tar.gz"
+    pkg.write_bytes(b"x" * 100)
+    t = DistTransport()
+    ops = nodeops.NodeOps(DistCfg(nodes, mode), t, journal, str(tmp_path), lambda *a: None)
+    return ops, t, nodes, made, str(pkg)
+
+
+class TransferFailedLike(DrupgradeError):
+    def __init__(self, node):
+        super().__init__("lost connection to " + node)
+
+
+def test_the_upload_steps_of_all_nodes_share_one_relay_distribution(tmp_path, monkeypatch):
+    import concurrent.futures
+    ops, t, nodes, made, pkg = _distribution(tmp_path, monkeypatch, "relay", 3, fail=["node3"])
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:  # the engine runs the nodes' steps side by side
+        futures = {n.name: pool.submit(ops.distribute, pkg, "/var/lib/drupgrade/packages", n, "hop1") for n in nodes}
+    assert len(made) == 1 and [n.name for n in made[0].nodes] == ["node1", "node2", "node3"]
+    assert made[0].run_id == "run_1" and t.transfer.uploads == []
+    assert futures["node1"].result() == "relayed node1" and futures["node2"].result() == "relayed node2"
+    with pytest.raises(TransferFailedLike):
+        futures["node3"].result()  # the node's own failure, raised by its step
+    for n in nodes[:2]:  # what the engine journals for the nodes that got it
+        ops.journal.begin("hop1", n, "upload_package", local=True)
+        ops.journal.finish("hop1", "upload_package", n, 0)
+    # its retry: a distribution of its own, for the node left (one node: never a relay)
+    assert ops.distribute(pkg, "/var/lib/drupgrade/packages", nodes[2], "hop1") == "direct node3"
+
+
+def test_a_retry_with_nodes_left_starts_a_new_distribution_for_them_only(tmp_path, monkeypatch):
+    ops, t, nodes, made, pkg = _distribution(tmp_path, monkeypatch, "relay", 4)
+    for n in (nodes[1], nodes[3]):
+        ops.journal.begin("hop1", n, "upload_package", local=True)
+        ops.journal.finish("hop1", "upload_package", n, 0)
+    ops.distribute(pkg, "/p", nodes[0], "hop1")  # e.g. `retry` of node1 and node3 after the others were done
+    assert [n.name for n in made[0].nodes] == ["node1", "node3"]
+
+
+@pytest.mark.parametrize("mode, count", [("direct", 3), ("relay", 1), ("auto", 3)])  # auto: a small file
+def test_direct_upload_without_a_relay(tmp_path, monkeypatch, mode, count):
+    ops, t, nodes, made, pkg = _distribution(tmp_path, monkeypatch, mode, count)
+    assert [ops.distribute(pkg, "/p", n, "hop1") for n in nodes] == ["direct " + n.name for n in nodes]
+    assert made == []

@@ -25,7 +25,7 @@ DEFAULTS = {
         "node_backup_dir": "/backup",
         "node_run_dir": "/var/lib/drupgrade/runs",
     },
-    "transfer": {"method": "auto", "cipher": "auto", "compression": "auto", "retries": 3,
+    "transfer": {"method": "auto", "cipher": "auto", "compression": "auto", "distribution": "auto", "retries": 3,
                  "connect_timeout": 30},
     # The design's table §4.6.1: interval, timeout, reconnects per connection type.
     "heartbeat": {

@@ -29,7 +29,7 @@ import socket
 from drupgrade import fanout, state
 from drupgrade.errors import EXIT_FAILED, EXIT_LOCKED, DrupgradeError
 from drupgrade.i18n import _
-from drupgrade.transport import TransportError
+from drupgrade.transport import TransportError, relay
 from drupgrade.transport.detached import STOP_FN, STOP_GRACE
 
 LOG = logging.getLogger("drupgrade.nodelock")
@@ -257,6 +257,9 @@ class NodeLock(object):
                        "holder's live runs (a run waiting at a gate is told to stop, a running step gets SIGTERM and "
                        "{grace} s later SIGKILL), confirms they are gone, then takes the lock").format(
                     tool=self.tool, command=self.command, grace=STOP_GRACE))
+        # A relay's run keys left by a run that did not end cleanly: no distribution is under way on
+        # a node whose lock we hold, so every marked key goes now (drupgrade.transport.relay).
+        relay.remove_stale_keys(self.t, self.claimed, fanout.width(self.cfg, len(self.claimed)))
         return self
 
     def release(self):

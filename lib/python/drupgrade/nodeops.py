@@ -9,14 +9,16 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 
-from drupgrade import configmap, i18n, manifest, product, state, strategies, templates, timeouts
+from drupgrade import configmap, i18n, manifest, mixed, product, state, strategies, templates, timeouts
+from drupgrade import journal as journal_mod
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _
 from drupgrade.log import safe
 from drupgrade.ops import NodeOpsBase, RunLost
-from drupgrade.transport import DetachedRunLost, owned
+from drupgrade.transport import DetachedRunLost, owned, relay
 from drupgrade.transport.quoting import join, quote
 
 log = logging.getLogger("drupgrade.nodeops")
@@ -79,6 +81,8 @@ class NodeOps(NodeOpsBase):
         self._precheck_env = None  # the precheck under way (step_precheck)
         self.holder = None  # the node-lock holder key this command claimed (drupgrade.nodelock)
         self.plugins = []  # the plugins shipped with the tool (drupgrade.plugins.Plugin)
+        self._dist_lock = threading.Lock()
+        self._dists = {}  # (hop, file) -> (relay.Distribution, its threading.Event): the one under way
 
     # -- node steps -------------------------------------------------------------------------
     def _drstep(self, step, action):
@@ -292,19 +296,64 @@ class NodeOps(NodeOpsBase):
     def step_upload_package(self, node, hop, versions):
         path = self.package_path(versions[1])
         remote = self.cfg.paths["node_package_dir"]
-        result = self.t.transfer.upload_package(path, remote, node)
+        result = self.distribute(path, remote, node, hop)
         want = (self.journal.data.get("packages") or {}).get(versions[1], {}).get("sha256")
         if result.sha256 != want:  # replaced after it was verified: the node would refuse it anyway
             raise DrupgradeError(_("package {file} changed after it was verified: its sha256 was {want}, the "
                                    "uploaded file has {got}").format(file=path, want=want, got=result.sha256),
                                  hint=_("put the verified package back (or start a new run), then: "
                                         "bin/upgrade.sh retry"))
-        self.out("info", _("{node}: {file} {action} ({method})").format(
-            node=node.name, file=os.path.basename(path), action=_(UPLOAD_ACTIONS.get(result.action, result.action)),
-            method=result.method))
+        action = _(UPLOAD_ACTIONS.get(result.action, result.action))
+        if result.method == "relay":
+            self.journal.note(hop, "upload_package", node, relay=result.relay)
+            self.out("info", _("{node}: {file} {action} (relayed by {relay})").format(
+                node=node.name, file=os.path.basename(path), action=action, relay=result.relay))
+        else:
+            self.out("info", _("{node}: {file} {action} ({method})").format(
+                node=node.name, file=os.path.basename(path), action=action, method=result.method))
         self.map_configs(node, versions)
         self.write_context(node, hop, versions)
         return 0
+
+    def distribute(self, path, remote, node, hop):
+        """The package onto node: through a relay inside the site when [transfer] distribution says
+        so (drupgrade.transport.relay: the file crosses the controller's link once), else straight
+        from the controller. The nodes' upload steps run side by side: the first to come runs the
+        distribution for every node of the hop that has not got the file yet in this run; the others
+        wait for it and take their own result (a retry starts a new one for the nodes left)."""
+        targets = [n for n in self.cfg.nodes if mixed.upgraded_in(self.journal.data, hop, n.name)
+                   and self.journal.result(hop, "upload_package", n).status != journal_mod.OK]
+        if node not in targets:
+            targets.append(node)
+        mode = self.cfg.transfer.get("distribution", "auto")
+        if not relay.use_relay(mode, len(targets), os.path.getsize(path)):
+            return self.t.transfer.upload_package(path, remote, node)
+        with self._dist_lock:
+            current = self._dists.get((hop, path))
+            if current is None or node.name not in current[0].pending:
+                dist = relay.Distribution(self.t, path, remote, targets, self.journal.data["run_id"],
+                                          self.cfg.run["max_parallel"])
+                current = self._dists[(hop, path)] = (dist, threading.Event())
+                owner = True
+            else:
+                owner = False
+        dist, done = current
+        if owner:
+            try:
+                dist.run()
+            finally:
+                done.set()
+        done.wait()
+        with self._dist_lock:
+            dist.pending.discard(node.name)
+        result = dist.results.get(node.name)
+        if result is None:
+            raise DrupgradeError(_("node {node} got no copy of {file} from the distribution").format(
+                node=node.name, file=os.path.basename(path)),
+                hint=_("apply the retry policy with 'bin/upgrade.sh retry'"))
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def map_configs(self, node, versions):
         """The config files the hop's strategy maps (component service/config) mapped here, on the
