@@ -8,7 +8,7 @@ BUILD := build
 CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
 
 .PHONY: all build dist packages test lint unit bats integration lab-up lab-install lab-down \
-        lab-status bench prereqs demo install-test wheelhouse docs
+        lab-status bench soak prereqs demo install-test wheelhouse docs
 
 all: build
 
@@ -96,3 +96,9 @@ bench: build packages
 	@bench/orchestration.sh
 	@bench/rollback.sh
 	@python3 bench/transfer/bench.py
+
+# Issue 19's soak: CYCLES upgrade -> one-click rollback cycles on the lab, checked each cycle for
+# drift, retention, memory, open files and state growth; writes the "Soak" section (bench/soak.py).
+CYCLES ?= 20
+soak: build packages
+	@python3 bench/soak.py --cycles $(CYCLES)
