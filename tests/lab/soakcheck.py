@@ -34,10 +34,12 @@ HISTORY = "rollback_history.json"
 class Measured:
     """A finished command: rc, output (stdout and stderr), seconds, peak RSS in KB (the largest of
     the command's process and every descendant it waited for: wait4's ru_maxrss) and peak open
-    files of the command's own process (sampled every `every` seconds)."""
+    files of the command's own process (sampled every `every` seconds); cpu_s: its CPU seconds
+    (user + system, with the descendants it waited for)."""
 
-    def __init__(self, rc, output, seconds, rss_kb, fds):
+    def __init__(self, rc, output, seconds, rss_kb, fds, cpu_s=0.0):
         self.rc, self.output, self.seconds, self.rss_kb, self.fds = rc, output, seconds, rss_kb, fds
+        self.cpu_s = cpu_s
 
 
 def open_files(pid):
@@ -80,7 +82,8 @@ def run_measured(argv, timeout=1800, env=None, every=0.05):
             sampler.join()
         proc.returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
         out.seek(0)
-        return Measured(proc.returncode, out.read(), time.time() - t0, usage.ru_maxrss, peak[0])
+        return Measured(proc.returncode, out.read(), time.time() - t0, usage.ru_maxrss, peak[0],
+                        usage.ru_utime + usage.ru_stime)
 
 
 def dir_bytes(path, skip=()):
