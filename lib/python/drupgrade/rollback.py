@@ -460,7 +460,7 @@ class Rollback:
         """Step n (and the later ones unless only) run again as new attempts; a run the journal
         saw start and never end is still re-attached, never started twice."""
         again = [n] if only else numbers(n)
-        with journal.lock:  # one write: the session's steps and their results agree
+        with journal.batch():  # one write: the session's steps and their results agree
             journal.forget_session_steps(again)
             journal.mark_retry(HOP, [declared()[k].name for k in again], only=(OK, FAILED))
 

@@ -50,12 +50,24 @@ def _no_space(path, e):
                "the previous content of the file is intact").format(dir=directory))
 
 
+def json_bytes(obj, compact=False):
+    """A state file's bytes: JSON, keys sorted, one key a line; compact: on one line (the C encoder:
+    about 4x faster, for the journal, written on every step's start and end)."""
+    if compact:
+        return (json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
+    return (json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
 def atomic_write_json(path, obj):
-    """Write JSON so that a crash leaves either the old or the new file: temp (0600), fsync, rename,
+    """Write JSON so that a crash leaves either the old or the new file (atomic_write_bytes)."""
+    atomic_write_bytes(path, json_bytes(obj))
+
+
+def atomic_write_bytes(path, data):
+    """Write a file so that a crash leaves either the old or the new file: temp (0600), fsync, rename,
     fsync dir. A failed write leaves no temp file behind; a full disk is a DrupgradeError."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp = "%s.tmp.%d" % (path, os.getpid())
-    data = (json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
     done = False
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
