@@ -78,23 +78,25 @@ def write(rows, verdict, args, started, load):
         "the one before the first upgrade. *RSS*: peak resident memory of the command (the controller's Python and "
         "the children it waited for); *fds*: peak open files of the controller process (sampled every 50 ms); "
         "*state*: the controller's state dir without `rollback_history.json` (one entry per rollback session, "
-        "kept by design; its entries are counted); *backups*: on node1/node2/node3 and on the controller after "
+        "kept by design; its entries are counted) and without `controller.log` (every command appends to it; "
+        "rotated at 8 MB, 2 older files kept: *log*); *backups*: on node1/node2/node3 and on the controller after "
         "the cycle ([backup] keep = %d)." % (args.dst, args.dst, args.src, rows[0]["keep"] if rows else 3), "",
         "| cycle | upgrade (s) | rollback (s) | state checks (s) | upgrade RSS MB / fds | rollback RSS MB / fds "
-        "| state KB | history | backups n1/n2/n3/ctl | drift |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
+        "| state KB | log KB | history | backups n1/n2/n3/ctl | drift |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, 1):
         b = r["backups"]
-        lines.append("| %d | %.1f | %.1f | %.1f | %.1f / %d | %.1f / %d | %d | %d | %s | %s |" % (
+        lines.append("| %d | %.1f | %.1f | %.1f | %.1f / %d | %.1f / %d | %d | %d | %d | %s | %s |" % (
             i, r["up_s"], r["rb_s"], r["check_s"], r["up_rss_kb"] / 1024.0, r["up_fds"], r["rb_rss_kb"] / 1024.0,
-            r["rb_fds"], r["state_bytes"] // 1024, r["history"],
+            r["rb_fds"], r["state_bytes"] // 1024, r["log_bytes"] // 1024, r["history"],
             "/".join(str(b[k]) for k in sorted(k for k in b if k != "controller")) + "/%d" % b["controller"],
             "none" if not r["drift"] else "**yes**"))
     lines += ["", "Rule (`tests/lab/soakcheck.py`): no drift and no more backups than `keep` on any node or the "
               "controller in any cycle, exactly `keep` from cycle %d on; after the warm-up (the first keep + 1 "
               "cycles) the least-squares trend of each measure may rise across the remaining cycles by at most "
               "max(8 MB, 5 %%) of RSS, 3 open files, 256 KB of state; the history grows by one entry per "
-              "cycle." % (rows[0]["keep"] if rows else 3), "", "Verdict: " + verdict, ""]
+              "cycle; the controller log stays within its rotation (24 MB)." % (rows[0]["keep"] if rows else 3),
+              "", "Verdict: " + verdict, ""]
     write_section("## Soak\n", "\n".join(lines) + "\n", path=os.path.join(TOP, "docs", "benchmarks.md"))
 
 
@@ -133,7 +135,8 @@ def main():
             counts["controller"] = soak.controller_backups(state)
             rows.append({"up_s": up.seconds, "rb_s": rb.seconds, "check_s": check_s, "up_rss_kb": up.rss_kb,
                          "up_fds": up.fds, "rb_rss_kb": rb.rss_kb, "rb_fds": rb.fds,
-                         "state_bytes": soak.dir_bytes(state, skip=(soak.HISTORY,)),
+                         "state_bytes": soak.dir_bytes(state, skip=soak.NOT_STATE),
+                         "log_bytes": soak.log_bytes(state),
                          "history": soak.history_entries(state), "backups": counts,
                          "drift": nodestate.diff(before, after), "keep": keep})
             log("cycle %d: %s" % (cycle, json.dumps({k: v for k, v in rows[-1].items() if k != "drift"})))

@@ -10,9 +10,10 @@ before the upgrade), and no node and not the controller holds more backups than 
 applies after a completed run only). After the warm-up cycles (retention reaches
 its steady state once `keep` runs exist), the least-squares trend of each measure over the
 remaining cycles may rise by at most its noise allowance across them: controller peak RSS
-max(8 MB, 5 %), peak open files 3, the state dir without the rollback history 256 KB. The
-rollback history keeps one entry per rollback session by design (retention never prunes it): it
-must grow by exactly one entry per cycle.
+max(8 MB, 5 %), peak open files 3, the state dir without the rollback history and the controller
+log 256 KB. The rollback history keeps one entry per rollback session by design (retention never
+prunes it): it must grow by exactly one entry per cycle. The controller log must stay within its
+rotation's bound (every command appends to it: it grew ~17 KB a cycle before it was rotated).
 """
 import json
 import os
@@ -29,6 +30,12 @@ ALLOWANCE = (
     ("state_bytes", lambda median: 256 * 1024),
 )
 HISTORY = "rollback_history.json"
+# Left out of the state dir's size: the rollback history (one entry per session by design: its
+# entries are counted) and the controller log, bounded by its rotation (log.LOG_MAX_BYTES x
+# (LOG_KEEP + 1), checked on its own: log_bytes).
+LOG = "controller.log"
+LOG_BOUND = 3 * 8 * 1024 * 1024
+NOT_STATE = (HISTORY, LOG, LOG + ".1", LOG + ".2")
 
 
 class Measured:
@@ -100,6 +107,12 @@ def dir_bytes(path, skip=()):
     return total
 
 
+def log_bytes(state_dir):
+    """The controller log's bytes, its rotated files included."""
+    logs = os.path.join(state_dir, "logs")
+    return sum(os.path.getsize(os.path.join(logs, n)) for n in NOT_STATE[1:] if os.path.exists(os.path.join(logs, n)))
+
+
 def controller_backups(state_dir):
     """The backups the controller keeps manifests of (<state_dir>/backups/<id>/)."""
     root = os.path.join(state_dir, "backups")
@@ -153,7 +166,8 @@ class Cycles:
         backups["controller"] = controller_backups(self.state_dir)
         self.rows.append({"retained": not last_run_failed(self.state_dir),
                           "rss_kb": max([m.rss_kb for m in mine] or [0]), "fds": max([m.fds for m in mine] or [0]),
-                          "state_bytes": dir_bytes(self.state_dir, skip=(HISTORY,)),
+                          "state_bytes": dir_bytes(self.state_dir, skip=NOT_STATE),
+                          "log_bytes": log_bytes(self.state_dir),
                           "history": history_entries(self.state_dir), "backups": backups, "drift": drift})
         return check(self.rows, self.keep)
 
@@ -195,6 +209,9 @@ def check(cycles, keep, warmup=None, full_from=None):
             if count > keep or (full_from is not None and i >= full_from and count != keep):
                 problems.append("cycle %d: %s holds %d backups, the retention setting keeps %d" % (
                     i, where, count, keep))
+        if c.get("log_bytes", 0) > LOG_BOUND:
+            problems.append("cycle %d: the controller log takes %d bytes, its rotation keeps at most %d" % (
+                i, c["log_bytes"], LOG_BOUND))
         if i > 1 and c["history"] != cycles[i - 2]["history"] + 1:
             problems.append("cycle %d: the rollback history went from %d to %d entries (one rollback each cycle)" % (
                 i, cycles[i - 2]["history"], c["history"]))

@@ -113,3 +113,14 @@ def test_retention_is_checked_after_completed_runs_only(tmp_path):
     assert soak.last_run_failed(str(tmp_path))
     journal.write_text('{"failures": []}')
     assert not soak.last_run_failed(str(tmp_path))
+
+
+def test_the_log_bound_is_the_controllers_rotation():
+    from drupgrade import log
+    assert soak.LOG_BOUND == log.LOG_MAX_BYTES * (log.LOG_KEEP + 1)
+    assert soak.NOT_STATE[1:] == tuple(["controller.log"] + ["controller.log.%d" % i for i in
+                                                              range(1, log.LOG_KEEP + 1)])
+    c = cycles(2)
+    c[1]["log_bytes"] = soak.LOG_BOUND + 1
+    assert soak.check(c, 3) == ["cycle 2: the controller log takes %d bytes, its rotation keeps at most %d" % (
+        soak.LOG_BOUND + 1, soak.LOG_BOUND)]
