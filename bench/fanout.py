@@ -189,7 +189,8 @@ def main():
     p.add_argument("--nodes", default="1,3,10,20")
     p.add_argument("--from", dest="src", default="2.1.0")
     p.add_argument("--to", dest="dst", default="2.2.0")
-    p.add_argument("--max-parallel", default="", help="[run] max_parallel values to run each count with")
+    p.add_argument("--max-parallel", default="", help="[run] max_parallel values to run each count with (a value "
+                   "that gives the same fan-out as an earlier one on that count is left out)")
     p.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     args = p.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -201,6 +202,8 @@ def main():
         for n in sorted(int(x) for x in args.nodes.split(",")):
             nodestate.sh(os.path.join(TOP, "tests", "lab", "lab.sh"), "up", "--nodes", str(n), timeout=1800)
             for width in widths:
+                if width is not None and min(width, n) in [min(w, n) for w in widths[:widths.index(width)] if w]:
+                    continue  # the same fan-out as an earlier width on this few nodes
                 rows.append(measure(args, n, width, work, phases))
                 if not args.no_write:
                     write(rows, args, started, os.getloadavg()[0])
