@@ -8,7 +8,7 @@ BUILD := build
 CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
 
 .PHONY: all build dist packages test lint unit bats integration lab-up lab-install lab-down \
-        lab-status bench soak prereqs demo install-test wheelhouse docs
+        lab-status bench soak fanout prereqs demo install-test wheelhouse docs
 
 all: build
 
@@ -102,3 +102,8 @@ bench: build packages
 CYCLES ?= 20
 soak: build packages
 	@python3 bench/soak.py --cycles $(CYCLES)
+
+# Issue 19's fan-out: the whole upgrade on 1, 3, 10 and 20 systemd lab nodes, per phase; writes the
+# "Fan-out" section (bench/fanout.py; FANOUT_ARGS e.g. --max-parallel 20,4).
+fanout: build packages
+	@python3 bench/fanout.py $(FANOUT_ARGS)
