@@ -154,32 +154,38 @@ def measure(args, n, max_parallel, work, phases):
     return row
 
 
-def write(rows, args, started, end_load):
+def write(rows, args, started):
     one = {r["max_parallel"]: r["wall"] for r in rows if r["nodes"] == 1}
     base = min(one.values()) if one else None
     order = [p for p in steps.phase_names() if any(p in r["phases"] for r in rows)]
     lines = [
         "## Fan-out",
         "Command: `bench/fanout.py --nodes %s --from %s --to %s%s` (systemd nodes: node1 db_primary, etcd, kmc, "
-        "app; node2 db_replica, etcd, kmc, app; node3 etcd, app; every further node app only; %s; load average "
-        "at the start of each run in the table, %.1f at the end: other engineers' labs shared the 2 cores)." % (
+        "app; node2 db_replica, etcd, kmc, app; node3 etcd, app; every further node app only; %s; *load*: the "
+        "load average at the start of each run: other engineers' labs shared the 2 cores)." % (
             args.nodes, args.src, args.dst, " --max-parallel " + args.max_parallel if args.max_parallel else "",
-            started, end_load), "",
+            started), "",
         "One `upgrade.sh run --to %s` per row on a fresh drp %s install: tool upload, precheck, package upload, "
         "backup, upgrade, postcheck. *busy*: the machine's CPU busy share over the run (/proc/stat, both cores; "
         "whoever used them); *controller CPU*: the controller's CPU seconds (with its children); *nodes CPU*: the "
-        "lab's nodes' (cpuacct). Per phase: wall seconds (first step start to last end, whole seconds from the "
+        "lab's nodes' (cpuacct); *run's CPU share*: both of those over 2 cores x wall (the rest of the busy "
+        "share is other work on the machine); *critical path*: the phases' critical paths summed; *overhead*: "
+        "wall - critical path - first contact (the tool's own waits: gates, ssh round trips, planning). "
+        "Per phase: wall seconds (first step start to last end, whole seconds from the "
         "journal) / seconds of all its steps on all nodes / critical path (each step's own time on its node as "
         "the engine orders them)." % (args.dst, args.src), "",
         "| nodes | max_parallel | wall (s) | / 1 node | load | busy | controller CPU (s) | nodes CPU (s) | "
-        "first contact (s) | " + " | ".join(order) + " |",
-        "|---|---|---|---|---|---|---|---|---|" + "---|" * len(order)]
+        "run's CPU share | first contact (s) | critical path (s) | overhead (s) | " + " | ".join(order) + " |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(order)]
     for r in rows:
         ph = r["phases"]
-        lines.append("| %d | %d | %.1f | %s | %.1f | %.0f %% | %.1f | %s | %.2f | %s |" % (
+        critical = sum(v[2] for v in ph.values())
+        own = (r["controller_cpu"] + (r["nodes_cpu"] or 0.0)) / (2 * r["wall"])
+        lines.append("| %d | %d | %.1f | %s | %.1f | %.0f %% | %.1f | %s | %.0f %% | %.2f | %.1f | %.1f | %s |" % (
             r["nodes"], r["max_parallel"], r["wall"], "%.2fx" % (r["wall"] / base) if base else "-", r["load"],
             r["busy"], r["controller_cpu"], "%.1f" % r["nodes_cpu"] if r["nodes_cpu"] is not None else "-",
-            r["connect"], " | ".join("%d / %.1f / %.1f" % ph[p] if p in ph else "-" for p in order)))
+            100 * own, r["connect"], critical, r["wall"] - critical - r["connect"],
+            " | ".join("%d / %.1f / %.1f" % tuple(ph[p]) if p in ph else "-" for p in order)))
     lines.append("")
     write_section("## Fan-out\n", "\n".join(lines) + "\n", path=os.path.join(TOP, "docs", "benchmarks.md"))
 
@@ -192,8 +198,16 @@ def main():
     p.add_argument("--max-parallel", default="", help="[run] max_parallel values to run each count with (a value "
                    "that gives the same fan-out as an earlier one on that count is left out)")
     p.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
+    p.add_argument("--from-log", metavar="FILE", help="write the section from the rows an earlier run logged "
+                   "(its stderr) instead of running; --started names its start")
+    p.add_argument("--started", help=argparse.SUPPRESS)
     args = p.parse_args()
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    started = args.started or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if args.from_log:
+        with open(args.from_log) as f:
+            rows = [json.loads(line.split("] ", 2)[2]) for line in f if "] {" in line]
+        write(rows, args, started)
+        return 0
     widths = [int(x) for x in args.max_parallel.split(",") if x] or [None]
     phases = Phases()
     work = tempfile.mkdtemp(prefix="fanout-")
@@ -206,7 +220,7 @@ def main():
                     continue  # the same fan-out as an earlier width on this few nodes
                 rows.append(measure(args, n, width, work, phases))
                 if not args.no_write:
-                    write(rows, args, started, os.getloadavg()[0])
+                    write(rows, args, started)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
