@@ -73,18 +73,12 @@ def run_measured(argv, timeout=1800, env=None, every=0.05):
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        deadline = t0 + timeout
+        killer = threading.Timer(timeout, proc.kill)  # past its timeout: killed, its rc says so
+        killer.start()
         try:
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.time() > deadline:
-                    proc.kill()
-                    pid, status, usage = os.wait4(proc.pid, 0)
-                    break
-                time.sleep(0.05)
+            _pid, status, usage = os.wait4(proc.pid, 0)
         finally:
+            killer.cancel()
             done.set()
             sampler.join()
         proc.returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
@@ -154,12 +148,15 @@ class Cycles:
     state dirs) are left out of the counts."""
 
     def __init__(self, state_dir, names, ssh, keep=3, backup_dir="/backup"):
+        t0 = time.time()
         self.state_dir, self.names, self.ssh, self.keep, self.backup_dir = state_dir, names, ssh, keep, backup_dir
         self.earlier = node_backups(names, ssh, backup_dir)
         self.rows, self.seen = [], 0
+        self.seconds = time.time() - t0  # what the checks cost the suite (the commands' sampling aside)
 
     def record(self, measured, drift):
         """measured: every Measured of the module so far (the ones since the last record() count)."""
+        t0 = time.time()
         mine, self.seen = measured[self.seen:], len(measured)
         found = node_backups(self.names, self.ssh, self.backup_dir)
         backups = {n: len(found[n] - self.earlier[n]) for n in self.names}
@@ -169,7 +166,9 @@ class Cycles:
                           "state_bytes": dir_bytes(self.state_dir, skip=NOT_STATE),
                           "log_bytes": log_bytes(self.state_dir),
                           "history": history_entries(self.state_dir), "backups": backups, "drift": drift})
-        return check(self.rows, self.keep)
+        problems = check(self.rows, self.keep)
+        self.seconds += time.time() - t0
+        return problems
 
 
 def last_run_failed(state_dir):
