@@ -58,7 +58,7 @@ class Rollback(Controller):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, lab):
     """drp 1.0.0, its exact state, and one controller state dir (upgrade and rollback share it)."""
     install("1.0.0")
     tmp = tmp_path_factory.mktemp("rollback")
@@ -68,7 +68,7 @@ def cluster(tmp_path_factory):
     # The same state dir, [run] on_failure = stop: a failed run stops for a rollback by hand.
     (tmp / "stop").mkdir()
     stop = Controller(tmp / "stop", state_dir=upgrade.state, run={"fault_injection": "on", "on_failure": "stop"})
-    SOAK[:] = [soakcheck.Cycles(upgrade.state, node_names(), ssh)]
+    SOAK[:] = [soakcheck.Cycles(upgrade.state, node_names(), lab.exec)]  # nsenter: no ssh handshakes
     yield {"before": snapshot(), "upgrade": upgrade, "rollback": rollback, "stop": stop, "tmp": tmp}
     # what the soak's checks cost (shown with -s)
     print("\nsoak checks: %d cycles, %.1f s" % (len(SOAK[0].rows), SOAK[0].seconds))
