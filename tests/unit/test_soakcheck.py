@@ -124,3 +124,15 @@ def test_the_log_bound_is_the_controllers_rotation():
     c[1]["log_bytes"] = soak.LOG_BOUND + 1
     assert soak.check(c, 3) == ["cycle 2: the controller log takes %d bytes, its rotation keeps at most %d" % (
         soak.LOG_BOUND + 1, soak.LOG_BOUND)]
+
+
+def test_a_noisy_measure_needs_a_trend_beyond_its_noise():
+    """The rollback's sampled open files of a real soak: they jump with the moment of the sample."""
+    seen = [39, 42, 34, 42, 52, 37]
+    c = cycles(4 + len(seen))
+    for row, fds in zip(c[4:], seen):
+        row["rb_fds"] = fds
+    assert soak.check(c, 3) == []
+    for i, row in enumerate(c[4:]):  # a leak of 4 files a cycle stands out of the same noise
+        row["rb_fds"] = seen[i] + 4 * i
+    assert [p.split()[0] for p in soak.check(c, 3)] == ["rb_fds"]
