@@ -8,7 +8,7 @@ BUILD := build
 CMAKE_STAMP := $(BUILD)/cmake/CMakeCache.txt
 
 .PHONY: all build dist packages test lint unit bats integration lab-up lab-install lab-down \
-        lab-status bench prereqs demo install-test wheelhouse docs chaos
+        lab-status bench soak fanout chaos prereqs demo install-test wheelhouse docs
 
 all: build
 
@@ -105,3 +105,14 @@ bench: build packages
 N ?= 10
 chaos: build packages lab-up
 	@python3 bench/chaos.py --trials $(N) $(if $(SEED),--seed $(SEED)) --report docs/reliability.md
+
+# Issue 19's soak: CYCLES upgrade -> one-click rollback cycles on the lab, checked each cycle for
+# drift, retention, memory, open files and state growth; writes the "Soak" section (bench/soak.py).
+CYCLES ?= 20
+soak: build packages
+	@python3 bench/soak.py --cycles $(CYCLES)
+
+# Issue 19's fan-out: the whole upgrade on 1, 3, 10 and 20 systemd lab nodes, per phase; writes the
+# "Fan-out" section (bench/fanout.py; FANOUT_ARGS e.g. --max-parallel 20,4).
+fanout: build packages
+	@python3 bench/fanout.py $(FANOUT_ARGS)

@@ -1,5 +1,6 @@
-"""What the integration tests share: commands on the lab, a controller with its own state, the
-node fingerprint and the state checks (the lab is the one LAB_NAME/LAB_DIR name, as lab.sh does)."""
+"""What the integration tests share: a controller with its own state, a terminal, and what they
+share with the benches (tests/lab/nodestate.py: commands on the lab, the node fingerprint, the
+exact state, the state checks; the lab is the one LAB_NAME/LAB_DIR name, as lab.sh does)."""
 import configparser
 import json
 import os
@@ -11,24 +12,30 @@ import tempfile
 import time
 import unicodedata
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# The lab's directory as lab.sh chooses it: LAB_DIR, else build/lab (default lab) or build/lab-$LAB_NAME.
-LAB_NAME = os.environ.get("LAB_NAME", "drl")
-LAB_DIR = os.environ.get("LAB_DIR") or os.path.join(TOP, "build", "lab" if LAB_NAME == "drl" else "lab-" + LAB_NAME)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lab"))
+# What the lab suites share with the benches (tests/lab/nodestate.py), re-exported for the test modules.
+from nodestate import (  # noqa: E402,F401
+    EXACT,
+    LAB_DIR,
+    LAB_NAME,
+    TOP,
+    diff,
+    exact_state_env,
+    fingerprint,
+    node_names,
+    sh,
+    snapshot,
+    ssh,
+    state_check,
+)
+from soakcheck import run_measured  # noqa: E402
+
+# Every command a Controller ran (soakcheck.Measured: rc, output, peak RSS, peak open files), in
+# order: test_rollback.py applies the soak's checks to those of each upgrade -> rollback cycle.
+MEASURED = []
+
 UPGRADE = os.path.join(TOP, "bin", "upgrade.sh")
 LAB = os.path.join(TOP, "tests", "lab", "lab.sh")
-
-def sh(*args, check=True, timeout=900, env=None):
-    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                       timeout=timeout, env=dict(os.environ, **(env or {})))
-    if check and p.returncode != 0:
-        raise AssertionError("%s failed (%d):\n%s" % (" ".join(args), p.returncode, p.stdout[-4000:]))
-    return p
-
-
-def ssh(node, command, check=True):
-    return sh("ssh", "-F", os.path.join(LAB_DIR, "ssh_config"), node, command, check=check, timeout=300)
-
 
 def install(version, mixed=None):
     """A fresh install of version on every node; mixed ("node1=2.1.0,node2=2.1.0"): those nodes then
@@ -70,10 +77,11 @@ class Controller:
         return shown
 
     def __call__(self, *args, expect=0):
-        p = sh(*self.argv(*args), check=False, timeout=1800)
-        assert p.returncode == expect, "%s %s: rc %d, expected %d\n%s" % (
-            os.path.basename(self.tool), " ".join(args), p.returncode, expect, p.stdout[-6000:])
-        return p.stdout
+        p = run_measured(self.argv(*args), timeout=1800)
+        MEASURED.append(p)
+        assert p.rc == expect, "%s %s: rc %d, expected %d\n%s" % (
+            os.path.basename(self.tool), " ".join(args), p.rc, expect, p.output[-6000:])
+        return p.output
 
     def json(self, *args, expect=0):
         """The JSON document a --json command prints on stdout (its log lines go to stderr)."""
@@ -159,50 +167,6 @@ def arm(node, step, fault):
     ssh(node, "mkdir -p /var/lib/drupgrade/faults && echo %s > /var/lib/drupgrade/faults/%s" % (fault, step))
 
 
-FINGERPRINT = r"""
-set -u
-echo "version $(cat /opt/drp/VERSION)"
-echo "link $(readlink /opt/drp)"
-for r in /opt/drp-releases/*; do
-  v=${r##*/}
-  echo "release $v $(/opt/drp/bin/drp-release verify "$v" >/dev/null 2>&1 && echo ok || echo BAD)"
-done
-echo "config $(cd /etc/drp && find . -type f ! -name '*.converted' -printf '%P\n' | LC_ALL=C sort | tr '\n' ' ')"
-echo "units $(systemctl is-active drp-db drp-etcd drp-kmc drp-app 2>/dev/null | tr '\n' ' ')"
-echo "data $(/opt/drp/bin/drp-seed verify-files >/dev/null 2>&1 && echo ok || echo BAD)"
-if [ -S /run/mysqld/mysqld.sock ]; then
-  echo "schema $(/opt/drp/bin/drp-dbtool schema-version)"
-  /opt/drp/bin/drp-dbtool checksum | sed 's/^/table /'
-fi
-if systemctl is-active -q drp-etcd; then
-  echo "etcd $(ETCDCTL_API=3 etcdctl get --prefix /drp/config/ | sha256sum | cut -c1-16)"
-fi
-"""
-
-
-def fingerprint():
-    """What an upgrade must leave on every node: versions, release integrity, units, data, DB, etcd."""
-    nodes = json.load(open(os.path.join(LAB_DIR, "nodes.json")))
-    names = [n["name"] for n in (nodes["nodes"] if isinstance(nodes, dict) else nodes)]
-    return {n: ssh(n, FINGERPRINT).stdout for n in names}
-
-
-def state_check(version):
-    sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(TOP, "tests", "infra"),
-       "--drp-version", version, timeout=900)
-
-
-def exact_state_env(name, **extra):
-    """The environment of exact_state.sh for the product `name`: its places from
-    products/<name>/product.json's parameters, and `extra` (PRODUCT_DATA_SKIP, PRODUCT_DATA_MANIFEST)."""
-    with open(os.path.join(TOP, "products", name, "product.json"), encoding="utf-8") as f:
-        p = json.load(f)["parameters"]
-    env = {"PRODUCT": name, "PRODUCT_LINK": p["link"], "PRODUCT_RELEASES": p["releases"], "PRODUCT_ETC": p["etc"],
-           "PRODUCT_TARGET": p["target_unit"], "PRODUCT_DATA": p["data"]}
-    env.update(extra)
-    return "".join("export %s='%s'\n" % kv for kv in sorted(env.items()))
-
-
 def backups_verify(journal):
     for info in journal["hop_info"].values():
         for node in ("node1", "node2", "node3"):
@@ -263,11 +227,6 @@ def chromium(page, *args):
     return p.stdout
 
 
-def node_names():
-    nodes = json.load(open(os.path.join(LAB_DIR, "nodes.json")))
-    return [n["name"] for n in (nodes["nodes"] if isinstance(nodes, dict) else nodes)]
-
-
 def node_state():
     """{node: NODE_STATE lines}: compare two with changes()."""
     return {n: ssh(n, NODE_STATE).stdout for n in node_names()}
@@ -281,28 +240,6 @@ def changes(before, after):
         sa, sb = set(a), set(b)
         out += ["%s: - %s" % (node, x) for x in a if x not in sb]
         out += ["%s: + %s" % (node, x) for x in b if x not in sa]
-    return "\n".join(out)
-
-
-# What a rollback must give back exactly, beyond the fingerprint (see the script's header).
-EXACT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exact_state.sh")
-
-
-def snapshot():
-    """The fingerprint of every node plus the exact-state lines above."""
-    fp = fingerprint()
-    with open(EXACT, encoding="utf-8") as f:
-        script = f.read()
-    return {n: fp[n] + ssh(n, script).stdout for n in sorted(fp)}
-
-
-def diff(a, b):
-    """The lines that differ, per node: what a failed comparison shows."""
-    out = []
-    for node in sorted(set(a) | set(b)):
-        la, lb = a.get(node, "").splitlines(), b.get(node, "").splitlines()
-        out += ["%s: - %s" % (node, x) for x in la if x not in lb]
-        out += ["%s: + %s" % (node, x) for x in lb if x not in la]
     return "\n".join(out)
 
 

@@ -9,11 +9,11 @@ import os
 import sys
 
 import pytest
-from labtools import TOP, Controller, exact_state_env, node_names, sh, ssh
+from labtools import EXACT, TOP, Controller, exact_state_env, node_names, sh, ssh
 
 pytestmark = pytest.mark.usefixtures("lab")
 INSTALL = os.path.join(TOP, "tests", "lab", "install.sh")
-EXACT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exact_state.sh")
+
 # exact_state.sh for arc: the catalog's journal comes and goes while the gateway records the
 # workers' reports; the store's manifest stands for its files.
 ENV = exact_state_env("arc", PRODUCT_DATA_SKIP="catalog.db-journal",

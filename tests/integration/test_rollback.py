@@ -12,8 +12,10 @@ import subprocess
 import time
 
 import pytest
+import soakcheck
 from labtools import (
     LAB,
+    MEASURED,
     TOP,
     Controller,
     arm,
@@ -56,7 +58,7 @@ class Rollback(Controller):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, lab):
     """drp 1.0.0, its exact state, and one controller state dir (upgrade and rollback share it)."""
     install("1.0.0")
     tmp = tmp_path_factory.mktemp("rollback")
@@ -66,13 +68,25 @@ def cluster(tmp_path_factory):
     # The same state dir, [run] on_failure = stop: a failed run stops for a rollback by hand.
     (tmp / "stop").mkdir()
     stop = Controller(tmp / "stop", state_dir=upgrade.state, run={"fault_injection": "on", "on_failure": "stop"})
-    return {"before": snapshot(), "upgrade": upgrade, "rollback": rollback, "stop": stop, "tmp": tmp}
+    SOAK[:] = [soakcheck.Cycles(upgrade.state, node_names(), lab.exec)]  # nsenter: no ssh handshakes
+    yield {"before": snapshot(), "upgrade": upgrade, "rollback": rollback, "stop": stop, "tmp": tmp}
+    # what the soak's checks cost (shown with -s)
+    print("\nsoak checks: %d cycles, %.1f s" % (len(SOAK[0].rows), SOAK[0].seconds))
+
+
+# Issue 19: the soak's checks (tests/lab/soakcheck.py: controller memory and open files flat, the
+# state dir flat, backups within [backup] keep on every node and the controller, one history entry
+# per rollback) on each upgrade -> rollback cycle of this module (bench/soak.py runs 20 of them).
+SOAK = []
 
 
 def assert_back_to(before, version):
     now = snapshot()
     assert now == before, "the nodes differ from the state before the upgrade:\n" + diff(before, now)
     state_check(version)
+    if SOAK:
+        problems = SOAK[0].record(MEASURED, diff(before, now))
+        assert not problems, "the soak's checks:\n" + "\n".join(problems)
 
 
 def current_session(rb):

@@ -300,3 +300,54 @@ def test_each_hop_gets_one_backup_id_of_its_own(j):
     two = j.hop_info("hop2", "2.1.0", "2.2.0")
     assert j.hop_info("hop1", "2.0.0", "2.1.0") == one and one["backup_id"] != two["backup_id"]
     assert Journal.load(j.path).data["hop_info"]["hop2"] == two
+
+
+# -- the file: durable when a change returns, one write for changes made at once (issue 19) ---------
+def test_a_change_is_on_disk_when_it_returns(j):
+    j.begin("hop1", N1, A)
+    assert on_disk(j)["results"]["hop1/a/n1"]["status"] == RUNNING
+    j.finish("hop1", A, N1, 0)
+    assert on_disk(j)["results"]["hop1/a/n1"]["status"] == OK
+    assert [e.get("status") for e in on_disk(j)["events"]] == [RUNNING, OK]
+
+
+def test_a_batch_is_written_when_it_ends_once(j, monkeypatch):
+    writes = []
+    real = state.atomic_write_bytes
+    monkeypatch.setattr(state, "atomic_write_bytes", lambda path, data: (writes.append(data), real(path, data)))
+    with j.batch():
+        j.begin("hop1", N1, A)
+        j.begin("hop1", N2, A)
+        assert writes == [] and "results" not in on_disk(j)  # not before the outermost batch ends
+    assert len(writes) == 1 and sorted(on_disk(j)["results"]) == ["hop1/a/n1", "hop1/a/n2"]
+    with j.batch():  # a read: nothing to write
+        j.result("hop1", A, N1)
+    assert len(writes) == 1
+
+
+def test_changes_made_while_a_write_is_on_its_way_share_the_next_write(j, monkeypatch):
+    """20 nodes end a step at once: far fewer writes than changes, and each change is on disk
+    when its call returns (the file a call saw after returning holds that call's change)."""
+    writes = []
+    real = state.atomic_write_bytes
+
+    def slow(path, data):
+        writes.append(data)
+        threading.Event().wait(0.05)  # an fsync on a busy disk
+        real(path, data)
+    monkeypatch.setattr(state, "atomic_write_bytes", slow)
+    nodes = [Node("n%d" % i) for i in range(20)]
+    start, seen = threading.Barrier(20), {}
+
+    def node(n):
+        start.wait()
+        j.finish("hop1", A, n, 0)
+        seen[n.name] = on_disk(j)["results"]["hop1/a/%s" % n.name]["status"]
+    threads = [threading.Thread(target=node, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {n.name: OK for n in nodes}
+    assert len(writes) < 10, len(writes)  # 20 changes
+    assert len(on_disk(j)["events"]) == 20

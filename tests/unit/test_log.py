@@ -56,3 +56,21 @@ def test_on_a_terminal_the_lines_of_the_run_print_above_the_live_display():
     with view.Display(Console(file=screen, force_terminal=True, width=100), Panel()):
         logging.getLogger("drupgrade.run").info("[progress] 35% (7/20 steps done)")
     assert "[INFO] [progress] 35% (7/20 steps done)" in screen.getvalue()
+
+
+def test_the_controller_log_is_rotated_and_bounded(tmp_path, monkeypatch):
+    """Every command appends to controller.log: it rolls over at LOG_MAX_BYTES and keeps LOG_KEEP
+    older files (issue 19's soak), owner-only like the first."""
+    monkeypatch.setattr(log, "LOG_MAX_BYTES", 2000)
+    for _command in range(3):  # three commands, each its own setup()
+        path = log.setup(str(tmp_path), console=False)
+        for i in range(40):
+            logging.getLogger("drupgrade.test").info("line %03d %s", i, "x" * 60)
+    for h in logging.getLogger("drupgrade").handlers:
+        h.flush()
+    logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert logs == ["controller.log", "controller.log.1", "controller.log.2"]
+    for name in logs:
+        assert (tmp_path / "logs" / name).stat().st_size <= 2000
+        assert (tmp_path / "logs" / name).stat().st_mode & 0o077 == 0
+    assert "line 039" in open(path, encoding="utf-8").read()

@@ -34,7 +34,7 @@ DEFAULTS = {
         "plugin_interval": 45, "plugin_timeout": 150, "plugin_reconnects": 1,
         "status_interval": 90, "status_timeout": 300,
     },
-    "run": {"max_parallel": 4, "fault_injection": "off", "on_failure": "rollback"},
+    "run": {"max_parallel": 20, "fault_injection": "off", "on_failure": "rollback"},
     "timeouts": {},
     "plugins": {},
     "packages": {},

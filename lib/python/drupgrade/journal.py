@@ -6,6 +6,7 @@ its status (the constants below), its attempts and the run key of its current at
 threads wait on `Journal.changed`; a node's follower journals, a waiting worker reads. The file is
 checked against schemas/journal.json on every load: its values become paths and runs on the nodes.
 """
+import contextlib
 import hashlib
 import hmac
 import os
@@ -124,6 +125,10 @@ class Journal:
         self.lock = threading.RLock()  # nodes run in threads; one writer at a time
         self.changed = threading.Condition(self.lock)  # notified whenever a result changed
         self.listeners = []  # callables given each Result that changed (subscribe)
+        self._changes = 0  # how many changes the data has had (save), and how many are on disk
+        self._written = 0
+        self._write_lock = threading.Lock()  # one file write at a time, outside the data's lock
+        self._thread = threading.local()  # per thread: depth of its batch() blocks, its change to write
 
     @classmethod
     def create(cls, runs_dir, run_id, **info):
@@ -168,19 +173,49 @@ class Journal:
         return cls(path, data)
 
     # -- the file --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self):
+        """The journal's lock for a read or a change: a change saved inside (save) is on disk when
+        the thread's outermost batch ends, after the lock is released (group commit: while one
+        thread writes the file, the others change the data; the next write holds all of their
+        changes, so 20 nodes ending a step at once cost one or two writes, not 20). Change the
+        journal only inside batch(), never under a bare `with journal.lock`."""
+        local = self._thread
+        with self.lock:
+            local.depth = getattr(local, "depth", 0) + 1
+            try:
+                yield
+            finally:
+                local.depth -= 1
+        if local.depth == 0 and getattr(local, "change", 0):
+            change, local.change = local.change, 0
+            self._write(change)
+
     def save(self):
-        with self.lock:  # one line: written at every step event, its dump is on the run's critical path
-            state.atomic_write_json(self.path, self.data, indent=None)
+        """Make the data as it is now durable: at the end of the thread's outermost batch()."""
+        with self.batch():
+            self._changes += 1
+            self._thread.change = self._changes
+
+    def _write(self, change):
+        """Write the file unless a write that holds change (and whatever came before it) is done."""
+        with self._write_lock:
+            if self._written >= change:
+                return
+            with self.lock:
+                changes, data = self._changes, state.json_bytes(self.data, compact=True)
+            state.atomic_write_bytes(self.path, data)
+            self._written = changes
 
     def record(self, **event):
         """Append an event (node, step, hop, event=start|end|…, …) and make it durable."""
         event.setdefault("time", state.now_iso())
-        with self.lock:
+        with self.batch():
             self.data["events"].append(event)
             self.save()
 
     def set(self, **fields):
-        with self.lock:
+        with self.batch():
             self.data.update(fields)
             self.save()
 
@@ -198,11 +233,11 @@ class Journal:
     def subscribe(self, listener):
         """listener(Result) after every change of a result (begin, finish, note, retry, unqueue), called
         under the journal's lock: it must be quick and must not wait for anything (drupgrade.view)."""
-        with self.lock:
+        with self.batch():
             self.listeners.append(listener)
 
     def unsubscribe(self, listener):
-        with self.lock:
+        with self.batch():
             if listener in self.listeners:
                 self.listeners.remove(listener)
 
@@ -223,7 +258,7 @@ class Journal:
 
     def result(self, hop, step, node):
         """The step's result on the node in the hop (status None, attempts 0 when it has none)."""
-        with self.lock:
+        with self.batch():
             return Result(hop, _name(step), _name(node), self._results().get(key(hop, step, node)))
 
     def results(self, hop=None, steps=None, nodes=None, status=None):
@@ -233,7 +268,7 @@ class Journal:
         nodes = None if nodes is None else {_name(n) for n in nodes}
         statuses = (status,) if isinstance(status, str) else status
         found = []
-        with self.lock:
+        with self.batch():
             for k, fields in sorted(self._results().items()):
                 h, s, n = k.split("/")
                 if (hop is None or h == hop) and (steps is None or s in steps) and \
@@ -254,12 +289,12 @@ class Journal:
 
     def attempts(self, hop, node, steps):
         """The attempt baselines of a follower that begins now (Attempts)."""
-        with self.lock:
+        with self.batch():
             return Attempts(self, hop, node, steps)
 
     # -- results: changes -------------------------------------------------------------------------
     def _update(self, hop, step, node, fields, event):
-        with self.lock:
+        with self.batch():
             k = key(hop, step, node)
             entry = self._results().setdefault(k, {"attempts": 0})
             entry.update(fields)
@@ -273,7 +308,7 @@ class Journal:
         or in a new run named after the step and attempt; the `queued` steps that follow it in a
         new run are journaled with it, in the same write. A controller step (local) has no run on
         a node. Its Result (attempts, run)."""
-        with self.lock:
+        with self.batch():
             attempt = self.result(hop, step, node).attempts + 1
             fields = dict(status=RUNNING, attempts=attempt, node=_name(node), step=_name(step), hop=hop,
                           started=state.now_iso())
@@ -288,7 +323,7 @@ class Journal:
 
     def finish(self, hop, step, node, rc, **fields):
         """The current attempt ended with exit code rc (ok or failed), durably with an event."""
-        with self.lock:
+        with self.batch():
             attempt = self.result(hop, step, node).attempts
             return self._update(hop, step, node, dict(
                 fields, status=OK if rc == 0 else FAILED, rc=rc, attempts=attempt, ended=state.now_iso()),
@@ -301,7 +336,7 @@ class Journal:
     def plugin_run(self, hop, step, node, record):
         """One run of a plugin hooked to the step (its name, attempt, rc, reason, peak memory, CPU
         time, duration, outcome: docs/plugins.md) added to the step's result, with an event."""
-        with self.lock:
+        with self.batch():
             k = key(hop, step, node)
             entry = self._results().setdefault(k, {"attempts": 0})
             entry.setdefault("plugins", []).append(dict(record))
@@ -312,7 +347,7 @@ class Journal:
     def unqueue(self, hop, node, run_key, steps):
         """Run `run_key` ended: its steps still queued there never began in it. One never tried
         before is no result at all; one tried before runs again as a new attempt."""
-        with self.lock:
+        with self.batch():
             for s in steps:
                 k = key(hop, s, node)
                 entry = self._results().get(k)
@@ -329,7 +364,7 @@ class Journal:
         """The results of `steps` (in `hop`; None: any hop; on `nodes`, None: every node; whose
         status is in `only`, None: any) run again as new attempts: a new run key, never the
         earlier run's exit code. Saved; the number of results marked."""
-        with self.lock:
+        with self.batch():
             marked = self.results(hop=hop, steps=steps, nodes=nodes, status=only)
             for r in marked:
                 self._results()[r.key].update(fields, status=RETRY)
@@ -343,7 +378,7 @@ class Journal:
         """The secret nonce of a run's marker lines (H2): an HMAC of the run key under the
         journal's own random secret (the journal lives in the private state dir), so every
         resume finds it and no step's output can know it."""
-        with self.lock:
+        with self.batch():
             secret = self.data.get("marker_secret")
             if not secret:
                 secret = self.data["marker_secret"] = secrets.token_hex(32)
@@ -352,7 +387,7 @@ class Journal:
 
     def hop_info(self, hop, src, dst):
         """Per hop, once: its backup id (the rollback point taken before the hop), unique in the run."""
-        with self.lock:
+        with self.batch():
             info = self.data.setdefault("hop_info", {})
             if hop not in info:
                 used = {i["backup_id"] for i in info.values()}
@@ -369,16 +404,16 @@ class Journal:
     # -- a rollback session's numbered steps ----------------------------------------------------------
     def session_step(self, n):
         """Step n of a rollback session: its record (status PENDING when it never began)."""
-        with self.lock:
+        with self.batch():
             return dict({"status": PENDING}, **self.data.get("steps", {}).get(str(n), {}))
 
     def set_session_step(self, n, **fields):
-        with self.lock:
+        with self.batch():
             self.data.setdefault("steps", {}).setdefault(str(n), {}).update(fields)
             self.save()
 
     def forget_session_steps(self, numbers):
         """These steps are pending again (saved with the next write)."""
-        with self.lock:
+        with self.batch():
             for n in numbers:
                 self.data.setdefault("steps", {}).pop(str(n), None)

@@ -2,6 +2,7 @@
 node text in a record cannot drive the terminal (control characters are stripped)."""
 import errno
 import logging
+import logging.handlers
 import os
 import re
 import sys
@@ -70,9 +71,21 @@ class RedactingFilter(logging.Filter):
 _redactor = RedactingFilter()
 
 
-class _FileHandler(logging.FileHandler):
-    """controller.log; a full disk costs the log line, never a traceback on the console (the
-    console handler still shows the message, and the command says what is full)."""
+# controller.log is rotated at this size, LOG_KEEP older files kept (controller.log.1, .2): every
+# command appends to it, so without a bound it grew with every run (issue 19's soak: ~17 KB per
+# upgrade and rollback); the runs' own logs (logs/<run>/) go with their runs ([backup] keep).
+LOG_MAX_BYTES = 8 * 1024 * 1024
+LOG_KEEP = 2
+
+
+class _FileHandler(logging.handlers.RotatingFileHandler):
+    """controller.log, rotated (LOG_MAX_BYTES, LOG_KEEP); a full disk costs the log line, never a
+    traceback on the console (the console handler still shows the message, and the command says
+    what is full)."""
+
+    def doRollover(self):  # noqa: N802 - logging's name
+        super().doRollover()
+        os.chmod(self.baseFilename, 0o600)  # the new file is the owner's only, as the first one was
 
     def handleError(self, record):
         err = sys.exc_info()[1]
@@ -125,7 +138,7 @@ def setup(state_dir=None, verbose=False, console=True):
     if state_dir:
         os.makedirs(os.path.join(state_dir, "logs"), mode=0o700, exist_ok=True)
         path = os.path.join(state_dir, "logs", "controller.log")
-        fh = _FileHandler(path, encoding="utf-8")
+        fh = _FileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_KEEP, encoding="utf-8")
         os.chmod(path, 0o600)
         fh.setLevel(logging.DEBUG)
         fh.setFormatter(logging.Formatter(FORMAT, DATEFMT))

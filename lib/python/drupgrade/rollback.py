@@ -485,7 +485,7 @@ class Rollback:
         latest` or stepN+1 the rest: they ran on what step n changes again); a run the journal saw
         start and never end is still re-attached, never started twice."""
         again = numbers(n)
-        with journal.lock:  # one write: the session's steps and their results agree
+        with journal.batch():  # one write: the session's steps and their results agree
             journal.forget_session_steps(again)
             journal.mark_retry(HOP, [declared()[k].name for k in again], only=(OK, FAILED))
 

@@ -50,16 +50,26 @@ def _no_space(path, e):
                "the previous content of the file is intact").format(dir=directory))
 
 
-def atomic_write_json(path, obj, durable=True, indent=1):
-    """Write JSON so that a crash leaves either the old or the new file: temp (0600), fsync, rename,
+def json_bytes(obj, compact=False):
+    """A state file's bytes: JSON, keys sorted, one key a line; compact: on one line (the C encoder:
+    about 4x faster, for the journal, written on every step's start and end)."""
+    if compact:
+        return (json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
+    return (json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+def atomic_write_json(path, obj, durable=True):
+    """Write JSON so that a crash leaves either the old or the new file (atomic_write_bytes)."""
+    atomic_write_bytes(path, json_bytes(obj), durable)
+
+
+def atomic_write_bytes(path, data, durable=True):
+    """Write a file so that a crash leaves either the old or the new file: temp (0600), fsync, rename,
     fsync dir. A failed write leaves no temp file behind; a full disk is a DrupgradeError.
-    durable=False: no fsync (a file any command writes again from the journals, e.g. a run's
-    report: after a crash it is the old one or the new one, perhaps not yet on the disk). indent=None:
-    one line, by json's C encoder (about 20x faster than an indented dump, for a file written at every
-    step event: a run's journal)."""
+    durable=False: no fsync (a file any command writes again from the journals, e.g. a run's report:
+    after a crash it is the old one or the new one, perhaps not yet on the disk)."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp = "%s.tmp.%d" % (path, os.getpid())
-    data = (json.dumps(obj, ensure_ascii=False, indent=indent, sort_keys=True) + "\n").encode("utf-8")
     done = False
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Summary: print what a rollback must give back exactly on this node (tests/integration/test_rollback.py)
+# Summary: print what a rollback must give back exactly on this node (tests/integration/test_rollback.py, bench/soak.py)
 # Every release dir and the link, the content (and modes, owners) of the config, the units, their
 # enablement and which of them run, the local data (the app's own heartbeat file aside), the databases' tables, columns,
 # indexes, users and migrations, and the product's etcd keys.
-# The product's places come from its products/<name>/product.json parameters (labtools.exact_state_env);
+# The product's places come from its products/<name>/product.json parameters (nodestate.exact_state_env);
 # without them, drp's: PRODUCT (the unit and database prefix), PRODUCT_LINK, PRODUCT_RELEASES,
 # PRODUCT_ETC, PRODUCT_TARGET, PRODUCT_DATA, PRODUCT_DATA_SKIP (paths under the data left out: what
 # the services rewrite while they run), PRODUCT_DATA_MANIFEST.
