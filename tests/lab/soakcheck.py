@@ -62,7 +62,7 @@ def run_measured(argv, timeout=1800, env=None, every=0.05):
     """Run argv (the controller: bin/upgrade.sh and bin/rollback_tool exec their Python, so the
     process is the controller) and measure it; the output goes through a file, not a pipe that
     could fill while nobody reads it."""
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out:
+    with tempfile.TemporaryFile(mode="w+b") as out:  # bytes: TemporaryFile's errors= is Python 3.8+
         t0 = time.time()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         peak = [0]
@@ -85,7 +85,8 @@ def run_measured(argv, timeout=1800, env=None, every=0.05):
             sampler.join()
         proc.returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
         out.seek(0)
-        return Measured(proc.returncode, out.read(), time.time() - t0, usage.ru_maxrss, peak[0],
+        text = out.read().decode("utf-8", "replace")
+        return Measured(proc.returncode, text, time.time() - t0, usage.ru_maxrss, peak[0],
                         usage.ru_utime + usage.ru_stime)
 
 
