@@ -141,8 +141,11 @@ def jump(tmp_path_factory):
     """An uninterrupted jump 1.0.0 -> 2.2.0 (the matrix has a direct upgrade). Its package goes through
     a relay ([transfer] distribution = relay): node1 sends it on to node2; node3 refuses node1's ssh
     (REJECT in node3's netns) so the relay fails there and node3 gets it from the controller. A stale run
-    key of a run that crashed is on node2 before the run (gone after it)."""
+    key of a run that crashed is on node2 before the run (gone after it). The nodes' package copies
+    of the earlier runs go first: a node that has the file skips its transfer, relayed or not."""
     install("1.0.0")
+    for node in node_names():
+        ssh(node, "rm -f /var/lib/drupgrade/packages/drp-*.tar.gz")
     ctl = Controller(tmp_path_factory.mktemp("jump"), transfer={"distribution": "relay"})
     plan = ctl.json("plan", "--to", "2.2.0")["upgrade_plan"]
     cut = RELAY_CUT.format(relay=node_address("node1"))

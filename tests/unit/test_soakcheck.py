@@ -42,6 +42,18 @@ def test_the_warm_up_may_grow():
     assert soak.check(cycles(20, state=lambda i: 100000 * i), 3)  # still growing after the warm-up
 
 
+def test_cycles_of_different_work_get_the_per_cycle_rules_without_the_trends():
+    """The lab suite's cycles are different tests: their sizes differ by test, not by a leak."""
+    grown = cycles(8, fds=lambda i: 36 + 7 * i, state=lambda i: 587629 + 150000 * i,
+                   backups=lambda i: 4 if i == 6 else 3, drift={7: "node2: - link /opt/drp-releases/1.0.0"})
+    assert soak.check(grown, 3, trends=False) == [
+        "cycle 7: controller holds 4 backups, the retention setting keeps 3",
+        "cycle 7: node1 holds 4 backups, the retention setting keeps 3",
+        "cycle 7: node2 holds 4 backups, the retention setting keeps 3",
+        "cycle 8: the nodes drifted from the state before the upgrade:\nnode2: - link /opt/drp-releases/1.0.0"]
+    assert {p.split()[0] for p in soak.check(grown, 3)} >= {"state_bytes", "up_fds"}
+
+
 def test_retention_and_drift_are_checked_every_cycle():
     problems = soak.check(cycles(6, backups=lambda i: i + 1), 3)
     assert problems == ["cycle 4: %s holds 4 backups, the retention setting keeps 3" % w for w in
