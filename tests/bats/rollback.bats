@@ -154,7 +154,7 @@ real_backup() {
   } > "$d/backup_manifest.json"
 }
 
-@test "the check step hashes and lists every file at once, and names the file that fails" {
+@test "the check step hashes every file at once, names the file that fails, and reads each file once" {
   export DRSTEP_STEPS_DIR=$TOP/scripts/steps DRSTEP_ROLLBACK_CONTEXT=/dev/null
   local d=$DR_BACKUP_ROOT/$DR_BACKUP_ID
   real_backup
@@ -170,13 +170,19 @@ real_backup() {
   run "$TOP/scripts/bin/drstep" rollback_check_backup run
   [ "$status" -ne 0 ]
   [[ $output == *"the backup file $d/local_data.tar.gz is missing"* ]]
+  # The archives are not listed again (the backup's verification listed these very bytes): a tar
+  # that records its calls is never called, and the hash of a changed archive still fails it.
   real_backup
+  mkdir -p "$BATS_TEST_TMPDIR/bin"
+  printf '#!/bin/sh\necho "$*" >> "%s/tar.calls"\nexit 2\n' "$BATS_TEST_TMPDIR" > "$BATS_TEST_TMPDIR/bin/tar"
+  chmod +x "$BATS_TEST_TMPDIR/bin/tar"
+  PATH=$BATS_TEST_TMPDIR/bin:$PATH run "$TOP/scripts/bin/drstep" rollback_check_backup run
+  [ "$status" -eq 0 ]
+  [ ! -e "$BATS_TEST_TMPDIR/tar.calls" ]
   printf 'not gzip' > "$d/system_config.tar.gz"
-  sed -i "s|\"system_config\": {\"file\": \"system_config.tar.gz\", \"sha256\": \"[0-9a-f]*\"|\"system_config\": {\"file\": \"system_config.tar.gz\", \"sha256\": \"$(sha256sum < "$d/system_config.tar.gz" | cut -d' ' -f1)\"|" "$d/backup_manifest.json"
   run "$TOP/scripts/bin/drstep" rollback_check_backup run
   [ "$status" -ne 0 ]
-  [[ $output == *"system_config.tar.gz does not list"* ]]
-  [[ $output != *"corrupted"* ]]
+  [[ $output == *"the backup file $d/system_config.tar.gz is corrupted"* ]]
 }
 
 @test "the staged config copy is private, the DB server's copy readable, both gone after unstage" {
