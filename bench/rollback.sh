@@ -8,10 +8,14 @@
 #   the node scripts come from the detached runs' own pid -> rc file times on the nodes. Then the
 #   archive fallback: the kept release is deleted and step 3 is run again by hand (drstep), which
 #   has to extract it from the backup.
+#   With DATA_MB=N the product database holds N MB of extra rows too (1 KiB rows on the primary,
+#   replicated; dumped by the backup, restored by step 2), closer to a production cluster, and the
+#   section written is "Rollback with data".
 # Environment: LAB_NAME / LAB_SUBNET / LAB_DIR choose the lab, as for tests/lab/lab.sh.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 FROM=${1:-2.1.0} TO=${2:-2.2.0} SIZES=${3:-10 1024}
+DATA_MB=${DATA_MB:-0}
 LAB_NAME=${LAB_NAME:-drl}
 if [[ $LAB_NAME == drl ]]; then LAB_DIR=${LAB_DIR:-build/lab}; else LAB_DIR=${LAB_DIR:-build/lab-$LAB_NAME}; fi
 export LAB_NAME LAB_DIR
@@ -56,6 +60,12 @@ measure() {
       if [ \$pad -gt 0 ]; then head -c \${pad}M /dev/urandom > \$d/share/bench-pad.bin; fi; du -sm \$d" >&2 &
   done
   wait
+  if ((DATA_MB > 0)); then
+    log "${DATA_MB} MB of rows in the product database"
+    on node1 "mysql drp -e 'DROP TABLE IF EXISTS bench_payload; CREATE TABLE bench_payload (id INT PRIMARY KEY,
+      data TEXT) ENGINE=InnoDB; INSERT INTO bench_payload SELECT seq, REPEAT(SHA2(seq, 256), 16)
+      FROM seq_1_to_$((DATA_MB * 1024))'"
+  fi
   sed "s|^state_dir = .*|state_dir = $state|" "$LAB_DIR/upgrade.ini" > "$work/upgrade.ini"
   chmod 600 "$work/upgrade.ini"
   log "upgrade $FROM -> $TO (the backup archives the padded program directory)"
@@ -116,15 +126,18 @@ tests/lab/lab.sh up --nodes 3 > /dev/null
 for size in $SIZES; do measure "$size"; done
 tests/lab/install.sh "$FROM" > /dev/null 2>&1  # leave the lab without the padding
 
-PYTHONPATH=bench python3 - "$work/results.jsonl" "$FROM" "$TO" "$SIZES" <<'PY'
+PYTHONPATH=bench python3 - "$work/results.jsonl" "$FROM" "$TO" "$SIZES" "$DATA_MB" <<'PY'
 import json, os, sys, time
 from benchmd import write_section
 rows = [json.loads(line) for line in open(sys.argv[1])]
-src, dst, sizes = sys.argv[2:]
-lines = ["## Rollback",
-         "Command: `bench/rollback.sh %s %s \"%s\"` (3-node lab; %s; a shared machine: ratios matter, "
-         "not the seconds; load average when each rollback started: %s)." % (
-             src, dst, sizes, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+src, dst, sizes, data_mb = sys.argv[2:]
+title = "## Rollback" + (" with data" if data_mb != "0" else "")
+lines = [title,
+         "Command: `%sbench/rollback.sh %s %s \"%s\"` (3-node lab%s; %s; load average when each rollback "
+         "started: %s)." % (
+             "DATA_MB=%s " % data_mb if data_mb != "0" else "", src, dst, sizes,
+             ", %s MB of extra rows in the product database" % data_mb if data_mb != "0" else "",
+             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
              ", ".join("%.1f" % r.get("load", 0) for r in rows)), "",
          "One-click rollback (`rollback_tool --yes auto latest`) after an upgrade %s -> %s. The parallel "
          "restore (steps 2-4: database, program directory, config) against its slowest part, and the six "
@@ -163,5 +176,5 @@ for r in rows:
     lines.append("| %d MB | %.2f | %.2f | %.1f |" % (r["size"], r["program_restore"], r["switch"], r["extract"]))
 lines.append("")
 section = "\n".join(lines) + "\n"
-write_section("## Rollback\n", section)
+write_section(title + "\n", section)
 PY
