@@ -8,8 +8,8 @@ the source version exactly, with nothing of the tool left running, locked or hal
     python3 bench/chaos.py --trials 20 --seed 7 [--report docs/reliability.md]
 
 A trial is reproducible from (campaign seed, trial number): random.Random("SEED.I") draws the scenario,
-the faults, their nodes, moments and durations. Trial records: build/chaos/trials.jsonl (one JSON per
-line, appended); each trial's commands' output: build/chaos/<campaign>/trial-<i>/. Exit 1 when a
+the faults, their nodes, moments and durations. Trial records: docs/reliability-trials.jsonl (one JSON
+per line, appended, kept in the repository: the report is rebuilt from every trial ever run); each trial's commands' output: build/chaos/<campaign>/trial-<i>/. Exit 1 when a
 trial ended in any other state (a FAILURE, recorded with what reproduces it), else 0.
 """
 import argparse
@@ -31,6 +31,7 @@ import labtools  # noqa: E402  (the lab suites' helpers: fingerprint, snapshot, 
 from lab import Lab, LabError  # noqa: E402
 
 OUT = os.path.join(TOP, "build", "chaos")
+RESULTS = os.path.join(TOP, "docs", "reliability-trials.jsonl")
 ROLLBACK = os.path.join(TOP, "bin", "rollback_tool")
 STOP = os.path.join(OUT, "STOP")
 
@@ -379,7 +380,7 @@ def main(argv=None):
     p.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     p.add_argument("--fault", action="append", choices=FAULTS)
     p.add_argument("--first", type=int, default=1, help="the first trial to run (a campaign continued)")
-    p.add_argument("--results", default=os.path.join(OUT, "trials.jsonl"))
+    p.add_argument("--results", default=RESULTS)
     p.add_argument("--report", default=None, help="rewrite this markdown file's trial table (docs/reliability.md)")
     a = p.parse_args(argv)
     seed = a.seed or str(int(time.time()))
