@@ -35,6 +35,7 @@ import nodestate  # noqa: E402
 import soakcheck  # noqa: E402
 from benchmd import write_section  # noqa: E402
 
+from drupgrade import config as drupgrade_config  # noqa: E402
 from drupgrade import engine, retry_policy, steps  # noqa: E402
 from drupgrade.journal import Journal  # noqa: E402
 
@@ -128,7 +129,8 @@ def config(work, name, max_parallel):
     with open(path, "w", encoding="utf-8") as f:
         ini.write(f)
     os.chmod(path, 0o600)
-    width = ini.getint("run", "max_parallel") if ini.has_option("run", "max_parallel") else 4
+    width = ini.getint("run", "max_parallel") if ini.has_option("run", "max_parallel") else \
+        drupgrade_config.DEFAULTS["run"]["max_parallel"]
     return path, state, width
 
 
