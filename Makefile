@@ -99,9 +99,10 @@ bench: build packages
 	@python3 bench/transfer/bench.py
 
 # The chaos campaign (docs/reliability.md, bench/chaos.py): N randomized trials of a full upgrade on the
-# lab, each with faults at random moments; SEED=S repeats a campaign, FIRST=I continues it at trial I. The trial table of
-# docs/reliability.md is rewritten from docs/reliability-trials.jsonl; exit 1 when a trial ended anywhere but
-# at the target (as a clean run) or exactly at the source, or left something of the tool on a node.
+# lab, each with faults at random moments; SEED=S repeats a campaign, FIRST=I continues it at trial
+# I. The trial table of docs/reliability.md is rewritten from docs/reliability-trials.jsonl; exit 1
+# when a trial ended anywhere but at the target (as a clean run) or exactly at the source, or left
+# something of the tool on a node.
 N ?= 10
 chaos: build packages lab-up
 	@python3 bench/chaos.py --trials $(N) $(if $(SEED),--seed $(SEED)) $(if $(FIRST),--first $(FIRST)) --report docs/reliability.md

@@ -10,8 +10,8 @@ the source version exactly, with nothing of the tool left running, locked or hal
 A trial is reproducible from (campaign seed, trial number): random.Random("SEED.I") draws the scenario,
 the faults, their nodes, moments and durations. Trial records: docs/reliability-trials.jsonl (one JSON
 per line, appended, kept in the repository: the report is rebuilt from every trial ever run); each
-trial's commands' output: build/chaos/<campaign>/trial-<i>/. Exit 1 when a
-trial ended in any other state (a FAILURE, recorded with what reproduces it), else 0.
+trial's commands' output: build/chaos/<campaign>/trial-<i>/. Exit 1 when a trial ended in any other
+state (a FAILURE, recorded with what reproduces it), else 0.
 """
 import argparse
 import json

@@ -164,7 +164,7 @@ def write(rows, args, started):
         "## Fan-out",
         "Command: `bench/fanout.py --nodes %s --from %s --to %s%s` (systemd nodes: node1 db_primary, etcd, kmc, "
         "app; node2 db_replica, etcd, kmc, app; node3 etcd, app; every further node app only; %s; *load*: the "
-        "load average at the start of each run: other engineers' labs shared the 2 cores)." % (
+        "load average at the start of each run, whatever else ran on the machine)." % (
             args.nodes, args.src, args.dst, " --max-parallel " + args.max_parallel if args.max_parallel else "",
             started), "",
         "One `upgrade.sh run --to %s` per row on a fresh drp %s install: tool upload, precheck, package upload, "
