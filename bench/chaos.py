@@ -19,6 +19,7 @@ import os
 import pathlib
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +46,11 @@ FAULTS = ("kill_controller", "cut_short", "cut_long", "kill_sshd", "reboot_node"
 HEARTBEAT = {"control_interval": 2, "control_timeout": 6, "control_reconnects": 1}
 BUDGET = 15
 HANG_TIMEOUT = 20  # [timeouts] of the hung step: the hang outlasts it
+# A node's /backup in a trial that fills it: a disk of its own of this size (lab.sh fault bound-disk,
+# kept across the node's restarts and for later trials), which fill_disk fills with a file. Until
+# trial 19.50, fill_disk mounted a full tmpfs over /backup: that hid the backup already written
+# there, a fault no real disk makes (trials 19.37 and 19.49 then could not find it).
+BACKUP_DISK = "256M"
 # The steps the controller runs itself (no node fault file applies to them).
 CONTROLLER_STEPS = {"load_packages", "load_nodes", "upload_tool", "precheck", "upload_package", "collect_manifest"}
 
@@ -139,7 +145,8 @@ class Trial:
         ref = reference[self.scenario]
         self.faults = draw(self.rng, ref["steps"], self.nodes, ref["events"], faults)
         self.work = pathlib.Path(work) / ("trial-%d" % index)
-        self.work.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(str(self.work), ignore_errors=True)  # a trial run again starts from nothing: its journal counts
+        self.work.mkdir(parents=True)
         self.commands, self.pending, self.notes = [], [], []
 
     def record(self):
@@ -252,6 +259,8 @@ class Trial:
     def run(self):
         """Install the source, the upgrade with its faults, the operator's way to the end, the checks."""
         self.t0 = time.time()
+        for n in sorted({f["node"] for f in self.faults if f["kind"] == "fill_disk"}):
+            self.lab.bound_disk(n, BACKUP_DISK)  # a disk that fills, not one that vanishes (see BACKUP_DISK)
         for n in self.nodes:
             labtools.ssh(n, WIPE)
         labtools.install(self.source)
@@ -315,7 +324,8 @@ def reference(lab, scenario, work):
     for v in (source, target):
         with open(os.path.join(TOP, "build", "packages", "drp-%s.tar.gz.sha256" % v)) as f:
             sums.append(f.read().split()[0][:16])
-    cache = os.path.join(OUT, "reference-%s-%s.json" % (scenario, "-".join(sums)))
+    # The lab's name and subnet are in the product's state (its cluster name, the primary's address in etcd).
+    cache = os.path.join(OUT, "reference-%s-%s-%s-%s.json" % (scenario, lab.name, lab.subnet, "-".join(sums)))
     if os.path.exists(cache):
         with open(cache) as f:
             return json.load(f)

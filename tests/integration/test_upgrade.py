@@ -449,7 +449,13 @@ def test_precheck_then_lock_then_disk_full_then_retry(tmp_path):
     j = ctl.journal()
     assert (j["status"], j["failed_phase"]) == ("failed", "upgrade")
     assert j["results"]["hop1/db_migrate/node1"]["attempts"] == 2
+    # What the node's steps read, gone or stale, as after a tool dir unpacked again (chaos trial 19.49:
+    # the steps then bound nothing and 'succeeded'): the retry writes each node's context first.
+    ssh("node3", "rm /opt/drupgrade/context.env")
+    ssh("node2", "sed -i 's/^DR_RUN_ID=.*/DR_RUN_ID=run_19700101_000000/' /opt/drupgrade/context.env")
     out = ctl("retry")  # by hand: the same cleanup on every node, the same restart, as the automatic one
+    for node in ("node2", "node3"):
+        assert "DR_RUN_ID=%s\n" % j["run_id"] in ssh(node, "cat /opt/drupgrade/context.env").stdout
     assert "retrying db_migrate on node1: full environment cleanup" in out
     assert "[upgrade] node3: full environment cleanup before restarting at unzip" in out
     j = ctl.journal()

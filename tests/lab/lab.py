@@ -260,3 +260,9 @@ class Lab(object):
 
     def unfill_disk(self, node, path):
         return self.fault("unfill-disk", node, path)
+
+    def bound_disk(self, node, path, size="512M"):
+        return self.fault("bound-disk", node, path, size)
+
+    def unbound_disk(self, node, path):
+        return self.fault("unbound-disk", node, path)

@@ -10,7 +10,14 @@
 #                              (exit 1 if a node is down or unreachable)
 #   exec NODE -- CMD...        run CMD inside NODE (nsenter, joins its cgroups first)
 #   fault ACTION NODE [ARGS]   cut|restore|rate RATE|loss P|clear|kill-sshd-sessions|
-#                              kill-node|start-node|fill-disk PATH SIZE|unfill-disk PATH
+#                              kill-node|start-node|fill-disk PATH SIZE|unfill-disk PATH|
+#                              bound-disk SIZE|unbound-disk
+#                              fill-disk: PATH full (a full tmpfs of SIZE mounted over it, unless
+#                              it is on a disk of bound-disk: then a file fills that disk);
+#                              unfill-disk undoes fill-disk. bound-disk: the node's /backup a
+#                              disk of its own of SIZE (a tmpfs on the host, kept across the
+#                              node's restarts; the node is restarted to mount it), so that
+#                              filling it hides nothing written there; unbound-disk undoes it
 #   fault wan RATE [LOSS]      a WAN between the control node (this host) and the site: RATE
 #                              (e.g. 20mbit) each way, LOSS (e.g. 0.005) random drop each way,
 #                              node<->node traffic untouched; fault wan-clear removes it
@@ -320,6 +327,47 @@ lab::start_node() {
   echo "$pid" >"$dir/pid"
 }
 
+# Starts node $1 again (stopped first if it runs) and waits until it is booted.
+lab::restart_node() {
+  local node="$1"
+  lab::stop_nodes "$node"
+  lab::kill_leftovers "$node"
+  lab::start_node "$node"
+  lab::wait_node "$node" || die "$node did not come back; see $(lab::node_dir "$node")/console.log"
+  lab::write_nodes_json
+  log "$node: running again"
+}
+
+# The node's /backup a disk of its own of SIZE: a tmpfs (lab-bound) mounted on the host over the
+# node dir's private/backup, which the node binds at boot (node-init.sh): it lives as long as the
+# lab, across the node's restarts. The node is restarted to take it (what was in /backup stays
+# hidden below it until unbound-disk).
+lab::bound_disk() {
+  local node="$1" size="$2" dir
+  dir="$(lab::node_dir "$node")/private/backup"
+  mkdir -p "$dir"
+  if findmnt -n -M "$dir" -S lab-bound >/dev/null 2>&1; then
+    mount -o "remount,size=$size" "$dir" || die "cannot resize the disk at $dir to $size"
+    log "$node: /backup is a disk of its own of $size (resized)"
+    return 0
+  fi
+  mount -t tmpfs -o "size=$size,mode=0755" lab-bound "$dir" || die "cannot mount a disk of $size at $dir"
+  lab::restart_node "$node"
+  log "$node: /backup is a disk of its own of $size"
+}
+
+# Removes the disks of bound-disk of the listed nodes (on the host; a node still running keeps
+# its until it restarts).
+lab::unbound_disks() {
+  local node dir
+  for node in "$@"; do
+    dir="$(lab::node_dir "$node")/private/backup"
+    while findmnt -n -M "$dir" -S lab-bound >/dev/null 2>&1; do
+      umount -l "$dir" || die "cannot unmount $dir"
+    done
+  done
+}
+
 # Runs CMD inside node $1 (all its namespaces, its cgroups), with a clean environment.
 lab::node_exec() {
   local node="$1" pid
@@ -572,6 +620,7 @@ cmd::up() {
     for ((i = nodes + 1; i <= LAB_NODES; i++)); do extra+=("node$i"); done
     log "shrinking lab '$LAB_NAME' from $LAB_NODES to $nodes nodes: removing ${extra[*]} and their disks"
     lab::stop_nodes "${extra[@]}"
+    lab::unbound_disks "${extra[@]}"
     for node in "${extra[@]}"; do
       lab::remove_node "$node"
       rm -rf "$(lab::node_dir "$node")"
@@ -640,6 +689,7 @@ cmd::down() {
     ip netns list | awk '{ print $1 }' | sed -n "s/^$LAB_NAME-\(node[0-9][0-9]*\)\$/\1/p"
   } | sort -u)
   lab::stop_nodes "${nodes[@]}"
+  lab::unbound_disks "${nodes[@]}"
   if [[ -s "$LAB_DIR/cgroups" ]]; then
     while read -r base; do bases+=("$base"); done <"$LAB_DIR/cgroups"
   fi
@@ -838,24 +888,22 @@ cmd::fault() {
         log "$node: already running"
         return 0
       fi
-      lab::kill_leftovers "$node"
-      lab::start_node "$node"
-      lab::wait_node "$node" || die "$node did not come back; see $(lab::node_dir "$node")/console.log"
-      lab::write_nodes_json
-      log "$node: running again"
+      lab::restart_node "$node"
       ;;
     fill-disk)
       local path="${1:-}" size="${2:-}"
       [[ "$path" == /* && "$size" =~ ^[0-9]+[kKmMgG]?$ ]] || die "usage: fault fill-disk NODE /ABS/PATH SIZE (e.g. 20M)"
+      # A path bound-disk made a filesystem of its own (lab-bound) is filled with a file; any other
+      # gets a full tmpfs mounted over it (lab-fill), which hides what is already there.
       # shellcheck disable=SC2016 # expanded by the node's sh
       lab::node_exec "$node" sh -euc '
         mkdir -p "$1"
-        if ! grep -q " $1 tmpfs lab-fill " /proc/self/mounts 2>/dev/null && ! awk -v p="$1" "\$2 == p && \$1 == \"lab-fill\" { f = 1 } END { exit !f }" /proc/self/mounts; then
+        if ! awk -v p="$1" "\$2 == p && (\$1 == \"lab-fill\" || \$1 == \"lab-bound\") { f = 1 } END { exit !f }" /proc/self/mounts; then
           mount -t tmpfs -o "size=$2" lab-fill "$1"
         fi
         dd if=/dev/zero of="$1/.lab-fill" bs=64k 2>/dev/null || true
         sync' lab-fill "$path" "$size"
-      log "$node: $path is a full tmpfs of $size"
+      log "$node: $path is full"
       ;;
     unfill-disk)
       local path="${1:-}"
@@ -864,10 +912,22 @@ cmd::fault() {
       lab::node_exec "$node" sh -euc '
         while awk -v p="$1" "\$2 == p && \$1 == \"lab-fill\" { f = 1 } END { exit !f }" /proc/self/mounts; do
           umount -l "$1"
-        done' lab-unfill "$path"
+        done
+        rm -f "$1/.lab-fill"' lab-unfill "$path"
       log "$node: $path unfilled"
       ;;
-    *) die "unknown fault '$action' (cut restore rate loss clear kill-sshd-sessions kill-node start-node fill-disk unfill-disk wan wan-clear)" ;;
+    bound-disk)
+      local size="${1:-}"
+      [[ "$size" =~ ^[0-9]+[kKmMgG]?$ ]] || die "usage: fault bound-disk NODE SIZE (e.g. 1G)"
+      lab::lock
+      lab::bound_disk "$node" "$size"
+      ;;
+    unbound-disk)
+      lab::lock
+      lab::unbound_disks "$node"
+      lab::restart_node "$node"
+      ;;
+    *) die "unknown fault '$action' (cut restore rate loss clear kill-sshd-sessions kill-node start-node fill-disk unfill-disk bound-disk unbound-disk wan wan-clear)" ;;
   esac
 }
 

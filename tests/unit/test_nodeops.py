@@ -63,44 +63,100 @@ class Cfg:
     run = {"max_parallel": 4, "fault_injection": "off"}
 
 
+class RunJournal:
+    data = {"run_id": "run1", "hops": [["1.0.0", "2.0.0"], ["2.0.0", "2.2.0"]]}
+
+
 @pytest.fixture
 def node_env(tmp_path):
-    """A node's environment: the steps of tmp_path, no context file, an English locale of its own."""
+    """A node's environment: the steps of tmp_path, the context of run1's hop1, an English locale of
+    its own."""
     (tmp_path / "steps" / "5-backup").mkdir(parents=True)
     path = tmp_path / "steps" / "5-backup" / "10-hello.sh"
     path.write_text(HELLO)
     os.chmod(str(path), 0o755)
+    (tmp_path / "context.env").write_text("DR_RUN_ID=run1\nDR_HOP=hop1\n")
     env = {k: v for k, v in os.environ.items() if k not in ("DRUPGRADE_LANG", "LC_ALL", "LC_MESSAGES")}
-    env.update(LANG="C", DRSTEP_STEPS_DIR=str(tmp_path / "steps"), DRSTEP_CONTEXT="/dev/null",
+    env.update(LANG="C", DRSTEP_STEPS_DIR=str(tmp_path / "steps"), DRSTEP_CONTEXT=str(tmp_path / "context.env"),
                DRSTEP_LIB=os.path.join(TOP, "scripts", "lib"))
     yield env, str(path)
     i18n.set_lang("en")
 
 
-@pytest.mark.parametrize("lang, said", [("zh", "你好"), ("en", "hello")])
-def test_a_step_chain_speaks_the_operators_language_not_the_nodes(node_env, tmp_path, lang, said):
-    env, path = node_env
-    i18n.set_lang(lang)
-    ops = nodeops.NodeOps(Cfg(), Transport(str(tmp_path / "runs"), env), None, TOP, None)
-    step = Step(path, 10, "hello", {"Timeout": "30", "Retry": "direct"}, "backup")
-    ops.start(Node(), [step], "run1-hello", "hop1", None)
+def run_ops(env, tmp_path, t=None):
+    """NodeOps of run1 whose command wrote node n1's context of hop1 (as hop1's upload_package does)."""
+    ops = nodeops.NodeOps(Cfg(), t or Transport(str(tmp_path / "runs"), env), RunJournal(), TOP, None)
+    ops.contexts["n1"] = "hop1"
+    return ops
+
+
+def chain(ops, env, tmp_path, hop="hop1"):
+    """The chain script start() hands the node, run there: (exit code, output)."""
+    step = Step(env["DRSTEP_STEPS_DIR"] + "/5-backup/10-hello.sh", 10, "hello", {"Timeout": "30"}, "backup")
+    ops.start(Node(), [step], "run1-hello", hop, None)
     script = ops.pending[("n1", "run1-hello")]  # what the detached run executes on the node
     run_dir = tmp_path / "runs" / "run1-hello"
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     p = subprocess.run(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True, env=dict(env, DRUPGRADE_RUN_DIR=str(run_dir)))
-    assert p.returncode == 0, p.stdout
-    assert said in p.stdout.splitlines(), p.stdout
+    return p.returncode, p.stdout
+
+
+@pytest.mark.parametrize("lang, said", [("zh", "你好"), ("en", "hello")])
+def test_a_step_chain_speaks_the_operators_language_not_the_nodes(node_env, tmp_path, lang, said):
+    env, _path = node_env
+    i18n.set_lang(lang)
+    rc, out = chain(run_ops(env, tmp_path), env, tmp_path)
+    assert rc == 0, out
+    assert said in out.splitlines(), out
 
 
 def test_check_and_cleanup_speak_the_operators_language(node_env, tmp_path):
     env, path = node_env
     i18n.set_lang("zh")
     t = Transport(str(tmp_path / "runs"), env)
-    ops = nodeops.NodeOps(Cfg(), t, None, TOP, None)
     step = Step(path, 10, "hello", {"Timeout": "30", "Retry": "direct"}, "backup")
-    assert ops.check(Node(), step) is False
+    assert run_ops(env, tmp_path, t).check(Node(), step, "hop1") is False
     assert "DRUPGRADE_LANG=zh" in t.sent[-1]
+
+
+def test_a_step_never_runs_on_another_hops_context_or_on_none(node_env, tmp_path):
+    """Chaos trial 19.49: the automatic rollback unpacked the tool again (no context.env), then a
+    retry's steps bound no component and 'succeeded' doing nothing. drstep refuses both cases."""
+    env, _path = node_env
+    ops = run_ops(env, tmp_path)
+    ops.contexts["n1"] = "hop2"  # the command believes it wrote hop2's context: the node has hop1's
+    rc, out = chain(ops, env, tmp_path, "hop2")
+    assert rc == 2 and "hello" not in out.splitlines(), out
+    assert "this node's run context is for run1/hop1, the controller asked for run1/hop2: the step was not run" in out
+    os.unlink(env["DRSTEP_CONTEXT"])
+    rc, out = chain(run_ops(env, tmp_path), env, tmp_path)
+    assert rc == 2 and "hello" not in out.splitlines(), out
+    assert "this node has no run context %s" % env["DRSTEP_CONTEXT"] in out and "bin/upgrade.sh retry" in out
+    step = Step(_path, 10, "hello", {"Timeout": "30"}, "backup")
+    assert run_ops(env, tmp_path).check(Node(), step, "hop1") is False  # by hand as well: refused, so not done
+
+
+def test_a_command_writes_the_hops_context_before_its_first_step_there(node_env, tmp_path, monkeypatch):
+    """A resume or retry (a new command) writes each node's context of the hop before any check,
+    cleanup or run of a step there; then once, not per step. A rollback's steps are left to rollback.env."""
+    env, path = node_env
+    written = []
+
+    def write_context(self, node, hop, versions):
+        written.append((node.name, hop, versions))
+        (tmp_path / "context.env").write_text("DR_RUN_ID=run1\nDR_HOP=%s\n" % hop)
+        self.contexts[node.name] = hop
+    monkeypatch.setattr(nodeops.NodeOps, "write_context", write_context)
+    t = Transport(str(tmp_path / "runs"), env)
+    ops = nodeops.NodeOps(Cfg(), t, RunJournal(), TOP, None)
+    step = Step(path, 10, "hello", {"Timeout": "30"}, "backup")
+    assert ops.check(Node(), step, "hop2") is False
+    assert "DRSTEP_HOP=run1/hop2" in t.sent[-1]
+    rc, out = chain(ops, env, tmp_path, "hop2")
+    assert rc == 0 and "hello" in out.splitlines(), out
+    assert written == [("n1", "hop2", ("2.0.0", "2.2.0"))]
+    assert ops.hop_context(Node(), "rollback") == [] and len(written) == 1
 
 
 def test_an_env_file_is_written_whole_and_read_back_by_drstep(node_env, tmp_path):

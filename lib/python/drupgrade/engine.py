@@ -379,7 +379,7 @@ class Upgrade:
     def _lost(self, hop, node, pending):
         """The node has no trace of the run the journal saw start: re-verify, never trust."""
         step = self.journal.running_step(hop, node, pending)
-        if self.ops.check(node, step):
+        if self.ops.check(node, step, hop):
             self.out("info", _("[{phase}] {node} {step}: the earlier run is gone, but the step "
                                "is already done").format(phase=step.phase, node=node.name, step=step.name))
             self.finish(hop, step, node, 0)
@@ -554,7 +554,7 @@ class Upgrade:
         """The step's cleanup on the node; a failure of the attempt when it fails (its reason
         journaled), else None."""
         try:
-            self.ops.cleanup(node, step)
+            self.ops.cleanup(node, step, hop)
         except DrupgradeError as e:
             if self.journal.result(hop, step, node).exists:
                 self.journal.note(hop, step, node, reason=e.message)

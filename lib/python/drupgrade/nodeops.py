@@ -42,6 +42,7 @@ owned::remove "$d.new"
 # Write an env file on the node atomically: the text on stdin into $1.tmp, renamed over $1.
 WRITE_ENV = 'mkdir -p -- "${1%/*}" && cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"'
 ENV_KEY = re.compile(r"^DR_[A-Z0-9_]+$")  # the keys drstep exports (drstep::load_context)
+UPGRADE_HOP = re.compile(r"^hop([0-9]+)$")  # an upgrade run's hop (a rollback's steps are the hop "rollback")
 
 
 def env_text(values):
@@ -83,12 +84,28 @@ class NodeOps(NodeOpsBase):
         self.plugins = []  # the plugins shipped with the tool (drupgrade.plugins.Plugin)
         self._dist_lock = threading.Lock()
         self._dists = {}  # (hop, file) -> (relay.Distribution, its threading.Event): the one under way
+        self.contexts = {}  # node name -> the hop whose context.env this command wrote there (write_context)
 
     # -- node steps -------------------------------------------------------------------------
-    def _drstep(self, step, action):
+    def _drstep(self, node, step, action, hop):
         # A step run or cleanup holds the node lock beside the runs (drstep: .lock, .lock.NAME).
-        return ["env", "DRSTEP_LOCK_DIR=" + self.t.settings.node_run_dir] + [
-            "%s=%s" % kv for kv in sorted(i18n.node_env().items())] + [self.tool_dir + "/bin/drstep", step.name, action]
+        env = [("DRSTEP_LOCK_DIR", self.t.settings.node_run_dir)] + self.hop_context(node, hop)
+        return ["env"] + ["%s=%s" % kv for kv in env + sorted(i18n.node_env().items())] + [
+            self.tool_dir + "/bin/drstep", step.name, action]
+
+    def hop_context(self, node, hop):
+        """What tells drstep the context a step of `hop` must run in (DRSTEP_HOP=RUN/HOP: drstep refuses
+        a missing context.env or another run's or hop's), once the node's context.env is this hop's:
+        written by this command (write_context: the hop's upload_package, or earlier here), else now. A
+        resume or retry thus never runs a step on what an earlier command left there, or on nothing
+        (a tool dir unpacked again has none). A rollback's steps read the rollback.env that
+        rollback_tool writes at the start of each of its commands: nothing to do for them."""
+        m = UPGRADE_HOP.match(hop)
+        if not m:
+            return []
+        if self.contexts.get(node.name) != hop:
+            self.write_context(node, hop, tuple(self.journal.data["hops"][int(m.group(1)) - 1]))
+        return [("DRSTEP_HOP", "%s/%s" % (self.journal.data["run_id"], hop))]
 
     def _run(self, node, run_key):
         key = (node.name, run_key)
@@ -102,7 +119,8 @@ class NodeOps(NodeOpsBase):
         run's marker nonce and the node-lock holder are in its script (sent on stdin, kept in the
         private run dir), never in an argv; drstep reads them and keeps them from the steps."""
         words = [self.tool_dir + "/bin/drstep", "chain"] + [("+" if s.name in gates else "") + s.name for s in steps]
-        env = [("DRSTEP_NONCE", nonce), ("DRSTEP_HOLDER", self.holder or "")] + sorted(i18n.node_env().items())
+        env = [("DRSTEP_NONCE", nonce), ("DRSTEP_HOLDER", self.holder or "")] + self.hop_context(node, hop) + sorted(
+            i18n.node_env().items())
         self.pending[(node.name, run_key)] = "%s exec %s\n" % (
             " ".join("%s=%s" % (k, quote(v)) for k, v in env if v), join(words))
 
@@ -136,15 +154,15 @@ class NodeOps(NodeOpsBase):
         log.debug("node %s, run %s: %s", node.name, run_key, info)
         return info
 
-    def check(self, node, step):
+    def check(self, node, step, hop):
         if step.local:
             return False
-        return self.t.run(node, self._drstep(step, "check")).rc == 0
+        return self.t.run(node, self._drstep(node, step, "check", hop)).rc == 0
 
-    def cleanup(self, node, step):
+    def cleanup(self, node, step, hop):
         if step.local:
             return
-        res = self.t.run(node, self._drstep(step, "cleanup"), timeout=step.timeout)
+        res = self.t.run(node, self._drstep(node, step, "cleanup", hop), timeout=step.timeout)
         if res.rc != 0:
             raise DrupgradeError(_("cleanup of {step} failed on node {node}: {detail}").format(
                 step=step.name, node=node.name, detail=(res.stderr or res.stdout).strip()[-400:]))
@@ -238,6 +256,7 @@ class NodeOps(NodeOpsBase):
         values.update(strategies.node_env(prod, bound, node.roles))
         values.update(prod.check_context(node.roles))  # drcheck by hand
         write_env(self.t, node, self.tool_dir + "/context.env", values)
+        self.contexts[node.name] = hop
 
     def step_upload_tool(self, node, hop, versions):
         self.install_tool(node)

@@ -52,13 +52,13 @@ class NodeOpsBase:
         raise NotImplementedError
 
     # -- one step ------------------------------------------------------------------------------
-    def check(self, node, step):
-        """True when the step's own check says it is already done on the node."""
+    def check(self, node, step, hop):
+        """True when the step's own check (in the context of `hop`) says it is already done on the node."""
         raise NotImplementedError
 
-    def cleanup(self, node, step):
-        """The step's cleanup on the node (a controller step has none). DrupgradeError saying
-        why when it fails."""
+    def cleanup(self, node, step, hop):
+        """The step's cleanup on the node, in the context of `hop` (a controller step has none).
+        DrupgradeError saying why when it fails."""
         raise NotImplementedError
 
     def local(self, node, step, hop, versions):

@@ -145,10 +145,10 @@ class FakeOps(NodeOpsBase):
             threading.Event().wait(0.002)  # like a node: a silent run takes a while
         return rc
 
-    def check(self, node, step):
+    def check(self, node, step, hop):
         return (node.name, step.name) in self.done
 
-    def cleanup(self, node, step):
+    def cleanup(self, node, step, hop):
         with self.lock:
             self.ran.append((node.name, step.name, "cleanup"))
 
@@ -617,7 +617,7 @@ def test_a_cleanup_that_fails_is_a_failed_attempt_with_its_reason_not_an_interna
     up, ops, _said = make(tmp_path, [step("stop", "backup")])
     ops.behaviour[("n2", "stop")] = [1]
 
-    def cleanup(node, step):
+    def cleanup(node, step, hop):
         raise DrupgradeError("cleanup of stop failed on node n2: ssh: connect to host n2: No route to host")
     ops.cleanup = cleanup
     with pytest.raises(engine.PhaseFailed) as exc:
@@ -695,7 +695,7 @@ def test_upgrade_retry_whose_cleanup_fails_is_the_failed_phase_and_starts_nothin
         up.execute()
     starts = len(ops.starts)
 
-    def cleanup(node, step):
+    def cleanup(node, step, hop):
         raise DrupgradeError("cleanup of stop failed on node n2: disk full")
     ops.cleanup = cleanup
     with pytest.raises(engine.PhaseFailed) as exc:
