@@ -85,6 +85,18 @@ component::command() {
 }
 
 #######################################
+# PID and every process below it (what an attempt started: the command it waits for too, which a
+# TERM to the attempt's shell alone would leave running). Outputs: one PID per line
+#######################################
+component::tree() {
+  local child
+  printf '%s\n' "$1"
+  for child in $(ps -o pid= --ppid "$1" 2> /dev/null); do
+    component::tree "$child"
+  done
+}
+
+#######################################
 # One attempt of execute, within SECONDS (empty: no limit): its exit status in ATTEMPT_RC (124:
 # the time ran out). execute runs as a job of its own started outside any condition, so that
 # `set -e` holds in it (bash ignores it in whatever runs inside an if, until, || or &&).
@@ -97,7 +109,8 @@ component::attempt() {
     (
       sleep "$seconds"
       log "组件 $DR_COMPONENT 超过 ${seconds} 秒，已终止" "the component $DR_COMPONENT ran over ${seconds}s: stopped"
-      kill -TERM "$pid" 2> /dev/null
+      # shellcheck disable=SC2046 # one PID per word
+      kill -TERM $(component::tree "$pid") 2> /dev/null
     ) &
     watch=$!
   fi

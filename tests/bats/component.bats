@@ -76,11 +76,15 @@ bind() {  # bind STEP COMPONENT KEY=VALUE... into the context
   [[ $output == *"the component base/command failed (1 attempts)"* ]]
 }
 
-@test "TIMEOUT stops an attempt that runs over" {
-  bind db_migrate base/command "P_RUN=sleep 30" TIMEOUT=1
+@test "TIMEOUT stops an attempt that runs over, and what it started" {
+  printf '#!/bin/sh\nexec >/dev/null 2>&1\nsleep 31.5\n' > "$T/slow"  # its output closed: run returns at once
+  chmod +x "$T/slow"
+  bind db_migrate base/command "P_RUN=$T/slow" TIMEOUT=1
   run "$DRSTEP" db_migrate run
   [ "$status" -eq 1 ]
   [[ $output == *"ran over 1s: stopped"* ]]
+  run pgrep -fx "sleep 31.5"
+  [ "$status" -eq 1 ]
 }
 
 @test "set -e holds inside execute: a failing command stops it" {
