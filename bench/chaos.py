@@ -199,12 +199,16 @@ class Trial:
         elif what == "unfill-disk":
             self.lab.unfill_disk(node, action[3])
         elif what == "disarm":
-            labtools.ssh(node, "rm -f /var/lib/drupgrade/faults/%s" % action[3], check=False)
+            res = labtools.ssh(node, "rm -f /var/lib/drupgrade/faults/%s" % action[3], check=False)
+            if res.returncode != 0:
+                raise LabError("ssh rm failed (%d): %s" % (res.returncode, res.stderr.strip()[-200:]))
         self.notes.append("%.1fs: %s %s" % (time.time() - self.t0, what, node))
 
     def undo_due(self, everything=False):
         keep = []
-        for action in sorted(self.pending, key=lambda a: a[0] or 0):
+        # A disarm (no time: the operator's fix before the next command) comes after the node is back
+        # (trial 19.51: it ran while its node was down, and the armed fault was left behind).
+        for action in sorted(self.pending, key=lambda a: (a[0] is None, a[0] or 0)):
             due = action[0] is not None and (everything or action[0] <= time.time())
             if due or everything and action[1] == "disarm":
                 self.undo(action)
