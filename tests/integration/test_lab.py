@@ -242,6 +242,25 @@ def test_fill_disk_gives_enospc(lab):
     lab.exec("node2", ["rm", "-rf", path])
 
 
+def test_a_bounded_disk_fills_without_hiding_what_is_on_it(lab):
+    """bound-disk: node2's /backup a disk of its own (the chaos campaign's fill_disk): full, it refuses
+    writes and still shows what was written before; the node's restarts keep it."""
+    try:
+        lab.bound_disk("node2", "16M")
+        lab.exec("node2", "echo kept > /backup/lab-bound-test")
+        lab.fill_disk("node2", "/backup", "1M")
+        res = lab.exec("node2", ["dd", "if=/dev/zero", "of=/backup/more", "bs=64k", "count=4"])
+        assert res.rc != 0 and "No space left on device" in res.stderr
+        assert lab.exec("node2", "cat /backup/lab-bound-test").stdout == "kept\n"
+        lab.unfill_disk("node2", "/backup")
+        assert lab.exec("node2", "df --output=size -k /backup | tail -n 1").stdout.strip() == "16384"
+        assert lab.exec("node2", ["dd", "if=/dev/zero", "of=/backup/more", "bs=64k", "count=4"]).rc == 0
+    finally:
+        lab.unbound_disk("node2")
+    assert lab.exec("node2", "test -e /backup/lab-bound-test").rc != 0  # the node's own /backup again
+    assert lab.exec("node2", "systemctl is-system-running").stdout.strip() == "running"
+
+
 def test_up_again_keeps_running_nodes(lab):
     before = {n.name: n.pid for n in lab.nodes}
     lab.up()

@@ -261,8 +261,9 @@ class Lab(object):
     def unfill_disk(self, node, path):
         return self.fault("unfill-disk", node, path)
 
-    def bound_disk(self, node, path, size="512M"):
-        return self.fault("bound-disk", node, path, size)
+    def bound_disk(self, node, size="256M"):
+        """The node's /backup a disk of its own of `size` (restarts the node): fill_disk fills it."""
+        return self.fault("bound-disk", node, size)
 
-    def unbound_disk(self, node, path):
-        return self.fault("unbound-disk", node, path)
+    def unbound_disk(self, node):
+        return self.fault("unbound-disk", node)
