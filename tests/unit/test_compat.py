@@ -5,6 +5,7 @@ import functools
 import os
 import shutil
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -289,6 +290,57 @@ def test_a_stopped_service_or_database_is_left_unread_not_failed():
         node.name, " ".join(words), 0, "<html>maintenance</html>", "") if "curl" in " ".join(words) else real(
         node, words, stdin=stdin, timeout=timeout)
     assert {r["kind"] for r in c.check([("1.0.0", "2.2.0")])} == {"api"}
+
+
+class LocalTransport:
+    """Runs each command here, in bash (the node is this machine); records each ssh command it stands for."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, node, words, stdin=None, timeout=None):
+        from drupgrade.transport.quoting import join
+        self.calls.append((node.name, tuple(words)))
+        p = subprocess.run(["bash", "-c", join(words)], input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=timeout)
+        return CommandResult(node.name, join(words), p.returncode, p.stdout, p.stderr)
+
+
+def test_a_nodes_checks_are_read_in_one_ssh_command_with_the_same_answers(tmp_path):
+    """read_ahead: every command a node's checks may run goes in one ssh command (a batch script), and
+    each answer (exit code, stdout, stderr, its stdin) is what the command alone gives. Binary-looking
+    output, a failing command and a command whose answer is not needed (the state is elsewhere) included."""
+    conf = tmp_path / "app.ini"
+    conf.write_text("[db]\nhost = x\n")
+    applies = {"source_range": ["v1.0.0", "v1.0.0"], "target_range": ["v2.0.0", "v2.0.0"]}
+    checks = [
+        {"id": "dep", "kind": "dependency", "applies": applies, "command": "echo 'tool v3.4.5'; echo warn >&2",
+         "pattern": "v([0-9.]+)", "minimum": "3.0.0"},
+        {"id": "conf", "kind": "configuration", "applies": applies, "file": str(conf), "format": "ini",
+         "required_keys": ["db.host"], "absent_keys": ["db.url"]},
+        {"id": "rows", "kind": "data_format", "applies": applies, "client": "grep -c SELECT; printf 'a\\tb\\n'",
+         "query": "SELECT 1", "allowed": ["1", "a\tb"], "state_version": "echo 1.0.0"},
+        {"id": "gone", "kind": "api", "applies": applies, "command": "echo 'no such service' >&2; exit 7",
+         "pattern": "v([0-9.]+)", "declared": {"v1.0.0": ["v1"], "v2.0.0": ["v1"]}},
+        {"id": "ahead", "kind": "data_format", "applies": applies, "client": "exit 99", "query": "SELECT 2",
+         "allowed": [], "state_version": "echo 2.0.0"},
+    ]
+
+    def results(read_ahead):
+        t = LocalTransport()
+        c = compat.Checker(Cfg(), t, None, {n.name: "1.0.0" for n in Cfg().nodes}, checks=checks)
+        if not read_ahead:
+            c.read_ahead = lambda node, todo: None
+        failed = c.check([("1.0.0", "2.0.0")])
+        return t.calls, failed, c.results
+    calls, failed, found = results(True)
+    alone_calls, alone_failed, alone = results(False)
+    assert found == alone and failed == alone_failed
+    assert {r["check"]: r["result"] for r in found if r["node"] == "node1"} == {
+        "dep": "pass", "conf": "pass", "rows": "pass", "gone": "skip", "ahead": "skip"}
+    assert [r["detail"] for r in found if r["check"] == "rows"][0] == "1, a\tb"
+    assert sorted(n for n, _w in calls) == ["node1", "node2", "node3"]  # one ssh command per node
+    assert len(alone_calls) == 3 * 6  # one by one: six commands a node (the state ahead: its rows not read)
 
 
 def test_a_node_out_of_reach_is_an_error_naming_it():

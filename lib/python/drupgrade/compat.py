@@ -26,12 +26,14 @@ it has nothing left for the hop to change. A hop is checked on the nodes it upgr
 by mixed.plan_cluster for a catch-up hop). Dependency checks, which do not depend on the product's
 version, run for every hop.
 """
+import base64
 import os
 import re
 
 from drupgrade import config, configmap, fanout, templates, versions
 from drupgrade.errors import EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _, pick
+from drupgrade.transport.result import CommandResult
 
 FILE = "compat.json"
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -48,6 +50,21 @@ CATALOG_SQL = {
         "SELECT 'I', m.name, l.name, (SELECT group_concat(name) FROM (SELECT i.name FROM pragma_index_info(l.name) i\n"
         "  ORDER BY i.seqno)) FROM sqlite_master m JOIN pragma_index_list(m.name) l WHERE m.type = 'table';\n"),
 }
+# Every command a node's checks may run, in one ssh command (Checker.read_ahead): each runs as it would
+# alone (its stdin from base64, or none), and prints one line: its exit code, then its stdout and its
+# stderr in base64. No file is written (a batch cut short leaves nothing on the node). A line short of
+# those three fields means the batch did not get that far.
+BATCH = r"""set -u
+run() {
+  if [ -n "$1" ]; then printf '%s' "$1" | base64 -d | bash -c "$2"; else bash -c "$2" < /dev/null; fi
+}
+one() {
+  local out err rc
+  eval "$({ err=$({ out=$(run "$1" "$2" | base64 -w0; exit "${PIPESTATUS[0]}"); rc=$?
+                    declare -p out rc >&3; } 2>&1 | base64 -w0); declare -p err; } 3>&1)"
+  printf '%d %s %s\n' "$rc" "$out" "$err"
+}
+"""
 
 
 def load(product):
@@ -201,14 +218,53 @@ class Checker:
         by_node = {}
         for t in fresh:
             by_node.setdefault(t[2].name, []).append(t)
-        answers = fanout.by_node(self.cfg, lambda n: [self._one(*t) for t in by_node[n.name]],
-                                 [n for n in self.cfg.nodes if n.name in by_node])
+        answers = fanout.by_node(self.cfg, lambda n: self.read_ahead(n, by_node[n.name]) or [
+            self._one(*t) for t in by_node[n.name]], [n for n in self.cfg.nodes if n.name in by_node])
         for name, rows in answers.items():
             for t, r in zip(by_node[name], rows):
                 self._seen[(t[0], t[1]["id"], name)] = r
         self.results += [self._seen[(t[0], t[1]["id"], t[2].name)] for t in fresh]  # hop, check, node order
         return [self._seen[(t[0], t[1]["id"], t[2].name)] for t in todo
                 if self._seen[(t[0], t[1]["id"], t[2].name)]["result"] == FAIL]
+
+    def read_ahead(self, node, todo):
+        """Every command the checks `todo` may run on the node, read in one ssh command (BATCH) into
+        the answers _run gives: the checks then cost one round trip per node, not one per command
+        (a state version, a catalog, a file, a version each). What the batch could not answer (it
+        failed, or a line is missing) is left for _run to ask on its own, as before. Returns None."""
+        wanted = []
+        for _hop, c, _node in todo:
+            for words, stdin in self._commands(c):
+                key = (node.name, tuple(words), stdin)
+                if key not in self._answers and key not in [w[0] for w in wanted]:
+                    wanted.append((key, words, stdin))
+        if len(wanted) < 2:
+            return None
+        from drupgrade.transport.quoting import join, quote
+        script = BATCH + "".join("one %s %s\n" % (
+            quote(base64.b64encode(stdin.encode("utf-8")).decode("ascii") if stdin else ""), quote(join(words)))
+            for _key, words, stdin in wanted)
+        res = self.transport.run(node, ["bash", "-c", script], timeout=60 + 10 * len(wanted))
+        if res.rc != 0:
+            return None
+        for (key, words, _stdin), line in zip(wanted, res.stdout.splitlines()):
+            fields = line.split(" ")
+            if len(fields) != 3 or not fields[0].isdigit():
+                break
+            out, err = (base64.b64decode(f).decode("utf-8", "replace") for f in fields[1:])
+            self._answers[key] = CommandResult(node.name, join(words), int(fields[0]), out, err)
+        return None
+
+    @staticmethod
+    def _commands(c):
+        """[(words, stdin)] that the check may run on a node (what _one asks _run)."""
+        found = [(["bash", "-c", c["state_version"]], None)] if "state_version" in c else []
+        if c["kind"] in ("database_structure", "data_format"):
+            sql = CATALOG_SQL[c["dialect"]] if c["kind"] == "database_structure" else c["query"] + "\n"
+            return found + [(["bash", "-c", c["client"]], sql)]
+        if c["kind"] == "configuration":
+            return found + [(["cat", "--", c["file"]], None)]
+        return found + [(["bash", "-c", c["command"]], None)]
 
     def _run(self, node, words, stdin=None):
         """One command on the node, each once per plan (a dependency is read once for every hop)."""
