@@ -324,6 +324,9 @@ def test_a_nodes_checks_are_read_in_one_ssh_command_with_the_same_answers(tmp_pa
          "pattern": "v([0-9.]+)", "declared": {"v1.0.0": ["v1"], "v2.0.0": ["v1"]}},
         {"id": "ahead", "kind": "data_format", "applies": applies, "client": "exit 99", "query": "SELECT 2",
          "allowed": [], "state_version": "echo 2.0.0"},
+        {"id": "big", "kind": "dependency", "applies": applies,  # more than a pipe holds: read in turn
+         "command": "head -c 300000 /dev/zero | tr '\\0' x; echo; echo 'big v9.9.9'", "pattern": "big v([0-9.]+)",
+         "minimum": "9.0.0"},
     ]
 
     def results(read_ahead):
@@ -337,10 +340,10 @@ def test_a_nodes_checks_are_read_in_one_ssh_command_with_the_same_answers(tmp_pa
     alone_calls, alone_failed, alone = results(False)
     assert found == alone and failed == alone_failed
     assert {r["check"]: r["result"] for r in found if r["node"] == "node1"} == {
-        "dep": "pass", "conf": "pass", "rows": "pass", "gone": "skip", "ahead": "skip"}
+        "dep": "pass", "conf": "pass", "rows": "pass", "gone": "skip", "ahead": "skip", "big": "pass"}
     assert [r["detail"] for r in found if r["check"] == "rows"][0] == "1, a\tb"
     assert sorted(n for n, _w in calls) == ["node1", "node2", "node3"]  # one ssh command per node
-    assert len(alone_calls) == 3 * 6  # one by one: six commands a node (the state ahead: its rows not read)
+    assert len(alone_calls) == 3 * 7  # one by one: seven commands a node (the state ahead: its rows not read)
 
 
 def test_a_node_out_of_reach_is_an_error_naming_it():

@@ -51,9 +51,10 @@ CATALOG_SQL = {
         "  ORDER BY i.seqno)) FROM sqlite_master m JOIN pragma_index_list(m.name) l WHERE m.type = 'table';\n"),
 }
 # Every command a node's checks may run, in one ssh command (Checker.read_ahead): each runs as it would
-# alone (its stdin from base64, or none), and prints one line: its exit code, then its stdout and its
-# stderr in base64. No file is written (a batch cut short leaves nothing on the node). A line short of
-# those three fields means the batch did not get that far.
+# alone (its stdin from base64, or none), all at once (`ask`: each in a process substitution of its own),
+# and `answers` prints, in the order asked, one line each: its exit code, then its stdout and its stderr
+# in base64. No file is written (a batch cut short leaves nothing on the node). A line short of those
+# three fields means the batch did not get that far.
 BATCH = r"""set -u
 run() {
   if [ -n "$1" ]; then printf '%s' "$1" | base64 -d | bash -c "$2"; else bash -c "$2" < /dev/null; fi
@@ -63,6 +64,18 @@ one() {
   eval "$({ err=$({ out=$(run "$1" "$2" | base64 -w0; exit "${PIPESTATUS[0]}"); rc=$?
                     declare -p out rc >&3; } 2>&1 | base64 -w0); declare -p err; } 3>&1)"
   printf '%d %s %s\n' "$rc" "$out" "$err"
+}
+fds=()
+ask() {
+  local f
+  exec {f}< <(one "$1" "$2")
+  fds+=("$f")
+}
+answers() {
+  local f
+  for f in "${fds[@]}"; do
+    cat <&"$f"
+  done
 }
 """
 
@@ -241,9 +254,9 @@ class Checker:
         if len(wanted) < 2:
             return None
         from drupgrade.transport.quoting import join, quote
-        script = BATCH + "".join("one %s %s\n" % (
+        script = BATCH + "".join("ask %s %s\n" % (
             quote(base64.b64encode(stdin.encode("utf-8")).decode("ascii") if stdin else ""), quote(join(words)))
-            for _key, words, stdin in wanted)
+            for _key, words, stdin in wanted) + "answers\n"
         res = self.transport.run(node, ["bash", "-c", script], timeout=60 + 10 * len(wanted))
         if res.rc != 0:
             return None
