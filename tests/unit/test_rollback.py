@@ -2,6 +2,7 @@
 step bookkeeping, answers, and the progress box (design §4.4.4.1)."""
 import json
 import os
+import threading
 import unicodedata
 
 import pytest
@@ -418,6 +419,42 @@ def test_each_node_gets_its_tool_then_its_check_and_every_node_checks_at_once(tm
     assert rb.db_checksums("b") == "{}" and rb.new_session("b", "auto").data["versions_before"] == {
         n: "2.2.0" for n in NODES}
     assert [word for _n, word in t.events].count("db_checksums") == 1 and rb.ahead == {}
+
+
+def test_an_upgrade_chain_still_alive_on_a_node_is_stopped_before_the_rollback_touches_it(tmp_path, monkeypatch):
+    """Chaos trial 19.83: node3's chain of the upgrade waited at a gate when another node failed and the
+    automatic rollback began; it was left alive (its tool dir kept), and would have run the upgrade's
+    next step on the restored node if its gate ever opened. Now it is stopped and confirmed gone first;
+    a rollback session's own run (a killed rollback command's step) is left to be re-attached."""
+    from types import SimpleNamespace
+
+    from drupgrade import nodelock
+    rb, t = fake_rollback(tmp_path, monkeypatch)
+    live = {"node1": ["run_1.hop1.delete_services.2"], "node2": ["rollback_1.rollback_db.1"]}
+    monkeypatch.setattr(nodelock, "live_runs", lambda cfg, tr, nodes: {n.name: live.get(n.name, []) for n in nodes})
+    said = []
+    monkeypatch.setattr(rollback, "out", lambda level, text: said.append((level, text)))
+
+    def detached(node, run):
+        return SimpleNamespace(stop=lambda: t.run(node, ["stop " + run]) and {"state": "lost", "rc": None,
+                                                                               "signal": "stop"})
+    t.detached = detached
+    rb.start("b", "auto")
+    mine = {n: [w for node, w in t.events if node == n and w in ("install_tool", "stop run_1.hop1.delete_services.2",
+                                                                 "stop rollback_1.rollback_db.1")] for n in NODES}
+    assert mine["node1"] == ["stop run_1.hop1.delete_services.2", "install_tool"]
+    assert mine["node2"] == []  # its tool dir stays for the session's run
+    assert ("warning", "node node1: the upgrade's run run_1.hop1.delete_services.2 was still alive there; it was "
+                       "stopped (stop) before the rollback") in said
+
+    def cannot(node, run):
+        raise DrupgradeError("could not stop %s on node %s: no answer" % (run, node.name))
+    t.detached = lambda node, run: SimpleNamespace(stop=lambda: cannot(node, run))
+    t.barrier = threading.Barrier(2, timeout=30)  # node1 never gets to its check: the other two do
+    with pytest.raises(DrupgradeError) as e:
+        rb.start("b", "auto")
+    assert "the upgrade's run run_1.hop1.delete_services.2 still lives there and could not be stopped" in e.value.message
+    assert e.value.code == EXIT_FAILED and "nothing was changed" in e.value.hint
 
 
 def test_a_check_that_fails_on_one_node_stops_the_rollback_before_any_step_on_any_node(tmp_path, monkeypatch):

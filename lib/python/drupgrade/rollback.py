@@ -242,11 +242,26 @@ class Rollback:
         }
 
     def install_tool(self, node, ops):
-        """The current node tool package on `node` unless a run lives there (the state dir's lock
-        does not cover a chain a crashed controller left going: it runs from that directory)."""
+        """The current node tool package on `node`, once no run of an upgrade lives there: a chain an
+        earlier command of the upgrade left (waiting at a gate for a step that never came, say, when
+        another node failed; chaos trial 19.83) is stopped and confirmed gone first, so that nothing
+        of the upgrade runs on the nodes the rollback restores. A run of a rollback session (a step
+        a killed rollback command left running) keeps its tool directory: continuing the session
+        re-attaches to it."""
         from drupgrade import nodelock
-        runs = nodelock.live_runs(self.cfg, self.r.transport(), [node])[node.name]
-        if runs:
+        t = self.r.transport()
+        runs = nodelock.live_runs(self.cfg, t, [node])[node.name]
+        for run in [r for r in runs if r.startswith("run_")]:
+            try:
+                info = t.detached(node, run).stop()
+            except DrupgradeError as e:
+                raise DrupgradeError(_("node {node}: the upgrade's run {run} still lives there and could not be "
+                                       "stopped: {detail}").format(node=node.name, run=run, detail=e.message),
+                                     code=EXIT_FAILED, hint=_("nothing was changed; check the node, then run the "
+                                                              "rollback again")) from None
+            out("warning", _("node {node}: the upgrade's run {run} was still alive there; it was stopped ({how}) "
+                             "before the rollback").format(node=node.name, run=run, how=info["signal"]))
+        if any(not r.startswith("run_") for r in runs):
             LOG.warning(_("node {node}: runs still live there ({runs}): its tool directory is left as it "
                           "is").format(node=node.name, runs=", ".join(runs)))
             return
