@@ -453,7 +453,7 @@ def test_an_upgrade_chain_still_alive_on_a_node_is_stopped_before_the_rollback_t
     t.barrier = threading.Barrier(2, timeout=30)  # node1 never gets to its check: the other two do
     with pytest.raises(DrupgradeError) as e:
         rb.start("b", "auto")
-    assert "the upgrade's run run_1.hop1.delete_services.2 still lives there and could not be stopped" in e.value.message
+    assert "run_1.hop1.delete_services.2 still lives there and could not be stopped" in e.value.message
     assert e.value.code == EXIT_FAILED and "nothing was changed" in e.value.hint
 
 
