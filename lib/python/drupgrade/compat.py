@@ -231,8 +231,8 @@ class Checker:
         by_node = {}
         for t in fresh:
             by_node.setdefault(t[2].name, []).append(t)
-        answers = fanout.by_node(self.cfg, lambda n: self.read_ahead(n, by_node[n.name]) or [
-            self._one(*t) for t in by_node[n.name]], [n for n in self.cfg.nodes if n.name in by_node])
+        answers = fanout.by_node(self.cfg, lambda n: self._node_results(n, by_node[n.name]),
+                                 [n for n in self.cfg.nodes if n.name in by_node])
         for name, rows in answers.items():
             for t, r in zip(by_node[name], rows):
                 self._seen[(t[0], t[1]["id"], name)] = r
@@ -240,44 +240,54 @@ class Checker:
         return [self._seen[(t[0], t[1]["id"], t[2].name)] for t in todo
                 if self._seen[(t[0], t[1]["id"], t[2].name)]["result"] == FAIL]
 
+    def _node_results(self, node, todo):
+        """The results of the checks `todo` ([(hop, check, node)]) on one node, its commands read ahead."""
+        self.read_ahead(node, todo)
+        return [self._one(*t) for t in todo]
+
     def read_ahead(self, node, todo):
         """Every command the checks `todo` may run on the node, read in one ssh command (BATCH) into
         the answers _run gives: the checks then cost one round trip per node, not one per command
         (a state version, a catalog, a file, a version each). What the batch could not answer (it
-        failed, or a line is missing) is left for _run to ask on its own, as before. Returns None."""
+        failed, or a line is missing) is left for _run to ask on its own, as before."""
         wanted = []
         for _hop, c, _node in todo:
-            for words, stdin in self._commands(c):
+            commands = ([(self._state_command(c), None)] if "state_version" in c else []) + [self._command(c)]
+            for words, stdin in commands:
                 key = (node.name, tuple(words), stdin)
                 if key not in self._answers and key not in [w[0] for w in wanted]:
                     wanted.append((key, words, stdin))
         if len(wanted) < 2:
-            return None
+            return
         from drupgrade.transport.quoting import join, quote
         script = BATCH + "".join("ask %s %s\n" % (
             quote(base64.b64encode(stdin.encode("utf-8")).decode("ascii") if stdin else ""), quote(join(words)))
             for _key, words, stdin in wanted) + "answers\n"
         res = self.transport.run(node, ["bash", "-c", script], timeout=60 + 10 * len(wanted))
         if res.rc != 0:
-            return None
+            return
         for (key, words, _stdin), line in zip(wanted, res.stdout.splitlines()):
             fields = line.split(" ")
             if len(fields) != 3 or not fields[0].isdigit():
                 break
             out, err = (base64.b64decode(f).decode("utf-8", "replace") for f in fields[1:])
             self._answers[key] = CommandResult(node.name, join(words), int(fields[0]), out, err)
-        return None
 
     @staticmethod
-    def _commands(c):
-        """[(words, stdin)] that the check may run on a node (what _one asks _run)."""
-        found = [(["bash", "-c", c["state_version"]], None)] if "state_version" in c else []
+    def _state_command(c):
+        """The words that print the version of the state the check reads (its state_version)."""
+        return ["bash", "-c", c["state_version"]]
+
+    @staticmethod
+    def _command(c):
+        """(words, stdin) of the check's own read on a node: the client with its SQL, the file, or the
+        command."""
         if c["kind"] in ("database_structure", "data_format"):
-            sql = CATALOG_SQL[c["dialect"]] if c["kind"] == "database_structure" else c["query"] + "\n"
-            return found + [(["bash", "-c", c["client"]], sql)]
+            return ["bash", "-c", c["client"]], (
+                CATALOG_SQL[c["dialect"]] if c["kind"] == "database_structure" else c["query"] + "\n")
         if c["kind"] == "configuration":
-            return found + [(["cat", "--", c["file"]], None)]
-        return found + [(["bash", "-c", c["command"]], None)]
+            return ["cat", "--", c["file"]], None
+        return ["bash", "-c", c["command"]], None
 
     def _run(self, node, words, stdin=None):
         """One command on the node, each once per plan (a dependency is read once for every hop)."""
@@ -296,7 +306,7 @@ class Checker:
         """(version of the state the check reads on the node, or None; why not when None)."""
         if "state_version" not in c:
             return self.live.get(node.name), None
-        res = self._run(node, ["bash", "-c", c["state_version"]])
+        res = self._run(node, self._state_command(c))
         found = re.search(r"[0-9]+\.[0-9]+\.[0-9]+", res.stdout) if res.rc == 0 else None
         if found is None:
             return None, _("its version did not answer ({command}: {reason}): not read").format(
@@ -315,9 +325,9 @@ class Checker:
             if at != hop[0]:
                 return result(c, hop, node.name, SKIP, _("this plan's earlier hops write {src}'s state, and their "
                                                          "postcheck verifies it").format(src=hop[0]))
+        words, stdin = self._command(c)
+        res = self._run(node, words, stdin=stdin)
         if kind in ("database_structure", "data_format"):
-            sql = CATALOG_SQL[c["dialect"]] if kind == "database_structure" else c["query"] + "\n"
-            res = self._run(node, ["bash", "-c", c["client"]], stdin=sql)
             if res.rc != 0:  # the database does not answer (stopped, say after a crashed run): not read now;
                 # a stopped database is the precheck's (its services check), not a compatibility failure
                 return result(c, hop, node.name, SKIP, _("the database did not answer ({command}: {reason}): not "
@@ -331,7 +341,6 @@ class Checker:
                 problems, values = compare_data_format(c, rows)
                 ok = ", ".join(values) or "-"
         elif kind == "configuration":
-            res = self._run(node, ["cat", "--", c["file"]])
             if res.rc != 0:
                 return result(c, hop, node.name, FAIL, _("cannot read {file}: {reason}").format(
                     file=c["file"], reason=res.stderr.strip()[-200:] or res.rc))
@@ -341,7 +350,6 @@ class Checker:
                 problems = [e.message]
             ok = _("{file}: {format}, the keys the migration reads").format(file=c["file"], format=c["format"])
         else:
-            res = self._run(node, ["bash", "-c", c["command"]])
             text = res.stdout + res.stderr
             if kind == "api" and res.rc != 0 and found_version(c, text) is None:
                 # the service does not answer (stopped, say after a crashed run): its API cannot be read
