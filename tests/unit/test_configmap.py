@@ -148,3 +148,36 @@ def test_a_json_target_takes_no_header(tmp_path):
     with pytest.raises(DrupgradeError) as exc:
         configmap.load(str(path))
     assert "m.json" in exc.value.message and "/target" in exc.value.message
+
+
+class LocalTransport:
+    """Runs each command here (the node is this machine), as the ssh transport would there."""
+
+    def run(self, node, words, stdin=None, timeout=None):
+        import subprocess
+
+        from drupgrade.transport import CommandResult
+        p = subprocess.run(words, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        return CommandResult(node.name, " ".join(words), p.returncode, p.stdout.decode(), p.stderr.decode())
+
+
+def test_a_mapped_file_is_kept_within_its_run_and_mapped_again_by_another_run(tmp_path):
+    """The mapped file is the node's config as the run found it: a retry of the same run keeps it (the
+    node's file may already be the mapped one), a later run (after a failed or rolled-back one, with
+    the node's file changed meanwhile) maps the node's file again instead of installing a stale copy."""
+    from types import SimpleNamespace
+    conf = tmp_path / "app.json"
+    conf.write_text(json.dumps({"db": {"password": "first"}}))
+    mapped = tmp_path / "work" / "toy-2.0.0.config" / "config_pre-app.json"
+    binding = SimpleNamespace(params={"file": str(conf), "mapped": str(mapped)}, mapping=[
+        {"source": {"format": "json"}, "target": {"format": "json"}, "rename": {"db.password": "db.secret"}}])
+    node, t = SimpleNamespace(name="node1"), LocalTransport()
+    assert configmap.prepare(t, node, binding, "run_1") is True
+    assert json.loads(mapped.read_text()) == {"db": {"secret": "first"}}
+    assert oct(mapped.stat().st_mode & 0o777) == "0o600"
+    conf.write_text(json.dumps({"db": {"password": "second"}}))
+    assert configmap.prepare(t, node, binding, "run_1") is False  # the same run: kept as mapped
+    assert json.loads(mapped.read_text()) == {"db": {"secret": "first"}}
+    assert configmap.prepare(t, node, binding, "run_2") is True  # another run: the node's file as it is now
+    assert json.loads(mapped.read_text()) == {"db": {"secret": "second"}}
+    assert (tmp_path / "work" / "toy-2.0.0.config" / "config_pre-app.json.run").read_text() == "run_2\n"

@@ -240,12 +240,15 @@ def bind(binding, prod, scope, work_dir, path, where):
     binding.params["mapped"] = mapped_path(binding, prod, scope["target_version"], work_dir)
 
 
-def prepare(transport, node, binding):
+def prepare(transport, node, binding, run_id):
     """Map the node's config file on the controller and put the result where the node step reads
-    it (binding.params['mapped']). Done once per hop: a mapped file already there (a retry, or the
-    node's file already replaced by it) is kept, so the original is never mapped twice."""
+    it (binding.params['mapped']), marked with the run (`mapped`.run). Done once per run and hop: a
+    mapped file of this run already there (a retry, or the node's file already replaced by it) is
+    kept, so the original is never mapped twice; one of another run (left by a run that failed or
+    was rolled back) is mapped again from the node's file as it is now."""
     p = binding.params
-    if transport.run(node, ["test", "-f", p["mapped"]]).rc == 0:
+    mine = '[ -f "$1" ] && grep -qxF -- "$2" "$1.run"'
+    if transport.run(node, ["bash", "-c", mine, "drconfig", p["mapped"], run_id]).rc == 0:
         return False
     text, why = manifest.read_remote(transport, node, p["file"])
     if why:
@@ -253,8 +256,9 @@ def prepare(transport, node, binding):
             node=node.name, file=p["file"], reason=why), code=EXIT_FAILED,
             hint=_("check the file on the node, then: bin/upgrade.sh retry"))
     out = convert(text, binding.mapping, "%s:%s" % (node.name, p["file"]))
-    script = 'umask 077 && mkdir -p -- "${1%/*}" && cat > "$1.part" && mv -f -- "$1.part" "$1"'
-    res = transport.run(node, ["bash", "-c", script, "drconfig", p["mapped"]], stdin=out.encode("utf-8"))
+    script = ('umask 077 && mkdir -p -- "${1%/*}" && cat > "$1.part" && mv -f -- "$1.part" "$1" && '
+              'printf "%s\\n" "$2" > "$1.run"')
+    res = transport.run(node, ["bash", "-c", script, "drconfig", p["mapped"], run_id], stdin=out.encode("utf-8"))
     if res.rc != 0:
         raise DrupgradeError(_("cannot write {file} on node {node}: {detail}").format(
             file=p["mapped"], node=node.name, detail=res.stderr.strip()))

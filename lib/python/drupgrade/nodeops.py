@@ -381,7 +381,7 @@ class NodeOps(NodeOpsBase):
         _strategy, bound = strategies.for_hop(prod.name, self.root, versions[0], versions[1])
         for b in bound.values():
             if b.component == configmap.COMPONENT and prod.runs_step(b.step, node.roles):
-                if configmap.prepare(self.t, node, b):
+                if configmap.prepare(self.t, node, b, self.journal.data["run_id"]):
                     self.out("info", _("{node}: {file} mapped for {step} ({mapping})").format(
                         node=node.name, file=b.params["file"], step=b.step,
                         mapping=templates.text(b.params["mapping"])))
