@@ -58,9 +58,10 @@ setup() {
   (cd "$PKGS" && grep -Ev '^\s*(#|$)' "$TOP/packaging/drp/RELEASED.sha256" | sha256sum --strict -c -)
 }
 
-@test "build: 2.3.0 is 2.2.0 plus changes/2.3.0.patch, its migration and its rollback" {
-  [ "$(ls "$X/drp-2.3.0/share/migrations/"*.sql | wc -l)" -eq 6 ]
-  [ -f "$X/drp-2.3.0/share/migrations/rollback/0006_2.3.0_schema_job_events.sql" ]
+@test "build: 2.3.0 is 2.2.0 plus changes/2.3.0.patch, its migration (expand and contract) and their rollbacks" {
+  [ "$(ls "$X/drp-2.3.0/share/migrations/"*.sql | wc -l)" -eq 7 ]
+  [ -f "$X/drp-2.3.0/share/migrations/rollback/0006_2.3.0_schema_expand_job_events.sql" ]
+  [ -f "$X/drp-2.3.0/share/migrations/rollback/0007_2.3.0_schema_contract_job_events.sql" ]
   [ ! -e "$X/drp-2.2.0/share/migrations/rollback" ] && [ ! -e "$X/drp-2.2.0/share/config/changes.json" ]
   [ -x "$X/drp-2.3.0/bin/drp-events" ] && [ ! -e "$X/drp-2.2.0/bin/drp-events" ]
   grep -q '"kmc.url": "kmc.endpoint"' "$X/drp-2.3.0/share/config/changes.json"

@@ -1,6 +1,7 @@
--- Undo of 0006_2.3.0_schema_job_events.sql (drp-migrate --rollback-to 2.2.0): the creation time
--- goes back into jobs.created_at, where 2.2.0 keeps it, and job_events goes. Re-runnable: the
--- column is added once, filled only where still empty, and the table dropped last.
+-- Undo of 0006_2.3.0_schema_expand_job_events.sql (drp-migrate --rollback-to 2.2.0): the schema of
+-- 2.2.0 again, byte for byte: the trigger goes, every job's creation time is back in jobs.created_at
+-- (NOT NULL again, where 2.2.0 keeps it), and job_events goes last. Re-runnable.
+DROP TRIGGER IF EXISTS jobs_created_event;
 ALTER TABLE jobs ADD COLUMN IF NOT EXISTS created_at DATETIME NULL AFTER size_mb;
 
 DELIMITER //
