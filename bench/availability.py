@@ -3,16 +3,19 @@
 `upgrade.sh run` upgrades the lab, then per node how long it was down and for the cluster how
 long no node was up (the DR service was off).
 
-  bench/availability.py [--from 1.0.0] [--to 2.2.0] [--rounds 1] [--interval 0.5] [--patience 2] [--product drp]
+  bench/availability.py [--hop 2.2.0:2.3.0 --hop 2.1.0:2.3.0] [--rounds 1] [--interval 0.5] [--patience 2]
+                        [--product drp]
 
-Each round installs FROM on the lab (tests/lab/install.sh), starts one prober per node (curl of the
-product's `health_url` from product.json, inside the node's network namespace, at the same ticks
-on every node, each tick its own probe: a tick is "down" when the answer is not HTTP 200 with
-"status": "ok" within --patience seconds), runs the upgrade, and keeps probing until every node
-answers again (or 60 s). Down time is counted in ticks (resolution: the interval). Beside each
-node's down time: its own restart, the journal's time from its first service stop to its last
-service start (the stop/start steps of its hops), which is what a node is down for at least.
-Writes the "Availability" section of docs/benchmarks.md (never run by the tests: it times things).
+For each --hop FROM:TO (default: drp's rolling hop 2.2.0 -> 2.3.0 and, beside it, 2.1.0 -> 2.3.0,
+whose hop stops every node together), each round installs FROM on the lab (tests/lab/install.sh),
+starts one prober per node (curl of the product's `health_url` from product.json, inside the node's
+network namespace, at the same ticks on every node, each tick its own probe: a tick is "down" when
+the answer is not HTTP 200 with "status": "ok" within --patience seconds), runs the upgrade, and
+keeps probing until every node answers again (or 60 s). Down time is counted in ticks (resolution:
+the interval). Beside each node's down time: its own restart, the journal's time from its first
+service stop to its last service start (the stop/start steps of its hops), which is what a node is
+down for at least. Writes the "Availability" section of docs/benchmarks.md (never run by the tests:
+it times things).
 """
 import argparse
 import json
@@ -22,14 +25,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "lib", "python"))
 sys.path.insert(0, os.path.join(TOP, "bench"))
+sys.path.insert(0, os.path.join(TOP, "tests", "lab"))
 
 from benchmd import write_section  # noqa: E402
+from probe import Prober, cluster_down, windows  # noqa: E402
 
 from drupgrade import estimates  # noqa: E402
 from drupgrade.journal import Journal  # noqa: E402
@@ -63,58 +67,6 @@ def health_url(product):
     return url
 
 
-class Prober(object):
-    """One node's health at every tick t0 + k * interval, from inside its network namespace."""
-
-    def __init__(self, netns, url, t0, interval, patience):
-        self.netns, self.url, self.t0, self.interval, self.patience = netns, url, t0, interval, patience
-        self.ticks = {}  # tick index -> up (bool)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _probe(self, k):
-        """Tick k: up when the service answers ok within `patience` seconds (a loaded machine's curl
-        may take longer than the interval to start: each tick has its own probe)."""
-        try:
-            out = subprocess.run(["ip", "netns", "exec", self.netns, "curl", "-s", "-f", "-m", str(self.patience),
-                                  self.url], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 timeout=self.patience + 5).stdout
-            self.ticks[k] = json.loads(out.decode("utf-8", "replace")).get("status") == "ok"
-        except (subprocess.TimeoutExpired, ValueError):
-            self.ticks[k] = False
-
-    def _loop(self):
-        probes, k = [], 0
-        while not self.stop.is_set():
-            wait = self.t0 + k * self.interval - time.time()
-            if wait > 0:
-                time.sleep(wait)
-            t = threading.Thread(target=self._probe, args=(k,), daemon=True)
-            t.start()
-            probes.append(t)
-            k += 1
-        for t in probes:
-            t.join()
-
-    def all_up_since(self, k):
-        return all(up for i, up in self.ticks.items() if i >= k) and any(i >= k for i in self.ticks)
-
-
-def windows(ticks):
-    """Runs of consecutive down ticks: [(first, last)]."""
-    out, start, prev = [], None, None
-    for k in sorted(ticks):
-        if not ticks[k]:
-            if start is None or k != prev + 1:
-                if start is not None:
-                    out.append((start, prev))
-                start = k
-            prev = k
-    if start is not None:
-        out.append((start, prev))
-    return out
-
-
 def own_restart(journal, node):
     """Seconds from the node's first stop step to the end of its last start step (its own restart)."""
     first = last = None
@@ -130,9 +82,9 @@ def own_restart(journal, node):
     return last - first if first is not None and last is not None else None
 
 
-def one_round(args, nodes, url, work, n):
+def one_round(args, src, dst, nodes, url, work, n):
     env = lab_env()
-    subprocess.run([os.path.join(TOP, "tests", "lab", "install.sh"), "--product", args.product, args.src],
+    subprocess.run([os.path.join(TOP, "tests", "lab", "install.sh"), "--product", args.product, src],
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     paths = subprocess.run([LAB, "paths"], env=env, check=True, stdout=subprocess.PIPE).stdout.decode()
     ini = next(line.split()[-1] for line in paths.splitlines() if line.rstrip().endswith("upgrade.ini"))
@@ -149,7 +101,7 @@ def one_round(args, nodes, url, work, n):
     time.sleep(2)  # every node answers before the run starts
     start = time.time()
     res = subprocess.run([os.path.join(TOP, "bin", "upgrade.sh"), "--config", conf, "--yes", "--plain", "run",
-                          "--to", args.dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          "--to", dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     end = time.time()
     if res.returncode != 0:
         sys.stdout.write(res.stdout.decode("utf-8", "replace")[-3000:])
@@ -162,8 +114,7 @@ def one_round(args, nodes, url, work, n):
         p.stop.set()
         p.thread.join()
     journal = Journal.current(os.path.join(state, "current_run.json"), os.path.join(state, "runs"))
-    common = set.intersection(*(set(p.ticks) for p in probers.values()))
-    cluster_down = [k for k in sorted(common) if not any(p.ticks[k] for p in probers.values())]
+    off = cluster_down(probers.values())
     per_node = {}
     for name, p in sorted(probers.items()):
         down = windows(p.ticks)
@@ -172,15 +123,16 @@ def one_round(args, nodes, url, work, n):
             "windows": len(down),
             "longest_s": max((b - a + 1 for a, b in down), default=0) * args.interval,
             "restart_s": own_restart(journal, name)}
-    return {"wall_s": end - start, "cluster_down_s": len(cluster_down) * args.interval,
-            "nodes": per_node, "strategy": journal.data.get("upgrade_mode"),
+    return {"wall_s": end - start, "cluster_down_s": len(off) * args.interval,
+            "nodes": per_node, "hop": "%s -> %s" % (src, dst),
+            "strategy": "rolling, %d waves" % len(journal.data["hop_waves"]) if journal.data.get("hop_waves")
+            else "every node together",
             "load": float(open("/proc/loadavg").read().split()[0])}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--from", dest="src", default="1.0.0")
-    ap.add_argument("--to", dest="dst", default="2.2.0")
+    ap.add_argument("--hop", action="append", help="FROM:TO, the versions installed and upgraded to (repeatable)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--interval", type=float, default=0.5)
     ap.add_argument("--patience", type=float, default=2.0, help="seconds a probe waits for the answer")
@@ -194,13 +146,17 @@ def main():
     url = health_url(args.product)
     work = tempfile.mkdtemp(prefix="availability.")
     try:
-        rounds = [one_round(args, nodes, url, work, n + 1) for n in range(args.rounds)]
+        hops = [h.split(":", 1) for h in args.hop or ["2.2.0:2.3.0", "2.1.0:2.3.0"]]
+        rounds = [one_round(args, src, dst, nodes, url, work, len(hops) * n + i + 1)
+                  for n in range(args.rounds) for i, (src, dst) in enumerate(hops)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lines = ["## Availability",
-             "Command: `bench/availability.py --from %s --to %s --rounds %d --interval %s --patience %s` "
+             "Command: `bench/availability.py %s--rounds %d --interval %s "
+             "--patience %s` "
              "(%d-node lab, %s; %s; load average at the start of each round: %s)." % (
-                 args.src, args.dst, args.rounds, args.interval, args.patience, len(nodes), args.product,
+                 "".join("--hop %s " % h for h in args.hop or []), args.rounds, args.interval, args.patience,
+                 len(nodes), args.product,
                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), ", ".join("%.1f" % r["load"] for r in rounds)),
              "",
              "Every node's `%s` probed every %s s from inside its network namespace during `upgrade.sh run`; "
@@ -208,15 +164,15 @@ def main():
              "the node's first service stop to the end of its last service start." % (
                  url, args.interval, args.patience),
              "",
-             "| round | upgrade wall (s) | mode | cluster-wide down (s) | node: down (s) / windows / longest (s) / "
-             "own restart (s) |",
-             "|---|---|---|---|---|"]
+             "| round | hop | how it ran | upgrade wall (s) | cluster-wide down (s) | node: down (s) / windows / "
+             "longest (s) / own restart (s) |",
+             "|---|---|---|---|---|---|"]
     for i, r in enumerate(rounds, 1):
         cells = "; ".join("%s: %.1f / %d / %.1f / %s" % (
             name, v["down_s"], v["windows"], v["longest_s"],
             "%.1f" % v["restart_s"] if v["restart_s"] is not None else "-") for name, v in sorted(r["nodes"].items()))
-        lines.append("| %d | %.1f | %s | **%.1f** | %s |" % (i, r["wall_s"], r["strategy"] or "-",
-                                                          r["cluster_down_s"], cells))
+        lines.append("| %d | %s | %s | %.1f | **%.1f** | %s |" % (i, r["hop"], r["strategy"], r["wall_s"],
+                                                                r["cluster_down_s"], cells))
     lines += ["", "The longest window of a node is its restart; short extra windows are probes that waited longer "
               "than --patience (at a high load average the probe itself is late). Target (issue 20, a rolling hop): "
               "cluster-wide down 0 s at this resolution; each node down no longer than its own restart.", ""]

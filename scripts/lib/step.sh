@@ -25,6 +25,10 @@
 #   Kind                  what a timeout means here: db | file | service | network | plugin
 #   Lock                  none: a read-only check (drstep NAME run holds no node lock for it)
 #   Subject               what the Kind is about (a port, a path, a plugin name)
+#   Rolling               in a rolled hop (one hop per wave of nodes: docs/upgrade.md, Rolling
+#                         upgrades): wave (default: on the wave's nodes) | first (once, on every
+#                         node, in the first wave: before any node moves) | last (once, on every
+#                         node, in the last wave: after every node moved)
 #   Estimate              seconds one wave of nodes usually takes: the plan's estimate until this
 #                         controller has timed the step (docs/upgrade.md, Estimates); rollback/:
 #                         required on the numbered steps (the estimate before a rollback has been timed)
@@ -93,9 +97,9 @@ step::help() {
   printf '%s — %s\n' "$(basename "$file" .sh | sed 's/^[0-9]*-//')" \
     "$(common::msg "$(step::header "$file" Summary-zh)" "$(step::header "$file" Summary)")"
   printf '  %-8s %s\n' "Phase:" "$(step::phase "$file")"
-  for key in Timeout Retry Done Cleanup Roles Fanout Barrier Kind Runs Rollback-step Estimate Parallel-group; do
+  for key in Timeout Retry Done Cleanup Roles Fanout Barrier Kind Runs Rolling Rollback-step Estimate Parallel-group; do
     value=$(step::header "$file" "$key")
-    [[ -n $value || " Runs Rollback-step Estimate Parallel-group " != *" $key "* ]] || continue
+    [[ -n $value || " Runs Rolling Rollback-step Estimate Parallel-group " != *" $key "* ]] || continue
     printf '  %-8s %s\n' "$key:" "$value"
   done
   if [[ $(step::header "$file" Runs) == controller ]]; then

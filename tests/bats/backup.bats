@@ -116,3 +116,21 @@ PY
   diff <(printf '%s\n' "fsync $d/database_backup.sql.part" "rename $d/database_backup.sql.part" "fsync $d") \
     "$BATS_TEST_TMPDIR/events"
 }
+
+@test "backup::local_data: a tree written while it is archived is archived again, its hash the archive's" {
+  # shellcheck disable=SC1091
+  source "$BATS_TEST_TMPDIR/tool/lib/step.sh"
+  COMPONENTS_DIR=$BATS_TEST_TMPDIR/tool/components
+  # shellcheck disable=SC1091
+  source "$COMPONENTS_DIR/service/backup.sh"
+  data=$ROOT/var/lib/drp/data
+  real_archive=$(declare -f files::archive)
+  # The first archive races a service's write (a heartbeat file replaced); the second does not.
+  eval "${real_archive/files::archive/real_archive}"
+  files::archive() { real_archive "$@"; [[ -e $BATS_TEST_TMPDIR/wrote ]] || { echo beat > "$data/hb.json"; touch "$BATS_TEST_TMPDIR/wrote"; }; }
+  sum=$(backup::local_data "$BATS_TEST_TMPDIR/l4.tar.gz" "$data" 2> "$BATS_TEST_TMPDIR/log")
+  grep -q "changed while it was archived (a service writes it): archiving it again (1/5)" "$BATS_TEST_TMPDIR/log"
+  mkdir "$BATS_TEST_TMPDIR/x" && tar -C "$BATS_TEST_TMPDIR/x" -xzf "$BATS_TEST_TMPDIR/l4.tar.gz"
+  [ "$sum" = "$(files::tree_hash "$BATS_TEST_TMPDIR/x${data}")" ] && [ "$sum" = "$(files::tree_hash "$data")" ]
+  [ "$(cat "$BATS_TEST_TMPDIR/x${data}/hb.json")" = beat ]
+}

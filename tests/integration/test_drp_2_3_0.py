@@ -1,20 +1,26 @@
 """drp 2.3.0 added as data (issue 14): its hops run on the strategies of products/drp/ alone.
 
-One 2.2.0 install is upgraded to 2.3.0 once (module fixture): the plan names the strategy, the
-state checks of 2.3.0 pass, the config has kmc.endpoint and neither kmc.url nor app.max_threads,
-job_events holds the creation times jobs.created_at had, drp-events runs on the app nodes. The
-same run carries the plugins of tests/fixtures/plugins (issue 17): hostile ones of every kind
-before unzip, benign ones of each type at their hooks; the upgrade goes on, each ends as its
-type's policy says, inside its limits, and nothing outside a sandbox changed. Then
-rollback_tool takes it back to exactly the 2.2.0 state (exact_state.sh: byte for byte, and no drp
-unit left running that 2.2.0 does not have). Last, a fresh 1.0.0 jumps to 2.3.0 in one hop.
+One 2.2.0 install is upgraded to 2.3.0 once (module fixture). The hop rolls (issue 20): the plan
+says so (its waves, why not otherwise, the downtime it expects), the nodes move one wave at a time
+(the DB primary last, the migration's expand before the first wave and its contract after the last),
+and a prober asking every node's /health twice a second from its network namespace saw at least one
+node serving at every tick of the run. The state checks of 2.3.0 pass, the config has kmc.endpoint
+and neither kmc.url nor app.max_threads, job_events holds the creation times jobs.created_at had,
+drp-events runs on the app nodes. The same run carries the plugins of tests/fixtures/plugins (issue
+17): hostile ones of every kind before unzip, benign ones of each type at their hooks; the upgrade
+goes on, each ends as its type's policy says, inside its limits, and nothing outside a sandbox
+changed. Then rollback_tool takes it back to exactly the 2.2.0 state (exact_state.sh: byte for byte,
+and no drp unit left running that 2.2.0 does not have). Last, a fresh 1.0.0 jumps to 2.3.0 in one
+hop.
 """
 import configparser
 import hashlib
 import os
+import time
 
 import pytest
-from labtools import LAB_DIR, TOP, Controller, diff, install, plugin_runs, snapshot, ssh, state_check
+from labtools import LAB_DIR, LAB_NAME, TOP, Controller, diff, install, plugin_runs, snapshot, ssh, state_check
+from probe import Prober, cluster_down
 
 pytestmark = pytest.mark.usefixtures("lab")
 PLUGINS = os.path.join(TOP, "tests", "fixtures", "plugins")
@@ -67,17 +73,44 @@ def hop(tmp_path_factory):
     rb.config = up.config
     before, jobs = snapshot(), sql_digest(CREATED_BEFORE)
     plan = up.json("plan", "--to", "2.3.0")["upgrade_plan"]
-    up("run", "--to", "2.3.0")
-    return {"before": before, "jobs": jobs, "plan": plan, "up": up, "rb": rb}
+    t0 = time.time() + 0.2  # every node's health, each tick its own probe (a slow answer counts as down)
+    probers = [Prober("%s-%s" % (LAB_NAME, n), "http://127.0.0.1:8080/health", t0, 0.5, 5) for n in app_nodes()]
+    for p in probers:
+        p.thread.start()
+    try:
+        up("run", "--to", "2.3.0")
+    finally:
+        for p in probers:
+            p.stop.set()
+            p.thread.join()
+    return {"before": before, "jobs": jobs, "plan": plan, "up": up, "rb": rb, "probers": probers}
 
 
-def test_2_2_0_to_2_3_0_on_its_strategy_passes_the_2_3_0_state_checks(hop):
+def test_2_2_0_to_2_3_0_rolls_wave_by_wave_serving_throughout_and_passes_the_2_3_0_state_checks(hop):
     plan = hop["plan"]
     assert plan["path"] == ["v2.2.0", "v2.3.0"]
-    assert [h["strategy_id"] for h in plan["hops"]] == ["drp_v2_to_v2_3"]
+    h, = plan["hops"]
+    assert h["strategy_id"] == "drp_v2_2_to_v2_3_rolling" and h["rolls"] and h["why_not_rolling"] is None
+    assert h["waves"] == [["node2"], ["node3"], ["node1"]]  # the replica before the primary, one app node at a time
+    assert h["downtime"]["cluster_s"] == 0 and h["downtime"]["node_s"] > 0
     bound = {s["step"]: s["component"] for s in plan["steps"]}
     assert bound["config_pre"] == "service/config" and bound["check_services"] == "service/monitor"
-    assert hop["up"].journal()["hops"] == [["2.2.0", "2.3.0"]]
+    assert bound["db_migrate"] == bound["db_contract"] == "business/data_migration" and bound["stop_db"] is None
+    assert [(s["step"], s["wave"]) for s in plan["steps"] if s["step"] in ("db_migrate", "db_contract")] == [
+        ("db_migrate", [1, 3]), ("db_contract", [3, 3])]
+    j = hop["up"].journal()
+    assert j["hops"] == [["2.2.0", "2.3.0"]] * 3 and j["status"] == "done"
+    assert j["hop_waves"] == {"hop1": [1, 3], "hop2": [2, 3], "hop3": [3, 3]}
+    assert len({info["backup_id"] for info in j["hop_info"].values()}) == 1  # one rollback point, every node
+    # expand ran on the primary before any node moved, contract after the last one
+    ran = {(r["hop"], r["step"], r["node"]) for r in j["results"].values() if r["status"] == "ok"
+           and r["step"] in ("db_migrate", "db_contract", "start_services")}
+    assert ran == {("hop1", "db_migrate", "node1"), ("hop1", "start_services", "node2"),
+                   ("hop2", "start_services", "node3"), ("hop3", "start_services", "node1"),
+                   ("hop3", "db_contract", "node1")}, ran
+    probers = hop["probers"]
+    assert min(len(p.ticks) for p in probers) > 10 and cluster_down(probers) == [], [p.ticks for p in probers]
+    assert all(not all(p.ticks.values()) for p in probers)  # each node was down for its own restart
     assert hop["jobs"][1] > 0
     assert_at_2_3_0(hop["jobs"])
 

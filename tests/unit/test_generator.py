@@ -72,7 +72,7 @@ def test_drp_2_3_0_schema_job_events_added_and_jobs_created_at_dropped(drp):
     db = drp["database"]
     assert db["dialect"] == "mariadb"
     assert [(m["seq"], m["version"], m["kind"], m["name"], bool(m["rollback"])) for m in db["migrations"]] == [
-        ("0006", "2.3.0", "schema", "job_events", True)]
+        ("0006", "2.3.0", "schema", "job_events", True), ("0007", "2.3.0", "schema", "job_events", True)]
     assert db["schema_version"] == {"from": "2.2.0", "to": "2.3.0"}
     ev = db["schema"]["to"]["job_events"]
     assert [(c["name"], c["type"], c["not_null"]) for c in ev["columns"]] == [

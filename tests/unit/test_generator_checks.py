@@ -71,7 +71,7 @@ def test_drp_2_3_0_names_its_files_units_ports_schema_and_keys(opened, tmp_path)
     assert (mod.PRODUCT, mod.VERSION, mod.LINK, mod.VERSION_FILE) == ("drp", "2.3.0", "/opt/drp", "/opt/drp/VERSION")
     # files: every line of the package's manifest, the new program drp-events with its hash
     assert mod.FILES == manifest_of(opened["drp"][1].root)
-    assert "bin/drp-events" in mod.FILES and "share/migrations/0006_2.3.0_schema_job_events.sql" in mod.FILES
+    assert "bin/drp-events" in mod.FILES and "share/migrations/0006_2.3.0_schema_expand_job_events.sql" in mod.FILES
     # services: product.json's units per role plus the package's (the analysis: drp-events on app)
     assert mod.UNITS == {"app": ["drp-app.service", "drp-events.service", "drp.target"],
                          "db_primary": ["drp-db.service", "drp.target"],

@@ -302,6 +302,16 @@ def test_each_hop_gets_one_backup_id_of_its_own(j):
     assert Journal.load(j.path).data["hop_info"]["hop2"] == two
 
 
+def test_the_waves_of_a_rolled_hop_share_their_first_waves_backup_id(j):
+    """A rolled hop backs up every node in its first wave: one rollback point for the hop."""
+    j.set(hop_waves={"hop2": [1, 2], "hop3": [2, 2]})
+    one = j.hop_info("hop1", "2.1.0", "2.2.0")
+    first, second = j.hop_info("hop2", "2.2.0", "2.3.0"), j.hop_info("hop3", "2.2.0", "2.3.0")
+    assert first["backup_id"] == second["backup_id"] != one["backup_id"]
+    assert Journal.load(j.path).data["hop_info"]["hop3"] == {"backup_id": first["backup_id"],
+                                                            "from": "2.2.0", "to": "2.3.0"}
+
+
 # -- the file: durable when a change returns, one write for changes made at once (issue 19) ---------
 def test_a_change_is_on_disk_when_it_returns(j):
     j.begin("hop1", N1, A)

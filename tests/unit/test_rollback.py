@@ -49,6 +49,26 @@ def add_run(state_dir, run_id, created, hops, collected=True, hop_nodes=None):
     return hop_info
 
 
+def test_a_rolled_hops_waves_are_one_backup_of_every_node(tmp_path):
+    """The waves of a rolled hop (one hop each in the journal) share their first wave's backup, which
+    holds every node: a rollback to it restores them all, whichever wave the run ended in."""
+    d = str(tmp_path)
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.2.0", "2.3.0"]], hop_nodes={"hop1": list(NODES)})
+    point = info["hop1"]["backup_id"]
+    path = os.path.join(d, "runs", "run_1", "journal.json")
+    data = state.read_json(path)
+    data["hops"] = [["2.2.0", "2.3.0"]] * 3
+    data["hop_nodes"] = {"hop1": ["node2"], "hop2": ["node3"], "hop3": ["node1"]}
+    data["hop_waves"] = {"hop1": [1, 3], "hop2": [2, 3], "hop3": [3, 3]}
+    data["hop_info"].update({h: dict(data["hop_info"]["hop1"]) for h in ("hop2", "hop3")})
+    state.atomic_write_json(path, data)
+    cat = catalog.Catalog(d, NODES)
+    b = cat.backups()[point]
+    assert list(cat.backups()) == [point] and b["hop"] == "hop1"
+    assert cat.restored(b) == list(NODES) and b["untouched"] == [] and cat.problem(b) is None
+    assert {n: cat.node_backup(b, n) for n in NODES} == {n: point for n in NODES}
+
+
 def test_a_mixed_runs_backup_takes_each_node_back_from_the_first_hop_that_upgraded_it(tmp_path):
     """node3 (2.0.0) caught up alone in hop 1, then the cluster went on together: the backup before
     hop 1 restores node3 from itself and node1, node2 (on 2.1.0 until hop 2) from hop 2's backup."""

@@ -142,3 +142,25 @@ def test_the_plan_resolves_every_hops_strategy_before_anything_runs(tmp_path, mo
     chosen = r.strategies(hops)
     assert [chosen[h][0].id for h in hops] == ["drp_v1_minor"] + ["drp_to_v2"] * (len(hops) - 1)
     assert "create_service_db" not in chosen[hops[0]][1] and "create_service_db" in chosen[hops[1]][1]
+
+
+def test_a_hop_whose_strategy_rolls_is_planned_wave_by_wave_or_says_why_not(tmp_path, monkeypatch):
+    class Rolls:
+        id, rolling = "drp_rolling", True
+    monkeypatch.setattr(runner.compat, "load", lambda prod: [])
+    monkeypatch.setattr(runner.strategies, "for_hop", lambda name, root, src, dst: (Rolls(), {}))
+    unsplit = []
+    monkeypatch.setattr(runner.Runner, "unsplit_migrations", lambda self, prod, hop: unsplit)
+    r, _t = make(tmp_path, monkeypatch, {"node1": "2.2.0\n", "node2": "2.2.0\n", "node3": "2.2.0\n"})
+    r.cfg.nodes[0].roles = ["db_primary", "app"]
+    r.cfg.nodes[1].roles = ["db_replica", "app"]
+    hops, _kind, _found = r.plan("2.3.0", "auto")
+    assert hops == [("2.2.0", "2.3.0")] * 3 and r.cluster_plan.waves == [[1, 3], [2, 3], [3, 3]]
+    assert r.cluster_plan.hop_nodes == [["node2"], ["node3"], ["node1"]] and r.cluster_plan.roll_reasons == {}
+    unsplit.append("0006_2.3.0_schema_job_events")
+    r, _t = make(tmp_path, monkeypatch, {"node1": "2.2.0\n", "node2": "2.2.0\n", "node3": "2.2.0\n"})
+    hops, _kind, _found = r.plan("2.3.0", "auto")
+    assert hops == [("2.2.0", "2.3.0")] and r.cluster_plan.waves == [None]
+    assert r.cluster_plan.roll_reasons == {
+        ("2.2.0", "2.3.0"): "its database migrations are not split into expand and contract: "
+                            "0006_2.3.0_schema_job_events"}

@@ -361,7 +361,7 @@ def example_config(tmp_path, product="drp"):
 
 # -- drp 2.3.0, added as data (products/drp/: matrix, strategies, templates, config mappings) ----
 INTO_2_3_0 = {"1.0.0": "drp_v1_to_v2_3", "1.5.0": "drp_v1_to_v2_3", "2.0.0": "drp_v2_to_v2_3",
-              "2.1.0": "drp_v2_to_v2_3", "2.2.0": "drp_v2_to_v2_3"}
+              "2.1.0": "drp_v2_to_v2_3", "2.2.0": "drp_v2_2_to_v2_3_rolling"}
 
 
 def test_strategies_check_resolves_every_hop_into_2_3_0_to_its_strategy(tmp_path):
@@ -375,6 +375,8 @@ def test_strategies_check_resolves_every_hop_into_2_3_0_to_its_strategy(tmp_path
 
 def test_the_2_3_0_strategies_map_the_config_start_and_check_drp_events_and_remove_its_unit():
     for src, sid in sorted(INTO_2_3_0.items()):
+        if sid.endswith("_rolling"):
+            continue  # its services and database: the next test
         s, b = strategies.for_hop("drp", TOP, src, "2.3.0")
         assert s.id == sid
         pre = b["config_pre"]
@@ -394,6 +396,25 @@ def test_the_2_3_0_strategies_map_the_config_start_and_check_drp_events_and_remo
         assert "create_service_db" in b and b["db_migrate"].params["run"] == "/opt/drp/bin/drp-migrate --kind schema"
         assert b["db_migrate"].params["records"] == "/opt/drp/bin/drp-dbtool checksum"
         assert b["init_sdba"].component == "business/permissions"
+
+
+def test_the_rolling_2_3_0_strategy_keeps_the_database_serving_and_splits_its_migration():
+    """Issue 20: 2.2.0 -> 2.3.0 rolls (2.2.0 and 2.3.0 run side by side). The database is never
+    stopped, re-created or imported; its expand half runs from the unpacked package before any node
+    moves, its contract half once every node runs 2.3.0; a node's own units only are stopped and
+    replaced."""
+    s, b = strategies.for_hop("drp", TOP, "2.2.0", "2.3.0")
+    assert s.id == "drp_v2_2_to_v2_3_rolling" and s.rolling
+    assert not {"stop_db", "start_db", "init_sdba", "import_db", "create_service_db", "db_data_upgrade"} & set(b)
+    assert b["db_migrate"].params["run"] == (
+        "/var/lib/drupgrade/work/drp-2.3.0/bin/drp-migrate --kind schema --online expand")
+    assert b["db_contract"].params["run"] == "/opt/drp/bin/drp-migrate --kind schema --online contract"
+    assert b["backup_db"].params["action"] == "dump"
+    assert b["stop_services"].params["units"] == ["drp-app.service", "drp-kmc.service"]
+    assert b["delete_services"].params["units"] == ["drp-app.service", "drp-kmc.service", "drp-events.service"]
+    assert b["install"].params["data_roles"] == []  # no fresh database directory
+    assert b["start_services"].params["units"] == ["drp-kmc.service", "drp.target", "drp-events.service",
+                                                   "drp-app.service"]
 
 
 DRP_2_2_0 = {"product_version": "2.2.0", "cluster": {"name": "lab"},

@@ -88,6 +88,8 @@ class Catalog:
             run_hops = self.hops(run)
             nodes = run.get("hop_nodes") if isinstance(run.get("hop_nodes"), dict) else {}
             for i, (hop, info) in enumerate(run_hops):
+                if any(i2["backup_id"] == info["backup_id"] for _h, i2 in run_hops[:i]):
+                    continue  # a later wave of a rolled hop: its first wave's backup (Journal.hop_info)
                 out_[info["backup_id"]] = entry(
                     info["backup_id"], version=vstrip(str(info.get("from") or "")) or None,
                     version_to=vstrip(str(info.get("to") or "")) or None, run_id=run.get("run_id"), hop=hop)

@@ -174,8 +174,10 @@ class Upgrade:
 
     def on_node(self, step, node, hop):
         """The step runs on the node in this hop: its roles say so, and the hop upgrades the node (in a
-        mixed cluster a hop upgrades only some nodes: drupgrade.mixed; hop None or "run": every node)."""
-        return step.runs_on(node) and (hop in (None, "run") or mixed.upgraded_in(self.journal.data, hop, node.name))
+        mixed cluster a hop upgrades only some nodes: drupgrade.mixed; hop None or "run": every node),
+        or, in a wave of a rolled hop, the step's Rolling scope takes it there (mixed.runs_in)."""
+        return step.runs_on(node) and (hop in (None, "run") or mixed.runs_in(
+            self.journal.data, hop, node.name, step.rolling))
 
     def run_step_everywhere(self, step, hop, versions, nodes=None):
         """The step on each node it concerns, in the order its Fanout asks; failures returned."""

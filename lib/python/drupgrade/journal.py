@@ -386,9 +386,16 @@ class Journal:
         return hmac.new(secret.encode("ascii"), run_key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
     def hop_info(self, hop, src, dst):
-        """Per hop, once: its backup id (the rollback point taken before the hop), unique in the run."""
+        """Per hop, once: its backup id (the rollback point taken before the hop), unique in the run;
+        the waves of a rolled hop share their first wave's (hop_waves: that wave backs up every node
+        before any node moves, drupgrade.rolling)."""
         with self.batch():
             info = self.data.setdefault("hop_info", {})
+            wave = (self.data.get("hop_waves") or {}).get(hop)
+            first = "hop%d" % (int(hop[3:]) - wave[0] + 1) if wave and wave[0] > 1 else None
+            if hop not in info and first in info:
+                info[hop] = dict(info[first], **{"from": src, "to": dst})
+                self.save()
             if hop not in info:
                 used = {i["backup_id"] for i in info.values()}
                 t = time.time()

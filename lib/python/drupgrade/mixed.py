@@ -7,7 +7,7 @@ only on the nodes it upgrades. The cluster never holds more versions than it did
 (a catch-up hop goes no further than a version some node already runs), and the skew rule is
 checked before anything runs on the current mix and on the mix after every hop.
 """
-from drupgrade import versions
+from drupgrade import steps, versions
 from drupgrade.errors import EXIT_PRECHECK, DrupgradeError
 from drupgrade.i18n import _
 
@@ -23,6 +23,8 @@ class ClusterPlan:
         self.hops = list(hops)  # [(src, dst)], in run order
         self.hop_nodes = [sorted(n) for n in hop_nodes]  # the nodes each hop upgrades
         self.kind = kind
+        self.waves = [None] * len(self.hops)  # per hop: [wave, waves] in a rolled hop (drupgrade.rolling)
+        self.roll_reasons = {}  # {(src, dst): why the hop stops its nodes together} (Runner.roll)
 
     @property
     def mixed(self):
@@ -152,4 +154,15 @@ def upgraded_in(data, hop, node):
     """True when the run's hop upgrades the node (every hop upgrades every node of a uniform run)."""
     names = (data.get("hop_nodes") or {}).get(hop)
     return names is None or node in names
+
+
+def runs_in(data, hop, node, scope="wave"):
+    """True when a step of rolling scope `scope` (steps.ROLLING) runs on the node in the run's hop. A
+    hop that is a wave of a rolled hop (the journal's hop_waves: [wave, waves]) runs a `wave` step on
+    its own nodes, a `first` step on every node in its first wave only, a `last` step on every node
+    in its last wave only; any other hop runs every step on the nodes it upgrades."""
+    wave = (data.get("hop_waves") or {}).get(hop)
+    if wave is None or scope == "wave":
+        return upgraded_in(data, hop, node)
+    return steps.in_wave(scope, wave)
 

@@ -6,7 +6,7 @@ docs/framework.md says what each file holds."""
 import functools
 import os
 
-from drupgrade import config, safetext, versions
+from drupgrade import config, rolling, safetext, versions
 from drupgrade.errors import EXIT_FAILED, DrupgradeError
 from drupgrade.i18n import N_, _, pick
 from drupgrade.transport import TransportError
@@ -41,6 +41,13 @@ class Product:
         self.parameters = self.data["parameters"]
         # {step: [roles]}: the nodes each engine step runs on (a step not named: every node)
         self.step_roles = {name: s["roles"] for name, s in self.data.get("steps", {}).items()}
+        rule = self.data.get("rolling")
+        self.rolling = rolling.Rule(rule) if rule else None  # how a rolling hop orders its nodes
+        for i, role in enumerate([rule["serving_role"]] + rule.get("last_roles", []) if rule else []):
+            if role not in self.roles:
+                raise config.file_error(self.declaration, "/rolling/" + ("serving_role" if i == 0 else "last_roles"),
+                                        _("unknown role {role} (the roles: {known})").format(
+                                            role=role, known=", ".join(sorted(self.roles))))
 
     @property
     def label(self):

@@ -13,7 +13,7 @@ import os
 import re
 import time
 
-from drupgrade import catalog, i18n, journal, state, steps, versions
+from drupgrade import catalog, i18n, journal, rolling, state, steps, versions
 from drupgrade.errors import EXIT_USAGE, DrupgradeError
 from drupgrade.i18n import _
 
@@ -287,7 +287,7 @@ def build(runner, run, earlier=None):
         "target": data.get("target"),
         "from": sorted(set(data.get("versions_before", {}).values()), key=versions.key),
         "upgrade_mode": data.get("upgrade_mode"),
-        "path": [h[0] for h in hops[:1]] + [h[1] for h in hops],
+        "path": [v[1:] for v in rolling.path(hops)],
         "fallback_reason": data.get("fallback_reason"),
         "started": started,
         "ended": ended,

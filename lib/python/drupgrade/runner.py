@@ -3,6 +3,7 @@ import contextlib
 import logging
 import os
 import shutil
+import tarfile
 import threading
 import time
 
@@ -17,6 +18,7 @@ from drupgrade import (
     product,
     report,
     retry_policy,
+    rolling,
     state,
     steps,
     strategies,
@@ -191,9 +193,48 @@ class Runner:
         self.compat = compat.Checker(self.cfg, self.transport(), prod, found)
         self.cluster_plan = mixed.plan_cluster(self.matrix(), found, target, mode, self.compat)
         rule = mixed.SkewRule(prod.data.get("version_skew"), "products/%s/product.json version_skew" % prod.name)
+        self.cluster_plan = self.roll(self.cluster_plan, prod, rule)
         for text in rule.check(self.cluster_plan):
             out("warning", text)
         return self.cluster_plan.hops, self.cluster_plan.kind
+
+    def roll(self, plan, prod, skew):
+        """The cluster plan with the hops that roll split into their waves (drupgrade.rolling); why each
+        hop that does not roll stops its nodes together is kept in plan.roll_reasons ({(src, dst): sentence})."""
+        every = sorted(plan.found)
+        roles = {n.name: list(n.roles) for n in self.cfg.nodes}
+        reasons = {}
+
+        def decide(_i, hop, names):
+            strategy, _bound = strategies.for_hop(self.cfg.product_name, self.ctx.root, *hop)
+            if not strategy.rolling:
+                reasons[tuple(hop)] = rolling.why_not(prod.rolling, strategy, hop, roles, skew, [])
+                return None
+            if names != every:
+                reasons[tuple(hop)] = _("a catch-up hop of a mixed cluster stops its nodes together")
+                return None
+            why = rolling.why_not(prod.rolling, strategy, hop, roles, skew, self.unsplit_migrations(prod, hop))
+            if why:
+                reasons[tuple(hop)] = why
+                return None
+            return prod.rolling.waves(roles)
+
+        out = rolling.roll(plan, decide)
+        out.roll_reasons = reasons
+        return out
+
+    def unsplit_migrations(self, prod, hop):
+        """The migrations of the hop's target package that a rolling hop cannot run: those of its
+        versions not declared expand or contract (drupgrade.rolling.unsplit); read from the package's
+        member names (products/<name>/generator.json says where they are)."""
+        from drupgrade import packages
+        from drupgrade.generator import source
+        path = packages.package_path(self.cfg, hop[1])
+        try:
+            found = rolling.package_migrations(path, source.hints(prod)["migrations"])
+        except (OSError, tarfile.TarError) as e:
+            return [_("the package {file} cannot be read ({reason})").format(file=path, reason=e)]
+        return rolling.unsplit(found, *hop)
 
     # -- runs ------------------------------------------------------------------------------
     def current_journal(self):
@@ -241,6 +282,9 @@ class Runner:
             t += 1
         hop_nodes = self.cluster_plan.journal_nodes() if self.cluster_plan else None
         mixed_info = {"hop_nodes": hop_nodes} if hop_nodes else {}  # the nodes each hop upgrades (engine)
+        hop_waves = rolling.journal_waves(self.cluster_plan) if self.cluster_plan else None
+        if hop_waves:
+            mixed_info["hop_waves"] = hop_waves  # the waves of the rolled hops (mixed.runs_in)
         journal = Journal.create(self.runs_dir, run_id, target=target, hops=[list(h) for h in hops],
                                        upgrade_mode=kind, versions_before=found, started=state.now_iso(),
                                        connect_s=self.connect_s, packages=packages, product=self.cfg.product_name,
@@ -465,7 +509,9 @@ class Runner:
         points = [{"point_id": info["backup_id"], "version": "v" + info["from"],
                    "backup_status": self.backup_status(journal, h, info),
                    "description": _("full backup before {src} -> {dst}").format(src=info["from"], dst=info["to"])}
-                  for h, info in sorted(hop_info.items())]
+                  for h, info in sorted(hop_info.items(), key=lambda i: int(i[0][3:]))
+                  if h == min((k for k, v in hop_info.items() if v["backup_id"] == info["backup_id"]),
+                              key=lambda k: int(k[3:]))]  # the waves of a rolled hop share one point
         completion = None
         if journal.status == DONE:
             completion = data.get("ended")
@@ -479,7 +525,7 @@ class Runner:
             "target_version": "v" + data.get("target", ""),
             "upgrade_status": status,
             "upgrade_mode": data.get("upgrade_mode"),
-            "path": ["v" + hops[0][0]] + ["v" + dst for _s, dst in hops] if hops else [],
+            "path": rolling.path(hops),
             "start_time": data.get("started"),
             "estimated_completion": completion,
             "end_time": data.get("ended"),

@@ -21,16 +21,30 @@ PHASE_FILE = "PHASE"  # a phase's own declaration, in its directory
 PHASE_KEYS = ("Label", "Label-zh", "Scope")
 SCOPES = ("run", "hop")  # once per run, before the first hop | once per hop of the upgrade path
 HEADER_KEYS = ("Summary", "Summary-zh", "Runs", "Timeout", "Retry", "Done", "Cleanup", "Roles", "Fanout",
-               "Barrier", "Kind", "Subject", "Rollback-step", "Label", "Label-zh", "Estimate", "Parallel-group")
+               "Barrier", "Kind", "Subject", "Rollback-step", "Label", "Label-zh", "Estimate", "Parallel-group",
+               "Rolling")
 ROLLBACK_KEYS = ("Rollback-step", "Label", "Label-zh", "Parallel-group")
 RUNS = ("node", "controller")
 FANOUTS = ("parallel", "serial", "primary-first")
 # What a step waits for: the previous step on every node (cluster) or only on its own node (node).
 BARRIERS = ("cluster", "node")
+# Where a step runs in a rolled hop (drupgrade.rolling: one hop per wave of nodes): on the wave's nodes
+# (wave, the default), or once for the whole cluster, on every node of its roles, in the first wave
+# (first: what must come before any node moves, e.g. the backup of the database and its expand
+# migration) or in the last (last: what must wait until every node moved, e.g. the contract migration).
+ROLLING = ("wave", "first", "last")
+
 KINDS = ("db", "file", "service", "network", "plugin")
 _HEADER = re.compile(r"^# ([A-Za-z-]+): *(.*)$")
 STEP_FILE = re.compile(r"^([0-9]+)-([a-z0-9_]+)\.sh$")  # NN-name.sh: a step (and a check) file
 _PHASE_DIR = re.compile(r"^([0-9]+)-([a-z0-9_]+)$")
+
+
+def in_wave(scope, wave):
+    """True when a step of Rolling scope `scope` (steps.ROLLING) runs in `wave` ([wave, waves]) of a
+    rolled hop: a `wave` step in every wave (on its nodes), a `first` step in the first wave only, a
+    `last` step in the last wave only (on every node of its roles)."""
+    return scope == "wave" or wave[0] == (1 if scope == "first" else wave[1])
 
 
 class Phase:
@@ -73,6 +87,7 @@ class Step:
         self.done = header.get("Done", "")
         self.cleanup = header.get("Cleanup", "")
         self.fanout = header.get("Fanout", "parallel")
+        self.rolling = header.get("Rolling", "wave")
         self.barrier = header.get("Barrier", "cluster")
         self.kind = header.get("Kind", "file")
         self.subject = header.get("Subject", "")
@@ -105,7 +120,8 @@ class Step:
         return {"name": self.name, "phase": self.phase, "order": self.order, "timeout": self.timeout,
                 "retry": self.retry, "roles": self.roles, "summary": self.summary_en,
                 "summary_zh": self.summary_zh, "done": self.done, "cleanup": self.cleanup,
-                "fanout": self.fanout, "barrier": self.barrier, "kind": self.kind, "local": self.local}
+                "fanout": self.fanout, "barrier": self.barrier, "kind": self.kind, "local": self.local,
+                "rolling": self.rolling}
 
 
 def read_header(path, keys=HEADER_KEYS):
@@ -247,6 +263,8 @@ def _check(step, policies, names):
         problems.append(_("Fanout {got!r} is not one of {known}").format(got=step.fanout, known=", ".join(FANOUTS)))
     if step.barrier not in BARRIERS:
         problems.append(_("Barrier {got!r} is not one of {known}").format(got=step.barrier, known=", ".join(BARRIERS)))
+    if step.rolling not in ROLLING:
+        problems.append(_("Rolling {got!r} is not one of {known}").format(got=step.rolling, known=", ".join(ROLLING)))
     if step.kind not in KINDS:
         problems.append(_("Kind {got!r} is not one of {known}").format(got=step.kind, known=", ".join(KINDS)))
     if not step.summary_en or not step.summary_zh:

@@ -52,6 +52,14 @@ class Strategy:
     def phases(self):
         return [p["phase"] for p in self.data["execution_plan"]]
 
+    @property
+    def rolling(self):
+        """The hop rolls node by node (design §4.8.2.2: `rolling_upgrade` in a component's config of
+        its upgrade phase; docs/upgrade.md, Rolling upgrades)."""
+        return any(entry.get(key, {}).get("rolling_upgrade") is True
+                   for p in self.data["execution_plan"] if p["phase"] == "upgrade"
+                   for entry in p["components"] for key in ("config", "parameters"))
+
     def summary(self):
         return {"strategy_id": self.id, "name": self.data["name"], "name_zh": self.data.get("name_zh", ""),
                 "file": self.path, "source_range": ["v" + v for v in self.source],

@@ -98,6 +98,30 @@ backup::manifest_parses() {
   fi
 }
 
+#######################################
+# L4 archived as one consistent view. A running service may write the directory meanwhile (a
+# rolled hop backs up every node before the first one stops), so an archive counts only when
+# the tree's metadata (paths, sizes, mtimes) is the same before its content hash and after the
+# archive; else it is made again, up to 5 times.
+# Arguments: the archive, the directory. Outputs: the content hash of what was archived.
+#######################################
+backup::local_data() {
+  local file=$1 data=$2 try meta sum
+  for try in 1 2 3 4 5; do
+    meta=$(files::tree_meta_hash "$data")
+    sum=$(files::tree_hash "$data")
+    if files::archive "$file" "$data" 2> /dev/null && [[ $(files::tree_meta_hash "$data") == "$meta" ]]; then
+      printf '%s\n' "$sum"
+      return 0
+    fi
+    log "$data 在归档时被改动（有服务在写入），重新归档（$try/5）" \
+      "$data changed while it was archived (a service writes it): archiving it again ($try/5)"
+    sleep 1
+  done
+  die "$data 持续被改动，无法得到一致的备份：先停止写入它的服务，然后 bin/upgrade.sh retry" \
+    "$data kept changing while it was archived, so no consistent backup could be made: stop the service that writes it, then bin/upgrade.sh retry"
+}
+
 # One backup_files entry: name file [extra json]
 backup::entry() {
   local name=$1 file=$2 extra=${3:-} dir
@@ -168,7 +192,8 @@ execute() {
   files::archive "$dir/system_config.tar.gz" "${paths[@]}"
   step::point "after L1 and L2"
   log "L4 本地业务数据 $data" "L4 local data $data"
-  files::archive "$dir/local_data.tar.gz" "$data"
+  local data_sum
+  data_sum=$(backup::local_data "$dir/local_data.tar.gz" "$data")
   if [[ -n $prefix ]] && backup::on_roles etcd_roles; then
     ETCDCTL_API=3 etcdctl --command-timeout=10s get --prefix "$prefix" -w json > "$dir/etcd_keys.json.part"
     mv "$dir/etcd_keys.json.part" "$dir/etcd_keys.json"
@@ -188,7 +213,7 @@ execute() {
     "$(printf ', "config_paths": %s, "tree_sha256": "%s"' \
       "$(printf '%s\n' "${paths[@]}" | backup::json_list)" "$(files::tree_hash "$config")")")")
   ENTRIES+=("$(backup::entry local_data local_data.tar.gz \
-    "$(printf ', "source_path": "%s/", "tree_sha256": "%s"' "$data" "$(files::tree_hash "$data")")")")
+    "$(printf ', "source_path": "%s/", "tree_sha256": "%s"' "$data" "$data_sum")")")
   for f in "${sums[@]:3}"; do
     case $f in
       database_backup.sql) ENTRIES+=("$(backup::entry database_backup "$f" ', "dump_completed": true')") ;;

@@ -7,4 +7,5 @@
 # Estimate: 1
 # Retry: direct
 # Roles: any
+# Rolling: first
 # Kind: network

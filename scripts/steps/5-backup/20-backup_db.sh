@@ -7,6 +7,7 @@
 # Done: database_backup.sql exists and ends with "-- Dump completed" (§4.2.3.3), beside the table checksums
 # Cleanup: delete an incomplete dump
 # Roles: any
+# Rolling: first
 # Kind: db
 # shellcheck source=scripts/lib/step.sh
 source "$(dirname "$(readlink -f "$0")")/../../lib/step.sh"

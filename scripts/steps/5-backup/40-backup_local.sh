@@ -7,6 +7,7 @@
 # Done: the node-local backup_state.json marks this backup "备份软件完成" and its files verify (§4.2.3.4)
 # Cleanup: delete the incomplete local backup files
 # Roles: any
+# Rolling: first
 # Barrier: node
 # Kind: file
 # Subject: /backup

@@ -7,6 +7,7 @@
 # Done: the unpacked package is complete (its MANIFEST.sha256 verifies)
 # Cleanup: full environment cleanup (§4.2.5): new services, program, config, database, temp files
 # Roles: any
+# Rolling: first
 # Kind: file
 # Subject: /var/lib/drupgrade/work
 # shellcheck source=scripts/lib/step.sh

@@ -7,6 +7,7 @@
 # Done: every schema migration up to the new version is recorded
 # Cleanup: restart at unzip after the full environment cleanup
 # Roles: any
+# Rolling: first
 # Barrier: node
 # Kind: db
 # shellcheck source=scripts/lib/step.sh

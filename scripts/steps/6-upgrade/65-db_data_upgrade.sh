@@ -7,6 +7,7 @@
 # Done: the recorded schema version is the new version
 # Cleanup: restart at unzip after the full environment cleanup
 # Roles: any
+# Rolling: first
 # Barrier: node
 # Kind: db
 # shellcheck source=scripts/lib/step.sh

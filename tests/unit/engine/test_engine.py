@@ -27,10 +27,11 @@ class Cfg:
         self.timeouts = timeouts or {}
 
 
-def step(name, phase, retry="direct", roles="any", fanout="parallel", timeout=60, order=10, barrier="cluster"):
+def step(name, phase, retry="direct", roles="any", fanout="parallel", timeout=60, order=10, barrier="cluster",
+         rolling="wave"):
     return steps.Step("/x/%s.sh" % name, order, name, {
         "Summary": name, "Summary-zh": name, "Timeout": str(timeout), "Retry": retry,
-        "Roles": roles, "Fanout": fanout, "Barrier": barrier}, phase)
+        "Roles": roles, "Fanout": fanout, "Barrier": barrier, "Rolling": rolling}, phase)
 
 
 class FakeRun:
@@ -722,6 +723,26 @@ def test_a_mixed_clusters_hop_runs_only_on_the_nodes_it_upgrades_retries_include
     assert "hop2/migrate/n1" in keys and results(up)["hop1/unzip/n3"]["attempts"] == 2
     cleaned = [n for n, _s, what in ops.ran if what == "cleanup"]
     assert cleaned and set(cleaned) == {"n3"}
+    assert up.journal.data["status"] == "done"
+
+
+def test_a_rolled_hops_waves_run_their_nodes_and_the_cluster_steps_once_first_or_last(tmp_path):
+    """hop_waves (drupgrade.rolling): one hop rolled in three waves, n2, n3, then n1 (the DB primary).
+    A wave's steps run on its nodes; the database's backup and expand migration run once, on the
+    primary, in the first wave (before any node moves), its contract migration in the last."""
+    s = [step("backup_db", "backup", roles="db_primary", order=10, rolling="first"),
+         step("backup_local", "backup", order=20),
+         step("expand", "upgrade", roles="db_primary", order=10, rolling="first"),
+         step("install", "upgrade", order=20),
+         step("contract", "upgrade", roles="db_primary", order=30, rolling="last")]
+    up, ops, _said = make(tmp_path, s)
+    up.journal.set(hops=[["2.2.0", "2.3.0"]] * 3, hop_nodes={"hop1": ["n2"], "hop2": ["n3"], "hop3": ["n1"]},
+                   hop_waves={"hop1": [1, 3], "hop2": [2, 3], "hop3": [3, 3]})
+    up.execute()
+    assert sorted(results(up)) == [
+        "hop1/backup_db/n1", "hop1/backup_local/n2", "hop1/expand/n1", "hop1/install/n2",
+        "hop2/backup_local/n3", "hop2/install/n3",
+        "hop3/backup_local/n1", "hop3/contract/n1", "hop3/install/n1"]
     assert up.journal.data["status"] == "done"
 
 

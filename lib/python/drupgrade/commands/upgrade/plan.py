@@ -3,6 +3,7 @@ import json
 
 from drupgrade import estimates, runner, steps, versions
 from drupgrade.i18n import N_, _
+from drupgrade.timeouts import duration
 
 SUMMARY = N_("upgrade plan: versions on the nodes, the path through the matrix, rollback points")
 
@@ -18,21 +19,52 @@ def host_keys(r):
     return {n.name: hostkeys.describe(Endpoint.of(n), known_hosts) for n in r.cfg.nodes}
 
 
+def hop_groups(hops, marks):
+    """[(first index, last index)] of the path's hops: the waves of a rolled hop are one group."""
+    groups = []
+    for i, hop in enumerate(hops):
+        if groups and marks[i] and marks[i][0] > 1 and tuple(hops[groups[-1][0]]) == tuple(hop):
+            groups[-1][1] = i
+        else:
+            groups.append([i, i])
+    return groups
+
+
 def build_plan(r, hops, kind, found, target):
+    from drupgrade import product, rolling
     all_steps = [s for s in r.steps() if not steps.once_per_run(s.phase)]  # the steps of every hop
     chosen = r.strategies(hops)
     units, total, _overhead = r.estimates(hops)  # from this controller's history (docs/upgrade.md, Estimates)
     estimate = {(hop, s.name): e for _k, hop, s, e in units}
-    plan_steps, i = [], 1
-    for src, dst in hops:
+    cp = r.cluster_plan
+    marks = cp.waves
+    rule = product.of(r.cfg).rolling
+    serving = [n.name for n in r.cfg.nodes if rule is None or not rule.serving_role or rule.serving_role in n.roles]
+    plan_steps, plan_hops, i = [], [], 1
+    for first, last in hop_groups(hops, marks):
+        src, dst = hops[first]
         strategy, bound = chosen[(src, dst)]
-        for s in all_steps:
-            plan_steps.append(dict({"step_id": i, "hop": "v%s -> v%s" % (src, dst), "phase": s.phase, "step": s.name,
-                                    "description": s.summary, "timeout": r.cfg.timeouts.get(s.name, s.timeout),
-                                    "strategy_id": strategy.id,
-                                    "component": bound[s.name].component if s.name in bound else None},
-                                   **estimate[((src, dst), s.name)].as_dict()))
-            i += 1
+        timeline = []  # (step, seconds, the nodes it runs on), the hop's waves one after the other
+        for k in range(first, last + 1):
+            wave = marks[k]
+            for s in all_steps:
+                if wave and not steps.in_wave(s.rolling, wave):
+                    continue
+                names = cp.hop_nodes[k] if not wave or s.rolling == "wave" else sorted(found)
+                timeline.append((s.name, estimate[((src, dst), s.name)].seconds,
+                                 [n.name for n in r.cfg.nodes if n.name in names and s.runs_on(n)]))
+                plan_steps.append(dict({"step_id": i, "hop": "v%s -> v%s" % (src, dst), "phase": s.phase,
+                                        "step": s.name, "wave": wave, "description": s.summary,
+                                        "timeout": r.cfg.timeouts.get(s.name, s.timeout), "strategy_id": strategy.id,
+                                        "component": bound[s.name].component if s.name in bound else None},
+                                       **estimate[((src, dst), s.name)].as_dict()))
+                i += 1
+        node_s, cluster_s = rolling.downtime(timeline, serving)
+        plan_hops.append({"from": "v" + src, "to": "v" + dst, "strategy_id": strategy.id,
+                          "strategy_file": strategy.path, "bindings": [b.as_dict() for b in bound.values()],
+                          "rolls": bool(marks[first]), "waves": [cp.hop_nodes[k] for k in range(first, last + 1)]
+                          if marks[first] else None, "why_not_rolling": cp.roll_reasons.get((src, dst)),
+                          "downtime": {"node_s": node_s, "cluster_s": cluster_s, "source": total.source}})
     src = hops[0][0] if hops else target
     keys = host_keys(r)
     return {"upgrade_plan": {
@@ -43,20 +75,18 @@ def build_plan(r, hops, kind, found, target):
         "estimated_seconds": int(round(total.seconds)),
         "estimate_source": total.source,
         "estimate_runs": total.runs,
-        "path": ["v" + src] + ["v" + d for _s, d in hops],
-        "hops": [{"from": "v" + s, "to": "v" + d, "strategy_id": chosen[(s, d)][0].id,
-                  "strategy_file": chosen[(s, d)][0].path,
-                  "bindings": [b.as_dict() for b in chosen[(s, d)][1].values()]} for s, d in hops],
+        "path": rolling.path(hops),
+        "hops": plan_hops,
         "nodes": [{"name": n.name, "host": n.host, "roles": n.roles, "version": "v" + found[n.name],
                    "auth": n.auth_method, "host_key": keys[n.name]["fingerprint"],
                    "host_key_state": keys[n.name]["state"]} for n in r.cfg.nodes],
         "steps": plan_steps,
         "compatibility_checks": r.compat.results if r.compat else [],
         "fallback_reason": r.compat.fallback_reason if r.compat else None,
-        **r.cluster_plan.as_dict(),  # each node's path and the order of the hops (drupgrade.mixed)
-        "rollback_points": [{"point_id": "before_hop%d" % (i + 1), "version": "v" + s,
-                             "description": _("full backup before {src} -> {dst}").format(src=s, dst=d)}
-                            for i, (s, d) in enumerate(hops)],
+        **cp.as_dict(),  # each node's path and the order of the hops (drupgrade.mixed)
+        "rollback_points": [{"point_id": "before_hop%d" % (n + 1), "version": "v" + h["from"][1:],
+                             "description": _("full backup before {src} -> {dst}").format(
+                                 src=h["from"][1:], dst=h["to"][1:])} for n, h in enumerate(plan_hops)],
     }}
 
 
@@ -82,6 +112,17 @@ def print_checks(p):
                 checks=", ".join(skipped), why=next(c["detail"] for c in mine if c["result"] == "skip")))
     if p["fallback_reason"]:
         print(_("fallback: {reason}").format(reason=p["fallback_reason"]))
+
+
+def rolls_text(h):
+    """Whether the hop rolls (its waves) or stops its nodes together (why), and the downtime expected."""
+    d = h["downtime"]
+    cost = _("expected downtime: each node up to {node}, the cluster {cluster}").format(
+        node=duration(d["node_s"]), cluster=duration(d["cluster_s"]))
+    if h["rolls"]:
+        return _("rolls node by node in {n} waves ({waves}); {cost}").format(
+            n=len(h["waves"]), waves=" | ".join(", ".join(w) for w in h["waves"]), cost=cost)
+    return _("stops its nodes together ({why}); {cost}").format(why=h["why_not_rolling"] or "-", cost=cost)
 
 
 def source_text(estimate):
@@ -117,8 +158,14 @@ def run(ctx):
     for h in p["hops"]:
         print("  " + _("hop {src} -> {dst}: strategy {strategy}").format(src=h["from"], dst=h["to"],
                                                                         strategy=h["strategy_id"]))
+        print("    " + rolls_text(h))
+        wave = None
         for s in p["steps"]:
             if s["hop"] == "%s -> %s" % (h["from"], h["to"]):
+                if s["wave"] and s["wave"] != wave:
+                    wave = s["wave"]
+                    print("    " + _("wave {k}/{n}: {nodes}").format(k=wave[0], n=wave[1],
+                                                                    nodes=", ".join(h["waves"][wave[0] - 1])))
                 print("    %-3d %-18s %-20s %s" % (s["step_id"], s["phase"], s["step"], s["estimated_time"]))
     print_checks(p)
     states = {"new": _("new: learned now"), "recorded": _("recorded"), "unchecked": _("not checked")}
