@@ -10,8 +10,9 @@ drp-events runs on the app nodes. The same run carries the plugins of tests/fixt
 17): hostile ones of every kind before unzip, benign ones of each type at their hooks; the upgrade
 goes on, each ends as its type's policy says, inside its limits, and nothing outside a sandbox
 changed. Then rollback_tool takes it back to exactly the 2.2.0 state (exact_state.sh: byte for byte,
-and no drp unit left running that 2.2.0 does not have). Last, a fresh 1.0.0 jumps to 2.3.0 in one
-hop.
+and no drp unit left running that 2.2.0 does not have). A roll whose second wave fails for good
+stops there and rolls back by itself to exactly the 2.2.0 state, every node. Last, a fresh 1.0.0
+jumps to 2.3.0 in one hop.
 """
 import configparser
 import hashlib
@@ -19,7 +20,7 @@ import os
 import time
 
 import pytest
-from labtools import LAB_DIR, LAB_NAME, TOP, Controller, diff, install, plugin_runs, snapshot, ssh, state_check
+from labtools import LAB_DIR, LAB_NAME, TOP, Controller, arm, diff, install, plugin_runs, snapshot, ssh, state_check
 from probe import Prober, cluster_down
 
 pytestmark = pytest.mark.usefixtures("lab")
@@ -184,6 +185,29 @@ def test_rollback_from_2_3_0_gives_back_2_2_0_exactly_and_stops_drp_events(hop):
     assert running and not [line for line in running if "drp-events" in line], running
     assert now == hop["before"], "the nodes differ from the 2.2.0 state before the upgrade:\n" + diff(
         hop["before"], now)  # (rollback_verify checked 2.2.0's health, units, replication and tables)
+
+
+def test_a_wave_that_fails_stops_the_roll_and_the_automatic_rollback_restores_every_node_exactly(tmp_path):
+    """node3's wave (the second) fails its health check for good: the roll stops there (node1's wave
+    never begins), and the automatic rollback restores every node to the point the first wave took,
+    node1 included (the first wave applied the expand half on it): exactly the 2.2.0 state before."""
+    install("2.2.0")
+    before = snapshot()
+    ctl = Controller(tmp_path, run={"fault_injection": "on"})
+    arm("node3", "check_services", "fail 9")
+    try:
+        out = ctl("run", "--to", "2.3.0", expect=1)
+    finally:
+        ssh("node3", "rm -f /var/lib/drupgrade/faults/check_services")
+    j = ctl.journal()
+    assert j["status"] == "rolled_back" and [(f["step"], f["node"]) for f in j["failures"]] == [
+        ("check_services", "node3")]
+    assert {r["hop"] for r in j["results"].values()} - {"run"} == {"hop1", "hop2"}  # the last wave never began
+    assert "the cluster is back at the old version: every node runs 2.2.0" in out
+    session = j["auto_rollback"]["rollback_id"]
+    assert os.path.isfile(os.path.join(ctl.state, "logs", session, "node1", "rollback_db.log"))
+    now = snapshot()
+    assert now == before, "the nodes differ from the 2.2.0 state before the run:\n" + diff(before, now)
 
 
 def test_jump_1_0_0_to_2_3_0_on_its_strategy_passes_the_2_3_0_state_checks(tmp_path):

@@ -67,6 +67,12 @@ def test_a_rolled_hops_waves_are_one_backup_of_every_node(tmp_path):
     assert list(cat.backups()) == [point] and b["hop"] == "hop1"
     assert cat.restored(b) == list(NODES) and b["untouched"] == [] and cat.problem(b) is None
     assert {n: cat.node_backup(b, n) for n in NODES} == {n: point for n in NODES}
+    # The run stopped in the second wave: node1's wave never began, yet the first wave changed it
+    # (the expand half on the primary), so the rollback restores it too.
+    del data["hop_info"]["hop3"]
+    state.atomic_write_json(path, data)
+    b = catalog.Catalog(d, NODES).backups()[point]
+    assert cat.restored(b) == list(NODES) and b["untouched"] == [] and cat.problem(b) is None
 
 
 def test_a_mixed_runs_backup_takes_each_node_back_from_the_first_hop_that_upgraded_it(tmp_path):

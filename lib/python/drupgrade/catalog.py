@@ -94,7 +94,8 @@ class Catalog:
                     info["backup_id"], version=vstrip(str(info.get("from") or "")) or None,
                     version_to=vstrip(str(info.get("to") or "")) or None, run_id=run.get("run_id"), hop=hop)
                 if nodes:
-                    later[info["backup_id"]] = [(i2["backup_id"], nodes.get(h2)) for h2, i2 in run_hops[i:]]
+                    later[info["backup_id"]] = self._rolled(run, hop, nodes) + [
+                        (i2["backup_id"], nodes.get(h2)) for h2, i2 in run_hops[i:]]
         root = os.path.join(self.state_dir, "backups")
         for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
             path = os.path.join(root, name)
@@ -119,6 +120,20 @@ class Catalog:
         for backup_id, chain in later.items():
             self._per_node(out_, out_[backup_id], chain)
         return out_
+
+    @staticmethod
+    def _rolled(run, hop, nodes):
+        """[(backup_id, nodes)] for the first wave of a rolled hop (the journal's hop_waves): its backup
+        holds every node of every wave, and the first wave changed them all (its `first` steps, e.g.
+        the expand half of the migrations on the primary), so a rollback to it restores them all,
+        whichever waves had begun. [] for any other hop."""
+        wave = (run.get("hop_waves") or {}).get(hop)
+        if not wave or wave[0] != 1:
+            return []
+        k = int(hop[3:])
+        every = sorted({n for j in range(wave[1]) for n in nodes.get("hop%d" % (k + j)) or []})
+        backup_id = run["hop_info"][hop]["backup_id"]
+        return [(backup_id, every)]
 
     def _per_node(self, found, b, chain):
         """A mixed cluster's run (its journal's hop_nodes): a hop backs up only the nodes it upgrades.
