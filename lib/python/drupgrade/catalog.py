@@ -6,7 +6,7 @@ import logging
 import os
 import re
 
-from drupgrade import manifest, safetext, state
+from drupgrade import manifest, rolling, safetext, state
 from drupgrade.errors import DrupgradeError
 from drupgrade.i18n import _
 from drupgrade.journal import Journal
@@ -88,7 +88,7 @@ class Catalog:
             run_hops = self.hops(run)
             nodes = run.get("hop_nodes") if isinstance(run.get("hop_nodes"), dict) else {}
             for i, (hop, info) in enumerate(run_hops):
-                if any(i2["backup_id"] == info["backup_id"] for _h, i2 in run_hops[:i]):
+                if rolling.wave_hops(run, hop)[0] != hop:
                     continue  # a later wave of a rolled hop: its first wave's backup (Journal.hop_info)
                 out_[info["backup_id"]] = entry(
                     info["backup_id"], version=vstrip(str(info.get("from") or "")) or None,
@@ -127,13 +127,10 @@ class Catalog:
         holds every node of every wave, and the first wave changed them all (its `first` steps, e.g.
         the expand half of the migrations on the primary), so a rollback to it restores them all,
         whichever waves had begun. [] for any other hop."""
-        wave = (run.get("hop_waves") or {}).get(hop)
-        if not wave or wave[0] != 1:
+        waves = rolling.wave_hops(run, hop)
+        if len(waves) == 1:
             return []
-        k = int(hop[3:])
-        every = sorted({n for j in range(wave[1]) for n in nodes.get("hop%d" % (k + j)) or []})
-        backup_id = run["hop_info"][hop]["backup_id"]
-        return [(backup_id, every)]
+        return [(run["hop_info"][hop]["backup_id"], sorted({n for h in waves for n in nodes.get(h) or []}))]
 
     def _per_node(self, found, b, chain):
         """A mixed cluster's run (its journal's hop_nodes): a hop backs up only the nodes it upgrades.

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from drupgrade import state, versions
+from drupgrade import rolling, state, versions
 from drupgrade.errors import DrupgradeError
 from drupgrade.i18n import _
 
@@ -391,9 +391,8 @@ class Journal:
         before any node moves, drupgrade.rolling)."""
         with self.batch():
             info = self.data.setdefault("hop_info", {})
-            wave = (self.data.get("hop_waves") or {}).get(hop)
-            first = "hop%d" % (int(hop[3:]) - wave[0] + 1) if wave and wave[0] > 1 else None
-            if hop not in info and first in info:
+            first = rolling.wave_hops(self.data, hop)[0]
+            if hop not in info and first != hop and first in info:
                 info[hop] = dict(info[first], **{"from": src, "to": dst})
                 self.save()
             if hop not in info:

@@ -125,6 +125,16 @@ def journal_waves(plan):
     return found or None
 
 
+def wave_hops(data, hop):
+    """The hops of a run's journal that are the waves of the rolled hop `hop` belongs to, first wave
+    first (its hop_waves); [hop] for a hop that does not roll."""
+    wave = (data.get("hop_waves") or {}).get(hop)
+    if not wave:
+        return [hop]
+    first = int(hop[3:]) - wave[0] + 1
+    return ["hop%d" % (first + j) for j in range(wave[1])]
+
+
 def package_migrations(path, hints):
     """[(file name, version, online half or None)] of the migrations in a package tarball, read from
     its member names only (nothing is unpacked: the package is not verified yet when the plan is

@@ -510,8 +510,7 @@ class Runner:
                    "backup_status": self.backup_status(journal, h, info),
                    "description": _("full backup before {src} -> {dst}").format(src=info["from"], dst=info["to"])}
                   for h, info in sorted(hop_info.items(), key=lambda i: int(i[0][3:]))
-                  if h == min((k for k, v in hop_info.items() if v["backup_id"] == info["backup_id"]),
-                              key=lambda k: int(k[3:]))]  # the waves of a rolled hop share one point
+                  if rolling.wave_hops(data, h)[0] == h]  # the waves of a rolled hop share one point
         completion = None
         if journal.status == DONE:
             completion = data.get("ended")
