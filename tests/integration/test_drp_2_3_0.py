@@ -11,11 +11,13 @@ drp-events runs on the app nodes. The same run carries the plugins of tests/fixt
 goes on, each ends as its type's policy says, inside its limits, and nothing outside a sandbox
 changed. Then rollback_tool takes it back to exactly the 2.2.0 state (exact_state.sh: byte for byte,
 and no drp unit left running that 2.2.0 does not have). A roll whose second wave fails for good
-stops there and rolls back by itself to exactly the 2.2.0 state, every node. Last, a fresh 1.0.0
+stops there and rolls back by itself, node by node with a node serving throughout, to exactly the
+2.2.0 state, every node. Last, a fresh 1.0.0
 jumps to 2.3.0 in one hop.
 """
 import configparser
 import hashlib
+import json
 import os
 import time
 
@@ -187,25 +189,48 @@ def test_rollback_from_2_3_0_gives_back_2_2_0_exactly_and_stops_drp_events(hop):
         hop["before"], now)  # (rollback_verify checked 2.2.0's health, units, replication and tables)
 
 
-def test_a_wave_that_fails_stops_the_roll_and_the_automatic_rollback_restores_every_node_exactly(tmp_path):
+def test_a_wave_that_fails_stops_the_roll_and_the_automatic_rollback_goes_node_by_node_to_exactly_2_2_0(tmp_path):
     """node3's wave (the second) fails its health check for good: the roll stops there (node1's wave
-    never begins), and the automatic rollback restores every node to the point the first wave took,
-    node1 included (the first wave applied the expand half on it): exactly the 2.2.0 state before."""
+    never begins), and the automatic rollback takes the nodes back wave by wave in the roll's order
+    (node2 | node3 | node1), the others serving meanwhile; node1 too (the first wave applied the expand
+    half there), whose wave undoes the expand half instead of restoring the dump. The prober saw a
+    serving node at every tick of the upgrade and its rollback, and the state is exactly the 2.2.0
+    one before the run."""
     install("2.2.0")
     before = snapshot()
     ctl = Controller(tmp_path, run={"fault_injection": "on"})
     arm("node3", "check_services", "fail 9")
+    t0 = time.time() + 0.2
+    probers = [Prober("%s-%s" % (LAB_NAME, n), "http://127.0.0.1:8080/health", t0, 0.5, 5) for n in app_nodes()]
+    for p in probers:
+        p.thread.start()
     try:
         out = ctl("run", "--to", "2.3.0", expect=1)
     finally:
+        for p in probers:
+            p.stop.set()
+            p.thread.join()
         ssh("node3", "rm -f /var/lib/drupgrade/faults/check_services")
     j = ctl.journal()
     assert j["status"] == "rolled_back" and [(f["step"], f["node"]) for f in j["failures"]] == [
         ("check_services", "node3")]
     assert {r["hop"] for r in j["results"].values()} - {"run"} == {"hop1", "hop2"}  # the last wave never began
+    assert "goes node by node, in the roll's 3 waves (node2 | node3 | node1)" in out
     assert "the cluster is back at the old version: every node runs 2.2.0" in out
     session = j["auto_rollback"]["rollback_id"]
-    assert os.path.isfile(os.path.join(ctl.state, "logs", session, "node1", "rollback_db.log"))
+    with open(os.path.join(ctl.state, "rollbacks", session, "journal.json"), encoding="utf-8") as f:
+        s = json.load(f)
+    assert s["online"] and s["hop_nodes"] == {"rollback_w1": ["node2"], "rollback_w2": ["node3"],
+                                              "rollback_w3": ["node1"]}
+    stopped = sorted((r["hop"], r["node"]) for r in s["results"].values() if r["step"] == "rollback_stop")
+    assert stopped == [("rollback_w1", "node2"), ("rollback_w2", "node3"), ("rollback_w3", "node1")]
+    undo = {(r["hop"], r["node"]): r["status"] for r in s["results"].values() if r["step"] == "rollback_db"}
+    assert {hop for hop, _node in undo} == {"rollback_w3"} and undo[("rollback_w3", "node1")] == "ok"
+    with open(os.path.join(ctl.state, "logs", session, "node1", "rollback_db.log"), encoding="utf-8") as f:
+        log = f.read()
+    assert "drp-migrate] rolling back 0006" in log, log
+    assert min(len(p.ticks) for p in probers) > 10 and cluster_down(probers) == [], [p.ticks for p in probers]
+    assert all(not all(p.ticks.values()) for p in probers)  # each node went down for its own restart
     now = snapshot()
     assert now == before, "the nodes differ from the 2.2.0 state before the run:\n" + diff(before, now)
 

@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 
 from drupgrade import catalog, i18n, procs, rollback, state
-from drupgrade.commands.rollback import step
+from drupgrade.commands.rollback import _session, step
 from drupgrade.errors import EXIT_CONFIRM, EXIT_FAILED, EXIT_USAGE, DrupgradeError
 from drupgrade.journal import Journal
 
@@ -522,3 +522,75 @@ def test_the_catalogue_reads_a_journal_or_manifest_again_only_when_it_changed(tm
     j.set(status="rolled_back")  # replaced by a rename: read again
     cat.latest()
     assert len(loads) == 2
+
+
+def rolled_run(d, results=None, hops=3):
+    """A run whose one hop 2.2.0 -> 2.3.0 rolled in three waves (node2 | node3 | node1), its results."""
+    info = add_run(d, "run_1", "2026-11-28T10:00:00", [["2.2.0", "2.3.0"]], hop_nodes={"hop1": list(NODES)})
+    path = os.path.join(d, "runs", "run_1", "journal.json")
+    data = state.read_json(path)
+    data.update(hops=[["2.2.0", "2.3.0"]] * hops, hop_nodes={"hop1": ["node2"], "hop2": ["node3"], "hop3": ["node1"]},
+                hop_waves={"hop1": [1, 3], "hop2": [2, 3], "hop3": [3, 3]}, results=results or {})
+    data["hop_info"].update({h: dict(data["hop_info"]["hop1"]) for h in ("hop2", "hop3")})
+    state.atomic_write_json(path, data)
+    return info["hop1"]["backup_id"]
+
+
+def online_rollback(d):
+    ctx = Ctx()
+    ctx.root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    rb = bare(ctx)
+    rb.cfg = type("Cfg", (), {"product_name": "drp"})()
+    rb.catalog = catalog.Catalog(d, NODES)
+    return rb
+
+
+def test_a_rolled_hop_rolls_back_node_by_node_until_its_contract_half_began(tmp_path):
+    """A rollback to a rolled hop's backup goes wave by wave in the roll's order (the primary last), with
+    the strategy's rollback_online components (the expand half undone, no dump restored), once the first
+    wave ended its `first` steps and as long as the contract half did not begin on any node; otherwise
+    every node stops and the dump comes back."""
+    d = str(tmp_path)
+    first = {"hop1/unzip/%s" % n: {"status": "ok"} for n in NODES}
+    first.update({"hop1/db_migrate/node1": {"status": "ok"}, "hop1/db_data_upgrade/node1": {"status": "ok"}})
+    point = rolled_run(d, dict(first, **{"hop2/check_services/node3": {"status": "failed"}}))
+    rb = online_rollback(d)
+    assert rb.online_waves(point) == [["node2"], ["node3"], ["node1"]]
+    online = rb.bindings(point, online=True)
+    assert online["DR_B_ROLLBACK_DB_COMPONENT"] == "service/mariadb" and online["DR_B_ROLLBACK_DB_P_ACTION"] == "undo"
+    assert online["DR_B_ROLLBACK_DB_P_UNDO"] == "/var/lib/drupgrade/work/drp-2.3.0/bin/drp-migrate --rollback-to 2.2.0"
+    assert online["DR_B_ROLLBACK_STOP_P_UNITS"] == "drp-app.service drp-events.service drp-kmc.service"
+    assert online["DR_B_ROLLBACK_STOP_P_MATCH"] == ""  # the database and etcd keep running
+    assert "DR_B_ROLLBACK_VERIFY_P_CHECK_TABLES" not in online  # the database kept serving: no dump's checksums
+    assert rb.bindings(point)["DR_B_ROLLBACK_DB_P_ACTION"] == "recover"  # the way back with every node stopped
+    rolled_run(d, dict(first, **{"hop3/db_contract/node1": {"status": "running"}}))
+    assert rb.online_waves(point) is None
+    rolled_run(d, dict(first, **{"hop3/db_contract/node1": {"status": "queued"}}))  # waits in the chain: not begun
+    assert rb.online_waves(point) == [["node2"], ["node3"], ["node1"]]
+    rolled_run(d, dict(first, **{"hop4/stop_services/node1": {"status": "ok"}}), hops=4)  # a later hop began
+    assert rb.online_waves(point) is None
+    # The first wave failed before it ended its `first` steps (the package unpacked, the expand half):
+    # the undo may not be there; every node stops together and the dump comes back.
+    rolled_run(d, dict(first, **{"hop1/unzip/node1": {"status": "failed"}}))
+    assert rb.online_waves(point) is None
+    rolled_run(d, {k: v for k, v in first.items() if "db_" not in k})
+    assert rb.online_waves(point) is None
+    info = add_run(d, "run_2", "2026-11-28T11:00:00", [["2.1.0", "2.2.0"]])  # a hop that stopped every node
+    assert rb.online_waves(info["hop1"]["backup_id"]) is None
+
+
+def test_a_node_by_node_session_runs_every_step_wave_after_wave_and_refuses_one_step_at_a_time(tmp_path):
+    j = Journal.create(str(tmp_path), "rollback_001", backup_id="backup_20261128_100000", mode="auto",
+                       to_version="2.2.0", steps={}, online=True,
+                       hop_nodes={"rollback_w1": ["node2"], "rollback_w2": ["node3"], "rollback_w3": ["node1"]},
+                       hop_waves={"rollback_w1": [1, 3], "rollback_w2": [2, 3], "rollback_w3": [3, 3]})
+    rb = bare()
+    order = list(rb.batches(j, rollback.numbers(4), parallel=True))  # a continued session: from its first wave
+    assert order == [(h, [n]) for h in ("rollback_w1", "rollback_w2", "rollback_w3") for n in rollback.numbers()]
+    plain = Journal.create(str(tmp_path), "rollback_002", backup_id="backup_20261128_100000", mode="auto",
+                           to_version="2.2.0", steps={})
+    assert list(rb.batches(plain, rollback.numbers(), parallel=True)) == [
+        ("rollback", [1]), ("rollback", [2, 3, 4]), ("rollback", [5]), ("rollback", [6])]
+    with pytest.raises(DrupgradeError) as e:
+        _session.needs_before(rb, j, 3)
+    assert e.value.code == EXIT_USAGE and "auto latest" in e.value.hint

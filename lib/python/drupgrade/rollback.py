@@ -25,6 +25,7 @@ from drupgrade import (
     manifest,
     procs,
     product,
+    rolling,
     runner,
     safetext,
     state,
@@ -44,6 +45,11 @@ CHECK_STEP = "rollback_check_backup"  # the check before a session starts (not a
 # same time in one-click mode, §4.4.2.1): a continued session verifies the backup again first.
 RESTORE_GROUP = "restore"
 COUNTDOWN = 5
+
+
+def wave_hops(count):
+    """The hops of a session that rolls back node by node, one per wave: rollback_w1 …"""
+    return ["%s_w%d" % (HOP, k + 1) for k in range(count)]
 
 
 def declared():
@@ -166,13 +172,43 @@ class Rollback:
             found = {}
         restored = self.catalog.restored(b)  # a mixed cluster's run may have left nodes untouched: not these
         only = {"hop_nodes": {HOP: restored}} if len(restored) < len(self.cfg.nodes) else {}  # (engine.on_node)
+        waves = self.online_waves(backup_id) if mode == "auto" else None
+        if waves:  # node by node: one hop of the session per wave (engine.on_node, mixed.runs_in)
+            hops = wave_hops(len(waves))
+            only = {"online": True, "hop_nodes": dict(zip(hops, waves)),
+                    "hop_waves": {h: [k + 1, len(waves)] for k, h in enumerate(hops)}}
         journal = Journal.create(rollbacks, rollback_id, backup_id=backup_id, mode=mode,
                                        to_version=b["version"], upgrade_run=b["run_id"],
                                        versions_before=found, started=state.now_iso(), steps={}, trigger=trigger,
                                        **only)
         state.atomic_write_json(self.current_path, {"rollback_id": rollback_id, "journal": journal.path})
         self.record_history(journal)
+        if waves:
+            out("info", _("rollback {id} goes node by node, in the roll's {count} waves ({waves}): the other nodes "
+                          "keep serving, the database is not restored from its dump (what was written "
+                          "meanwhile stays); the last wave undoes the expand half of its migrations").format(
+                id=rollback_id, count=len(waves), waves=" | ".join(", ".join(w) for w in waves)))
         return journal
+
+    def online_waves(self, backup_id):
+        """The waves in which a rollback to backup_id takes the nodes back one at a time while the others
+        keep serving (rolling.rollback_waves: a rolled hop whose first wave ended its `first` steps and
+        whose contract half did not begin, the last hop its run began), when the hop's strategy says
+        how (its phase rollback_online); else None: every node stops together and the database is
+        restored from its dump."""
+        b = self.catalog.backups()[backup_id]
+        if not (b.get("hop") and b.get("version") and b.get("version_to")):
+            return None
+        run = next((r for r in self.catalog.runs() if r.get("run_id") == b["run_id"]), None)
+        if run is None:
+            return None
+        run_steps = [s for s in strategies.engine_steps(self.ctx.root) if s.phase != steps.ROLLBACK_PHASE]
+        waves = rolling.rollback_waves(run, b["hop"], [s.name for s in run_steps if s.rolling == "first"],
+                                       [s.name for s in run_steps if s.rolling == "last"])
+        if not waves:
+            return None
+        strategy, _bound = strategies.for_hop(self.cfg.product_name, self.ctx.root, b["version"], b["version_to"])
+        return waves if strategy.rolls_back_online else None
 
     def record_history(self, journal):
         d = journal.data
@@ -279,15 +315,17 @@ class Rollback:
             self.install_tools()
         self.write_env(journal)
 
-    def bindings(self, backup_id):
+    def bindings(self, backup_id, online=False):
         """The DR_* lines that give rollback_tool's steps their components: those the strategy of the
-        hop that made the backup fills its phase rollback with (strategies.for_rollback; exit 2 when
-        there is none), so that a backup is restored as its own hop's data says."""
+        hop that made the backup fills its phase rollback with (rollback_online for a session that rolls
+        back node by node; strategies.for_rollback; exit 2 when there is none), so that a backup is
+        restored as its own hop's data says."""
         b = self.catalog.backups()[backup_id]
         if not b["version"] or not b["version_to"]:
             raise DrupgradeError(_("backup {id} does not say which hop made it").format(id=backup_id), code=EXIT_USAGE,
                                  hint=_("choose another backup ('bin/rollback_tool list')"))
-        strategy, bound = strategies.for_rollback(self.cfg.product_name, self.ctx.root, b["version"], b["version_to"])
+        strategy, bound = strategies.for_rollback(self.cfg.product_name, self.ctx.root, b["version"], b["version_to"],
+                                                  online)
         values = {"DR_STRATEGY": strategy.id}
         for binding in bound.values():
             values.update(binding.env())
@@ -300,7 +338,7 @@ class Rollback:
         sums = self.db_checksums(journal.data["backup_id"])
         b = self.catalog.backups()[journal.data["backup_id"]]
         ids = {n.name: self.catalog.node_backup(b, n.name) for n in self.cfg.nodes}  # a mixed run: per node
-        bound = {i: self.bindings(i) for i in set(ids.values())}
+        bound = {i: self.bindings(i, journal.data.get("online", False)) for i in set(ids.values())}
         fanout.by_node(self.cfg, lambda node: nodeops.write_env(self.r.transport(), node, path, dict(
             self.context_values(node, ids[node.name], journal.data["run_id"], sums), **bound[ids[node.name]])))
 
@@ -539,13 +577,14 @@ class Rollback:
             rows.append(row)
         return rows
 
-    def run_step(self, journal, up, n):
-        """Step n on every node it concerns; the failures (empty when it succeeded)."""
+    def run_step(self, journal, up, n, hop=HOP):
+        """Step n on every node it concerns (in a session that rolls back node by node: in the wave
+        `hop`); the failures (empty when it succeeded)."""
         t0 = time.time()
         journal.set_session_step(n, status=RUNNING, started=state.now_iso())
         if self.progress:
             self.progress.update(n, "running")
-        failures = up.run_step_everywhere(self.step(n), HOP, None)
+        failures = up.run_step_everywhere(self.step(n), hop, None)
         elapsed = round(time.time() - t0, 1)
         if failures:
             journal.set_session_step(n, status=FAILED, elapsed=elapsed, failures=[
@@ -557,22 +596,16 @@ class Rollback:
         return failures
 
     def run_steps(self, journal, numbers, parallel=False):
-        """Steps in order (the one-click mode runs 2, 3 and 4 at the same time); stops at a failure."""
+        """Steps in order (the one-click mode runs 2, 3 and 4 at the same time); stops at a failure.
+        A session that rolls back node by node runs every step wave after wave (batches)."""
         up = self.engine(journal)
         journal.set(status=RUNNING, **procs.identity())
-        todo = list(numbers)
-        while todo:
-            n = todo.pop(0)
-            group = [n]
-            together = declared()[n].group if parallel else ""
-            if together:
-                group += [k for k in todo if declared()[k].group == together]
-                todo = [k for k in todo if k not in group]
+        for hop, group in self.batches(journal, numbers, parallel):
             if len(group) == 1:
-                results = {n: self.run_step(journal, up, n)}
+                results = {group[0]: self.run_step(journal, up, group[0], hop)}
             else:
                 with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
-                    futures = {k: pool.submit(self.run_step, journal, up, k) for k in group}
+                    futures = {k: pool.submit(self.run_step, journal, up, k, hop) for k in group}
                     results = {k: f.result() for k, f in futures.items()}
             failed = {k: f for k, f in results.items() if f}
             if failed:
@@ -581,6 +614,29 @@ class Rollback:
                 self.report_failure(journal, failed)
                 return EXIT_FAILED
         return 0
+
+    def batches(self, journal, wanted, parallel):
+        """(hop, [step number, …]) in the order they run: the steps `wanted`, those of one parallel
+        group together when `parallel`; in a session that rolls back node by node, every step in each
+        wave (its own hop) in turn: what is done on a node is skipped there, so a continued session
+        simply goes through them again."""
+        waves = journal.data.get("hop_waves") if journal.data.get("online") else None
+        if waves:
+            for hop in wave_hops(len(waves)):
+                out("info", _("rolling back wave {wave}/{waves}: {nodes} (the other nodes keep serving)").format(
+                    wave=waves[hop][0], waves=len(waves), nodes=", ".join(journal.data["hop_nodes"][hop])))
+                for n in numbers():
+                    yield hop, [n]
+            return
+        todo = list(wanted)
+        while todo:
+            n = todo.pop(0)
+            group = [n]
+            together = declared()[n].group if parallel else ""
+            if together:
+                group += [k for k in todo if declared()[k].group == together]
+                todo = [k for k in todo if k not in group]
+            yield HOP, group
 
     def report_failure(self, journal, failed):
         log_dir = os.path.join(self.state_dir, "logs", journal.data["run_id"])
@@ -593,6 +649,11 @@ class Rollback:
         first = min(failed)
         out("error", _("the rollback stopped at step {n}; the state is kept and nothing else was changed").format(
             n=first))
+        if journal.data.get("online"):
+            out("error", _("what to do: fix the cause shown above (on the node: {tool}/bin/drstep {step} "
+                           "diag|check|run), then continue the node-by-node rollback with 'bin/rollback_tool "
+                           "auto latest'").format(tool=self.cfg.paths["node_tool_dir"], step=declared()[first].name))
+            return
         out("error", _("what to do: fix the cause shown above (on the node: {tool}/bin/drstep {step} "
                        "diag|check|run), then re-run the step with 'bin/rollback_tool step{n}' or continue "
                        "with 'bin/rollback_tool auto_continue_from {n}'").format(

@@ -135,6 +135,38 @@ def wave_hops(data, hop):
     return ["hop%d" % (first + j) for j in range(wave[1])]
 
 
+def rollback_waves(data, hop, first_steps, last_steps):
+    """The waves ([[node, …], …], the roll's own, in its order: the DB primary last) in which a rollback
+    to the backup of the rolled hop `hop` of a run's journal takes the nodes back one wave at a time
+    while the others keep serving (docs/upgrade.md, Rolling upgrades); None when it cannot, and every
+    node stops together: the hop did not roll; its first wave did not end every step of its `first`
+    scope (first_steps, in run order: the package unpacked and the expand half applied on every node
+    it concerns, what the undo needs); a step of its `last` scope (last_steps: the contract half)
+    began, so the database may no longer hold what the old version reads; or a later hop of the run
+    began (its changes are not the roll's to undo)."""
+    hops = wave_hops(data, hop)
+    if len(hops) < 2:
+        return None
+    last = int(hops[-1][3:])
+    first_ran = set()
+    for k, fields in (data.get("results") or {}).items():
+        h, step, _node = k.split("/")
+        status = fields.get("status") if isinstance(fields, dict) else None
+        m = re.match(r"^hop([0-9]+)$", h)
+        if not m or status in (None, "queued"):  # queued: waits in a node's chain, not begun
+            continue
+        if int(m.group(1)) > last or (h == hops[-1] and step in last_steps):
+            return None
+        if h == hops[0] and step in first_steps:
+            if status != "ok":
+                return None
+            first_ran.add(step)
+    if first_steps and first_steps[-1] not in first_ran:
+        return None
+    nodes = data.get("hop_nodes") or {}
+    return [list(nodes.get(h) or []) for h in hops]
+
+
 def package_migrations(path, hints):
     """[(file name, version, online half or None)] of the migrations in a package tarball, read from
     its member names only (nothing is unpacked: the package is not verified yet when the plan is

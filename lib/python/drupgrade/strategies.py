@@ -18,6 +18,11 @@ from drupgrade.i18n import _, pick
 STRATEGIES = "strategies"
 COMPONENTS_DIR = os.path.join(steps.ROOT, "scripts", "components")
 WORK_DIR = "/var/lib/drupgrade/work"  # where the node steps unpack a package (DR_WORK_DIR)
+# A rolling hop's other way back (docs/upgrade.md, Rolling upgrades): the components of rollback_tool's
+# steps when the hop rolls back node by node while the product keeps serving (its database is not
+# restored from the dump: the expand half of its migrations is undone). The phase `rollback` fills
+# them for the rollback that stops every node.
+ROLLBACK_ONLINE = "rollback_online"
 
 
 def unpack_dir(prod, version):
@@ -59,6 +64,11 @@ class Strategy:
         return any(entry.get(key, {}).get("rolling_upgrade") is True
                    for p in self.data["execution_plan"] if p["phase"] == "upgrade"
                    for entry in p["components"] for key in ("config", "parameters"))
+
+    @property
+    def rolls_back_online(self):
+        """Its phase rollback_online says how the hop rolls back node by node (ROLLBACK_ONLINE)."""
+        return ROLLBACK_ONLINE in self.phases()
 
     def summary(self):
         return {"strategy_id": self.id, "name": self.data["name"], "name_zh": self.data.get("name_zh", ""),
@@ -161,28 +171,34 @@ class Catalog:
             s.id, os.path.basename(s.path), s.source[0], s.source[1], s.target[0], s.target[1])
             for s in strategies) or "-"
 
-    def bindings(self, strategy, src, dst):
+    def bindings(self, strategy, src, dst, online=False):
         """{step name: Binding} of the strategy for the hop src -> dst (templates expanded, ${…}
         substituted). A template listed under a phase fills its steps of that phase; every step of
         a template the strategy uses must be filled in one of its phases. A phase or step the
         engine does not have, a step filled twice, a template step left out, a component that
-        does not exist or a timeout above the step's are exit 2 naming the place."""
+        does not exist or a timeout above the step's are exit 2 naming the place. online: the
+        rollback steps from the phase rollback_online (the node-by-node rollback of a rolling hop)
+        instead of the phase rollback."""
         scope = {"source_version": src, "target_version": dst, "product.name": self.product.name,
                  "unpack_dir": unpack_dir(self.product, dst)}
         scope.update({"product." + k: v for k, v in self.product.parameters.items()})
         found, used = {}, {}
         path = strategy.path
         # The phases run per hop, and rollback_tool's steps: the way back to this hop's backup.
-        hop_phases = [p.name for p in steps.phases() if not p.once_per_run] + [steps.ROLLBACK_PHASE]
+        hop_phases = [p.name for p in steps.phases() if not p.once_per_run] + [steps.ROLLBACK_PHASE, ROLLBACK_ONLINE]
+        left_out = ROLLBACK_ONLINE if not online else steps.ROLLBACK_PHASE  # the other way back
         for i, phase in enumerate(strategy.data["execution_plan"]):
             where = "/upgrade_strategy/execution_plan/%d" % i
             if phase["phase"] not in hop_phases:
                 raise config.file_error(path, where + "/phase", _(
                     "bad value {value!r}: expected one of the engine's phases run per hop: {known}").format(
                     value=phase["phase"], known=", ".join(hop_phases)))
+            if phase["phase"] == left_out:
+                continue
+            name = steps.ROLLBACK_PHASE if phase["phase"] == ROLLBACK_ONLINE else phase["phase"]
             for j, entry in enumerate(phase["components"]):
                 at = "%s/components/%d" % (where, j)
-                for b in self._entry(entry, phase["phase"], scope, path, at, used):
+                for b in self._entry(entry, name, scope, path, at, used):
                     self._check(b, found, path, at)
                     if b.component == configmap.COMPONENT:  # the controller maps the file first (nodeops)
                         configmap.bind(b, self.product, scope, WORK_DIR, path, at)
@@ -271,17 +287,18 @@ def node_env(prod, bound, roles):
     return found
 
 
-def for_rollback(name, root, src, dst):
+def for_rollback(name, root, src, dst, online=False):
     """(strategy, {step: Binding}) of rollback_tool's steps for a backup the hop src -> dst made:
-    that hop's strategy fills them (its phase rollback), with ${source_version} the version the
-    backup holds. A strategy that fills none of them is exit 2 (the rollback would restore nothing)."""
-    return rollback_bindings(catalog(name, root), src, dst)
+    that hop's strategy fills them (its phase rollback, or rollback_online for the node-by-node
+    rollback of a rolling hop), with ${source_version} the version the backup holds. A strategy
+    that fills none of them is exit 2 (the rollback would restore nothing)."""
+    return rollback_bindings(catalog(name, root), src, dst, online)
 
 
-def rollback_bindings(cat, src, dst):
+def rollback_bindings(cat, src, dst, online=False):
     """for_rollback with the product's Catalog `cat`."""
     s = cat.select(src, dst)
-    found = {k: b for k, b in cat.bindings(s, src, dst).items() if b.phase == steps.ROLLBACK_PHASE}
+    found = {k: b for k, b in cat.bindings(s, src, dst, online).items() if b.phase == steps.ROLLBACK_PHASE}
     if not found:
         raise DrupgradeError(_("the strategy {id} ({file}) of the hop v{src} -> v{dst} fills no rollback step").format(
             id=s.id, file=s.path, src=src, dst=dst), code=EXIT_USAGE, hint=_(
@@ -305,5 +322,7 @@ def check(step_list, products_dir=None):
             for dst in m.direct(src):
                 s = cat.select(src, dst)
                 cat.bindings(s, src, dst)
+                if s.rolls_back_online:
+                    cat.bindings(s, src, dst, online=True)
                 resolved.append((name, src, dst, s.id))
     return resolved

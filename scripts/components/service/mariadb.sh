@@ -3,7 +3,7 @@
 # hop's backup dir and its restore from there, as root over the server's socket. A dump counts
 # only with mysqldump's closing "-- Dump completed" line (design §4.2.3.3).
 # Parameters:
-#   action             dump | restore | recover
+#   action             dump | restore | recover | undo
 #   dump_file          the dump's name in the backup dir (default database_backup.sql)
 #   databases          dump: the databases (words)
 #   optional_databases dump: databases dumped too when they exist (words)
@@ -32,6 +32,11 @@
 #                      user, import a dump (its path appended), re-sync a replica, check the admin
 #                      user, print the tables' checksums (JSON), check the replication
 #   primary_role, replica_role  the roles that import the dump, and that re-sync
+# undo (a rolling hop's node-by-node rollback, after every other node runs the old version again):
+# the server keeps running and serving; nothing is stopped, imported or re-created.
+#   undo               a command (words) the nodes with primary_role run: it takes the schema back to
+#                      the backup's version (the product's undo of the migrations' expand half,
+#                      re-runnable); a replica follows by replication and has nothing of its own to do
 # shellcheck source=scripts/components/base/files.sh
 source "$COMPONENTS_DIR/base/files.sh"
 # shellcheck source=scripts/lib/rollback.sh
@@ -48,8 +53,8 @@ mariadb::primary() { [[ ",${DR_ROLES:-}," == *",$(component::param primary_role)
 
 pre_check() {
   case $(component::param action) in
-    dump | restore | recover) ;;
-    *) common::die 2 "action 参数应为 dump、restore 或 recover" "the parameter action must be dump, restore or recover" ;;
+    dump | restore | recover | undo) ;;
+    *) common::die 2 "action 参数应为 dump、restore、recover 或 undo" "the parameter action must be dump, restore, recover or undo" ;;
   esac
 }
 
@@ -58,6 +63,7 @@ post_check() {
     dump) mariadb::complete "$(mariadb::dump)" && [[ -s $(mariadb::sums) ]] ;;
     restore) component::executed ;;  # a re-import replaces the tables with the dump's: never "already done"
     recover) mariadb::recovered ;;
+    undo) ! mariadb::primary || component::executed ;;  # re-runnable: a resume runs the undo again
   esac
 }
 
@@ -166,6 +172,17 @@ mariadb::run_recover() {
   fi
   mariadb::tool admin_check > /dev/null
   log "数据库已恢复" "the database is restored"
+}
+
+# -- undo --------------------------------------------------------------------------------------
+mariadb::run_undo() {
+  if ! mariadb::primary; then
+    log "备库经复制跟随主库的撤销，无需操作" "a replica follows the primary's undo by replication: nothing to do here"
+    return 0
+  fi
+  log "撤销迁移的扩展部分（数据库持续提供服务）" "undoing the expand half of the migrations (the database keeps serving)"
+  component::command undo
+  log "数据库结构已回到备份时的版本" "the schema is back at the backup's version"
 }
 
 execute() { "mariadb::run_$(component::param action)"; }

@@ -16,7 +16,12 @@ def session(rb, what):
 
 
 def needs_before(rb, journal, n):
-    """Steps 1…n-1 must be done before step n."""
+    """Steps 1…n-1 must be done before step n; a session that rolls back node by node runs its steps
+    wave by wave, never one step on every node (exit 2)."""
+    if journal.data.get("online"):
+        raise DrupgradeError(_("rollback {id} goes node by node, wave by wave: its steps do not run one at a time "
+                               "on every node").format(id=journal.data["run_id"]), code=EXIT_USAGE,
+                             hint=_("continue it with 'bin/rollback_tool auto latest'"))
     for k in range(1, n):
         if rb.step_state(journal, k) != "done":
             raise DrupgradeError(_("step {n} needs step {k} ({label}) done first").format(
