@@ -240,3 +240,15 @@ def test_status_shows_each_nodes_way_and_where_it_is_now(tmp_path, capsys):
     ctx.json = True
     status.run(ctx)
     assert json.loads(capsys.readouterr().out)["version_state"]["nodes"]["node2"]["version_before"] == "v2.0.0"
+
+
+def test_a_rolled_hops_waves_count_only_the_steps_that_run_in_them():
+    """A first step (the expand half) runs in the first wave only, a last one in the last: the run's
+    estimate counts each once, not once per wave."""
+    first, each, last = step("db_migrate"), step("install"), step("db_contract")
+    first.rolling, last.rolling = "first", "last"
+    hops = [("2.2.0", "2.3.0")] * 3
+    got = estimates.units([first, each, last], hops, steps.once_per_run, [[1, 3], [2, 3], [3, 3]])
+    assert [(k, s.name) for k, _h, s in got] == [("hop1", "db_migrate"), ("hop1", "install"), ("hop2", "install"),
+                                                ("hop3", "install"), ("hop3", "db_contract")]
+    assert len(estimates.units([first, each, last], hops, steps.once_per_run)) == 9  # a hop that does not roll

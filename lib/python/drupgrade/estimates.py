@@ -210,10 +210,14 @@ def node_count(step, nodes):
     return len([n for n in nodes if step.runs_on(n)])
 
 
-def units(all_steps, hops, once_per_run):
+def units(all_steps, hops, once_per_run, waves=None):
     """The units of a run in run order: (hop key, (src, dst) or None, step) for every step of the
-    once-per-run phases, then every step of every hop."""
+    once-per-run phases, then every step of every hop; in a wave of a rolled hop (waves: per hop,
+    [wave, waves] or None) only the steps that run in that wave (steps.in_wave)."""
+    from drupgrade.steps import in_wave
     found = [(RUN_SCOPE, None, s) for s in all_steps if once_per_run(s.phase)]
     for i, hop in enumerate(hops):
-        found += [("hop%d" % (i + 1), tuple(hop), s) for s in all_steps if not once_per_run(s.phase)]
+        wave = waves[i] if waves else None
+        found += [("hop%d" % (i + 1), tuple(hop), s) for s in all_steps
+                  if not once_per_run(s.phase) and (not wave or in_wave(s.rolling, wave))]
     return found

@@ -167,6 +167,12 @@ def rollback_waves(data, hop, first_steps, last_steps):
     return [list(nodes.get(h) or []) for h in hops]
 
 
+def waves_of(data):
+    """Per hop of a run's journal, [wave, waves] for a wave of a rolled hop, else None (its hop_waves)."""
+    marks = data.get("hop_waves") or {}
+    return [marks.get("hop%d" % (i + 1)) for i in range(len(data.get("hops", [])))]
+
+
 def package_migrations(path, hints):
     """[(file name, version, online half or None)] of the migrations in a package tarball, read from
     its member names only (nothing is unpacked: the package is not verified yet when the plan is

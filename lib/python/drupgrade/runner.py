@@ -422,18 +422,18 @@ class Runner:
             out("error", _("what to do: fix the cause, then: bin/upgrade.sh retry (the state is kept)"))
 
     # -- estimates (design §4.7.1.2, §4.7.3) ------------------------------------------------
-    def estimates(self, hops, exclude=None):
+    def estimates(self, hops, exclude=None, waves=None):
         """(units, run estimate, overhead) of a run over `hops` on today's nodes, from this
         controller's history (drupgrade.estimates; exclude: the run id being estimated): units are
         [(hop key, (src, dst) or None, step, Estimate)] in run order; overhead: the factor of the
         time between steps (Estimator.overhead)."""
-        cache_key = (tuple(tuple(h) for h in hops), exclude)
+        cache_key = (tuple(tuple(h) for h in hops), exclude, tuple(tuple(w) if w else None for w in waves or ()))
         if cache_key not in self._estimates:
             all_steps = self.steps()
             est = estimates.Estimator.load(self.runs_dir, self.cfg.product_name, all_steps,
                                            self.cfg.run["max_parallel"], exclude)
             found = [(k, hop, s, est.step(s, hop, estimates.node_count(s, self.cfg.nodes)))
-                     for k, hop, s in estimates.units(all_steps, hops, steps.once_per_run)]
+                     for k, hop, s in estimates.units(all_steps, hops, steps.once_per_run, waves)]
             self._estimates[cache_key] = found, est.run([u[3] for u in found]), est.overhead
         return self._estimates[cache_key]
 
@@ -443,7 +443,8 @@ class Runner:
         estimates."""
         now = time.time() if now is None else now
         data = journal.data
-        found, total, overhead = self.estimates(data.get("hops", []), exclude=data.get("run_id"))
+        found, total, overhead = self.estimates(data.get("hops", []), exclude=data.get("run_id"),
+                                                waves=rolling.waves_of(data))
         if total.source == estimates.NONE:
             return None
         left = 0.0
@@ -465,7 +466,7 @@ class Runner:
         data = journal.data
         hops = data.get("hops", [])
         all_steps = self.steps()
-        units, _total, _overhead = self.estimates(hops, exclude=data.get("run_id"))
+        units, _total, _overhead = self.estimates(hops, exclude=data.get("run_id"), waves=rolling.waves_of(data))
         estimate = {(k, u.name): e for k, _h, u, e in units}
         completed, current = [], None
         for i, s in enumerate(all_steps, 1):
@@ -552,7 +553,8 @@ class Runner:
         """version_state.json every STATE_EVERY seconds until `stop`; a write that fails is logged, never
         fails the run (the next one tries again)."""
         try:  # the history is read once, outside the journal's lock
-            self.estimates(journal.data.get("hops", []), exclude=journal.data.get("run_id"))
+            self.estimates(journal.data.get("hops", []), exclude=journal.data.get("run_id"),
+                           waves=rolling.waves_of(journal.data))
         except (OSError, ValueError, DrupgradeError) as e:
             LOG.debug("estimates: %s", e)
         while not stop.wait(STATE_EVERY):

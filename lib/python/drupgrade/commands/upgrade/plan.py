@@ -34,7 +34,7 @@ def build_plan(r, hops, kind, found, target):
     from drupgrade import product, rolling
     all_steps = [s for s in r.steps() if not steps.once_per_run(s.phase)]  # the steps of every hop
     chosen = r.strategies(hops)
-    units, total, _overhead = r.estimates(hops)  # from this controller's history (docs/upgrade.md, Estimates)
+    units, total, _overhead = r.estimates(hops, waves=r.cluster_plan.waves)  # this controller's history (Estimates)
     estimate = {(hop, s.name): e for _k, hop, s, e in units}
     cp = r.cluster_plan
     marks = cp.waves
