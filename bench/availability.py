@@ -3,11 +3,14 @@
 `upgrade.sh run` upgrades the lab, then per node how long it was down and for the cluster how
 long no node was up (the DR service was off).
 
-  bench/availability.py [--hop 2.2.0:2.3.0 --hop 2.1.0:2.3.0] [--rounds 1] [--interval 0.5] [--patience 2]
-                        [--product drp]
+  bench/availability.py [--hop 2.2.0:2.3.0 --hop 2.1.0:2.3.0 --hop 2.2.0:2.3.0@node3:check_services]
+                        [--rounds 1] [--interval 0.5] [--patience 2] [--product drp]
 
-For each --hop FROM:TO (default: drp's rolling hop 2.2.0 -> 2.3.0 and, beside it, 2.1.0 -> 2.3.0,
-whose hop stops every node together), each round installs FROM on the lab (tests/lab/install.sh),
+For each --hop FROM:TO (default: drp's rolling hop 2.2.0 -> 2.3.0; beside it, 2.1.0 -> 2.3.0, whose
+hop stops every node together; and the rolling hop whose node3 fails its health check for good, so
+that the automatic rollback takes the nodes back node by node: FROM:TO@NODE:STEP arms the fault
+"fail 9" for STEP on NODE, [run] fault_injection = on, and the round counts the whole run, the
+upgrade and its rollback), each round installs FROM on the lab (tests/lab/install.sh),
 starts one prober per node (curl of the product's `health_url` from product.json, inside the node's
 network namespace, at the same ticks on every node, each tick its own probe: a tick is "down" when
 the answer is not HTTP 200 with "status": "ok" within --patience seconds), runs the upgrade, and
@@ -82,7 +85,9 @@ def own_restart(journal, node):
     return last - first if first is not None and last is not None else None
 
 
-def one_round(args, src, dst, nodes, url, work, n):
+def one_round(args, spec, nodes, url, work, n):
+    hop, _at, fault = spec.partition("@")
+    src, dst = hop.split(":", 1)
     env = lab_env()
     subprocess.run([os.path.join(TOP, "tests", "lab", "install.sh"), "--product", args.product, src],
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -91,8 +96,13 @@ def one_round(args, src, dst, nodes, url, work, n):
     state = os.path.join(work, "state%d" % n)
     conf = os.path.join(work, "upgrade%d.ini" % n)
     with open(ini) as f, open(conf, "w") as g:
-        g.write(re.sub(r"(?m)^state_dir = .*$", "state_dir = " + state, f.read()))
+        text = re.sub(r"(?m)^state_dir = .*$", "state_dir = " + state, f.read())
+        g.write(text + ("\n[run]\nfault_injection = on\n" if fault else ""))
     os.chmod(conf, 0o600)
+    if fault:  # the step fails for good on the node: the roll stops, the automatic rollback begins
+        node, step = fault.split(":", 1)
+        subprocess.run([LAB, "exec", node, "--", "bash", "-c", "mkdir -p /var/lib/drupgrade/faults && echo 'fail 9' > "
+                        "/var/lib/drupgrade/faults/" + step], env=env, check=True)
     t0 = time.time() + 0.2
     probers = {name: Prober("%s-%s" % (env["LAB_NAME"], name), url, t0, args.interval, args.patience)
                for name in nodes}
@@ -103,9 +113,12 @@ def one_round(args, src, dst, nodes, url, work, n):
     res = subprocess.run([os.path.join(TOP, "bin", "upgrade.sh"), "--config", conf, "--yes", "--plain", "run",
                           "--to", dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     end = time.time()
-    if res.returncode != 0:
+    if fault:
+        subprocess.run([LAB, "exec", node, "--", "rm", "-f", "/var/lib/drupgrade/faults/" + step], env=env, check=True)
+    if res.returncode != (1 if fault else 0):
         sys.stdout.write(res.stdout.decode("utf-8", "replace")[-3000:])
-        sys.exit("round %d: the upgrade failed (exit %d)" % (n, res.returncode))
+        sys.exit("round %d: the upgrade %s (exit %d)" % (n, "did not fail as armed" if fault else "failed",
+                                                          res.returncode))
     after = int((end - t0) / args.interval) + 1
     deadline = time.time() + 60
     while time.time() < deadline and not all(p.all_up_since(after) for p in probers.values()):
@@ -123,16 +136,22 @@ def one_round(args, src, dst, nodes, url, work, n):
             "windows": len(down),
             "longest_s": max((b - a + 1 for a, b in down), default=0) * args.interval,
             "restart_s": own_restart(journal, name)}
+    how = "rolling, %d waves" % len(journal.data["hop_waves"]) if journal.data.get("hop_waves") \
+        else "every node together"
+    if fault:
+        session = Journal.load(os.path.join(state, "rollbacks", journal.data["auto_rollback"]["rollback_id"],
+                                            "journal.json"))
+        how += "; %s fails on %s, the automatic rollback goes %s" % (
+            step, node, "node by node" if session.data.get("online") else "with every node stopped")
     return {"wall_s": end - start, "cluster_down_s": len(off) * args.interval,
-            "nodes": per_node, "hop": "%s -> %s" % (src, dst),
-            "strategy": "rolling, %d waves" % len(journal.data["hop_waves"]) if journal.data.get("hop_waves")
-            else "every node together",
+            "nodes": per_node, "hop": "%s -> %s" % (src, dst), "strategy": how,
             "load": float(open("/proc/loadavg").read().split()[0])}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hop", action="append", help="FROM:TO, the versions installed and upgraded to (repeatable)")
+    ap.add_argument("--hop", action="append", help="FROM:TO[@NODE:STEP], the versions installed and upgraded to, "
+                    "and a step that fails for good on a node (repeatable)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--interval", type=float, default=0.5)
     ap.add_argument("--patience", type=float, default=2.0, help="seconds a probe waits for the answer")
@@ -146,9 +165,9 @@ def main():
     url = health_url(args.product)
     work = tempfile.mkdtemp(prefix="availability.")
     try:
-        hops = [h.split(":", 1) for h in args.hop or ["2.2.0:2.3.0", "2.1.0:2.3.0"]]
-        rounds = [one_round(args, src, dst, nodes, url, work, len(hops) * n + i + 1)
-                  for n in range(args.rounds) for i, (src, dst) in enumerate(hops)]
+        hops = args.hop or ["2.2.0:2.3.0", "2.1.0:2.3.0", "2.2.0:2.3.0@node3:check_services"]
+        rounds = [one_round(args, spec, nodes, url, work, len(hops) * n + i + 1)
+                  for n in range(args.rounds) for i, spec in enumerate(hops)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lines = ["## Availability",
@@ -164,7 +183,7 @@ def main():
              "the node's first service stop to the end of its last service start." % (
                  url, args.interval, args.patience),
              "",
-             "| round | hop | how it ran | upgrade wall (s) | cluster-wide down (s) | node: down (s) / windows / "
+             "| round | hop | how it ran | run wall (s) | cluster-wide down (s) | node: down (s) / windows / "
              "longest (s) / own restart (s) |",
              "|---|---|---|---|---|---|"]
     for i, r in enumerate(rounds, 1):

@@ -96,6 +96,7 @@ def test_2_2_0_to_2_3_0_rolls_wave_by_wave_serving_throughout_and_passes_the_2_3
     assert h["strategy_id"] == "drp_v2_2_to_v2_3_rolling" and h["rolls"] and h["why_not_rolling"] is None
     assert h["waves"] == [["node2"], ["node3"], ["node1"]]  # the replica before the primary, one app node at a time
     assert h["downtime"]["cluster_s"] == 0 and h["downtime"]["node_s"] > 0
+    assert h["downtime"]["db_write_pause_s"] > 0  # the expand and contract halves, while the database serves
     bound = {s["step"]: s["component"] for s in plan["steps"]}
     assert bound["config_pre"] == "service/config" and bound["check_services"] == "service/monitor"
     assert bound["db_migrate"] == bound["db_contract"] == "business/data_migration" and bound["stop_db"] is None

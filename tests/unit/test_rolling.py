@@ -88,15 +88,22 @@ def test_the_downtime_a_hop_expects_per_node_and_for_the_cluster():
     assert rolling.downtime([("install", 3, ["a"])], ["a"]) == (0.0, 0)  # nothing stops: nothing is down
 
 
+def test_a_rolled_hops_write_pause_is_the_time_of_the_database_steps_it_runs():
+    timeline = [("backup_db", 1.0, ["node1"]), ("db_migrate", 1.5, ["node1"]), ("stop_services", 3, ["node2"]),
+                ("db_contract", 0.5, ["node1"]), ("import_db", 9, [])]
+    assert rolling.write_pause(timeline, {"db_migrate", "db_contract", "import_db"}) == 2.0
+
+
 def test_the_plan_shows_a_rolled_hop_once_with_its_waves_or_why_it_stops_its_nodes():
     from drupgrade.commands.upgrade import plan
     hops = [("2.1.0", "2.2.0")] + [("2.2.0", "2.3.0")] * 3
     assert plan.hop_groups(hops, [None, [1, 3], [2, 3], [3, 3]]) == [[0, 0], [1, 3]]
     assert plan.hop_groups([("2.2.0", "2.3.0")] * 2, [None, None]) == [[0, 0], [1, 1]]
     rolled = {"rolls": True, "waves": [["node2"], ["node3"], ["node1"]], "why_not_rolling": None,
-              "downtime": {"node_s": 6.2, "cluster_s": 0}}
+              "downtime": {"node_s": 6.2, "cluster_s": 0, "db_write_pause_s": 2.0}}
     assert plan.rolls_text(rolled) == ("rolls node by node in 3 waves (node2 | node3 | node1); "
-                                       "expected downtime: each node up to 6 s, the cluster 0 s")
+                                       "expected downtime: each node up to 6 s, the cluster 0 s; the database "
+                                       "serves throughout, its migrations may hold writes on the primary up to 2 s")
     together = {"rolls": False, "waves": None, "why_not_rolling": "its strategy s does not roll",
                 "downtime": {"node_s": 31, "cluster_s": 29}}
     assert plan.rolls_text(together) == ("stops its nodes together (its strategy s does not roll); "

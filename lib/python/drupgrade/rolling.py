@@ -100,6 +100,13 @@ def downtime(timeline, serving):
     return node, took(down)
 
 
+def write_pause(timeline, db_steps):
+    """Seconds a rolled hop's writes may wait on the DB primary: its database keeps serving, and the
+    steps that change it while it does (db_steps: the migrations' halves the hop's strategy binds) hold
+    its tables that long at most, by their estimates. timeline: as downtime's."""
+    return sum(seconds for name, seconds, nodes in timeline if name in db_steps and nodes)
+
+
 def roll(plan, decide):
     """The cluster plan with every hop that rolls split into its waves, each a hop of its own (its
     `waves` list says, per hop, [wave, waves] for a wave of a rolled hop, else None). decide(hop_index,

@@ -60,11 +60,14 @@ def build_plan(r, hops, kind, found, target):
                                        **estimate[((src, dst), s.name)].as_dict()))
                 i += 1
         node_s, cluster_s = rolling.downtime(timeline, serving)
+        pause = rolling.write_pause(timeline, {s.name for s in all_steps if s.kind == "db" and s.phase == "upgrade"
+                                               and s.name in bound}) if marks[first] else None
         plan_hops.append({"from": "v" + src, "to": "v" + dst, "strategy_id": strategy.id,
                           "strategy_file": strategy.path, "bindings": [b.as_dict() for b in bound.values()],
                           "rolls": bool(marks[first]), "waves": [cp.hop_nodes[k] for k in range(first, last + 1)]
                           if marks[first] else None, "why_not_rolling": cp.roll_reasons.get((src, dst)),
-                          "downtime": {"node_s": node_s, "cluster_s": cluster_s, "source": total.source}})
+                          "downtime": {"node_s": node_s, "cluster_s": cluster_s, "db_write_pause_s": pause,
+                                       "source": total.source}})
     src = hops[0][0] if hops else target
     keys = host_keys(r)
     return {"upgrade_plan": {
@@ -120,8 +123,10 @@ def rolls_text(h):
     cost = _("expected downtime: each node up to {node}, the cluster {cluster}").format(
         node=duration(d["node_s"]), cluster=duration(d["cluster_s"]))
     if h["rolls"]:
-        return _("rolls node by node in {n} waves ({waves}); {cost}").format(
-            n=len(h["waves"]), waves=" | ".join(", ".join(w) for w in h["waves"]), cost=cost)
+        return _("rolls node by node in {n} waves ({waves}); {cost}; the database serves throughout, its "
+                 "migrations may hold writes on the primary up to {pause}").format(
+            n=len(h["waves"]), waves=" | ".join(", ".join(w) for w in h["waves"]), cost=cost,
+            pause=duration(d.get("db_write_pause_s") or 0))
     return _("stops its nodes together ({why}); {cost}").format(why=h["why_not_rolling"] or "-", cost=cost)
 
 
