@@ -57,10 +57,10 @@ install-test: dist
 
 # The lab suite on one lab, or with WORKERS=2 on two labs side by side (pytest-xdist, whole modules
 # per worker; the first worker uses the default lab, the others labs of their own:
-# tests/integration/conftest.py; docs/testing.md says what still keeps it off by default).
-WORKERS ?= 1
+# tests/integration/conftest.py hands out the longest modules first; docs/testing.md).
+WORKERS ?= 2
 integration: build packages lab-up
-	@python3 -m pytest tests/integration -q --durations=20 $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist loadfile)
+	@python3 -m pytest tests/integration -q --durations=20 $(if $(filter-out 1,$(WORKERS)),-n $(WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test: lint bats unit install-test integration
 
