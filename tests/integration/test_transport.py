@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TOP, "lib", "python"))
 
-from drupgrade import i18n  # noqa: E402
+from drupgrade import i18n, versions  # noqa: E402
 from drupgrade.transport import DetachedRun, RemoteDiskFull, SessionPool, TransferFailed  # noqa: E402
 from drupgrade.transport.policy import Endpoint, Heartbeat, TransportSettings  # noqa: E402
 from drupgrade.transport.transfer import FileTransferManager  # noqa: E402
@@ -71,10 +72,14 @@ def tlab():
 
 @pytest.fixture(scope="module")
 def drp(tlab):
-    """drp installed on the lab (the two tests of the operator's commands read its version): kept
-    when some version is there, else 2.2.0 installed (a module must not rely on another's install)."""
+    """drp installed on the lab (the two tests of the operator's commands read its version, the host key
+    test plans an upgrade to 2.2.0): kept when a version up to 2.2.0 is there, else 2.2.0 installed (a
+    module must not rely on another's install: under xdist a module before it on the same lab may leave
+    2.3.0, which cannot be planned to 2.2.0)."""
     from labtools import install
-    if tlab.exec(tlab.info["nodes"][0]["name"], "test -s /opt/drp/VERSION").returncode != 0:
+    found = tlab.exec(tlab.info["nodes"][0]["name"], "cat /opt/drp/VERSION")
+    version = found.stdout.strip() if found.returncode == 0 else ""
+    if not re.match(r"^[0-9]+\.[0-9]+\.[0-9]+$", version) or versions.key(version) > versions.key("2.2.0"):
         install("2.2.0")
 
 
