@@ -219,6 +219,10 @@ def test_a_wave_that_fails_stops_the_roll_and_the_automatic_rollback_goes_node_b
     assert "goes node by node, in the roll's 3 waves (node2 | node3 | node1)" in out
     assert "the cluster is back at the old version: every node runs 2.2.0" in out
     session = j["auto_rollback"]["rollback_id"]
+    rb = Rollback(tmp_path)
+    rb.config = ctl.config
+    info = rb.json("status")["rollback_session"]  # the session journal read back as resume reads it
+    assert (info["rollback_id"], info["online"], info["status"]) == (session, True, "completed")
     with open(os.path.join(ctl.state, "rollbacks", session, "journal.json"), encoding="utf-8") as f:
         s = json.load(f)
     assert s["online"] and s["hop_nodes"] == {"rollback_w1": ["node2"], "rollback_w2": ["node3"],

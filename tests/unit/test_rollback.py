@@ -584,6 +584,8 @@ def test_a_node_by_node_session_runs_every_step_wave_after_wave_and_refuses_one_
                        to_version="2.2.0", steps={}, online=True,
                        hop_nodes={"rollback_w1": ["node2"], "rollback_w2": ["node3"], "rollback_w3": ["node1"]},
                        hop_waves={"rollback_w1": [1, 3], "rollback_w2": [2, 3], "rollback_w3": [3, 3]})
+    j = Journal.load(j.path)  # as a continued session reads it: its schema holds the waves
+    assert j.data["online"] and j.data["hop_waves"]["rollback_w3"] == [3, 3]
     rb = bare()
     order = list(rb.batches(j, rollback.numbers(4), parallel=True))  # a continued session: from its first wave
     assert order == [(h, [n]) for h in ("rollback_w1", "rollback_w2", "rollback_w3") for n in rollback.numbers()]

@@ -549,6 +549,7 @@ class Rollback:
         if d["status"] == RUNNING and mid_step and not procs.running(d.get("pid"), d.get("pid_started")):
             status = "interrupted"  # the tool died during a step: 'auto latest' continues it
         info = {"rollback_id": d["run_id"], "backup_id": d["backup_id"], "mode": d["mode"],
+                "online": bool(d.get("online")),
                 "to_version": "v" + (d.get("to_version") or "?"), "status": status,
                 "versions_before": d.get("versions_before", {}), "started": d.get("started"),
                 "ended": d.get("ended"), "next_step": self.next_step(journal), "steps": []}

@@ -32,7 +32,9 @@ def run(ctx):
         print(line)
         for f in s.get("failures") or []:
             print("      %s: %s" % (f["node"], f["reason"]))
-    if info["next_step"] and info["status"] != "abandoned":
+    if info["next_step"] and info["status"] != "abandoned" and info["online"]:
+        print(_("next: bin/rollback_tool auto latest (the session goes on node by node, wave by wave)"))
+    elif info["next_step"] and info["status"] != "abandoned":
         print(_("next: bin/rollback_tool step{n}, or bin/rollback_tool auto_continue_from {n}").format(
             n=info["next_step"]))
     return 0
