@@ -10,9 +10,9 @@ drp-events runs on the app nodes. The same run carries the plugins of tests/fixt
 17): hostile ones of every kind before unzip, benign ones of each type at their hooks; the upgrade
 goes on, each ends as its type's policy says, inside its limits, and nothing outside a sandbox
 changed. Then rollback_tool takes it back to exactly the 2.2.0 state (exact_state.sh: byte for byte,
-and no drp unit left running that 2.2.0 does not have). A roll whose second wave fails for good
-stops there and rolls back by itself, node by node with a node serving throughout, to exactly the
-2.2.0 state, every node. Last, a fresh 1.0.0
+and no drp unit left running that 2.2.0 does not have). A roll whose last node fails its health check
+for good rolls back by itself, node by node with a node serving throughout, to exactly the 2.2.0
+state, every node (the contract half runs only after that health check). Last, a fresh 1.0.0
 jumps to 2.3.0 in one hop.
 """
 import configparser
@@ -190,17 +190,18 @@ def test_rollback_from_2_3_0_gives_back_2_2_0_exactly_and_stops_drp_events(hop):
         hop["before"], now)  # (rollback_verify checked 2.2.0's health, units, replication and tables)
 
 
-def test_a_wave_that_fails_stops_the_roll_and_the_automatic_rollback_goes_node_by_node_to_exactly_2_2_0(tmp_path):
-    """node3's wave (the second) fails its health check for good: the roll stops there (node1's wave
-    never begins), and the automatic rollback takes the nodes back wave by wave in the roll's order
-    (node2 | node3 | node1), the others serving meanwhile; node1 too (the first wave applied the expand
-    half there), whose wave undoes the expand half instead of restoring the dump. The prober saw a
-    serving node at every tick of the upgrade and its rollback, and the state is exactly the 2.2.0
-    one before the run."""
+def test_a_node_that_fails_its_health_check_in_the_last_wave_is_rolled_back_node_by_node_to_exactly_2_2_0(tmp_path):
+    """node1's wave (the last, the DB primary's) fails its health check for good: every node runs 2.3.0,
+    but the contract half never ran (it follows the last wave's health check), so the automatic
+    rollback takes the nodes back wave by wave in the roll's order (node2 | node3 | node1), the others
+    serving meanwhile, and node1's wave undoes the expand half instead of restoring the dump. The
+    prober saw a serving node at every tick of the upgrade and its rollback, and the state is exactly
+    the 2.2.0 one before the run. (A roll stopped before its last wave began restores node1 as well:
+    the catalog's one point of every node, tests/unit/test_rollback.py.)"""
     install("2.2.0")
     before = snapshot()
     ctl = Controller(tmp_path, run={"fault_injection": "on"})
-    arm("node3", "check_services", "fail 9")
+    arm("node1", "check_services", "fail 9")
     t0 = time.time() + 0.2
     probers = [Prober("%s-%s" % (LAB_NAME, n), "http://127.0.0.1:8080/health", t0, 0.5, 5) for n in app_nodes()]
     for p in probers:
@@ -211,11 +212,12 @@ def test_a_wave_that_fails_stops_the_roll_and_the_automatic_rollback_goes_node_b
         for p in probers:
             p.stop.set()
             p.thread.join()
-        ssh("node3", "rm -f /var/lib/drupgrade/faults/check_services")
+        ssh("node1", "rm -f /var/lib/drupgrade/faults/check_services")
     j = ctl.journal()
     assert j["status"] == "rolled_back" and [(f["step"], f["node"]) for f in j["failures"]] == [
-        ("check_services", "node3")]
-    assert {r["hop"] for r in j["results"].values()} - {"run"} == {"hop1", "hop2"}  # the last wave never began
+        ("check_services", "node1")]
+    assert {r["hop"] for r in j["results"].values()} - {"run"} == {"hop1", "hop2", "hop3"}
+    assert not [k for k in j["results"] if "/db_contract/" in k]  # the contract half follows the health check
     assert "goes node by node, in the roll's 3 waves (node2 | node3 | node1)" in out
     assert "the cluster is back at the old version: every node runs 2.2.0" in out
     session = j["auto_rollback"]["rollback_id"]

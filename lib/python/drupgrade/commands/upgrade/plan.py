@@ -60,7 +60,7 @@ def build_plan(r, hops, kind, found, target):
                                        **estimate[((src, dst), s.name)].as_dict()))
                 i += 1
         node_s, cluster_s = rolling.downtime(timeline, serving)
-        pause = rolling.write_pause(timeline, {s.name for s in all_steps if s.kind == "db" and s.phase == "upgrade"
+        pause = rolling.write_pause(timeline, {s.name for s in all_steps if s.kind == "db" and s.phase != "backup"
                                                and s.name in bound}) if marks[first] else None
         plan_hops.append({"from": "v" + src, "to": "v" + dst, "strategy_id": strategy.id,
                           "strategy_file": strategy.path, "bindings": [b.as_dict() for b in bound.values()],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Summary: contract the database schema (a rolling hop: once every node runs the new version)
-# Summary-zh: 收缩数据库结构（滚动升级的跳：所有节点都运行新版本之后）
+# Summary: contract the database schema (a rolling hop: once every node runs the new version and passed its health check)
+# Summary-zh: 收缩数据库结构（滚动升级的跳：所有节点都运行新版本并通过健康检查之后）
 # Timeout: 1800
 # Estimate: 1
 # Retry: direct
