@@ -207,7 +207,7 @@ class Rollback:
                                        [s.name for s in run_steps if s.rolling == "last"])
         if not waves:
             return None
-        strategy, _bound = strategies.for_hop(self.cfg.product_name, self.ctx.root, b["version"], b["version_to"])
+        strategy = strategies.catalog(self.cfg.product_name, self.ctx.root).select(b["version"], b["version_to"])
         return waves if strategy.rolls_back_online else None
 
     def record_history(self, journal):
@@ -623,9 +623,14 @@ class Rollback:
         simply goes through them again."""
         waves = journal.data.get("hop_waves") if journal.data.get("online") else None
         if waves:
-            for hop in wave_hops(len(waves)):
+            for k, hop in enumerate(wave_hops(len(waves))):
+                nodes = ", ".join(journal.data["hop_nodes"][hop])
                 out("info", _("rolling back wave {wave}/{waves}: {nodes} (the other nodes keep serving)").format(
-                    wave=waves[hop][0], waves=len(waves), nodes=", ".join(journal.data["hop_nodes"][hop])))
+                    wave=k + 1, waves=len(waves), nodes=nodes))
+                if k:  # the session's steps show this wave's progress (each node's results keep what is done)
+                    journal.forget_session_steps(numbers())
+                if self.progress is not None:
+                    self.progress.wave(k + 1, len(waves), nodes)
                 for n in numbers():
                     yield hop, [n]
             return
@@ -899,6 +904,12 @@ class Progress:
         self.started = time.strftime("%Y-%m-%d %H:%M:%S")
         self.t_started = {}
         self.estimates = estimates(rb.catalog)
+
+    def wave(self, k, count, nodes):
+        """A session that rolls back node by node is in its wave k of count (on `nodes`): the title says so."""
+        self.title = _("system rollback progress - wave {wave}/{waves}: {nodes}").format(
+            wave=k, waves=count, nodes=nodes)
+        self.t_started = {}
 
     def states(self):
         return {n: {"done": "done", "running": "running", "failed": "failed"}.get(
